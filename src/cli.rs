@@ -1,0 +1,340 @@
+//! The command line (SPEC §4). `main.rs` only calls [`main`].
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context as _, Result};
+use clap::{Args, Parser, Subcommand};
+
+use crate::draft::{draft_offline, Alerts, Card, Context};
+use crate::exec::{self, judge, OutputLimits, Predicates, RunEvent, RunRequest};
+use crate::runbook::{self, LoadError, Runbook};
+use crate::sanitize::sanitize_line;
+
+/// Exit codes (SPEC §4).
+pub const EXIT_OK: u8 = 0;
+pub const EXIT_FAILED: u8 = 1;
+pub const EXIT_USAGE: u8 = 2;
+
+#[derive(Parser, Debug)]
+#[command(name = "stepguard", version, about = "Walk an on-call runbook one guarded step at a time. The model drafts, code guards, the human decides; stepguard runs only reads.")]
+pub struct Cli {
+    /// Runbook directory (repeatable). Default: ./runbooks, then $XDG_CONFIG_HOME/stepguard/runbooks.
+    #[arg(long = "runbooks", global = true, value_name = "DIR", env = "STEPGUARD_RUNBOOKS", value_delimiter = ':')]
+    runbooks: Vec<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Validate runbooks; exit 1 on any error (printed as path:line:col: message).
+    Check {
+        /// Files or directories (default: the runbook directories).
+        paths: Vec<PathBuf>,
+    },
+    /// Would stepguard run this command? Exit 0 yes, 1 no (reason printed).
+    Guard {
+        /// Print {"allowed": bool, "reason": "..."}.
+        #[arg(long)]
+        json: bool,
+        /// The command line: one argument is taken as written; several are shell-quoted and joined.
+        #[arg(last = true, required = true, value_name = "COMMAND")]
+        command: Vec<String>,
+    },
+    /// Print the guarded card of one step, no TUI.
+    Draft(DraftArgs),
+}
+
+#[derive(Args, Debug)]
+struct DraftArgs {
+    /// A runbook file or id.
+    runbook: String,
+    /// Step id or 1-based number.
+    #[arg(long)]
+    step: String,
+    #[command(flatten)]
+    context: ContextArgs,
+    /// Never call a model (drafting is offline in this build either way).
+    #[arg(long)]
+    offline: bool,
+    /// Print the card as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Also run the step's pre-flight (guarded) and print its output and verdict.
+    #[arg(long)]
+    preflight: bool,
+}
+
+#[derive(Args, Debug)]
+struct ContextArgs {
+    /// Pasted cluster state from a file, or - for stdin.
+    #[arg(long, value_name = "FILE|-")]
+    state: Option<PathBuf>,
+    /// A known value (repeatable).
+    #[arg(long = "var", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    vars: Vec<(String, String)>,
+    /// An Alertmanager webhook payload or /api/v2/alerts list (JSON).
+    #[arg(long, value_name = "FILE")]
+    alert: Option<PathBuf>,
+}
+
+fn parse_key_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("expected KEY=VALUE, got '{s}'")),
+    }
+}
+
+/// Errors at the edge: usage/environment (exit 2) vs a failed check (exit 1).
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    #[error("{0}")]
+    Invalid(LoadError),
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match dispatch(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            if let Some(CliError::Invalid(load)) = err.downcast_ref::<CliError>() {
+                for line in load.problems() {
+                    eprintln!("{line}");
+                }
+                return ExitCode::from(EXIT_FAILED);
+            }
+            eprintln!("stepguard: {err:#}");
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<u8> {
+    let dirs = runbook_dirs(&cli.runbooks);
+    match cli.command {
+        Command::Check { paths } => check(if paths.is_empty() { &dirs } else { &paths }),
+        Command::Guard { json, command } => Ok(guard(&command, json)),
+        Command::Draft(args) => draft(&dirs, args),
+    }
+}
+
+/// `--runbooks`/`STEPGUARD_RUNBOOKS` if given, else the defaults that exist.
+pub fn runbook_dirs(given: &[PathBuf]) -> Vec<PathBuf> {
+    if !given.is_empty() {
+        return given.to_vec();
+    }
+    let mut dirs = Vec::new();
+    let local = PathBuf::from("runbooks");
+    if local.is_dir() {
+        dirs.push(local);
+    }
+    let config = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")));
+    if let Some(dir) = config.map(|c| c.join("stepguard/runbooks")) {
+        if dir.is_dir() {
+            dirs.push(dir);
+        }
+    }
+    dirs
+}
+
+fn check(paths: &[PathBuf]) -> Result<u8> {
+    if paths.is_empty() {
+        bail!("no runbook directory found (pass PATH or --runbooks DIR)");
+    }
+    for p in paths {
+        if !p.exists() {
+            bail!("{}: no such file or directory", p.display());
+        }
+    }
+    match runbook::load_paths(paths) {
+        Ok(list) => {
+            let steps: usize = list.iter().map(|r| r.steps.len()).sum();
+            println!("ok: {} runbooks, {} steps", list.len(), steps);
+            Ok(EXIT_OK)
+        }
+        Err(LoadError::Io { path, source }) => bail!("{}: {source}", path.display()),
+        Err(e) => Err(CliError::Invalid(e).into()),
+    }
+}
+
+fn guard(words: &[String], json: bool) -> u8 {
+    let line = match words {
+        [one] => one.clone(),
+        many => shlex::try_join(many.iter().map(String::as_str)).unwrap_or_else(|_| many.join(" ")),
+    };
+    let decision = crate::guard::check(&line);
+    if json {
+        println!("{}", serde_json::to_string(&decision).expect("decision serializes"));
+    } else {
+        println!("{}", sanitize_line(&decision.reason, 1_000));
+    }
+    if decision.allowed {
+        EXIT_OK
+    } else {
+        EXIT_FAILED
+    }
+}
+
+/// A runbook by path (if the file exists) or by id in the runbook directories.
+pub fn find_runbook(dirs: &[PathBuf], key: &str) -> Result<Runbook> {
+    let as_path = Path::new(key);
+    if as_path.is_file() {
+        return runbook::load_file(as_path).map_err(|e| match e {
+            LoadError::Io { .. } => anyhow::anyhow!(e),
+            e => CliError::Invalid(e).into(),
+        });
+    }
+    if dirs.is_empty() {
+        bail!("no runbook directory found (pass --runbooks DIR)");
+    }
+    let all = runbook::load_paths(dirs).map_err(|e| match e {
+        LoadError::Io { .. } => anyhow::anyhow!(e),
+        e => CliError::Invalid(e).into(),
+    })?;
+    all.into_iter().find(|r| r.id == key).with_context(|| {
+        format!("no runbook '{key}' in {}", display_paths(dirs))
+    })
+}
+
+fn display_paths(paths: &[PathBuf]) -> String {
+    paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+}
+
+fn load_context(args: &ContextArgs, runbook: &Runbook) -> Result<Context> {
+    let state = match &args.state {
+        None => None,
+        Some(p) if p.as_os_str() == "-" => {
+            let mut text = String::new();
+            std::io::stdin().read_to_string(&mut text).context("reading the state from stdin")?;
+            Some(text)
+        }
+        Some(p) => Some(read_text(p)?),
+    };
+    let alert = match &args.alert {
+        None => None,
+        Some(p) => {
+            let alerts = Alerts::parse(&read_text(p)?).with_context(|| p.display().to_string())?;
+            alerts.pick(&runbook.alerts).cloned()
+        }
+    };
+    Ok(Context {
+        vars: args.vars.iter().cloned().collect::<BTreeMap<_, _>>(),
+        alert,
+        state,
+    })
+}
+
+fn read_text(path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+fn draft(dirs: &[PathBuf], args: DraftArgs) -> Result<u8> {
+    let runbook = find_runbook(dirs, &args.runbook)?;
+    let (index, _) = runbook.find_step(&args.step).with_context(|| {
+        format!(
+            "runbook '{}' has no step '{}' (ids: {})",
+            runbook.id,
+            args.step,
+            runbook.steps.iter().map(|s| s.id.as_str()).collect::<Vec<_>>().join(", ")
+        )
+    })?;
+    let ctx = load_context(&args.context, &runbook)?;
+    let card = draft_offline(&runbook, index, &ctx);
+    if !args.preflight {
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&card)?);
+        } else {
+            print!("{}", card.to_text());
+        }
+        return Ok(EXIT_OK);
+    }
+    if !args.json {
+        print!("{}", card.to_text());
+    }
+    let result = run_preflight(&runbook, index, &card, !args.json)?;
+    if args.json {
+        let out = serde_json::json!({ "card": card, "preflight_result": result });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    }
+    let stopped = result.get("verdict").and_then(|v| v.as_str()).is_none_or(|v| v == "STOP");
+    Ok(if stopped { EXIT_FAILED } else { EXIT_OK })
+}
+
+/// Run a card's pre-flight, streaming its output when `stream` is set.
+fn run_preflight(runbook: &Runbook, index: usize, card: &Card, stream: bool) -> Result<serde_json::Value> {
+    let Some((card_check, spec)) = card.preflight.as_ref().zip(runbook.steps[index].preflight.as_ref()) else {
+        if stream {
+            println!("\nno pre-flight in this step");
+        }
+        return Ok(serde_json::json!({ "verdict": null, "reason": "no pre-flight in this step" }));
+    };
+    if !card.missing.is_empty() {
+        let reason = format!("not run: missing values: {}", card.missing.join(", "));
+        if stream {
+            println!("\nVERDICT STOP — {reason}");
+        }
+        return Ok(serde_json::json!({ "verdict": "STOP", "reason": reason }));
+    }
+    let predicates = Predicates::new(spec.proceed_if.as_deref(), spec.stop_if.as_deref())?;
+    let request = RunRequest {
+        command: card_check.command.clone(),
+        timeout: spec.timeout(),
+        limits: OutputLimits::default(),
+        predicates: predicates.clone(),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let outcome = runtime.block_on(async {
+        let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
+        let printer = tokio::spawn(async move {
+            let stdout = std::io::stdout();
+            while let Some(RunEvent::Line { text, .. }) = rx.recv().await {
+                if stream {
+                    let _ = writeln!(stdout.lock(), "  │ {}", sanitize_line(&text, 500));
+                }
+            }
+        });
+        if stream {
+            println!("\nOUTPUT  $ {}", sanitize_line(&request.command, 2_000));
+        }
+        let outcome = exec::run(request, Some(tx), None).await;
+        let _ = printer.await;
+        outcome
+    });
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(exec::RunError::Refused(reason)) => {
+            if stream {
+                println!("\nVERDICT STOP — refused by the guard: {}", sanitize_line(&reason, 500));
+            }
+            return Ok(serde_json::json!({ "verdict": "STOP", "reason": format!("refused by the guard: {reason}") }));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let judgement = judge(&outcome, &predicates);
+    if stream {
+        if outcome.output.truncated() {
+            println!("  ({} earlier lines not kept)", outcome.output.dropped_lines);
+        }
+        println!(
+            "\nVERDICT {} — {} ({} ms)",
+            judgement.verdict,
+            sanitize_line(&judgement.reason, 500),
+            outcome.duration.as_millis()
+        );
+    }
+    Ok(serde_json::json!({
+        "verdict": judgement.verdict,
+        "reason": judgement.reason,
+        "exit_code": outcome.exit_code,
+        "timed_out": outcome.timed_out,
+        "duration_ms": outcome.duration.as_millis() as u64,
+        "dropped_lines": outcome.output.dropped_lines,
+        "output": outcome.output.lines.iter().map(|(_, l)| l.as_str()).collect::<Vec<_>>(),
+    }))
+}

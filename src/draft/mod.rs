@@ -1,0 +1,10 @@
+//! Drafting a step's card: values from the incident context, validated and
+//! shell-quoted, rendered into the runbook's templates by code.
+
+pub mod alert;
+pub mod card;
+pub mod values;
+
+pub use alert::{Alert, AlertError, Alerts};
+pub use card::{draft_offline, Card};
+pub use values::{Context, Evidence, ResolvedValue, Source};

@@ -1,0 +1,13 @@
+//! Running pre-flight and verify commands — and nothing else (SPEC §1.1).
+//!
+//! `run` is the only place in stepguard that spawns a command from a runbook
+//! or a model, and it asks the guard first. Actions and rollbacks have no
+//! path here: they are only ever copied for the human.
+
+mod output;
+mod runner;
+mod verdict;
+
+pub use output::{KeptOutput, OutputLimits, Stream};
+pub use runner::{run, session_members, RunError, RunEvent, RunOutcome, RunRequest};
+pub use verdict::{judge, Judgement, Predicates, Verdict};

@@ -1,0 +1,267 @@
+//! Spawn a guarded read-only command: `sh -c`, stdin null, its own process
+//! group (so a timeout or cancel kills the whole pipeline, grandchildren
+//! included), output streamed line by line and kept bounded.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::process::Command;
+use tokio::sync::{mpsc, oneshot};
+
+use super::output::{KeptOutput, LineSplitter, OutputLimits, Stream};
+use super::verdict::Predicates;
+use crate::guard;
+
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    pub command: String,
+    pub timeout: Duration,
+    pub limits: OutputLimits,
+    pub predicates: Predicates,
+}
+
+/// What the runner reports while a command runs.
+#[derive(Debug, Clone)]
+pub enum RunEvent {
+    Line { stream: Stream, text: String },
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RunOutcome {
+    pub command: String,
+    pub exit_code: Option<i32>,
+    /// The signal that ended the shell, if any.
+    pub signal: Option<i32>,
+    pub timed_out: bool,
+    pub cancelled: bool,
+    #[serde(with = "millis")]
+    pub duration: Duration,
+    pub output: KeptOutput,
+    /// First stdout line matching `stop_if`, seen over the whole stream.
+    pub stop_hit: Option<String>,
+    /// First stdout line matching `proceed_if`, seen over the whole stream.
+    pub proceed_hit: Option<String>,
+    /// The session and process group that was spawned (and killed at the end).
+    pub pgid: Option<u32>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("{0}")]
+    Refused(String),
+    #[error("could not start the shell: {0}")]
+    Spawn(#[from] std::io::Error),
+}
+
+/// Run one pre-flight or verify command. Refused unless the guard allows it.
+///
+/// Lines are sent on `events` as they arrive (a closed receiver is fine);
+/// `cancel` firing kills the process group.
+pub async fn run(
+    req: RunRequest,
+    events: Option<mpsc::Sender<RunEvent>>,
+    cancel: Option<oneshot::Receiver<()>>,
+) -> Result<RunOutcome, RunError> {
+    let decision = guard::check(&req.command);
+    if !decision.allowed {
+        return Err(RunError::Refused(decision.reason));
+    }
+    let started = Instant::now();
+    let mut command = Command::new("sh");
+    command
+        .arg("-c")
+        .arg(&req.command)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    // A new session (hence a new process group): the group kill reaches the
+    // whole pipeline, and the session id still finds a process that moved to
+    // a group of its own (GNU `timeout` does) so it is killed too.
+    // SAFETY: setsid is async-signal-safe and touches no memory of ours.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::setsid() == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = command.spawn()?;
+    let pgid = child.id();
+    let stdout = child.stdout.take().expect("piped stdout");
+    let stderr = child.stderr.take().expect("piped stderr");
+
+    let (line_tx, mut line_rx) = mpsc::channel::<(Stream, String, u64)>(256);
+    let limits = req.limits;
+    tokio::spawn(read_lines(stdout, Stream::Stdout, limits, line_tx.clone()));
+    tokio::spawn(read_lines(stderr, Stream::Stderr, limits, line_tx));
+
+    let mut outcome = RunOutcome {
+        command: req.command.clone(),
+        exit_code: None,
+        signal: None,
+        timed_out: false,
+        cancelled: false,
+        duration: Duration::ZERO,
+        output: KeptOutput::default(),
+        stop_hit: None,
+        proceed_hit: None,
+        pgid,
+    };
+    let deadline = tokio::time::sleep(req.timeout);
+    tokio::pin!(deadline);
+    let cancel = async move {
+        // Only an explicit cancel counts; a dropped sender means "never".
+        let cancelled = match cancel {
+            Some(rx) => rx.await.is_ok(),
+            None => false,
+        };
+        if !cancelled {
+            std::future::pending::<()>().await
+        }
+    };
+    tokio::pin!(cancel);
+
+    let mut status = None;
+    let mut streams_open = true;
+    // Runs until both pipes closed and the shell exited, or until the
+    // deadline/cancel: then the group is killed and the rest drained.
+    loop {
+        tokio::select! {
+            line = line_rx.recv(), if streams_open => match line {
+                Some((stream, text, cut)) => accept(&mut outcome, &req, &events, stream, text, cut).await,
+                None => streams_open = false,
+            },
+            st = child.wait(), if status.is_none() => {
+                status = Some(st?);
+                // The shell is gone; stragglers in its group must not outlive it.
+                kill_group(pgid);
+            }
+            _ = &mut deadline => { outcome.timed_out = true; break; }
+            _ = &mut cancel => { outcome.cancelled = true; break; }
+        }
+        if status.is_some() && !streams_open {
+            break;
+        }
+    }
+    if status.is_none() {
+        kill_group(pgid);
+        status = Some(child.wait().await?);
+        while let Some((stream, text, cut)) = line_rx.recv().await {
+            accept(&mut outcome, &req, &events, stream, text, cut).await;
+        }
+    }
+    if let Some(status) = status {
+        use std::os::unix::process::ExitStatusExt;
+        outcome.exit_code = status.code();
+        outcome.signal = status.signal();
+    }
+    outcome.duration = started.elapsed();
+    Ok(outcome)
+}
+
+async fn accept(
+    outcome: &mut RunOutcome,
+    req: &RunRequest,
+    events: &Option<mpsc::Sender<RunEvent>>,
+    stream: Stream,
+    text: String,
+    cut: u64,
+) {
+    outcome.output.total_bytes += text.len() as u64 + cut + 1;
+    outcome.output.dropped_bytes += cut;
+    if stream == Stream::Stdout {
+        if outcome.stop_hit.is_none() && req.predicates.stop_matches(&text) {
+            outcome.stop_hit = Some(text.clone());
+        }
+        if outcome.proceed_hit.is_none() && req.predicates.proceed_matches(&text) {
+            outcome.proceed_hit = Some(text.clone());
+        }
+    }
+    if let Some(tx) = events {
+        // A receiver that went away (the screen closed) must not stop the run.
+        let _ = tx
+            .send(RunEvent::Line {
+                stream,
+                text: text.clone(),
+            })
+            .await;
+    }
+    outcome.output.push(stream, text, &req.limits);
+}
+
+async fn read_lines(
+    mut pipe: impl AsyncRead + Unpin,
+    stream: Stream,
+    limits: OutputLimits,
+    tx: mpsc::Sender<(Stream, String, u64)>,
+) {
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut splitter = LineSplitter::default();
+    let mut lines = Vec::new();
+    loop {
+        let n = match pipe.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        splitter.feed(&buf[..n], limits.max_line_bytes, &mut lines);
+        for line in lines.drain(..) {
+            if tx.send((stream, line.text, line.cut)).await.is_err() {
+                return;
+            }
+        }
+    }
+    if let Some(line) = splitter.finish() {
+        let _ = tx.send((stream, line.text, line.cut)).await;
+    }
+}
+
+/// SIGKILL everything the command started: its process group, and on Linux
+/// every process still in its session.
+fn kill_group(pgid: Option<u32>) {
+    let Some(id) = pgid.and_then(|p| libc::pid_t::try_from(p).ok()) else {
+        return;
+    };
+    // SAFETY: killpg/kill only send signals. The session and group were
+    // created by setsid for this command, so their id is the shell's pid and
+    // no unrelated process carries it.
+    unsafe {
+        libc::killpg(id, libc::SIGKILL);
+    }
+    for pid in session_members(id) {
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+        }
+    }
+}
+
+/// Processes whose session id is `sid` (Linux /proc; empty elsewhere).
+pub fn session_members(sid: libc::pid_t) -> Vec<libc::pid_t> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<libc::pid_t>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|stat| session_of(&stat))
+                == Some(sid)
+        })
+        .collect()
+}
+
+/// Field 6 of /proc/PID/stat; the command name in field 2 may hold spaces
+/// and parentheses, so count from the last ')'.
+fn session_of(stat: &str) -> Option<libc::pid_t> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(3)?.parse().ok()
+}
+
+mod millis {
+    pub fn serialize<S: serde::Serializer>(d: &std::time::Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_millis() as u64)
+    }
+}

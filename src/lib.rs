@@ -1,0 +1,11 @@
+//! stepguard: the model drafts, code guards, the human decides, the tool runs only reads.
+//!
+//! The library holds everything; `main.rs` only parses arguments and starts.
+
+pub mod cli;
+pub mod draft;
+pub mod exec;
+pub mod guard;
+pub mod redact;
+pub mod runbook;
+pub mod sanitize;

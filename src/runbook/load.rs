@@ -1,0 +1,366 @@
+//! Loading runbooks: YAML through serde (unknown keys are errors), then the
+//! semantic rules of SPEC §2. Every problem carries `path:line:col`.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use regex::Regex;
+
+use super::format::{parse_duration, Rollback, Runbook};
+use super::render::placeholders;
+
+/// One problem in one file, printed as `path:line:col: message`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Located {
+    pub path: PathBuf,
+    pub line: usize,
+    pub col: usize,
+    pub message: String,
+}
+
+impl fmt::Display for Located {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.path.display(),
+            self.line,
+            self.col,
+            self.message
+        )
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// Every problem found, not just the first: fixing one at a time at 3 a.m. is slow.
+    #[error("{}", join_lines(.0))]
+    Invalid(Vec<Located>),
+}
+
+fn join_lines(problems: &[Located]) -> String {
+    problems
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+impl LoadError {
+    pub fn problems(&self) -> Vec<String> {
+        match self {
+            LoadError::Io { .. } => vec![self.to_string()],
+            LoadError::Invalid(list) => list.iter().map(ToString::to_string).collect(),
+        }
+    }
+}
+
+/// SPEC §1.5: the pattern a value must match when its variable has none.
+pub const DEFAULT_VALUE_PATTERN: &str = r"^[A-Za-z0-9][A-Za-z0-9._:/@=+-]*$";
+
+pub fn load_file(path: &Path) -> Result<Runbook, LoadError> {
+    let src = std::fs::read_to_string(path).map_err(|source| LoadError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse_str(&src, path)
+}
+
+/// Every `*.yaml` / `*.yml` in a directory, sorted by name.
+pub fn load_dir(dir: &Path) -> Result<Vec<Runbook>, LoadError> {
+    let entries = std::fs::read_dir(dir).map_err(|source| LoadError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| is_runbook_file(p))
+        .collect();
+    files.sort();
+    let mut runbooks = Vec::new();
+    let mut problems = Vec::new();
+    for file in files {
+        match load_file(&file) {
+            Ok(rb) => runbooks.push(rb),
+            Err(LoadError::Invalid(mut list)) => problems.append(&mut list),
+            Err(e) => return Err(e),
+        }
+    }
+    if problems.is_empty() {
+        Ok(runbooks)
+    } else {
+        Err(LoadError::Invalid(problems))
+    }
+}
+
+/// Files and directories alike; runbook ids must be unique across all of them.
+pub fn load_paths(paths: &[PathBuf]) -> Result<Vec<Runbook>, LoadError> {
+    let mut all = Vec::new();
+    let mut problems = Vec::new();
+    for path in paths {
+        let loaded = if path.is_dir() {
+            load_dir(path)
+        } else {
+            load_file(path).map(|rb| vec![rb])
+        };
+        match loaded {
+            Ok(mut list) => all.append(&mut list),
+            Err(LoadError::Invalid(mut list)) => problems.append(&mut list),
+            Err(e) => return Err(e),
+        }
+    }
+    let mut seen: std::collections::HashMap<String, PathBuf> = Default::default();
+    for rb in &all {
+        if let Some(first) = seen.insert(rb.id.clone(), rb.path.clone()) {
+            let src = std::fs::read_to_string(&rb.path).unwrap_or_default();
+            let (line, col) = locate_key(&src, "id", 0).unwrap_or((1, 1));
+            problems.push(Located {
+                path: rb.path.clone(),
+                line,
+                col,
+                message: format!(
+                    "runbook id '{}' is already used by {}",
+                    rb.id,
+                    first.display()
+                ),
+            });
+        }
+    }
+    if problems.is_empty() {
+        Ok(all)
+    } else {
+        Err(LoadError::Invalid(problems))
+    }
+}
+
+fn is_runbook_file(path: &Path) -> bool {
+    matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("yaml") | Some("yml")
+    )
+}
+
+/// Parse one runbook from text; `path` is used for messages only.
+pub fn parse_str(src: &str, path: &Path) -> Result<Runbook, LoadError> {
+    let at = |line: usize, col: usize, message: String| Located {
+        path: path.to_path_buf(),
+        line,
+        col,
+        message,
+    };
+    if src.trim().is_empty() {
+        return Err(LoadError::Invalid(vec![at(
+            1,
+            1,
+            "empty runbook (expected id, title and steps)".into(),
+        )]));
+    }
+    let mut runbook: Runbook = serde_yaml::from_str(src).map_err(|e| {
+        let (line, col) = e
+            .location()
+            .map(|l| (l.line(), l.column()))
+            .unwrap_or((1, 1));
+        LoadError::Invalid(vec![at(line, col, strip_location(&e.to_string()))])
+    })?;
+    runbook.path = path.to_path_buf();
+    let problems = Checker::new(src, path).check(&runbook);
+    if problems.is_empty() {
+        Ok(runbook)
+    } else {
+        Err(LoadError::Invalid(problems))
+    }
+}
+
+/// serde_yaml appends " at line L column C"; we print the location up front.
+fn strip_location(message: &str) -> String {
+    match message.find(" at line ") {
+        Some(i) => message[..i].to_string(),
+        None => message.to_string(),
+    }
+}
+
+/// The semantic rules. Positions are found by searching the source text for
+/// the offending piece, starting at the step it belongs to.
+struct Checker<'a> {
+    src: &'a str,
+    path: &'a Path,
+    step_offsets: Vec<usize>,
+    problems: Vec<Located>,
+}
+
+impl<'a> Checker<'a> {
+    fn new(src: &'a str, path: &'a Path) -> Self {
+        Checker {
+            src,
+            path,
+            step_offsets: step_offsets(src),
+            problems: Vec::new(),
+        }
+    }
+
+    fn report(&mut self, from: usize, needle: &str, message: String) {
+        let offset = self.src[from.min(self.src.len())..]
+            .find(needle)
+            .map(|i| i + from)
+            .or_else(|| self.src.find(needle))
+            .unwrap_or(from.min(self.src.len()));
+        let (line, col) = line_col(self.src, offset);
+        self.problems.push(Located {
+            path: self.path.to_path_buf(),
+            line,
+            col,
+            message,
+        });
+    }
+
+    fn step_start(&self, index: usize) -> usize {
+        self.step_offsets.get(index).copied().unwrap_or_else(|| {
+            self.src.find("steps:").unwrap_or(0)
+        })
+    }
+
+    fn check_regex(&mut self, from: usize, pattern: &str, what: &str) {
+        if let Err(e) = Regex::new(pattern) {
+            let first = e.to_string();
+            let detail = first.lines().last().unwrap_or("").trim().to_string();
+            self.report(from, pattern, format!("{what} is not a valid regex: {detail}"));
+        }
+    }
+
+    fn check(mut self, rb: &Runbook) -> Vec<Located> {
+        let id_re = Regex::new(r"^[a-z0-9]+(-[a-z0-9]+)*$").expect("static regex");
+        let name_re = Regex::new(r"^[a-z_][a-z0-9_]*$").expect("static regex");
+        if !id_re.is_match(&rb.id) {
+            self.report(0, &rb.id, format!("runbook id '{}' must match [a-z0-9-]+", rb.id));
+        }
+        if rb.steps.is_empty() {
+            self.report(0, "steps:", "a runbook needs at least one step".into());
+        }
+        let vars_at = self.src.find("variables:").unwrap_or(0);
+        for (name, var) in &rb.variables {
+            let var_at = self.src[vars_at..]
+                .find(&format!("{name}:"))
+                .map_or(vars_at, |i| i + vars_at);
+            if !name_re.is_match(name) {
+                self.report(var_at, name, format!("variable name '{name}' must match [a-z_][a-z0-9_]*"));
+            }
+            let pattern = var.pattern.as_deref().unwrap_or(DEFAULT_VALUE_PATTERN);
+            if let Some(p) = &var.pattern {
+                self.check_regex(var_at, p, &format!("pattern of '{name}'"));
+            }
+            if let Some(x) = &var.extract {
+                self.check_regex(var_at, x, &format!("extract of '{name}'"));
+            }
+            for source in &var.from {
+                let ok = matches!(source.split_once(':'), Some(("label" | "var", n)) if !n.is_empty());
+                if !ok {
+                    self.report(var_at, source, format!("source '{source}' of '{name}' must be label:NAME or var:NAME"));
+                }
+            }
+            if let (Some(default), Ok(re)) = (&var.default, Regex::new(pattern)) {
+                if !re.is_match(default) {
+                    self.report(var_at, default, format!("default '{default}' of '{name}' does not match its pattern"));
+                }
+            }
+        }
+        let mut seen = HashSet::new();
+        for (i, step) in rb.steps.iter().enumerate() {
+            let at = self.step_start(i);
+            if !id_re.is_match(&step.id) {
+                self.report(at, &step.id, format!("step id '{}' must match [a-z0-9-]+", step.id));
+            }
+            if !seen.insert(step.id.as_str()) {
+                self.report(at, &step.id, format!("step id '{}' is used twice", step.id));
+            }
+            let mut texts: Vec<&str> = vec![&step.title, &step.intent];
+            for check in [&step.preflight, &step.verify].into_iter().flatten() {
+                texts.push(&check.run);
+                texts.push(&check.explain);
+                if check.run.trim().is_empty() {
+                    self.report(at, "run:", format!("step '{}': empty command", step.id));
+                }
+                for p in [&check.proceed_if, &check.stop_if].into_iter().flatten() {
+                    self.check_regex(at, p, &format!("predicate of step '{}'", step.id));
+                }
+                if let Some(t) = &check.timeout {
+                    if parse_duration(t).is_none() {
+                        self.report(at, t, format!("timeout '{t}' is not a duration like 20s, 500ms or 2m"));
+                    }
+                }
+            }
+            if let Some(action) = &step.action {
+                texts.push(&action.run);
+                texts.push(&action.blast_radius);
+                if action.blast_radius.trim().is_empty() {
+                    self.report(at, "action:", format!("step '{}': the action needs a blast_radius", step.id));
+                }
+                if step.rollback.is_none() {
+                    self.report(at, "action:", format!("step '{}' has an action but no rollback (write `rollback: none` and a `reason` if there is nothing to undo)", step.id));
+                }
+            }
+            match &step.rollback {
+                Some(Rollback::Command(c)) => texts.push(&c.run),
+                Some(Rollback::Keyword(word)) if word != "none" => {
+                    self.report(at, word, format!("rollback must be `none` or a mapping with `run`, not '{word}'"))
+                }
+                Some(Rollback::Keyword(_)) => {
+                    if step.reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
+                        self.report(at, "rollback:", format!("step '{}': `rollback: none` needs a `reason`", step.id));
+                    }
+                }
+                None => {}
+            }
+            for text in texts {
+                for name in placeholders(text) {
+                    if !rb.variables.contains_key(name) {
+                        self.report(at, &format!("{{{{{name}"), format!("undeclared variable '{name}' (declare it under `variables:`)"));
+                    }
+                }
+                if let Some(bad) = super::render::malformed_placeholder(text) {
+                    self.report(at, bad, format!("malformed placeholder '{bad}' (write {{{{name}}}})"));
+                }
+            }
+        }
+        self.problems
+    }
+}
+
+/// Byte offsets of each step's `id:` line, in order.
+fn step_offsets(src: &str) -> Vec<usize> {
+    let Some(steps_at) = src.find("\nsteps:").map(|i| i + 1).or_else(|| src.starts_with("steps:").then_some(0)) else {
+        return Vec::new();
+    };
+    let mut offsets = Vec::new();
+    let mut offset = steps_at;
+    for line in src[steps_at..].split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        if let Some(rest) = trimmed.strip_prefix('-') {
+            if rest.trim_start().starts_with("id:") || rest.trim().is_empty() {
+                offsets.push(offset + (line.len() - trimmed.len()));
+            }
+        }
+        offset += line.len();
+    }
+    offsets
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+pub(crate) fn line_col(src: &str, offset: usize) -> (usize, usize) {
+    let before = &src[..offset.min(src.len())];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, before[line_start..].chars().count() + 1)
+}
+
+/// Position of the `n`-th top-level or nested `key:`.
+fn locate_key(src: &str, key: &str, n: usize) -> Option<(usize, usize)> {
+    let needle = format!("{key}:");
+    let offset = src.match_indices(&needle).nth(n)?.0;
+    Some(line_col(src, offset))
+}

@@ -1,0 +1,8 @@
+//! Runbooks: the format (SPEC §2), loading with `path:line:col` errors, rendering.
+
+mod format;
+mod load;
+pub mod render;
+
+pub use format::*;
+pub use load::{load_dir, load_file, load_paths, parse_str, LoadError, Located, DEFAULT_VALUE_PATTERN};
