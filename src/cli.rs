@@ -25,11 +25,13 @@ pub struct Cli {
     #[arg(long = "runbooks", global = true, value_name = "DIR", env = "STEPGUARD_RUNBOOKS", value_delimiter = ':')]
     runbooks: Vec<PathBuf>,
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// The guarded walk on one runbook (path or id), full screen.
+    Run(RunArgs),
     /// Validate runbooks; exit 1 on any error (printed as path:line:col: message).
     Check {
         /// Files or directories (default: the runbook directories).
@@ -46,6 +48,17 @@ enum Command {
     },
     /// Print the guarded card of one step, no TUI.
     Draft(DraftArgs),
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
+    /// A runbook file or id.
+    runbook: String,
+    #[command(flatten)]
+    context: ContextArgs,
+    /// Never call a model (drafting is offline in this build either way).
+    #[arg(long)]
+    offline: bool,
 }
 
 #[derive(Args, Debug)]
@@ -115,10 +128,46 @@ pub fn main() -> ExitCode {
 fn dispatch(cli: Cli) -> Result<u8> {
     let dirs = runbook_dirs(&cli.runbooks);
     match cli.command {
-        Command::Check { paths } => check(if paths.is_empty() { &dirs } else { &paths }),
-        Command::Guard { json, command } => Ok(guard(&command, json)),
-        Command::Draft(args) => draft(&dirs, args),
+        None => tui(&dirs, None),
+        Some(Command::Run(args)) => tui(&dirs, Some(args)),
+        Some(Command::Check { paths }) => check(if paths.is_empty() { &dirs } else { &paths }),
+        Some(Command::Guard { json, command }) => Ok(guard(&command, json)),
+        Some(Command::Draft(args)) => draft(&dirs, args),
     }
+}
+
+/// The full-screen walk: everything is loaded and validated first, so a bad
+/// runbook or file fails here, before any screen is drawn.
+fn tui(dirs: &[PathBuf], args: Option<RunArgs>) -> Result<u8> {
+    let catalog = load_catalog(dirs)?;
+    let (start, ctx) = match &args {
+        Some(a) => {
+            let runbook = find_runbook(dirs, &a.runbook)?;
+            let ctx = load_context(&a.context, &runbook)?;
+            (Some(runbook), ctx)
+        }
+        None => (None, Context::default()),
+    };
+    if start.is_none() && catalog.is_empty() {
+        bail!("no runbooks found in {} (pass --runbooks DIR)", display_paths(dirs));
+    }
+    crate::tui::app::run(crate::tui::app::Options {
+        catalog,
+        start,
+        ctx,
+        banner: Some("offline: steps render from the runbook's own templates".into()),
+    })?;
+    Ok(EXIT_OK)
+}
+
+fn load_catalog(dirs: &[PathBuf]) -> Result<Vec<Runbook>> {
+    if dirs.is_empty() {
+        return Ok(Vec::new());
+    }
+    runbook::load_paths(dirs).map_err(|e| match e {
+        LoadError::Io { .. } => anyhow::anyhow!(e),
+        e => CliError::Invalid(e).into(),
+    })
 }
 
 /// `--runbooks`/`STEPGUARD_RUNBOOKS` if given, else the defaults that exist.
@@ -192,11 +241,7 @@ pub fn find_runbook(dirs: &[PathBuf], key: &str) -> Result<Runbook> {
     if dirs.is_empty() {
         bail!("no runbook directory found (pass --runbooks DIR)");
     }
-    let all = runbook::load_paths(dirs).map_err(|e| match e {
-        LoadError::Io { .. } => anyhow::anyhow!(e),
-        e => CliError::Invalid(e).into(),
-    })?;
-    all.into_iter().find(|r| r.id == key).with_context(|| {
+    load_catalog(dirs)?.into_iter().find(|r| r.id == key).with_context(|| {
         format!("no runbook '{key}' in {}", display_paths(dirs))
     })
 }
@@ -274,8 +319,8 @@ fn run_preflight(runbook: &Runbook, index: usize, card: &Card, stream: bool) -> 
         }
         return Ok(serde_json::json!({ "verdict": null, "reason": "no pre-flight in this step" }));
     };
-    if !card.missing.is_empty() {
-        let reason = format!("not run: missing values: {}", card.missing.join(", "));
+    if !card_check.missing.is_empty() {
+        let reason = format!("not run: missing values: {}", card_check.missing.join(", "));
         if stream {
             println!("\nVERDICT STOP — {reason}");
         }

@@ -9,3 +9,4 @@ pub mod guard;
 pub mod redact;
 pub mod runbook;
 pub mod sanitize;
+pub mod tui;

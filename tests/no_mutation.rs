@@ -10,6 +10,10 @@ use std::process::Command;
 const SPAWN_SITES: &[&str] = &[
     // The guarded pre-flight/verify runner: the guard is checked first.
     "src/exec/runner.rs",
+    // Fixed clipboard programs (tmux, wl-copy, ...); the text goes to stdin.
+    "src/tui/clipboard.rs",
+    // The human's $EDITOR on a temp file holding the action text.
+    "src/tui/editor.rs",
 ];
 
 fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {

@@ -50,6 +50,8 @@ pub struct CardCheck {
     pub stop_if: Option<String>,
     pub explain: String,
     pub timeout_ms: u64,
+    /// Values this command needs that nothing supplied.
+    pub missing: Vec<String>,
     /// The guard's answer for the rendered command.
     pub guard: Decision,
     /// Rendered completely and allowed by the guard.
@@ -104,6 +106,7 @@ pub fn build_card(
         let guard = guard::check(&rendered.text);
         CardCheck {
             runnable: rendered.missing.is_empty() && guard.allowed,
+            missing: rendered.missing,
             command: rendered.text,
             proceed_if: c.proceed_if.clone(),
             stop_if: c.stop_if.clone(),
@@ -203,7 +206,9 @@ fn flags(card: &Card) -> Vec<String> {
     }
     for (label, check) in [("pre-flight", &card.preflight), ("verify", &card.verify)] {
         if let Some(c) = check {
-            if !c.guard.allowed && card.missing.is_empty() {
+            if !c.missing.is_empty() {
+                flags.push(format!("{label} waits for: {}", c.missing.join(", ")));
+            } else if !c.guard.allowed {
                 flags.push(format!("{label} will not run: {}", c.guard.reason));
             }
         }

@@ -229,7 +229,7 @@ mod tests {
     #[test]
     fn quoting() {
         assert_eq!(quote("payments"), "payments");
-        assert_eq!(quote("it's here"), r#"'it'"'"'s here'"#);
+        assert_eq!(quote("it's here"), r#""it's here""#);
         assert_eq!(quote("$(id)"), "'$(id)'");
     }
 }

@@ -1,13 +1,466 @@
-//! The read-only guard (SPEC §5). Placeholder until the real module lands.
+//! The read-only guard (SPEC §5): would stepguard run this command line?
+//!
+//! The line is parsed the way dash will read it (`lexer`), and every simple
+//! command in it must be a known read-only form: a program from the
+//! allowlist (`allowlist.yaml`, compiled into `rules`) with arguments its
+//! table or its checker in code (`special`, `sql`, `sed`, `awk`, `curl`)
+//! accepts. Anything not understood is refused: the guard fails closed.
+//!
+//! `check` is the one function the runner and `stepguard guard` call.
+
+mod awk;
+mod curl;
+mod lexer;
+mod rules;
+mod sed;
+mod special;
+mod sql;
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use lexer::{RedirOp, Redirect, SimpleCommand, Word};
+use rules::{AllowlistFile, Program};
+
+/// The allowlist compiled into the binary.
+pub const DEFAULT_ALLOWLIST: &str = include_str!("allowlist.yaml");
+
+/// Longer lines are refused outright: no pre-flight needs them, and it
+/// bounds the work per call.
+pub const MAX_COMMAND_BYTES: usize = 8 * 1024;
 
 /// The guard's answer for one command line.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Decision {
     pub allowed: bool,
+    /// One line: `allowed: …` or `refused: …`, naming the offending piece.
     pub reason: String,
 }
 
-/// Would stepguard run this command line?
-pub fn check(_command: &str) -> Decision {
-    Decision { allowed: false, reason: "guard not built".into() }
+/// Would stepguard run this command line? Uses the built-in allowlist.
+pub fn check(command: &str) -> Decision {
+    static DEFAULT: OnceLock<Guard> = OnceLock::new();
+    DEFAULT.get_or_init(Guard::default).check(command)
+}
+
+/// An allowlist that is not valid.
+#[derive(Debug, thiserror::Error)]
+pub enum GuardError {
+    #[error("allowlist: {0}")]
+    Yaml(#[from] serde_yaml::Error),
+    #[error("allowlist: program '{program}': {message}")]
+    Program { program: String, message: String },
+}
+
+/// A compiled allowlist. `Guard::default()` is the built-in one; standing
+/// rules can build their own with [`Guard::from_yaml`].
+#[derive(Debug, Clone)]
+pub struct Guard {
+    programs: HashMap<String, Program>,
+    refuse: HashMap<String, String>,
+    refuse_prefixes: Vec<(String, String)>,
+    safe_env: Vec<String>,
+    /// Set when the built-in allowlist failed to load: refuse everything.
+    broken: Option<String>,
+}
+
+impl Default for Guard {
+    fn default() -> Self {
+        // The embedded allowlist is tested to load; if it ever did not, the
+        // guard must still fail closed rather than panic.
+        Guard::from_yaml(DEFAULT_ALLOWLIST).unwrap_or_else(|e| Guard {
+            programs: HashMap::new(),
+            refuse: HashMap::new(),
+            refuse_prefixes: Vec::new(),
+            safe_env: Vec::new(),
+            broken: Some(one_line(&e.to_string())),
+        })
+    }
+}
+
+/// Shell words that start compound commands (or are bash/ksh keywords).
+const RESERVED: [&str; 22] = [
+    "if", "then", "else", "elif", "fi", "do", "done", "case", "esac", "while", "until", "for",
+    "in", "function", "select", "time", "coproc", "{", "}", "!", "[[", "]]",
+];
+
+/// Directories a program may be named from by absolute path.
+const PROGRAM_DIRS: [&str; 5] = [
+    "/bin/",
+    "/usr/bin/",
+    "/usr/local/bin/",
+    "/sbin/",
+    "/usr/sbin/",
+];
+
+impl Guard {
+    /// Compiles an allowlist in the format of `allowlist.yaml`.
+    pub fn from_yaml(yaml: &str) -> Result<Guard, GuardError> {
+        let file: AllowlistFile = serde_yaml::from_str(yaml)?;
+        let mut programs = HashMap::with_capacity(file.programs.len());
+        for (name, spec) in file.programs {
+            let program = Program::compile(spec).map_err(|message| GuardError::Program {
+                program: name.clone(),
+                message,
+            })?;
+            programs.insert(name, program);
+        }
+        for name in file.refuse.keys() {
+            if programs.contains_key(name) {
+                return Err(GuardError::Program {
+                    program: name.clone(),
+                    message: "is both allowed and refused".into(),
+                });
+            }
+        }
+        Ok(Guard {
+            programs,
+            refuse: file.refuse.into_iter().collect(),
+            refuse_prefixes: file.refuse_prefixes.into_iter().collect(),
+            safe_env: file.safe_env,
+            broken: None,
+        })
+    }
+
+    /// Would stepguard run this command line?
+    pub fn check(&self, command: &str) -> Decision {
+        match self.check_line(command) {
+            Ok(labels) => Decision {
+                allowed: true,
+                reason: one_line(&format!(
+                    "allowed: every command is a known read-only form ({})",
+                    labels.join(", ")
+                )),
+            },
+            Err(reason) => Decision {
+                allowed: false,
+                reason: one_line(&format!("refused: {reason}")),
+            },
+        }
+    }
+
+    fn check_line(&self, command: &str) -> Result<Vec<String>, String> {
+        if let Some(broken) = &self.broken {
+            return Err(format!("the allowlist failed to load: {broken}"));
+        }
+        if command.len() > MAX_COMMAND_BYTES {
+            return Err(format!(
+                "the command is {} bytes long (the limit is {MAX_COMMAND_BYTES})",
+                command.len()
+            ));
+        }
+        scan_chars(command)?;
+        let cmds = lexer::parse(command)?;
+        if cmds.is_empty() {
+            return Err("nothing to run".into());
+        }
+        let mut labels: Vec<String> = Vec::with_capacity(cmds.len());
+        for cmd in &cmds {
+            let label = self.check_simple(cmd)?;
+            if labels.last() != Some(&label) {
+                labels.push(label);
+            }
+        }
+        Ok(labels)
+    }
+
+    fn check_simple(&self, cmd: &SimpleCommand) -> Result<String, String> {
+        for a in &cmd.assigns {
+            let name = &a.text[..a.assign_eq.unwrap_or(0)];
+            if !self.safe_env.iter().any(|s| s == name) {
+                return Err(format!(
+                    "environment assignment {} is not allowed (only {} may be set)",
+                    quote(&a.text),
+                    self.safe_env.join(", ")
+                ));
+            }
+        }
+        for r in &cmd.redirects {
+            check_redirect(r)?;
+        }
+        let Some(first) = cmd.words.first() else {
+            return Err(if cmd.assigns.is_empty() {
+                "a redirection without a command".into()
+            } else {
+                "an assignment without a command".into()
+            });
+        };
+        if !first.quoted && RESERVED.contains(&first.text.as_str()) {
+            return Err(format!(
+                "shell keyword {} starts a compound command",
+                quote(&first.text)
+            ));
+        }
+        for (k, w) in cmd.words.iter().enumerate() {
+            check_expansion(w, k == 0)?;
+        }
+        self.check_argv(&cmd.words, 0)
+    }
+
+    /// Checks `words` (program and arguments); returns the label for the
+    /// allowed reason, such as `kubectl get`.
+    pub(crate) fn check_argv(&self, words: &[Word], depth: usize) -> Result<String, String> {
+        let Some(first) = words.first() else {
+            return Err("nothing to run".into());
+        };
+        let name = program_name(&first.text)?;
+        if let Some(why) = self.refuse.get(name) {
+            return Err(format!("{} {why}", quote(name)));
+        }
+        for (prefix, why) in &self.refuse_prefixes {
+            if name.starts_with(prefix.as_str()) {
+                return Err(format!("{} {why}", quote(name)));
+            }
+        }
+        let Some(program) = self.programs.get(name) else {
+            return Err(format!(
+                "unknown program {} (not in the read-only allowlist)",
+                quote(name)
+            ));
+        };
+        let args = &words[1..];
+        let suffix = match program.special {
+            Some(special) => special::check(self, special, program, name, args, depth)?,
+            None => program.check_args(name, args)?.sub.map(|s| s.label.clone()),
+        };
+        Ok(match suffix {
+            Some(s) => format!("{name} {s}"),
+            None => name.to_owned(),
+        })
+    }
+}
+
+/// Bare names, or absolute paths in the system program directories.
+fn program_name(text: &str) -> Result<&str, String> {
+    if text.is_empty() {
+        return Err("empty program name".into());
+    }
+    if !text.contains('/') {
+        return Ok(text);
+    }
+    for dir in PROGRAM_DIRS {
+        if let Some(rest) = text.strip_prefix(dir) {
+            if !rest.is_empty() && !rest.contains('/') && rest != "." && rest != ".." {
+                return Ok(rest);
+            }
+        }
+    }
+    if text.starts_with('/') {
+        Err(format!(
+            "program path {} is outside /bin, /usr/bin, /usr/local/bin, /sbin and /usr/sbin",
+            quote(text)
+        ))
+    } else {
+        Err(format!(
+            "relative program path {} could run any file",
+            quote(text)
+        ))
+    }
+}
+
+fn check_expansion(w: &Word, is_program: bool) -> Result<(), String> {
+    if w.brace {
+        return Err(format!(
+            "brace expansion in {} (bash expands it into several words)",
+            quote(&w.text)
+        ));
+    }
+    if let Some(at) = w.glob_at {
+        if is_program {
+            return Err(format!("glob in the program name {}", quote(&w.text)));
+        }
+        if at == 0 || w.text.starts_with('-') {
+            return Err(format!(
+                "unquoted glob {} could expand to a file name that reads as an option; quote it \
+                 or start it with a directory",
+                quote(&w.text)
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_redirect(r: &Redirect) -> Result<(), String> {
+    let t = r.target.text.as_str();
+    match r.op {
+        RedirOp::In => {
+            if t.starts_with("/dev/tcp/") || t.starts_with("/dev/udp/") {
+                return Err(format!(
+                    "input redirection from {} opens a network connection in bash",
+                    quote(t)
+                ));
+            }
+            Ok(())
+        }
+        RedirOp::Out | RedirOp::Append | RedirOp::Clobber => {
+            if r.target.glob_at.is_none()
+                && matches!(t, "/dev/null" | "/dev/stdout" | "/dev/stderr")
+            {
+                Ok(())
+            } else {
+                Err(format!("output redirection to {} writes a file", quote(t)))
+            }
+        }
+        RedirOp::DupOut | RedirOp::DupIn => {
+            if t == "-" || (!t.is_empty() && t.bytes().all(|b| b.is_ascii_digit())) {
+                Ok(())
+            } else if r.op == RedirOp::DupOut {
+                Err(format!("'>&' to {} writes a file in bash", quote(t)))
+            } else {
+                Err(format!(
+                    "'<&' needs a file descriptor number, not {}",
+                    quote(t)
+                ))
+            }
+        }
+    }
+}
+
+/// Characters that hide what the line does: controls (other than tab and
+/// newline), bidi overrides, zero-width and look-alike spaces.
+fn scan_chars(line: &str) -> Result<(), String> {
+    if line.is_ascii() {
+        for (i, &b) in line.as_bytes().iter().enumerate() {
+            if (b < 0x20 && b != b'\t' && b != b'\n') || b == 0x7f {
+                return Err(format!(
+                    "the line contains control character U+{b:04X} at byte {i}"
+                ));
+            }
+        }
+        return Ok(());
+    }
+    for (i, ch) in line.char_indices() {
+        if (ch.is_control() && ch != '\t' && ch != '\n') || is_invisible(ch) {
+            return Err(format!(
+                "the line contains an invisible or control character U+{:04X} at byte {i}",
+                ch as u32
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn is_invisible(ch: char) -> bool {
+    matches!(ch as u32,
+        0x00A0 | 0x00AD | 0x034F | 0x061C | 0x115F | 0x1160 | 0x1680 | 0x17B4 | 0x17B5
+        | 0x180B..=0x180F | 0x2000..=0x200F | 0x2028..=0x202F | 0x205F..=0x206F | 0x3000
+        | 0x3164 | 0xFE00..=0xFE0F | 0xFEFF | 0xFFA0 | 0xFFF9..=0xFFFB | 0x1D173..=0x1D17A
+        | 0xE0000..=0xE0FFF)
+}
+
+/// Quotes an untrusted piece for a reason: in single quotes, control and
+/// invisible characters escaped, at most 60 characters.
+pub(crate) fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len().min(64) + 2);
+    out.push('\'');
+    for (n, ch) in s.chars().enumerate() {
+        if n == 60 {
+            out.push('…');
+            break;
+        }
+        if ch.is_control() || is_invisible(ch) {
+            out.extend(ch.escape_default());
+        } else {
+            out.push(ch);
+        }
+    }
+    out.push('\'');
+    out
+}
+
+/// A reason is one line: any control character left is escaped.
+fn one_line(s: &str) -> String {
+    if !s.contains(|c: char| c.is_control() || is_invisible(c)) {
+        return s.to_owned();
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if c.is_control() || is_invisible(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_built_in_allowlist_loads() {
+        let g = Guard::from_yaml(DEFAULT_ALLOWLIST).unwrap_or_else(|e| panic!("{e}"));
+        assert!(g.programs.contains_key("kubectl"));
+        assert!(g.broken.is_none());
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        let e = Guard::from_yaml("safe_env: []\nprograms:\n  ls: {colour: true}\n").unwrap_err();
+        assert!(e.to_string().contains("colour"), "{e}");
+        let e = Guard::from_yaml("safe_env: []\nprograms:\n  ls: {deny_flags: {'x': y}}\n")
+            .unwrap_err();
+        assert!(e.to_string().contains("'ls'"), "{e}");
+    }
+
+    #[test]
+    fn a_broken_guard_refuses_everything() {
+        let g = Guard {
+            broken: Some("bad".into()),
+            ..Guard::default()
+        };
+        assert!(!g.check("ls").allowed);
+    }
+
+    #[test]
+    fn standing_rules_can_extend_a_guard() {
+        let g = Guard::from_yaml("safe_env: []\nprograms:\n  mytool: {subcommands: [status]}\n")
+            .unwrap();
+        assert!(g.check("mytool status").allowed);
+        assert!(!g.check("mytool restart").allowed);
+        assert!(!g.check("ls").allowed);
+    }
+
+    #[test]
+    fn reasons_name_the_piece() {
+        let r = |c: &str| check(c).reason;
+        assert_eq!(
+            r("kubectl delete pod x"),
+            "refused: 'kubectl delete' deletes resources"
+        );
+        assert_eq!(
+            r("kubectl frobnicate"),
+            "refused: 'kubectl frobnicate' is not a read-only kubectl subcommand"
+        );
+        assert_eq!(
+            r("ls $(rm -rf /)"),
+            "refused: command substitution $(...) can run anything"
+        );
+        assert_eq!(
+            r("cat x > out.txt"),
+            "refused: output redirection to 'out.txt' writes a file"
+        );
+        assert_eq!(
+            r("psql -c 'select 1; DELETE FROM t'"),
+            "refused: psql statement 2 starts with 'DELETE' (only SELECT/SHOW/EXPLAIN/WITH/VALUES/TABLE)"
+        );
+        assert_eq!(
+            r("foo"),
+            "refused: unknown program 'foo' (not in the read-only allowlist)"
+        );
+        assert_eq!(r(""), "refused: nothing to run");
+        assert_eq!(
+            r("kubectl get pods | tail -5"),
+            "allowed: every command is a known read-only form (kubectl get, tail)"
+        );
+    }
+
+    #[test]
+    fn quoting_escapes_and_truncates() {
+        assert_eq!(quote("a\nb"), "'a\\nb'");
+        assert_eq!(quote("\u{202e}x"), "'\\u{202e}x'");
+        assert_eq!(quote(&"x".repeat(100)).chars().count(), 63);
+        assert_eq!(one_line("a\u{0}b"), "a\\u{0}b");
+    }
 }

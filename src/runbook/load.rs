@@ -154,7 +154,10 @@ pub fn parse_str(src: &str, path: &Path) -> Result<Runbook, LoadError> {
         col,
         message,
     };
-    if src.trim().is_empty() {
+    let only_comments = src
+        .lines()
+        .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#') || l.trim() == "---");
+    if only_comments {
         return Err(LoadError::Invalid(vec![at(
             1,
             1,

@@ -1,0 +1,368 @@
+//! Everything the screen shows, and nothing else. `update` changes it;
+//! `view` reads it. No IO, no clocks, no handles.
+
+use std::collections::VecDeque;
+
+use crate::draft::{draft_offline, Card, Context};
+use crate::exec::{Judgement, Stream, Verdict};
+use crate::runbook::{Risk, Runbook};
+
+use super::msg::CheckKind;
+
+/// Lines kept in the output pane (the runner keeps its own bounded copy).
+pub const OUTPUT_PANE_LINES: usize = 5_000;
+/// Lines of the pasted state shown in the state pane.
+pub const STATE_PREVIEW_LINES: usize = 200;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Screen {
+    Picker,
+    Walk,
+    End,
+}
+
+#[derive(Debug)]
+pub struct Model {
+    pub screen: Screen,
+    pub catalog: Vec<Runbook>,
+    pub picker: Picker,
+    pub ctx: Context,
+    pub state: StateView,
+    pub walk: Option<Walk>,
+    pub overlay: Overlay,
+    /// One line of feedback in the footer: what just happened or why not.
+    pub status: Option<String>,
+    /// How `a`/`y` copy: "tmux buffer", "wl-copy", "OSC 52", ...
+    pub clipboard: String,
+    /// `offline` or a model name (header).
+    pub drafter: String,
+    /// Shown above everything (e.g. why drafting is offline).
+    pub banner: Option<String>,
+    pub session_id: String,
+    /// Where commands go (header), e.g. a kube context.
+    pub target: String,
+    pub next_run_id: u64,
+}
+
+#[derive(Debug, Default)]
+pub struct Picker {
+    pub filter: String,
+    pub selected: usize,
+}
+
+/// A cheap summary of the pasted state, computed once per paste (a 10 MB
+/// paste must not be rescanned every frame).
+#[derive(Debug, Default, Clone)]
+pub struct StateView {
+    pub lines: usize,
+    pub bytes: usize,
+    pub preview: Vec<String>,
+}
+
+impl StateView {
+    pub fn of(text: Option<&str>) -> Self {
+        let Some(text) = text else { return StateView::default() };
+        StateView {
+            lines: text.lines().count(),
+            bytes: text.len(),
+            preview: text
+                .lines()
+                .take(STATE_PREVIEW_LINES)
+                .map(|l| crate::sanitize::sanitize_line(l, 400).into_owned())
+                .collect(),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Walk {
+    pub runbook: Runbook,
+    pub index: usize,
+    pub card: Card,
+    pub steps: Vec<StepRecord>,
+    pub check: CheckState,
+    pub output: OutputPane,
+    /// The last pre-flight verdict of this step, for the command it judged.
+    pub preflight: Option<Judged>,
+    pub verify: Option<Judged>,
+    /// The action as the human edited it with `e`.
+    pub edited_action: Option<String>,
+    /// Gates still to pass before `p` advances.
+    pub gates: Vec<Gate>,
+    /// What the human typed at each gate passed so far (kept for the record).
+    pub answers: Vec<String>,
+    pub focus: Focus,
+    pub card_scroll: u16,
+    pub end: Option<WalkEnd>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WalkEnd {
+    Completed,
+    Halted { reason: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Focus {
+    Card,
+    Output,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepRecord {
+    pub status: StepStatus,
+    /// Reasons and confirmations typed for this step.
+    pub note: String,
+    pub copied: Vec<&'static str>,
+    pub edited: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepStatus {
+    Pending,
+    /// Proceeded with `p`, on this pre-flight verdict (None: no pre-flight).
+    Proceeded(Option<Verdict>),
+    Skipped,
+    Halted,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Judged {
+    pub command: String,
+    pub judgement: Judgement,
+    pub exit_code: Option<i32>,
+    pub duration_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckState {
+    Idle,
+    Running {
+        run_id: u64,
+        kind: CheckKind,
+    },
+}
+
+#[derive(Debug, Default)]
+pub struct OutputPane {
+    pub title: String,
+    pub lines: VecDeque<(Stream, String)>,
+    /// Lines that scrolled out of the pane.
+    pub dropped: u64,
+    /// Lines scrolled up from the bottom (0 follows new output).
+    pub scroll: usize,
+}
+
+impl OutputPane {
+    pub fn push(&mut self, stream: Stream, text: String) {
+        if self.lines.len() == OUTPUT_PANE_LINES {
+            self.lines.pop_front();
+            self.dropped += 1;
+        }
+        self.lines.push_back((stream, text));
+        if self.scroll > 0 {
+            // Keep the view still while the human reads scrolled-up output.
+            self.scroll = (self.scroll + 1).min(self.lines.len());
+        }
+    }
+}
+
+/// What stands between `p` and the next step (SPEC §7 defaults).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Gate {
+    /// The pre-flight said STOP (or a value is unverified): a typed reason.
+    Override { why: String },
+    /// Medium risk without a PASS: type `proceed`.
+    TypeProceed,
+    /// High and critical: type the target's name.
+    TypeTarget { target: String },
+    /// Critical: a second person's handle.
+    SecondPerson,
+    /// No pre-flight ran: note what was checked by hand.
+    ManualNote,
+}
+
+impl Gate {
+    /// Typed confirmations must be typed: a paste does not count.
+    pub fn accepts_paste(&self) -> bool {
+        matches!(self, Gate::Override { .. } | Gate::ManualNote)
+    }
+
+    pub fn prompt(&self) -> String {
+        match self {
+            Gate::Override { why } => format!("{why} — type a reason to proceed anyway"),
+            Gate::TypeProceed => "no PASS on a medium-risk step — type 'proceed' to confirm".into(),
+            Gate::TypeTarget { target } => format!("high-risk step — type the target's name '{target}' to confirm"),
+            Gate::SecondPerson => "critical step — a second person types their handle".into(),
+            Gate::ManualNote => "no pre-flight ran — note what you checked by hand".into(),
+        }
+    }
+
+    /// Whether `input` passes this gate; else why not.
+    pub fn check(&self, input: &str) -> Result<(), String> {
+        let input = input.trim();
+        match self {
+            Gate::TypeProceed if input != "proceed" => Err("type exactly 'proceed'".into()),
+            Gate::TypeTarget { target } if input != target => Err(format!("type exactly '{target}'")),
+            _ if input.is_empty() => Err("cannot be empty".into()),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Overlay {
+    None,
+    Help,
+    Prompt(Prompt),
+    /// Pasting the cluster state: `pending` holds a paste until Enter.
+    State { pending: Option<String> },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prompt {
+    pub kind: PromptKind,
+    pub input: String,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PromptKind {
+    Gate(Gate),
+    SkipReason,
+    HaltReason,
+}
+
+impl Prompt {
+    pub fn new(kind: PromptKind) -> Self {
+        Prompt {
+            kind,
+            input: String::new(),
+            error: None,
+        }
+    }
+
+    pub fn title(&self) -> String {
+        match &self.kind {
+            PromptKind::Gate(g) => g.prompt(),
+            PromptKind::SkipReason => "skip this step — why?".into(),
+            PromptKind::HaltReason => "halt the runbook and escalate — why?".into(),
+        }
+    }
+}
+
+impl Model {
+    pub fn new(catalog: Vec<Runbook>, ctx: Context) -> Self {
+        let state = StateView::of(ctx.state.as_deref());
+        Model {
+            screen: Screen::Picker,
+            catalog,
+            picker: Picker::default(),
+            ctx,
+            state,
+            walk: None,
+            overlay: Overlay::None,
+            status: None,
+            clipboard: String::new(),
+            drafter: "offline".into(),
+            banner: None,
+            session_id: String::new(),
+            target: String::new(),
+            next_run_id: 1,
+        }
+    }
+
+    /// Indices of the runbooks matching the picker's filter (every word must
+    /// appear in the id, title, alerts or symptoms).
+    pub fn filtered(&self) -> Vec<usize> {
+        let words: Vec<String> = self
+            .picker
+            .filter
+            .split_whitespace()
+            .map(str::to_lowercase)
+            .collect();
+        self.catalog
+            .iter()
+            .enumerate()
+            .filter(|(_, rb)| {
+                let hay = format!(
+                    "{} {} {} {}",
+                    rb.id,
+                    rb.title,
+                    rb.alerts.join(" "),
+                    rb.symptoms.join(" ")
+                )
+                .to_lowercase();
+                words.iter().all(|w| hay.contains(w.as_str()))
+            })
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// Open a runbook at its first step.
+    pub fn start_walk(&mut self, runbook: Runbook) {
+        let card = draft_offline(&runbook, 0, &self.ctx);
+        let steps = vec![
+            StepRecord {
+                status: StepStatus::Pending,
+                note: String::new(),
+                copied: Vec::new(),
+                edited: false,
+            };
+            runbook.steps.len()
+        ];
+        self.walk = Some(Walk {
+            runbook,
+            index: 0,
+            card,
+            steps,
+            check: CheckState::Idle,
+            output: OutputPane::default(),
+            preflight: None,
+            verify: None,
+            edited_action: None,
+            gates: Vec::new(),
+            answers: Vec::new(),
+            focus: Focus::Card,
+            card_scroll: 0,
+            end: None,
+        });
+        self.screen = Screen::Walk;
+        self.overlay = Overlay::None;
+    }
+}
+
+impl Walk {
+    pub fn risk(&self) -> Risk {
+        self.card.risk
+    }
+
+    /// The action as it will be copied: the human's edit, else the card's.
+    pub fn action(&self) -> Option<&str> {
+        self.edited_action
+            .as_deref()
+            .or(self.card.action.as_ref().map(|a| a.command.as_str()))
+    }
+
+    /// The pre-flight verdict, if it judged the command the card shows now.
+    pub fn current_preflight(&self) -> Option<&Judged> {
+        let shown = self.card.preflight.as_ref()?;
+        self.preflight.as_ref().filter(|j| j.command == shown.command)
+    }
+
+    /// The name a high-risk confirmation asks for: the first value the
+    /// action uses, else the step id.
+    pub fn target_name(&self) -> String {
+        let step = &self.runbook.steps[self.index];
+        let action = step.action.as_ref().map(|a| a.run.as_str()).unwrap_or("");
+        crate::runbook::render::placeholders(action)
+            .find_map(|name| {
+                self.card
+                    .values
+                    .iter()
+                    .find(|v| v.name == name)
+                    .and_then(|v| v.value.clone())
+            })
+            .unwrap_or_else(|| step.id.clone())
+    }
+}

@@ -1,0 +1,69 @@
+//! Everything that can happen (Msg) and everything the app asks the outside
+//! world to do (Effect). `update` turns one into the other without IO.
+
+use crossterm::event::KeyEvent;
+
+use crate::exec::{RunOutcome, Stream};
+
+/// Which read-only command of the step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckKind {
+    Preflight,
+    Verify,
+}
+
+impl std::fmt::Display for CheckKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            CheckKind::Preflight => "pre-flight",
+            CheckKind::Verify => "verify",
+        })
+    }
+}
+
+#[derive(Debug)]
+pub enum Msg {
+    Key(KeyEvent),
+    /// A bracketed paste: text, never keystrokes.
+    Paste(String),
+    Resize(u16, u16),
+    CheckLine {
+        run_id: u64,
+        stream: Stream,
+        text: String,
+    },
+    CheckDone {
+        run_id: u64,
+        result: Result<Box<RunOutcome>, String>,
+    },
+    Copied {
+        what: &'static str,
+        result: Result<String, String>,
+    },
+    /// The edited action, or why editing failed.
+    Edited(Result<String, String>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    RunCheck {
+        run_id: u64,
+        kind: CheckKind,
+        command: String,
+        timeout_ms: u64,
+        proceed_if: Option<String>,
+        stop_if: Option<String>,
+    },
+    CancelCheck {
+        run_id: u64,
+    },
+    Copy {
+        what: &'static str,
+        text: String,
+    },
+    EditAction {
+        text: String,
+    },
+    Quit,
+}

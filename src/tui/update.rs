@@ -1,0 +1,485 @@
+//! The whole behaviour of the screen as one pure function: a message in,
+//! the model changed, effects out. "Advance only on `p`" lives in
+//! [`proceed`] and nowhere else.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+
+use super::model::*;
+use super::msg::{CheckKind, Effect, Msg};
+use crate::draft::draft_offline;
+use crate::exec::{judge, Predicates, Verdict};
+use crate::sanitize::sanitize_line;
+
+pub fn update(model: &mut Model, msg: Msg) -> Vec<Effect> {
+    match msg {
+        Msg::Key(key) if key.kind == KeyEventKind::Release => Vec::new(),
+        Msg::Key(key) => on_key(model, key),
+        Msg::Paste(text) => on_paste(model, text),
+        Msg::Resize(..) => Vec::new(),
+        Msg::CheckLine { run_id, stream, text } => {
+            if let Some(walk) = running_walk(model, run_id) {
+                walk.output.push(stream, text);
+            }
+            Vec::new()
+        }
+        Msg::CheckDone { run_id, result } => {
+            on_check_done(model, run_id, result);
+            Vec::new()
+        }
+        Msg::Copied { what, result } => {
+            model.status = Some(match result {
+                Ok(method) => {
+                    if let Some(walk) = model.walk.as_mut() {
+                        walk.steps[walk.index].copied.push(what);
+                    }
+                    format!("{what} copied ({method})")
+                }
+                Err(e) => format!("could not copy the {what}: {e}"),
+            });
+            Vec::new()
+        }
+        Msg::Edited(result) => {
+            on_edited(model, result);
+            Vec::new()
+        }
+    }
+}
+
+fn running_walk(model: &mut Model, run_id: u64) -> Option<&mut Walk> {
+    model
+        .walk
+        .as_mut()
+        .filter(|w| matches!(w.check, CheckState::Running { run_id: id, .. } if id == run_id))
+}
+
+fn is_ctrl_c(key: &KeyEvent) -> bool {
+    key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c')
+}
+
+fn on_key(model: &mut Model, key: KeyEvent) -> Vec<Effect> {
+    match &model.overlay {
+        Overlay::Help => {
+            model.overlay = Overlay::None;
+            return Vec::new();
+        }
+        Overlay::Prompt(_) => return on_prompt_key(model, key),
+        Overlay::State { .. } => return on_state_key(model, key),
+        Overlay::None => {}
+    }
+    match model.screen {
+        Screen::Picker => on_picker_key(model, key),
+        Screen::Walk => on_walk_key(model, key),
+        Screen::End => match key.code {
+            KeyCode::Char('q') | KeyCode::Enter | KeyCode::Esc => vec![Effect::Quit],
+            _ if is_ctrl_c(&key) => vec![Effect::Quit],
+            _ => Vec::new(),
+        },
+    }
+}
+
+fn on_picker_key(model: &mut Model, key: KeyEvent) -> Vec<Effect> {
+    if is_ctrl_c(&key) {
+        return vec![Effect::Quit];
+    }
+    let count = model.filtered().len();
+    match key.code {
+        KeyCode::Esc if model.picker.filter.is_empty() => return vec![Effect::Quit],
+        KeyCode::Esc => model.picker.filter.clear(),
+        KeyCode::Up => model.picker.selected = model.picker.selected.saturating_sub(1),
+        KeyCode::Down => model.picker.selected = (model.picker.selected + 1).min(count.saturating_sub(1)),
+        KeyCode::Backspace => {
+            model.picker.filter.pop();
+        }
+        KeyCode::Enter => {
+            if let Some(&i) = model.filtered().get(model.picker.selected) {
+                let runbook = model.catalog[i].clone();
+                model.start_walk(runbook);
+            }
+            return Vec::new();
+        }
+        KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => model.picker.filter.push(c),
+        _ => {}
+    }
+    model.picker.selected = model.picker.selected.min(model.filtered().len().saturating_sub(1));
+    Vec::new()
+}
+
+fn on_walk_key(model: &mut Model, key: KeyEvent) -> Vec<Effect> {
+    let Some(walk) = model.walk.as_mut() else { return Vec::new() };
+    let running = matches!(walk.check, CheckState::Running { .. });
+    if is_ctrl_c(&key) || key.code == KeyCode::Esc {
+        if let CheckState::Running { run_id, .. } = walk.check {
+            model.status = Some("cancelling…".into());
+            return vec![Effect::CancelCheck { run_id }];
+        }
+        model.status = Some("nothing is running (q quits; the session is kept)".into());
+        return Vec::new();
+    }
+    if key.modifiers.contains(KeyModifiers::CONTROL) || key.modifiers.contains(KeyModifiers::ALT) {
+        return Vec::new();
+    }
+    match key.code {
+        KeyCode::Char('r') if !running => return start_check(model, CheckKind::Preflight),
+        KeyCode::Char('v') if !running => return start_check(model, CheckKind::Verify),
+        KeyCode::Char('r') | KeyCode::Char('v') | KeyCode::Char('p') if running => {
+            model.status = Some("a command is running: wait, or Esc to cancel it".into());
+        }
+        KeyCode::Char('p') => return proceed(model),
+        KeyCode::Char('a') => match walk.action() {
+            Some(text) => return vec![Effect::Copy { what: "action", text: text.to_string() }],
+            None => model.status = Some("this step has no action".into()),
+        },
+        KeyCode::Char('y') => match walk.card.rollback.command() {
+            Some(text) => return vec![Effect::Copy { what: "rollback", text: text.to_string() }],
+            None => model.status = Some(match &walk.card.rollback {
+                crate::draft::card::CardRollback::None { reason } => format!("no rollback: {reason}"),
+                _ => "this step has no rollback".into(),
+            }),
+        },
+        KeyCode::Char('e') => match walk.action() {
+            Some(text) => return vec![Effect::EditAction { text: text.to_string() }],
+            None => model.status = Some("this step has no action to edit".into()),
+        },
+        KeyCode::Char('s') => model.overlay = Overlay::Prompt(Prompt::new(PromptKind::SkipReason)),
+        KeyCode::Char('h') => model.overlay = Overlay::Prompt(Prompt::new(PromptKind::HaltReason)),
+        KeyCode::Char('i') => model.overlay = Overlay::State { pending: None },
+        KeyCode::Char('?') => model.overlay = Overlay::Help,
+        KeyCode::Char('q') => {
+            let mut effects = Vec::new();
+            if let CheckState::Running { run_id, .. } = walk.check {
+                effects.push(Effect::CancelCheck { run_id });
+            }
+            effects.push(Effect::Quit);
+            return effects;
+        }
+        KeyCode::Tab => {
+            walk.focus = match walk.focus {
+                Focus::Card => Focus::Output,
+                Focus::Output => Focus::Card,
+            }
+        }
+        KeyCode::Up | KeyCode::Char('k') => scroll(walk, 1, true),
+        KeyCode::Down | KeyCode::Char('j') => scroll(walk, 1, false),
+        KeyCode::PageUp => scroll(walk, 10, true),
+        KeyCode::PageDown => scroll(walk, 10, false),
+        KeyCode::End => {
+            walk.output.scroll = 0;
+            walk.card_scroll = 0;
+        }
+        _ => {}
+    }
+    Vec::new()
+}
+
+fn scroll(walk: &mut Walk, by: usize, up: bool) {
+    match walk.focus {
+        Focus::Output => {
+            let max = walk.output.lines.len();
+            walk.output.scroll = if up { (walk.output.scroll + by).min(max) } else { walk.output.scroll.saturating_sub(by) };
+        }
+        Focus::Card => {
+            let by = by as u16;
+            walk.card_scroll = if up { walk.card_scroll.saturating_sub(by) } else { walk.card_scroll.saturating_add(by) };
+        }
+    }
+}
+
+fn start_check(model: &mut Model, kind: CheckKind) -> Vec<Effect> {
+    let Some(walk) = model.walk.as_mut() else { return Vec::new() };
+    let step = &walk.runbook.steps[walk.index];
+    let (card_check, spec) = match kind {
+        CheckKind::Preflight => (walk.card.preflight.as_ref(), step.preflight.as_ref()),
+        CheckKind::Verify => (walk.card.verify.as_ref(), step.verify.as_ref()),
+    };
+    let (Some(card_check), Some(spec)) = (card_check, spec) else {
+        model.status = Some(format!("this step has no {kind}"));
+        return Vec::new();
+    };
+    if !card_check.missing.is_empty() {
+        model.status = Some(format!("cannot run the {kind}: missing {} (i to paste state)", card_check.missing.join(", ")));
+        return Vec::new();
+    }
+    if !card_check.guard.allowed {
+        model.status = Some(format!("the guard refuses the {kind}: {}", card_check.guard.reason));
+        return Vec::new();
+    }
+    let run_id = model.next_run_id;
+    model.next_run_id += 1;
+    walk.check = CheckState::Running { run_id, kind };
+    walk.output = OutputPane {
+        title: format!("{kind}: {}", card_check.command),
+        ..OutputPane::default()
+    };
+    match kind {
+        CheckKind::Preflight => walk.preflight = None,
+        CheckKind::Verify => walk.verify = None,
+    }
+    walk.focus = Focus::Output;
+    model.status = Some(format!("running the {kind}… (Esc cancels)"));
+    vec![Effect::RunCheck {
+        run_id,
+        kind,
+        command: card_check.command.clone(),
+        timeout_ms: spec.timeout().as_millis() as u64,
+        proceed_if: spec.proceed_if.clone(),
+        stop_if: spec.stop_if.clone(),
+    }]
+}
+
+fn on_check_done(model: &mut Model, run_id: u64, result: Result<Box<crate::exec::RunOutcome>, String>) {
+    let Some(walk) = running_walk(model, run_id) else { return };
+    let CheckState::Running { kind, .. } = walk.check else { return };
+    walk.check = CheckState::Idle;
+    let step = &walk.runbook.steps[walk.index];
+    let spec = match kind {
+        CheckKind::Preflight => step.preflight.as_ref(),
+        CheckKind::Verify => step.verify.as_ref(),
+    };
+    let judged = match result {
+        Ok(outcome) => {
+            let predicates = spec
+                .map(|s| Predicates::new(s.proceed_if.as_deref(), s.stop_if.as_deref()))
+                .transpose()
+                .unwrap_or_default()
+                .unwrap_or_default();
+            Judged {
+                command: outcome.command.clone(),
+                judgement: judge(&outcome, &predicates),
+                exit_code: outcome.exit_code,
+                duration_ms: outcome.duration.as_millis() as u64,
+            }
+        }
+        Err(reason) => Judged {
+            command: String::new(),
+            judgement: crate::exec::Judgement {
+                verdict: Verdict::Stop,
+                reason: sanitize_line(&reason, 300).into_owned(),
+            },
+            exit_code: None,
+            duration_ms: 0,
+        },
+    };
+    let status = format!("{kind}: {} — {}", judged.judgement.verdict, judged.judgement.reason);
+    match kind {
+        CheckKind::Preflight => walk.preflight = Some(judged),
+        CheckKind::Verify => walk.verify = Some(judged),
+    }
+    model.status = Some(status);
+}
+
+/// `p`: the only way to the next step. Works out the gates (SPEC §7
+/// defaults), then asks for them one by one; advances when none is left.
+fn proceed(model: &mut Model) -> Vec<Effect> {
+    let Some(walk) = model.walk.as_mut() else { return Vec::new() };
+    let mut gates = Vec::new();
+    let verdict = if walk.card.preflight.is_some() {
+        let Some(judged) = walk.current_preflight() else {
+            model.status = Some("run the pre-flight first (r): p needs a verdict".into());
+            return Vec::new();
+        };
+        if judged.judgement.verdict == Verdict::Stop {
+            gates.push(Gate::Override { why: format!("pre-flight said STOP: {}", judged.judgement.reason) });
+        }
+        Some(judged.judgement.verdict)
+    } else {
+        gates.push(Gate::ManualNote);
+        None
+    };
+    if !walk.card.unverified.is_empty() {
+        gates.push(Gate::Override { why: format!("unverified value: {}", walk.card.unverified.join(", ")) });
+    }
+    match walk.risk() {
+        crate::runbook::Risk::Low => {}
+        crate::runbook::Risk::Medium => {
+            if verdict != Some(Verdict::Pass) {
+                gates.push(Gate::TypeProceed);
+            }
+        }
+        crate::runbook::Risk::High => gates.push(Gate::TypeTarget { target: walk.target_name() }),
+        crate::runbook::Risk::Critical => {
+            gates.push(Gate::TypeTarget { target: walk.target_name() });
+            gates.push(Gate::SecondPerson);
+        }
+    }
+    walk.gates = gates;
+    walk.answers.clear();
+    next_gate_or_advance(model)
+}
+
+fn next_gate_or_advance(model: &mut Model) -> Vec<Effect> {
+    let Some(walk) = model.walk.as_mut() else { return Vec::new() };
+    if let Some(gate) = walk.gates.first() {
+        model.overlay = Overlay::Prompt(Prompt::new(PromptKind::Gate(gate.clone())));
+        return Vec::new();
+    }
+    let verdict = walk.current_preflight().map(|j| j.judgement.verdict);
+    let note = walk.answers.join("; ");
+    finish_step(model, StepStatus::Proceeded(verdict), note);
+    Vec::new()
+}
+
+/// Close the current step and open the next (or the end screen).
+fn finish_step(model: &mut Model, status: StepStatus, note: String) {
+    let Some(walk) = model.walk.as_mut() else { return };
+    let record = &mut walk.steps[walk.index];
+    record.status = status;
+    record.note = note;
+    walk.gates.clear();
+    walk.answers.clear();
+    model.overlay = Overlay::None;
+    if status == StepStatus::Halted {
+        walk.end = Some(WalkEnd::Halted { reason: walk.steps[walk.index].note.clone() });
+        model.screen = Screen::End;
+        model.status = Some("halted: hand over with the summary below".into());
+        return;
+    }
+    if walk.index + 1 >= walk.runbook.steps.len() {
+        walk.end = Some(WalkEnd::Completed);
+        model.screen = Screen::End;
+        model.status = Some("all steps done".into());
+        return;
+    }
+    walk.index += 1;
+    walk.card = draft_offline(&walk.runbook, walk.index, &model.ctx);
+    walk.preflight = None;
+    walk.verify = None;
+    walk.edited_action = None;
+    walk.output = OutputPane::default();
+    walk.card_scroll = 0;
+    walk.focus = Focus::Card;
+    model.status = Some(format!("step {}/{}: r runs the pre-flight", walk.index + 1, walk.runbook.steps.len()));
+}
+
+fn on_prompt_key(model: &mut Model, key: KeyEvent) -> Vec<Effect> {
+    let Overlay::Prompt(prompt) = &mut model.overlay else { return Vec::new() };
+    if is_ctrl_c(&key) || key.code == KeyCode::Esc {
+        model.overlay = Overlay::None;
+        if let Some(walk) = model.walk.as_mut() {
+            walk.gates.clear();
+            walk.answers.clear();
+        }
+        model.status = Some("cancelled: nothing changed".into());
+        return Vec::new();
+    }
+    match key.code {
+        KeyCode::Enter => {}
+        KeyCode::Backspace => {
+            prompt.input.pop();
+            return Vec::new();
+        }
+        KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
+            if prompt.input.chars().count() < 500 {
+                prompt.input.push(c);
+            }
+            prompt.error = None;
+            return Vec::new();
+        }
+        _ => return Vec::new(),
+    }
+    // Enter.
+    let input = prompt.input.trim().to_string();
+    match prompt.kind.clone() {
+        PromptKind::Gate(gate) => {
+            if let Err(e) = gate.check(&input) {
+                prompt.error = Some(e);
+                return Vec::new();
+            }
+            let Some(walk) = model.walk.as_mut() else { return Vec::new() };
+            walk.gates.remove(0);
+            walk.answers.push(match gate {
+                Gate::SecondPerson => format!("second person: {input}"),
+                Gate::TypeProceed | Gate::TypeTarget { .. } => format!("confirmed '{input}'"),
+                _ => input,
+            });
+            model.overlay = Overlay::None;
+            next_gate_or_advance(model)
+        }
+        PromptKind::SkipReason | PromptKind::HaltReason if input.is_empty() => {
+            prompt.error = Some("a reason is required".into());
+            Vec::new()
+        }
+        PromptKind::SkipReason => {
+            finish_step(model, StepStatus::Skipped, input);
+            Vec::new()
+        }
+        PromptKind::HaltReason => {
+            finish_step(model, StepStatus::Halted, input);
+            Vec::new()
+        }
+    }
+}
+
+fn on_state_key(model: &mut Model, key: KeyEvent) -> Vec<Effect> {
+    let Overlay::State { pending } = &mut model.overlay else { return Vec::new() };
+    match key.code {
+        KeyCode::Enter => {
+            if let Some(text) = pending.take() {
+                set_state(model, text);
+            }
+            model.overlay = Overlay::None;
+        }
+        KeyCode::Esc => {
+            model.overlay = Overlay::None;
+            model.status = Some("state unchanged".into());
+        }
+        _ if is_ctrl_c(&key) => model.overlay = Overlay::None,
+        _ => {}
+    }
+    Vec::new()
+}
+
+/// A paste is text for whatever asks for text. It never acts as a key:
+/// a "p" or an Enter inside it does nothing but become text.
+fn on_paste(model: &mut Model, text: String) -> Vec<Effect> {
+    // tmux and some terminals send CR for newlines inside a paste.
+    let text = text.replace("\r\n", "\n").replace('\r', "\n");
+    match &mut model.overlay {
+        Overlay::Prompt(prompt) => {
+            let accepts = match &prompt.kind {
+                PromptKind::Gate(g) => g.accepts_paste(),
+                _ => true,
+            };
+            if accepts {
+                let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+                prompt.input.push_str(&line.chars().take(500).collect::<String>());
+            } else {
+                prompt.error = Some("type it: a paste does not confirm".into());
+            }
+        }
+        Overlay::State { pending } => *pending = Some(text),
+        Overlay::Help | Overlay::None => {
+            model.overlay = Overlay::State { pending: Some(text) };
+        }
+    }
+    Vec::new()
+}
+
+/// Replace the pasted state and re-draft the card from it. A pre-flight
+/// verdict stays valid only if the command it judged is still the one shown.
+fn set_state(model: &mut Model, text: String) {
+    model.ctx.state = Some(text);
+    model.state = StateView::of(model.ctx.state.as_deref());
+    if let Some(walk) = model.walk.as_mut() {
+        walk.card = draft_offline(&walk.runbook, walk.index, &model.ctx);
+    }
+    model.status = Some(format!("state replaced: {} lines; values re-drafted", model.state.lines));
+}
+
+fn on_edited(model: &mut Model, result: Result<String, String>) {
+    let Some(walk) = model.walk.as_mut() else { return };
+    match result {
+        Ok(text) => {
+            let text = text.trim_end_matches('\n').to_string();
+            if walk.action() == Some(text.as_str()) {
+                model.status = Some("action unchanged".into());
+                return;
+            }
+            walk.edited_action = Some(text);
+            walk.steps[walk.index].edited = true;
+            // The approval was for another action: judge the world again.
+            walk.preflight = None;
+            model.status = Some("action edited (recorded); run the pre-flight again (r)".into());
+        }
+        Err(e) => model.status = Some(format!("edit failed: {e}")),
+    }
+}

@@ -1,0 +1,82 @@
+//! Overlays: help, typed prompts (reasons, confirmations) and the state paste.
+
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
+use ratatui::Frame;
+
+use super::{centered, span, Theme};
+use crate::tui::model::{Model, Overlay};
+
+const HELP: &[(&str, &str)] = &[
+    ("r", "run (or re-run) the pre-flight — read-only, guarded"),
+    ("v", "run the verify (after you ran the action)"),
+    ("p", "proceed to the next step (needs a verdict)"),
+    ("a", "copy the action (you run it; stepguard never does)"),
+    ("y", "copy the rollback — before you act"),
+    ("e", "edit the action in $EDITOR (recorded)"),
+    ("s", "skip the step (asks why)"),
+    ("h", "halt: stop the runbook and escalate"),
+    ("i", "paste / replace the cluster state"),
+    ("Esc", "cancel a running command or a prompt"),
+    ("Tab ↑↓", "focus and scroll the card / output"),
+    ("q", "quit"),
+];
+
+pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: Theme) {
+    match &model.overlay {
+        Overlay::None => {}
+        Overlay::Help => {
+            let mut lines: Vec<Line> = HELP
+                .iter()
+                .map(|(k, what)| Line::from(vec![Span::styled(format!(" {k:<7}"), theme.key()), Span::raw(what.to_string())]))
+                .collect();
+            lines.push(Line::default());
+            lines.push(Line::from(span(" The model drafts. Code guards. You decide. stepguard runs only reads.", theme.dim())));
+            let rect = centered(area, 70, lines.len() as u16 + 2);
+            frame.render_widget(Clear, rect);
+            frame.render_widget(Paragraph::new(lines).block(Block::bordered().title(" keys (any key closes) ")), rect);
+        }
+        Overlay::Prompt(prompt) => {
+            let mut lines = vec![
+                Line::from(span(&prompt.title(), theme.warn())),
+                Line::default(),
+                Line::from(vec![Span::styled("> ", theme.key()), span(&prompt.input, theme.command()), Span::styled("▏", theme.dim())]),
+            ];
+            if let Some(e) = &prompt.error {
+                lines.push(Line::from(span(e, theme.danger())));
+            }
+            lines.push(Line::default());
+            lines.push(Line::from(span("Enter confirms · Esc cancels", theme.dim())));
+            let rect = centered(area, 72, lines.len() as u16 + 4);
+            frame.render_widget(Clear, rect);
+            frame.render_widget(
+                Paragraph::new(lines).wrap(Wrap { trim: false }).block(Block::bordered().title(" confirm ")),
+                rect,
+            );
+        }
+        Overlay::State { pending } => {
+            let mut lines = vec![Line::from(span(
+                "Paste the cluster state now (your terminal's paste). Nothing in it acts as a key.",
+                Style::default(),
+            ))];
+            lines.push(Line::default());
+            match pending {
+                None => lines.push(Line::from(span("waiting for a paste…", theme.dim()))),
+                Some(text) => {
+                    let count = text.lines().count();
+                    lines.push(Line::from(span(&format!("{count} lines, {} bytes received:", text.len()), theme.ok())));
+                    for l in text.lines().take(6) {
+                        lines.push(Line::from(span(&format!("  {l}"), theme.dim())));
+                    }
+                }
+            }
+            lines.push(Line::default());
+            lines.push(Line::from(span("Enter keeps it (replaces the current state) · Esc cancels", theme.dim())));
+            let rect = centered(area, 76, lines.len() as u16 + 2);
+            frame.render_widget(Clear, rect);
+            frame.render_widget(Paragraph::new(lines).block(Block::bordered().title(" cluster state ")), rect);
+        }
+    }
+}

@@ -1,0 +1,297 @@
+//! The walk: header, steps, state, the card, streaming output, verdict, keys.
+
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Paragraph, Wrap};
+use ratatui::Frame;
+
+use super::{clean, footer, footer_height, span, Theme};
+use crate::draft::card::{CardCheck, CardRollback};
+use crate::exec::{Stream, Verdict};
+use crate::tui::model::{CheckState, Focus, Model, StepStatus, Walk};
+use crate::tui::msg::CheckKind;
+
+pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: Theme) {
+    let Some(walk) = &model.walk else { return };
+    let keys = keys(walk);
+    let [header, body, foot] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(6),
+        Constraint::Length(footer_height(&keys, area.width)),
+    ])
+    .areas(area);
+    draw_header(frame, header, model, walk, theme);
+
+    // Narrow terminals give the card the whole width; the header still
+    // says which step this is and how much state was pasted.
+    let left_width = match body.width {
+        0..90 => 0,
+        90..120 => 24,
+        _ => 34,
+    };
+    let [left, main] = Layout::horizontal([Constraint::Length(left_width), Constraint::Min(20)]).areas(body);
+    if left_width > 0 {
+        let [steps_area, state_area] = Layout::vertical([Constraint::Percentage(60), Constraint::Percentage(40)]).areas(left);
+        draw_steps(frame, steps_area, walk, theme);
+        draw_state(frame, state_area, model, theme);
+    }
+
+    // Before anything ran the card gets the room; output takes 2/5 once it streams.
+    let idle = walk.output.lines.is_empty() && matches!(walk.check, CheckState::Idle);
+    let output_height = if idle { 4 } else { (main.height * 2 / 5).max(5) };
+    let [card_area, output_area] = Layout::vertical([Constraint::Min(5), Constraint::Length(output_height)]).areas(main);
+    draw_card(frame, card_area, walk, theme);
+    draw_output(frame, output_area, walk, theme);
+    footer(frame, foot, model, &keys, theme);
+}
+
+fn draw_header(frame: &mut Frame, area: Rect, model: &Model, walk: &Walk, theme: Theme) {
+    let mut spans = vec![
+        Span::styled(" stepguard ", theme.heading()),
+        span(&walk.runbook.id, theme.command()),
+        Span::raw(format!(" · step {}/{} · ", walk.index + 1, walk.runbook.steps.len())),
+        Span::styled(format!("risk {}", walk.risk()), risk_style(walk.risk(), theme)),
+        Span::raw(" · "),
+        span(&model.drafter, Style::default()),
+    ];
+    if model.state.lines > 0 {
+        spans.push(Span::raw(format!(" · state {} lines", model.state.lines)));
+    }
+    if !model.target.is_empty() {
+        spans.push(Span::raw(" · target "));
+        spans.push(span(&model.target, Style::default()));
+    }
+    if !model.session_id.is_empty() {
+        spans.push(Span::raw(" · session "));
+        spans.push(span(&model.session_id, theme.dim()));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+fn risk_style(risk: crate::runbook::Risk, theme: Theme) -> Style {
+    use crate::runbook::Risk::*;
+    match risk {
+        Low => theme.ok(),
+        Medium => theme.warn(),
+        High | Critical => theme.danger(),
+    }
+}
+
+fn draw_steps(frame: &mut Frame, area: Rect, walk: &Walk, theme: Theme) {
+    let width = area.width.saturating_sub(6) as usize;
+    let lines: Vec<Line> = walk
+        .runbook
+        .steps
+        .iter()
+        .zip(&walk.steps)
+        .enumerate()
+        .map(|(i, (step, record))| {
+            let (mark, style) = if i == walk.index && walk.end.is_none() {
+                ("▶", theme.selected())
+            } else {
+                match record.status {
+                    StepStatus::Pending => ("·", theme.dim()),
+                    StepStatus::Proceeded(Some(Verdict::Stop)) => ("!", theme.danger()),
+                    StepStatus::Proceeded(_) => ("✓", theme.ok()),
+                    StepStatus::Skipped => ("↷", theme.warn()),
+                    StepStatus::Halted => ("■", theme.danger()),
+                }
+            };
+            let title: String = clean(&step.title).chars().take(width).collect();
+            Line::from(Span::styled(format!("{mark} {:>2} {title}", i + 1), style))
+        })
+        .collect();
+    frame.render_widget(Paragraph::new(lines).block(Block::bordered().title(" steps ")), area);
+}
+
+fn draw_state(frame: &mut Frame, area: Rect, model: &Model, theme: Theme) {
+    let title = if model.state.lines == 0 {
+        " state (i) ".to_string()
+    } else {
+        format!(" state · {} lines (i) ", model.state.lines)
+    };
+    let lines: Vec<Line> = if model.state.lines == 0 {
+        vec![Line::from(span("none: press i, then paste", theme.dim()))]
+    } else {
+        let rows = area.height.saturating_sub(2) as usize;
+        model.state.preview.iter().take(rows).map(|l| Line::from(Span::raw(l.clone()))).collect()
+    };
+    frame.render_widget(Paragraph::new(lines).block(Block::bordered().title(title)), area);
+}
+
+fn check_lines<'a>(lines: &mut Vec<Line<'a>>, heading: &str, who: &str, check: &CardCheck, theme: Theme) {
+    lines.push(Line::from(vec![
+        Span::styled(heading.to_string(), theme.heading()),
+        Span::styled(format!("  {who}"), theme.dim()),
+    ]));
+    lines.push(Line::from(vec![Span::styled("$ ", theme.dim()), span(&check.command, theme.command())]));
+    let mut rules = Vec::new();
+    if let Some(p) = &check.stop_if {
+        rules.push(Span::styled("  stop if ", theme.danger()));
+        rules.push(span(&format!("/{p}/"), Style::default()));
+    }
+    if let Some(p) = &check.proceed_if {
+        rules.push(Span::styled("  proceed if ", theme.ok()));
+        rules.push(span(&format!("/{p}/"), Style::default()));
+    }
+    if !rules.is_empty() {
+        lines.push(Line::from(rules));
+    }
+    if !check.explain.is_empty() {
+        lines.push(Line::from(span(&format!("  rule: {}", check.explain), Style::default())));
+    }
+    if !check.guard.allowed {
+        lines.push(Line::from(span(&format!("  guard: {}", check.guard.reason), theme.danger())));
+    }
+}
+
+fn card_lines(walk: &Walk, theme: Theme) -> Vec<Line<'static>> {
+    let card = &walk.card;
+    let mut lines: Vec<Line> = Vec::new();
+    if !card.intent.is_empty() {
+        lines.push(Line::from(span(&card.intent, Style::default())));
+    }
+    if card.manual {
+        lines.push(Line::from(span("MANUAL STEP: no commands in the runbook; do it by hand, then p and note what you did.", theme.warn())));
+    }
+    if let Some(check) = &card.preflight {
+        check_lines(&mut lines, "PRE-FLIGHT", "stepguard runs this (r)", check, theme);
+    }
+    if let Some(action) = &card.action {
+        let who = if walk.edited_action.is_some() { "you run this (a copies) · EDITED" } else { "you run this (a copies)" };
+        lines.push(Line::from(vec![Span::styled("ACTION", theme.warn()), Span::styled(format!("  {who}"), theme.dim())]));
+        lines.push(Line::from(vec![Span::styled("$ ", theme.dim()), span(walk.action().unwrap_or(&action.command), theme.command())]));
+        lines.push(Line::from(vec![Span::styled("  blast radius ", theme.warn()), span(&action.blast_radius, Style::default())]));
+    }
+    if let Some(check) = &card.verify {
+        check_lines(&mut lines, "VERIFY", "after the action (v)", check, theme);
+    }
+    match &card.rollback {
+        CardRollback::Command { command } => {
+            lines.push(Line::from(vec![Span::styled("ROLLBACK", theme.heading()), Span::styled("  copy it before you act (y)", theme.dim())]));
+            lines.push(Line::from(vec![Span::styled("$ ", theme.dim()), span(command, theme.command())]));
+        }
+        CardRollback::None { reason } => {
+            lines.push(Line::from(vec![Span::styled("ROLLBACK none", theme.danger()), span(&format!("  {reason}"), Style::default())]));
+        }
+        CardRollback::NotNeeded => {}
+    }
+    if !card.values.is_empty() {
+        lines.push(Line::from(Span::styled("VALUES", theme.heading())));
+        for v in &card.values {
+            let mut spans = vec![span(&format!("  {} = ", v.name), Style::default())];
+            match (&v.value, &v.evidence) {
+                (Some(value), Some(ev)) => {
+                    spans.push(span(value, theme.command()));
+                    if !v.verified {
+                        spans.push(Span::styled(" UNVERIFIED", theme.danger()));
+                    }
+                    spans.push(span(&format!("  ← {}", ev.text), theme.dim()));
+                }
+                _ => spans.push(Span::styled("<missing>", theme.danger())),
+            }
+            lines.push(Line::from(spans));
+        }
+    }
+    if !card.flags.is_empty() {
+        for flag in &card.flags {
+            lines.push(Line::from(span(&format!("! {flag}"), theme.warn())));
+        }
+    }
+    lines
+}
+
+fn draw_card(frame: &mut Frame, area: Rect, walk: &Walk, theme: Theme) {
+    let lines = card_lines(walk, theme);
+    let mut title = format!(" {}/{} · {} ", walk.index + 1, walk.runbook.steps.len(), clean(&walk.card.title));
+    // Unwrapped count: a lower bound, enough to say there is more below.
+    let visible = area.height.saturating_sub(2) as usize + walk.card_scroll as usize;
+    if lines.len() > visible {
+        title.push_str("· more below: Tab, ↓ ");
+    }
+    let mut block = Block::bordered().title(Span::styled(title, theme.heading()));
+    if walk.focus == Focus::Card {
+        block = block.border_style(theme.key());
+    }
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .scroll((walk.card_scroll, 0))
+            .block(block),
+        area,
+    );
+}
+
+fn draw_output(frame: &mut Frame, area: Rect, walk: &Walk, theme: Theme) {
+    let [out_area, verdict_area] = Layout::vertical([Constraint::Min(2), Constraint::Length(1)]).areas(area);
+    let pane = &walk.output;
+    let rows = out_area.height.saturating_sub(2) as usize;
+    let end = pane.lines.len().saturating_sub(pane.scroll);
+    let start = end.saturating_sub(rows);
+    // Only the visible lines are sanitized and styled: a 50 MB pre-flight
+    // costs the same per frame as a short one.
+    let lines: Vec<Line> = pane
+        .lines
+        .range(start..end)
+        .map(|(stream, text)| {
+            let style = if *stream == Stream::Stderr { theme.warn() } else { Style::default() };
+            Line::from(span(text, style))
+        })
+        .collect();
+    let mut title = if pane.title.is_empty() { " output ".to_string() } else { format!(" {} ", clean(&pane.title)) };
+    if pane.dropped > 0 {
+        title.push_str(&format!("· {} earlier lines not kept ", pane.dropped));
+    }
+    if pane.scroll > 0 {
+        title.push_str(&format!("· scrolled {} (End follows) ", pane.scroll));
+    }
+    let mut block = Block::bordered().title(title);
+    if walk.focus == Focus::Output {
+        block = block.border_style(theme.key());
+    }
+    frame.render_widget(Paragraph::new(lines).block(block), out_area);
+
+    let verdict_line = match (&walk.check, walk.current_preflight(), &walk.verify) {
+        (CheckState::Running { kind, .. }, _, _) => Line::from(Span::styled(format!(" {kind} running… Esc cancels"), theme.warn())),
+        (_, pre, verify) if pre.is_some() || verify.is_some() => {
+            let mut spans = Vec::new();
+            for (kind, judged) in [(CheckKind::Preflight, pre), (CheckKind::Verify, verify.as_ref())] {
+                if let Some(j) = judged {
+                    spans.push(Span::raw(format!(" {kind} ")));
+                    spans.push(Span::styled(format!(" {} ", j.judgement.verdict), theme.verdict(j.judgement.verdict).add_modifier(ratatui::style::Modifier::REVERSED)));
+                    spans.push(span(&format!(" {} ", j.judgement.reason), Style::default()));
+                }
+            }
+            Line::from(spans)
+        }
+        _ if walk.card.preflight.is_some() => Line::from(span(" no verdict yet: r runs the pre-flight", theme.dim())),
+        _ => Line::from(span(" no pre-flight in this step", theme.dim())),
+    };
+    frame.render_widget(Paragraph::new(verdict_line), verdict_area);
+}
+
+fn keys(walk: &Walk) -> Vec<(&'static str, &'static str)> {
+    if matches!(walk.check, CheckState::Running { .. }) {
+        return vec![("Esc", "cancel"), ("↑↓", "scroll"), ("Tab", "focus"), ("q", "quit")];
+    }
+    let mut keys = Vec::new();
+    if walk.card.preflight.is_some() {
+        keys.push(("r", "run"));
+    }
+    keys.push(("p", "proceed"));
+    if walk.card.action.is_some() {
+        keys.push(("a", "copy action"));
+    }
+    if walk.card.rollback.command().is_some() {
+        keys.push(("y", "copy rollback"));
+    }
+    if walk.card.action.is_some() {
+        keys.push(("e", "edit"));
+    }
+    if walk.card.verify.is_some() {
+        keys.push(("v", "verify"));
+    }
+    keys.extend([("s", "skip"), ("h", "halt"), ("i", "state"), ("?", "help"), ("q", "quit")]);
+    keys
+}

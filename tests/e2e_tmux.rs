@@ -1,0 +1,187 @@
+//! The real binary in a real terminal (a detached tmux pane): walk a runbook
+//! whose actions and rollbacks would create canary files. Pre-flight output
+//! appears, nothing advances without `p`, a paste is not keys, the rollback
+//! reaches the tmux buffer, the canaries never exist, and the terminal is
+//! restored after `q` and after a panic.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn start(name: &str, shell_command: &str, env: &[(&str, &str)]) -> Tmux {
+        assert!(
+            Command::new("tmux").arg("-V").output().is_ok_and(|o| o.status.success()),
+            "these tests need tmux (apt-get install tmux)"
+        );
+        let socket = format!("stepguard-e2e-{name}-{}", std::process::id());
+        let mut cmd = Command::new("tmux");
+        cmd.args(["-L", &socket, "-f", "/dev/null", "new-session", "-d", "-x", "100", "-y", "30", "-s", "sg"]);
+        for (k, v) in env {
+            cmd.args(["-e", &format!("{k}={v}")]);
+        }
+        let status = cmd.arg(shell_command).status().unwrap();
+        assert!(status.success());
+        Tmux { socket }
+    }
+
+    fn tmux(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux").args(["-L", &self.socket]).args(args).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn screen(&self) -> String {
+        self.tmux(&["capture-pane", "-p", "-t", "sg"])
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        for k in keys {
+            self.tmux(&["send-keys", "-t", "sg", k]);
+        }
+    }
+
+    fn type_text(&self, text: &str) {
+        self.tmux(&["send-keys", "-t", "sg", "-l", text]);
+    }
+
+    /// A bracketed paste, as a terminal delivers one.
+    fn paste(&self, text: &str) {
+        self.tmux(&["set-buffer", "-b", "e2e-paste", text]);
+        self.tmux(&["paste-buffer", "-p", "-d", "-b", "e2e-paste", "-t", "sg"]);
+    }
+
+    fn wait_for(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let screen = self.screen();
+            if screen.contains(needle) {
+                return screen;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {needle:?}; screen:\n{screen}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Let the app process what was sent, then read the screen.
+    fn settle(&self) -> String {
+        std::thread::sleep(Duration::from_millis(300));
+        self.screen()
+    }
+
+    fn format(&self, f: &str) -> String {
+        self.tmux(&["display-message", "-p", "-t", "sg", f]).trim().to_string()
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux").args(["-L", &self.socket, "kill-server"]).output();
+    }
+}
+
+fn shell_line(args: &str) -> String {
+    let bin = env!("CARGO_BIN_EXE_stepguard");
+    let root = env!("CARGO_MANIFEST_DIR");
+    // After the app: its exit code, then the tty modes (raw mode must be off).
+    format!("cd {root} && {bin} {args}; echo \"EXITED $?\"; stty -a | tr ' ;' '\\n\\n' | grep -E -x -e '-?icanon' -e '-?echo'; echo TTY-CHECKED; sleep 60")
+}
+
+fn assert_restored(t: &Tmux, code: i32) {
+    t.wait_for(&format!("EXITED {code}"));
+    let screen = t.wait_for("TTY-CHECKED");
+    assert_eq!(t.format("#{alternate_on}"), "0", "still in the alternate screen:\n{screen}");
+    assert_eq!(t.format("#{cursor_flag}"), "1", "cursor left hidden");
+    let lines: Vec<&str> = screen.lines().map(str::trim).collect();
+    assert!(lines.contains(&"icanon") && lines.contains(&"echo"), "raw mode left on:\n{screen}");
+}
+
+#[test]
+fn walk_a_canary_runbook_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let canary_dir = dir.path().to_str().unwrap().to_string();
+    let t = Tmux::start(
+        "walk",
+        &shell_line(&format!("run tests/fixtures/runbooks/canary.yaml --var canary_dir={canary_dir}")),
+        &[("EDITOR", "true")],
+    );
+    let screen = t.wait_for("PRE-FLIGHT");
+    assert!(screen.contains("step 1/4"), "{screen}");
+    assert!(screen.contains("tmux buffer") || screen.contains("p proceed"), "{screen}");
+
+    // Nothing advances without p: not keys, not Enter, not a paste holding "p".
+    t.keys(&["p"]);
+    assert!(t.settle().contains("run the pre-flight first"));
+    t.keys(&["r"]);
+    t.wait_for("CHECK");
+    t.keys(&["x", "Enter", "Tab", "j", "Enter"]);
+    t.paste("p\np\n");
+    let screen = t.wait_for("cluster state");
+    assert!(screen.contains("step 1/4"), "{screen}");
+    t.keys(&["Escape"]);
+    assert!(t.settle().contains("step 1/4"));
+
+    t.keys(&["p"]);
+    t.wait_for("step 2/4");
+    t.keys(&["r"]);
+    let screen = t.wait_for(" PASS ");
+    assert!(screen.contains("ls -a"), "{screen}");
+
+    // Copy the rollback, then the action: both land in the tmux buffer, unrun.
+    t.keys(&["y"]);
+    t.wait_for("rollback copied (tmux buffer)");
+    assert_eq!(t.tmux(&["show-buffer"]), format!("touch {canary_dir}/rollback-ran"));
+    t.keys(&["a"]);
+    t.wait_for("action copied (tmux buffer)");
+    assert_eq!(t.tmux(&["show-buffer"]), format!("touch {canary_dir}/action-ran"));
+
+    t.keys(&["p"]);
+    t.wait_for("step 3/4");
+    t.keys(&["r"]);
+    t.wait_for("pre-flight  CHECK");
+    t.keys(&["p"]);
+    t.wait_for("type the target's name");
+    t.paste(&canary_dir);
+    t.wait_for("a paste does not confirm");
+    t.keys(&["Enter"]);
+    assert!(t.settle().contains("step 3/4"));
+    t.type_text(&canary_dir);
+    t.keys(&["Enter"]);
+    t.wait_for("step 4/4");
+
+    t.keys(&["q"]);
+    assert_restored(&t, 0);
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(left.is_empty(), "canary files appeared: {left:?}");
+}
+
+#[test]
+fn terminal_is_restored_after_a_panic() {
+    let t = Tmux::start(
+        "panic",
+        &shell_line("run runbooks/demo-checkout-logs.yaml --state demo/state.txt"),
+        &[("STEPGUARD_TEST_PANIC_KEY", "Z"), ("RUST_BACKTRACE", "0")],
+    );
+    t.wait_for("PRE-FLIGHT");
+    t.keys(&["Z"]);
+    let screen = t.wait_for("EXITED 101");
+    assert!(screen.contains("test panic requested"), "{screen}");
+    assert_restored(&t, 101);
+}
+
+#[test]
+fn bad_runbook_fails_before_any_screen() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new(env!("CARGO_BIN_EXE_stepguard"))
+        .current_dir(root)
+        .args(["run", "tests/fixtures/runbooks/undeclared-variable.yaml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.starts_with("tests/fixtures/runbooks/undeclared-variable.yaml:13:"), "{stderr}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("\x1b[?1049h"), "the screen was opened");
+}

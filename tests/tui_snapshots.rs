@@ -1,0 +1,107 @@
+//! Every screen rendered to a fixed-size buffer and compared with its
+//! reviewed snapshot (`cargo insta review` after an intended change).
+
+mod common;
+
+use common::*;
+use crossterm::event::KeyCode;
+use ratatui::backend::TestBackend;
+use ratatui::Terminal;
+use stepguard::draft::Context;
+use stepguard::runbook::parse_str;
+use stepguard::tui::view::{draw, Theme};
+use stepguard::tui::{update, Model, Msg};
+
+fn render(m: &Model, width: u16, height: u16) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal.draw(|f| draw(f, m, Theme { color: false })).unwrap();
+    terminal.backend().to_string()
+}
+
+fn walk_model() -> Model {
+    let mut m = model();
+    m.clipboard = "tmux buffer".into();
+    m.banner = Some("offline: steps render from the runbook's own templates".into());
+    m
+}
+
+fn picker_model() -> Model {
+    let rb = parse_str(RUNBOOK, std::path::Path::new("walk-test.yaml")).unwrap();
+    let mut other = rb.clone();
+    other.id = "redis-near-maxmemory".into();
+    other.title = "Redis used memory near maxmemory".into();
+    other.alerts = vec!["RedisMemoryHigh".into()];
+    Model::new(vec![rb, other], Context::default())
+}
+
+#[test]
+fn picker() {
+    let mut m = picker_model();
+    insta::assert_snapshot!("picker", render(&m, 100, 30));
+    typed(&mut m, "redis");
+    insta::assert_snapshot!("picker_filtered", render(&m, 100, 30));
+}
+
+#[test]
+fn card_before_the_preflight() {
+    let m = walk_model();
+    insta::assert_snapshot!("walk_card", render(&m, 100, 30));
+    insta::assert_snapshot!("walk_card_80x24", render(&m, 80, 24));
+}
+
+#[test]
+fn preflight_pass_and_stop() {
+    let mut m = walk_model();
+    run_preflight(&mut m, &["payments", "ok"], 0);
+    insta::assert_snapshot!("walk_pass", render(&m, 100, 30));
+    let mut m = walk_model();
+    run_preflight(&mut m, &["ok", "payment-gateway: circuit open"], 0);
+    insta::assert_snapshot!("walk_stop", render(&m, 100, 30));
+    insta::assert_snapshot!("walk_stop_80x24", render(&m, 80, 24));
+}
+
+#[test]
+fn running_output_streams() {
+    let mut m = walk_model();
+    let effects = update(&mut m, key('r'));
+    let Some(stepguard::tui::Effect::RunCheck { run_id, .. }) = effects.first().cloned() else { panic!() };
+    for i in 0..40 {
+        update(&mut m, Msg::CheckLine { run_id, stream: stepguard::exec::Stream::Stdout, text: format!("line {i}") });
+    }
+    update(&mut m, Msg::CheckLine { run_id, stream: stepguard::exec::Stream::Stdout, text: "\x1b[2J\x1b]52;c;ZXZpbA==\x07evil".into() });
+    let screen = render(&m, 100, 30);
+    assert!(!screen.contains('\x1b'));
+    insta::assert_snapshot!("walk_running", screen);
+}
+
+#[test]
+fn prompts_and_overlays() {
+    let mut m = walk_model();
+    run_preflight(&mut m, &["circuit open"], 0);
+    update(&mut m, key('p'));
+    typed(&mut m, "failover in progress");
+    insta::assert_snapshot!("prompt_stop_reason", render(&m, 100, 30));
+
+    let mut m = walk_model();
+    update(&mut m, key('?'));
+    insta::assert_snapshot!("help", render(&m, 100, 30));
+
+    let mut m = walk_model();
+    update(&mut m, Msg::Paste("NAME READY STATUS\ncheckout-7d9f 0/1 CrashLoopBackOff\nns: payments\n".into()));
+    insta::assert_snapshot!("state_paste", render(&m, 100, 30));
+    update(&mut m, code(KeyCode::Enter));
+    insta::assert_snapshot!("state_pane", render(&m, 100, 30));
+}
+
+#[test]
+fn end_screen() {
+    let mut m = walk_model();
+    run_preflight(&mut m, &["ok"], 0);
+    update(&mut m, key('y'));
+    update(&mut m, Msg::Copied { what: "rollback", result: Ok("tmux buffer".into()) });
+    update(&mut m, key('p'));
+    update(&mut m, key('h'));
+    typed(&mut m, "escalating to the payments team");
+    update(&mut m, code(KeyCode::Enter));
+    insta::assert_snapshot!("end_halted", render(&m, 100, 30));
+}

@@ -1,0 +1,275 @@
+//! The walk's rules, proven on the pure `update` with no terminal: only `p`
+//! (with its typed confirmations) advances; a paste never acts as keys; a
+//! verdict counts only for the command it judged.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use stepguard::draft::Context;
+use stepguard::exec::Verdict;
+use stepguard::runbook::parse_str;
+use stepguard::tui::model::{Gate, Overlay, PromptKind, Screen, StepStatus};
+use stepguard::tui::{update, Effect, Model, Msg};
+
+fn every_key_but(excluded: &[char]) -> Vec<Msg> {
+    let mut keys: Vec<Msg> = (' '..='~').filter(|c| !excluded.contains(c)).map(key).collect();
+    for c in [
+        KeyCode::Enter, KeyCode::Tab, KeyCode::BackTab, KeyCode::Backspace, KeyCode::Esc, KeyCode::Up,
+        KeyCode::Down, KeyCode::Left, KeyCode::Right, KeyCode::PageUp, KeyCode::PageDown, KeyCode::Home,
+        KeyCode::End, KeyCode::Delete, KeyCode::Insert, KeyCode::F(1), KeyCode::F(5), KeyCode::Null,
+    ] {
+        keys.push(code(c));
+    }
+    for c in ['p', 'c', 'd', 'n', 'm', 'j'] {
+        keys.push(Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL)));
+        keys.push(Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::ALT)));
+    }
+    keys.push(Msg::Key(KeyEvent::new(KeyCode::Char('P'), KeyModifiers::SHIFT)));
+    keys
+}
+
+#[test]
+fn no_key_but_p_advances_even_after_a_pass() {
+    // 'p' proceeds; 's' skips only after a typed reason (tested below).
+    for msg in every_key_but(&['p', 's']) {
+        let mut m = model();
+        run_preflight(&mut m, &["ok"], 0);
+        let label = format!("{msg:?}");
+        update(&mut m, msg);
+        // Whatever the key opened, an Enter and more keys must not advance either.
+        update(&mut m, code(KeyCode::Enter));
+        update(&mut m, code(KeyCode::Esc));
+        assert_eq!(index(&m), 0, "{label} advanced the walk");
+        assert_eq!(m.screen, Screen::Walk, "{label} left the walk");
+        assert_eq!(m.walk.as_ref().unwrap().steps[0].status, StepStatus::Pending, "{label}");
+    }
+    let mut m = model();
+    run_preflight(&mut m, &["ok"], 0);
+    update(&mut m, key('p'));
+    assert_eq!(index(&m), 1, "p after a PASS on a low-risk step advances");
+    assert_eq!(m.walk.as_ref().unwrap().steps[0].status, StepStatus::Proceeded(Some(Verdict::Pass)));
+}
+
+#[test]
+fn worker_messages_never_advance() {
+    let mut m = model();
+    run_preflight(&mut m, &["ok"], 0);
+    let run_id = 99;
+    for msg in [
+        Msg::CheckLine { run_id, stream: stepguard::exec::Stream::Stdout, text: "p".into() },
+        Msg::CheckDone { run_id, result: Ok(Box::new(outcome("echo payments", &["ok"], 0))) },
+        Msg::Copied { what: "rollback", result: Ok("tmux buffer".into()) },
+        Msg::Edited(Ok("touch /tmp/other".into())),
+        Msg::Resize(80, 24),
+    ] {
+        update(&mut m, msg);
+        assert_eq!(index(&m), 0);
+    }
+}
+
+#[test]
+fn a_paste_never_acts_as_keys() {
+    for text in ["p", "p\n", "p\r", "r", "q", "s", "h", "\r\r\r", "proceed\n", "payments\np\n", "\x1b[A", "y"] {
+        let mut m = model();
+        run_preflight(&mut m, &["ok"], 0);
+        let effects = update(&mut m, Msg::Paste(text.into()));
+        assert!(effects.is_empty(), "paste {text:?} produced {effects:?}");
+        assert_eq!(index(&m), 0, "paste {text:?} advanced");
+        // It is offered as cluster state, pending the human's Enter.
+        assert_eq!(m.overlay, Overlay::State { pending: Some(text.replace('\r', "\n")) });
+        update(&mut m, code(KeyCode::Esc));
+        assert_eq!(index(&m), 0);
+        assert_eq!(m.overlay, Overlay::None);
+    }
+}
+
+#[test]
+fn p_needs_a_verdict() {
+    let mut m = model();
+    assert!(update(&mut m, key('p')).is_empty());
+    assert_eq!(index(&m), 0);
+    assert!(m.status.as_deref().unwrap().contains("run the pre-flight first"));
+}
+
+#[test]
+fn p_is_refused_while_the_preflight_runs() {
+    let mut m = model();
+    update(&mut m, key('r'));
+    update(&mut m, key('p'));
+    assert_eq!(index(&m), 0);
+    assert_eq!(m.overlay, Overlay::None);
+}
+
+#[test]
+fn stop_needs_a_typed_reason() {
+    let mut m = model();
+    run_preflight(&mut m, &["ok", "payment-gateway: circuit open"], 0);
+    assert_eq!(m.walk.as_ref().unwrap().preflight.as_ref().unwrap().judgement.verdict, Verdict::Stop);
+    update(&mut m, key('p'));
+    let Overlay::Prompt(p) = &m.overlay else { panic!("no prompt") };
+    assert!(matches!(p.kind, PromptKind::Gate(Gate::Override { .. })));
+    update(&mut m, code(KeyCode::Enter));
+    assert_eq!(index(&m), 0, "an empty reason is not a reason");
+    typed(&mut m, "breaker is expected during failover");
+    update(&mut m, code(KeyCode::Enter));
+    assert_eq!(index(&m), 1);
+    let rec = &m.walk.as_ref().unwrap().steps[0];
+    assert_eq!(rec.status, StepStatus::Proceeded(Some(Verdict::Stop)));
+    assert_eq!(rec.note, "breaker is expected during failover");
+}
+
+#[test]
+fn high_risk_needs_the_target_typed_not_pasted() {
+    let mut m = model();
+    run_preflight(&mut m, &["ok"], 0);
+    update(&mut m, key('p'));
+    assert_eq!(index(&m), 1);
+    run_preflight(&mut m, &["ok"], 0);
+    update(&mut m, key('p'));
+    let Overlay::Prompt(p) = &m.overlay else { panic!("no prompt") };
+    assert_eq!(p.kind, PromptKind::Gate(Gate::TypeTarget { target: "payments".into() }));
+    update(&mut m, Msg::Paste("payments".into()));
+    update(&mut m, code(KeyCode::Enter));
+    assert_eq!(index(&m), 1, "a pasted confirmation must not count");
+    typed(&mut m, "paymentz");
+    update(&mut m, code(KeyCode::Enter));
+    assert_eq!(index(&m), 1, "a wrong name must not count");
+    for _ in 0..8 {
+        update(&mut m, code(KeyCode::Backspace));
+    }
+    typed(&mut m, "payments");
+    update(&mut m, code(KeyCode::Enter));
+    assert_eq!(index(&m), 2);
+}
+
+#[test]
+fn esc_in_a_prompt_cancels_the_whole_proceed() {
+    let mut m = model();
+    run_preflight(&mut m, &["circuit open"], 0);
+    update(&mut m, key('p'));
+    typed(&mut m, "reason");
+    update(&mut m, code(KeyCode::Esc));
+    assert_eq!(m.overlay, Overlay::None);
+    assert_eq!(index(&m), 0);
+    assert!(m.walk.as_ref().unwrap().gates.is_empty());
+}
+
+#[test]
+fn manual_step_needs_a_note_and_ends_the_walk() {
+    let mut m = model();
+    run_preflight(&mut m, &["ok"], 0);
+    update(&mut m, key('p'));
+    run_preflight(&mut m, &["ok"], 0);
+    update(&mut m, key('p'));
+    typed(&mut m, "payments");
+    update(&mut m, code(KeyCode::Enter));
+    assert_eq!(index(&m), 2);
+    assert!(update(&mut m, key('r')).is_empty(), "a manual step has nothing to run");
+    update(&mut m, key('p'));
+    typed(&mut m, "dashboard is green");
+    update(&mut m, code(KeyCode::Enter));
+    assert_eq!(m.screen, Screen::End);
+    assert_eq!(update(&mut m, key('q')), vec![Effect::Quit]);
+}
+
+#[test]
+fn a_verdict_counts_only_for_the_command_it_judged() {
+    let mut m = model();
+    m.ctx.vars.clear();
+    update(&mut m, Msg::Paste("ns: checkout\n".into()));
+    update(&mut m, code(KeyCode::Enter));
+    run_preflight(&mut m, &["ok"], 0);
+    assert!(m.walk.as_ref().unwrap().current_preflight().is_some());
+    // New state changes the value, hence the command: the PASS no longer applies.
+    update(&mut m, Msg::Paste("ns: billing\n".into()));
+    update(&mut m, code(KeyCode::Enter));
+    assert!(m.walk.as_ref().unwrap().card.preflight.as_ref().unwrap().command.contains("billing"));
+    update(&mut m, key('p'));
+    assert_eq!(index(&m), 0);
+    // Editing the action also asks for a fresh pre-flight.
+    run_preflight(&mut m, &["ok"], 0);
+    update(&mut m, Msg::Edited(Ok("touch /tmp/x-billing-2\n".into())));
+    assert_eq!(m.walk.as_ref().unwrap().action(), Some("touch /tmp/x-billing-2"));
+    update(&mut m, key('p'));
+    assert_eq!(index(&m), 0);
+}
+
+#[test]
+fn copy_keys_copy_exact_commands_and_never_run_them() {
+    let mut m = model();
+    assert_eq!(
+        update(&mut m, key('a')),
+        vec![Effect::Copy { what: "action", text: "touch /tmp/x-payments".into() }]
+    );
+    assert_eq!(
+        update(&mut m, key('y')),
+        vec![Effect::Copy { what: "rollback", text: "rm /tmp/x-payments".into() }]
+    );
+    // No key ever asks the runtime to run anything but the pre-flight or verify.
+    for msg in every_key_but(&[]) {
+        let mut m = model();
+        for effect in update(&mut m, msg) {
+            if let Effect::RunCheck { command, .. } = effect {
+                assert_eq!(command, "echo payments");
+            }
+        }
+    }
+}
+
+#[test]
+fn esc_cancels_a_running_check_and_q_quits_cleanly() {
+    let mut m = model();
+    let effects = update(&mut m, key('r'));
+    let Some(Effect::RunCheck { run_id, .. }) = effects.first().cloned() else { panic!() };
+    assert_eq!(update(&mut m, code(KeyCode::Esc)), vec![Effect::CancelCheck { run_id }]);
+    assert_eq!(
+        update(&mut m, Msg::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL))),
+        vec![Effect::CancelCheck { run_id }]
+    );
+    assert_eq!(update(&mut m, key('q')), vec![Effect::CancelCheck { run_id }, Effect::Quit]);
+}
+
+#[test]
+fn lines_from_a_stale_run_are_ignored() {
+    let mut m = model();
+    update(&mut m, key('r'));
+    update(&mut m, Msg::CheckLine { run_id: 12345, stream: stepguard::exec::Stream::Stdout, text: "stale".into() });
+    assert!(m.walk.as_ref().unwrap().output.lines.is_empty());
+}
+
+#[test]
+fn skip_and_halt_need_reasons() {
+    let mut m = model();
+    update(&mut m, key('s'));
+    update(&mut m, code(KeyCode::Enter));
+    assert_eq!(index(&m), 0);
+    typed(&mut m, "not applicable");
+    update(&mut m, code(KeyCode::Enter));
+    assert_eq!(index(&m), 1);
+    assert_eq!(m.walk.as_ref().unwrap().steps[0].status, StepStatus::Skipped);
+    update(&mut m, key('h'));
+    typed(&mut m, "paging the database team");
+    update(&mut m, code(KeyCode::Enter));
+    assert_eq!(m.screen, Screen::End);
+    assert_eq!(m.walk.as_ref().unwrap().steps[1].status, StepStatus::Halted);
+}
+
+#[test]
+fn picker_filters_and_opens() {
+    let rb = parse_str(RUNBOOK, Path::new("walk-test.yaml")).unwrap();
+    let mut m = Model::new(vec![rb], Context::default());
+    typed(&mut m, "nothing-matches");
+    assert!(m.filtered().is_empty());
+    for _ in 0.."nothing-matches".len() {
+        update(&mut m, code(KeyCode::Backspace));
+    }
+    typed(&mut m, "walk");
+    assert_eq!(m.filtered().len(), 1);
+    update(&mut m, code(KeyCode::Enter));
+    assert_eq!(m.screen, Screen::Walk);
+    let mut m = Model::new(vec![], Context::default());
+    assert_eq!(update(&mut m, code(KeyCode::Esc)), vec![Effect::Quit]);
+}
