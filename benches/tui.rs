@@ -34,7 +34,8 @@ fn report(name: &str, mut samples: Vec<Duration>) {
 
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let runbook = stepguard::runbook::load_file(&root.join("runbooks/demo-checkout-logs.yaml")).unwrap();
+    let runbook =
+        stepguard::runbook::load_file(&root.join("runbooks/demo-checkout-logs.yaml")).unwrap();
 
     // A 10 MB paste: pod listings, the shape people paste.
     let line = "payments   checkout-7d9f8c6b5-xk2lq   0/1   CrashLoopBackOff   17 (2m ago)   41m   10.0.3.17   node-a\n";
@@ -46,11 +47,17 @@ fn main() {
     let mut model = Model::new(vec![runbook.clone()], Context::default());
     model.start_walk(runbook);
     update(&mut model, Msg::Paste(state));
-    update(&mut model, Msg::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)));
+    update(
+        &mut model,
+        Msg::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)),
+    );
     println!("paste of 10 MB accepted in {:?}", started.elapsed());
 
     // Start the pre-flight and stream 50 MB of output lines through update.
-    let effects = update(&mut model, Msg::Key(KeyEvent::new(KeyCode::Char('r'), KeyModifiers::NONE)));
+    let effects = update(
+        &mut model,
+        Msg::Key(KeyEvent::new(KeyCode::Char('r'), KeyModifiers::NONE)),
+    );
     let Some(Effect::RunCheck { run_id, .. }) = effects.first().cloned() else {
         panic!("the demo pre-flight did not start: {effects:?}");
     };
@@ -64,14 +71,24 @@ fn main() {
         // The runtime drains up to a batch of messages, then draws once.
         let t = Instant::now();
         for _ in 0..1024 {
-            update(&mut model, Msg::CheckLine { run_id, stream: Stream::Stdout, text: out_line.to_string() });
+            update(
+                &mut model,
+                Msg::CheckLine {
+                    run_id,
+                    stream: Stream::Stdout,
+                    text: out_line.to_string(),
+                },
+            );
             streamed += out_line.len() + 1;
         }
         terminal.draw(|f| draw(f, &model, theme)).unwrap();
         batch_frames.push(t.elapsed());
         // A key arriving in the middle of the flood.
         let t = Instant::now();
-        update(&mut model, Msg::Key(KeyEvent::new(KeyCode::Up, KeyModifiers::NONE)));
+        update(
+            &mut model,
+            Msg::Key(KeyEvent::new(KeyCode::Up, KeyModifiers::NONE)),
+        );
         terminal.draw(|f| draw(f, &model, theme)).unwrap();
         flood.push(t.elapsed());
     }
@@ -79,11 +96,22 @@ fn main() {
     report("1024 output lines→frame (drain then draw)", batch_frames);
 
     // Idle keypresses with everything loaded: scroll, help, focus.
-    let keys = [KeyCode::Up, KeyCode::Down, KeyCode::Tab, KeyCode::Char('?'), KeyCode::Esc, KeyCode::PageUp, KeyCode::End];
+    let keys = [
+        KeyCode::Up,
+        KeyCode::Down,
+        KeyCode::Tab,
+        KeyCode::Char('?'),
+        KeyCode::Esc,
+        KeyCode::PageUp,
+        KeyCode::End,
+    ];
     let mut idle = Vec::new();
     for i in 0..3_000 {
         let t = Instant::now();
-        update(&mut model, Msg::Key(KeyEvent::new(keys[i % keys.len()], KeyModifiers::NONE)));
+        update(
+            &mut model,
+            Msg::Key(KeyEvent::new(keys[i % keys.len()], KeyModifiers::NONE)),
+        );
         terminal.draw(|f| draw(f, &model, theme)).unwrap();
         idle.push(t.elapsed());
     }

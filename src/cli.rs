@@ -19,10 +19,20 @@ pub const EXIT_FAILED: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 
 #[derive(Parser, Debug)]
-#[command(name = "stepguard", version, about = "Walk an on-call runbook one guarded step at a time. The model drafts, code guards, the human decides; stepguard runs only reads.")]
+#[command(
+    name = "stepguard",
+    version,
+    about = "Walk an on-call runbook one guarded step at a time. The model drafts, code guards, the human decides; stepguard runs only reads."
+)]
 pub struct Cli {
     /// Runbook directory (repeatable). Default: ./runbooks, then $XDG_CONFIG_HOME/stepguard/runbooks.
-    #[arg(long = "runbooks", global = true, value_name = "DIR", env = "STEPGUARD_RUNBOOKS", value_delimiter = ':')]
+    #[arg(
+        long = "runbooks",
+        global = true,
+        value_name = "DIR",
+        env = "STEPGUARD_RUNBOOKS",
+        value_delimiter = ':'
+    )]
     runbooks: Vec<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
@@ -149,7 +159,10 @@ fn tui(dirs: &[PathBuf], args: Option<RunArgs>) -> Result<u8> {
         None => (None, Context::default()),
     };
     if start.is_none() && catalog.is_empty() {
-        bail!("no runbooks found in {} (pass --runbooks DIR)", display_paths(dirs));
+        bail!(
+            "no runbooks found in {} (pass --runbooks DIR)",
+            display_paths(dirs)
+        );
     }
     crate::tui::app::run(crate::tui::app::Options {
         catalog,
@@ -218,7 +231,10 @@ fn guard(words: &[String], json: bool) -> u8 {
     };
     let decision = crate::guard::check(&line);
     if json {
-        println!("{}", serde_json::to_string(&decision).expect("decision serializes"));
+        println!(
+            "{}",
+            serde_json::to_string(&decision).expect("decision serializes")
+        );
     } else {
         println!("{}", sanitize_line(&decision.reason, 1_000));
     }
@@ -241,13 +257,18 @@ pub fn find_runbook(dirs: &[PathBuf], key: &str) -> Result<Runbook> {
     if dirs.is_empty() {
         bail!("no runbook directory found (pass --runbooks DIR)");
     }
-    load_catalog(dirs)?.into_iter().find(|r| r.id == key).with_context(|| {
-        format!("no runbook '{key}' in {}", display_paths(dirs))
-    })
+    load_catalog(dirs)?
+        .into_iter()
+        .find(|r| r.id == key)
+        .with_context(|| format!("no runbook '{key}' in {}", display_paths(dirs)))
 }
 
 fn display_paths(paths: &[PathBuf]) -> String {
-    paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn load_context(args: &ContextArgs, runbook: &Runbook) -> Result<Context> {
@@ -255,7 +276,9 @@ fn load_context(args: &ContextArgs, runbook: &Runbook) -> Result<Context> {
         None => None,
         Some(p) if p.as_os_str() == "-" => {
             let mut text = String::new();
-            std::io::stdin().read_to_string(&mut text).context("reading the state from stdin")?;
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .context("reading the state from stdin")?;
             Some(text)
         }
         Some(p) => Some(read_text(p)?),
@@ -286,7 +309,12 @@ fn draft(dirs: &[PathBuf], args: DraftArgs) -> Result<u8> {
             "runbook '{}' has no step '{}' (ids: {})",
             runbook.id,
             args.step,
-            runbook.steps.iter().map(|s| s.id.as_str()).collect::<Vec<_>>().join(", ")
+            runbook
+                .steps
+                .iter()
+                .map(|s| s.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         )
     })?;
     let ctx = load_context(&args.context, &runbook)?;
@@ -307,13 +335,25 @@ fn draft(dirs: &[PathBuf], args: DraftArgs) -> Result<u8> {
         let out = serde_json::json!({ "card": card, "preflight_result": result });
         println!("{}", serde_json::to_string_pretty(&out)?);
     }
-    let stopped = result.get("verdict").and_then(|v| v.as_str()).is_none_or(|v| v == "STOP");
+    let stopped = result
+        .get("verdict")
+        .and_then(|v| v.as_str())
+        .is_none_or(|v| v == "STOP");
     Ok(if stopped { EXIT_FAILED } else { EXIT_OK })
 }
 
 /// Run a card's pre-flight, streaming its output when `stream` is set.
-fn run_preflight(runbook: &Runbook, index: usize, card: &Card, stream: bool) -> Result<serde_json::Value> {
-    let Some((card_check, spec)) = card.preflight.as_ref().zip(runbook.steps[index].preflight.as_ref()) else {
+fn run_preflight(
+    runbook: &Runbook,
+    index: usize,
+    card: &Card,
+    stream: bool,
+) -> Result<serde_json::Value> {
+    let Some((card_check, spec)) = card
+        .preflight
+        .as_ref()
+        .zip(runbook.steps[index].preflight.as_ref())
+    else {
         if stream {
             println!("\nno pre-flight in this step");
         }
@@ -333,7 +373,9 @@ fn run_preflight(runbook: &Runbook, index: usize, card: &Card, stream: bool) -> 
         limits: OutputLimits::default(),
         predicates: predicates.clone(),
     };
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let outcome = runtime.block_on(async {
         let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
         let printer = tokio::spawn(async move {
@@ -355,16 +397,24 @@ fn run_preflight(runbook: &Runbook, index: usize, card: &Card, stream: bool) -> 
         Ok(o) => o,
         Err(exec::RunError::Refused(reason)) => {
             if stream {
-                println!("\nVERDICT STOP — refused by the guard: {}", sanitize_line(&reason, 500));
+                println!(
+                    "\nVERDICT STOP — refused by the guard: {}",
+                    sanitize_line(&reason, 500)
+                );
             }
-            return Ok(serde_json::json!({ "verdict": "STOP", "reason": format!("refused by the guard: {reason}") }));
+            return Ok(
+                serde_json::json!({ "verdict": "STOP", "reason": format!("refused by the guard: {reason}") }),
+            );
         }
         Err(e) => return Err(e.into()),
     };
     let judgement = judge(&outcome, &predicates);
     if stream {
         if outcome.output.truncated() {
-            println!("  ({} earlier lines not kept)", outcome.output.dropped_lines);
+            println!(
+                "  ({} earlier lines not kept)",
+                outcome.output.dropped_lines
+            );
         }
         println!(
             "\nVERDICT {} — {} ({} ms)",

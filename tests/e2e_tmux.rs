@@ -15,12 +15,28 @@ struct Tmux {
 impl Tmux {
     fn start(name: &str, shell_command: &str, env: &[(&str, &str)]) -> Tmux {
         assert!(
-            Command::new("tmux").arg("-V").output().is_ok_and(|o| o.status.success()),
+            Command::new("tmux")
+                .arg("-V")
+                .output()
+                .is_ok_and(|o| o.status.success()),
             "these tests need tmux (apt-get install tmux)"
         );
         let socket = format!("stepguard-e2e-{name}-{}", std::process::id());
         let mut cmd = Command::new("tmux");
-        cmd.args(["-L", &socket, "-f", "/dev/null", "new-session", "-d", "-x", "100", "-y", "30", "-s", "sg"]);
+        cmd.args([
+            "-L",
+            &socket,
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-x",
+            "100",
+            "-y",
+            "30",
+            "-s",
+            "sg",
+        ]);
         for (k, v) in env {
             cmd.args(["-e", &format!("{k}={v}")]);
         }
@@ -30,7 +46,11 @@ impl Tmux {
     }
 
     fn tmux(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux").args(["-L", &self.socket]).args(args).output().unwrap();
+        let out = Command::new("tmux")
+            .args(["-L", &self.socket])
+            .args(args)
+            .output()
+            .unwrap();
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -61,7 +81,10 @@ impl Tmux {
             if screen.contains(needle) {
                 return screen;
             }
-            assert!(Instant::now() < deadline, "timed out waiting for {needle:?}; screen:\n{screen}");
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {needle:?}; screen:\n{screen}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -73,13 +96,17 @@ impl Tmux {
     }
 
     fn format(&self, f: &str) -> String {
-        self.tmux(&["display-message", "-p", "-t", "sg", f]).trim().to_string()
+        self.tmux(&["display-message", "-p", "-t", "sg", f])
+            .trim()
+            .to_string()
     }
 }
 
 impl Drop for Tmux {
     fn drop(&mut self) {
-        let _ = Command::new("tmux").args(["-L", &self.socket, "kill-server"]).output();
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .output();
     }
 }
 
@@ -93,10 +120,17 @@ fn shell_line(args: &str) -> String {
 fn assert_restored(t: &Tmux, code: i32) {
     t.wait_for(&format!("EXITED {code}"));
     let screen = t.wait_for("TTY-CHECKED");
-    assert_eq!(t.format("#{alternate_on}"), "0", "still in the alternate screen:\n{screen}");
+    assert_eq!(
+        t.format("#{alternate_on}"),
+        "0",
+        "still in the alternate screen:\n{screen}"
+    );
     assert_eq!(t.format("#{cursor_flag}"), "1", "cursor left hidden");
     let lines: Vec<&str> = screen.lines().map(str::trim).collect();
-    assert!(lines.contains(&"icanon") && lines.contains(&"echo"), "raw mode left on:\n{screen}");
+    assert!(
+        lines.contains(&"icanon") && lines.contains(&"echo"),
+        "raw mode left on:\n{screen}"
+    );
 }
 
 #[test]
@@ -105,12 +139,17 @@ fn walk_a_canary_runbook_end_to_end() {
     let canary_dir = dir.path().to_str().unwrap().to_string();
     let t = Tmux::start(
         "walk",
-        &shell_line(&format!("run tests/fixtures/runbooks/canary.yaml --var canary_dir={canary_dir}")),
+        &shell_line(&format!(
+            "run tests/fixtures/runbooks/canary.yaml --var canary_dir={canary_dir}"
+        )),
         &[("EDITOR", "true")],
     );
     let screen = t.wait_for("PRE-FLIGHT");
     assert!(screen.contains("step 1/4"), "{screen}");
-    assert!(screen.contains("tmux buffer") || screen.contains("p proceed"), "{screen}");
+    assert!(
+        screen.contains("tmux buffer") || screen.contains("p proceed"),
+        "{screen}"
+    );
 
     // Nothing advances without p: not keys, not Enter, not a paste holding "p".
     t.keys(&["p"]);
@@ -133,10 +172,16 @@ fn walk_a_canary_runbook_end_to_end() {
     // Copy the rollback, then the action: both land in the tmux buffer, unrun.
     t.keys(&["y"]);
     t.wait_for("rollback copied (tmux buffer)");
-    assert_eq!(t.tmux(&["show-buffer"]), format!("touch {canary_dir}/rollback-ran"));
+    assert_eq!(
+        t.tmux(&["show-buffer"]),
+        format!("touch {canary_dir}/rollback-ran")
+    );
     t.keys(&["a"]);
     t.wait_for("action copied (tmux buffer)");
-    assert_eq!(t.tmux(&["show-buffer"]), format!("touch {canary_dir}/action-ran"));
+    assert_eq!(
+        t.tmux(&["show-buffer"]),
+        format!("touch {canary_dir}/action-ran")
+    );
 
     t.keys(&["p"]);
     t.wait_for("step 3/4");
@@ -154,7 +199,10 @@ fn walk_a_canary_runbook_end_to_end() {
 
     t.keys(&["q"]);
     assert_restored(&t, 0);
-    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     assert!(left.is_empty(), "canary files appeared: {left:?}");
 }
 
@@ -182,6 +230,12 @@ fn bad_runbook_fails_before_any_screen() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.starts_with("tests/fixtures/runbooks/undeclared-variable.yaml:13:"), "{stderr}");
-    assert!(!String::from_utf8_lossy(&out.stdout).contains("\x1b[?1049h"), "the screen was opened");
+    assert!(
+        stderr.starts_with("tests/fixtures/runbooks/undeclared-variable.yaml:13:"),
+        "{stderr}"
+    );
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("\x1b[?1049h"),
+        "the screen was opened"
+    );
 }

@@ -3,9 +3,16 @@
 
 use std::time::{Duration, Instant};
 
-use stepguard::exec::{judge, run, session_members, OutputLimits, Predicates, RunError, RunEvent, RunRequest, Verdict};
+use stepguard::exec::{
+    judge, run, session_members, OutputLimits, Predicates, RunError, RunEvent, RunRequest, Verdict,
+};
 
-fn request(command: &str, timeout_ms: u64, proceed: Option<&str>, stop: Option<&str>) -> RunRequest {
+fn request(
+    command: &str,
+    timeout_ms: u64,
+    proceed: Option<&str>,
+    stop: Option<&str>,
+) -> RunRequest {
     RunRequest {
         command: command.to_string(),
         timeout: Duration::from_millis(timeout_ms),
@@ -15,7 +22,10 @@ fn request(command: &str, timeout_ms: u64, proceed: Option<&str>, stop: Option<&
 }
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 /// Wait until no process is left in the session (the kernel reaps killed
@@ -39,9 +49,17 @@ fn timeout_kills_the_command_and_its_children() {
     let started = Instant::now();
     let outcome = runtime().block_on(run(req.clone(), None, None)).unwrap();
     assert!(outcome.timed_out);
-    assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
     let pgid = outcome.pgid.unwrap();
-    assert!(session_is_empty(pgid), "processes left: {:?}", session_members(pgid as i32));
+    assert!(
+        session_is_empty(pgid),
+        "processes left: {:?}",
+        session_members(pgid as i32)
+    );
     let j = judge(&outcome, &req.predicates);
     assert_eq!(j.verdict, Verdict::Stop);
     assert!(j.reason.contains("timed out"), "{}", j.reason);
@@ -64,7 +82,12 @@ fn cancel_kills_the_group() {
 #[test]
 fn lines_stream_in_order_and_verdicts_follow_the_rules() {
     let rt = runtime();
-    let req = request("printf 'a\\nCrashLoopBackOff\\nc'", 5_000, Some("CrashLoopBackOff"), Some("No resources found"));
+    let req = request(
+        "printf 'a\\nCrashLoopBackOff\\nc'",
+        5_000,
+        Some("CrashLoopBackOff"),
+        Some("No resources found"),
+    );
     let (tx, mut rx) = tokio::sync::mpsc::channel(16);
     let (outcome, lines) = rt.block_on(async {
         let collector = tokio::spawn(async move {
@@ -81,7 +104,12 @@ fn lines_stream_in_order_and_verdicts_follow_the_rules() {
     assert_eq!(judge(&outcome, &req.predicates).verdict, Verdict::Pass);
 
     // stop_if wins over proceed_if.
-    let req = request("printf 'CrashLoopBackOff\\nNo resources found\\n'", 5_000, Some("CrashLoopBackOff"), Some("No resources found"));
+    let req = request(
+        "printf 'CrashLoopBackOff\\nNo resources found\\n'",
+        5_000,
+        Some("CrashLoopBackOff"),
+        Some("No resources found"),
+    );
     let outcome = rt.block_on(run(req.clone(), None, None)).unwrap();
     assert_eq!(judge(&outcome, &req.predicates).verdict, Verdict::Stop);
 
@@ -91,7 +119,12 @@ fn lines_stream_in_order_and_verdicts_follow_the_rules() {
     assert_eq!(judge(&outcome, &req.predicates).verdict, Verdict::Stop);
 
     // Non-zero exit: STOP even if the proceed rule matched.
-    let req = request("echo CrashLoopBackOff; false", 5_000, Some("CrashLoopBackOff"), None);
+    let req = request(
+        "echo CrashLoopBackOff; false",
+        5_000,
+        Some("CrashLoopBackOff"),
+        None,
+    );
     let outcome = rt.block_on(run(req.clone(), None, None)).unwrap();
     assert_eq!(outcome.exit_code, Some(1));
     assert_eq!(judge(&outcome, &req.predicates).verdict, Verdict::Stop);
@@ -102,14 +135,24 @@ fn lines_stream_in_order_and_verdicts_follow_the_rules() {
     assert_eq!(judge(&outcome, &req.predicates).verdict, Verdict::Check);
 
     // A multi-line stop rule is checked over the kept output.
-    let req = request("printf 'ready: 0\\nwanted: 3\\n'", 5_000, Some("wanted"), Some("ready: 0\\nwanted"));
+    let req = request(
+        "printf 'ready: 0\\nwanted: 3\\n'",
+        5_000,
+        Some("wanted"),
+        Some("ready: 0\\nwanted"),
+    );
     let outcome = rt.block_on(run(req.clone(), None, None)).unwrap();
     assert_eq!(judge(&outcome, &req.predicates).verdict, Verdict::Stop);
 }
 
 #[test]
 fn stop_rule_is_seen_even_when_its_line_scrolls_out() {
-    let mut req = request("echo 'circuit open'; seq 1 20000", 10_000, Some("circuit"), Some("circuit open"));
+    let mut req = request(
+        "echo 'circuit open'; seq 1 20000",
+        10_000,
+        Some("circuit"),
+        Some("circuit open"),
+    );
     req.limits.max_lines = 100;
     let outcome = runtime().block_on(run(req.clone(), None, None)).unwrap();
     assert!(outcome.output.truncated());
@@ -119,7 +162,12 @@ fn stop_rule_is_seen_even_when_its_line_scrolls_out() {
 
 #[test]
 fn stderr_is_kept_but_not_judged() {
-    let req = request("echo 'No resources found' >&2", 5_000, None, Some("No resources found"));
+    let req = request(
+        "echo 'No resources found' >&2",
+        5_000,
+        None,
+        Some("No resources found"),
+    );
     let outcome = runtime().block_on(run(req.clone(), None, None)).unwrap();
     assert_eq!(outcome.output.lines.len(), 1);
     assert_eq!(judge(&outcome, &req.predicates).verdict, Verdict::Check);
@@ -135,10 +183,17 @@ fn refused_commands_never_start() {
         format!("ls > {}", canary.display()),
         format!("echo $(touch {})", canary.display()),
         format!("sh -c 'touch {}'", canary.display()),
-        format!("find {} -newer x -exec touch {} ;", dir.path().display(), canary.display()),
+        format!(
+            "find {} -newer x -exec touch {} ;",
+            dir.path().display(),
+            canary.display()
+        ),
     ] {
         let result = runtime().block_on(run(request(&command, 5_000, None, None), None, None));
-        assert!(matches!(result, Err(RunError::Refused(_))), "{command} was not refused");
+        assert!(
+            matches!(result, Err(RunError::Refused(_))),
+            "{command} was not refused"
+        );
     }
     assert!(!canary.exists());
 }

@@ -17,7 +17,10 @@ fn vm_hwm_kib() -> u64 {
 
 #[test]
 fn hundred_megabytes_of_output_stay_bounded() {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let before = vm_hwm_kib();
     let limits = OutputLimits::default();
     for command in [
@@ -34,7 +37,11 @@ fn hundred_megabytes_of_output_stay_bounded() {
         };
         let outcome = rt.block_on(run(req, None, None)).unwrap();
         assert_eq!(outcome.exit_code, Some(0), "{command}");
-        assert!(outcome.output.total_bytes >= 104_857_600, "{command}: {}", outcome.output.total_bytes);
+        assert!(
+            outcome.output.total_bytes >= 104_857_600,
+            "{command}: {}",
+            outcome.output.total_bytes
+        );
         let kept: usize = outcome.output.lines.iter().map(|(_, l)| l.len()).sum();
         assert!(kept <= limits.max_bytes, "{command}: kept {kept}");
         assert!(outcome.output.lines.len() <= limits.max_lines);

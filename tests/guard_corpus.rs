@@ -66,8 +66,9 @@ fn reason_problem(d: &Decision) -> Option<&'static str> {
         Some("reason has a line break")
     } else if d.reason.chars().any(char::is_control) {
         Some("reason has a control character")
-    } else if d.allowed != d.reason.starts_with("allowed: ")
-        || !d.allowed != d.reason.starts_with("refused: ")
+    } else if !d
+        .reason
+        .starts_with(if d.allowed { "allowed: " } else { "refused: " })
     {
         Some("reason prefix does not match the verdict")
     } else if d.reason.len() > 400 {

@@ -34,20 +34,41 @@ fn only_the_guarded_runner_spawns_processes() {
     rust_files(&root.join("src"), &mut files);
     let mut offenders = Vec::new();
     for file in files {
-        let rel = file.strip_prefix(root).unwrap().to_str().unwrap().to_string();
+        let rel = file
+            .strip_prefix(root)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string();
         let src = std::fs::read_to_string(&file).unwrap();
-        let spawns = ["Command::new", "process::Command", "libc::exec", "libc::system", "posix_spawn"]
-            .iter()
-            .any(|needle| src.contains(needle));
+        let spawns = [
+            "Command::new",
+            "process::Command",
+            "libc::exec",
+            "libc::system",
+            "posix_spawn",
+        ]
+        .iter()
+        .any(|needle| src.contains(needle));
         if spawns && !SPAWN_SITES.contains(&rel.as_str()) {
             offenders.push(rel);
         }
     }
-    assert!(offenders.is_empty(), "unexpected process spawning in {offenders:?}");
+    assert!(
+        offenders.is_empty(),
+        "unexpected process spawning in {offenders:?}"
+    );
     let runner = std::fs::read_to_string(root.join(SPAWN_SITES[0])).unwrap();
-    let guard_at = runner.find("guard::check(&req.command)").expect("runner asks the guard");
-    let spawn_at = runner.find("Command::new(\"sh\")").expect("runner spawns sh");
-    assert!(guard_at < spawn_at, "the guard must be asked before the shell is spawned");
+    let guard_at = runner
+        .find("guard::check(&req.command)")
+        .expect("runner asks the guard");
+    let spawn_at = runner
+        .find("Command::new(\"sh\")")
+        .expect("runner spawns sh");
+    assert!(
+        guard_at < spawn_at,
+        "the guard must be asked before the shell is spawned"
+    );
 }
 
 #[test]
@@ -61,17 +82,29 @@ fn walking_every_step_never_creates_a_canary() {
     for step in &runbook.steps {
         for extra in [&[][..], &["--json"][..]] {
             let out = Command::new(env!("CARGO_BIN_EXE_stepguard"))
-                .args(["draft", fixture.to_str().unwrap(), "--step", &step.id, "--preflight"])
+                .args([
+                    "draft",
+                    fixture.to_str().unwrap(),
+                    "--step",
+                    &step.id,
+                    "--preflight",
+                ])
                 .args(["--var", &format!("canary_dir={canary_dir}")])
                 .args(extra)
                 .output()
                 .unwrap();
             let stdout = String::from_utf8_lossy(&out.stdout);
             if step.action.is_some() {
-                assert!(stdout.contains("action-ran"), "the card shows the action: {stdout}");
+                assert!(
+                    stdout.contains("action-ran"),
+                    "the card shows the action: {stdout}"
+                );
             }
         }
     }
-    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     assert!(left.is_empty(), "canary files appeared: {left:?}");
 }

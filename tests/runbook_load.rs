@@ -30,12 +30,21 @@ fn bundled_runbooks_are_valid() {
         for step in &rb.steps {
             assert!(!step.intent.is_empty(), "{}/{}: no intent", rb.id, step.id);
             if let Some(pre) = &step.preflight {
-                assert!(!pre.explain.is_empty(), "{}/{}: pre-flight without explain", rb.id, step.id);
+                assert!(
+                    !pre.explain.is_empty(),
+                    "{}/{}: pre-flight without explain",
+                    rb.id,
+                    step.id
+                );
             }
         }
     }
     let out = stepguard(&["check", "runbooks"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// `# expect: LINE: fragment` on the first line of each broken fixture.
@@ -53,16 +62,24 @@ fn broken_runbooks_report_path_line_col() {
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
         let src = std::fs::read_to_string(&path).unwrap();
-        let Some((line, fragment)) = expectation(&src) else { continue };
+        let Some((line, fragment)) = expectation(&src) else {
+            continue;
+        };
         checked += 1;
         let rel = path.strip_prefix(env!("CARGO_MANIFEST_DIR")).unwrap();
         let out = stepguard(&["check", rel.to_str().unwrap()]);
         let stderr = String::from_utf8_lossy(&out.stderr);
         let prefix = format!("{}:{line}:", rel.display());
         let ok = out.status.code() == Some(1)
-            && stderr.lines().any(|l| l.starts_with(&prefix) && l.contains(&fragment));
+            && stderr
+                .lines()
+                .any(|l| l.starts_with(&prefix) && l.contains(&fragment));
         if !ok {
-            failures.push(format!("{}: want `{prefix}..{fragment}`, got exit {:?}: {stderr}", rel.display(), out.status.code()));
+            failures.push(format!(
+                "{}: want `{prefix}..{fragment}`, got exit {:?}: {stderr}",
+                rel.display(),
+                out.status.code()
+            ));
         }
     }
     assert!(checked >= 10, "only {checked} broken fixtures");
@@ -73,7 +90,9 @@ fn broken_runbooks_report_path_line_col() {
 fn every_problem_is_reported_not_just_the_first() {
     let src = "id: two-problems\ntitle: t\nvariables:\n  ns: {pattern: '^[a-z]+$'}\nsteps:\n  - id: a\n    title: a\n    preflight: {run: 'kubectl get pods -n {{nmespace}}', proceed_if: '(unclosed'}\n";
     let err = parse_str(src, Path::new("x.yaml")).unwrap_err();
-    let LoadError::Invalid(problems) = err else { panic!() };
+    let LoadError::Invalid(problems) = err else {
+        panic!()
+    };
     assert_eq!(problems.len(), 2, "{problems:?}");
     assert!(problems.iter().all(|p| p.line == 8), "{problems:?}");
 }
@@ -82,7 +101,12 @@ fn every_problem_is_reported_not_just_the_first() {
 fn cli_errors_have_the_right_exit_codes() {
     assert_eq!(stepguard(&["check", "no/such/dir"]).status.code(), Some(2));
     assert_eq!(stepguard(&["check", "--bogus"]).status.code(), Some(2));
-    assert_eq!(stepguard(&["draft", "no-such-runbook", "--step", "1"]).status.code(), Some(2));
+    assert_eq!(
+        stepguard(&["draft", "no-such-runbook", "--step", "1"])
+            .status
+            .code(),
+        Some(2)
+    );
 }
 
 /// Deterministic mutations of every bundled runbook: truncations, deleted
@@ -91,10 +115,18 @@ fn cli_errors_have_the_right_exit_codes() {
 #[test]
 fn no_input_panics() {
     let mut inputs: Vec<String> = vec![
-        String::new(), "\0".into(), "---".into(), "[]".into(), "{}".into(), "id: [".into(),
-        "steps: 5".into(), "id: x\ntitle: y\nsteps: [{}]".into(), "\u{feff}id: x".into(),
+        String::new(),
+        "\0".into(),
+        "---".into(),
+        "[]".into(),
+        "{}".into(),
+        "id: [".into(),
+        "steps: 5".into(),
+        "id: x\ntitle: y\nsteps: [{}]".into(),
+        "\u{feff}id: x".into(),
         "id: x\ntitle: y\nsteps:\n - id: a\n   title: b\n   rollback: 7\n".into(),
-        "a: &a [*a, *a]\n".into(), "x: !!binary AAAA\n".into(),
+        "a: &a [*a, *a]\n".into(),
+        "x: !!binary AAAA\n".into(),
     ];
     for entry in std::fs::read_dir(repo("runbooks")).unwrap() {
         let src = std::fs::read_to_string(entry.unwrap().path()).unwrap();
@@ -112,9 +144,17 @@ fn no_input_panics() {
             l[skip] = l[skip].trim_start();
             inputs.push(l.join("\n"));
         }
-        for (i, bad) in ["\t", "{{", "}}", ": :", "- ", "'", "\"", "\x1b[2J", "{{a", "\u{202e}"].iter().enumerate() {
+        for (i, bad) in [
+            "\t", "{{", "}}", ": :", "- ", "'", "\"", "\x1b[2J", "{{a", "\u{202e}",
+        ]
+        .iter()
+        .enumerate()
+        {
             let at = (i * 131) % src.len().max(1);
-            let at = (0..=at).rev().find(|&j| src.is_char_boundary(j)).unwrap_or(0);
+            let at = (0..=at)
+                .rev()
+                .find(|&j| src.is_char_boundary(j))
+                .unwrap_or(0);
             inputs.push(format!("{}{bad}{}", &src[..at], &src[at..]));
         }
     }

@@ -14,7 +14,9 @@ use stepguard::tui::{update, Model, Msg};
 
 fn render(m: &Model, width: u16, height: u16) -> String {
     let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
-    terminal.draw(|f| draw(f, m, Theme { color: false })).unwrap();
+    terminal
+        .draw(|f| draw(f, m, Theme { color: false }))
+        .unwrap();
     terminal.backend().to_string()
 }
 
@@ -64,11 +66,27 @@ fn preflight_pass_and_stop() {
 fn running_output_streams() {
     let mut m = walk_model();
     let effects = update(&mut m, key('r'));
-    let Some(stepguard::tui::Effect::RunCheck { run_id, .. }) = effects.first().cloned() else { panic!() };
+    let Some(stepguard::tui::Effect::RunCheck { run_id, .. }) = effects.first().cloned() else {
+        panic!()
+    };
     for i in 0..40 {
-        update(&mut m, Msg::CheckLine { run_id, stream: stepguard::exec::Stream::Stdout, text: format!("line {i}") });
+        update(
+            &mut m,
+            Msg::CheckLine {
+                run_id,
+                stream: stepguard::exec::Stream::Stdout,
+                text: format!("line {i}"),
+            },
+        );
     }
-    update(&mut m, Msg::CheckLine { run_id, stream: stepguard::exec::Stream::Stdout, text: "\x1b[2J\x1b]52;c;ZXZpbA==\x07evil".into() });
+    update(
+        &mut m,
+        Msg::CheckLine {
+            run_id,
+            stream: stepguard::exec::Stream::Stdout,
+            text: "\x1b[2J\x1b]52;c;ZXZpbA==\x07evil".into(),
+        },
+    );
     let screen = render(&m, 100, 30);
     assert!(!screen.contains('\x1b'));
     insta::assert_snapshot!("walk_running", screen);
@@ -87,7 +105,10 @@ fn prompts_and_overlays() {
     insta::assert_snapshot!("help", render(&m, 100, 30));
 
     let mut m = walk_model();
-    update(&mut m, Msg::Paste("NAME READY STATUS\ncheckout-7d9f 0/1 CrashLoopBackOff\nns: payments\n".into()));
+    update(
+        &mut m,
+        Msg::Paste("NAME READY STATUS\ncheckout-7d9f 0/1 CrashLoopBackOff\nns: payments\n".into()),
+    );
     insta::assert_snapshot!("state_paste", render(&m, 100, 30));
     update(&mut m, code(KeyCode::Enter));
     insta::assert_snapshot!("state_pane", render(&m, 100, 30));
@@ -98,7 +119,13 @@ fn end_screen() {
     let mut m = walk_model();
     run_preflight(&mut m, &["ok"], 0);
     update(&mut m, key('y'));
-    update(&mut m, Msg::Copied { what: "rollback", result: Ok("tmux buffer".into()) });
+    update(
+        &mut m,
+        Msg::Copied {
+            what: "rollback",
+            result: Ok("tmux buffer".into()),
+        },
+    );
     update(&mut m, key('p'));
     update(&mut m, key('h'));
     typed(&mut m, "escalating to the payments team");

@@ -15,19 +15,43 @@ use stepguard::tui::model::{Gate, Overlay, PromptKind, Screen, StepStatus};
 use stepguard::tui::{update, Effect, Model, Msg};
 
 fn every_key_but(excluded: &[char]) -> Vec<Msg> {
-    let mut keys: Vec<Msg> = (' '..='~').filter(|c| !excluded.contains(c)).map(key).collect();
+    let mut keys: Vec<Msg> = (' '..='~')
+        .filter(|c| !excluded.contains(c))
+        .map(key)
+        .collect();
     for c in [
-        KeyCode::Enter, KeyCode::Tab, KeyCode::BackTab, KeyCode::Backspace, KeyCode::Esc, KeyCode::Up,
-        KeyCode::Down, KeyCode::Left, KeyCode::Right, KeyCode::PageUp, KeyCode::PageDown, KeyCode::Home,
-        KeyCode::End, KeyCode::Delete, KeyCode::Insert, KeyCode::F(1), KeyCode::F(5), KeyCode::Null,
+        KeyCode::Enter,
+        KeyCode::Tab,
+        KeyCode::BackTab,
+        KeyCode::Backspace,
+        KeyCode::Esc,
+        KeyCode::Up,
+        KeyCode::Down,
+        KeyCode::Left,
+        KeyCode::Right,
+        KeyCode::PageUp,
+        KeyCode::PageDown,
+        KeyCode::Home,
+        KeyCode::End,
+        KeyCode::Delete,
+        KeyCode::Insert,
+        KeyCode::F(1),
+        KeyCode::F(5),
+        KeyCode::Null,
     ] {
         keys.push(code(c));
     }
     for c in ['p', 'c', 'd', 'n', 'm', 'j'] {
-        keys.push(Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL)));
+        keys.push(Msg::Key(KeyEvent::new(
+            KeyCode::Char(c),
+            KeyModifiers::CONTROL,
+        )));
         keys.push(Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::ALT)));
     }
-    keys.push(Msg::Key(KeyEvent::new(KeyCode::Char('P'), KeyModifiers::SHIFT)));
+    keys.push(Msg::Key(KeyEvent::new(
+        KeyCode::Char('P'),
+        KeyModifiers::SHIFT,
+    )));
     keys
 }
 
@@ -44,13 +68,20 @@ fn no_key_but_p_advances_even_after_a_pass() {
         update(&mut m, code(KeyCode::Esc));
         assert_eq!(index(&m), 0, "{label} advanced the walk");
         assert_eq!(m.screen, Screen::Walk, "{label} left the walk");
-        assert_eq!(m.walk.as_ref().unwrap().steps[0].status, StepStatus::Pending, "{label}");
+        assert_eq!(
+            m.walk.as_ref().unwrap().steps[0].status,
+            StepStatus::Pending,
+            "{label}"
+        );
     }
     let mut m = model();
     run_preflight(&mut m, &["ok"], 0);
     update(&mut m, key('p'));
     assert_eq!(index(&m), 1, "p after a PASS on a low-risk step advances");
-    assert_eq!(m.walk.as_ref().unwrap().steps[0].status, StepStatus::Proceeded(Some(Verdict::Pass)));
+    assert_eq!(
+        m.walk.as_ref().unwrap().steps[0].status,
+        StepStatus::Proceeded(Some(Verdict::Pass))
+    );
 }
 
 #[test]
@@ -59,9 +90,19 @@ fn worker_messages_never_advance() {
     run_preflight(&mut m, &["ok"], 0);
     let run_id = 99;
     for msg in [
-        Msg::CheckLine { run_id, stream: stepguard::exec::Stream::Stdout, text: "p".into() },
-        Msg::CheckDone { run_id, result: Ok(Box::new(outcome("echo payments", &["ok"], 0))) },
-        Msg::Copied { what: "rollback", result: Ok("tmux buffer".into()) },
+        Msg::CheckLine {
+            run_id,
+            stream: stepguard::exec::Stream::Stdout,
+            text: "p".into(),
+        },
+        Msg::CheckDone {
+            run_id,
+            result: Ok(Box::new(outcome("echo payments", &["ok"], 0))),
+        },
+        Msg::Copied {
+            what: "rollback",
+            result: Ok("tmux buffer".into()),
+        },
         Msg::Edited(Ok("touch /tmp/other".into())),
         Msg::Resize(80, 24),
     ] {
@@ -72,14 +113,32 @@ fn worker_messages_never_advance() {
 
 #[test]
 fn a_paste_never_acts_as_keys() {
-    for text in ["p", "p\n", "p\r", "r", "q", "s", "h", "\r\r\r", "proceed\n", "payments\np\n", "\x1b[A", "y"] {
+    for text in [
+        "p",
+        "p\n",
+        "p\r",
+        "r",
+        "q",
+        "s",
+        "h",
+        "\r\r\r",
+        "proceed\n",
+        "payments\np\n",
+        "\x1b[A",
+        "y",
+    ] {
         let mut m = model();
         run_preflight(&mut m, &["ok"], 0);
         let effects = update(&mut m, Msg::Paste(text.into()));
         assert!(effects.is_empty(), "paste {text:?} produced {effects:?}");
         assert_eq!(index(&m), 0, "paste {text:?} advanced");
         // It is offered as cluster state, pending the human's Enter.
-        assert_eq!(m.overlay, Overlay::State { pending: Some(text.replace('\r', "\n")) });
+        assert_eq!(
+            m.overlay,
+            Overlay::State {
+                pending: Some(text.replace('\r', "\n"))
+            }
+        );
         update(&mut m, code(KeyCode::Esc));
         assert_eq!(index(&m), 0);
         assert_eq!(m.overlay, Overlay::None);
@@ -91,7 +150,11 @@ fn p_needs_a_verdict() {
     let mut m = model();
     assert!(update(&mut m, key('p')).is_empty());
     assert_eq!(index(&m), 0);
-    assert!(m.status.as_deref().unwrap().contains("run the pre-flight first"));
+    assert!(m
+        .status
+        .as_deref()
+        .unwrap()
+        .contains("run the pre-flight first"));
 }
 
 #[test]
@@ -107,9 +170,21 @@ fn p_is_refused_while_the_preflight_runs() {
 fn stop_needs_a_typed_reason() {
     let mut m = model();
     run_preflight(&mut m, &["ok", "payment-gateway: circuit open"], 0);
-    assert_eq!(m.walk.as_ref().unwrap().preflight.as_ref().unwrap().judgement.verdict, Verdict::Stop);
+    assert_eq!(
+        m.walk
+            .as_ref()
+            .unwrap()
+            .preflight
+            .as_ref()
+            .unwrap()
+            .judgement
+            .verdict,
+        Verdict::Stop
+    );
     update(&mut m, key('p'));
-    let Overlay::Prompt(p) = &m.overlay else { panic!("no prompt") };
+    let Overlay::Prompt(p) = &m.overlay else {
+        panic!("no prompt")
+    };
     assert!(matches!(p.kind, PromptKind::Gate(Gate::Override { .. })));
     update(&mut m, code(KeyCode::Enter));
     assert_eq!(index(&m), 0, "an empty reason is not a reason");
@@ -129,8 +204,15 @@ fn high_risk_needs_the_target_typed_not_pasted() {
     assert_eq!(index(&m), 1);
     run_preflight(&mut m, &["ok"], 0);
     update(&mut m, key('p'));
-    let Overlay::Prompt(p) = &m.overlay else { panic!("no prompt") };
-    assert_eq!(p.kind, PromptKind::Gate(Gate::TypeTarget { target: "payments".into() }));
+    let Overlay::Prompt(p) = &m.overlay else {
+        panic!("no prompt")
+    };
+    assert_eq!(
+        p.kind,
+        PromptKind::Gate(Gate::TypeTarget {
+            target: "payments".into()
+        })
+    );
     update(&mut m, Msg::Paste("payments".into()));
     update(&mut m, code(KeyCode::Enter));
     assert_eq!(index(&m), 1, "a pasted confirmation must not count");
@@ -167,7 +249,10 @@ fn manual_step_needs_a_note_and_ends_the_walk() {
     typed(&mut m, "payments");
     update(&mut m, code(KeyCode::Enter));
     assert_eq!(index(&m), 2);
-    assert!(update(&mut m, key('r')).is_empty(), "a manual step has nothing to run");
+    assert!(
+        update(&mut m, key('r')).is_empty(),
+        "a manual step has nothing to run"
+    );
     update(&mut m, key('p'));
     typed(&mut m, "dashboard is green");
     update(&mut m, code(KeyCode::Enter));
@@ -186,13 +271,25 @@ fn a_verdict_counts_only_for_the_command_it_judged() {
     // New state changes the value, hence the command: the PASS no longer applies.
     update(&mut m, Msg::Paste("ns: billing\n".into()));
     update(&mut m, code(KeyCode::Enter));
-    assert!(m.walk.as_ref().unwrap().card.preflight.as_ref().unwrap().command.contains("billing"));
+    assert!(m
+        .walk
+        .as_ref()
+        .unwrap()
+        .card
+        .preflight
+        .as_ref()
+        .unwrap()
+        .command
+        .contains("billing"));
     update(&mut m, key('p'));
     assert_eq!(index(&m), 0);
     // Editing the action also asks for a fresh pre-flight.
     run_preflight(&mut m, &["ok"], 0);
     update(&mut m, Msg::Edited(Ok("touch /tmp/x-billing-2\n".into())));
-    assert_eq!(m.walk.as_ref().unwrap().action(), Some("touch /tmp/x-billing-2"));
+    assert_eq!(
+        m.walk.as_ref().unwrap().action(),
+        Some("touch /tmp/x-billing-2")
+    );
     update(&mut m, key('p'));
     assert_eq!(index(&m), 0);
 }
@@ -202,11 +299,17 @@ fn copy_keys_copy_exact_commands_and_never_run_them() {
     let mut m = model();
     assert_eq!(
         update(&mut m, key('a')),
-        vec![Effect::Copy { what: "action", text: "touch /tmp/x-payments".into() }]
+        vec![Effect::Copy {
+            what: "action",
+            text: "touch /tmp/x-payments".into()
+        }]
     );
     assert_eq!(
         update(&mut m, key('y')),
-        vec![Effect::Copy { what: "rollback", text: "rm /tmp/x-payments".into() }]
+        vec![Effect::Copy {
+            what: "rollback",
+            text: "rm /tmp/x-payments".into()
+        }]
     );
     // No key ever asks the runtime to run anything but the pre-flight or verify.
     for msg in every_key_but(&[]) {
@@ -223,20 +326,38 @@ fn copy_keys_copy_exact_commands_and_never_run_them() {
 fn esc_cancels_a_running_check_and_q_quits_cleanly() {
     let mut m = model();
     let effects = update(&mut m, key('r'));
-    let Some(Effect::RunCheck { run_id, .. }) = effects.first().cloned() else { panic!() };
-    assert_eq!(update(&mut m, code(KeyCode::Esc)), vec![Effect::CancelCheck { run_id }]);
+    let Some(Effect::RunCheck { run_id, .. }) = effects.first().cloned() else {
+        panic!()
+    };
     assert_eq!(
-        update(&mut m, Msg::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL))),
+        update(&mut m, code(KeyCode::Esc)),
         vec![Effect::CancelCheck { run_id }]
     );
-    assert_eq!(update(&mut m, key('q')), vec![Effect::CancelCheck { run_id }, Effect::Quit]);
+    assert_eq!(
+        update(
+            &mut m,
+            Msg::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL))
+        ),
+        vec![Effect::CancelCheck { run_id }]
+    );
+    assert_eq!(
+        update(&mut m, key('q')),
+        vec![Effect::CancelCheck { run_id }, Effect::Quit]
+    );
 }
 
 #[test]
 fn lines_from_a_stale_run_are_ignored() {
     let mut m = model();
     update(&mut m, key('r'));
-    update(&mut m, Msg::CheckLine { run_id: 12345, stream: stepguard::exec::Stream::Stdout, text: "stale".into() });
+    update(
+        &mut m,
+        Msg::CheckLine {
+            run_id: 12345,
+            stream: stepguard::exec::Stream::Stdout,
+            text: "stale".into(),
+        },
+    );
     assert!(m.walk.as_ref().unwrap().output.lines.is_empty());
 }
 
@@ -249,7 +370,10 @@ fn skip_and_halt_need_reasons() {
     typed(&mut m, "not applicable");
     update(&mut m, code(KeyCode::Enter));
     assert_eq!(index(&m), 1);
-    assert_eq!(m.walk.as_ref().unwrap().steps[0].status, StepStatus::Skipped);
+    assert_eq!(
+        m.walk.as_ref().unwrap().steps[0].status,
+        StepStatus::Skipped
+    );
     update(&mut m, key('h'));
     typed(&mut m, "paging the database team");
     update(&mut m, code(KeyCode::Enter));

@@ -40,13 +40,22 @@ const HOSTILE: &[&str] = &[
 ];
 
 fn var(pattern: Option<&str>) -> Variable {
-    Variable { description: String::new(), pattern: pattern.map(String::from), from: vec![], extract: None, default: None }
+    Variable {
+        description: String::new(),
+        pattern: pattern.map(String::from),
+        from: vec![],
+        extract: None,
+        default: None,
+    }
 }
 
 #[test]
 fn default_pattern_refuses_every_hostile_value() {
     let default = var(None);
-    let accepted: Vec<&&str> = HOSTILE.iter().filter(|v| validate(&default, v).is_ok()).collect();
+    let accepted: Vec<&&str> = HOSTILE
+        .iter()
+        .filter(|v| validate(&default, v).is_ok())
+        .collect();
     assert!(accepted.is_empty(), "accepted: {accepted:?}");
 }
 
@@ -71,7 +80,11 @@ fn what_a_permissive_pattern_allows_stays_one_literal_argument() {
             .current_dir(dir.path())
             .output()
             .unwrap();
-        assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{value}|"), "value {value:?} quoted as {quoted}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            format!("{value}|"),
+            "value {value:?} quoted as {quoted}"
+        );
     }
     assert!(!std::path::Path::new("/tmp/stepguard-pwned").exists());
 }

@@ -79,7 +79,10 @@ impl From<RawAlert> for Alert {
         let firing = match &raw.status {
             None => true,
             Some(serde_json::Value::String(s)) => s == "firing",
-            Some(v) => v.get("state").and_then(|s| s.as_str()).is_none_or(|s| s == "active"),
+            Some(v) => v
+                .get("state")
+                .and_then(|s| s.as_str())
+                .is_none_or(|s| s == "active"),
         };
         Alert {
             labels: raw.labels,

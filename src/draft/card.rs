@@ -67,8 +67,12 @@ pub struct CardAction {
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum CardRollback {
-    Command { command: String },
-    None { reason: String },
+    Command {
+        command: String,
+    },
+    None {
+        reason: String,
+    },
     /// The step has no action, so nothing to undo.
     NotNeeded,
 }
@@ -126,7 +130,8 @@ pub fn build_card(
     };
 
     let used = step_variables(step);
-    let step_values: Vec<ResolvedValue> = used.iter().filter_map(|n| values.get(n).cloned()).collect();
+    let step_values: Vec<ResolvedValue> =
+        used.iter().filter_map(|n| values.get(n).cloned()).collect();
     let missing: Vec<String> = used
         .iter()
         .filter(|n| values.get(*n).is_none_or(|v| v.value.is_none()))
@@ -194,14 +199,21 @@ fn step_variables(step: &Step) -> Vec<String> {
 fn flags(card: &Card) -> Vec<String> {
     let mut flags = Vec::new();
     for name in &card.missing {
-        flags.push(format!("missing value '{name}': pass --var {name}=VALUE or paste state that shows it"));
+        flags.push(format!(
+            "missing value '{name}': pass --var {name}=VALUE or paste state that shows it"
+        ));
     }
     for name in &card.unverified {
-        flags.push(format!("value '{name}' is unverified: confirm it before acting"));
+        flags.push(format!(
+            "value '{name}' is unverified: confirm it before acting"
+        ));
     }
     for v in &card.values {
         for r in &v.rejected {
-            flags.push(format!("rejected {:?} for '{}' from {:?}: {}", r.value, v.name, r.source, r.why));
+            flags.push(format!(
+                "rejected {:?} for '{}' from {:?}: {}",
+                r.value, v.name, r.source, r.why
+            ));
         }
     }
     for (label, check) in [("pre-flight", &card.preflight), ("verify", &card.verify)] {
@@ -227,17 +239,28 @@ impl Card {
         let _ = writeln!(
             out,
             "{} · step {}/{} · risk {} · {}",
-            s(&self.runbook_id), self.step_number, self.step_count, self.risk, s(&self.drafter)
+            s(&self.runbook_id),
+            self.step_number,
+            self.step_count,
+            self.risk,
+            s(&self.drafter)
         );
         let _ = writeln!(out, "{}", s(&self.title));
         if !self.intent.is_empty() {
             let _ = writeln!(out, "  {}", s(&self.intent));
         }
         if self.manual {
-            let _ = writeln!(out, "\nMANUAL STEP: no commands in the runbook; work it out and record what you did.");
+            let _ = writeln!(
+                out,
+                "\nMANUAL STEP: no commands in the runbook; work it out and record what you did."
+            );
         }
         let check_block = |out: &mut String, heading: &str, c: &CardCheck| {
-            let status = if c.runnable { "stepguard runs this".to_string() } else { "will not run".to_string() };
+            let status = if c.runnable {
+                "stepguard runs this".to_string()
+            } else {
+                "will not run".to_string()
+            };
             let _ = writeln!(out, "\n{heading} ({status})\n  $ {}", s(&c.command));
             if let Some(p) = &c.stop_if {
                 let _ = writeln!(out, "  stop if:    /{}/", s(p));
@@ -254,7 +277,11 @@ impl Card {
             check_block(&mut out, "PRE-FLIGHT", c);
         }
         if let Some(a) = &self.action {
-            let _ = writeln!(out, "\nACTION (you run this; stepguard never does)\n  $ {}", s(&a.command));
+            let _ = writeln!(
+                out,
+                "\nACTION (you run this; stepguard never does)\n  $ {}",
+                s(&a.command)
+            );
             let _ = writeln!(out, "  blast radius: {}", s(&a.blast_radius));
         }
         if let Some(c) = &self.verify {
@@ -262,7 +289,11 @@ impl Card {
         }
         match &self.rollback {
             CardRollback::Command { command } => {
-                let _ = writeln!(out, "\nROLLBACK (copy it before you act)\n  $ {}", s(command));
+                let _ = writeln!(
+                    out,
+                    "\nROLLBACK (copy it before you act)\n  $ {}",
+                    s(command)
+                );
             }
             CardRollback::None { reason } => {
                 let _ = writeln!(out, "\nROLLBACK: none — {}", s(reason));
@@ -275,7 +306,13 @@ impl Card {
                 match (&v.value, &v.evidence) {
                     (Some(value), Some(ev)) => {
                         let mark = if v.verified { "" } else { "  [UNVERIFIED]" };
-                        let _ = writeln!(out, "  {} = {}{mark}  ← {}", s(&v.name), s(value), s(&ev.text));
+                        let _ = writeln!(
+                            out,
+                            "  {} = {}{mark}  ← {}",
+                            s(&v.name),
+                            s(value),
+                            s(&ev.text)
+                        );
                     }
                     _ => {
                         let _ = writeln!(out, "  {} = <missing>", s(&v.name));

@@ -135,7 +135,13 @@ fn candidates(name: &str, var: &Variable, ctx: &Context) -> Vec<(String, Evidenc
     let from_var = |key: &str, list: &mut Vec<(String, Evidence)>| {
         if let Some(v) = ctx.vars.get(key) {
             let text = format!("--var {key}={v}");
-            list.push((v.clone(), Evidence { source: Source::Var, text }));
+            list.push((
+                v.clone(),
+                Evidence {
+                    source: Source::Var,
+                    text,
+                },
+            ));
         }
     };
     from_var(name, &mut list);
@@ -145,7 +151,13 @@ fn candidates(name: &str, var: &Variable, ctx: &Context) -> Vec<(String, Evidenc
             Some(("label", key)) => {
                 if let Some(v) = ctx.alert.as_ref().and_then(|a| a.labels.get(key)) {
                     let text = format!("alert label {key}={v:?}");
-                    list.push((v.clone(), Evidence { source: Source::Label, text }));
+                    list.push((
+                        v.clone(),
+                        Evidence {
+                            source: Source::Label,
+                            text,
+                        },
+                    ));
                 }
             }
             _ => {}
@@ -153,12 +165,24 @@ fn candidates(name: &str, var: &Variable, ctx: &Context) -> Vec<(String, Evidenc
     }
     if let (Some(pattern), Some(state)) = (&var.extract, &ctx.state) {
         if let Some((value, line)) = extract(pattern, state) {
-            list.push((value, Evidence { source: Source::State, text: line }));
+            list.push((
+                value,
+                Evidence {
+                    source: Source::State,
+                    text: line,
+                },
+            ));
         }
     }
     if let Some(default) = &var.default {
         let text = "runbook default (nothing in the context confirms it)".to_string();
-        list.push((default.clone(), Evidence { source: Source::Default, text }));
+        list.push((
+            default.clone(),
+            Evidence {
+                source: Source::Default,
+                text,
+            },
+        ));
     }
     list
 }
@@ -170,7 +194,9 @@ fn extract(pattern: &str, state: &str) -> Option<(String, String)> {
     let caps = re.captures(state)?;
     let m = caps.get(1).or_else(|| caps.get(0))?;
     let line_start = state[..m.start()].rfind('\n').map_or(0, |i| i + 1);
-    let line_end = state[m.end()..].find('\n').map_or(state.len(), |i| m.end() + i);
+    let line_end = state[m.end()..]
+        .find('\n')
+        .map_or(state.len(), |i| m.end() + i);
     let line = crate::sanitize::sanitize_line(state[line_start..line_end].trim(), 120);
     Some((m.as_str().to_string(), format!("state: {line}")))
 }
@@ -193,7 +219,10 @@ mod tests {
     fn sources_in_order_and_rejections_kept() {
         let v = var(Some("^[a-z0-9-]+$"));
         let mut ctx = Context::default();
-        assert_eq!(resolve_one("namespace", &v, &ctx).value.as_deref(), Some("default"));
+        assert_eq!(
+            resolve_one("namespace", &v, &ctx).value.as_deref(),
+            Some("default")
+        );
         assert!(!resolve_one("namespace", &v, &ctx).verified);
 
         ctx.state = Some("kind: Pod\n  namespace: payments\n".into());
@@ -208,7 +237,10 @@ mod tests {
         assert_eq!(r.rejected[0].source, Source::Var);
 
         ctx.vars.insert("namespace".into(), "checkout".into());
-        assert_eq!(resolve_one("namespace", &v, &ctx).value.as_deref(), Some("checkout"));
+        assert_eq!(
+            resolve_one("namespace", &v, &ctx).value.as_deref(),
+            Some("checkout")
+        );
     }
 
     #[test]

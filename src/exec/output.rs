@@ -46,7 +46,9 @@ impl KeptOutput {
         self.kept_bytes += line.len();
         self.lines.push_back((stream, line));
         while self.lines.len() > limits.max_lines || self.kept_bytes > limits.max_bytes {
-            let Some((_, old)) = self.lines.pop_front() else { break };
+            let Some((_, old)) = self.lines.pop_front() else {
+                break;
+            };
             self.kept_bytes -= old.len();
             self.dropped_lines += 1;
             self.dropped_bytes += old.len() as u64 + 1;
@@ -124,7 +126,11 @@ mod tests {
 
     #[test]
     fn keeps_only_the_tail() {
-        let limits = OutputLimits { max_lines: 3, max_bytes: 1000, max_line_bytes: 10 };
+        let limits = OutputLimits {
+            max_lines: 3,
+            max_bytes: 1000,
+            max_line_bytes: 10,
+        };
         let mut kept = KeptOutput::default();
         for i in 0..10 {
             kept.push(Stream::Stdout, format!("line {i}"), &limits);

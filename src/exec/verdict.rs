@@ -59,7 +59,10 @@ impl Predicates {
 
 /// The rules, in order: the first that applies decides.
 pub fn judge(outcome: &RunOutcome, predicates: &Predicates) -> Judgement {
-    let stop = |reason: String| Judgement { verdict: Verdict::Stop, reason };
+    let stop = |reason: String| Judgement {
+        verdict: Verdict::Stop,
+        reason,
+    };
     if outcome.cancelled {
         return stop("cancelled before it finished: the state was not confirmed".into());
     }

@@ -20,6 +20,8 @@ enum Kind {
     WriteOut,
     /// `--url`
     Url,
+    /// `-H`: a header, not `@file` (that would send a local file away).
+    Header,
 }
 
 const WRITES_RESPONSE: &str = "writes the response to a file";
@@ -67,8 +69,8 @@ const LONG: &[(&str, Kind)] = &[
     ("--disable", Kind::Bool),
     ("--max-time", Kind::Value),
     ("--connect-timeout", Kind::Value),
-    ("--header", Kind::Value),
-    ("--proxy-header", Kind::Value),
+    ("--header", Kind::Header),
+    ("--proxy-header", Kind::Header),
     ("--user", Kind::Value),
     ("--proxy-user", Kind::Value),
     ("--oauth2-bearer", Kind::Value),
@@ -158,7 +160,7 @@ const SHORT: &[(char, Kind)] = &[
     ('#', Kind::Bool),
     ('n', Kind::Bool),
     ('m', Kind::Value),
-    ('H', Kind::Value),
+    ('H', Kind::Header),
     ('u', Kind::Value),
     ('U', Kind::Value),
     ('A', Kind::Value),
@@ -319,6 +321,9 @@ fn check_value(flag: &str, kind: Kind, value: &str) -> Result<(), String> {
             "'curl {flag}' with %output{{...}} writes to a file"
         )),
         Kind::Url => check_url(value),
+        Kind::Header if value.starts_with('@') => {
+            Err(format!("'curl {flag} @file' sends a local file as headers"))
+        }
         _ => Ok(()),
     }
 }
@@ -435,5 +440,6 @@ mod tests {
         assert!(refused("--url dict://x").contains("scheme"));
         assert!(refused("-T f http://x").contains("uploads"));
         assert!(refused("--frobnicate http://x").contains("not in the read-only set"));
+        assert!(refused("-H @/etc/shadow http://x").contains("local file"));
     }
 }

@@ -78,6 +78,9 @@ impl Default for Guard {
     }
 }
 
+/// How many command labels an allowed reason lists.
+const MAX_LABELS: usize = 8;
+
 /// Shell words that start compound commands (or are bash/ksh keywords).
 const RESERVED: [&str; 22] = [
     "if", "then", "else", "elif", "fi", "do", "done", "case", "esac", "while", "until", "for",
@@ -105,8 +108,13 @@ impl Guard {
             })?;
             programs.insert(name, program);
         }
-        for name in file.refuse.keys() {
-            if programs.contains_key(name) {
+        for name in programs.keys() {
+            let refused = file.refuse.contains_key(name)
+                || file
+                    .refuse_prefixes
+                    .keys()
+                    .any(|p| name.starts_with(p.as_str()));
+            if refused {
                 return Err(GuardError::Program {
                     program: name.clone(),
                     message: "is both allowed and refused".into(),
@@ -125,11 +133,12 @@ impl Guard {
     /// Would stepguard run this command line?
     pub fn check(&self, command: &str) -> Decision {
         match self.check_line(command) {
-            Ok(labels) => Decision {
+            Ok((labels, more)) => Decision {
                 allowed: true,
                 reason: one_line(&format!(
-                    "allowed: every command is a known read-only form ({})",
-                    labels.join(", ")
+                    "allowed: every command is a known read-only form ({}{})",
+                    labels.join(", "),
+                    if more { ", …" } else { "" }
                 )),
             },
             Err(reason) => Decision {
@@ -139,7 +148,9 @@ impl Guard {
         }
     }
 
-    fn check_line(&self, command: &str) -> Result<Vec<String>, String> {
+    /// The distinct labels of the commands (at most `MAX_LABELS`), and
+    /// whether there were more.
+    fn check_line(&self, command: &str) -> Result<(Vec<String>, bool), String> {
         if let Some(broken) = &self.broken {
             return Err(format!("the allowlist failed to load: {broken}"));
         }
@@ -154,14 +165,20 @@ impl Guard {
         if cmds.is_empty() {
             return Err("nothing to run".into());
         }
-        let mut labels: Vec<String> = Vec::with_capacity(cmds.len());
+        let mut labels: Vec<String> = Vec::with_capacity(cmds.len().min(MAX_LABELS));
+        let mut more = false;
         for cmd in &cmds {
             let label = self.check_simple(cmd)?;
-            if labels.last() != Some(&label) {
+            if labels.contains(&label) {
+                continue;
+            }
+            if labels.len() < MAX_LABELS {
                 labels.push(label);
+            } else {
+                more = true;
             }
         }
-        Ok(labels)
+        Ok((labels, more))
     }
 
     fn check_simple(&self, cmd: &SimpleCommand) -> Result<String, String> {
@@ -405,6 +422,13 @@ mod tests {
     }
 
     #[test]
+    fn a_program_cannot_be_both_allowed_and_refused() {
+        let yaml = "safe_env: []\nrefuse_prefixes: {python: starts an interpreter}\n\
+                    programs:\n  python3: {}\n";
+        assert!(Guard::from_yaml(yaml).is_err());
+    }
+
+    #[test]
     fn a_broken_guard_refuses_everything() {
         let g = Guard {
             broken: Some("bad".into()),
@@ -454,6 +478,15 @@ mod tests {
             r("kubectl get pods | tail -5"),
             "allowed: every command is a known read-only form (kubectl get, tail)"
         );
+    }
+
+    #[test]
+    fn allowed_reasons_stay_short() {
+        let line = "ls; pwd; id; date; uptime; free; df; du; ps; ".repeat(50);
+        let d = check(&line);
+        assert!(d.allowed, "{}", d.reason);
+        assert!(d.reason.len() < 200, "{}", d.reason);
+        assert!(d.reason.ends_with(", …)"), "{}", d.reason);
     }
 
     #[test]

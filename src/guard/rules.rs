@@ -197,7 +197,8 @@ pub(crate) fn has_flag(args: &[Word], flag: &str) -> bool {
             break;
         }
         if flag.starts_with("--") {
-            if a == flag || a.strip_prefix(flag).is_some_and(|r| r.starts_with('=')) {
+            // Exact only: `--no-stream=false` must not count as `--no-stream`.
+            if a == flag {
                 return true;
             }
         } else if let Some(c) = flag.strip_prefix('-') {

@@ -132,6 +132,7 @@ fn psql(args: &[Word]) -> Result<(), String> {
         i += 1;
         if done || a == "-" || !a.starts_with('-') {
             no_glob(w, "a psql operand")?;
+            conninfo(a)?;
             operands += 1;
             continue;
         }
@@ -175,6 +176,8 @@ fn psql(args: &[Word]) -> Result<(), String> {
             };
             if is_sql {
                 sql.push((v, vw));
+            } else if name == "--dbname" {
+                conninfo(v)?;
             }
             continue;
         }
@@ -195,6 +198,8 @@ fn psql(args: &[Word]) -> Result<(), String> {
                     };
                     if ch == 'c' {
                         sql.push((v, vw));
+                    } else if ch == 'd' {
+                        conninfo(v)?;
                     }
                     break;
                 }
@@ -230,6 +235,18 @@ fn psql(args: &[Word]) -> Result<(), String> {
             ));
         }
         n = sql::check(text, n)?;
+    }
+    Ok(())
+}
+
+/// A libpq connection string may carry `options=-c name=value`, which sets
+/// session parameters (`search_path` decides which function `count` is).
+fn conninfo(v: &str) -> Result<(), String> {
+    if v.to_ascii_lowercase().contains("options") {
+        return Err(format!(
+            "psql connection string {} sets session options",
+            quote(v)
+        ));
     }
     Ok(())
 }

@@ -262,6 +262,7 @@ fn is_allowed_function(w: &str) -> bool {
             | "array_length"
             | "array_to_string"
             | "unnest"
+            | "generate_series"
             | "json_agg"
             | "jsonb_agg"
             | "json_build_object"
@@ -514,6 +515,8 @@ mod tests {
         ok("select percentile_cont(0.5) within group (order by x) from t");
         ok("select pg_catalog.now()");
         ok("select x::int, cast(y as text) from t");
+        ok("select case when pg_is_in_recovery() then 'replica' else 'primary' end");
+        ok("select * from generate_series(1, 3)");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use std::collections::HashSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use regex::Regex;
 
@@ -223,24 +224,39 @@ impl<'a> Checker<'a> {
     }
 
     fn step_start(&self, index: usize) -> usize {
-        self.step_offsets.get(index).copied().unwrap_or_else(|| {
-            self.src.find("steps:").unwrap_or(0)
-        })
+        self.step_offsets
+            .get(index)
+            .copied()
+            .unwrap_or_else(|| self.src.find("steps:").unwrap_or(0))
     }
 
+    /// Parse only: as strict as `Regex::new` about syntax, without the cost
+    /// of compiling every predicate of every runbook at start-up.
     fn check_regex(&mut self, from: usize, pattern: &str, what: &str) {
-        if let Err(e) = Regex::new(pattern) {
+        if let Err(e) = regex_syntax::Parser::new().parse(pattern) {
             let first = e.to_string();
             let detail = first.lines().last().unwrap_or("").trim().to_string();
-            self.report(from, pattern, format!("{what} is not a valid regex: {detail}"));
+            self.report(
+                from,
+                pattern,
+                format!("{what} is not a valid regex: {detail}"),
+            );
         }
     }
 
     fn check(mut self, rb: &Runbook) -> Vec<Located> {
-        let id_re = Regex::new(r"^[a-z0-9]+(-[a-z0-9]+)*$").expect("static regex");
-        let name_re = Regex::new(r"^[a-z_][a-z0-9_]*$").expect("static regex");
+        static ID_RE: OnceLock<Regex> = OnceLock::new();
+        static NAME_RE: OnceLock<Regex> = OnceLock::new();
+        let id_re =
+            ID_RE.get_or_init(|| Regex::new(r"^[a-z0-9]+(-[a-z0-9]+)*$").expect("static regex"));
+        let name_re =
+            NAME_RE.get_or_init(|| Regex::new(r"^[a-z_][a-z0-9_]*$").expect("static regex"));
         if !id_re.is_match(&rb.id) {
-            self.report(0, &rb.id, format!("runbook id '{}' must match [a-z0-9-]+", rb.id));
+            self.report(
+                0,
+                &rb.id,
+                format!("runbook id '{}' must match [a-z0-9-]+", rb.id),
+            );
         }
         if rb.steps.is_empty() {
             self.report(0, "steps:", "a runbook needs at least one step".into());
@@ -251,9 +267,12 @@ impl<'a> Checker<'a> {
                 .find(&format!("{name}:"))
                 .map_or(vars_at, |i| i + vars_at);
             if !name_re.is_match(name) {
-                self.report(var_at, name, format!("variable name '{name}' must match [a-z_][a-z0-9_]*"));
+                self.report(
+                    var_at,
+                    name,
+                    format!("variable name '{name}' must match [a-z_][a-z0-9_]*"),
+                );
             }
-            let pattern = var.pattern.as_deref().unwrap_or(DEFAULT_VALUE_PATTERN);
             if let Some(p) = &var.pattern {
                 self.check_regex(var_at, p, &format!("pattern of '{name}'"));
             }
@@ -261,14 +280,25 @@ impl<'a> Checker<'a> {
                 self.check_regex(var_at, x, &format!("extract of '{name}'"));
             }
             for source in &var.from {
-                let ok = matches!(source.split_once(':'), Some(("label" | "var", n)) if !n.is_empty());
+                let ok =
+                    matches!(source.split_once(':'), Some(("label" | "var", n)) if !n.is_empty());
                 if !ok {
-                    self.report(var_at, source, format!("source '{source}' of '{name}' must be label:NAME or var:NAME"));
+                    self.report(
+                        var_at,
+                        source,
+                        format!("source '{source}' of '{name}' must be label:NAME or var:NAME"),
+                    );
                 }
             }
-            if let (Some(default), Ok(re)) = (&var.default, Regex::new(pattern)) {
-                if !re.is_match(default) {
-                    self.report(var_at, default, format!("default '{default}' of '{name}' does not match its pattern"));
+            if let Some(default) = &var.default {
+                if let Err(why) = crate::draft::values::validate(var, default) {
+                    self.report(
+                        var_at,
+                        default,
+                        format!(
+                            "default '{default}' of '{name}' does not match its pattern ({why})"
+                        ),
+                    );
                 }
             }
         }
@@ -276,7 +306,11 @@ impl<'a> Checker<'a> {
         for (i, step) in rb.steps.iter().enumerate() {
             let at = self.step_start(i);
             if !id_re.is_match(&step.id) {
-                self.report(at, &step.id, format!("step id '{}' must match [a-z0-9-]+", step.id));
+                self.report(
+                    at,
+                    &step.id,
+                    format!("step id '{}' must match [a-z0-9-]+", step.id),
+                );
             }
             if !seen.insert(step.id.as_str()) {
                 self.report(at, &step.id, format!("step id '{}' is used twice", step.id));
@@ -293,7 +327,11 @@ impl<'a> Checker<'a> {
                 }
                 if let Some(t) = &check.timeout {
                     if parse_duration(t).is_none() {
-                        self.report(at, t, format!("timeout '{t}' is not a duration like 20s, 500ms or 2m"));
+                        self.report(
+                            at,
+                            t,
+                            format!("timeout '{t}' is not a duration like 20s, 500ms or 2m"),
+                        );
                     }
                 }
             }
@@ -301,7 +339,11 @@ impl<'a> Checker<'a> {
                 texts.push(&action.run);
                 texts.push(&action.blast_radius);
                 if action.blast_radius.trim().is_empty() {
-                    self.report(at, "action:", format!("step '{}': the action needs a blast_radius", step.id));
+                    self.report(
+                        at,
+                        "action:",
+                        format!("step '{}': the action needs a blast_radius", step.id),
+                    );
                 }
                 if step.rollback.is_none() {
                     self.report(at, "action:", format!("step '{}' has an action but no rollback (write `rollback: none` and a `reason` if there is nothing to undo)", step.id));
@@ -309,24 +351,38 @@ impl<'a> Checker<'a> {
             }
             match &step.rollback {
                 Some(Rollback::Command(c)) => texts.push(&c.run),
-                Some(Rollback::Keyword(word)) if word != "none" => {
-                    self.report(at, word, format!("rollback must be `none` or a mapping with `run`, not '{word}'"))
+                Some(Rollback::Keyword(word)) if word != "none" => self.report(
+                    at,
+                    word,
+                    format!("rollback must be `none` or a mapping with `run`, not '{word}'"),
+                ),
+                Some(Rollback::Keyword(_))
+                    if step.reason.as_deref().is_none_or(|r| r.trim().is_empty()) =>
+                {
+                    self.report(
+                        at,
+                        "rollback:",
+                        format!("step '{}': `rollback: none` needs a `reason`", step.id),
+                    );
                 }
-                Some(Rollback::Keyword(_)) => {
-                    if step.reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
-                        self.report(at, "rollback:", format!("step '{}': `rollback: none` needs a `reason`", step.id));
-                    }
-                }
-                None => {}
+                Some(Rollback::Keyword(_)) | None => {}
             }
             for text in texts {
                 for name in placeholders(text) {
                     if !rb.variables.contains_key(name) {
-                        self.report(at, &format!("{{{{{name}"), format!("undeclared variable '{name}' (declare it under `variables:`)"));
+                        self.report(
+                            at,
+                            &format!("{{{{{name}"),
+                            format!("undeclared variable '{name}' (declare it under `variables:`)"),
+                        );
                     }
                 }
                 if let Some(bad) = super::render::malformed_placeholder(text) {
-                    self.report(at, bad, format!("malformed placeholder '{bad}' (write {{{{name}}}})"));
+                    self.report(
+                        at,
+                        bad,
+                        format!("malformed placeholder '{bad}' (write {{{{name}}}})"),
+                    );
                 }
             }
         }
@@ -336,7 +392,11 @@ impl<'a> Checker<'a> {
 
 /// Byte offsets of each step's `id:` line, in order.
 fn step_offsets(src: &str) -> Vec<usize> {
-    let Some(steps_at) = src.find("\nsteps:").map(|i| i + 1).or_else(|| src.starts_with("steps:").then_some(0)) else {
+    let Some(steps_at) = src
+        .find("\nsteps:")
+        .map(|i| i + 1)
+        .or_else(|| src.starts_with("steps:").then_some(0))
+    else {
         return Vec::new();
     };
     let mut offsets = Vec::new();

@@ -5,4 +5,6 @@ mod load;
 pub mod render;
 
 pub use format::*;
-pub use load::{load_dir, load_file, load_paths, parse_str, LoadError, Located, DEFAULT_VALUE_PATTERN};
+pub use load::{
+    load_dir, load_file, load_paths, parse_str, LoadError, Located, DEFAULT_VALUE_PATTERN,
+};

@@ -65,16 +65,20 @@ mod tests {
 
     #[test]
     fn renders_and_reports_missing() {
-        let r = render("kubectl -n {{namespace}} get deploy/{{ deployment }} {{x}}", |n| {
-            (n == "namespace").then(|| "payments".to_string())
-        });
+        let r = render(
+            "kubectl -n {{namespace}} get deploy/{{ deployment }} {{x}}",
+            |n| (n == "namespace").then(|| "payments".to_string()),
+        );
         assert_eq!(r.text, "kubectl -n payments get deploy/<deployment> <x>");
         assert_eq!(r.missing, vec!["deployment", "x"]);
     }
 
     #[test]
     fn finds_malformed() {
-        assert_eq!(malformed_placeholder("a {{ok}} b {{bad-name}}"), Some("{{bad-name}}"));
+        assert_eq!(
+            malformed_placeholder("a {{ok}} b {{bad-name}}"),
+            Some("{{bad-name}}")
+        );
         assert_eq!(malformed_placeholder("a {{ok}}"), None);
         assert_eq!(malformed_placeholder("jq '{a: 1}'"), None);
     }

@@ -51,7 +51,9 @@ async fn run_async(options: Options) -> Result<()> {
     }
     // Test hooks: a key that panics (terminal restore on panic is tested
     // end to end) and exit after the first frame (start-up benchmark).
-    let panic_key = std::env::var("STEPGUARD_TEST_PANIC_KEY").ok().and_then(|k| k.chars().next());
+    let panic_key = std::env::var("STEPGUARD_TEST_PANIC_KEY")
+        .ok()
+        .and_then(|k| k.chars().next());
     let exit_after_first_frame = std::env::var_os("STEPGUARD_EXIT_AFTER_FIRST_FRAME").is_some();
 
     let mut term = TerminalGuard::enter()?;
@@ -81,17 +83,30 @@ async fn run_async(options: Options) -> Result<()> {
             for effect in update(&mut model, msg) {
                 match effect {
                     Effect::Quit => break 'running,
-                    Effect::RunCheck { run_id, kind: _, command, timeout_ms, proceed_if, stop_if } => {
+                    Effect::RunCheck {
+                        run_id,
+                        kind: _,
+                        command,
+                        timeout_ms,
+                        proceed_if,
+                        stop_if,
+                    } => {
                         let (cancel_tx, cancel_rx) = oneshot::channel();
                         cancels.insert(run_id, cancel_tx);
-                        let predicates = Predicates::new(proceed_if.as_deref(), stop_if.as_deref()).unwrap_or_default();
+                        let predicates = Predicates::new(proceed_if.as_deref(), stop_if.as_deref())
+                            .unwrap_or_default();
                         let request = RunRequest {
                             command,
                             timeout: Duration::from_millis(timeout_ms),
                             limits: OutputLimits::default(),
                             predicates,
                         };
-                        workers.push(tokio::spawn(run_check(run_id, request, cancel_rx, tx.clone())));
+                        workers.push(tokio::spawn(run_check(
+                            run_id,
+                            request,
+                            cancel_rx,
+                            tx.clone(),
+                        )));
                     }
                     Effect::CancelCheck { run_id } => {
                         if let Some(cancel) = cancels.remove(&run_id) {
@@ -99,13 +114,18 @@ async fn run_async(options: Options) -> Result<()> {
                         }
                     }
                     Effect::Copy { what, text } => {
-                        pending.push_back(Msg::Copied { what, result: clipboard.copy(&text) });
+                        pending.push_back(Msg::Copied {
+                            what,
+                            result: clipboard.copy(&text),
+                        });
                     }
                     Effect::EditAction { text } => {
                         input.pause();
                         let edited = term.suspend(|| super::editor::edit(&text));
                         input.resume();
-                        pending.push_back(Msg::Edited(edited.map_err(|e| e.to_string()).and_then(|r| r)));
+                        pending.push_back(Msg::Edited(
+                            edited.map_err(|e| e.to_string()).and_then(|r| r),
+                        ));
                     }
                 }
             }
@@ -128,12 +148,25 @@ async fn run_async(options: Options) -> Result<()> {
     Ok(())
 }
 
-async fn run_check(run_id: u64, request: RunRequest, cancel: oneshot::Receiver<()>, tx: mpsc::Sender<Msg>) {
+async fn run_check(
+    run_id: u64,
+    request: RunRequest,
+    cancel: oneshot::Receiver<()>,
+    tx: mpsc::Sender<Msg>,
+) {
     let (line_tx, mut line_rx) = mpsc::channel::<RunEvent>(1_024);
     let forward_tx = tx.clone();
     let forward = tokio::spawn(async move {
         while let Some(RunEvent::Line { stream, text }) = line_rx.recv().await {
-            if forward_tx.send(Msg::CheckLine { run_id, stream, text }).await.is_err() {
+            if forward_tx
+                .send(Msg::CheckLine {
+                    run_id,
+                    stream,
+                    text,
+                })
+                .await
+                .is_err()
+            {
                 break;
             }
         }
@@ -142,6 +175,9 @@ async fn run_check(run_id: u64, request: RunRequest, cancel: oneshot::Receiver<(
     // Every line reaches the screen before the verdict does.
     let _ = forward.await;
     let _ = tx
-        .send(Msg::CheckDone { run_id, result: result.map(Box::new).map_err(|e| e.to_string()) })
+        .send(Msg::CheckDone {
+            run_id,
+            result: result.map(Box::new).map_err(|e| e.to_string()),
+        })
         .await;
 }

@@ -48,12 +48,19 @@ impl Method {
     /// Put `text` on the clipboard; returns the label on success.
     pub fn copy(&self, text: &str) -> Result<String, String> {
         match self {
-            Method::Tmux => pipe_to("tmux", &["load-buffer".into(), "-w".into(), "-".into()], text),
+            Method::Tmux => pipe_to(
+                "tmux",
+                &["load-buffer".into(), "-w".into(), "-".into()],
+                text,
+            ),
             Method::Tool { program, args } => pipe_to(program, args, text),
             Method::Osc52 => {
                 let mut out = std::io::stdout();
-                crossterm::execute!(out, crossterm::clipboard::CopyToClipboard::to_clipboard_from(text))
-                    .map_err(|e| e.to_string())
+                crossterm::execute!(
+                    out,
+                    crossterm::clipboard::CopyToClipboard::to_clipboard_from(text)
+                )
+                .map_err(|e| e.to_string())
             }
         }
         .map(|()| self.label())
@@ -70,7 +77,9 @@ fn pipe_to(program: &str, args: &[String], text: &str) -> Result<(), String> {
         .spawn()
         .map_err(|e| format!("{program}: {e}"))?;
     if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(text.as_bytes()).map_err(|e| format!("{program}: {e}"))?;
+        stdin
+            .write_all(text.as_bytes())
+            .map_err(|e| format!("{program}: {e}"))?;
     }
     let status = child.wait().map_err(|e| format!("{program}: {e}"))?;
     if status.success() {

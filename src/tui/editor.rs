@@ -8,9 +8,15 @@ fn editor_command() -> Vec<String> {
     let raw = std::env::var("VISUAL")
         .ok()
         .filter(|v| !v.trim().is_empty())
-        .or_else(|| std::env::var("EDITOR").ok().filter(|v| !v.trim().is_empty()))
+        .or_else(|| {
+            std::env::var("EDITOR")
+                .ok()
+                .filter(|v| !v.trim().is_empty())
+        })
         .unwrap_or_else(|| "vi".into());
-    shlex::split(&raw).filter(|v| !v.is_empty()).unwrap_or_else(|| vec![raw])
+    shlex::split(&raw)
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| vec![raw])
 }
 
 /// Edit `text`; returns the new text.

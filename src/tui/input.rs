@@ -50,7 +50,12 @@ impl Drop for Input {
     }
 }
 
-fn read_loop(tx: mpsc::Sender<Msg>, paused: Arc<AtomicBool>, idle: Arc<AtomicBool>, stop: Arc<AtomicBool>) {
+fn read_loop(
+    tx: mpsc::Sender<Msg>,
+    paused: Arc<AtomicBool>,
+    idle: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+) {
     while !stop.load(Ordering::SeqCst) {
         if paused.load(Ordering::SeqCst) {
             idle.store(true, Ordering::SeqCst);

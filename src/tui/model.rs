@@ -61,7 +61,9 @@ pub struct StateView {
 
 impl StateView {
     pub fn of(text: Option<&str>) -> Self {
-        let Some(text) = text else { return StateView::default() };
+        let Some(text) = text else {
+            return StateView::default();
+        };
         StateView {
             lines: text.lines().count(),
             bytes: text.len(),
@@ -137,10 +139,7 @@ pub struct Judged {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CheckState {
     Idle,
-    Running {
-        run_id: u64,
-        kind: CheckKind,
-    },
+    Running { run_id: u64, kind: CheckKind },
 }
 
 #[derive(Debug, Default)]
@@ -192,7 +191,9 @@ impl Gate {
         match self {
             Gate::Override { why } => format!("{why} — type a reason to proceed anyway"),
             Gate::TypeProceed => "no PASS on a medium-risk step — type 'proceed' to confirm".into(),
-            Gate::TypeTarget { target } => format!("high-risk step — type the target's name '{target}' to confirm"),
+            Gate::TypeTarget { target } => {
+                format!("high-risk step — type the target's name '{target}' to confirm")
+            }
             Gate::SecondPerson => "critical step — a second person types their handle".into(),
             Gate::ManualNote => "no pre-flight ran — note what you checked by hand".into(),
         }
@@ -203,7 +204,9 @@ impl Gate {
         let input = input.trim();
         match self {
             Gate::TypeProceed if input != "proceed" => Err("type exactly 'proceed'".into()),
-            Gate::TypeTarget { target } if input != target => Err(format!("type exactly '{target}'")),
+            Gate::TypeTarget { target } if input != target => {
+                Err(format!("type exactly '{target}'"))
+            }
             _ if input.is_empty() => Err("cannot be empty".into()),
             _ => Ok(()),
         }
@@ -216,7 +219,9 @@ pub enum Overlay {
     Help,
     Prompt(Prompt),
     /// Pasting the cluster state: `pending` holds a paste until Enter.
-    State { pending: Option<String> },
+    State {
+        pending: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -347,7 +352,9 @@ impl Walk {
     /// The pre-flight verdict, if it judged the command the card shows now.
     pub fn current_preflight(&self) -> Option<&Judged> {
         let shown = self.card.preflight.as_ref()?;
-        self.preflight.as_ref().filter(|j| j.command == shown.command)
+        self.preflight
+            .as_ref()
+            .filter(|j| j.command == shown.command)
     }
 
     /// The name a high-risk confirmation asks for: the first value the

@@ -16,7 +16,11 @@ pub fn update(model: &mut Model, msg: Msg) -> Vec<Effect> {
         Msg::Key(key) => on_key(model, key),
         Msg::Paste(text) => on_paste(model, text),
         Msg::Resize(..) => Vec::new(),
-        Msg::CheckLine { run_id, stream, text } => {
+        Msg::CheckLine {
+            run_id,
+            stream,
+            text,
+        } => {
             if let Some(walk) = running_walk(model, run_id) {
                 walk.output.push(stream, text);
             }
@@ -86,7 +90,9 @@ fn on_picker_key(model: &mut Model, key: KeyEvent) -> Vec<Effect> {
         KeyCode::Esc if model.picker.filter.is_empty() => return vec![Effect::Quit],
         KeyCode::Esc => model.picker.filter.clear(),
         KeyCode::Up => model.picker.selected = model.picker.selected.saturating_sub(1),
-        KeyCode::Down => model.picker.selected = (model.picker.selected + 1).min(count.saturating_sub(1)),
+        KeyCode::Down => {
+            model.picker.selected = (model.picker.selected + 1).min(count.saturating_sub(1))
+        }
         KeyCode::Backspace => {
             model.picker.filter.pop();
         }
@@ -97,15 +103,22 @@ fn on_picker_key(model: &mut Model, key: KeyEvent) -> Vec<Effect> {
             }
             return Vec::new();
         }
-        KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => model.picker.filter.push(c),
+        KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
+            model.picker.filter.push(c)
+        }
         _ => {}
     }
-    model.picker.selected = model.picker.selected.min(model.filtered().len().saturating_sub(1));
+    model.picker.selected = model
+        .picker
+        .selected
+        .min(model.filtered().len().saturating_sub(1));
     Vec::new()
 }
 
 fn on_walk_key(model: &mut Model, key: KeyEvent) -> Vec<Effect> {
-    let Some(walk) = model.walk.as_mut() else { return Vec::new() };
+    let Some(walk) = model.walk.as_mut() else {
+        return Vec::new();
+    };
     let running = matches!(walk.check, CheckState::Running { .. });
     if is_ctrl_c(&key) || key.code == KeyCode::Esc {
         if let CheckState::Running { run_id, .. } = walk.check {
@@ -126,18 +139,36 @@ fn on_walk_key(model: &mut Model, key: KeyEvent) -> Vec<Effect> {
         }
         KeyCode::Char('p') => return proceed(model),
         KeyCode::Char('a') => match walk.action() {
-            Some(text) => return vec![Effect::Copy { what: "action", text: text.to_string() }],
+            Some(text) => {
+                return vec![Effect::Copy {
+                    what: "action",
+                    text: text.to_string(),
+                }]
+            }
             None => model.status = Some("this step has no action".into()),
         },
         KeyCode::Char('y') => match walk.card.rollback.command() {
-            Some(text) => return vec![Effect::Copy { what: "rollback", text: text.to_string() }],
-            None => model.status = Some(match &walk.card.rollback {
-                crate::draft::card::CardRollback::None { reason } => format!("no rollback: {reason}"),
-                _ => "this step has no rollback".into(),
-            }),
+            Some(text) => {
+                return vec![Effect::Copy {
+                    what: "rollback",
+                    text: text.to_string(),
+                }]
+            }
+            None => {
+                model.status = Some(match &walk.card.rollback {
+                    crate::draft::card::CardRollback::None { reason } => {
+                        format!("no rollback: {reason}")
+                    }
+                    _ => "this step has no rollback".into(),
+                })
+            }
         },
         KeyCode::Char('e') => match walk.action() {
-            Some(text) => return vec![Effect::EditAction { text: text.to_string() }],
+            Some(text) => {
+                return vec![Effect::EditAction {
+                    text: text.to_string(),
+                }]
+            }
             None => model.status = Some("this step has no action to edit".into()),
         },
         KeyCode::Char('s') => model.overlay = Overlay::Prompt(Prompt::new(PromptKind::SkipReason)),
@@ -175,17 +206,27 @@ fn scroll(walk: &mut Walk, by: usize, up: bool) {
     match walk.focus {
         Focus::Output => {
             let max = walk.output.lines.len();
-            walk.output.scroll = if up { (walk.output.scroll + by).min(max) } else { walk.output.scroll.saturating_sub(by) };
+            walk.output.scroll = if up {
+                (walk.output.scroll + by).min(max)
+            } else {
+                walk.output.scroll.saturating_sub(by)
+            };
         }
         Focus::Card => {
             let by = by as u16;
-            walk.card_scroll = if up { walk.card_scroll.saturating_sub(by) } else { walk.card_scroll.saturating_add(by) };
+            walk.card_scroll = if up {
+                walk.card_scroll.saturating_sub(by)
+            } else {
+                walk.card_scroll.saturating_add(by)
+            };
         }
     }
 }
 
 fn start_check(model: &mut Model, kind: CheckKind) -> Vec<Effect> {
-    let Some(walk) = model.walk.as_mut() else { return Vec::new() };
+    let Some(walk) = model.walk.as_mut() else {
+        return Vec::new();
+    };
     let step = &walk.runbook.steps[walk.index];
     let (card_check, spec) = match kind {
         CheckKind::Preflight => (walk.card.preflight.as_ref(), step.preflight.as_ref()),
@@ -196,11 +237,17 @@ fn start_check(model: &mut Model, kind: CheckKind) -> Vec<Effect> {
         return Vec::new();
     };
     if !card_check.missing.is_empty() {
-        model.status = Some(format!("cannot run the {kind}: missing {} (i to paste state)", card_check.missing.join(", ")));
+        model.status = Some(format!(
+            "cannot run the {kind}: missing {} (i to paste state)",
+            card_check.missing.join(", ")
+        ));
         return Vec::new();
     }
     if !card_check.guard.allowed {
-        model.status = Some(format!("the guard refuses the {kind}: {}", card_check.guard.reason));
+        model.status = Some(format!(
+            "the guard refuses the {kind}: {}",
+            card_check.guard.reason
+        ));
         return Vec::new();
     }
     let run_id = model.next_run_id;
@@ -226,9 +273,17 @@ fn start_check(model: &mut Model, kind: CheckKind) -> Vec<Effect> {
     }]
 }
 
-fn on_check_done(model: &mut Model, run_id: u64, result: Result<Box<crate::exec::RunOutcome>, String>) {
-    let Some(walk) = running_walk(model, run_id) else { return };
-    let CheckState::Running { kind, .. } = walk.check else { return };
+fn on_check_done(
+    model: &mut Model,
+    run_id: u64,
+    result: Result<Box<crate::exec::RunOutcome>, String>,
+) {
+    let Some(walk) = running_walk(model, run_id) else {
+        return;
+    };
+    let CheckState::Running { kind, .. } = walk.check else {
+        return;
+    };
     walk.check = CheckState::Idle;
     let step = &walk.runbook.steps[walk.index];
     let spec = match kind {
@@ -259,7 +314,10 @@ fn on_check_done(model: &mut Model, run_id: u64, result: Result<Box<crate::exec:
             duration_ms: 0,
         },
     };
-    let status = format!("{kind}: {} — {}", judged.judgement.verdict, judged.judgement.reason);
+    let status = format!(
+        "{kind}: {} — {}",
+        judged.judgement.verdict, judged.judgement.reason
+    );
     match kind {
         CheckKind::Preflight => walk.preflight = Some(judged),
         CheckKind::Verify => walk.verify = Some(judged),
@@ -270,7 +328,9 @@ fn on_check_done(model: &mut Model, run_id: u64, result: Result<Box<crate::exec:
 /// `p`: the only way to the next step. Works out the gates (SPEC §7
 /// defaults), then asks for them one by one; advances when none is left.
 fn proceed(model: &mut Model) -> Vec<Effect> {
-    let Some(walk) = model.walk.as_mut() else { return Vec::new() };
+    let Some(walk) = model.walk.as_mut() else {
+        return Vec::new();
+    };
     let mut gates = Vec::new();
     let verdict = if walk.card.preflight.is_some() {
         let Some(judged) = walk.current_preflight() else {
@@ -278,7 +338,9 @@ fn proceed(model: &mut Model) -> Vec<Effect> {
             return Vec::new();
         };
         if judged.judgement.verdict == Verdict::Stop {
-            gates.push(Gate::Override { why: format!("pre-flight said STOP: {}", judged.judgement.reason) });
+            gates.push(Gate::Override {
+                why: format!("pre-flight said STOP: {}", judged.judgement.reason),
+            });
         }
         Some(judged.judgement.verdict)
     } else {
@@ -286,7 +348,9 @@ fn proceed(model: &mut Model) -> Vec<Effect> {
         None
     };
     if !walk.card.unverified.is_empty() {
-        gates.push(Gate::Override { why: format!("unverified value: {}", walk.card.unverified.join(", ")) });
+        gates.push(Gate::Override {
+            why: format!("unverified value: {}", walk.card.unverified.join(", ")),
+        });
     }
     match walk.risk() {
         crate::runbook::Risk::Low => {}
@@ -295,9 +359,13 @@ fn proceed(model: &mut Model) -> Vec<Effect> {
                 gates.push(Gate::TypeProceed);
             }
         }
-        crate::runbook::Risk::High => gates.push(Gate::TypeTarget { target: walk.target_name() }),
+        crate::runbook::Risk::High => gates.push(Gate::TypeTarget {
+            target: walk.target_name(),
+        }),
         crate::runbook::Risk::Critical => {
-            gates.push(Gate::TypeTarget { target: walk.target_name() });
+            gates.push(Gate::TypeTarget {
+                target: walk.target_name(),
+            });
             gates.push(Gate::SecondPerson);
         }
     }
@@ -307,7 +375,9 @@ fn proceed(model: &mut Model) -> Vec<Effect> {
 }
 
 fn next_gate_or_advance(model: &mut Model) -> Vec<Effect> {
-    let Some(walk) = model.walk.as_mut() else { return Vec::new() };
+    let Some(walk) = model.walk.as_mut() else {
+        return Vec::new();
+    };
     if let Some(gate) = walk.gates.first() {
         model.overlay = Overlay::Prompt(Prompt::new(PromptKind::Gate(gate.clone())));
         return Vec::new();
@@ -320,7 +390,9 @@ fn next_gate_or_advance(model: &mut Model) -> Vec<Effect> {
 
 /// Close the current step and open the next (or the end screen).
 fn finish_step(model: &mut Model, status: StepStatus, note: String) {
-    let Some(walk) = model.walk.as_mut() else { return };
+    let Some(walk) = model.walk.as_mut() else {
+        return;
+    };
     let record = &mut walk.steps[walk.index];
     record.status = status;
     record.note = note;
@@ -328,7 +400,9 @@ fn finish_step(model: &mut Model, status: StepStatus, note: String) {
     walk.answers.clear();
     model.overlay = Overlay::None;
     if status == StepStatus::Halted {
-        walk.end = Some(WalkEnd::Halted { reason: walk.steps[walk.index].note.clone() });
+        walk.end = Some(WalkEnd::Halted {
+            reason: walk.steps[walk.index].note.clone(),
+        });
         model.screen = Screen::End;
         model.status = Some("halted: hand over with the summary below".into());
         return;
@@ -347,11 +421,17 @@ fn finish_step(model: &mut Model, status: StepStatus, note: String) {
     walk.output = OutputPane::default();
     walk.card_scroll = 0;
     walk.focus = Focus::Card;
-    model.status = Some(format!("step {}/{}: r runs the pre-flight", walk.index + 1, walk.runbook.steps.len()));
+    model.status = Some(format!(
+        "step {}/{}: r runs the pre-flight",
+        walk.index + 1,
+        walk.runbook.steps.len()
+    ));
 }
 
 fn on_prompt_key(model: &mut Model, key: KeyEvent) -> Vec<Effect> {
-    let Overlay::Prompt(prompt) = &mut model.overlay else { return Vec::new() };
+    let Overlay::Prompt(prompt) = &mut model.overlay else {
+        return Vec::new();
+    };
     if is_ctrl_c(&key) || key.code == KeyCode::Esc {
         model.overlay = Overlay::None;
         if let Some(walk) = model.walk.as_mut() {
@@ -384,7 +464,9 @@ fn on_prompt_key(model: &mut Model, key: KeyEvent) -> Vec<Effect> {
                 prompt.error = Some(e);
                 return Vec::new();
             }
-            let Some(walk) = model.walk.as_mut() else { return Vec::new() };
+            let Some(walk) = model.walk.as_mut() else {
+                return Vec::new();
+            };
             walk.gates.remove(0);
             walk.answers.push(match gate {
                 Gate::SecondPerson => format!("second person: {input}"),
@@ -410,7 +492,9 @@ fn on_prompt_key(model: &mut Model, key: KeyEvent) -> Vec<Effect> {
 }
 
 fn on_state_key(model: &mut Model, key: KeyEvent) -> Vec<Effect> {
-    let Overlay::State { pending } = &mut model.overlay else { return Vec::new() };
+    let Overlay::State { pending } = &mut model.overlay else {
+        return Vec::new();
+    };
     match key.code {
         KeyCode::Enter => {
             if let Some(text) = pending.take() {
@@ -441,14 +525,18 @@ fn on_paste(model: &mut Model, text: String) -> Vec<Effect> {
             };
             if accepts {
                 let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
-                prompt.input.push_str(&line.chars().take(500).collect::<String>());
+                prompt
+                    .input
+                    .push_str(&line.chars().take(500).collect::<String>());
             } else {
                 prompt.error = Some("type it: a paste does not confirm".into());
             }
         }
         Overlay::State { pending } => *pending = Some(text),
         Overlay::Help | Overlay::None => {
-            model.overlay = Overlay::State { pending: Some(text) };
+            model.overlay = Overlay::State {
+                pending: Some(text),
+            };
         }
     }
     Vec::new()
@@ -462,11 +550,16 @@ fn set_state(model: &mut Model, text: String) {
     if let Some(walk) = model.walk.as_mut() {
         walk.card = draft_offline(&walk.runbook, walk.index, &model.ctx);
     }
-    model.status = Some(format!("state replaced: {} lines; values re-drafted", model.state.lines));
+    model.status = Some(format!(
+        "state replaced: {} lines; values re-drafted",
+        model.state.lines
+    ));
 }
 
 fn on_edited(model: &mut Model, result: Result<String, String>) {
-    let Some(walk) = model.walk.as_mut() else { return };
+    let Some(walk) = model.walk.as_mut() else {
+        return;
+    };
     match result {
         Ok(text) => {
             let text = text.trim_end_matches('\n').to_string();

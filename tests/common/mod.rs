@@ -70,7 +70,11 @@ pub fn index(m: &Model) -> usize {
 pub fn outcome(command: &str, stdout: &[&str], exit: i32) -> RunOutcome {
     let mut output = KeptOutput::default();
     for l in stdout {
-        output.push(stepguard::exec::Stream::Stdout, l.to_string(), &Default::default());
+        output.push(
+            stepguard::exec::Stream::Stdout,
+            l.to_string(),
+            &Default::default(),
+        );
     }
     RunOutcome {
         command: command.into(),
@@ -80,8 +84,14 @@ pub fn outcome(command: &str, stdout: &[&str], exit: i32) -> RunOutcome {
         cancelled: false,
         duration: Duration::from_millis(5),
         output,
-        stop_hit: stdout.iter().find(|l| l.contains("circuit open")).map(|l| l.to_string()),
-        proceed_hit: stdout.iter().find(|l| l.contains("ok")).map(|l| l.to_string()),
+        stop_hit: stdout
+            .iter()
+            .find(|l| l.contains("circuit open"))
+            .map(|l| l.to_string()),
+        proceed_hit: stdout
+            .iter()
+            .find(|l| l.contains("ok"))
+            .map(|l| l.to_string()),
         pgid: None,
     }
 }
@@ -89,12 +99,30 @@ pub fn outcome(command: &str, stdout: &[&str], exit: i32) -> RunOutcome {
 /// Press r and deliver the result the runner would.
 pub fn run_preflight(m: &mut Model, stdout: &[&str], exit: i32) {
     let effects = update(m, key('r'));
-    let Some(Effect::RunCheck { run_id, command, kind: CheckKind::Preflight, .. }) = effects.first().cloned() else {
+    let Some(Effect::RunCheck {
+        run_id,
+        command,
+        kind: CheckKind::Preflight,
+        ..
+    }) = effects.first().cloned()
+    else {
         panic!("r did not start the pre-flight: {effects:?}");
     };
     for line in stdout {
-        update(m, Msg::CheckLine { run_id, stream: stepguard::exec::Stream::Stdout, text: line.to_string() });
+        update(
+            m,
+            Msg::CheckLine {
+                run_id,
+                stream: stepguard::exec::Stream::Stdout,
+                text: line.to_string(),
+            },
+        );
     }
-    update(m, Msg::CheckDone { run_id, result: Ok(Box::new(outcome(&command, stdout, exit))) });
+    update(
+        m,
+        Msg::CheckDone {
+            run_id,
+            result: Ok(Box::new(outcome(&command, stdout, exit))),
+        },
+    );
 }
-

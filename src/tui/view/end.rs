@@ -14,10 +14,18 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: Theme) {
     let [body, foot] = Layout::vertical([Constraint::Min(3), Constraint::Length(2)]).areas(area);
     let mut lines = Vec::new();
     match &walk.end {
-        Some(WalkEnd::Completed) => lines.push(Line::from(Span::styled("Runbook completed.", theme.ok()))),
+        Some(WalkEnd::Completed) => {
+            lines.push(Line::from(Span::styled("Runbook completed.", theme.ok())))
+        }
         Some(WalkEnd::Halted { reason }) => {
-            lines.push(Line::from(Span::styled("HALTED — escalate.", theme.danger())));
-            lines.push(Line::from(span(&format!("reason: {reason}"), Style::default())));
+            lines.push(Line::from(Span::styled(
+                "HALTED — escalate.",
+                theme.danger(),
+            )));
+            lines.push(Line::from(span(
+                &format!("reason: {reason}"),
+                Style::default(),
+            )));
         }
         None => {}
     }
@@ -28,7 +36,13 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: Theme) {
             StepStatus::Pending => ("not reached".to_string(), theme.dim()),
             StepStatus::Proceeded(v) => {
                 proceeded += 1;
-                (format!("proceeded ({})", v.map_or("no pre-flight".to_string(), |v| v.to_string())), theme.ok())
+                (
+                    format!(
+                        "proceeded ({})",
+                        v.map_or("no pre-flight".to_string(), |v| v.to_string())
+                    ),
+                    theme.ok(),
+                )
             }
             StepStatus::Skipped => {
                 skipped += 1;
@@ -38,7 +52,10 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: Theme) {
         };
         edited += usize::from(record.edited);
         lines.push(Line::from(vec![
-            span(&format!("{:>2}. {:<40} ", i + 1, step.title), Style::default()),
+            span(
+                &format!("{:>2}. {:<40} ", i + 1, step.title),
+                Style::default(),
+            ),
             Span::styled(what, style),
         ]));
         let mut details = Vec::new();
@@ -52,15 +69,32 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: Theme) {
             details.push(format!("copied {}", record.copied.join(", ")));
         }
         if !details.is_empty() {
-            lines.push(Line::from(span(&format!("      {}", details.join(" · ")), theme.dim())));
+            lines.push(Line::from(span(
+                &format!("      {}", details.join(" · ")),
+                theme.dim(),
+            )));
         }
     }
     lines.push(Line::default());
     lines.push(Line::from(span(
-        &format!("{proceeded} proceeded · {skipped} skipped · {edited} edited · of {} steps", walk.runbook.steps.len()),
+        &format!(
+            "{proceeded} proceeded · {skipped} skipped · {edited} edited · of {} steps",
+            walk.runbook.steps.len()
+        ),
         Style::default(),
     )));
     let title = format!(" {} — summary ", walk.runbook.title);
-    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }).block(Block::bordered().title(span(&title, theme.heading()))), body);
-    footer(frame, foot, model, &[("q", "quit"), ("Enter", "quit")], theme);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(Block::bordered().title(span(&title, theme.heading()))),
+        body,
+    );
+    footer(
+        frame,
+        foot,
+        model,
+        &[("q", "quit"), ("Enter", "quit")],
+        theme,
+    );
 }

@@ -89,7 +89,8 @@ pub(crate) fn span<'a>(text: &str, style: Style) -> Span<'a> {
 pub fn draw(frame: &mut Frame, model: &Model, theme: Theme) {
     let area = frame.area();
     let banner_height = u16::from(model.banner.is_some());
-    let [banner, body] = Layout::vertical([Constraint::Length(banner_height), Constraint::Min(0)]).areas(area);
+    let [banner, body] =
+        Layout::vertical([Constraint::Length(banner_height), Constraint::Min(0)]).areas(area);
     if let Some(text) = &model.banner {
         frame.render_widget(Paragraph::new(Line::from(span(text, theme.warn()))), banner);
     }
@@ -104,7 +105,10 @@ pub fn draw(frame: &mut Frame, model: &Model, theme: Theme) {
 /// Rows the footer needs at this width: the status line, then the keys
 /// (wrapped onto a second row on narrow terminals).
 pub(crate) fn footer_height(keys: &[(&str, &str)], width: u16) -> u16 {
-    let len: usize = keys.iter().map(|(k, w)| k.chars().count() + w.chars().count() + 3).sum();
+    let len: usize = keys
+        .iter()
+        .map(|(k, w)| k.chars().count() + w.chars().count() + 3)
+        .sum();
     if len > width as usize {
         3
     } else {
@@ -113,8 +117,15 @@ pub(crate) fn footer_height(keys: &[(&str, &str)], width: u16) -> u16 {
 }
 
 /// Footer: the status line, then the keys that apply now.
-pub(crate) fn footer(frame: &mut Frame, area: Rect, model: &Model, keys: &[(&str, &str)], theme: Theme) {
-    let [status, keys_area] = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(area);
+pub(crate) fn footer(
+    frame: &mut Frame,
+    area: Rect,
+    model: &Model,
+    keys: &[(&str, &str)],
+    theme: Theme,
+) {
+    let [status, keys_area] =
+        Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(area);
     if let Some(text) = &model.status {
         frame.render_widget(Paragraph::new(Line::from(span(text, theme.dim()))), status);
     }
@@ -126,7 +137,10 @@ pub(crate) fn footer(frame: &mut Frame, area: Rect, model: &Model, keys: &[(&str
         spans.push(Span::styled(key.to_string(), theme.key()));
         spans.push(Span::raw(format!(" {what}")));
     }
-    frame.render_widget(Paragraph::new(Line::from(spans)).wrap(ratatui::widgets::Wrap { trim: true }), keys_area);
+    frame.render_widget(
+        Paragraph::new(Line::from(spans)).wrap(ratatui::widgets::Wrap { trim: true }),
+        keys_area,
+    );
 }
 
 /// A rectangle of `width`×`height` centred in `area` (clamped).

@@ -30,29 +30,49 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: Theme) {
         Overlay::Help => {
             let mut lines: Vec<Line> = HELP
                 .iter()
-                .map(|(k, what)| Line::from(vec![Span::styled(format!(" {k:<7}"), theme.key()), Span::raw(what.to_string())]))
+                .map(|(k, what)| {
+                    Line::from(vec![
+                        Span::styled(format!(" {k:<7}"), theme.key()),
+                        Span::raw(what.to_string()),
+                    ])
+                })
                 .collect();
             lines.push(Line::default());
-            lines.push(Line::from(span(" The model drafts. Code guards. You decide. stepguard runs only reads.", theme.dim())));
+            lines.push(Line::from(span(
+                " The model drafts. Code guards. You decide. stepguard runs only reads.",
+                theme.dim(),
+            )));
             let rect = centered(area, 70, lines.len() as u16 + 2);
             frame.render_widget(Clear, rect);
-            frame.render_widget(Paragraph::new(lines).block(Block::bordered().title(" keys (any key closes) ")), rect);
+            frame.render_widget(
+                Paragraph::new(lines).block(Block::bordered().title(" keys (any key closes) ")),
+                rect,
+            );
         }
         Overlay::Prompt(prompt) => {
             let mut lines = vec![
                 Line::from(span(&prompt.title(), theme.warn())),
                 Line::default(),
-                Line::from(vec![Span::styled("> ", theme.key()), span(&prompt.input, theme.command()), Span::styled("▏", theme.dim())]),
+                Line::from(vec![
+                    Span::styled("> ", theme.key()),
+                    span(&prompt.input, theme.command()),
+                    Span::styled("▏", theme.dim()),
+                ]),
             ];
             if let Some(e) = &prompt.error {
                 lines.push(Line::from(span(e, theme.danger())));
             }
             lines.push(Line::default());
-            lines.push(Line::from(span("Enter confirms · Esc cancels", theme.dim())));
+            lines.push(Line::from(span(
+                "Enter confirms · Esc cancels",
+                theme.dim(),
+            )));
             let rect = centered(area, 72, lines.len() as u16 + 4);
             frame.render_widget(Clear, rect);
             frame.render_widget(
-                Paragraph::new(lines).wrap(Wrap { trim: false }).block(Block::bordered().title(" confirm ")),
+                Paragraph::new(lines)
+                    .wrap(Wrap { trim: false })
+                    .block(Block::bordered().title(" confirm ")),
                 rect,
             );
         }
@@ -66,17 +86,26 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: Theme) {
                 None => lines.push(Line::from(span("waiting for a paste…", theme.dim()))),
                 Some(text) => {
                     let count = text.lines().count();
-                    lines.push(Line::from(span(&format!("{count} lines, {} bytes received:", text.len()), theme.ok())));
+                    lines.push(Line::from(span(
+                        &format!("{count} lines, {} bytes received:", text.len()),
+                        theme.ok(),
+                    )));
                     for l in text.lines().take(6) {
                         lines.push(Line::from(span(&format!("  {l}"), theme.dim())));
                     }
                 }
             }
             lines.push(Line::default());
-            lines.push(Line::from(span("Enter keeps it (replaces the current state) · Esc cancels", theme.dim())));
+            lines.push(Line::from(span(
+                "Enter keeps it (replaces the current state) · Esc cancels",
+                theme.dim(),
+            )));
             let rect = centered(area, 76, lines.len() as u16 + 2);
             frame.render_widget(Clear, rect);
-            frame.render_widget(Paragraph::new(lines).block(Block::bordered().title(" cluster state ")), rect);
+            frame.render_widget(
+                Paragraph::new(lines).block(Block::bordered().title(" cluster state ")),
+                rect,
+            );
         }
     }
 }

@@ -37,17 +37,28 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: Theme) {
         filter,
     );
 
-    let [list_area, preview_area] = Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(body);
+    let [list_area, preview_area] =
+        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(body);
     let filtered = model.filtered();
     let height = list_area.height.saturating_sub(2) as usize;
     // Keep the selection visible.
-    let first = model.picker.selected.saturating_sub(height.saturating_sub(1));
+    let first = model
+        .picker
+        .selected
+        .saturating_sub(height.saturating_sub(1));
     let mut lines: Vec<Line> = Vec::new();
     for (row, &i) in filtered.iter().enumerate().skip(first).take(height) {
         let rb = &model.catalog[i];
-        let style = if row == model.picker.selected { theme.selected() } else { Default::default() };
+        let style = if row == model.picker.selected {
+            theme.selected()
+        } else {
+            Default::default()
+        };
         lines.push(Line::from(vec![
-            Span::styled(format!("{:<30}", clean(&rb.id)), style.patch(theme.command())),
+            Span::styled(
+                format!("{:<30}", clean(&rb.id)),
+                style.patch(theme.command()),
+            ),
             Span::styled(format!(" {}", clean(&rb.title)), style),
         ]));
     }
@@ -55,32 +66,55 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: Theme) {
         lines.push(Line::from(span("no runbook matches", theme.dim())));
     }
     let title = format!(" runbooks {}/{} ", filtered.len(), model.catalog.len());
-    frame.render_widget(Paragraph::new(lines).block(Block::bordered().title(title)), list_area);
+    frame.render_widget(
+        Paragraph::new(lines).block(Block::bordered().title(title)),
+        list_area,
+    );
 
     let mut preview: Vec<Line> = Vec::new();
-    if let Some(rb) = filtered.get(model.picker.selected).map(|&i| &model.catalog[i]) {
+    if let Some(rb) = filtered
+        .get(model.picker.selected)
+        .map(|&i| &model.catalog[i])
+    {
         preview.push(Line::from(span(&rb.title, theme.heading())));
         if !rb.summary.is_empty() {
             preview.push(Line::from(span(&rb.summary, Default::default())));
         }
         if !rb.alerts.is_empty() {
-            preview.push(Line::from(span(&format!("alerts: {}", rb.alerts.join(", ")), theme.dim())));
+            preview.push(Line::from(span(
+                &format!("alerts: {}", rb.alerts.join(", ")),
+                theme.dim(),
+            )));
         }
-        preview.push(Line::from(span(&format!("risk: {} · {} steps", rb.risk, rb.steps.len()), theme.dim())));
+        preview.push(Line::from(span(
+            &format!("risk: {} · {} steps", rb.risk, rb.steps.len()),
+            theme.dim(),
+        )));
         preview.push(Line::default());
         for (n, step) in rb.steps.iter().enumerate() {
-            preview.push(Line::from(span(&format!("{:>2}. {}", n + 1, step.title), Default::default())));
+            preview.push(Line::from(span(
+                &format!("{:>2}. {}", n + 1, step.title),
+                Default::default(),
+            )));
         }
     }
     frame.render_widget(
-        Paragraph::new(preview).wrap(Wrap { trim: false }).block(Block::bordered().title(" preview ")),
+        Paragraph::new(preview)
+            .wrap(Wrap { trim: false })
+            .block(Block::bordered().title(" preview ")),
         preview_area,
     );
     footer(
         frame,
         foot,
         model,
-        &[("↑↓", "select"), ("Enter", "open"), ("type", "filter"), ("paste", "cluster state"), ("Esc", "quit")],
+        &[
+            ("↑↓", "select"),
+            ("Enter", "open"),
+            ("type", "filter"),
+            ("paste", "cluster state"),
+            ("Esc", "quit"),
+        ],
         theme,
     );
 }

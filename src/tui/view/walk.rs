@@ -30,17 +30,24 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: Theme) {
         90..120 => 24,
         _ => 34,
     };
-    let [left, main] = Layout::horizontal([Constraint::Length(left_width), Constraint::Min(20)]).areas(body);
+    let [left, main] =
+        Layout::horizontal([Constraint::Length(left_width), Constraint::Min(20)]).areas(body);
     if left_width > 0 {
-        let [steps_area, state_area] = Layout::vertical([Constraint::Percentage(60), Constraint::Percentage(40)]).areas(left);
+        let [steps_area, state_area] =
+            Layout::vertical([Constraint::Percentage(60), Constraint::Percentage(40)]).areas(left);
         draw_steps(frame, steps_area, walk, theme);
         draw_state(frame, state_area, model, theme);
     }
 
     // Before anything ran the card gets the room; output takes 2/5 once it streams.
     let idle = walk.output.lines.is_empty() && matches!(walk.check, CheckState::Idle);
-    let output_height = if idle { 4 } else { (main.height * 2 / 5).max(5) };
-    let [card_area, output_area] = Layout::vertical([Constraint::Min(5), Constraint::Length(output_height)]).areas(main);
+    let output_height = if idle {
+        4
+    } else {
+        (main.height * 2 / 5).max(5)
+    };
+    let [card_area, output_area] =
+        Layout::vertical([Constraint::Min(5), Constraint::Length(output_height)]).areas(main);
     draw_card(frame, card_area, walk, theme);
     draw_output(frame, output_area, walk, theme);
     footer(frame, foot, model, &keys, theme);
@@ -50,8 +57,15 @@ fn draw_header(frame: &mut Frame, area: Rect, model: &Model, walk: &Walk, theme:
     let mut spans = vec![
         Span::styled(" stepguard ", theme.heading()),
         span(&walk.runbook.id, theme.command()),
-        Span::raw(format!(" · step {}/{} · ", walk.index + 1, walk.runbook.steps.len())),
-        Span::styled(format!("risk {}", walk.risk()), risk_style(walk.risk(), theme)),
+        Span::raw(format!(
+            " · step {}/{} · ",
+            walk.index + 1,
+            walk.runbook.steps.len()
+        )),
+        Span::styled(
+            format!("risk {}", walk.risk()),
+            risk_style(walk.risk(), theme),
+        ),
         Span::raw(" · "),
         span(&model.drafter, Style::default()),
     ];
@@ -102,7 +116,10 @@ fn draw_steps(frame: &mut Frame, area: Rect, walk: &Walk, theme: Theme) {
             Line::from(Span::styled(format!("{mark} {:>2} {title}", i + 1), style))
         })
         .collect();
-    frame.render_widget(Paragraph::new(lines).block(Block::bordered().title(" steps ")), area);
+    frame.render_widget(
+        Paragraph::new(lines).block(Block::bordered().title(" steps ")),
+        area,
+    );
 }
 
 fn draw_state(frame: &mut Frame, area: Rect, model: &Model, theme: Theme) {
@@ -115,17 +132,35 @@ fn draw_state(frame: &mut Frame, area: Rect, model: &Model, theme: Theme) {
         vec![Line::from(span("none: press i, then paste", theme.dim()))]
     } else {
         let rows = area.height.saturating_sub(2) as usize;
-        model.state.preview.iter().take(rows).map(|l| Line::from(Span::raw(l.clone()))).collect()
+        model
+            .state
+            .preview
+            .iter()
+            .take(rows)
+            .map(|l| Line::from(Span::raw(l.clone())))
+            .collect()
     };
-    frame.render_widget(Paragraph::new(lines).block(Block::bordered().title(title)), area);
+    frame.render_widget(
+        Paragraph::new(lines).block(Block::bordered().title(title)),
+        area,
+    );
 }
 
-fn check_lines<'a>(lines: &mut Vec<Line<'a>>, heading: &str, who: &str, check: &CardCheck, theme: Theme) {
+fn check_lines<'a>(
+    lines: &mut Vec<Line<'a>>,
+    heading: &str,
+    who: &str,
+    check: &CardCheck,
+    theme: Theme,
+) {
     lines.push(Line::from(vec![
         Span::styled(heading.to_string(), theme.heading()),
         Span::styled(format!("  {who}"), theme.dim()),
     ]));
-    lines.push(Line::from(vec![Span::styled("$ ", theme.dim()), span(&check.command, theme.command())]));
+    lines.push(Line::from(vec![
+        Span::styled("$ ", theme.dim()),
+        span(&check.command, theme.command()),
+    ]));
     let mut rules = Vec::new();
     if let Some(p) = &check.stop_if {
         rules.push(Span::styled("  stop if ", theme.danger()));
@@ -139,10 +174,16 @@ fn check_lines<'a>(lines: &mut Vec<Line<'a>>, heading: &str, who: &str, check: &
         lines.push(Line::from(rules));
     }
     if !check.explain.is_empty() {
-        lines.push(Line::from(span(&format!("  rule: {}", check.explain), Style::default())));
+        lines.push(Line::from(span(
+            &format!("  rule: {}", check.explain),
+            Style::default(),
+        )));
     }
     if !check.guard.allowed {
-        lines.push(Line::from(span(&format!("  guard: {}", check.guard.reason), theme.danger())));
+        lines.push(Line::from(span(
+            &format!("  guard: {}", check.guard.reason),
+            theme.danger(),
+        )));
     }
 }
 
@@ -153,27 +194,58 @@ fn card_lines(walk: &Walk, theme: Theme) -> Vec<Line<'static>> {
         lines.push(Line::from(span(&card.intent, Style::default())));
     }
     if card.manual {
-        lines.push(Line::from(span("MANUAL STEP: no commands in the runbook; do it by hand, then p and note what you did.", theme.warn())));
+        lines.push(Line::from(span(
+            "MANUAL STEP: no commands in the runbook; do it by hand, then p and note what you did.",
+            theme.warn(),
+        )));
     }
     if let Some(check) = &card.preflight {
-        check_lines(&mut lines, "PRE-FLIGHT", "stepguard runs this (r)", check, theme);
+        check_lines(
+            &mut lines,
+            "PRE-FLIGHT",
+            "stepguard runs this (r)",
+            check,
+            theme,
+        );
     }
     if let Some(action) = &card.action {
-        let who = if walk.edited_action.is_some() { "you run this (a copies) · EDITED" } else { "you run this (a copies)" };
-        lines.push(Line::from(vec![Span::styled("ACTION", theme.warn()), Span::styled(format!("  {who}"), theme.dim())]));
-        lines.push(Line::from(vec![Span::styled("$ ", theme.dim()), span(walk.action().unwrap_or(&action.command), theme.command())]));
-        lines.push(Line::from(vec![Span::styled("  blast radius ", theme.warn()), span(&action.blast_radius, Style::default())]));
+        let who = if walk.edited_action.is_some() {
+            "you run this (a copies) · EDITED"
+        } else {
+            "you run this (a copies)"
+        };
+        lines.push(Line::from(vec![
+            Span::styled("ACTION", theme.warn()),
+            Span::styled(format!("  {who}"), theme.dim()),
+        ]));
+        lines.push(Line::from(vec![
+            Span::styled("$ ", theme.dim()),
+            span(walk.action().unwrap_or(&action.command), theme.command()),
+        ]));
+        lines.push(Line::from(vec![
+            Span::styled("  blast radius ", theme.warn()),
+            span(&action.blast_radius, Style::default()),
+        ]));
     }
     if let Some(check) = &card.verify {
         check_lines(&mut lines, "VERIFY", "after the action (v)", check, theme);
     }
     match &card.rollback {
         CardRollback::Command { command } => {
-            lines.push(Line::from(vec![Span::styled("ROLLBACK", theme.heading()), Span::styled("  copy it before you act (y)", theme.dim())]));
-            lines.push(Line::from(vec![Span::styled("$ ", theme.dim()), span(command, theme.command())]));
+            lines.push(Line::from(vec![
+                Span::styled("ROLLBACK", theme.heading()),
+                Span::styled("  copy it before you act (y)", theme.dim()),
+            ]));
+            lines.push(Line::from(vec![
+                Span::styled("$ ", theme.dim()),
+                span(command, theme.command()),
+            ]));
         }
         CardRollback::None { reason } => {
-            lines.push(Line::from(vec![Span::styled("ROLLBACK none", theme.danger()), span(&format!("  {reason}"), Style::default())]));
+            lines.push(Line::from(vec![
+                Span::styled("ROLLBACK none", theme.danger()),
+                span(&format!("  {reason}"), Style::default()),
+            ]));
         }
         CardRollback::NotNeeded => {}
     }
@@ -204,7 +276,12 @@ fn card_lines(walk: &Walk, theme: Theme) -> Vec<Line<'static>> {
 
 fn draw_card(frame: &mut Frame, area: Rect, walk: &Walk, theme: Theme) {
     let lines = card_lines(walk, theme);
-    let mut title = format!(" {}/{} · {} ", walk.index + 1, walk.runbook.steps.len(), clean(&walk.card.title));
+    let mut title = format!(
+        " {}/{} · {} ",
+        walk.index + 1,
+        walk.runbook.steps.len(),
+        clean(&walk.card.title)
+    );
     // Unwrapped count: a lower bound, enough to say there is more below.
     let visible = area.height.saturating_sub(2) as usize + walk.card_scroll as usize;
     if lines.len() > visible {
@@ -224,7 +301,8 @@ fn draw_card(frame: &mut Frame, area: Rect, walk: &Walk, theme: Theme) {
 }
 
 fn draw_output(frame: &mut Frame, area: Rect, walk: &Walk, theme: Theme) {
-    let [out_area, verdict_area] = Layout::vertical([Constraint::Min(2), Constraint::Length(1)]).areas(area);
+    let [out_area, verdict_area] =
+        Layout::vertical([Constraint::Min(2), Constraint::Length(1)]).areas(area);
     let pane = &walk.output;
     let rows = out_area.height.saturating_sub(2) as usize;
     let end = pane.lines.len().saturating_sub(pane.scroll);
@@ -235,11 +313,19 @@ fn draw_output(frame: &mut Frame, area: Rect, walk: &Walk, theme: Theme) {
         .lines
         .range(start..end)
         .map(|(stream, text)| {
-            let style = if *stream == Stream::Stderr { theme.warn() } else { Style::default() };
+            let style = if *stream == Stream::Stderr {
+                theme.warn()
+            } else {
+                Style::default()
+            };
             Line::from(span(text, style))
         })
         .collect();
-    let mut title = if pane.title.is_empty() { " output ".to_string() } else { format!(" {} ", clean(&pane.title)) };
+    let mut title = if pane.title.is_empty() {
+        " output ".to_string()
+    } else {
+        format!(" {} ", clean(&pane.title))
+    };
     if pane.dropped > 0 {
         title.push_str(&format!("· {} earlier lines not kept ", pane.dropped));
     }
@@ -253,19 +339,32 @@ fn draw_output(frame: &mut Frame, area: Rect, walk: &Walk, theme: Theme) {
     frame.render_widget(Paragraph::new(lines).block(block), out_area);
 
     let verdict_line = match (&walk.check, walk.current_preflight(), &walk.verify) {
-        (CheckState::Running { kind, .. }, _, _) => Line::from(Span::styled(format!(" {kind} running… Esc cancels"), theme.warn())),
+        (CheckState::Running { kind, .. }, _, _) => Line::from(Span::styled(
+            format!(" {kind} running… Esc cancels"),
+            theme.warn(),
+        )),
         (_, pre, verify) if pre.is_some() || verify.is_some() => {
             let mut spans = Vec::new();
-            for (kind, judged) in [(CheckKind::Preflight, pre), (CheckKind::Verify, verify.as_ref())] {
+            for (kind, judged) in [
+                (CheckKind::Preflight, pre),
+                (CheckKind::Verify, verify.as_ref()),
+            ] {
                 if let Some(j) = judged {
                     spans.push(Span::raw(format!(" {kind} ")));
-                    spans.push(Span::styled(format!(" {} ", j.judgement.verdict), theme.verdict(j.judgement.verdict).add_modifier(ratatui::style::Modifier::REVERSED)));
+                    spans.push(Span::styled(
+                        format!(" {} ", j.judgement.verdict),
+                        theme
+                            .verdict(j.judgement.verdict)
+                            .add_modifier(ratatui::style::Modifier::REVERSED),
+                    ));
                     spans.push(span(&format!(" {} ", j.judgement.reason), Style::default()));
                 }
             }
             Line::from(spans)
         }
-        _ if walk.card.preflight.is_some() => Line::from(span(" no verdict yet: r runs the pre-flight", theme.dim())),
+        _ if walk.card.preflight.is_some() => {
+            Line::from(span(" no verdict yet: r runs the pre-flight", theme.dim()))
+        }
         _ => Line::from(span(" no pre-flight in this step", theme.dim())),
     };
     frame.render_widget(Paragraph::new(verdict_line), verdict_area);
@@ -273,7 +372,12 @@ fn draw_output(frame: &mut Frame, area: Rect, walk: &Walk, theme: Theme) {
 
 fn keys(walk: &Walk) -> Vec<(&'static str, &'static str)> {
     if matches!(walk.check, CheckState::Running { .. }) {
-        return vec![("Esc", "cancel"), ("↑↓", "scroll"), ("Tab", "focus"), ("q", "quit")];
+        return vec![
+            ("Esc", "cancel"),
+            ("↑↓", "scroll"),
+            ("Tab", "focus"),
+            ("q", "quit"),
+        ];
     }
     let mut keys = Vec::new();
     if walk.card.preflight.is_some() {
@@ -292,6 +396,12 @@ fn keys(walk: &Walk) -> Vec<(&'static str, &'static str)> {
     if walk.card.verify.is_some() {
         keys.push(("v", "verify"));
     }
-    keys.extend([("s", "skip"), ("h", "halt"), ("i", "state"), ("?", "help"), ("q", "quit")]);
+    keys.extend([
+        ("s", "skip"),
+        ("h", "halt"),
+        ("i", "state"),
+        ("?", "help"),
+        ("q", "quit"),
+    ]);
     keys
 }
