@@ -8,8 +8,9 @@ use std::process::ExitCode;
 use anyhow::{bail, Context as _, Result};
 use clap::{Args, Parser, Subcommand};
 
-use crate::draft::{draft_offline, Alerts, Card, Context};
+use crate::draft::{Alerts, Card, Context};
 use crate::exec::{self, judge, OutputLimits, Predicates, RunEvent, RunRequest};
+use crate::model::{compose, DraftJob, Drafter, ModelConfig};
 use crate::runbook::{self, LoadError, Runbook};
 use crate::sanitize::sanitize_line;
 
@@ -66,9 +67,12 @@ struct RunArgs {
     runbook: String,
     #[command(flatten)]
     context: ContextArgs,
-    /// Never call a model (drafting is offline in this build either way).
+    /// Never call a model: steps render from the runbook's own templates.
     #[arg(long)]
     offline: bool,
+    /// The model to draft with (overrides STEPGUARD_MODEL and the config file).
+    #[arg(long, value_name = "NAME")]
+    model: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -80,9 +84,12 @@ struct DraftArgs {
     step: String,
     #[command(flatten)]
     context: ContextArgs,
-    /// Never call a model (drafting is offline in this build either way).
+    /// Never call a model: steps render from the runbook's own templates.
     #[arg(long)]
     offline: bool,
+    /// The model to draft with (overrides STEPGUARD_MODEL and the config file).
+    #[arg(long, value_name = "NAME")]
+    model: Option<String>,
     /// Print the card as JSON.
     #[arg(long)]
     json: bool,
@@ -164,11 +171,25 @@ fn tui(dirs: &[PathBuf], args: Option<RunArgs>) -> Result<u8> {
             display_paths(dirs)
         );
     }
+    let (offline, model) = args
+        .as_ref()
+        .map_or((false, None), |a| (a.offline, a.model.clone()));
+    let cfg = model_config(offline, model)?;
+    let (drafter, banner) = match Drafter::from_config(&cfg) {
+        Ok(d) => (Some(d), None),
+        Err(why) => (
+            None,
+            Some(format!(
+                "offline ({why}): steps render from the runbook's own templates"
+            )),
+        ),
+    };
     crate::tui::app::run(crate::tui::app::Options {
         catalog,
         start,
         ctx,
-        banner: Some("offline: steps render from the runbook's own templates".into()),
+        banner,
+        drafter,
     })?;
     Ok(EXIT_OK)
 }
@@ -318,7 +339,39 @@ fn draft(dirs: &[PathBuf], args: DraftArgs) -> Result<u8> {
         )
     })?;
     let ctx = load_context(&args.context, &runbook)?;
-    let card = draft_offline(&runbook, index, &ctx);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let cfg = model_config(args.offline, args.model.clone())?;
+    let mut card = match Drafter::from_config(&cfg) {
+        Err(_offline) => compose(&runbook, index, &ctx, None),
+        Ok(drafter) => {
+            let job = DraftJob {
+                runbook: runbook.clone(),
+                step_index: index,
+                ctx: ctx.clone(),
+                history: Vec::new(),
+                hint: None,
+                fresh: false,
+            };
+            match runtime.block_on(drafter.draft(&job, None, None)) {
+                Ok(outcome) => compose(&runbook, index, &ctx, Some(&outcome)),
+                Err(e) => {
+                    let why = format!(
+                        "model unavailable ({e}): drafted offline from the runbook's templates"
+                    );
+                    eprintln!("stepguard: {}", sanitize_line(&why, 500));
+                    let mut card = compose(&runbook, index, &ctx, None);
+                    card.flags.insert(0, why);
+                    card
+                }
+            }
+        }
+    };
+    card.flags
+        .iter_mut()
+        .for_each(|f| *f = sanitize_line(f, 1_000).into_owned());
     if !args.preflight {
         if args.json {
             println!("{}", serde_json::to_string_pretty(&card)?);
@@ -330,7 +383,7 @@ fn draft(dirs: &[PathBuf], args: DraftArgs) -> Result<u8> {
     if !args.json {
         print!("{}", card.to_text());
     }
-    let result = run_preflight(&runbook, index, &card, !args.json)?;
+    let result = run_preflight(&runtime, &card, !args.json)?;
     if args.json {
         let out = serde_json::json!({ "card": card, "preflight_result": result });
         println!("{}", serde_json::to_string_pretty(&out)?);
@@ -344,16 +397,11 @@ fn draft(dirs: &[PathBuf], args: DraftArgs) -> Result<u8> {
 
 /// Run a card's pre-flight, streaming its output when `stream` is set.
 fn run_preflight(
-    runbook: &Runbook,
-    index: usize,
+    runtime: &tokio::runtime::Runtime,
     card: &Card,
     stream: bool,
 ) -> Result<serde_json::Value> {
-    let Some((card_check, spec)) = card
-        .preflight
-        .as_ref()
-        .zip(runbook.steps[index].preflight.as_ref())
-    else {
+    let Some(card_check) = card.preflight.as_ref() else {
         if stream {
             println!("\nno pre-flight in this step");
         }
@@ -366,16 +414,16 @@ fn run_preflight(
         }
         return Ok(serde_json::json!({ "verdict": "STOP", "reason": reason }));
     }
-    let predicates = Predicates::new(spec.proceed_if.as_deref(), spec.stop_if.as_deref())?;
+    let predicates = Predicates::new(
+        card_check.proceed_if.as_deref(),
+        card_check.stop_if.as_deref(),
+    )?;
     let request = RunRequest {
         command: card_check.command.clone(),
-        timeout: spec.timeout(),
+        timeout: std::time::Duration::from_millis(card_check.timeout_ms),
         limits: OutputLimits::default(),
         predicates: predicates.clone(),
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
     let outcome = runtime.block_on(async {
         let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
         let printer = tokio::spawn(async move {
@@ -432,4 +480,15 @@ fn run_preflight(
         "dropped_lines": outcome.output.dropped_lines,
         "output": outcome.output.lines.iter().map(|(_, l)| l.as_str()).collect::<Vec<_>>(),
     }))
+}
+
+/// The model settings: config file, then environment, then flags.
+fn model_config(offline: bool, model: Option<String>) -> Result<ModelConfig> {
+    let path = crate::model::config::config_path();
+    let mut cfg = ModelConfig::load(path.as_deref())?;
+    if let Some(m) = model {
+        cfg.model = m;
+    }
+    cfg.offline = offline;
+    Ok(cfg)
 }

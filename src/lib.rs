@@ -6,6 +6,7 @@ pub mod cli;
 pub mod draft;
 pub mod exec;
 pub mod guard;
+pub mod model;
 pub mod redact;
 pub mod runbook;
 pub mod sanitize;

@@ -397,3 +397,181 @@ fn picker_filters_and_opens() {
     let mut m = Model::new(vec![], Context::default());
     assert_eq!(update(&mut m, code(KeyCode::Esc)), vec![Effect::Quit]);
 }
+
+fn outcome_for(
+    values: &[(&str, &str, &str)],
+    evidence: &str,
+) -> Box<stepguard::model::ModelOutcome> {
+    let mut draft = stepguard::model::ModelDraft::default();
+    for (name, value, ev) in values {
+        draft.values.insert(
+            name.to_string(),
+            stepguard::model::reply::DraftValue {
+                value: value.to_string(),
+                evidence: Some(ev.to_string()),
+            },
+        );
+    }
+    draft.notes = Some("advice only".into());
+    Box::new(stepguard::model::ModelOutcome {
+        draft,
+        model: "fake-model".into(),
+        evidence: evidence.into(),
+        suspicious: vec![],
+        usage: Some((10, 5)),
+        cached: false,
+    })
+}
+
+fn model_walk() -> (Model, Vec<Effect>) {
+    let rb = parse_str(RUNBOOK, Path::new("walk-test.yaml")).unwrap();
+    let mut m = Model::new(vec![rb.clone()], Context::default());
+    m.model_enabled = true;
+    m.start_walk(rb);
+    let effects = stepguard::tui::update::request_drafts(&mut m, None, false);
+    (m, effects)
+}
+
+#[test]
+fn the_next_step_is_prefetched_and_used_on_p() {
+    let (mut m, effects) = model_walk();
+    let requested: Vec<usize> = effects
+        .iter()
+        .map(|e| match e {
+            Effect::RequestDraft { job, .. } => job.step_index,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(requested, vec![0, 1], "the current step and the next one");
+    let generation = m.walk.as_ref().unwrap().generation;
+    // Step 0's draft supplies the value (with evidence); step 1's arrives early.
+    update(
+        &mut m,
+        Msg::DraftDone {
+            step_index: 0,
+            generation,
+            result: Ok(outcome_for(
+                &[("ns", "payments", "ns: payments")],
+                "ns: payments",
+            )),
+        },
+    );
+    assert_eq!(m.walk.as_ref().unwrap().card.drafter, "fake-model");
+    assert_eq!(
+        m.walk
+            .as_ref()
+            .unwrap()
+            .card
+            .preflight
+            .as_ref()
+            .unwrap()
+            .command,
+        "echo payments"
+    );
+    update(
+        &mut m,
+        Msg::DraftDone {
+            step_index: 1,
+            generation,
+            result: Ok(outcome_for(
+                &[("ns", "payments", "ns: payments")],
+                "ns: payments",
+            )),
+        },
+    );
+    assert_eq!(index(&m), 0, "a draft never advances");
+    run_preflight(&mut m, &["ok"], 0);
+    let effects = update(&mut m, key('p'));
+    assert_eq!(index(&m), 1);
+    let card = &m.walk.as_ref().unwrap().card;
+    assert_eq!(
+        card.drafter, "fake-model",
+        "the prefetched draft is used at once"
+    );
+    assert_eq!(card.notes, "advice only");
+    // Moving on prefetches the step after.
+    assert!(effects
+        .iter()
+        .any(|e| matches!(e, Effect::RequestDraft { job, .. } if job.step_index == 2)));
+}
+
+#[test]
+fn new_state_discards_drafts_and_late_replies() {
+    let (mut m, _) = model_walk();
+    let old = m.walk.as_ref().unwrap().generation;
+    update(&mut m, Msg::Paste("ns: billing\n".into()));
+    let effects = update(&mut m, code(KeyCode::Enter));
+    assert_eq!(effects.len(), 2, "current and next step drafted again");
+    let walk = m.walk.as_ref().unwrap();
+    assert!(walk.generation > old);
+    // A reply to the old request arrives late: ignored.
+    update(
+        &mut m,
+        Msg::DraftDone {
+            step_index: 0,
+            generation: old,
+            result: Ok(outcome_for(&[("ns", "payments", "x")], "x")),
+        },
+    );
+    let card = &m.walk.as_ref().unwrap().card;
+    assert_eq!(card.drafter, "offline");
+    assert!(card.preflight.as_ref().unwrap().command.contains("billing"));
+}
+
+#[test]
+fn a_failed_draft_falls_back_with_a_banner() {
+    let (mut m, _) = model_walk();
+    let generation = m.walk.as_ref().unwrap().generation;
+    update(
+        &mut m,
+        Msg::DraftDone {
+            step_index: 0,
+            generation,
+            result: Err("cannot reach the endpoint: refused".into()),
+        },
+    );
+    assert!(m.banner.as_deref().unwrap().contains("model unavailable"));
+    assert_eq!(m.walk.as_ref().unwrap().card.drafter, "offline");
+    assert_eq!(index(&m), 0);
+    // Esc while a draft is in flight cancels it; d asks for a hint and drafts afresh.
+    let (mut m, _) = model_walk();
+    let effects = update(&mut m, code(KeyCode::Esc));
+    assert!(
+        matches!(
+            effects.as_slice(),
+            [Effect::CancelDraft { step_index: 0, .. }]
+        ),
+        "{effects:?}"
+    );
+    update(&mut m, key('d'));
+    typed(&mut m, "the pod is in billing");
+    let effects = update(&mut m, code(KeyCode::Enter));
+    match effects.as_slice() {
+        [Effect::RequestDraft { job, .. }] => {
+            assert_eq!(job.hint.as_deref(), Some("the pod is in billing"));
+            assert!(job.fresh);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_model_value_without_evidence_needs_a_reason() {
+    let (mut m, _) = model_walk();
+    let generation = m.walk.as_ref().unwrap().generation;
+    update(
+        &mut m,
+        Msg::DraftDone {
+            step_index: 0,
+            generation,
+            result: Ok(outcome_for(&[("ns", "payments", "invented")], "ns: other")),
+        },
+    );
+    assert_eq!(m.walk.as_ref().unwrap().card.unverified, vec!["ns"]);
+    run_preflight(&mut m, &["ok"], 0);
+    update(&mut m, key('p'));
+    assert!(
+        matches!(&m.overlay, Overlay::Prompt(p) if matches!(p.kind, PromptKind::Gate(Gate::Override { .. })))
+    );
+    assert_eq!(index(&m), 0);
+}

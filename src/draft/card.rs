@@ -38,6 +38,13 @@ pub struct Card {
     pub unverified: Vec<String>,
     /// Things the human must see before acting.
     pub flags: Vec<String>,
+    /// Runbook assumptions the state contradicts, as the model saw it.
+    pub stale: Vec<String>,
+    /// Instruction-like lines found in the state.
+    pub suspicious: Vec<String>,
+    /// The commands were drafted by the model (prose steps only).
+    pub model_commands: bool,
+    /// The model's advice: shown, never acted on.
     pub notes: String,
     /// `offline` or the model's name.
     pub drafter: String,
@@ -164,6 +171,9 @@ pub fn build_card(
         missing,
         unverified,
         flags: Vec::new(),
+        stale: Vec::new(),
+        suspicious: Vec::new(),
+        model_commands: false,
         notes: String::new(),
         drafter: drafter.to_string(),
     };

@@ -11,7 +11,7 @@ use super::alert::Alert;
 use crate::runbook::{Runbook, Variable, DEFAULT_VALUE_PATTERN};
 
 /// What the engineer told us about the incident.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Context {
     /// `--var KEY=VALUE`.
     pub vars: BTreeMap<String, String>,

@@ -11,3 +11,15 @@ mod verdict;
 pub use output::{KeptOutput, OutputLimits, Stream};
 pub use runner::{run, session_members, RunError, RunEvent, RunOutcome, RunRequest};
 pub use verdict::{judge, Judgement, Predicates, Verdict};
+
+/// Resolves when `cancel` fires; never when there is none or its sender was
+/// dropped (dropping the handle is not a request to cancel).
+pub async fn cancelled(cancel: Option<tokio::sync::oneshot::Receiver<()>>) {
+    let fired = match cancel {
+        Some(rx) => rx.await.is_ok(),
+        None => false,
+    };
+    if !fired {
+        std::future::pending::<()>().await
+    }
+}

@@ -112,16 +112,7 @@ pub async fn run(
     };
     let deadline = tokio::time::sleep(req.timeout);
     tokio::pin!(deadline);
-    let cancel = async move {
-        // Only an explicit cancel counts; a dropped sender means "never".
-        let cancelled = match cancel {
-            Some(rx) => rx.await.is_ok(),
-            None => false,
-        };
-        if !cancelled {
-            std::future::pending::<()>().await
-        }
-    };
+    let cancel = super::cancelled(cancel);
     tokio::pin!(cancel);
 
     let mut status = None;

@@ -30,7 +30,7 @@ impl fmt::Display for Risk {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Runbook {
     pub id: String,
@@ -53,7 +53,7 @@ pub struct Runbook {
     pub path: PathBuf,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Variable {
     #[serde(default)]
@@ -69,7 +69,7 @@ pub struct Variable {
     pub default: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Step {
     pub id: String,
@@ -86,7 +86,7 @@ pub struct Step {
 }
 
 /// A read-only command stepguard may run (pre-flight or verify).
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Check {
     pub run: String,
@@ -99,7 +99,7 @@ pub struct Check {
 }
 
 /// The mutating command. stepguard never runs it; the human does.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Action {
     pub run: String,
@@ -107,14 +107,14 @@ pub struct Action {
 }
 
 /// `rollback: {run: ...}` or `rollback: none` (with the step's `reason`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Rollback {
     Command(RollbackCommand),
     Keyword(String),
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RollbackCommand {
     pub run: String,

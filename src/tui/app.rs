@@ -3,7 +3,8 @@
 //! batch (so a flood of output lines costs one frame, not thousands).
 
 use std::collections::{HashMap, VecDeque};
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use tokio::sync::{mpsc, oneshot};
@@ -18,6 +19,7 @@ use super::update::update;
 use super::view::{self, Theme};
 use crate::draft::Context;
 use crate::exec::{self, OutputLimits, Predicates, RunEvent, RunRequest};
+use crate::model::{DraftJob, Drafter};
 use crate::runbook::Runbook;
 
 /// Messages handled before a frame is drawn, at most.
@@ -29,6 +31,8 @@ pub struct Options {
     pub start: Option<Runbook>,
     pub ctx: Context,
     pub banner: Option<String>,
+    /// The model, when one is configured (else drafting is offline).
+    pub drafter: Option<Drafter>,
 }
 
 pub fn run(options: Options) -> Result<()> {
@@ -46,8 +50,16 @@ async fn run_async(options: Options) -> Result<()> {
     let mut model = Model::new(options.catalog, options.ctx);
     model.clipboard = clipboard.label();
     model.banner = options.banner;
+    let drafter = options.drafter.map(Arc::new);
+    if let Some(d) = &drafter {
+        model.model_enabled = true;
+        model.drafter = d.client.model().to_string();
+    }
+    let mut pending: VecDeque<Msg> = VecDeque::new();
+    let mut first_effects = Vec::new();
     if let Some(runbook) = options.start {
         model.start_walk(runbook);
+        first_effects = super::update::request_drafts(&mut model, None, false);
     }
     // Test hooks: a key that panics (terminal restore on panic is tested
     // end to end) and exit after the first frame (start-up benchmark).
@@ -60,12 +72,24 @@ async fn run_async(options: Options) -> Result<()> {
     let input = Input::spawn(tx.clone());
     let mut workers: Vec<JoinHandle<()>> = Vec::new();
     let mut cancels: HashMap<u64, oneshot::Sender<()>> = HashMap::new();
+    let mut draft_cancels: HashMap<(usize, u64), oneshot::Sender<()>> = HashMap::new();
+    for effect in first_effects {
+        if let Effect::RequestDraft { generation, job } = effect {
+            start_draft(
+                &drafter,
+                generation,
+                *job,
+                &mut draft_cancels,
+                &mut workers,
+                &tx,
+            );
+        }
+    }
     term.terminal.draw(|f| view::draw(f, &model, theme))?;
     if exit_after_first_frame {
         return Ok(());
     }
 
-    let mut pending: VecDeque<Msg> = VecDeque::new();
     'running: while let Some(first) = rx.recv().await {
         pending.push_back(first);
         while pending.len() < BATCH {
@@ -113,6 +137,24 @@ async fn run_async(options: Options) -> Result<()> {
                             let _ = cancel.send(());
                         }
                     }
+                    Effect::RequestDraft { generation, job } => {
+                        start_draft(
+                            &drafter,
+                            generation,
+                            *job,
+                            &mut draft_cancels,
+                            &mut workers,
+                            &tx,
+                        );
+                    }
+                    Effect::CancelDraft {
+                        step_index,
+                        generation,
+                    } => {
+                        if let Some(cancel) = draft_cancels.remove(&(step_index, generation)) {
+                            let _ = cancel.send(());
+                        }
+                    }
                     Effect::Copy { what, text } => {
                         pending.push_back(Msg::Copied {
                             what,
@@ -137,6 +179,9 @@ async fn run_async(options: Options) -> Result<()> {
     // Quitting: cancel what runs, stop draining so no worker blocks on a
     // full channel, and give the runners a moment to kill their groups.
     for (_, cancel) in cancels.drain() {
+        let _ = cancel.send(());
+    }
+    for (_, cancel) in draft_cancels.drain() {
         let _ = cancel.send(());
     }
     drop(rx);
@@ -178,6 +223,73 @@ async fn run_check(
         .send(Msg::CheckDone {
             run_id,
             result: result.map(Box::new).map_err(|e| e.to_string()),
+        })
+        .await;
+}
+
+fn start_draft(
+    drafter: &Option<Arc<Drafter>>,
+    generation: u64,
+    job: DraftJob,
+    cancels: &mut HashMap<(usize, u64), oneshot::Sender<()>>,
+    workers: &mut Vec<JoinHandle<()>>,
+    tx: &mpsc::Sender<Msg>,
+) {
+    let Some(drafter) = drafter.clone() else {
+        return;
+    };
+    let (cancel_tx, cancel_rx) = oneshot::channel();
+    cancels.insert((job.step_index, generation), cancel_tx);
+    workers.push(tokio::spawn(run_draft(
+        drafter,
+        generation,
+        job,
+        cancel_rx,
+        tx.clone(),
+    )));
+}
+
+/// Draft one step, reporting progress (and a tick for the spinner) as it streams.
+async fn run_draft(
+    drafter: Arc<Drafter>,
+    generation: u64,
+    job: DraftJob,
+    cancel: oneshot::Receiver<()>,
+    tx: mpsc::Sender<Msg>,
+) {
+    let step_index = job.step_index;
+    let started = Instant::now();
+    let (progress_tx, mut progress_rx) = mpsc::channel(64);
+    let forward_tx = tx.clone();
+    let forward = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(200));
+        loop {
+            let progress = tokio::select! {
+                p = progress_rx.recv() => match p {
+                    Some(p) => Some(p),
+                    None => break,
+                },
+                _ = tick.tick() => None,
+            };
+            let elapsed_ms = started.elapsed().as_millis() as u64;
+            let msg = Msg::DraftProgress {
+                step_index,
+                generation,
+                elapsed_ms,
+                progress,
+            };
+            if forward_tx.send(msg).await.is_err() {
+                break;
+            }
+        }
+    });
+    let result = drafter.draft(&job, Some(progress_tx), Some(cancel)).await;
+    let _ = forward.await;
+    let _ = tx
+        .send(Msg::DraftDone {
+            step_index,
+            generation,
+            result: result.map(Box::new),
         })
         .await;
 }

@@ -3,8 +3,11 @@
 
 use std::collections::VecDeque;
 
-use crate::draft::{draft_offline, Card, Context};
+use std::collections::BTreeMap;
+
+use crate::draft::{Card, Context};
 use crate::exec::{Judgement, Stream, Verdict};
+use crate::model::{compose, DraftProgress, HistoryItem, ModelOutcome};
 use crate::runbook::{Risk, Runbook};
 
 use super::msg::CheckKind;
@@ -42,6 +45,10 @@ pub struct Model {
     /// Where commands go (header), e.g. a kube context.
     pub target: String,
     pub next_run_id: u64,
+    /// A model is configured: steps are drafted.
+    pub model_enabled: bool,
+    /// Draft the next step while the human works on this one.
+    pub prefetch: bool,
 }
 
 #[derive(Debug, Default)]
@@ -96,6 +103,57 @@ pub struct Walk {
     pub focus: Focus,
     pub card_scroll: u16,
     pub end: Option<WalkEnd>,
+    /// Model drafts by step index, for the current context generation.
+    pub drafts: BTreeMap<usize, DraftSlot>,
+    /// Bumped when the state changes: drafts of an older generation are dropped.
+    pub generation: u64,
+}
+
+/// A model draft for one step.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DraftSlot {
+    InFlight {
+        elapsed_ms: u64,
+        chars: usize,
+        tail: String,
+        usage: Option<(u64, u64)>,
+        note: Option<String>,
+    },
+    Ready(Box<ModelOutcome>),
+    Failed(String),
+}
+
+impl DraftSlot {
+    pub fn ready(&self) -> Option<&ModelOutcome> {
+        match self {
+            DraftSlot::Ready(o) => Some(o),
+            _ => None,
+        }
+    }
+
+    pub fn apply(&mut self, elapsed: u64, progress: Option<DraftProgress>) {
+        if let DraftSlot::InFlight {
+            elapsed_ms,
+            chars,
+            tail,
+            usage,
+            note,
+        } = self
+        {
+            *elapsed_ms = elapsed;
+            match progress {
+                Some(DraftProgress::Text { chars: c, tail: t }) => {
+                    *chars = c;
+                    *tail = t;
+                }
+                Some(DraftProgress::Usage { prompt, completion }) => {
+                    *usage = Some((prompt, completion))
+                }
+                Some(DraftProgress::Note(n)) => *note = Some(n),
+                None => {}
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,12 +192,20 @@ pub struct Judged {
     pub judgement: Judgement,
     pub exit_code: Option<i32>,
     pub duration_ms: u64,
+    /// Instruction-like lines in the output (shown; never acted on).
+    pub suspicious: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CheckState {
     Idle,
-    Running { run_id: u64, kind: CheckKind },
+    Running {
+        run_id: u64,
+        kind: CheckKind,
+        /// The rules as they were when the command started.
+        proceed_if: Option<String>,
+        stop_if: Option<String>,
+    },
 }
 
 #[derive(Debug, Default)]
@@ -236,6 +302,8 @@ pub enum PromptKind {
     Gate(Gate),
     SkipReason,
     HaltReason,
+    /// `d`: an optional hint for a new draft.
+    RedraftHint,
 }
 
 impl Prompt {
@@ -252,6 +320,9 @@ impl Prompt {
             PromptKind::Gate(g) => g.prompt(),
             PromptKind::SkipReason => "skip this step — why?".into(),
             PromptKind::HaltReason => "halt the runbook and escalate — why?".into(),
+            PromptKind::RedraftHint => {
+                "re-draft this step — a hint for the model (optional, Enter to send)".into()
+            }
         }
     }
 }
@@ -274,6 +345,8 @@ impl Model {
             session_id: String::new(),
             target: String::new(),
             next_run_id: 1,
+            model_enabled: false,
+            prefetch: true,
         }
     }
 
@@ -306,7 +379,7 @@ impl Model {
 
     /// Open a runbook at its first step.
     pub fn start_walk(&mut self, runbook: Runbook) {
-        let card = draft_offline(&runbook, 0, &self.ctx);
+        let card = compose(&runbook, 0, &self.ctx, None);
         let steps = vec![
             StepRecord {
                 status: StepStatus::Pending,
@@ -331,6 +404,8 @@ impl Model {
             focus: Focus::Card,
             card_scroll: 0,
             end: None,
+            drafts: BTreeMap::new(),
+            generation: 0,
         });
         self.screen = Screen::Walk;
         self.overlay = Overlay::None;
@@ -338,6 +413,27 @@ impl Model {
 }
 
 impl Walk {
+    /// What happened at the steps before the current one, for the model.
+    pub fn history(&self) -> Vec<HistoryItem> {
+        self.runbook
+            .steps
+            .iter()
+            .zip(&self.steps)
+            .take(self.index)
+            .map(|(step, record)| HistoryItem {
+                step: format!("{} ({})", step.id, step.title),
+                outcome: match record.status {
+                    StepStatus::Pending => "not done".into(),
+                    StepStatus::Proceeded(Some(v)) => format!("proceeded after pre-flight {v}"),
+                    StepStatus::Proceeded(None) => "proceeded without a pre-flight".into(),
+                    StepStatus::Skipped => "skipped".into(),
+                    StepStatus::Halted => "halted".into(),
+                },
+                reason: record.note.clone(),
+            })
+            .collect()
+    }
+
     pub fn risk(&self) -> Risk {
         self.card.risk
     }

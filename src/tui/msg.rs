@@ -4,6 +4,8 @@
 use crossterm::event::KeyEvent;
 
 use crate::exec::{RunOutcome, Stream};
+pub use crate::model::DraftJob;
+use crate::model::{DraftProgress, ModelOutcome};
 
 /// Which read-only command of the step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -43,6 +45,17 @@ pub enum Msg {
     },
     /// The edited action, or why editing failed.
     Edited(Result<String, String>),
+    DraftProgress {
+        step_index: usize,
+        generation: u64,
+        elapsed_ms: u64,
+        progress: Option<DraftProgress>,
+    },
+    DraftDone {
+        step_index: usize,
+        generation: u64,
+        result: Result<Box<ModelOutcome>, String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -64,6 +77,14 @@ pub enum Effect {
     },
     EditAction {
         text: String,
+    },
+    RequestDraft {
+        generation: u64,
+        job: Box<DraftJob>,
+    },
+    CancelDraft {
+        step_index: usize,
+        generation: u64,
     },
     Quit,
 }

@@ -5,9 +5,10 @@
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use super::model::*;
+use super::msg::DraftJob;
 use super::msg::{CheckKind, Effect, Msg};
-use crate::draft::draft_offline;
 use crate::exec::{judge, Predicates, Verdict};
+use crate::model::compose;
 use crate::sanitize::sanitize_line;
 
 pub fn update(model: &mut Model, msg: Msg) -> Vec<Effect> {
@@ -45,6 +46,112 @@ pub fn update(model: &mut Model, msg: Msg) -> Vec<Effect> {
         Msg::Edited(result) => {
             on_edited(model, result);
             Vec::new()
+        }
+        Msg::DraftProgress {
+            step_index,
+            generation,
+            elapsed_ms,
+            progress,
+        } => {
+            if let Some(slot) = draft_slot(model, step_index, generation) {
+                slot.apply(elapsed_ms, progress);
+            }
+            Vec::new()
+        }
+        Msg::DraftDone {
+            step_index,
+            generation,
+            result,
+        } => {
+            on_draft_done(model, step_index, generation, result);
+            Vec::new()
+        }
+    }
+}
+
+fn draft_slot(model: &mut Model, step_index: usize, generation: u64) -> Option<&mut DraftSlot> {
+    let walk = model.walk.as_mut().filter(|w| w.generation == generation)?;
+    walk.drafts.get_mut(&step_index)
+}
+
+/// Ask for the current step's draft and prefetch the next one, unless they
+/// are already here or on the way.
+pub fn request_drafts(model: &mut Model, hint: Option<String>, fresh: bool) -> Vec<Effect> {
+    if !model.model_enabled {
+        return Vec::new();
+    }
+    let Some(walk) = model.walk.as_mut() else {
+        return Vec::new();
+    };
+    if walk.end.is_some() {
+        return Vec::new();
+    }
+    let mut effects = Vec::new();
+    let last = if model.prefetch {
+        walk.index + 1
+    } else {
+        walk.index
+    };
+    for step_index in walk.index..=last {
+        if step_index >= walk.runbook.steps.len() || walk.drafts.contains_key(&step_index) {
+            continue;
+        }
+        walk.drafts.insert(
+            step_index,
+            DraftSlot::InFlight {
+                elapsed_ms: 0,
+                chars: 0,
+                tail: String::new(),
+                usage: None,
+                note: None,
+            },
+        );
+        let current = step_index == walk.index;
+        effects.push(Effect::RequestDraft {
+            generation: walk.generation,
+            job: Box::new(DraftJob {
+                runbook: walk.runbook.clone(),
+                step_index,
+                ctx: model.ctx.clone(),
+                history: walk.history(),
+                hint: if current { hint.clone() } else { None },
+                fresh: current && fresh,
+            }),
+        });
+    }
+    effects
+}
+
+fn on_draft_done(
+    model: &mut Model,
+    step_index: usize,
+    generation: u64,
+    result: Result<Box<crate::model::ModelOutcome>, String>,
+) {
+    let Some(walk) = model.walk.as_mut().filter(|w| w.generation == generation) else {
+        return;
+    };
+    // Only a draft still awaited counts (not one cancelled or superseded).
+    if !matches!(
+        walk.drafts.get(&step_index),
+        Some(DraftSlot::InFlight { .. })
+    ) {
+        return;
+    }
+    match result {
+        Ok(outcome) => {
+            if step_index == walk.index {
+                walk.card = compose(&walk.runbook, step_index, &model.ctx, Some(&outcome));
+            }
+            walk.drafts.insert(step_index, DraftSlot::Ready(outcome));
+        }
+        Err(e) => {
+            let e = sanitize_line(&e, 200).into_owned();
+            model.banner = Some(format!(
+                "model unavailable ({e}): drafting offline from the runbook's templates"
+            ));
+            model.drafter = "offline (fallback)".into();
+            walk.drafts.insert(step_index, DraftSlot::Failed(e));
         }
     }
 }
@@ -100,6 +207,7 @@ fn on_picker_key(model: &mut Model, key: KeyEvent) -> Vec<Effect> {
             if let Some(&i) = model.filtered().get(model.picker.selected) {
                 let runbook = model.catalog[i].clone();
                 model.start_walk(runbook);
+                return request_drafts(model, None, false);
             }
             return Vec::new();
         }
@@ -124,6 +232,18 @@ fn on_walk_key(model: &mut Model, key: KeyEvent) -> Vec<Effect> {
         if let CheckState::Running { run_id, .. } = walk.check {
             model.status = Some("cancelling…".into());
             return vec![Effect::CancelCheck { run_id }];
+        }
+        if let Some(DraftSlot::InFlight { .. }) = walk.drafts.get(&walk.index) {
+            let (step_index, generation) = (walk.index, walk.generation);
+            walk.drafts
+                .insert(step_index, DraftSlot::Failed("cancelled".into()));
+            model.status = Some(
+                "draft cancelled: the card shows the runbook's templates (d drafts again)".into(),
+            );
+            return vec![Effect::CancelDraft {
+                step_index,
+                generation,
+            }];
         }
         model.status = Some("nothing is running (q quits; the session is kept)".into());
         return Vec::new();
@@ -172,6 +292,12 @@ fn on_walk_key(model: &mut Model, key: KeyEvent) -> Vec<Effect> {
             None => model.status = Some("this step has no action to edit".into()),
         },
         KeyCode::Char('s') => model.overlay = Overlay::Prompt(Prompt::new(PromptKind::SkipReason)),
+        KeyCode::Char('d') if model.model_enabled => {
+            model.overlay = Overlay::Prompt(Prompt::new(PromptKind::RedraftHint))
+        }
+        KeyCode::Char('d') => {
+            model.status = Some("no model configured: drafting is offline".into())
+        }
         KeyCode::Char('h') => model.overlay = Overlay::Prompt(Prompt::new(PromptKind::HaltReason)),
         KeyCode::Char('i') => model.overlay = Overlay::State { pending: None },
         KeyCode::Char('?') => model.overlay = Overlay::Help,
@@ -227,12 +353,11 @@ fn start_check(model: &mut Model, kind: CheckKind) -> Vec<Effect> {
     let Some(walk) = model.walk.as_mut() else {
         return Vec::new();
     };
-    let step = &walk.runbook.steps[walk.index];
-    let (card_check, spec) = match kind {
-        CheckKind::Preflight => (walk.card.preflight.as_ref(), step.preflight.as_ref()),
-        CheckKind::Verify => (walk.card.verify.as_ref(), step.verify.as_ref()),
+    let card_check = match kind {
+        CheckKind::Preflight => walk.card.preflight.as_ref(),
+        CheckKind::Verify => walk.card.verify.as_ref(),
     };
-    let (Some(card_check), Some(spec)) = (card_check, spec) else {
+    let Some(card_check) = card_check else {
         model.status = Some(format!("this step has no {kind}"));
         return Vec::new();
     };
@@ -252,7 +377,12 @@ fn start_check(model: &mut Model, kind: CheckKind) -> Vec<Effect> {
     }
     let run_id = model.next_run_id;
     model.next_run_id += 1;
-    walk.check = CheckState::Running { run_id, kind };
+    walk.check = CheckState::Running {
+        run_id,
+        kind,
+        proceed_if: card_check.proceed_if.clone(),
+        stop_if: card_check.stop_if.clone(),
+    };
     walk.output = OutputPane {
         title: format!("{kind}: {}", card_check.command),
         ..OutputPane::default()
@@ -267,9 +397,9 @@ fn start_check(model: &mut Model, kind: CheckKind) -> Vec<Effect> {
         run_id,
         kind,
         command: card_check.command.clone(),
-        timeout_ms: spec.timeout().as_millis() as u64,
-        proceed_if: spec.proceed_if.clone(),
-        stop_if: spec.stop_if.clone(),
+        timeout_ms: card_check.timeout_ms,
+        proceed_if: card_check.proceed_if.clone(),
+        stop_if: card_check.stop_if.clone(),
     }]
 }
 
@@ -281,27 +411,37 @@ fn on_check_done(
     let Some(walk) = running_walk(model, run_id) else {
         return;
     };
-    let CheckState::Running { kind, .. } = walk.check else {
+    let CheckState::Running {
+        kind,
+        proceed_if,
+        stop_if,
+        ..
+    } = std::mem::replace(&mut walk.check, CheckState::Idle)
+    else {
         return;
-    };
-    walk.check = CheckState::Idle;
-    let step = &walk.runbook.steps[walk.index];
-    let spec = match kind {
-        CheckKind::Preflight => step.preflight.as_ref(),
-        CheckKind::Verify => step.verify.as_ref(),
     };
     let judged = match result {
         Ok(outcome) => {
-            let predicates = spec
-                .map(|s| Predicates::new(s.proceed_if.as_deref(), s.stop_if.as_deref()))
-                .transpose()
-                .unwrap_or_default()
-                .unwrap_or_default();
+            let judgement = match Predicates::new(proceed_if.as_deref(), stop_if.as_deref()) {
+                Ok(predicates) => judge(&outcome, &predicates),
+                // Never a PASS on a rule that could not be checked.
+                Err(e) => crate::exec::Judgement {
+                    verdict: Verdict::Stop,
+                    reason: format!("a rule does not compile: {e}"),
+                },
+            };
+            let text: String = outcome
+                .output
+                .lines
+                .iter()
+                .map(|(_, l)| format!("{l}\n"))
+                .collect();
             Judged {
                 command: outcome.command.clone(),
-                judgement: judge(&outcome, &predicates),
+                judgement,
                 exit_code: outcome.exit_code,
                 duration_ms: outcome.duration.as_millis() as u64,
+                suspicious: crate::model::injection::suspicious_lines(&text, 5),
             }
         }
         Err(reason) => Judged {
@@ -312,6 +452,7 @@ fn on_check_done(
             },
             exit_code: None,
             duration_ms: 0,
+            suspicious: Vec::new(),
         },
     };
     let status = format!(
@@ -352,6 +493,16 @@ fn proceed(model: &mut Model) -> Vec<Effect> {
             why: format!("unverified value: {}", walk.card.unverified.join(", ")),
         });
     }
+    if let Some(stale) = walk.card.stale.first() {
+        gates.push(Gate::Override {
+            why: format!("stale assumption: {stale}"),
+        });
+    }
+    if !walk.card.suspicious.is_empty() {
+        gates.push(Gate::Override {
+            why: "suspicious content in the state".into(),
+        });
+    }
     match walk.risk() {
         crate::runbook::Risk::Low => {}
         crate::runbook::Risk::Medium => {
@@ -384,14 +535,13 @@ fn next_gate_or_advance(model: &mut Model) -> Vec<Effect> {
     }
     let verdict = walk.current_preflight().map(|j| j.judgement.verdict);
     let note = walk.answers.join("; ");
-    finish_step(model, StepStatus::Proceeded(verdict), note);
-    Vec::new()
+    finish_step(model, StepStatus::Proceeded(verdict), note)
 }
 
 /// Close the current step and open the next (or the end screen).
-fn finish_step(model: &mut Model, status: StepStatus, note: String) {
+fn finish_step(model: &mut Model, status: StepStatus, note: String) -> Vec<Effect> {
     let Some(walk) = model.walk.as_mut() else {
-        return;
+        return Vec::new();
     };
     let record = &mut walk.steps[walk.index];
     record.status = status;
@@ -405,16 +555,18 @@ fn finish_step(model: &mut Model, status: StepStatus, note: String) {
         });
         model.screen = Screen::End;
         model.status = Some("halted: hand over with the summary below".into());
-        return;
+        return Vec::new();
     }
     if walk.index + 1 >= walk.runbook.steps.len() {
         walk.end = Some(WalkEnd::Completed);
         model.screen = Screen::End;
         model.status = Some("all steps done".into());
-        return;
+        return Vec::new();
     }
     walk.index += 1;
-    walk.card = draft_offline(&walk.runbook, walk.index, &model.ctx);
+    // A prefetched draft makes the next card complete at once.
+    let ready = walk.drafts.get(&walk.index).and_then(DraftSlot::ready);
+    walk.card = compose(&walk.runbook, walk.index, &model.ctx, ready);
     walk.preflight = None;
     walk.verify = None;
     walk.edited_action = None;
@@ -426,6 +578,7 @@ fn finish_step(model: &mut Model, status: StepStatus, note: String) {
         walk.index + 1,
         walk.runbook.steps.len()
     ));
+    request_drafts(model, None, false)
 }
 
 fn on_prompt_key(model: &mut Model, key: KeyEvent) -> Vec<Effect> {
@@ -480,13 +633,17 @@ fn on_prompt_key(model: &mut Model, key: KeyEvent) -> Vec<Effect> {
             prompt.error = Some("a reason is required".into());
             Vec::new()
         }
-        PromptKind::SkipReason => {
-            finish_step(model, StepStatus::Skipped, input);
-            Vec::new()
-        }
-        PromptKind::HaltReason => {
-            finish_step(model, StepStatus::Halted, input);
-            Vec::new()
+        PromptKind::SkipReason => finish_step(model, StepStatus::Skipped, input),
+        PromptKind::HaltReason => finish_step(model, StepStatus::Halted, input),
+        PromptKind::RedraftHint => {
+            model.overlay = Overlay::None;
+            let Some(walk) = model.walk.as_mut() else {
+                return Vec::new();
+            };
+            walk.drafts.remove(&walk.index);
+            model.status = Some("re-drafting…".into());
+            let hint = (!input.is_empty()).then_some(input);
+            request_drafts(model, hint, true)
         }
     }
 }
@@ -497,10 +654,11 @@ fn on_state_key(model: &mut Model, key: KeyEvent) -> Vec<Effect> {
     };
     match key.code {
         KeyCode::Enter => {
-            if let Some(text) = pending.take() {
-                set_state(model, text);
-            }
+            let pending = pending.take();
             model.overlay = Overlay::None;
+            if let Some(text) = pending {
+                return set_state(model, text);
+            }
         }
         KeyCode::Esc => {
             model.overlay = Overlay::None;
@@ -544,16 +702,20 @@ fn on_paste(model: &mut Model, text: String) -> Vec<Effect> {
 
 /// Replace the pasted state and re-draft the card from it. A pre-flight
 /// verdict stays valid only if the command it judged is still the one shown.
-fn set_state(model: &mut Model, text: String) {
+fn set_state(model: &mut Model, text: String) -> Vec<Effect> {
     model.ctx.state = Some(text);
     model.state = StateView::of(model.ctx.state.as_deref());
     if let Some(walk) = model.walk.as_mut() {
-        walk.card = draft_offline(&walk.runbook, walk.index, &model.ctx);
+        // Drafts (prefetched ones too) were made from the old state.
+        walk.generation += 1;
+        walk.drafts.clear();
+        walk.card = compose(&walk.runbook, walk.index, &model.ctx, None);
     }
     model.status = Some(format!(
         "state replaced: {} lines; values re-drafted",
         model.state.lines
     ));
+    request_drafts(model, None, false)
 }
 
 fn on_edited(model: &mut Model, result: Result<String, String>) {

@@ -17,6 +17,7 @@ const HELP: &[(&str, &str)] = &[
     ("y", "copy the rollback — before you act"),
     ("e", "edit the action in $EDITOR (recorded)"),
     ("s", "skip the step (asks why)"),
+    ("d", "re-draft with the model, optionally with a hint"),
     ("h", "halt: stop the runbook and escalate"),
     ("i", "paste / replace the cluster state"),
     ("Esc", "cancel a running command or a prompt"),

@@ -9,12 +9,12 @@ use ratatui::Frame;
 use super::{clean, footer, footer_height, span, Theme};
 use crate::draft::card::{CardCheck, CardRollback};
 use crate::exec::{Stream, Verdict};
-use crate::tui::model::{CheckState, Focus, Model, StepStatus, Walk};
+use crate::tui::model::{CheckState, DraftSlot, Focus, Model, StepStatus, Walk};
 use crate::tui::msg::CheckKind;
 
 pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: Theme) {
     let Some(walk) = &model.walk else { return };
-    let keys = keys(walk);
+    let keys = keys(walk, model.model_enabled);
     let [header, body, foot] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Min(6),
@@ -48,7 +48,7 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: Theme) {
     };
     let [card_area, output_area] =
         Layout::vertical([Constraint::Min(5), Constraint::Length(output_height)]).areas(main);
-    draw_card(frame, card_area, walk, theme);
+    draw_card(frame, card_area, walk, &model.drafter, theme);
     draw_output(frame, output_area, walk, theme);
     footer(frame, foot, model, &keys, theme);
 }
@@ -187,9 +187,58 @@ fn check_lines<'a>(
     }
 }
 
-fn card_lines(walk: &Walk, theme: Theme) -> Vec<Line<'static>> {
+const SPINNER: [&str; 10] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
+
+/// One line on the model's draft of this step: streaming, done, or nothing.
+fn draft_status(walk: &Walk, drafter: &str, theme: Theme) -> Vec<Line<'static>> {
+    let mut lines = Vec::new();
+    match walk.drafts.get(&walk.index) {
+        Some(DraftSlot::InFlight {
+            elapsed_ms,
+            chars,
+            tail,
+            usage,
+            note,
+        }) => {
+            let mut text = format!(
+                "{} drafting with {drafter} · {:.1}s · {chars} chars",
+                SPINNER[(*elapsed_ms / 100) as usize % SPINNER.len()],
+                *elapsed_ms as f64 / 1000.0
+            );
+            if let Some((p, c)) = usage {
+                text.push_str(&format!(" · tokens {p} in, {c} out"));
+            }
+            text.push_str(
+                " · the card below is the runbook's own until the draft lands (Esc stops it)",
+            );
+            lines.push(Line::from(span(&text, theme.warn())));
+            if let Some(n) = note {
+                lines.push(Line::from(span(&format!("  {n}"), theme.dim())));
+            }
+            let last = tail.lines().last().unwrap_or("").trim();
+            if !last.is_empty() {
+                lines.push(Line::from(span(&format!("  … {last}"), theme.dim())));
+            }
+        }
+        Some(DraftSlot::Ready(outcome)) => {
+            let mut text = format!("drafted by {}", outcome.model);
+            if outcome.cached {
+                text.push_str(" (cached)");
+            }
+            if let Some((p, c)) = outcome.usage {
+                text.push_str(&format!(" · tokens {p} in, {c} out"));
+            }
+            text.push_str(" · values and flags only; commands are code's");
+            lines.push(Line::from(span(&text, theme.dim())));
+        }
+        _ => {}
+    }
+    lines
+}
+
+fn card_lines(walk: &Walk, drafter: &str, theme: Theme) -> Vec<Line<'static>> {
     let card = &walk.card;
-    let mut lines: Vec<Line> = Vec::new();
+    let mut lines: Vec<Line> = draft_status(walk, drafter, theme);
     if !card.intent.is_empty() {
         lines.push(Line::from(span(&card.intent, Style::default())));
     }
@@ -271,11 +320,18 @@ fn card_lines(walk: &Walk, theme: Theme) -> Vec<Line<'static>> {
             lines.push(Line::from(span(&format!("! {flag}"), theme.warn())));
         }
     }
+    if !card.notes.is_empty() {
+        lines.push(Line::from(vec![
+            Span::styled("NOTES", theme.heading()),
+            Span::styled("  the model's advice, not a decision  ", theme.dim()),
+            span(&card.notes, Style::default()),
+        ]));
+    }
     lines
 }
 
-fn draw_card(frame: &mut Frame, area: Rect, walk: &Walk, theme: Theme) {
-    let lines = card_lines(walk, theme);
+fn draw_card(frame: &mut Frame, area: Rect, walk: &Walk, drafter: &str, theme: Theme) {
+    let lines = card_lines(walk, drafter, theme);
     let mut title = format!(
         " {}/{} · {} ",
         walk.index + 1,
@@ -358,6 +414,15 @@ fn draw_output(frame: &mut Frame, area: Rect, walk: &Walk, theme: Theme) {
                             .add_modifier(ratatui::style::Modifier::REVERSED),
                     ));
                     spans.push(span(&format!(" {} ", j.judgement.reason), Style::default()));
+                    if !j.suspicious.is_empty() {
+                        spans.push(Span::styled(
+                            format!(
+                                " ⚠ {} suspicious line(s) in the output ",
+                                j.suspicious.len()
+                            ),
+                            theme.danger(),
+                        ));
+                    }
                 }
             }
             Line::from(spans)
@@ -370,7 +435,7 @@ fn draw_output(frame: &mut Frame, area: Rect, walk: &Walk, theme: Theme) {
     frame.render_widget(Paragraph::new(verdict_line), verdict_area);
 }
 
-fn keys(walk: &Walk) -> Vec<(&'static str, &'static str)> {
+fn keys(walk: &Walk, model_enabled: bool) -> Vec<(&'static str, &'static str)> {
     if matches!(walk.check, CheckState::Running { .. }) {
         return vec![
             ("Esc", "cancel"),
@@ -395,6 +460,9 @@ fn keys(walk: &Walk) -> Vec<(&'static str, &'static str)> {
     }
     if walk.card.verify.is_some() {
         keys.push(("v", "verify"));
+    }
+    if model_enabled {
+        keys.push(("d", "re-draft"));
     }
     keys.extend([
         ("s", "skip"),

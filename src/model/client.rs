@@ -1,0 +1,367 @@
+//! One streaming chat completion with an OpenAI-compatible server, through
+//! async-openai (its request retries cover 429, 5xx and refused connections
+//! with backoff). On top: `json_schema` → `json_object` → plain text when a
+//! server rejects the stricter mode (remembered per endpoint), one retry for
+//! a reply cut mid-stream, an overall deadline, and cancel.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_openai::config::OpenAIConfig;
+use async_openai::error::OpenAIError;
+use async_openai::Client;
+use futures::StreamExt;
+use serde_json::{json, Value};
+use tokio::sync::{mpsc, oneshot};
+
+use super::cache::{CachedReply, DraftCache};
+use super::config::ModelConfig;
+use super::prompt::BuiltPrompt;
+use super::reply::schema;
+
+/// How the reply's shape is requested, strictest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResponseMode {
+    JsonSchema,
+    JsonObject,
+    Plain,
+}
+
+impl ResponseMode {
+    fn weaker(self) -> Option<Self> {
+        match self {
+            ResponseMode::JsonSchema => Some(ResponseMode::JsonObject),
+            ResponseMode::JsonObject => Some(ResponseMode::Plain),
+            ResponseMode::Plain => None,
+        }
+    }
+}
+
+/// What the screen shows while a draft streams in.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DraftProgress {
+    /// All text received so far has this many characters; `tail` is its end.
+    Text {
+        chars: usize,
+        tail: String,
+    },
+    Usage {
+        prompt: u64,
+        completion: u64,
+    },
+    /// e.g. the server rejected json_schema and the request is sent again.
+    Note(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct ModelReply {
+    pub text: String,
+    pub model: String,
+    pub usage: Option<(u64, u64)>,
+    pub mode: ResponseMode,
+    pub elapsed: Duration,
+    pub cached: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("the endpoint refused the key ({0})")]
+    Auth(String),
+    #[error("the endpoint answered {status}: {message}")]
+    Http { status: u16, message: String },
+    #[error("cannot reach the endpoint: {0}")]
+    Connect(String),
+    #[error("the reply stopped mid-stream: {0}")]
+    Stream(String),
+    #[error("no complete draft within {0:?}")]
+    Deadline(Duration),
+    #[error("cancelled")]
+    Cancelled,
+    #[error("{0}")]
+    Setup(String),
+}
+
+pub struct ModelClient {
+    client: Client<OpenAIConfig>,
+    model: String,
+    endpoint: String,
+    deadline: Duration,
+    /// The strictest mode this endpoint accepted (starts at json_schema).
+    mode: Arc<Mutex<ResponseMode>>,
+    cache: Option<DraftCache>,
+}
+
+impl ModelClient {
+    pub fn new(cfg: &ModelConfig) -> Result<Self, ModelError> {
+        // connect and read timeouts, not `timeout`: that would cut long streams.
+        let http = reqwest::Client::builder()
+            .connect_timeout(cfg.connect_timeout)
+            .read_timeout(cfg.read_timeout)
+            .build()
+            .map_err(|e| ModelError::Setup(e.to_string()))?;
+        let endpoint = cfg.endpoint();
+        let key = cfg
+            .api_key
+            .as_deref()
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .unwrap_or("none");
+        let config = OpenAIConfig::new()
+            .with_api_base(endpoint.clone())
+            .with_api_key(key);
+        Ok(ModelClient {
+            client: Client::with_config(config).with_http_client(http),
+            model: cfg.model.clone(),
+            endpoint,
+            deadline: cfg.deadline,
+            mode: Arc::new(Mutex::new(ResponseMode::JsonSchema)),
+            cache: cfg.cache_dir.clone().map(DraftCache::new),
+        })
+    }
+
+    pub fn model(&self) -> &str {
+        &self.model
+    }
+
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// Draft once: from the cache if this exact request was answered before.
+    pub async fn complete(
+        &self,
+        prompt: &BuiltPrompt,
+        progress: Option<mpsc::Sender<DraftProgress>>,
+        cancel: Option<oneshot::Receiver<()>>,
+        use_cache: bool,
+    ) -> Result<ModelReply, ModelError> {
+        let started = Instant::now();
+        // The endpoint is part of the key: another server's draft is not this one's.
+        let digest = prompt.digest(&format!("{} {}", self.endpoint, self.model));
+        if let Some(hit) = self
+            .cache
+            .as_ref()
+            .filter(|_| use_cache)
+            .and_then(|c| c.get(&digest))
+        {
+            return Ok(ModelReply {
+                text: hit.text,
+                model: hit.model,
+                usage: hit.usage,
+                mode: *self.mode.lock().expect("mode lock"),
+                elapsed: started.elapsed(),
+                cached: true,
+            });
+        }
+        let cancelled = crate::exec::cancelled(cancel);
+        let work = self.complete_uncached(prompt, progress.as_ref());
+        let reply = tokio::select! {
+            r = tokio::time::timeout(self.deadline, work) => r.map_err(|_| ModelError::Deadline(self.deadline))??,
+            () = cancelled => return Err(ModelError::Cancelled),
+        };
+        if let Some(cache) = &self.cache {
+            let _ = cache.put(
+                &digest,
+                &CachedReply {
+                    text: reply.text.clone(),
+                    model: reply.model.clone(),
+                    usage: reply.usage,
+                },
+            );
+        }
+        Ok(ModelReply {
+            elapsed: started.elapsed(),
+            ..reply
+        })
+    }
+
+    async fn complete_uncached(
+        &self,
+        prompt: &BuiltPrompt,
+        progress: Option<&mpsc::Sender<DraftProgress>>,
+    ) -> Result<ModelReply, ModelError> {
+        let mut mode = *self.mode.lock().expect("mode lock");
+        let mut stream_retry_left = 1;
+        loop {
+            match self.attempt(prompt, mode, progress).await {
+                Ok(reply) => {
+                    *self.mode.lock().expect("mode lock") = mode;
+                    return Ok(reply);
+                }
+                Err(Attempt::Rejected(status, message)) => match mode.weaker() {
+                    Some(next) => {
+                        note(progress, format!("the server rejected {mode:?} ({status}); asking again with {next:?}")).await;
+                        mode = next;
+                    }
+                    None => return Err(ModelError::Http { status, message }),
+                },
+                Err(Attempt::Cut(why)) if stream_retry_left > 0 => {
+                    stream_retry_left -= 1;
+                    note(
+                        progress,
+                        format!("the reply stopped mid-stream ({why}); asking again"),
+                    )
+                    .await;
+                }
+                Err(Attempt::Cut(why)) => return Err(ModelError::Stream(why)),
+                Err(Attempt::Fatal(e)) => return Err(e),
+            }
+        }
+    }
+
+    fn request(&self, prompt: &BuiltPrompt, mode: ResponseMode) -> Value {
+        let mut body = json!({
+            "model": self.model,
+            "stream": true,
+            "temperature": 0,
+            "messages": [
+                {"role": "system", "content": prompt.system},
+                {"role": "user", "content": prompt.user},
+            ],
+        });
+        match mode {
+            ResponseMode::JsonSchema => {
+                body["response_format"] = json!({"type": "json_schema", "json_schema": {"name": "stepguard_draft", "schema": schema(), "strict": false}});
+                body["stream_options"] = json!({"include_usage": true});
+            }
+            ResponseMode::JsonObject => {
+                body["response_format"] = json!({"type": "json_object"});
+                body["stream_options"] = json!({"include_usage": true});
+            }
+            // The most conservative request: plain chat, nothing optional.
+            ResponseMode::Plain => {}
+        }
+        body
+    }
+
+    async fn attempt(
+        &self,
+        prompt: &BuiltPrompt,
+        mode: ResponseMode,
+        progress: Option<&mpsc::Sender<DraftProgress>>,
+    ) -> Result<ModelReply, Attempt> {
+        let started = Instant::now();
+        let mut stream = self
+            .client
+            .chat()
+            .create_stream_byot::<Value, Value>(self.request(prompt, mode))
+            .await
+            .map_err(|e| classify(e, mode))?;
+        let mut text = String::new();
+        let mut finished = false;
+        let mut usage = None;
+        let mut model = self.model.clone();
+        while let Some(event) = stream.next().await {
+            let chunk = match event {
+                Ok(chunk) => chunk,
+                // One malformed event (a server's odd field) is skipped, not fatal.
+                Err(OpenAIError::JSONDeserialize(..)) => continue,
+                Err(e) => return Err(Attempt::Cut(e.to_string())),
+            };
+            if let Some(m) = chunk
+                .get("model")
+                .and_then(Value::as_str)
+                .filter(|m| !m.is_empty())
+            {
+                model = m.to_string();
+            }
+            if let Some(u) = chunk.get("usage").filter(|u| u.is_object()) {
+                let n = |k: &str| u.get(k).and_then(Value::as_u64).unwrap_or(0);
+                usage = Some((n("prompt_tokens"), n("completion_tokens")));
+                if let Some(tx) = progress {
+                    let _ = tx.try_send(DraftProgress::Usage {
+                        prompt: n("prompt_tokens"),
+                        completion: n("completion_tokens"),
+                    });
+                }
+            }
+            let choice = chunk.get("choices").and_then(|c| c.get(0));
+            finished |= choice
+                .and_then(|c| c.get("finish_reason"))
+                .and_then(Value::as_str)
+                .is_some_and(|r| !r.is_empty());
+            let delta = choice
+                .and_then(|c| c.get("delta"))
+                .and_then(|d| d.get("content"))
+                .and_then(Value::as_str);
+            if let Some(delta) = delta.filter(|d| !d.is_empty()) {
+                text.push_str(delta);
+                if let Some(tx) = progress {
+                    let tail: String = text
+                        .chars()
+                        .rev()
+                        .take(160)
+                        .collect::<Vec<_>>()
+                        .into_iter()
+                        .rev()
+                        .collect();
+                    // The screen may lag behind; dropping a progress update is fine.
+                    let _ = tx.try_send(DraftProgress::Text {
+                        chars: text.chars().count(),
+                        tail,
+                    });
+                }
+            }
+        }
+        // A stream cut before [DONE] ends without an error; with no finish
+        // reason and no parsable draft, it was cut, not finished.
+        if !finished && super::reply::parse_reply(&text).is_err() {
+            return Err(Attempt::Cut(
+                "the stream ended before the reply was complete".into(),
+            ));
+        }
+        Ok(ModelReply {
+            text,
+            model,
+            usage,
+            mode,
+            elapsed: started.elapsed(),
+            cached: false,
+        })
+    }
+}
+
+async fn note(progress: Option<&mpsc::Sender<DraftProgress>>, text: String) {
+    if let Some(tx) = progress {
+        let _ = tx.try_send(DraftProgress::Note(text));
+    }
+}
+
+/// Why one attempt failed, and so what to do next.
+enum Attempt {
+    /// The server may not support this response mode: try a weaker one.
+    Rejected(u16, String),
+    /// The stream broke after it started: worth one more try.
+    Cut(String),
+    Fatal(ModelError),
+}
+
+impl From<ModelError> for Attempt {
+    fn from(e: ModelError) -> Self {
+        Attempt::Fatal(e)
+    }
+}
+
+fn classify(e: OpenAIError, mode: ResponseMode) -> Attempt {
+    match e {
+        OpenAIError::ApiError(api) => {
+            let status = api.status_code.as_u16();
+            let message = crate::sanitize::sanitize_line(&api.api_error.message, 200).into_owned();
+            match status {
+                401 | 403 => Attempt::Fatal(ModelError::Auth(format!("{status}: {message}"))),
+                // llama.cpp's server answers 500 to a schema it cannot handle.
+                400 | 404 | 422 | 500 | 501 if mode != ResponseMode::Plain => {
+                    Attempt::Rejected(status, message)
+                }
+                _ => Attempt::Fatal(ModelError::Http { status, message }),
+            }
+        }
+        OpenAIError::Reqwest(e) if e.is_connect() => {
+            Attempt::Fatal(ModelError::Connect(e.to_string()))
+        }
+        OpenAIError::Reqwest(e) => Attempt::Cut(e.to_string()),
+        OpenAIError::StreamError(e) => Attempt::Cut(e.to_string()),
+        other => Attempt::Fatal(ModelError::Setup(other.to_string())),
+    }
+}

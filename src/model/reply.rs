@@ -1,0 +1,374 @@
+//! The model's reply (SPEC §3): parsed leniently (small models write junk),
+//! then validated by code. For templated steps only values, stale flags and
+//! notes are taken; model-written commands (prose steps only) must pass the
+//! guard to run and are otherwise shown, never executed.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::draft::card::{build_card, CardAction, CardCheck, CardRollback};
+use crate::draft::values::{resolve, validate, Evidence, Rejected, ResolvedValue, Source};
+use crate::draft::{Card, Context};
+use crate::guard;
+use crate::runbook::{Runbook, DEFAULT_TIMEOUT};
+use crate::sanitize::sanitize_line;
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+pub struct ModelDraft {
+    #[serde(default, deserialize_with = "lenient_values")]
+    pub values: BTreeMap<String, DraftValue>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub preflight: Option<DraftCheck>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub action: Option<DraftAction>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub verify: Option<DraftCheck>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub rollback: Option<DraftRollback>,
+    #[serde(default, deserialize_with = "lenient_list")]
+    pub stale: Vec<StaleFlag>,
+    #[serde(default, deserialize_with = "lenient")]
+    pub notes: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+pub struct DraftValue {
+    pub value: String,
+    #[serde(default)]
+    pub evidence: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+pub struct DraftCheck {
+    #[serde(default)]
+    pub command: Option<String>,
+    #[serde(default)]
+    pub stop_if: Option<String>,
+    #[serde(default)]
+    pub proceed_if: Option<String>,
+    #[serde(default)]
+    pub explain: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+pub struct DraftAction {
+    #[serde(default)]
+    pub command: Option<String>,
+    #[serde(default)]
+    pub blast_radius: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+pub struct DraftRollback {
+    #[serde(default)]
+    pub command: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+pub struct StaleFlag {
+    #[serde(default)]
+    pub assumption: String,
+    #[serde(default)]
+    pub why: String,
+}
+
+/// A field of the wrong shape is dropped, not fatal.
+fn lenient<'de, D: serde::Deserializer<'de>, T: serde::de::DeserializeOwned>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    let v = Value::deserialize(d)?;
+    Ok(serde_json::from_value(v).ok())
+}
+
+fn lenient_list<'de, D: serde::Deserializer<'de>, T: serde::de::DeserializeOwned>(
+    d: D,
+) -> Result<Vec<T>, D::Error> {
+    let v = Value::deserialize(d)?;
+    Ok(match v {
+        Value::Array(items) => items
+            .into_iter()
+            .filter_map(|i| serde_json::from_value(i).ok())
+            .collect(),
+        _ => Vec::new(),
+    })
+}
+
+/// `{"ns": {"value": "x", "evidence": "..."}}`, also `{"ns": "x"}` and numbers.
+fn lenient_values<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<String, DraftValue>, D::Error> {
+    let v = Value::deserialize(d)?;
+    let Value::Object(map) = v else {
+        return Ok(BTreeMap::new());
+    };
+    let scalar = |v: &Value| match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    };
+    Ok(map
+        .into_iter()
+        .filter_map(|(k, v)| {
+            let dv = match &v {
+                Value::Object(o) => DraftValue {
+                    value: o.get("value").and_then(scalar)?,
+                    evidence: o.get("evidence").and_then(|e| e.as_str()).map(String::from),
+                },
+                other => DraftValue {
+                    value: scalar(other)?,
+                    evidence: None,
+                },
+            };
+            Some((k, dv))
+        })
+        .collect())
+}
+
+/// The JSON schema sent with `response_format: json_schema`.
+pub fn schema() -> Value {
+    let nullable_str = serde_json::json!({"type": ["string", "null"]});
+    let check = serde_json::json!({
+        "type": ["object", "null"],
+        "properties": {"command": nullable_str, "stop_if": nullable_str, "proceed_if": nullable_str, "explain": nullable_str},
+    });
+    serde_json::json!({
+        "type": "object",
+        "properties": {
+            "values": {
+                "type": "object",
+                "additionalProperties": {
+                    "type": "object",
+                    "properties": {"value": {"type": "string"}, "evidence": {"type": "string"}},
+                    "required": ["value", "evidence"]
+                }
+            },
+            "preflight": check,
+            "action": {"type": ["object", "null"], "properties": {"command": nullable_str, "blast_radius": nullable_str}},
+            "verify": check,
+            "rollback": {"type": ["object", "null"], "properties": {"command": nullable_str}},
+            "stale": {"type": "array", "items": {"type": "object", "properties": {"assumption": {"type": "string"}, "why": {"type": "string"}}, "required": ["assumption", "why"]}},
+            "notes": {"type": "string"}
+        },
+        "required": ["values", "stale", "notes"]
+    })
+}
+
+/// The first JSON object in the reply: the whole text, inside a code fence,
+/// or after some prose.
+pub fn parse_reply(text: &str) -> Result<ModelDraft, String> {
+    let trimmed = text.trim();
+    if let Ok(d) = serde_json::from_str::<ModelDraft>(trimmed) {
+        return Ok(d);
+    }
+    for (start, _) in trimmed.match_indices('{') {
+        let mut stream = serde_json::Deserializer::from_str(&trimmed[start..]).into_iter::<Value>();
+        if let Some(Ok(value @ Value::Object(_))) = stream.next() {
+            if let Ok(d) = serde_json::from_value::<ModelDraft>(value) {
+                return Ok(d);
+            }
+        }
+    }
+    let excerpt: String = sanitize_line(trimmed, 80).into_owned();
+    Err(format!("the reply holds no JSON object: {excerpt:?}"))
+}
+
+/// Everything a finished model draft contributes to a card.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelOutcome {
+    pub draft: ModelDraft,
+    pub model: String,
+    /// The redacted alert and state the request carried.
+    pub evidence: String,
+    pub suspicious: Vec<String>,
+    pub usage: Option<(u64, u64)>,
+    pub cached: bool,
+}
+
+/// The card for a step: the offline card, with what the model may add.
+pub fn compose(
+    runbook: &Runbook,
+    step_index: usize,
+    ctx: &Context,
+    model: Option<&ModelOutcome>,
+) -> Card {
+    let mut values = resolve(runbook, ctx);
+    let Some(m) = model else {
+        return build_card(runbook, step_index, &values, "offline");
+    };
+    let mut flags = Vec::new();
+    for (name, proposed) in &m.draft.values {
+        let (Some(var), Some(current)) = (runbook.variables.get(name), values.get_mut(name)) else {
+            continue;
+        };
+        let value = proposed.value.trim().to_string();
+        if let Err(why) = validate(var, &value) {
+            current.rejected.push(Rejected {
+                source: Source::Model,
+                value: sanitize_line(&value, 80).into_owned(),
+                why,
+            });
+            continue;
+        }
+        // Code-found values win: the engineer's --var, alert labels, the state.
+        if current.verified {
+            if current.value.as_deref() != Some(value.as_str()) {
+                flags.push(format!(
+                    "the model suggested {:?} for '{name}'; kept {:?} from {}",
+                    sanitize_line(&value, 60),
+                    current.value.as_deref().unwrap_or(""),
+                    current
+                        .evidence
+                        .as_ref()
+                        .map_or("the context".into(), |e| e.text.clone())
+                ));
+            }
+            continue;
+        }
+        let evidence = proposed.evidence.as_deref().map(str::trim).unwrap_or("");
+        let backed = !evidence.is_empty()
+            && evidence.contains(value.as_str())
+            && m.evidence.contains(evidence);
+        *current = ResolvedValue {
+            name: name.clone(),
+            value: Some(value),
+            verified: backed,
+            evidence: Some(Evidence {
+                source: Source::Model,
+                text: if backed {
+                    format!("model, from: {}", sanitize_line(evidence, 100))
+                } else {
+                    "model, with no evidence in the alert or state".into()
+                },
+            }),
+            rejected: std::mem::take(&mut current.rejected),
+        };
+    }
+    let mut card = build_card(runbook, step_index, &values, &m.model);
+    let step = &runbook.steps[step_index];
+    let proposed_commands = [
+        m.draft.preflight.as_ref().and_then(|c| c.command.as_ref()),
+        m.draft.action.as_ref().and_then(|c| c.command.as_ref()),
+        m.draft.verify.as_ref().and_then(|c| c.command.as_ref()),
+        m.draft.rollback.as_ref().and_then(|c| c.command.as_ref()),
+    ];
+    if step.is_manual() {
+        apply_model_commands(&mut card, &m.draft, &mut flags);
+    } else if proposed_commands.iter().any(Option::is_some) {
+        flags.push("the model proposed commands of its own; ignored: this step's commands come from the runbook".into());
+    }
+    for s in &m.draft.stale {
+        if !s.assumption.trim().is_empty() {
+            card.stale.push(format!(
+                "{} — {}",
+                sanitize_line(s.assumption.trim(), 200),
+                sanitize_line(s.why.trim(), 200)
+            ));
+        }
+    }
+    card.notes = m
+        .draft
+        .notes
+        .as_deref()
+        .map(|n| sanitize_line(n.trim(), 500).into_owned())
+        .unwrap_or_default();
+    card.suspicious = m.suspicious.clone();
+    card.flags.extend(flags);
+    card.flags
+        .extend(card.stale.iter().map(|s| format!("stale assumption: {s}")));
+    card.flags.extend(
+        card.suspicious
+            .iter()
+            .map(|s| format!("suspicious content in the state, {s}")),
+    );
+    card
+}
+
+/// Model-written commands for a prose step: shown for the human; the checks
+/// run only if the guard allows them.
+fn apply_model_commands(card: &mut Card, draft: &ModelDraft, flags: &mut Vec<String>) {
+    let clean_command =
+        |c: &Option<String>, what: &str, flags: &mut Vec<String>| -> Option<String> {
+            let c = c.as_deref()?.trim();
+            if c.is_empty() {
+                return None;
+            }
+            if c.chars().any(|ch| ch.is_control() && ch != '\n') {
+                flags.push(format!(
+                    "the model's {what} held control characters; dropped"
+                ));
+                return None;
+            }
+            Some(c.to_string())
+        };
+    let check =
+        |d: &Option<DraftCheck>, what: &str, flags: &mut Vec<String>| -> Option<CardCheck> {
+            let d = d.as_ref()?;
+            let command = clean_command(&d.command, what, flags)?;
+            let regex = |p: &Option<String>, flags: &mut Vec<String>| {
+                let p = p.as_deref()?.trim();
+                if p.is_empty() {
+                    return None;
+                }
+                match regex::Regex::new(p) {
+                    Ok(_) => Some(p.to_string()),
+                    Err(_) => {
+                        flags.push(format!(
+                            "the model's {what} rule {:?} is not a valid regex; dropped",
+                            sanitize_line(p, 60)
+                        ));
+                        None
+                    }
+                }
+            };
+            let guard = guard::check(&command);
+            if !guard.allowed {
+                flags.push(format!(
+                    "model's {what} not run: {} (copy it if you want it)",
+                    guard.reason
+                ));
+            }
+            Some(CardCheck {
+                runnable: guard.allowed,
+                missing: Vec::new(),
+                proceed_if: regex(&d.proceed_if, flags),
+                stop_if: regex(&d.stop_if, flags),
+                explain: d.explain.clone().unwrap_or_default(),
+                timeout_ms: DEFAULT_TIMEOUT.as_millis() as u64,
+                command,
+                guard,
+            })
+        };
+    card.preflight = check(&draft.preflight, "pre-flight", flags);
+    card.verify = check(&draft.verify, "verify", flags);
+    card.action = draft.action.as_ref().and_then(|a| {
+        Some(CardAction {
+            command: clean_command(&a.command, "action", flags)?,
+            blast_radius: a
+                .blast_radius
+                .clone()
+                .filter(|b| !b.trim().is_empty())
+                .unwrap_or_else(|| "not stated by the model: assume the worst".into()),
+        })
+    });
+    card.rollback = match (
+        &card.action,
+        draft
+            .rollback
+            .as_ref()
+            .and_then(|r| clean_command(&r.command, "rollback", flags)),
+    ) {
+        (None, _) => CardRollback::NotNeeded,
+        (Some(_), Some(command)) => CardRollback::Command { command },
+        (Some(_), None) => CardRollback::None {
+            reason: "the model proposed no rollback".into(),
+        },
+    };
+    if card.preflight.is_some() || card.action.is_some() {
+        card.model_commands = true;
+        card.manual = false;
+        flags.push("commands drafted by the model, not the runbook: read every word".into());
+    }
+}
