@@ -70,6 +70,9 @@ fn every_bundled_step_drafts_offline() {
 #[test]
 fn values_from_the_context_are_quoted_and_evidenced() {
     let out = Command::new(env!("CARGO_BIN_EXE_stepguard"))
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("OPENAI_BASE_URL")
+        .env("STEPGUARD_CONFIG", "/dev/null")
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .args([
             "draft",
@@ -101,6 +104,9 @@ fn values_from_the_context_are_quoted_and_evidenced() {
 
     // A hostile value is rejected, listed, and never reaches the command.
     let out = Command::new(env!("CARGO_BIN_EXE_stepguard"))
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("OPENAI_BASE_URL")
+        .env("STEPGUARD_CONFIG", "/dev/null")
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .args([
             "draft",
@@ -136,6 +142,9 @@ fn alert_labels_fill_values() {
     )
     .unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_stepguard"))
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("OPENAI_BASE_URL")
+        .env("STEPGUARD_CONFIG", "/dev/null")
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .args([
             "draft",

@@ -4,6 +4,8 @@
 //! reaches the tmux buffer, the canaries never exist, and the terminal is
 //! restored after `q` and after a panic.
 
+mod openai_server;
+
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -37,7 +39,13 @@ impl Tmux {
             "-s",
             "sg",
         ]);
-        for (k, v) in env {
+        // No model from the developer's environment: tests choose their own.
+        let isolated = [
+            ("OPENAI_BASE_URL", ""),
+            ("OPENAI_API_KEY", ""),
+            ("STEPGUARD_CONFIG", "/dev/null"),
+        ];
+        for (k, v) in isolated.iter().chain(env) {
             cmd.args(["-e", &format!("{k}={v}")]);
         }
         let status = cmd.arg(shell_command).status().unwrap();
@@ -224,6 +232,9 @@ fn terminal_is_restored_after_a_panic() {
 fn bad_runbook_fails_before_any_screen() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let out = Command::new(env!("CARGO_BIN_EXE_stepguard"))
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("OPENAI_BASE_URL")
+        .env("STEPGUARD_CONFIG", "/dev/null")
         .current_dir(root)
         .args(["run", "tests/fixtures/runbooks/undeclared-variable.yaml"])
         .output()
@@ -238,4 +249,65 @@ fn bad_runbook_fails_before_any_screen() {
         !String::from_utf8_lossy(&out.stdout).contains("\x1b[?1049h"),
         "the screen was opened"
     );
+}
+
+/// The TUI with a model: the card is drafted by the server's model and the
+/// header says so; a dead endpoint falls back with a banner.
+#[test]
+fn the_walk_drafts_with_a_model_and_falls_back_without_one() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let draft = serde_json::json!({
+        "values": {"log_dir": {"value": "demo/var/log/checkout", "evidence": "log_dir: demo/var/log/checkout"}},
+        "stale": [], "notes": "The burst started at 14:05, right after the config push."
+    })
+    .to_string();
+    let server = rt.block_on(openai_server::FakeServer::start(move |_, _| {
+        openai_server::sse(
+            &draft,
+            &openai_server::ChunkStyle {
+                per_char: true,
+                ..Default::default()
+            },
+        )
+    }));
+    let state_dir = tempfile::tempdir().unwrap();
+    let line = shell_line("run demo-checkout-logs --state demo/state.txt");
+    let t = Tmux::start(
+        "model",
+        &line,
+        &[
+            ("OPENAI_BASE_URL", server.base_url.as_str()),
+            ("OPENAI_API_KEY", "sk-test"),
+            ("STEPGUARD_STATE_DIR", state_dir.path().to_str().unwrap()),
+        ],
+    );
+    let screen = t.wait_for("drafted by fake-model");
+    assert!(screen.contains("The burst started at 14:05"), "{screen}");
+    assert!(screen.contains("d re-draft"), "{screen}");
+    // The next step was prefetched: after p it is drafted at once.
+    t.keys(&["r"]);
+    t.wait_for(" PASS ");
+    t.keys(&["p"]);
+    t.wait_for("step 2/6");
+    t.wait_for("drafted by fake-model");
+    assert!(server.requests().len() >= 2);
+    t.keys(&["q"]);
+    assert_restored(&t, 0);
+
+    let t = Tmux::start(
+        "dead-model",
+        &line,
+        &[
+            ("OPENAI_BASE_URL", "http://127.0.0.1:9/v1"),
+            ("STEPGUARD_STATE_DIR", state_dir.path().to_str().unwrap()),
+        ],
+    );
+    t.wait_for("model unavailable");
+    t.wait_for("PRE-FLIGHT");
+    t.keys(&["q"]);
+    assert_restored(&t, 0);
 }

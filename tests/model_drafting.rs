@@ -539,6 +539,9 @@ async fn cli_drafts_with_the_model_and_falls_back_when_it_is_down() {
         );
         tokio::task::spawn_blocking(move || {
             std::process::Command::new(env!("CARGO_BIN_EXE_stepguard"))
+                .env_remove("OPENAI_API_KEY")
+                .env_remove("OPENAI_BASE_URL")
+                .env("STEPGUARD_CONFIG", "/dev/null")
                 .args([
                     "draft",
                     rb.to_str().unwrap(),

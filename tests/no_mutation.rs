@@ -82,6 +82,9 @@ fn walking_every_step_never_creates_a_canary() {
     for step in &runbook.steps {
         for extra in [&[][..], &["--json"][..]] {
             let out = Command::new(env!("CARGO_BIN_EXE_stepguard"))
+                .env_remove("OPENAI_API_KEY")
+                .env_remove("OPENAI_BASE_URL")
+                .env("STEPGUARD_CONFIG", "/dev/null")
                 .args([
                     "draft",
                     fixture.to_str().unwrap(),

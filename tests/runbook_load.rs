@@ -13,6 +13,9 @@ fn repo(path: &str) -> PathBuf {
 
 fn stepguard(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_stepguard"))
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("OPENAI_BASE_URL")
+        .env("STEPGUARD_CONFIG", "/dev/null")
         .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env_remove("STEPGUARD_RUNBOOKS")
