@@ -13,6 +13,7 @@ use crate::exec::{self, judge, OutputLimits, Predicates, RunEvent, RunRequest};
 use crate::model::{compose, DraftJob, Drafter, ModelConfig};
 use crate::runbook::{self, LoadError, Runbook};
 use crate::sanitize::sanitize_line;
+use crate::session::{list_sessions, SessionDir};
 
 /// Exit codes (SPEC §4).
 pub const EXIT_OK: u8 = 0;
@@ -59,12 +60,35 @@ enum Command {
     },
     /// Print the guarded card of one step, no TUI.
     Draft(DraftArgs),
+    /// Internal: clean up a pre-flight's processes if stepguard dies.
+    #[command(name = "__reap", hide = true)]
+    Reap { pgid: u32, parent: u32 },
+    /// List saved sessions, newest first.
+    Sessions {
+        #[arg(long)]
+        json: bool,
+    },
+    /// The audit log of a session.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum AuditCommand {
+    /// Check a session's hash chain; exit 1 (naming the first bad line) if tampered.
+    Verify { id: String },
 }
 
 #[derive(Args, Debug)]
 struct RunArgs {
     /// A runbook file or id.
-    runbook: String,
+    #[arg(required_unless_present = "resume")]
+    runbook: Option<String>,
+    /// Continue a saved session (see `stepguard sessions`).
+    #[arg(long, value_name = "ID", conflicts_with_all = ["runbook", "state", "vars", "alert"])]
+    resume: Option<String>,
     #[command(flatten)]
     context: ContextArgs,
     /// Never call a model: steps render from the runbook's own templates.
@@ -127,6 +151,9 @@ enum CliError {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Ok(exe) = std::env::current_exe() {
+        crate::exec::set_watcher(exe);
+    }
     match dispatch(cli) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
@@ -150,6 +177,14 @@ fn dispatch(cli: Cli) -> Result<u8> {
         Some(Command::Check { paths }) => check(if paths.is_empty() { &dirs } else { &paths }),
         Some(Command::Guard { json, command }) => Ok(guard(&command, json)),
         Some(Command::Draft(args)) => draft(&dirs, args),
+        Some(Command::Sessions { json }) => sessions(json),
+        Some(Command::Reap { pgid, parent }) => {
+            crate::exec::reap(pgid, parent);
+            Ok(EXIT_OK)
+        }
+        Some(Command::Audit {
+            command: AuditCommand::Verify { id },
+        }) => audit_verify(&id),
     }
 }
 
@@ -157,9 +192,19 @@ fn dispatch(cli: Cli) -> Result<u8> {
 /// runbook or file fails here, before any screen is drawn.
 fn tui(dirs: &[PathBuf], args: Option<RunArgs>) -> Result<u8> {
     let catalog = load_catalog(dirs)?;
+    let state_dir = crate::model::config::state_dir();
+    let mut resume = None;
     let (start, ctx) = match &args {
+        Some(RunArgs {
+            resume: Some(id), ..
+        }) => {
+            let (runbook, ctx, r) = load_resume(state_dir.as_deref(), id)?;
+            resume = Some(r);
+            (Some(runbook), ctx)
+        }
         Some(a) => {
-            let runbook = find_runbook(dirs, &a.runbook)?;
+            let key = a.runbook.as_deref().unwrap_or_default();
+            let runbook = find_runbook(dirs, key)?;
             let ctx = load_context(&a.context, &runbook)?;
             (Some(runbook), ctx)
         }
@@ -190,8 +235,99 @@ fn tui(dirs: &[PathBuf], args: Option<RunArgs>) -> Result<u8> {
         ctx,
         banner,
         drafter,
+        state_dir,
+        resume,
+        policy: policy_config()?,
     })?;
     Ok(EXIT_OK)
+}
+
+/// A saved session: its runbook (from the path it was loaded from), its
+/// context, and the snapshot to restore.
+fn load_resume(
+    state_dir: Option<&Path>,
+    id: &str,
+) -> Result<(Runbook, Context, crate::tui::app::Resume)> {
+    let state_dir = state_dir.context("no state directory (set STEPGUARD_STATE_DIR)")?;
+    let session = SessionDir::open(state_dir, id)?;
+    let snapshot: crate::tui::persist::Snapshot = session
+        .read_snapshot()
+        .with_context(|| format!("session {id}: cannot read its snapshot"))?;
+    let runbook = runbook::load_file(&snapshot.runbook_path).map_err(|e| match e {
+        LoadError::Io { .. } => anyhow::anyhow!("session {id}: {e}"),
+        e => CliError::Invalid(e).into(),
+    })?;
+    let ctx = Context {
+        vars: snapshot.vars.clone(),
+        alert: snapshot.alert.clone(),
+        state: if snapshot.has_state {
+            session.read_state()
+        } else {
+            None
+        },
+    };
+    Ok((runbook, ctx, crate::tui::app::Resume { session, snapshot }))
+}
+
+fn sessions(json: bool) -> Result<u8> {
+    let dir = crate::model::config::state_dir()
+        .context("no state directory (set STEPGUARD_STATE_DIR)")?;
+    let list = list_sessions(&dir);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&list)?);
+        return Ok(EXIT_OK);
+    }
+    if list.is_empty() {
+        println!("no sessions in {}", SessionDir::root(&dir).display());
+        return Ok(EXIT_OK);
+    }
+    println!(
+        "{:<9} {:<36} {:>7} {:<10} {:<16}",
+        "ID", "RUNBOOK", "STEP", "STATUS", "UPDATED"
+    );
+    let now = crate::session::now_ms();
+    for s in list {
+        let ago = now.saturating_sub(s.updated_ms) / 1000;
+        let ago = match ago {
+            0..60 => format!("{ago}s ago"),
+            60..3600 => format!("{}m ago", ago / 60),
+            3600..86400 => format!("{}h ago", ago / 3600),
+            _ => format!("{}d ago", ago / 86400),
+        };
+        println!(
+            "{:<9} {:<36} {:>7} {:<10} {:<16}",
+            s.id,
+            sanitize_line(&s.runbook_id, 36),
+            format!("{}/{}", s.step, s.steps),
+            s.status,
+            ago
+        );
+    }
+    Ok(EXIT_OK)
+}
+
+fn audit_verify(id: &str) -> Result<u8> {
+    let dir = crate::model::config::state_dir()
+        .context("no state directory (set STEPGUARD_STATE_DIR)")?;
+    let session = SessionDir::open(&dir, id)?;
+    let head = session
+        .read_snapshot::<crate::tui::persist::Snapshot>()
+        .ok()
+        .map(|s| s.audit_head);
+    match crate::session::verify(&session.audit_path(), head.as_ref()) {
+        Ok(h) => {
+            println!(
+                "ok: {} events, chain intact (head {})",
+                h.seq,
+                &h.hash[..h.hash.len().min(16)]
+            );
+            Ok(EXIT_OK)
+        }
+        Err(e) => {
+            println!("tampered: {e}");
+            Ok(EXIT_FAILED)
+        }
+    }
 }
 
 fn load_catalog(dirs: &[PathBuf]) -> Result<Vec<Runbook>> {
@@ -480,6 +616,14 @@ fn run_preflight(
         "dropped_lines": outcome.output.dropped_lines,
         "output": outcome.output.lines.iter().map(|(_, l)| l.as_str()).collect::<Vec<_>>(),
     }))
+}
+
+/// The escalation rules from the config file (defaults without one).
+fn policy_config() -> Result<crate::policy::PolicyConfig> {
+    match crate::model::config::config_path() {
+        Some(path) => Ok(crate::model::config::read_file(&path)?.policy),
+        None => Ok(crate::policy::PolicyConfig::default()),
+    }
 }
 
 /// The model settings: config file, then environment, then flags.

@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 
 struct Tmux {
     socket: String,
+    /// Sessions saved by the app land here, not in the developer's home.
+    _state: tempfile::TempDir,
 }
 
 impl Tmux {
@@ -40,17 +42,23 @@ impl Tmux {
             "sg",
         ]);
         // No model from the developer's environment: tests choose their own.
+        let state = tempfile::tempdir().unwrap();
+        let state_dir = state.path().to_str().unwrap().to_string();
         let isolated = [
             ("OPENAI_BASE_URL", ""),
             ("OPENAI_API_KEY", ""),
             ("STEPGUARD_CONFIG", "/dev/null"),
+            ("STEPGUARD_STATE_DIR", state_dir.as_str()),
         ];
         for (k, v) in isolated.iter().chain(env) {
             cmd.args(["-e", &format!("{k}={v}")]);
         }
         let status = cmd.arg(shell_command).status().unwrap();
         assert!(status.success());
-        Tmux { socket }
+        Tmux {
+            socket,
+            _state: state,
+        }
     }
 
     fn tmux(&self, args: &[&str]) -> String {

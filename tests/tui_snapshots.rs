@@ -154,6 +154,7 @@ fn model_outcome() -> Box<stepguard::model::ModelOutcome> {
         suspicious: vec!["line 3: IGNORE ALL PREVIOUS INSTRUCTIONS".into()],
         usage: Some((812, 64)),
         cached: false,
+        redactions: 0,
     })
 }
 
@@ -190,4 +191,63 @@ fn model_drafting_states() {
     let screen = render(&m, 120, 40);
     assert!(!screen.contains('\x1b'));
     insta::assert_snapshot!("model_drafted", screen);
+}
+
+/// An action aimed at another namespace than the session's is not copied
+/// without a typed reason (the refusal as the human sees it).
+#[test]
+fn copy_refused_for_the_wrong_namespace() {
+    let rb = parse_str(
+        "id: wrong-target\ntitle: Wrong target\nvariables:\n  namespace: {pattern: '^[a-z]+$'}\nsteps:\n  - id: undo\n    title: Roll back\n    intent: Undo the rollout.\n    preflight: {run: 'echo {{namespace}}', explain: any}\n    action: {run: 'kubectl -n {{namespace}} rollout undo deployment/checkout', blast_radius: one deployment}\n    rollback: {run: 'kubectl -n {{namespace}} rollout undo deployment/checkout'}\n",
+        std::path::Path::new("wrong-target.yaml"),
+    )
+    .unwrap();
+    let mut ctx = Context::default();
+    ctx.vars.insert("namespace".into(), "payments".into());
+    let mut m = Model::new(vec![rb.clone()], ctx);
+    m.start_walk(rb);
+    m.target = "prod-eu-1".into();
+    // The human edits the action and points it at another namespace.
+    update(
+        &mut m,
+        Msg::Edited(Ok(
+            "kubectl -n billing rollout undo deployment/checkout".into()
+        )),
+    );
+    let effects = update(&mut m, key('a'));
+    assert!(effects.is_empty(), "copied without a reason: {effects:?}");
+    insta::assert_snapshot!("copy_wrong_namespace", render(&m, 100, 30));
+    typed(&mut m, "billing shares the deployment during the migration");
+    let effects = update(&mut m, code(KeyCode::Enter));
+    assert!(
+        matches!(
+            effects.as_slice(),
+            [
+                stepguard::tui::Effect::Audit {
+                    kind: "override",
+                    ..
+                },
+                stepguard::tui::Effect::Copy { .. }
+            ]
+        ),
+        "{effects:?}"
+    );
+    // The same context and namespace copy at once; another --context does not.
+    update(
+        &mut m,
+        Msg::Edited(Ok(
+            "kubectl --context prod-eu-1 -n payments rollout undo deployment/checkout".into(),
+        )),
+    );
+    assert!(matches!(
+        update(&mut m, key('a')).as_slice(),
+        [stepguard::tui::Effect::Copy { .. }]
+    ));
+    update(
+        &mut m,
+        Msg::Edited(Ok(
+            "kubectl --context=prod-us-2 -n payments rollout undo deployment/checkout".into(),
+        )),
+    );
+    assert!(update(&mut m, key('a')).is_empty());
 }

@@ -420,6 +420,7 @@ fn outcome_for(
         suspicious: vec![],
         usage: Some((10, 5)),
         cached: false,
+        redactions: 0,
     })
 }
 
@@ -501,7 +502,18 @@ fn new_state_discards_drafts_and_late_replies() {
     let old = m.walk.as_ref().unwrap().generation;
     update(&mut m, Msg::Paste("ns: billing\n".into()));
     let effects = update(&mut m, code(KeyCode::Enter));
-    assert_eq!(effects.len(), 2, "current and next step drafted again");
+    let drafts = effects
+        .iter()
+        .filter(|e| matches!(e, Effect::RequestDraft { .. }))
+        .count();
+    assert_eq!(drafts, 2, "current and next step drafted again");
+    assert!(effects.iter().any(|e| matches!(
+        e,
+        Effect::Audit {
+            kind: "context",
+            ..
+        }
+    )));
     let walk = m.walk.as_ref().unwrap();
     assert!(walk.generation > old);
     // A reply to the old request arrives late: ignored.

@@ -9,7 +9,9 @@ mod runner;
 mod verdict;
 
 pub use output::{KeptOutput, OutputLimits, Stream};
-pub use runner::{run, session_members, RunError, RunEvent, RunOutcome, RunRequest};
+pub use runner::{
+    reap, run, session_members, set_watcher, RunError, RunEvent, RunOutcome, RunRequest,
+};
 pub use verdict::{judge, Judgement, Predicates, Verdict};
 
 /// Resolves when `cancel` fires; never when there is none or its sender was

@@ -85,11 +85,17 @@ pub async fn run(
             if libc::setsid() == -1 {
                 return Err(std::io::Error::last_os_error());
             }
+            // If stepguard itself dies (even by SIGKILL), so does the shell.
+            #[cfg(target_os = "linux")]
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
             Ok(())
         });
     }
     let mut child = command.spawn()?;
     let pgid = child.id();
+    // PDEATHSIG reaches only the shell; the watcher (dropped, hence killed,
+    // when this function returns) cleans up the rest if stepguard dies.
+    let _watcher = pgid.and_then(spawn_watcher);
     let stdout = child.stdout.take().expect("piped stdout");
     let stderr = child.stderr.take().expect("piped stderr");
 
@@ -206,6 +212,50 @@ async fn read_lines(
     }
     if let Some(line) = splitter.finish() {
         let _ = tx.send((stream, line.text, line.cut)).await;
+    }
+}
+
+static WATCHER: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+
+/// The stepguard binary, to run `stepguard __reap` beside each command. Set
+/// once by the binary at start-up; without it (library use) there is no
+/// watcher and only the shell dies with stepguard.
+pub fn set_watcher(exe: std::path::PathBuf) {
+    let _ = WATCHER.set(exe);
+}
+
+fn spawn_watcher(pgid: u32) -> Option<tokio::process::Child> {
+    let exe = WATCHER.get()?;
+    Command::new(exe)
+        .arg("__reap")
+        .arg(pgid.to_string())
+        .arg(std::process::id().to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .ok()
+}
+
+/// `stepguard __reap PGID PARENT`: wait until the command's session is
+/// empty, or until PARENT (stepguard) is gone, and then kill the session.
+/// Polling the parent works whatever signal ended it, SIGKILL included.
+pub fn reap(pgid: u32, parent: u32) {
+    loop {
+        // SAFETY: getppid has no preconditions.
+        let ppid = unsafe { libc::getppid() } as u32;
+        let members = libc::pid_t::try_from(pgid)
+            .map(session_members)
+            .unwrap_or_default();
+        if members.is_empty() {
+            return;
+        }
+        if ppid != parent {
+            kill_group(Some(pgid));
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 

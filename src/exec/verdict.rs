@@ -6,7 +6,7 @@ use regex::Regex;
 
 use super::runner::RunOutcome;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Verdict {
     /// The step's assumption is confirmed.
@@ -27,7 +27,7 @@ impl std::fmt::Display for Verdict {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Judgement {
     pub verdict: Verdict,
     pub reason: String,

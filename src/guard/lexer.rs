@@ -27,6 +27,9 @@ pub(crate) struct Word {
     pub assign_eq: Option<usize>,
     /// An unquoted `{…,…}` or `{a..b}`: bash would brace-expand it.
     pub brace: bool,
+    /// An unquoted `~` appears: the shell may replace it with a home
+    /// directory (at the start, and in bash after `=` or `:` too).
+    pub tilde: bool,
 }
 
 /// The redirection operators the parser accepts (the checks come later).
@@ -130,6 +133,7 @@ struct WordBuf {
     assign_eq: Option<usize>,
     brace_open: bool,
     brace: bool,
+    tilde: bool,
     prev_dot: bool,
 }
 
@@ -142,6 +146,7 @@ impl WordBuf {
             b'{' => self.brace_open = true,
             b',' if self.brace_open => self.brace = true,
             b'.' if self.brace_open && self.prev_dot => self.brace = true,
+            b'~' => self.tilde = true,
             b'=' if self.assign_eq.is_none() && !self.quoted && is_name(&self.text) => {
                 self.assign_eq = Some(at)
             }
@@ -181,6 +186,7 @@ impl WordBuf {
             glob_at,
             assign_eq: self.assign_eq,
             brace: self.brace,
+            tilde: self.tilde,
         }
     }
 }

@@ -6,10 +6,14 @@
 //! table or its checker in code (`special`, `sql`, `sed`, `awk`, `curl`)
 //! accepts. Anything not understood is refused: the guard fails closed.
 //!
-//! `check` is the one function the runner and `stepguard guard` call.
+//! `check` is the one function the runner and `stepguard guard` call;
+//! `check_with_rules` is the same check extended by standing rules (SPEC
+//! §7, `extend`), which may allow only simple commands the allowlist does
+//! not know, never anything it refuses for cause.
 
 mod awk;
 mod curl;
+mod extend;
 mod lexer;
 mod rules;
 mod sed;
@@ -19,8 +23,11 @@ mod sql;
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
+use extend::RuleCtx;
 use lexer::{RedirOp, Redirect, SimpleCommand, Word};
 use rules::{AllowlistFile, Program};
+
+use crate::standing::{ArgRule, StandingRule};
 
 /// The allowlist compiled into the binary.
 pub const DEFAULT_ALLOWLIST: &str = include_str!("allowlist.yaml");
@@ -35,12 +42,43 @@ pub struct Decision {
     pub allowed: bool,
     /// One line: `allowed: …` or `refused: …`, naming the offending piece.
     pub reason: String,
+    /// The standing rule that allowed the line (the first one, when several
+    /// did); `None` when the allowlist alone decided.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    /// One rule id per simple command a standing rule allowed, in order:
+    /// the uses to record (`RuleStore::record_uses`) before running.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rule_uses: Vec<String>,
+}
+
+fn builtin() -> &'static Guard {
+    static DEFAULT: OnceLock<Guard> = OnceLock::new();
+    DEFAULT.get_or_init(Guard::default)
 }
 
 /// Would stepguard run this command line? Uses the built-in allowlist.
 pub fn check(command: &str) -> Decision {
-    static DEFAULT: OnceLock<Guard> = OnceLock::new();
-    DEFAULT.get_or_init(Guard::default).check(command)
+    builtin().check(command)
+}
+
+/// [`check`], with standing rules: a simple command the allowlist does not
+/// know may be allowed by an active rule that matches it (see `extend`).
+/// With no rules it is exactly [`check`].
+pub fn check_with_rules(command: &str, rules: &[StandingRule], now: u64) -> Decision {
+    builtin().check_with_rules(command, rules, now)
+}
+
+/// May a standing rule for `program` with these argument constraints exist
+/// under the built-in allowlist? `Err` says why not.
+pub fn rule_admissible(program: &str, args: &[ArgRule]) -> Result<(), String> {
+    extend::admissible(builtin(), program, args)
+}
+
+/// One allowed simple command: its label, and the rule that allowed it.
+struct Allowed {
+    label: String,
+    rule: Option<String>,
 }
 
 /// An allowlist that is not valid.
@@ -132,25 +170,35 @@ impl Guard {
 
     /// Would stepguard run this command line?
     pub fn check(&self, command: &str) -> Decision {
-        match self.check_line(command) {
-            Ok((labels, more)) => Decision {
-                allowed: true,
-                reason: one_line(&format!(
-                    "allowed: every command is a known read-only form ({}{})",
-                    labels.join(", "),
-                    if more { ", …" } else { "" }
-                )),
-            },
+        self.decide(command, None)
+    }
+
+    /// [`Guard::check`], with standing rules (see [`check_with_rules`]).
+    pub fn check_with_rules(&self, command: &str, rules: &[StandingRule], now: u64) -> Decision {
+        if rules.is_empty() {
+            return self.check(command);
+        }
+        self.decide(command, Some(&mut RuleCtx::new(rules, now)))
+    }
+
+    fn decide(&self, command: &str, ctx: Option<&mut RuleCtx<'_>>) -> Decision {
+        match self.check_line(command, ctx) {
+            Ok(cmds) => allowed_decision(&cmds),
             Err(reason) => Decision {
                 allowed: false,
                 reason: one_line(&format!("refused: {reason}")),
+                rule: None,
+                rule_uses: Vec::new(),
             },
         }
     }
 
-    /// The distinct labels of the commands (at most `MAX_LABELS`), and
-    /// whether there were more.
-    fn check_line(&self, command: &str) -> Result<(Vec<String>, bool), String> {
+    /// Every simple command of the line, allowed.
+    fn check_line(
+        &self,
+        command: &str,
+        mut ctx: Option<&mut RuleCtx<'_>>,
+    ) -> Result<Vec<Allowed>, String> {
         if let Some(broken) = &self.broken {
             return Err(format!("the allowlist failed to load: {broken}"));
         }
@@ -165,23 +213,18 @@ impl Guard {
         if cmds.is_empty() {
             return Err("nothing to run".into());
         }
-        let mut labels: Vec<String> = Vec::with_capacity(cmds.len().min(MAX_LABELS));
-        let mut more = false;
+        let mut allowed = Vec::with_capacity(cmds.len());
         for cmd in &cmds {
-            let label = self.check_simple(cmd)?;
-            if labels.contains(&label) {
-                continue;
-            }
-            if labels.len() < MAX_LABELS {
-                labels.push(label);
-            } else {
-                more = true;
-            }
+            allowed.push(self.check_simple(cmd, ctx.as_deref_mut())?);
         }
-        Ok((labels, more))
+        Ok(allowed)
     }
 
-    fn check_simple(&self, cmd: &SimpleCommand) -> Result<String, String> {
+    fn check_simple(
+        &self,
+        cmd: &SimpleCommand,
+        ctx: Option<&mut RuleCtx<'_>>,
+    ) -> Result<Allowed, String> {
         for a in &cmd.assigns {
             let name = &a.text[..a.assign_eq.unwrap_or(0)];
             if !self.safe_env.iter().any(|s| s == name) {
@@ -211,7 +254,17 @@ impl Guard {
         for (k, w) in cmd.words.iter().enumerate() {
             check_expansion(w, k == 0)?;
         }
-        self.check_argv(&cmd.words, 0)
+        match (self.check_argv(&cmd.words, 0), ctx) {
+            (Ok(label), _) => Ok(Allowed { label, rule: None }),
+            (Err(reason), None) => Err(reason),
+            (Err(reason), Some(ctx)) => {
+                let used = extend::apply(self, &cmd.words, reason, ctx)?;
+                Ok(Allowed {
+                    label: used.label,
+                    rule: Some(used.id),
+                })
+            }
+        }
     }
 
     /// Checks `words` (program and arguments); returns the label for the
@@ -244,6 +297,57 @@ impl Guard {
             Some(s) => format!("{name} {s}"),
             None => name.to_owned(),
         })
+    }
+}
+
+/// The decision for a line whose every simple command is allowed. Without
+/// standing rules the reason reads as it always has; rule-allowed commands
+/// are listed after, each naming its rule.
+fn allowed_decision(cmds: &[Allowed]) -> Decision {
+    fn push(list: &mut Vec<String>, more: &mut bool, label: String) {
+        if !list.contains(&label) {
+            if list.len() < MAX_LABELS {
+                list.push(label);
+            } else {
+                *more = true;
+            }
+        }
+    }
+    let (mut known, mut by_rule, mut rule_uses) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut more_known, mut more_ruled) = (false, false);
+    for c in cmds {
+        match &c.rule {
+            None => push(&mut known, &mut more_known, c.label.clone()),
+            Some(id) => {
+                rule_uses.push(id.clone());
+                let label = format!("{} (standing rule {id})", c.label);
+                push(&mut by_rule, &mut more_ruled, label);
+            }
+        }
+    }
+    let etc = |more: bool| if more { ", …" } else { "" };
+    let known_part = format!("({}{})", known.join(", "), etc(more_known));
+    let reason = if rule_uses.is_empty() {
+        format!("allowed: every command is a known read-only form {known_part}")
+    } else if known.is_empty() {
+        format!(
+            "allowed: every command is allowed by a standing rule: {}{}",
+            by_rule.join(", "),
+            etc(more_ruled)
+        )
+    } else {
+        format!(
+            "allowed: every command is a known read-only form {known_part} or allowed by a \
+             standing rule: {}{}",
+            by_rule.join(", "),
+            etc(more_ruled)
+        )
+    };
+    Decision {
+        allowed: true,
+        reason: one_line(&reason),
+        rule: rule_uses.first().cloned(),
+        rule_uses,
     }
 }
 

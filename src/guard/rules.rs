@@ -143,6 +143,23 @@ pub(crate) struct Program {
     strict_operands: bool,
 }
 
+/// Why the table-driven check refused: whether a standing rule may allow
+/// the form anyway (see `extend.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// The form is not in the table (an unlisted subcommand, an unknown
+    /// option before it): a standing rule may allow it.
+    Unknown,
+    /// The table refuses it for a reason: nothing may allow it.
+    Denied,
+}
+
+type Kinded<T> = Result<T, (Refusal, String)>;
+
+fn denied<T>(r: Result<T, String>) -> Kinded<T> {
+    r.map_err(|e| (Refusal::Denied, e))
+}
+
 /// What the table-driven check found.
 pub(crate) struct Parsed<'p, 'w> {
     pub sub: Option<&'p Sub>,
@@ -320,6 +337,69 @@ impl Program {
         Ok(())
     }
 
+    /// Whether a standing rule may allow a form this program's table does
+    /// not know. Only programs with a subcommand table qualify: a checker in
+    /// code understands a language a rule cannot, and an allow-list of
+    /// flags, an operand limit or a required flag stand for forms that
+    /// write or never end.
+    pub(crate) fn extendable(&self) -> bool {
+        self.special.is_none()
+            && !self.subcommands.is_empty()
+            && self.allow.is_none()
+            && self.max_positionals.is_none()
+            && self.require_one_of.is_empty()
+    }
+
+    /// The listed read-only subcommand that `leading` (the first operands)
+    /// starts with, if any.
+    pub(crate) fn known_path(&self, leading: &[&str]) -> Option<&Sub> {
+        self.subcommands
+            .iter()
+            .filter(|s| self.path_matches(&s.words, leading))
+            .max_by_key(|s| s.words.len())
+    }
+
+    /// Everything the table denies, wherever it stands in `args`: a denied
+    /// flag (abbreviated, or inside a cluster of short flags), or the words
+    /// of a denied subcommand in order among the operands, gaps allowed
+    /// (an unknown option's value could hide the words between). Stricter
+    /// than [`Program::check_args`], which stops at the first problem.
+    pub(crate) fn deny_scan(&self, prog: &str, args: &[&str]) -> Result<(), String> {
+        let mut operands: Vec<&str> = Vec::with_capacity(args.len());
+        for &a in args {
+            if a == "--" {
+                continue;
+            }
+            if a.len() < 2 || !a.starts_with('-') {
+                operands.push(a);
+                continue;
+            }
+            if a.starts_with("--") {
+                let name = a.split_once('=').map_or(a, |(n, _)| n);
+                self.check_long_deny(prog, name)?;
+                continue;
+            }
+            for ch in a[1..].chars() {
+                if let Some((_, reason)) = self.deny_short.iter().find(|(c, _)| *c == ch) {
+                    return Err(format!("'{prog} -{ch}' {reason}"));
+                }
+                if self.value.short.contains(&ch) {
+                    break;
+                }
+            }
+        }
+        for (words, reason) in &self.deny_subcommands {
+            let mut rest = operands.iter();
+            if words.iter().all(|w| rest.any(|o| self.word_eq(w, o))) {
+                return Err(format!(
+                    "{} {reason}",
+                    quote(&format!("{prog} {}", words.join(" ")))
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Matches the subcommand among `pos` (the operands in order).
     /// `noun` names what a subcommand is in reasons ("kubectl subcommand").
     pub(crate) fn subcommand(
@@ -328,6 +408,10 @@ impl Program {
         pos: &[&str],
         noun: &str,
     ) -> Result<Option<&Sub>, String> {
+        self.subcommand_kind(prog, pos, noun).map_err(|(_, e)| e)
+    }
+
+    fn subcommand_kind(&self, prog: &str, pos: &[&str], noun: &str) -> Kinded<Option<&Sub>> {
         if self.subcommands.is_empty() {
             return Ok(None);
         }
@@ -349,16 +433,22 @@ impl Program {
                 .take(4)
                 .map(|s| s.label.as_str())
                 .collect();
-            return Err(format!(
-                "'{prog}' needs a read-only {noun} (e.g. {})",
-                examples.join(", ")
+            return Err((
+                Refusal::Unknown,
+                format!(
+                    "'{prog}' needs a read-only {noun} (e.g. {})",
+                    examples.join(", ")
+                ),
             ));
         }
         for (words, reason) in &self.deny_subcommands {
             if self.path_matches(words, pos) {
-                return Err(format!(
-                    "{} {reason}",
-                    quote(&format!("{prog} {}", pos[..words.len()].join(" ")))
+                return Err((
+                    Refusal::Denied,
+                    format!(
+                        "{} {reason}",
+                        quote(&format!("{prog} {}", pos[..words.len()].join(" ")))
+                    ),
                 ));
             }
         }
@@ -368,9 +458,12 @@ impl Program {
                 .iter()
                 .any(|s| s.words.len() == 2 && self.word_eq(&s.words[0], pos[0]));
         let shown = if two { &pos[..2] } else { &pos[..1] };
-        Err(format!(
-            "{} is not a read-only {noun}",
-            quote(&format!("{prog} {}", shown.join(" ")))
+        Err((
+            Refusal::Unknown,
+            format!(
+                "{} is not a read-only {noun}",
+                quote(&format!("{prog} {}", shown.join(" ")))
+            ),
         ))
     }
 
@@ -380,6 +473,16 @@ impl Program {
         prog: &str,
         args: &'w [Word],
     ) -> Result<Parsed<'p, 'w>, String> {
+        self.check_args_kind(prog, args).map_err(|(_, e)| e)
+    }
+
+    /// [`Program::check_args`], saying whether a refusal is for a form the
+    /// table does not know or one it denies.
+    pub(crate) fn check_args_kind<'p, 'w>(
+        &'p self,
+        prog: &str,
+        args: &'w [Word],
+    ) -> Kinded<Parsed<'p, 'w>> {
         let mut positionals: Vec<&'w str> = Vec::new();
         if self.trivial {
             return Ok(Parsed {
@@ -396,11 +499,11 @@ impl Program {
             i += 1;
             if done || a == "-" || !a.starts_with('-') {
                 if self.strict_operands && w.glob_at.is_some() {
-                    return Err(format!(
+                    return denied(Err(format!(
                         "unquoted glob {} as an operand of '{prog}' could expand into several \
                          operands; quote it",
                         quote(a)
-                    ));
+                    )));
                 }
                 positionals.push(a);
                 continue;
@@ -415,13 +518,13 @@ impl Program {
                     Some(p) => (&a[..p], true),
                     None => (a, false),
                 };
-                self.check_long_deny(prog, name)?;
+                denied(self.check_long_deny(prog, name))?;
                 if let Some(allow) = &self.allow {
                     if !allow.has_long(name) {
-                        return Err(format!(
+                        return denied(Err(format!(
                             "'{prog}' option {} is not in the read-only set",
                             quote(name)
-                        ));
+                        )));
                     }
                 }
                 if self.value.has_long(name) {
@@ -429,10 +532,13 @@ impl Program {
                         i += 1;
                     }
                 } else if undetermined && !has_value && !self.known.has_long(name) {
-                    return Err(format!(
-                        "unknown option {} before the '{prog}' subcommand (it might take a \
-                         value and hide the subcommand)",
-                        quote(name)
+                    return Err((
+                        Refusal::Unknown,
+                        format!(
+                            "unknown option {} before the '{prog}' subcommand (it might take a \
+                             value and hide the subcommand)",
+                            quote(name)
+                        ),
                     ));
                 }
             } else {
@@ -444,14 +550,14 @@ impl Program {
                         } else {
                             String::new()
                         };
-                        return Err(format!("'{prog} -{ch}' {reason}{inside}"));
+                        return denied(Err(format!("'{prog} -{ch}' {reason}{inside}")));
                     }
                     if let Some(allow) = &self.allow {
                         if !allow.short.contains(&ch) {
-                            return Err(format!(
+                            return denied(Err(format!(
                                 "'{prog}' option {} is not in the read-only set",
                                 quote(&format!("-{ch}"))
-                            ));
+                            )));
                         }
                     }
                     if self.value.short.contains(&ch) {
@@ -462,38 +568,44 @@ impl Program {
                         break;
                     }
                     if undetermined && !self.known.short.contains(&ch) {
-                        return Err(format!(
-                            "unknown option {} before the '{prog}' subcommand (it might take a \
-                             value and hide the subcommand)",
-                            quote(&format!("-{ch}"))
+                        return Err((
+                            Refusal::Unknown,
+                            format!(
+                                "unknown option {} before the '{prog}' subcommand (it might \
+                                 take a value and hide the subcommand)",
+                                quote(&format!("-{ch}"))
+                            ),
                         ));
                     }
                 }
             }
         }
         let noun = format!("{prog} subcommand");
-        let sub = self.subcommand(prog, &positionals, &noun)?;
+        let sub = self.subcommand_kind(prog, &positionals, &noun)?;
         if let Some(max) = self.max_positionals {
             let skip = sub.map_or(0, |s| s.words.len());
             if let Some(extra) = positionals.get(skip + max) {
-                return Err(format!(
+                return denied(Err(format!(
                     "'{prog}' takes at most {max} operand(s) in read-only use; {} could be \
                      an output or a setting",
                     quote(extra)
-                ));
+                )));
             }
         }
         if !self.require_one_of.is_empty() && !self.require_one_of.iter().any(|f| has_flag(args, f))
         {
-            return Err(format!(
+            return denied(Err(format!(
                 "'{prog}' is read-only only with one of {}",
                 self.require_one_of.join(", ")
-            ));
+            )));
         }
         if let Some(s) = sub {
             for f in &s.require_flags {
                 if !has_flag(args, f) {
-                    return Err(format!("'{prog} {}' is read-only only with {f}", s.label));
+                    return denied(Err(format!(
+                        "'{prog} {}' is read-only only with {f}",
+                        s.label
+                    )));
                 }
             }
         }

@@ -87,6 +87,7 @@ pub struct ModelClient {
     model: String,
     endpoint: String,
     deadline: Duration,
+    max_tokens: u32,
     /// The strictest mode this endpoint accepted (starts at json_schema).
     mode: Arc<Mutex<ResponseMode>>,
     cache: Option<DraftCache>,
@@ -115,6 +116,7 @@ impl ModelClient {
             model: cfg.model.clone(),
             endpoint,
             deadline: cfg.deadline,
+            max_tokens: cfg.max_tokens,
             mode: Arc::new(Mutex::new(ResponseMode::JsonSchema)),
             cache: cfg.cache_dir.clone().map(DraftCache::new),
         })
@@ -215,6 +217,8 @@ impl ModelClient {
             "model": self.model,
             "stream": true,
             "temperature": 0,
+            // Without a cap some servers generate until the context is full.
+            "max_tokens": self.max_tokens,
             "messages": [
                 {"role": "system", "content": prompt.system},
                 {"role": "user", "content": prompt.user},

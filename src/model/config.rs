@@ -25,6 +25,8 @@ pub struct ModelConfig {
     pub prompts_dir: Option<PathBuf>,
     /// Tokens of pasted state sent with a step (about 4 characters each).
     pub state_budget_tokens: usize,
+    /// The longest reply asked for.
+    pub max_tokens: u32,
     /// Where drafts are cached by request digest.
     pub cache_dir: Option<PathBuf>,
     /// `--offline`.
@@ -42,6 +44,7 @@ impl Default for ModelConfig {
             deadline: Duration::from_secs(90),
             prompts_dir: None,
             state_budget_tokens: 2_000,
+            max_tokens: 1_500,
             cache_dir: None,
             offline: false,
         }
@@ -60,6 +63,7 @@ pub struct FileModel {
     pub deadline: Option<String>,
     pub prompts_dir: Option<PathBuf>,
     pub state_budget_tokens: Option<usize>,
+    pub max_tokens: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -67,6 +71,8 @@ pub struct FileModel {
 pub struct ConfigFile {
     #[serde(default)]
     pub model: FileModel,
+    #[serde(default)]
+    pub policy: crate::policy::PolicyConfig,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -187,6 +193,9 @@ impl ModelConfig {
         }
         if let Some(v) = file.state_budget_tokens {
             self.state_budget_tokens = v;
+        }
+        if let Some(v) = file.max_tokens {
+            self.max_tokens = v;
         }
         Ok(())
     }

@@ -87,6 +87,9 @@ impl Drafter {
             .map_err(|e| e.to_string())?;
         let draft = parse_reply(&reply.text)
             .map_err(|e| format!("the model's reply is not a draft: {e}"))?;
+        if draft.is_empty() {
+            return Err("the model's reply held no values, flags or notes".into());
+        }
         Ok(ModelOutcome {
             draft,
             model: reply.model,
@@ -94,6 +97,7 @@ impl Drafter {
             suspicious: built.suspicious,
             usage: reply.usage,
             cached: reply.cached,
+            redactions: built.redactions,
         })
     }
 }

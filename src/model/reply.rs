@@ -127,6 +127,19 @@ fn lenient_values<'de, D: serde::Deserializer<'de>>(
         .collect())
 }
 
+impl ModelDraft {
+    /// Nothing a card could use: the reply was JSON, but not a draft.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+            && self.stale.is_empty()
+            && self.notes.as_deref().is_none_or(|n| n.trim().is_empty())
+            && [&self.preflight, &self.verify]
+                .iter()
+                .all(|c| c.as_ref().is_none_or(|c| c.command.is_none()))
+            && self.action.as_ref().is_none_or(|a| a.command.is_none())
+    }
+}
+
 /// The JSON schema sent with `response_format: json_schema`.
 pub fn schema() -> Value {
     let nullable_str = serde_json::json!({"type": ["string", "null"]});
@@ -185,6 +198,8 @@ pub struct ModelOutcome {
     pub suspicious: Vec<String>,
     pub usage: Option<(u64, u64)>,
     pub cached: bool,
+    /// Secrets removed from the request (the count, never the secrets).
+    pub redactions: usize,
 }
 
 /// The card for a step: the offline card, with what the model may add.

@@ -1,8 +1,10 @@
-//! The runtime: owns the terminal, the input thread and the workers; feeds
-//! every event through `update`, performs the effects, draws once per drained
-//! batch (so a flood of output lines costs one frame, not thousands).
+//! The runtime: owns the terminal, the input thread, the workers and the
+//! session on disk; feeds every event through `update`, performs the
+//! effects, saves, and draws once per drained batch (so a flood of output
+//! lines costs one frame, not thousands).
 
 use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,6 +16,9 @@ use super::clipboard::Method;
 use super::input::Input;
 use super::model::Model;
 use super::msg::{Effect, Msg};
+use super::persist::restore;
+use super::recorder::Recorder;
+pub use super::recorder::Resume;
 use super::terminal::TerminalGuard;
 use super::update::update;
 use super::view::{self, Theme};
@@ -21,6 +26,7 @@ use crate::draft::Context;
 use crate::exec::{self, OutputLimits, Predicates, RunEvent, RunRequest};
 use crate::model::{DraftJob, Drafter};
 use crate::runbook::Runbook;
+use crate::session::now_ms;
 
 /// Messages handled before a frame is drawn, at most.
 const BATCH: usize = 8_192;
@@ -33,6 +39,11 @@ pub struct Options {
     pub banner: Option<String>,
     /// The model, when one is configured (else drafting is offline).
     pub drafter: Option<Drafter>,
+    /// Where sessions are kept (None: nothing is saved, and a banner says so).
+    pub state_dir: Option<PathBuf>,
+    /// Continue a saved session instead of starting one.
+    pub resume: Option<Resume>,
+    pub policy: crate::policy::PolicyConfig,
 }
 
 pub fn run(options: Options) -> Result<()> {
@@ -43,22 +54,171 @@ pub fn run(options: Options) -> Result<()> {
     runtime.block_on(run_async(options))
 }
 
+/// Everything that performs effects.
+struct Runtime {
+    tx: mpsc::Sender<Msg>,
+    clipboard: Method,
+    drafter: Option<Arc<Drafter>>,
+    workers: Vec<JoinHandle<()>>,
+    checks: HashMap<u64, oneshot::Sender<()>>,
+    drafts: HashMap<(usize, u64), oneshot::Sender<()>>,
+    recorder: Option<Recorder>,
+}
+
+enum Next {
+    Continue,
+    Quit,
+}
+
+impl Runtime {
+    /// The session starts on disk as soon as a runbook is open, before any
+    /// effect of the message that opened it is performed.
+    fn start_recording(&mut self, model: &mut Model, state_dir: Option<&std::path::Path>) {
+        if self.recorder.is_some() || model.walk.is_none() {
+            return;
+        }
+        if let Some(dir) = state_dir {
+            match Recorder::start(dir, model) {
+                Ok(rec) => self.recorder = Some(rec),
+                Err(e) => model.banner = Some(format!("this session is not saved ({e})")),
+            }
+        }
+    }
+
+    fn audit(&mut self, model: &mut Model, kind: &str, data: serde_json::Value) {
+        if let Some(rec) = self.recorder.as_mut() {
+            rec.audit(model, kind, data);
+        }
+    }
+
+    fn perform(
+        &mut self,
+        model: &mut Model,
+        effect: Effect,
+        pending: &mut VecDeque<Msg>,
+        term: &mut TerminalGuard,
+        input: &Input,
+    ) -> Next {
+        match effect {
+            Effect::Quit => {
+                self.audit(model, "quit", serde_json::json!({}));
+                return Next::Quit;
+            }
+            Effect::Audit { kind, data } => self.audit(model, kind, data),
+            Effect::RunCheck {
+                run_id,
+                kind,
+                command,
+                timeout_ms,
+                proceed_if,
+                stop_if,
+            } => {
+                self.audit(
+                    model,
+                    "run-start",
+                    serde_json::json!({"kind": kind, "command": command}),
+                );
+                let (cancel_tx, cancel_rx) = oneshot::channel();
+                self.checks.insert(run_id, cancel_tx);
+                let predicates =
+                    Predicates::new(proceed_if.as_deref(), stop_if.as_deref()).unwrap_or_default();
+                let request = RunRequest {
+                    command,
+                    timeout: Duration::from_millis(timeout_ms),
+                    limits: OutputLimits::default(),
+                    predicates,
+                };
+                self.workers.push(tokio::spawn(run_check(
+                    run_id,
+                    request,
+                    cancel_rx,
+                    self.tx.clone(),
+                )));
+            }
+            Effect::CancelCheck { run_id } => {
+                if let Some(cancel) = self.checks.remove(&run_id) {
+                    let _ = cancel.send(());
+                }
+                self.audit(model, "cancel", serde_json::json!({"run_id": run_id}));
+            }
+            Effect::RequestDraft { generation, job } => {
+                let Some(drafter) = self.drafter.clone() else {
+                    return Next::Continue;
+                };
+                let (cancel_tx, cancel_rx) = oneshot::channel();
+                self.drafts.insert((job.step_index, generation), cancel_tx);
+                self.workers.push(tokio::spawn(run_draft(
+                    drafter,
+                    generation,
+                    *job,
+                    cancel_rx,
+                    self.tx.clone(),
+                )));
+            }
+            Effect::CancelDraft {
+                step_index,
+                generation,
+            } => {
+                if let Some(cancel) = self.drafts.remove(&(step_index, generation)) {
+                    let _ = cancel.send(());
+                }
+            }
+            Effect::Copy { what, text } => {
+                let result = self.clipboard.copy(&text);
+                let data = match &result {
+                    Ok(via) => serde_json::json!({"what": what, "text": text, "via": via}),
+                    Err(e) => serde_json::json!({"what": what, "text": text, "error": e}),
+                };
+                self.audit(model, "copy", data);
+                pending.push_back(Msg::Copied { what, result });
+            }
+            Effect::EditAction { text } => {
+                input.pause();
+                let edited = term.suspend(|| super::editor::edit(&text));
+                input.resume();
+                pending.push_back(Msg::Edited(
+                    edited.map_err(|e| e.to_string()).and_then(|r| r),
+                ));
+            }
+        }
+        Next::Continue
+    }
+}
+
 async fn run_async(options: Options) -> Result<()> {
     let (tx, mut rx) = mpsc::channel::<Msg>(4_096);
-    let clipboard = Method::detect();
     let theme = Theme::from_env();
     let mut model = Model::new(options.catalog, options.ctx);
-    model.clipboard = clipboard.label();
+    model.policy = options.policy;
+    let mut rt = Runtime {
+        tx: tx.clone(),
+        clipboard: Method::detect(),
+        drafter: options.drafter.map(Arc::new),
+        workers: Vec::new(),
+        checks: HashMap::new(),
+        drafts: HashMap::new(),
+        recorder: None,
+    };
+    model.clipboard = rt.clipboard.label();
     model.banner = options.banner;
-    let drafter = options.drafter.map(Arc::new);
-    if let Some(d) = &drafter {
+    if let Some(d) = &rt.drafter {
         model.model_enabled = true;
         model.drafter = d.client.model().to_string();
     }
-    let mut pending: VecDeque<Msg> = VecDeque::new();
+    if options.state_dir.is_none() {
+        model.banner =
+            Some("no state directory (set STEPGUARD_STATE_DIR): this session is not saved".into());
+    }
+    model.now_ms = now_ms();
     let mut first_effects = Vec::new();
     if let Some(runbook) = options.start {
-        model.start_walk(runbook);
+        match &options.resume {
+            Some(resume) => {
+                restore(&mut model, runbook, &resume.snapshot);
+                rt.recorder = Some(Recorder::resume(resume, &mut model)?);
+            }
+            None => model.start_walk(runbook),
+        }
         first_effects = super::update::request_drafts(&mut model, None, false);
     }
     // Test hooks: a key that panics (terminal restore on panic is tested
@@ -68,22 +228,18 @@ async fn run_async(options: Options) -> Result<()> {
         .and_then(|k| k.chars().next());
     let exit_after_first_frame = std::env::var_os("STEPGUARD_EXIT_AFTER_FIRST_FRAME").is_some();
 
+    // The session's target: `--var context=…`, else kubectl's current context.
+    if let Some(context) = model.ctx.vars.get("context") {
+        model.target = context.clone();
+    } else if which::which("kubectl").is_ok() {
+        tokio::spawn(current_context(tx.clone()));
+    }
+    rt.start_recording(&mut model, options.state_dir.as_deref());
     let mut term = TerminalGuard::enter()?;
     let input = Input::spawn(tx.clone());
-    let mut workers: Vec<JoinHandle<()>> = Vec::new();
-    let mut cancels: HashMap<u64, oneshot::Sender<()>> = HashMap::new();
-    let mut draft_cancels: HashMap<(usize, u64), oneshot::Sender<()>> = HashMap::new();
+    let mut pending: VecDeque<Msg> = VecDeque::new();
     for effect in first_effects {
-        if let Effect::RequestDraft { generation, job } = effect {
-            start_draft(
-                &drafter,
-                generation,
-                *job,
-                &mut draft_cancels,
-                &mut workers,
-                &tx,
-            );
-        }
+        rt.perform(&mut model, effect, &mut pending, &mut term, &input);
     }
     term.terminal.draw(|f| view::draw(f, &model, theme))?;
     if exit_after_first_frame {
@@ -104,88 +260,36 @@ async fn run_async(options: Options) -> Result<()> {
                     panic!("test panic requested by STEPGUARD_TEST_PANIC_KEY");
                 }
             }
-            for effect in update(&mut model, msg) {
-                match effect {
-                    Effect::Quit => break 'running,
-                    Effect::RunCheck {
-                        run_id,
-                        kind: _,
-                        command,
-                        timeout_ms,
-                        proceed_if,
-                        stop_if,
-                    } => {
-                        let (cancel_tx, cancel_rx) = oneshot::channel();
-                        cancels.insert(run_id, cancel_tx);
-                        let predicates = Predicates::new(proceed_if.as_deref(), stop_if.as_deref())
-                            .unwrap_or_default();
-                        let request = RunRequest {
-                            command,
-                            timeout: Duration::from_millis(timeout_ms),
-                            limits: OutputLimits::default(),
-                            predicates,
-                        };
-                        workers.push(tokio::spawn(run_check(
-                            run_id,
-                            request,
-                            cancel_rx,
-                            tx.clone(),
-                        )));
+            model.now_ms = now_ms();
+            let effects = update(&mut model, msg);
+            rt.start_recording(&mut model, options.state_dir.as_deref());
+            for effect in effects {
+                if let Next::Quit = rt.perform(&mut model, effect, &mut pending, &mut term, &input)
+                {
+                    if let Some(rec) = rt.recorder.as_mut() {
+                        rec.save(&mut model);
                     }
-                    Effect::CancelCheck { run_id } => {
-                        if let Some(cancel) = cancels.remove(&run_id) {
-                            let _ = cancel.send(());
-                        }
-                    }
-                    Effect::RequestDraft { generation, job } => {
-                        start_draft(
-                            &drafter,
-                            generation,
-                            *job,
-                            &mut draft_cancels,
-                            &mut workers,
-                            &tx,
-                        );
-                    }
-                    Effect::CancelDraft {
-                        step_index,
-                        generation,
-                    } => {
-                        if let Some(cancel) = draft_cancels.remove(&(step_index, generation)) {
-                            let _ = cancel.send(());
-                        }
-                    }
-                    Effect::Copy { what, text } => {
-                        pending.push_back(Msg::Copied {
-                            what,
-                            result: clipboard.copy(&text),
-                        });
-                    }
-                    Effect::EditAction { text } => {
-                        input.pause();
-                        let edited = term.suspend(|| super::editor::edit(&text));
-                        input.resume();
-                        pending.push_back(Msg::Edited(
-                            edited.map_err(|e| e.to_string()).and_then(|r| r),
-                        ));
-                    }
+                    break 'running;
                 }
             }
         }
-        workers.retain(|w| !w.is_finished());
+        rt.workers.retain(|w| !w.is_finished());
+        if let Some(rec) = rt.recorder.as_mut() {
+            rec.save(&mut model);
+        }
         term.terminal.draw(|f| view::draw(f, &model, theme))?;
     }
 
     // Quitting: cancel what runs, stop draining so no worker blocks on a
     // full channel, and give the runners a moment to kill their groups.
-    for (_, cancel) in cancels.drain() {
+    for (_, cancel) in rt.checks.drain() {
         let _ = cancel.send(());
     }
-    for (_, cancel) in draft_cancels.drain() {
+    for (_, cancel) in rt.drafts.drain() {
         let _ = cancel.send(());
     }
     drop(rx);
-    for worker in workers {
+    for worker in rt.workers.drain(..) {
         let _ = tokio::time::timeout(Duration::from_secs(3), worker).await;
     }
     drop(input);
@@ -225,28 +329,6 @@ async fn run_check(
             result: result.map(Box::new).map_err(|e| e.to_string()),
         })
         .await;
-}
-
-fn start_draft(
-    drafter: &Option<Arc<Drafter>>,
-    generation: u64,
-    job: DraftJob,
-    cancels: &mut HashMap<(usize, u64), oneshot::Sender<()>>,
-    workers: &mut Vec<JoinHandle<()>>,
-    tx: &mpsc::Sender<Msg>,
-) {
-    let Some(drafter) = drafter.clone() else {
-        return;
-    };
-    let (cancel_tx, cancel_rx) = oneshot::channel();
-    cancels.insert((job.step_index, generation), cancel_tx);
-    workers.push(tokio::spawn(run_draft(
-        drafter,
-        generation,
-        job,
-        cancel_rx,
-        tx.clone(),
-    )));
 }
 
 /// Draft one step, reporting progress (and a tick for the spinner) as it streams.
@@ -292,4 +374,24 @@ async fn run_draft(
             result: result.map(Box::new),
         })
         .await;
+}
+
+/// `kubectl config current-context`, through the guard like any read.
+async fn current_context(tx: mpsc::Sender<Msg>) {
+    let request = RunRequest {
+        command: "kubectl config current-context".into(),
+        timeout: Duration::from_secs(3),
+        limits: OutputLimits::default(),
+        predicates: Predicates::default(),
+    };
+    if let Ok(outcome) = exec::run(request, None, None).await {
+        let first = outcome
+            .output
+            .lines
+            .iter()
+            .find(|(s, _)| *s == exec::Stream::Stdout);
+        if let (Some(0), Some((_, line))) = (outcome.exit_code, first) {
+            let _ = tx.send(Msg::Target(line.clone())).await;
+        }
+    }
 }

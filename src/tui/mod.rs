@@ -15,4 +15,6 @@ pub mod app;
 pub mod clipboard;
 pub mod editor;
 pub mod input;
+pub mod persist;
+pub mod recorder;
 pub mod terminal;

@@ -49,6 +49,15 @@ pub struct Model {
     pub model_enabled: bool,
     /// Draft the next step while the human works on this one.
     pub prefetch: bool,
+    /// The wall clock, set by the runtime before each message (update
+    /// itself never reads a clock).
+    pub now_ms: u64,
+    /// The escalation rules (SPEC §7), from the config file.
+    pub policy: crate::policy::PolicyConfig,
+    /// Who runs stepguard (`$USER`): a second person must be someone else.
+    pub operator: String,
+    /// Bumped whenever the pasted state is replaced (the runtime saves it).
+    pub state_version: u64,
 }
 
 #[derive(Debug, Default)]
@@ -156,7 +165,7 @@ impl DraftSlot {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum WalkEnd {
     Completed,
     Halted { reason: String },
@@ -168,16 +177,16 @@ pub enum Focus {
     Output,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct StepRecord {
     pub status: StepStatus,
     /// Reasons and confirmations typed for this step.
     pub note: String,
-    pub copied: Vec<&'static str>,
+    pub copied: Vec<String>,
     pub edited: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum StepStatus {
     Pending,
     /// Proceeded with `p`, on this pre-flight verdict (None: no pre-flight).
@@ -186,7 +195,7 @@ pub enum StepStatus {
     Halted,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Judged {
     pub command: String,
     pub judgement: Judgement,
@@ -194,6 +203,9 @@ pub struct Judged {
     pub duration_ms: u64,
     /// Instruction-like lines in the output (shown; never acted on).
     pub suspicious: Vec<String>,
+    /// When it finished (the model's clock).
+    #[serde(default)]
+    pub at_ms: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -232,52 +244,7 @@ impl OutputPane {
     }
 }
 
-/// What stands between `p` and the next step (SPEC §7 defaults).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Gate {
-    /// The pre-flight said STOP (or a value is unverified): a typed reason.
-    Override { why: String },
-    /// Medium risk without a PASS: type `proceed`.
-    TypeProceed,
-    /// High and critical: type the target's name.
-    TypeTarget { target: String },
-    /// Critical: a second person's handle.
-    SecondPerson,
-    /// No pre-flight ran: note what was checked by hand.
-    ManualNote,
-}
-
-impl Gate {
-    /// Typed confirmations must be typed: a paste does not count.
-    pub fn accepts_paste(&self) -> bool {
-        matches!(self, Gate::Override { .. } | Gate::ManualNote)
-    }
-
-    pub fn prompt(&self) -> String {
-        match self {
-            Gate::Override { why } => format!("{why} — type a reason to proceed anyway"),
-            Gate::TypeProceed => "no PASS on a medium-risk step — type 'proceed' to confirm".into(),
-            Gate::TypeTarget { target } => {
-                format!("high-risk step — type the target's name '{target}' to confirm")
-            }
-            Gate::SecondPerson => "critical step — a second person types their handle".into(),
-            Gate::ManualNote => "no pre-flight ran — note what you checked by hand".into(),
-        }
-    }
-
-    /// Whether `input` passes this gate; else why not.
-    pub fn check(&self, input: &str) -> Result<(), String> {
-        let input = input.trim();
-        match self {
-            Gate::TypeProceed if input != "proceed" => Err("type exactly 'proceed'".into()),
-            Gate::TypeTarget { target } if input != target => {
-                Err(format!("type exactly '{target}'"))
-            }
-            _ if input.is_empty() => Err("cannot be empty".into()),
-            _ => Ok(()),
-        }
-    }
-}
+pub use crate::policy::Gate;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Overlay {
@@ -290,20 +257,24 @@ pub enum Overlay {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Prompt {
     pub kind: PromptKind,
     pub input: String,
     pub error: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum PromptKind {
     Gate(Gate),
     SkipReason,
     HaltReason,
     /// `d`: an optional hint for a new draft.
     RedraftHint,
+    /// `a` on an action aimed at another target: a reason to copy anyway.
+    CopyOverride {
+        mismatch: String,
+    },
 }
 
 impl Prompt {
@@ -320,6 +291,9 @@ impl Prompt {
             PromptKind::Gate(g) => g.prompt(),
             PromptKind::SkipReason => "skip this step — why?".into(),
             PromptKind::HaltReason => "halt the runbook and escalate — why?".into(),
+            PromptKind::CopyOverride { mismatch } => {
+                format!("{mismatch} — type a reason to copy it anyway")
+            }
             PromptKind::RedraftHint => {
                 "re-draft this step — a hint for the model (optional, Enter to send)".into()
             }
@@ -347,6 +321,10 @@ impl Model {
             next_run_id: 1,
             model_enabled: false,
             prefetch: true,
+            now_ms: 0,
+            policy: crate::policy::PolicyConfig::default(),
+            operator: std::env::var("USER").unwrap_or_default(),
+            state_version: 0,
         }
     }
 

@@ -45,6 +45,8 @@ pub enum Msg {
     },
     /// The edited action, or why editing failed.
     Edited(Result<String, String>),
+    /// The session's target: the current kube context.
+    Target(String),
     DraftProgress {
         step_index: usize,
         generation: u64,
@@ -85,6 +87,11 @@ pub enum Effect {
     CancelDraft {
         step_index: usize,
         generation: u64,
+    },
+    /// Append an event to the session's audit log.
+    Audit {
+        kind: &'static str,
+        data: serde_json::Value,
     },
     Quit,
 }

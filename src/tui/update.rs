@@ -27,15 +27,12 @@ pub fn update(model: &mut Model, msg: Msg) -> Vec<Effect> {
             }
             Vec::new()
         }
-        Msg::CheckDone { run_id, result } => {
-            on_check_done(model, run_id, result);
-            Vec::new()
-        }
+        Msg::CheckDone { run_id, result } => on_check_done(model, run_id, result),
         Msg::Copied { what, result } => {
             model.status = Some(match result {
                 Ok(method) => {
                     if let Some(walk) = model.walk.as_mut() {
-                        walk.steps[walk.index].copied.push(what);
+                        walk.steps[walk.index].copied.push(what.to_string());
                     }
                     format!("{what} copied ({method})")
                 }
@@ -43,9 +40,14 @@ pub fn update(model: &mut Model, msg: Msg) -> Vec<Effect> {
             });
             Vec::new()
         }
-        Msg::Edited(result) => {
-            on_edited(model, result);
-            Vec::new()
+        Msg::Edited(result) => on_edited(model, result),
+        Msg::Target(context) => {
+            let context = sanitize_line(context.trim(), 100).into_owned();
+            if context.is_empty() || !model.target.is_empty() {
+                return Vec::new();
+            }
+            model.target = context.clone();
+            vec![audit("target", serde_json::json!({"context": context}))]
         }
         Msg::DraftProgress {
             step_index,
@@ -62,10 +64,7 @@ pub fn update(model: &mut Model, msg: Msg) -> Vec<Effect> {
             step_index,
             generation,
             result,
-        } => {
-            on_draft_done(model, step_index, generation, result);
-            Vec::new()
-        }
+        } => on_draft_done(model, step_index, generation, result),
     }
 }
 
@@ -127,17 +126,30 @@ fn on_draft_done(
     step_index: usize,
     generation: u64,
     result: Result<Box<crate::model::ModelOutcome>, String>,
-) {
+) -> Vec<Effect> {
     let Some(walk) = model.walk.as_mut().filter(|w| w.generation == generation) else {
-        return;
+        return Vec::new();
     };
     // Only a draft still awaited counts (not one cancelled or superseded).
     if !matches!(
         walk.drafts.get(&step_index),
         Some(DraftSlot::InFlight { .. })
     ) {
-        return;
+        return Vec::new();
     }
+    let step = walk.runbook.steps[step_index].id.clone();
+    let event = audit(
+        "draft",
+        match &result {
+            Ok(o) => serde_json::json!({
+                "step": step, "model": o.model, "cached": o.cached, "usage": o.usage,
+                "redactions": o.redactions, "response_sha256": sha256_hex(
+                    serde_json::to_string(&o.draft).unwrap_or_default().as_bytes()),
+                "stale": o.draft.stale.len(), "suspicious": o.suspicious.len(),
+            }),
+            Err(e) => serde_json::json!({"step": step, "error": e}),
+        },
+    );
     match result {
         Ok(outcome) => {
             if step_index == walk.index {
@@ -154,6 +166,7 @@ fn on_draft_done(
             walk.drafts.insert(step_index, DraftSlot::Failed(e));
         }
     }
+    vec![event]
 }
 
 fn running_walk(model: &mut Model, run_id: u64) -> Option<&mut Walk> {
@@ -260,10 +273,17 @@ fn on_walk_key(model: &mut Model, key: KeyEvent) -> Vec<Effect> {
         KeyCode::Char('p') => return proceed(model),
         KeyCode::Char('a') => match walk.action() {
             Some(text) => {
+                // An action aimed elsewhere than this session is not copied
+                // without a reason.
+                if let Some(mismatch) = wrong_target(text, walk, &model.target) {
+                    model.overlay =
+                        Overlay::Prompt(Prompt::new(PromptKind::CopyOverride { mismatch }));
+                    return Vec::new();
+                }
                 return vec![Effect::Copy {
                     what: "action",
                     text: text.to_string(),
-                }]
+                }];
             }
             None => model.status = Some("this step has no action".into()),
         },
@@ -407,9 +427,10 @@ fn on_check_done(
     model: &mut Model,
     run_id: u64,
     result: Result<Box<crate::exec::RunOutcome>, String>,
-) {
+) -> Vec<Effect> {
+    let now_ms = model.now_ms;
     let Some(walk) = running_walk(model, run_id) else {
-        return;
+        return Vec::new();
     };
     let CheckState::Running {
         kind,
@@ -418,8 +439,10 @@ fn on_check_done(
         ..
     } = std::mem::replace(&mut walk.check, CheckState::Idle)
     else {
-        return;
+        return Vec::new();
     };
+    let mut output_digest = String::new();
+    let mut dropped = 0;
     let judged = match result {
         Ok(outcome) => {
             let judgement = match Predicates::new(proceed_if.as_deref(), stop_if.as_deref()) {
@@ -436,12 +459,15 @@ fn on_check_done(
                 .iter()
                 .map(|(_, l)| format!("{l}\n"))
                 .collect();
+            output_digest = sha256_hex(text.as_bytes());
+            dropped = outcome.output.dropped_lines;
             Judged {
                 command: outcome.command.clone(),
                 judgement,
                 exit_code: outcome.exit_code,
                 duration_ms: outcome.duration.as_millis() as u64,
                 suspicious: crate::model::injection::suspicious_lines(&text, 5),
+                at_ms: now_ms,
             }
         }
         Err(reason) => Judged {
@@ -453,8 +479,19 @@ fn on_check_done(
             exit_code: None,
             duration_ms: 0,
             suspicious: Vec::new(),
+            at_ms: now_ms,
         },
     };
+    let event = audit(
+        "run",
+        serde_json::json!({
+            "kind": kind, "step": walk.card.step_id, "command": judged.command,
+            "exit_code": judged.exit_code, "verdict": judged.judgement.verdict,
+            "reason": judged.judgement.reason, "duration_ms": judged.duration_ms,
+            "output_sha256": output_digest, "dropped_lines": dropped,
+            "suspicious_lines": judged.suspicious.len(),
+        }),
+    );
     let status = format!(
         "{kind}: {} — {}",
         judged.judgement.verdict, judged.judgement.reason
@@ -464,6 +501,15 @@ fn on_check_done(
         CheckKind::Verify => walk.verify = Some(judged),
     }
     model.status = Some(status);
+    vec![event]
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// `p`: the only way to the next step. Works out the gates (SPEC §7
@@ -472,57 +518,45 @@ fn proceed(model: &mut Model) -> Vec<Effect> {
     let Some(walk) = model.walk.as_mut() else {
         return Vec::new();
     };
-    let mut gates = Vec::new();
-    let verdict = if walk.card.preflight.is_some() {
+    if walk.card.preflight.is_some() {
         let Some(judged) = walk.current_preflight() else {
             model.status = Some("run the pre-flight first (r): p needs a verdict".into());
             return Vec::new();
         };
-        if judged.judgement.verdict == Verdict::Stop {
-            gates.push(Gate::Override {
-                why: format!("pre-flight said STOP: {}", judged.judgement.reason),
-            });
-        }
-        Some(judged.judgement.verdict)
-    } else {
-        gates.push(Gate::ManualNote);
-        None
-    };
-    if !walk.card.unverified.is_empty() {
-        gates.push(Gate::Override {
-            why: format!("unverified value: {}", walk.card.unverified.join(", ")),
-        });
-    }
-    if let Some(stale) = walk.card.stale.first() {
-        gates.push(Gate::Override {
-            why: format!("stale assumption: {stale}"),
-        });
-    }
-    if !walk.card.suspicious.is_empty() {
-        gates.push(Gate::Override {
-            why: "suspicious content in the state".into(),
-        });
-    }
-    match walk.risk() {
-        crate::runbook::Risk::Low => {}
-        crate::runbook::Risk::Medium => {
-            if verdict != Some(Verdict::Pass) {
-                gates.push(Gate::TypeProceed);
-            }
-        }
-        crate::runbook::Risk::High => gates.push(Gate::TypeTarget {
-            target: walk.target_name(),
-        }),
-        crate::runbook::Risk::Critical => {
-            gates.push(Gate::TypeTarget {
-                target: walk.target_name(),
-            });
-            gates.push(Gate::SecondPerson);
+        let age_ms = model.now_ms.saturating_sub(judged.at_ms);
+        let window_ms = model.policy.freshness_minutes.saturating_mul(60_000);
+        if age_ms > window_ms {
+            model.status = Some(format!(
+                "the pre-flight is {} min old (window {} min): run it again (r)",
+                age_ms / 60_000,
+                model.policy.freshness_minutes
+            ));
+            return Vec::new();
         }
     }
-    walk.gates = gates;
+    let outcome = crate::policy::decide(&model.policy, &policy_input(walk, &model.operator));
+    walk.gates = outcome.gates;
     walk.answers.clear();
     next_gate_or_advance(model)
+}
+
+/// The policy's view of the current step.
+pub fn policy_input(walk: &Walk, operator: &str) -> crate::policy::PolicyInput {
+    let judged = walk.current_preflight();
+    crate::policy::PolicyInput {
+        risk: walk.risk(),
+        verdict: judged.map(|j| j.judgement.verdict),
+        verdict_reason: judged
+            .map(|j| j.judgement.reason.clone())
+            .unwrap_or_default(),
+        has_preflight: walk.card.preflight.is_some(),
+        unverified: walk.card.unverified.clone(),
+        stale: walk.card.stale.clone(),
+        suspicious: !walk.card.suspicious.is_empty(),
+        target: walk.target_name(),
+        operator: operator.to_string(),
+        match_confidence: None,
+    }
 }
 
 fn next_gate_or_advance(model: &mut Model) -> Vec<Effect> {
@@ -545,7 +579,25 @@ fn finish_step(model: &mut Model, status: StepStatus, note: String) -> Vec<Effec
     };
     let record = &mut walk.steps[walk.index];
     record.status = status;
-    record.note = note;
+    record.note = note.clone();
+    let (decision, verdict) = match status {
+        StepStatus::Proceeded(v) => ("proceed", v),
+        StepStatus::Skipped => ("skip", None),
+        StepStatus::Halted => ("halt", None),
+        StepStatus::Pending => ("none", None),
+    };
+    let action = walk.action().map(str::to_string);
+    let decided = audit(
+        "decision",
+        serde_json::json!({
+            "step": walk.card.step_id, "step_number": walk.index + 1, "decision": decision,
+            "verdict": verdict, "note": note, "risk": walk.card.risk,
+            "action": action, "action_sha256": action.as_deref().map(|a| sha256_hex(a.as_bytes())),
+            "preflight": walk.current_preflight().map(|j| serde_json::json!({
+                "command": j.command, "verdict": j.judgement.verdict, "at_ms": j.at_ms})),
+            "unverified": walk.card.unverified, "stale": walk.card.stale,
+        }),
+    );
     walk.gates.clear();
     walk.answers.clear();
     model.overlay = Overlay::None;
@@ -555,13 +607,13 @@ fn finish_step(model: &mut Model, status: StepStatus, note: String) -> Vec<Effec
         });
         model.screen = Screen::End;
         model.status = Some("halted: hand over with the summary below".into());
-        return Vec::new();
+        return vec![decided];
     }
     if walk.index + 1 >= walk.runbook.steps.len() {
         walk.end = Some(WalkEnd::Completed);
         model.screen = Screen::End;
         model.status = Some("all steps done".into());
-        return Vec::new();
+        return vec![decided];
     }
     walk.index += 1;
     // A prefetched draft makes the next card complete at once.
@@ -578,7 +630,9 @@ fn finish_step(model: &mut Model, status: StepStatus, note: String) -> Vec<Effec
         walk.index + 1,
         walk.runbook.steps.len()
     ));
-    request_drafts(model, None, false)
+    let mut effects = vec![decided];
+    effects.extend(request_drafts(model, None, false));
+    effects
 }
 
 fn on_prompt_key(model: &mut Model, key: KeyEvent) -> Vec<Effect> {
@@ -622,19 +676,42 @@ fn on_prompt_key(model: &mut Model, key: KeyEvent) -> Vec<Effect> {
             };
             walk.gates.remove(0);
             walk.answers.push(match gate {
-                Gate::SecondPerson => format!("second person: {input}"),
+                Gate::SecondPerson { .. } => format!("second person: {input}"),
                 Gate::TypeProceed | Gate::TypeTarget { .. } => format!("confirmed '{input}'"),
                 _ => input,
             });
             model.overlay = Overlay::None;
             next_gate_or_advance(model)
         }
-        PromptKind::SkipReason | PromptKind::HaltReason if input.is_empty() => {
+        PromptKind::SkipReason | PromptKind::HaltReason | PromptKind::CopyOverride { .. }
+            if input.is_empty() =>
+        {
             prompt.error = Some("a reason is required".into());
             Vec::new()
         }
         PromptKind::SkipReason => finish_step(model, StepStatus::Skipped, input),
         PromptKind::HaltReason => finish_step(model, StepStatus::Halted, input),
+        PromptKind::CopyOverride { mismatch } => {
+            model.overlay = Overlay::None;
+            let Some(text) = model
+                .walk
+                .as_ref()
+                .and_then(|w| w.action())
+                .map(str::to_string)
+            else {
+                return Vec::new();
+            };
+            vec![
+                audit(
+                    "override",
+                    serde_json::json!({"what": "copy to another target", "mismatch": mismatch, "reason": input}),
+                ),
+                Effect::Copy {
+                    what: "action",
+                    text,
+                },
+            ]
+        }
         PromptKind::RedraftHint => {
             model.overlay = Overlay::None;
             let Some(walk) = model.walk.as_mut() else {
@@ -715,26 +792,117 @@ fn set_state(model: &mut Model, text: String) -> Vec<Effect> {
         "state replaced: {} lines; values re-drafted",
         model.state.lines
     ));
-    request_drafts(model, None, false)
+    model.state_version += 1;
+    let mut effects = vec![context_event(model)];
+    effects.extend(request_drafts(model, None, false));
+    effects
 }
 
-fn on_edited(model: &mut Model, result: Result<String, String>) {
+/// What the human told us, for the audit log: a digest of the state (never
+/// the state itself) and the values in use with where they came from.
+pub fn context_event(model: &Model) -> Effect {
+    let state = model.ctx.state.as_deref().unwrap_or("");
+    let values: Vec<serde_json::Value> = model
+        .walk
+        .as_ref()
+        .map(|w| {
+            w.card
+                .values
+                .iter()
+                .map(|v| {
+                    serde_json::json!({"name": v.name, "value": v.value, "verified": v.verified,
+                    "source": v.evidence.as_ref().map(|e| e.source)})
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    audit(
+        "context",
+        serde_json::json!({
+            "state_sha256": sha256_hex(state.as_bytes()), "state_lines": model.state.lines,
+            "state_bytes": model.state.bytes, "vars": model.ctx.vars,
+            "alert": model.ctx.alert.as_ref().map(|a| &a.labels), "values": values,
+        }),
+    )
+}
+
+fn on_edited(model: &mut Model, result: Result<String, String>) -> Vec<Effect> {
     let Some(walk) = model.walk.as_mut() else {
-        return;
+        return Vec::new();
     };
     match result {
         Ok(text) => {
             let text = text.trim_end_matches('\n').to_string();
             if walk.action() == Some(text.as_str()) {
                 model.status = Some("action unchanged".into());
-                return;
+                return Vec::new();
             }
-            walk.edited_action = Some(text);
+            let before = walk.action().unwrap_or_default().to_string();
+            walk.edited_action = Some(text.clone());
             walk.steps[walk.index].edited = true;
             // The approval was for another action: judge the world again.
             walk.preflight = None;
             model.status = Some("action edited (recorded); run the pre-flight again (r)".into());
+            vec![audit(
+                "edit",
+                serde_json::json!({"step": walk.card.step_id, "before": before, "after": text}),
+            )]
         }
-        Err(e) => model.status = Some(format!("edit failed: {e}")),
+        Err(e) => {
+            model.status = Some(format!("edit failed: {e}"));
+            Vec::new()
+        }
     }
+}
+
+fn audit(kind: &'static str, data: serde_json::Value) -> Effect {
+    Effect::Audit { kind, data }
+}
+
+/// Where an action points (`--context`, `-n`/`--namespace`, `--region`) when
+/// that differs from this session's target: the kube context, and the
+/// step's own `namespace`/`region` values.
+pub fn wrong_target(action: &str, walk: &Walk, context: &str) -> Option<String> {
+    let words = shlex::split(action)?;
+    let value_of = |name: &str| {
+        walk.card
+            .values
+            .iter()
+            .find(|v| v.name == name)
+            .and_then(|v| v.value.clone())
+    };
+    let expected = |flag: &str| -> Option<String> {
+        match flag {
+            "context" => (!context.is_empty()).then(|| context.to_string()),
+            "namespace" => value_of("namespace"),
+            "region" => value_of("region"),
+            _ => None,
+        }
+    };
+    let mut i = 0;
+    while i < words.len() {
+        let w = &words[i];
+        let (flag, value) = match w.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
+            _ => (w.clone(), words.get(i + 1).cloned()),
+        };
+        let name = match flag.as_str() {
+            "--context" | "--kube-context" => "context",
+            "-n" | "--namespace" => "namespace",
+            "--region" => "region",
+            _ => {
+                i += 1;
+                continue;
+            }
+        };
+        if let (Some(value), Some(want)) = (value, expected(name)) {
+            if value != want {
+                return Some(format!(
+                    "the action's {name} is '{value}' but this session's is '{want}'"
+                ));
+            }
+        }
+        i += 1;
+    }
+    None
 }

@@ -49,7 +49,7 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: Theme) {
     let [card_area, output_area] =
         Layout::vertical([Constraint::Min(5), Constraint::Length(output_height)]).areas(main);
     draw_card(frame, card_area, walk, &model.drafter, theme);
-    draw_output(frame, output_area, walk, theme);
+    draw_output(frame, output_area, model, walk, theme);
     footer(frame, foot, model, &keys, theme);
 }
 
@@ -356,7 +356,7 @@ fn draw_card(frame: &mut Frame, area: Rect, walk: &Walk, drafter: &str, theme: T
     );
 }
 
-fn draw_output(frame: &mut Frame, area: Rect, walk: &Walk, theme: Theme) {
+fn draw_output(frame: &mut Frame, area: Rect, model: &Model, walk: &Walk, theme: Theme) {
     let [out_area, verdict_area] =
         Layout::vertical([Constraint::Min(2), Constraint::Length(1)]).areas(area);
     let pane = &walk.output;
@@ -432,6 +432,30 @@ fn draw_output(frame: &mut Frame, area: Rect, walk: &Walk, theme: Theme) {
         }
         _ => Line::from(span(" no pre-flight in this step", theme.dim())),
     };
+    // What `p` will ask for, decided by the policy from what is known now.
+    let mut verdict_line = verdict_line;
+    if matches!(walk.check, CheckState::Idle) && walk.end.is_none() {
+        let outcome = crate::policy::decide(
+            &model.policy,
+            &crate::tui::update::policy_input(walk, &model.operator),
+        );
+        let style = match outcome.decision {
+            crate::policy::Decision::Proceed => theme.ok(),
+            crate::policy::Decision::Confirm => theme.warn(),
+            _ => theme.danger(),
+        };
+        // First, so a narrow screen cuts the reasons, not the decision.
+        let mut spans = vec![
+            Span::styled(
+                format!(" p: {} ", outcome.decision),
+                style.add_modifier(ratatui::style::Modifier::REVERSED),
+            ),
+            Span::raw(" "),
+        ];
+        spans.append(&mut verdict_line.spans);
+        spans.push(span(&format!(" · {}", outcome.why.join("; ")), theme.dim()));
+        verdict_line.spans = spans;
+    }
     frame.render_widget(Paragraph::new(verdict_line), verdict_area);
 }
 

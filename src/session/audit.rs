@@ -1,0 +1,294 @@
+//! Hash-chained JSON lines. Each line carries the hash of the one before and
+//! its own hash over its content, and is flushed to disk before `append`
+//! returns. Editing, deleting, reordering or truncating a line breaks the
+//! chain at that line; the session snapshot also records the head, so cutting
+//! lines off the end is caught too.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// The last line of a log: how many lines, and the last hash.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Head {
+    pub seq: u64,
+    pub hash: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Line {
+    seq: u64,
+    ts_ms: u64,
+    kind: String,
+    data: Value,
+    prev: String,
+    hash: String,
+}
+
+/// The hashed part of a line, in a fixed field order.
+#[derive(Serialize)]
+struct Hashed<'a> {
+    seq: u64,
+    ts_ms: u64,
+    kind: &'a str,
+    data: &'a Value,
+    prev: &'a str,
+}
+
+fn line_hash(seq: u64, ts_ms: u64, kind: &str, data: &Value, prev: &str) -> String {
+    let body = serde_json::to_vec(&Hashed {
+        seq,
+        ts_ms,
+        kind,
+        data,
+        prev,
+    })
+    .expect("serializable");
+    let digest = Sha256::digest(&body);
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{}:{line}: {why}", path.display())]
+pub struct VerifyError {
+    pub path: PathBuf,
+    /// 1-based line number of the first bad line.
+    pub line: u64,
+    pub why: String,
+}
+
+pub struct AuditLog {
+    file: File,
+    head: Head,
+    path: PathBuf,
+}
+
+impl AuditLog {
+    /// Open (or create) a log to append to; an existing one is verified first.
+    pub fn open(path: &Path) -> Result<Self, VerifyError> {
+        let head = if path.exists() {
+            verify(path, None)?
+        } else {
+            Head::default()
+        };
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| VerifyError {
+                path: path.to_path_buf(),
+                line: head.seq + 1,
+                why: e.to_string(),
+            })?;
+        Ok(AuditLog {
+            file,
+            head,
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub fn head(&self) -> &Head {
+        &self.head
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Append one event and flush it to disk.
+    pub fn append(&mut self, kind: &str, data: Value, ts_ms: u64) -> std::io::Result<Head> {
+        let seq = self.head.seq + 1;
+        let hash = line_hash(seq, ts_ms, kind, &data, &self.head.hash);
+        let line = Line {
+            seq,
+            ts_ms,
+            kind: kind.to_string(),
+            data,
+            prev: self.head.hash.clone(),
+            hash: hash.clone(),
+        };
+        let mut bytes = serde_json::to_vec(&line)?;
+        bytes.push(b'\n');
+        // One write per line: a crash leaves whole lines, not halves.
+        self.file.write_all(&bytes)?;
+        self.file.sync_data()?;
+        self.head = Head { seq, hash };
+        Ok(self.head.clone())
+    }
+}
+
+/// Check the whole chain; with `expected`, also that the log ends where the
+/// session snapshot says it did. Returns the head.
+pub fn verify(path: &Path, expected: Option<&Head>) -> Result<Head, VerifyError> {
+    let bad = |line: u64, why: String| VerifyError {
+        path: path.to_path_buf(),
+        line,
+        why,
+    };
+    let file = File::open(path).map_err(|e| bad(0, e.to_string()))?;
+    let mut reader = BufReader::new(file);
+    let mut head = Head::default();
+    let mut raw = Vec::new();
+    let mut n = 0u64;
+    loop {
+        raw.clear();
+        let read = reader
+            .read_until(b'\n', &mut raw)
+            .map_err(|e| bad(n + 1, e.to_string()))?;
+        if read == 0 {
+            break;
+        }
+        n += 1;
+        if raw.last() != Some(&b'\n') {
+            return Err(bad(n, "truncated: the line does not end".into()));
+        }
+        let line: Line =
+            serde_json::from_slice(&raw).map_err(|e| bad(n, format!("not an audit line: {e}")))?;
+        if line.seq != n {
+            return Err(bad(
+                n,
+                format!(
+                    "sequence {} where {n} was expected (a line was removed or moved)",
+                    line.seq
+                ),
+            ));
+        }
+        if line.prev != head.hash {
+            return Err(bad(
+                n,
+                "does not follow the line before it (removed, moved or edited)".into(),
+            ));
+        }
+        let want = line_hash(line.seq, line.ts_ms, &line.kind, &line.data, &line.prev);
+        if line.hash != want {
+            return Err(bad(
+                n,
+                "its content does not match its hash (edited)".into(),
+            ));
+        }
+        head = Head {
+            seq: line.seq,
+            hash: line.hash,
+        };
+    }
+    if let Some(expected) = expected {
+        if expected.seq > head.seq {
+            return Err(bad(head.seq + 1, format!("the log ends at line {} but the session recorded {} lines (lines were cut off)", head.seq, expected.seq)));
+        }
+        if expected.seq == head.seq && expected.hash != head.hash {
+            return Err(bad(
+                head.seq,
+                "the last line differs from the one the session recorded".into(),
+            ));
+        }
+    }
+    Ok(head)
+}
+
+/// Every event of a log, for reports (no verification).
+pub fn read_events(path: &Path) -> std::io::Result<Vec<(u64, u64, String, Value)>> {
+    let text = std::fs::read_to_string(path)?;
+    Ok(text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Line>(l).ok())
+        .map(|l| (l.seq, l.ts_ms, l.kind, l.data))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn log_with(n: u64) -> (tempfile::TempDir, PathBuf, Head) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        let mut log = AuditLog::open(&path).unwrap();
+        for i in 0..n {
+            log.append(
+                "event",
+                json!({"i": i, "text": format!("line {i}")}),
+                1_000 + i,
+            )
+            .unwrap();
+        }
+        let head = log.head().clone();
+        (dir, path, head)
+    }
+
+    fn lines(path: &Path) -> Vec<String> {
+        std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .map(String::from)
+            .collect()
+    }
+
+    fn write(path: &Path, lines: &[String]) {
+        std::fs::write(
+            path,
+            lines.iter().map(|l| format!("{l}\n")).collect::<String>(),
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn intact_log_verifies_and_reopens() {
+        let (_d, path, head) = log_with(5);
+        assert_eq!(verify(&path, Some(&head)).unwrap(), head);
+        let mut log = AuditLog::open(&path).unwrap();
+        log.append("more", json!({}), 9).unwrap();
+        assert_eq!(verify(&path, None).unwrap().seq, 6);
+    }
+
+    #[test]
+    fn tampering_names_the_first_bad_line() {
+        type Tamper = Box<dyn Fn(&mut Vec<String>)>;
+        let cases: Vec<(&str, Tamper, u64)> = vec![
+            (
+                "edit",
+                Box::new(|l: &mut Vec<String>| l[2] = l[2].replace("line 2", "line X")),
+                3,
+            ),
+            (
+                "delete",
+                Box::new(|l: &mut Vec<String>| {
+                    l.remove(1);
+                }),
+                2,
+            ),
+            ("reorder", Box::new(|l: &mut Vec<String>| l.swap(1, 3)), 2),
+            (
+                "truncate a line",
+                Box::new(|l: &mut Vec<String>| {
+                    let s = l[3].clone();
+                    l[3] = s[..s.len() / 2].to_string();
+                }),
+                4,
+            ),
+        ];
+        for (what, tamper, line) in cases {
+            let (_d, path, head) = log_with(5);
+            let mut l = lines(&path);
+            tamper(&mut l);
+            write(&path, &l);
+            let err = verify(&path, Some(&head)).unwrap_err();
+            assert_eq!(err.line, line, "{what}: {err}");
+        }
+        // Cutting lines off the end is caught against the recorded head.
+        let (_d, path, head) = log_with(5);
+        let l = lines(&path);
+        write(&path, &l[..4]);
+        assert!(verify(&path, None).is_ok());
+        assert_eq!(verify(&path, Some(&head)).unwrap_err().line, 5);
+        // A last line cut mid-way (no newline).
+        let (_d, path, _) = log_with(3);
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, &text[..text.len() - 5]).unwrap();
+        assert_eq!(verify(&path, None).unwrap_err().line, 3);
+    }
+}

@@ -1,0 +1,8 @@
+//! Sessions: a directory per walk with its tamper-evident audit log and an
+//! atomically written snapshot, so `q`, a crash or `kill -9` loses nothing.
+
+pub mod audit;
+pub mod store;
+
+pub use audit::{verify, AuditLog, Head, VerifyError};
+pub use store::{list_sessions, new_session_id, now_ms, SessionDir, SessionSummary};

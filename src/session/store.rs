@@ -1,0 +1,141 @@
+//! The session directory: `session.json` (the snapshot, replaced atomically
+//! on every change), `state.txt` (the pasted cluster state) and
+//! `audit.jsonl`. Directories live under `$STEPGUARD_STATE_DIR/sessions/`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// 8 hex characters, unique enough per machine and easy to type.
+pub fn new_session_id() -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let digest = Sha256::digest(format!("{nanos}-{}", std::process::id()).as_bytes());
+    digest.iter().take(4).map(|b| format!("{b:02x}")).collect()
+}
+
+#[derive(Debug, Clone)]
+pub struct SessionDir {
+    pub id: String,
+    pub dir: PathBuf,
+}
+
+/// What `stepguard sessions` lists (read from the snapshot).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SessionSummary {
+    pub id: String,
+    pub runbook_id: String,
+    pub step: usize,
+    pub steps: usize,
+    pub status: String,
+    pub created_ms: u64,
+    pub updated_ms: u64,
+}
+
+impl SessionDir {
+    pub fn root(state_dir: &Path) -> PathBuf {
+        state_dir.join("sessions")
+    }
+
+    pub fn create(state_dir: &Path) -> std::io::Result<Self> {
+        let root = Self::root(state_dir);
+        std::fs::create_dir_all(&root)?;
+        loop {
+            let id = new_session_id();
+            let dir = root.join(&id);
+            match std::fs::create_dir(&dir) {
+                Ok(()) => return Ok(SessionDir { id, dir }),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// An existing session; ids are 8 hex characters and nothing else.
+    pub fn open(state_dir: &Path, id: &str) -> std::io::Result<Self> {
+        let valid = id.len() == 8 && id.bytes().all(|b| b.is_ascii_hexdigit());
+        let dir = Self::root(state_dir).join(id);
+        if !valid || !dir.join("session.json").is_file() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("no session '{id}' in {}", Self::root(state_dir).display()),
+            ));
+        }
+        Ok(SessionDir {
+            id: id.to_string(),
+            dir,
+        })
+    }
+
+    pub fn audit_path(&self) -> PathBuf {
+        self.dir.join("audit.jsonl")
+    }
+
+    pub fn snapshot_path(&self) -> PathBuf {
+        self.dir.join("session.json")
+    }
+
+    pub fn state_path(&self) -> PathBuf {
+        self.dir.join("state.txt")
+    }
+
+    pub fn write_snapshot<T: Serialize>(&self, snapshot: &T) -> std::io::Result<()> {
+        let bytes = serde_json::to_vec_pretty(snapshot)?;
+        write_atomic(&self.snapshot_path(), &bytes)
+    }
+
+    pub fn read_snapshot<T: DeserializeOwned>(&self) -> std::io::Result<T> {
+        let text = std::fs::read_to_string(self.snapshot_path())?;
+        serde_json::from_str(&text)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+    }
+
+    pub fn write_state(&self, text: &str) -> std::io::Result<()> {
+        write_atomic(&self.state_path(), text.as_bytes())
+    }
+
+    pub fn read_state(&self) -> Option<String> {
+        std::fs::read_to_string(self.state_path()).ok()
+    }
+}
+
+/// Temp file in the same directory, fsync, rename over the target, fsync
+/// the directory: a reader sees the old file or the new one, never half.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// Every session with a readable snapshot, newest first.
+pub fn list_sessions(state_dir: &Path) -> Vec<SessionSummary> {
+    let Ok(entries) = std::fs::read_dir(SessionDir::root(state_dir)) else {
+        return Vec::new();
+    };
+    let mut list: Vec<SessionSummary> = entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let text = std::fs::read_to_string(e.path().join("session.json")).ok()?;
+            let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+            serde_json::from_value(v.get("summary")?.clone()).ok()
+        })
+        .collect();
+    list.sort_by_key(|s| std::cmp::Reverse(s.updated_ms));
+    list
+}
