@@ -106,6 +106,7 @@ async fn walk(prefetch: bool, base_url: &str) -> Vec<Duration> {
                 stop_hit: None,
                 proceed_hit: Some("ok".into()),
                 pgid: None,
+                rule_uses: Vec::new(),
             };
             update(
                 &mut model,

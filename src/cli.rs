@@ -63,6 +63,11 @@ enum Command {
     /// Internal: clean up a pre-flight's processes if stepguard dies.
     #[command(name = "__reap", hide = true)]
     Reap { pgid: u32, parent: u32 },
+    /// Standing rules: read-only forms the guard does not know, allowed by you.
+    Rules {
+        #[command(subcommand)]
+        command: RulesCommand,
+    },
     /// List saved sessions, newest first.
     Sessions {
         #[arg(long)]
@@ -73,6 +78,33 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+}
+
+#[derive(Subcommand, Debug)]
+enum RulesCommand {
+    /// Allow `-- PROGRAM ARG...` with exactly these arguments, each a literal,
+    /// `re:REGEX` (the whole argument) or `*` (any one argument not starting with '-').
+    Add {
+        /// PROGRAM then its arguments, after `--`.
+        #[arg(last = true, required = true, value_name = "PROGRAM ARG")]
+        form: Vec<String>,
+        /// Why this form is safe (required; recorded).
+        #[arg(long)]
+        reason: String,
+        /// Stop allowing it after N uses.
+        #[arg(long, value_name = "N")]
+        max_uses: Option<u32>,
+        /// Stop allowing it after this long: 30m, 2h, 7d.
+        #[arg(long, value_name = "DURATION")]
+        expires: Option<String>,
+    },
+    /// Every rule with its state and uses.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop allowing a rule at once.
+    Revoke { id: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -154,6 +186,9 @@ pub fn main() -> ExitCode {
     if let Ok(exe) = std::env::current_exe() {
         crate::exec::set_watcher(exe);
     }
+    if let Some(dir) = crate::model::config::state_dir() {
+        crate::exec::set_rule_store(crate::standing::RuleStore::new(dir));
+    }
     match dispatch(cli) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
@@ -178,6 +213,7 @@ fn dispatch(cli: Cli) -> Result<u8> {
         Some(Command::Guard { json, command }) => Ok(guard(&command, json)),
         Some(Command::Draft(args)) => draft(&dirs, args),
         Some(Command::Sessions { json }) => sessions(json),
+        Some(Command::Rules { command }) => rules(command),
         Some(Command::Reap { pgid, parent }) => {
             crate::exec::reap(pgid, parent);
             Ok(EXIT_OK)
@@ -386,7 +422,7 @@ fn guard(words: &[String], json: bool) -> u8 {
         [one] => one.clone(),
         many => shlex::try_join(many.iter().map(String::as_str)).unwrap_or_else(|_| many.join(" ")),
     };
-    let decision = crate::guard::check(&line);
+    let decision = crate::exec::guard(&line);
     if json {
         println!(
             "{}",
@@ -635,4 +671,63 @@ fn model_config(offline: bool, model: Option<String>) -> Result<ModelConfig> {
     }
     cfg.offline = offline;
     Ok(cfg)
+}
+
+fn rules(command: RulesCommand) -> Result<u8> {
+    use crate::standing;
+    let store = standing::RuleStore::default_store().map_err(|e| anyhow::anyhow!(e))?;
+    let now = standing::now();
+    match command {
+        RulesCommand::Add {
+            form,
+            reason,
+            max_uses,
+            expires,
+        } => {
+            let (program, args) = form.split_first().expect("clap requires PROGRAM");
+            let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+            match standing::add(
+                &store,
+                program,
+                args,
+                max_uses,
+                expires.as_deref(),
+                &reason,
+                &user,
+                now,
+            ) {
+                Ok(rule) => {
+                    println!(
+                        "added standing rule {}: {}",
+                        rule.id,
+                        sanitize_line(&rule.form(), 500)
+                    );
+                    Ok(EXIT_OK)
+                }
+                Err(e) => {
+                    eprintln!("stepguard: {}", sanitize_line(&e, 500));
+                    Ok(EXIT_FAILED)
+                }
+            }
+        }
+        RulesCommand::List { json } => {
+            let list = store.list().map_err(|e| anyhow::anyhow!(e))?;
+            if json {
+                println!("{}", standing::list_json(&list, now));
+            } else {
+                print!("{}", standing::list_text(&list, now));
+            }
+            Ok(EXIT_OK)
+        }
+        RulesCommand::Revoke { id } => match standing::revoke(&store, &id, now) {
+            Ok(rule) => {
+                println!("revoked standing rule {}", rule.id);
+                Ok(EXIT_OK)
+            }
+            Err(e) => {
+                eprintln!("stepguard: {}", sanitize_line(&e, 500));
+                Ok(EXIT_FAILED)
+            }
+        },
+    }
 }

@@ -60,7 +60,7 @@ fn only_the_guarded_runner_spawns_processes() {
     );
     let runner = std::fs::read_to_string(root.join(SPAWN_SITES[0])).unwrap();
     let guard_at = runner
-        .find("guard::check(&req.command)")
+        .find("super::guard(&req.command)")
         .expect("runner asks the guard");
     let spawn_at = runner
         .find("Command::new(\"sh\")")

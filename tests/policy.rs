@@ -63,8 +63,12 @@ fn flags_halt_until_overridden() {
     #[rustfmt::skip]
     type Set = fn(&mut PolicyInput);
     let cases: &[(&str, Set)] = &[
-        ("unverified value", |i| i.unverified = vec!["namespace".into()]),
-        ("stale assumption", |i| i.stale = vec!["three replicas — one listed".into()]),
+        ("unverified value", |i| {
+            i.unverified = vec!["namespace".into()]
+        }),
+        ("stale assumption", |i| {
+            i.stale = vec!["three replicas — one listed".into()]
+        }),
         ("suspicious content", |i| i.suspicious = true),
     ];
     for (what, set) in cases {

@@ -587,3 +587,39 @@ fn a_model_value_without_evidence_needs_a_reason() {
     );
     assert_eq!(index(&m), 0);
 }
+
+#[test]
+fn earlier_rejections_reach_the_card_and_the_model() {
+    let (mut m, _) = model_walk();
+    m.now_ms = 10 * 60_000 + 5;
+    m.rejections = vec![stepguard::session::Rejection {
+        session: "ab12cd34".into(),
+        runbook_id: "walk-test".into(),
+        step_id: "low-step".into(),
+        decision: "skip".into(),
+        reason: "the cache was already warm".into(),
+        at_ms: 5,
+    }];
+    let walk = m.walk.as_mut().unwrap();
+    walk.drafts.clear();
+    let effects = stepguard::tui::update::request_drafts(&mut m, None, false);
+    let Some(Effect::RequestDraft { job, .. }) = effects.first() else {
+        panic!("{effects:?}")
+    };
+    let earlier = job
+        .history
+        .iter()
+        .find(|h| h.step.contains("earlier session"))
+        .expect("rejection in the context");
+    assert_eq!(earlier.outcome, "skipped 10 min ago");
+    assert_eq!(earlier.reason, "the cache was already warm");
+    let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(120, 40)).unwrap();
+    terminal
+        .draw(|f| stepguard::tui::view::draw(f, &m, stepguard::tui::view::Theme { color: false }))
+        .unwrap();
+    let screen = terminal.backend().to_string();
+    assert!(
+        screen.contains("skipped 10 min ago (session ab12cd34): the cache was already warm"),
+        "{screen}"
+    );
+}

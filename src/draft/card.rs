@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::values::{resolve, Context, ResolvedValue};
-use crate::guard::{self, Decision};
+use crate::guard::Decision;
 use crate::runbook::render::{placeholders, render};
 use crate::runbook::{Check, Risk, Rollback, Runbook, Step};
 use crate::sanitize::sanitize_line;
@@ -114,7 +114,7 @@ pub fn build_card(
 
     let check = |c: &Check| {
         let rendered = render(&c.run, quoted);
-        let guard = guard::check(&rendered.text);
+        let guard = crate::exec::guard(&rendered.text);
         CardCheck {
             runnable: rendered.missing.is_empty() && guard.allowed,
             missing: rendered.missing,

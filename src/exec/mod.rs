@@ -14,6 +14,23 @@ pub use runner::{
 };
 pub use verdict::{judge, Judgement, Predicates, Verdict};
 
+static RULES: std::sync::OnceLock<crate::standing::RuleStore> = std::sync::OnceLock::new();
+
+/// Use the engineer's standing rules (SPEC §7) from now on. Set once by the
+/// binary; library users get the bare guard.
+pub fn set_rule_store(store: crate::standing::RuleStore) {
+    let _ = RULES.set(store);
+}
+
+/// The guard's answer as stepguard applies it: the allowlist plus any active
+/// standing rule. Answering records nothing; running does (`run`).
+pub fn guard(command: &str) -> crate::guard::Decision {
+    match RULES.get() {
+        Some(store) => crate::standing::check(store, command, crate::standing::now()),
+        None => crate::guard::check(command),
+    }
+}
+
 /// Resolves when `cancel` fires; never when there is none or its sender was
 /// dropped (dropping the handle is not a request to cancel).
 pub async fn cancelled(cancel: Option<tokio::sync::oneshot::Receiver<()>>) {

@@ -11,7 +11,6 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::output::{KeptOutput, LineSplitter, OutputLimits, Stream};
 use super::verdict::Predicates;
-use crate::guard;
 
 #[derive(Debug, Clone)]
 pub struct RunRequest {
@@ -44,6 +43,8 @@ pub struct RunOutcome {
     pub proceed_hit: Option<String>,
     /// The session and process group that was spawned (and killed at the end).
     pub pgid: Option<u32>,
+    /// Standing rules this run used (each use counted and audited).
+    pub rule_uses: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -63,9 +64,16 @@ pub async fn run(
     events: Option<mpsc::Sender<RunEvent>>,
     cancel: Option<oneshot::Receiver<()>>,
 ) -> Result<RunOutcome, RunError> {
-    let decision = guard::check(&req.command);
+    let decision = super::guard(&req.command);
     if !decision.allowed {
         return Err(RunError::Refused(decision.reason));
+    }
+    // A standing rule's use is counted before the command runs; a rule that
+    // ran out in the meantime refuses it.
+    if let (false, Some(store)) = (decision.rule_uses.is_empty(), super::RULES.get()) {
+        store
+            .record_uses(&decision.rule_uses, crate::standing::now())
+            .map_err(|e| RunError::Refused(format!("refused: {e}")))?;
     }
     let started = Instant::now();
     let mut command = Command::new("sh");
@@ -115,6 +123,7 @@ pub async fn run(
         stop_hit: None,
         proceed_hit: None,
         pgid,
+        rule_uses: decision.rule_uses.clone(),
     };
     let deadline = tokio::time::sleep(req.timeout);
     tokio::pin!(deadline);

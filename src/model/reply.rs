@@ -11,7 +11,6 @@ use serde_json::Value;
 use crate::draft::card::{build_card, CardAction, CardCheck, CardRollback};
 use crate::draft::values::{resolve, validate, Evidence, Rejected, ResolvedValue, Source};
 use crate::draft::{Card, Context};
-use crate::guard;
 use crate::runbook::{Runbook, DEFAULT_TIMEOUT};
 use crate::sanitize::sanitize_line;
 
@@ -338,7 +337,7 @@ fn apply_model_commands(card: &mut Card, draft: &ModelDraft, flags: &mut Vec<Str
                     }
                 }
             };
-            let guard = guard::check(&command);
+            let guard = crate::exec::guard(&command);
             if !guard.allowed {
                 flags.push(format!(
                     "model's {what} not run: {} (copy it if you want it)",

@@ -5,4 +5,6 @@ pub mod audit;
 pub mod store;
 
 pub use audit::{verify, AuditLog, Head, VerifyError};
-pub use store::{list_sessions, new_session_id, now_ms, SessionDir, SessionSummary};
+pub use store::{
+    list_sessions, new_session_id, now_ms, recent_rejections, Rejection, SessionDir, SessionSummary,
+};

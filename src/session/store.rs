@@ -139,3 +139,61 @@ pub fn list_sessions(state_dir: &Path) -> Vec<SessionSummary> {
     list.sort_by_key(|s| std::cmp::Reverse(s.updated_ms));
     list
 }
+
+/// A skip or halt of a runbook step in an earlier (or this) session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rejection {
+    pub session: String,
+    pub runbook_id: String,
+    pub step_id: String,
+    /// `skip` or `halt`.
+    pub decision: String,
+    pub reason: String,
+    pub at_ms: u64,
+}
+
+/// Skips and halts recorded in the audit logs within `window_ms` of `now_ms`.
+pub fn recent_rejections(state_dir: &Path, now_ms: u64, window_ms: u64) -> Vec<Rejection> {
+    let Ok(entries) = std::fs::read_dir(SessionDir::root(state_dir)) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for entry in entries.flatten() {
+        let session = entry.file_name().to_string_lossy().into_owned();
+        let Ok(events) = super::audit::read_events(&entry.path().join("audit.jsonl")) else {
+            continue;
+        };
+        let runbook = events
+            .iter()
+            .find(|(_, _, kind, _)| kind == "session-start")
+            .and_then(|(_, _, _, d)| d.get("runbook").and_then(|r| r.as_str()).map(String::from));
+        let Some(runbook_id) = runbook else { continue };
+        for (_, ts, kind, data) in &events {
+            let decision = data.get("decision").and_then(|d| d.as_str()).unwrap_or("");
+            if kind != "decision"
+                || !matches!(decision, "skip" | "halt")
+                || now_ms.saturating_sub(*ts) > window_ms
+            {
+                continue;
+            }
+            out.push(Rejection {
+                session: session.clone(),
+                runbook_id: runbook_id.clone(),
+                step_id: data
+                    .get("step")
+                    .and_then(|s| s.as_str())
+                    .unwrap_or("")
+                    .to_string(),
+                decision: decision.to_string(),
+                reason: data
+                    .get("note")
+                    .and_then(|s| s.as_str())
+                    .unwrap_or("")
+                    .to_string(),
+                at_ms: *ts,
+            });
+        }
+    }
+    out.sort_by_key(|r| std::cmp::Reverse(r.at_ms));
+    out
+}

@@ -210,6 +210,9 @@ async fn run_async(options: Options) -> Result<()> {
             Some("no state directory (set STEPGUARD_STATE_DIR): this session is not saved".into());
     }
     model.now_ms = now_ms();
+    if let Some(dir) = &options.state_dir {
+        model.rejections = crate::session::recent_rejections(dir, model.now_ms, 24 * 3_600_000);
+    }
     let mut first_effects = Vec::new();
     if let Some(runbook) = options.start {
         match &options.resume {

@@ -58,6 +58,8 @@ pub struct Model {
     pub operator: String,
     /// Bumped whenever the pasted state is replaced (the runtime saves it).
     pub state_version: u64,
+    /// Skips and halts of runbook steps in the last 24 h (all sessions).
+    pub rejections: Vec<crate::session::Rejection>,
 }
 
 #[derive(Debug, Default)]
@@ -325,6 +327,7 @@ impl Model {
             policy: crate::policy::PolicyConfig::default(),
             operator: std::env::var("USER").unwrap_or_default(),
             state_version: 0,
+            rejections: Vec::new(),
         }
     }
 
@@ -387,6 +390,30 @@ impl Model {
         });
         self.screen = Screen::Walk;
         self.overlay = Overlay::None;
+    }
+}
+
+/// "20 min ago", for people.
+pub fn ago(now_ms: u64, at_ms: u64) -> String {
+    let s = now_ms.saturating_sub(at_ms) / 1000;
+    match s {
+        0..60 => format!("{s} s ago"),
+        60..3600 => format!("{} min ago", s / 60),
+        _ => format!("{} h ago", s / 3600),
+    }
+}
+
+impl Model {
+    /// Earlier skips and halts of this runbook step (newest first).
+    pub fn rejections_for(
+        &self,
+        runbook_id: &str,
+        step_id: &str,
+    ) -> Vec<&crate::session::Rejection> {
+        self.rejections
+            .iter()
+            .filter(|r| r.runbook_id == runbook_id && r.step_id == step_id)
+            .collect()
     }
 }
 

@@ -106,13 +106,35 @@ pub fn request_drafts(model: &mut Model, hint: Option<String>, fresh: bool) -> V
             },
         );
         let current = step_index == walk.index;
+        // The human's earlier rejections of this very step, with their age.
+        let mut history = walk.history();
+        let step_id = &walk.runbook.steps[step_index].id;
+        for r in model
+            .rejections
+            .iter()
+            .filter(|r| r.runbook_id == walk.runbook.id && &r.step_id == step_id)
+        {
+            history.push(crate::model::HistoryItem {
+                step: format!("{step_id} in an earlier session ({})", r.session),
+                outcome: format!(
+                    "{} {}",
+                    if r.decision == "halt" {
+                        "halted"
+                    } else {
+                        "skipped"
+                    },
+                    ago(model.now_ms, r.at_ms)
+                ),
+                reason: r.reason.clone(),
+            });
+        }
         effects.push(Effect::RequestDraft {
             generation: walk.generation,
             job: Box::new(DraftJob {
                 runbook: walk.runbook.clone(),
                 step_index,
                 ctx: model.ctx.clone(),
-                history: walk.history(),
+                history,
                 hint: if current { hint.clone() } else { None },
                 fresh: current && fresh,
             }),
@@ -443,6 +465,7 @@ fn on_check_done(
     };
     let mut output_digest = String::new();
     let mut dropped = 0;
+    let mut rule_uses = Vec::new();
     let judged = match result {
         Ok(outcome) => {
             let judgement = match Predicates::new(proceed_if.as_deref(), stop_if.as_deref()) {
@@ -461,6 +484,7 @@ fn on_check_done(
                 .collect();
             output_digest = sha256_hex(text.as_bytes());
             dropped = outcome.output.dropped_lines;
+            rule_uses = outcome.rule_uses.clone();
             Judged {
                 command: outcome.command.clone(),
                 judgement,
@@ -490,6 +514,7 @@ fn on_check_done(
             "reason": judged.judgement.reason, "duration_ms": judged.duration_ms,
             "output_sha256": output_digest, "dropped_lines": dropped,
             "suspicious_lines": judged.suspicious.len(),
+            "standing_rules_used": rule_uses,
         }),
     );
     let status = format!(

@@ -93,6 +93,7 @@ pub fn outcome(command: &str, stdout: &[&str], exit: i32) -> RunOutcome {
             .find(|l| l.contains("ok"))
             .map(|l| l.to_string()),
         pgid: None,
+        rule_uses: Vec::new(),
     }
 }
 

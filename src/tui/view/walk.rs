@@ -48,7 +48,7 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: Theme) {
     };
     let [card_area, output_area] =
         Layout::vertical([Constraint::Min(5), Constraint::Length(output_height)]).areas(main);
-    draw_card(frame, card_area, walk, &model.drafter, theme);
+    draw_card(frame, card_area, model, walk, theme);
     draw_output(frame, output_area, model, walk, theme);
     footer(frame, foot, model, &keys, theme);
 }
@@ -236,9 +236,29 @@ fn draft_status(walk: &Walk, drafter: &str, theme: Theme) -> Vec<Line<'static>> 
     lines
 }
 
-fn card_lines(walk: &Walk, drafter: &str, theme: Theme) -> Vec<Line<'static>> {
+fn card_lines(model: &Model, walk: &Walk, theme: Theme) -> Vec<Line<'static>> {
     let card = &walk.card;
-    let mut lines: Vec<Line> = draft_status(walk, drafter, theme);
+    let mut lines: Vec<Line> = draft_status(walk, &model.drafter, theme);
+    for r in model
+        .rejections_for(&walk.runbook.id, &card.step_id)
+        .into_iter()
+        .take(3)
+    {
+        let what = if r.decision == "halt" {
+            "halted"
+        } else {
+            "skipped"
+        };
+        lines.push(Line::from(span(
+            &format!(
+                "{what} {} (session {}): {}",
+                crate::tui::model::ago(model.now_ms, r.at_ms),
+                r.session,
+                r.reason
+            ),
+            theme.warn(),
+        )));
+    }
     if !card.intent.is_empty() {
         lines.push(Line::from(span(&card.intent, Style::default())));
     }
@@ -330,8 +350,8 @@ fn card_lines(walk: &Walk, drafter: &str, theme: Theme) -> Vec<Line<'static>> {
     lines
 }
 
-fn draw_card(frame: &mut Frame, area: Rect, walk: &Walk, drafter: &str, theme: Theme) {
-    let lines = card_lines(walk, drafter, theme);
+fn draw_card(frame: &mut Frame, area: Rect, model: &Model, walk: &Walk, theme: Theme) {
+    let lines = card_lines(model, walk, theme);
     let mut title = format!(
         " {}/{} · {} ",
         walk.index + 1,
