@@ -319,3 +319,52 @@ fn the_walk_drafts_with_a_model_and_falls_back_without_one() {
     t.keys(&["q"]);
     assert_restored(&t, 0);
 }
+
+/// `e` hands the terminal to $EDITOR and takes it back: the edited action is
+/// on the card, recorded, copied as edited, and keys work again afterwards.
+/// `--state -` reads the state from a pipe while keys come from the terminal.
+#[test]
+fn editor_and_piped_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let editor = dir.path().join("editor.sh");
+    // An "editor" that appends a flag to the action in the file it is given.
+    std::fs::write(&editor, "#!/bin/sh\nsed -i 's/$/ --dry-run/' \"$1\"\n").unwrap();
+    std::fs::set_permissions(&editor, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let bin = env!("CARGO_BIN_EXE_stepguard");
+    let root = env!("CARGO_MANIFEST_DIR");
+    let line = format!(
+        "cd {root} && cat demo/state.txt | {bin} run demo-checkout-logs --state -; echo \"EXITED $?\"; \
+         stty -a | tr ' ;' '\\n\\n' | grep -E -x -e '-?icanon' -e '-?echo'; echo TTY-CHECKED; sleep 60"
+    );
+    let t = Tmux::start(
+        "editor",
+        &line,
+        &[("EDITOR", editor.to_str().unwrap()), ("VISUAL", "")],
+    );
+    let screen = t.wait_for("PRE-FLIGHT");
+    assert!(
+        screen.contains("state") && screen.contains("lines"),
+        "the piped state is not shown:\n{screen}"
+    );
+    // Step 4 has an action; walk there with the demo's real pre-flights.
+    for step in 1..=3 {
+        t.keys(&["r"]);
+        t.wait_for(" PASS ");
+        t.keys(&["p"]);
+        t.wait_for(&format!("step {}/6", step + 1));
+    }
+    t.keys(&["e"]);
+    let screen = t.wait_for("EDITED");
+    assert!(screen.contains("--dry-run"), "{screen}");
+    t.keys(&["a"]);
+    t.wait_for("action copied (tmux buffer)");
+    assert!(
+        t.tmux(&["show-buffer"]).ends_with("--dry-run"),
+        "the edited action is what is copied"
+    );
+    // Keys still reach the app after the editor: the edit asked for a fresh pre-flight.
+    t.keys(&["p"]);
+    t.wait_for("run the pre-flight first");
+    t.keys(&["q"]);
+    assert_restored(&t, 0);
+}

@@ -155,6 +155,8 @@ fn model_outcome() -> Box<stepguard::model::ModelOutcome> {
         usage: Some((812, 64)),
         cached: false,
         redactions: 0,
+        prompt_sha256: String::new(),
+        elapsed_ms: 0,
     })
 }
 

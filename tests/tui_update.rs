@@ -421,6 +421,8 @@ fn outcome_for(
         usage: Some((10, 5)),
         cached: false,
         redactions: 0,
+        prompt_sha256: String::new(),
+        elapsed_ms: 0,
     })
 }
 

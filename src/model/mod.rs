@@ -90,6 +90,11 @@ impl Drafter {
         if draft.is_empty() {
             return Err("the model's reply held no values, flags or notes".into());
         }
+        let prompt_sha256 = built.digest(&format!(
+            "{} {}",
+            self.client.endpoint(),
+            self.client.model()
+        ));
         Ok(ModelOutcome {
             draft,
             model: reply.model,
@@ -98,6 +103,8 @@ impl Drafter {
             usage: reply.usage,
             cached: reply.cached,
             redactions: built.redactions,
+            prompt_sha256,
+            elapsed_ms: reply.elapsed.as_millis() as u64,
         })
     }
 }

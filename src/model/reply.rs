@@ -199,6 +199,9 @@ pub struct ModelOutcome {
     pub cached: bool,
     /// Secrets removed from the request (the count, never the secrets).
     pub redactions: usize,
+    /// Digest of the request (system and user prompts, endpoint, model).
+    pub prompt_sha256: String,
+    pub elapsed_ms: u64,
 }
 
 /// The card for a step: the offline card, with what the model may add.

@@ -113,6 +113,8 @@ pub struct Walk {
     pub answers: Vec<String>,
     pub focus: Focus,
     pub card_scroll: u16,
+    /// When this step's card was first shown (decision latency, SPEC §7).
+    pub shown_at_ms: u64,
     pub end: Option<WalkEnd>,
     /// Model drafts by step index, for the current context generation.
     pub drafts: BTreeMap<usize, DraftSlot>,
@@ -384,6 +386,7 @@ impl Model {
             answers: Vec::new(),
             focus: Focus::Card,
             card_scroll: 0,
+            shown_at_ms: self.now_ms,
             end: None,
             drafts: BTreeMap::new(),
             generation: 0,

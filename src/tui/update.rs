@@ -165,7 +165,8 @@ fn on_draft_done(
         match &result {
             Ok(o) => serde_json::json!({
                 "step": step, "model": o.model, "cached": o.cached, "usage": o.usage,
-                "redactions": o.redactions, "response_sha256": sha256_hex(
+                "redactions": o.redactions, "prompt_sha256": o.prompt_sha256,
+                "duration_ms": o.elapsed_ms, "response_sha256": sha256_hex(
                     serde_json::to_string(&o.draft).unwrap_or_default().as_bytes()),
                 "stale": o.draft.stale.len(), "suspicious": o.suspicious.len(),
             }),
@@ -616,6 +617,7 @@ fn finish_step(model: &mut Model, status: StepStatus, note: String) -> Vec<Effec
         "decision",
         serde_json::json!({
             "step": walk.card.step_id, "step_number": walk.index + 1, "decision": decision,
+            "latency_ms": model.now_ms.saturating_sub(walk.shown_at_ms),
             "verdict": verdict, "note": note, "risk": walk.card.risk,
             "action": action, "action_sha256": action.as_deref().map(|a| sha256_hex(a.as_bytes())),
             "preflight": walk.current_preflight().map(|j| serde_json::json!({
@@ -649,6 +651,7 @@ fn finish_step(model: &mut Model, status: StepStatus, note: String) -> Vec<Effec
     walk.edited_action = None;
     walk.output = OutputPane::default();
     walk.card_scroll = 0;
+    walk.shown_at_ms = model.now_ms;
     walk.focus = Focus::Card;
     model.status = Some(format!(
         "step {}/{}: r runs the pre-flight",
