@@ -68,6 +68,24 @@ enum Command {
         #[command(subcommand)]
         command: RulesCommand,
     },
+    /// The incident timeline of a session, for the postmortem.
+    Report {
+        id: String,
+        /// md or json.
+        #[arg(long, default_value = "md", value_parser = ["md", "json"])]
+        format: String,
+        /// Write to FILE instead of stdout.
+        #[arg(short = 'o', value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Human-in-the-loop metrics across sessions (rubber-stamping flagged).
+    Stats {
+        #[arg(long)]
+        json: bool,
+        /// Show them as charts, full screen.
+        #[arg(long, conflicts_with = "json")]
+        screen: bool,
+    },
     /// List saved sessions, newest first.
     Sessions {
         #[arg(long)]
@@ -213,6 +231,8 @@ fn dispatch(cli: Cli) -> Result<u8> {
         Some(Command::Guard { json, command }) => Ok(guard(&command, json)),
         Some(Command::Draft(args)) => draft(&dirs, args),
         Some(Command::Sessions { json }) => sessions(json),
+        Some(Command::Report { id, format, output }) => report(&id, &format, output.as_deref()),
+        Some(Command::Stats { json, screen }) => stats(json, screen),
         Some(Command::Rules { command }) => rules(command),
         Some(Command::Reap { pgid, parent }) => {
             crate::exec::reap(pgid, parent);
@@ -730,4 +750,48 @@ fn rules(command: RulesCommand) -> Result<u8> {
             }
         },
     }
+}
+
+fn state_dir_or_fail() -> Result<PathBuf> {
+    crate::model::config::state_dir().context("no state directory (set STEPGUARD_STATE_DIR)")
+}
+
+fn report(id: &str, format: &str, output: Option<&Path>) -> Result<u8> {
+    let dir = state_dir_or_fail()?;
+    let session = SessionDir::open(&dir, id)?;
+    let events = crate::session::audit::read_events(&session.audit_path())
+        .with_context(|| format!("session {id}: cannot read its audit log"))?;
+    // A report of a tampered log would put edited history into a postmortem.
+    let head = session
+        .read_snapshot::<crate::tui::persist::Snapshot>()
+        .ok()
+        .map(|s| s.audit_head);
+    if let Err(e) = crate::session::verify(&session.audit_path(), head.as_ref()) {
+        eprintln!("stepguard: the audit log does not verify: {e}");
+        return Ok(EXIT_FAILED);
+    }
+    let report = crate::report::build(id, &events);
+    let text = match format {
+        "json" => serde_json::to_string_pretty(&report)?,
+        _ => report.to_markdown(),
+    };
+    match output {
+        Some(path) => std::fs::write(path, text)
+            .with_context(|| format!("{}: cannot write", path.display()))?,
+        None => print!("{text}"),
+    }
+    Ok(EXIT_OK)
+}
+
+fn stats(json: bool, screen: bool) -> Result<u8> {
+    let dir = state_dir_or_fail()?;
+    let stats = crate::stats::compute(&crate::stats::load_all(&dir));
+    if screen {
+        crate::tui::stats_screen::show(&stats)?;
+    } else if json {
+        println!("{}", serde_json::to_string_pretty(&stats)?);
+    } else {
+        print!("{}", stats.to_text());
+    }
+    Ok(EXIT_OK)
 }

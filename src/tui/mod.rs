@@ -17,4 +17,5 @@ pub mod editor;
 pub mod input;
 pub mod persist;
 pub mod recorder;
+pub mod stats_screen;
 pub mod terminal;

@@ -467,6 +467,7 @@ fn on_check_done(
     let mut output_digest = String::new();
     let mut dropped = 0;
     let mut rule_uses = Vec::new();
+    let mut output_tail = String::new();
     let judged = match result {
         Ok(outcome) => {
             let judgement = match Predicates::new(proceed_if.as_deref(), stop_if.as_deref()) {
@@ -486,6 +487,16 @@ fn on_check_done(
             output_digest = sha256_hex(text.as_bytes());
             dropped = outcome.output.dropped_lines;
             rule_uses = outcome.rule_uses.clone();
+            // The end of the output for the postmortem, secrets removed.
+            let skip = outcome.output.lines.len().saturating_sub(20);
+            let tail: String = outcome
+                .output
+                .lines
+                .iter()
+                .skip(skip)
+                .map(|(_, l)| format!("{l}\n"))
+                .collect();
+            output_tail = crate::redact::redact(&tail).text;
             Judged {
                 command: outcome.command.clone(),
                 judgement,
@@ -515,7 +526,7 @@ fn on_check_done(
             "reason": judged.judgement.reason, "duration_ms": judged.duration_ms,
             "output_sha256": output_digest, "dropped_lines": dropped,
             "suspicious_lines": judged.suspicious.len(),
-            "standing_rules_used": rule_uses,
+            "standing_rules_used": rule_uses, "output_tail": output_tail,
         }),
     );
     let status = format!(

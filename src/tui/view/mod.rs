@@ -4,6 +4,7 @@
 mod end;
 mod overlay;
 mod picker;
+pub mod stats;
 mod walk;
 
 use std::borrow::Cow;

@@ -1,0 +1,242 @@
+//! `stepguard stats`: is the human gate real? Approval latency, rejection,
+//! modification, override and STOP-trip rates across sessions, per runbook
+//! and per step, with the rubber-stamp check of SPEC §7.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::report::{human_ms, Event};
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Rates {
+    pub decisions: usize,
+    pub proceeded: usize,
+    pub rejected: usize,
+    pub modified: usize,
+    pub overridden: usize,
+    pub preflights: usize,
+    pub stop_trips: usize,
+    pub latency_p50_ms: u64,
+    pub latency_p95_ms: u64,
+    pub latency_p99_ms: u64,
+    pub rejection_rate: f64,
+    pub modification_rate: f64,
+    pub override_rate: f64,
+    pub stop_trip_rate: f64,
+    #[serde(skip)]
+    latencies: Vec<u64>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Stats {
+    pub sessions: usize,
+    pub overall: Rates,
+    pub per_runbook: BTreeMap<String, Rates>,
+    pub per_step: BTreeMap<String, Rates>,
+    /// Approval latencies in buckets, for the chart.
+    pub latency_histogram: Vec<(String, u64)>,
+    /// Set when approvals look like rubber-stamping.
+    pub rubber_stamp: Option<String>,
+}
+
+const BUCKETS: &[(u64, &str)] = &[
+    (5_000, "<5s"),
+    (10_000, "5-10s"),
+    (30_000, "10-30s"),
+    (60_000, "30-60s"),
+    (300_000, "1-5m"),
+    (u64::MAX, ">5m"),
+];
+
+fn percentile(sorted: &[u64], p: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+impl Rates {
+    fn finish(&mut self) {
+        self.latencies.sort_unstable();
+        self.latency_p50_ms = percentile(&self.latencies, 0.50);
+        self.latency_p95_ms = percentile(&self.latencies, 0.95);
+        self.latency_p99_ms = percentile(&self.latencies, 0.99);
+        let rate = |n: usize, d: usize| if d == 0 { 0.0 } else { n as f64 / d as f64 };
+        self.rejection_rate = rate(self.rejected, self.decisions);
+        self.modification_rate = rate(self.modified, self.decisions);
+        self.override_rate = rate(self.overridden, self.decisions);
+        self.stop_trip_rate = rate(self.stop_trips, self.preflights);
+    }
+}
+
+/// Compute from every session's events: `(session id, events)`.
+pub fn compute(sessions: &[(String, Vec<Event>)]) -> Stats {
+    let mut stats = Stats {
+        sessions: sessions.len(),
+        ..Stats::default()
+    };
+    for (_, events) in sessions {
+        let runbook = events
+            .iter()
+            .find(|(_, _, k, _)| k == "session-start")
+            .and_then(|(_, _, _, d)| d.get("runbook").and_then(Value::as_str))
+            .unwrap_or("?")
+            .to_string();
+        let mut edited_steps: Vec<String> = Vec::new();
+        let mut current = String::new();
+        for (_, _, kind, data) in events {
+            if let Some(step) = data.get("step").and_then(Value::as_str) {
+                current = step.to_string();
+            }
+            let key = format!("{runbook}/{current}");
+            // Every event counts overall, for its runbook and for its step.
+            let mut each = |f: &dyn Fn(&mut Rates)| {
+                f(&mut stats.overall);
+                f(stats.per_runbook.entry(runbook.clone()).or_default());
+                f(stats.per_step.entry(key.clone()).or_default());
+            };
+            match kind.as_str() {
+                "edit" => edited_steps.push(current.clone()),
+                "run" if data.get("kind").and_then(Value::as_str) == Some("preflight") => {
+                    let stop = data.get("verdict").and_then(Value::as_str) == Some("STOP");
+                    each(&|r| {
+                        r.preflights += 1;
+                        r.stop_trips += usize::from(stop);
+                    });
+                }
+                "decision" => {
+                    let decision = data.get("decision").and_then(Value::as_str).unwrap_or("");
+                    let latency = data.get("latency_ms").and_then(Value::as_u64).unwrap_or(0);
+                    let overridden = decision == "proceed"
+                        && (data.get("verdict").and_then(Value::as_str) == Some("STOP")
+                            || data
+                                .get("unverified")
+                                .and_then(Value::as_array)
+                                .is_some_and(|a| !a.is_empty())
+                            || data
+                                .get("stale")
+                                .and_then(Value::as_array)
+                                .is_some_and(|a| !a.is_empty()));
+                    let modified = edited_steps.contains(&current);
+                    each(&|r| {
+                        r.decisions += 1;
+                        match decision {
+                            "proceed" => {
+                                r.proceeded += 1;
+                                r.latencies.push(latency);
+                            }
+                            "skip" | "halt" => r.rejected += 1,
+                            _ => {}
+                        }
+                        r.modified += usize::from(modified);
+                        r.overridden += usize::from(overridden);
+                    });
+                }
+                _ => {}
+            }
+        }
+    }
+    stats.latency_histogram = BUCKETS
+        .iter()
+        .enumerate()
+        .map(|(i, (hi, label))| {
+            let lo = if i == 0 { 0 } else { BUCKETS[i - 1].0 };
+            let n = stats
+                .overall
+                .latencies
+                .iter()
+                .filter(|&&l| l >= lo && l < *hi)
+                .count();
+            (label.to_string(), n as u64)
+        })
+        .collect();
+    stats.overall.finish();
+    stats.per_runbook.values_mut().for_each(Rates::finish);
+    stats.per_step.values_mut().for_each(Rates::finish);
+    let o = &stats.overall;
+    if o.proceeded >= 5 && o.latency_p50_ms < 10_000 && o.rejection_rate < 0.01 && o.modified == 0 {
+        stats.rubber_stamp = Some(format!(
+            "RUBBER-STAMPING: {} approvals, median {} to approve, {:.0}% rejected, nothing modified: the human gate may not be real",
+            o.proceeded,
+            human_ms(o.latency_p50_ms),
+            o.rejection_rate * 100.0
+        ));
+    }
+    stats
+}
+
+fn pct(x: f64) -> String {
+    format!("{:.0}%", x * 100.0)
+}
+
+impl Stats {
+    pub fn to_text(&self) -> String {
+        let mut o = String::new();
+        if let Some(flag) = &self.rubber_stamp {
+            let _ = writeln!(o, "!!! {flag}\n");
+        }
+        let r = &self.overall;
+        let _ = writeln!(
+            o,
+            "{} sessions, {} decisions ({} proceeded, {} rejected)",
+            self.sessions, r.decisions, r.proceeded, r.rejected
+        );
+        let _ = writeln!(
+            o,
+            "approval latency p50 {} · p95 {} · p99 {}",
+            human_ms(r.latency_p50_ms),
+            human_ms(r.latency_p95_ms),
+            human_ms(r.latency_p99_ms)
+        );
+        let _ = writeln!(
+            o,
+            "rejection {} · modification {} · override {} · STOP trips {} of {} pre-flights\n",
+            pct(r.rejection_rate),
+            pct(r.modification_rate),
+            pct(r.override_rate),
+            r.stop_trips,
+            r.preflights
+        );
+        let _ = writeln!(
+            o,
+            "{:<44} {:>5} {:>8} {:>7} {:>7} {:>7} {:>6}",
+            "RUNBOOK / STEP", "DEC", "P50", "REJECT", "MODIFY", "OVERR", "STOPS"
+        );
+        for (name, table) in [("", &self.per_runbook), ("  ", &self.per_step)] {
+            for (k, r) in table {
+                let _ = writeln!(
+                    o,
+                    "{:<44} {:>5} {:>8} {:>7} {:>7} {:>7} {:>6}",
+                    format!("{name}{}", crate::sanitize::sanitize_line(k, 42)),
+                    r.decisions,
+                    human_ms(r.latency_p50_ms),
+                    pct(r.rejection_rate),
+                    pct(r.modification_rate),
+                    pct(r.override_rate),
+                    r.stop_trips
+                );
+            }
+        }
+        o
+    }
+}
+
+/// Every session under the state directory, with its events.
+pub fn load_all(state_dir: &std::path::Path) -> Vec<(String, Vec<Event>)> {
+    let Ok(entries) = std::fs::read_dir(crate::session::SessionDir::root(state_dir)) else {
+        return Vec::new();
+    };
+    let mut out: Vec<(String, Vec<Event>)> = entries
+        .flatten()
+        .filter_map(|e| {
+            let id = e.file_name().to_string_lossy().into_owned();
+            let events = crate::session::audit::read_events(&e.path().join("audit.jsonl")).ok()?;
+            Some((id, events))
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}

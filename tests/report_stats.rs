@@ -1,0 +1,172 @@
+//! Reports and stats from recorded sessions: a real walk of the demo
+//! (tests/fixtures/sessions/bb5291e6, recorded with the TUI) and sessions
+//! written here through the audit log API.
+
+use std::path::Path;
+
+use ratatui::backend::TestBackend;
+use ratatui::Terminal;
+use serde_json::json;
+use stepguard::session::{AuditLog, SessionDir};
+
+fn fixture_state_dir() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+#[test]
+fn the_demo_walk_reports_as_markdown() {
+    let events = stepguard::session::audit::read_events(
+        &fixture_state_dir().join("sessions/bb5291e6/audit.jsonl"),
+    )
+    .unwrap();
+    let report = stepguard::report::build("bb5291e6", &events);
+    assert_eq!(report.totals.proceeded, 5);
+    assert_eq!(report.totals.skipped, 1);
+    assert_eq!(
+        report.totals.overrides, 1,
+        "step 5 went ahead on a STOP with a reason"
+    );
+    assert!(report.totals.time_to_first_action_ms.is_some());
+    insta::assert_snapshot!("demo_report", report.to_markdown());
+    // JSON for tools.
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["steps"].as_array().unwrap().len(), 6);
+}
+
+#[test]
+fn cli_report_refuses_a_tampered_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let sessions = dir.path().join("sessions");
+    std::fs::create_dir_all(&sessions).unwrap();
+    let copy = sessions.join("bb5291e6");
+    std::fs::create_dir_all(&copy).unwrap();
+    for f in ["audit.jsonl", "session.json", "state.txt"] {
+        std::fs::copy(
+            fixture_state_dir().join("sessions/bb5291e6").join(f),
+            copy.join(f),
+        )
+        .unwrap();
+    }
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_stepguard"))
+            .args(args)
+            .env("STEPGUARD_STATE_DIR", dir.path())
+            .output()
+            .unwrap()
+    };
+    let out = run(&["report", "bb5291e6"]);
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("# Incident timeline: demo-checkout-logs")
+    );
+    let log = std::fs::read_to_string(copy.join("audit.jsonl")).unwrap();
+    std::fs::write(
+        copy.join("audit.jsonl"),
+        log.replacen("actions were not run", "actions were run", 1),
+    )
+    .unwrap();
+    let out = run(&["report", "bb5291e6"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not verify"));
+}
+
+/// A session whose every step was approved in two seconds, never rejected,
+/// never edited: the stats must call it rubber-stamping.
+fn write_rubber_stamp_session(state_dir: &Path) {
+    let session = SessionDir::create(state_dir).unwrap();
+    let mut log = AuditLog::open(&session.audit_path()).unwrap();
+    let mut t = 1_700_000_000_000;
+    log.append("session-start", json!({"runbook": "k8s-node-notready"}), t)
+        .unwrap();
+    for step in [
+        "confirm-notready",
+        "read-conditions",
+        "list-pods-on-node",
+        "cordon",
+        "drain",
+        "uncordon",
+    ] {
+        t += 2_000;
+        log.append(
+            "run",
+            json!({"kind": "preflight", "step": step, "verdict": "PASS"}),
+            t,
+        )
+        .unwrap();
+        log.append(
+            "decision",
+            json!({"step": step, "decision": "proceed", "verdict": "PASS", "latency_ms": 2_000}),
+            t,
+        )
+        .unwrap();
+    }
+}
+
+#[test]
+fn stats_flag_rubber_stamping_and_draw_as_charts() {
+    let dir = tempfile::tempdir().unwrap();
+    let sessions = dir.path().join("sessions");
+    std::fs::create_dir_all(&sessions).unwrap();
+    std::fs::create_dir_all(sessions.join("bb5291e6")).unwrap();
+    std::fs::copy(
+        fixture_state_dir().join("sessions/bb5291e6/audit.jsonl"),
+        sessions.join("bb5291e6/audit.jsonl"),
+    )
+    .unwrap();
+
+    let careful = stepguard::stats::compute(&stepguard::stats::load_all(dir.path()));
+    assert_eq!(careful.sessions, 1);
+    assert!(
+        careful.rubber_stamp.is_none(),
+        "a skip and an override are not rubber-stamping"
+    );
+    assert!(careful.overall.rejection_rate > 0.1);
+    assert_eq!(careful.overall.stop_trips, 2);
+
+    write_rubber_stamp_session(dir.path());
+    let stamped = stepguard::stats::compute(&stepguard::stats::load_all(dir.path()));
+    let only_stamp = {
+        let all = stepguard::stats::load_all(dir.path());
+        stepguard::stats::compute(
+            &all.into_iter()
+                .filter(|(id, _)| id != "bb5291e6")
+                .collect::<Vec<_>>(),
+        )
+    };
+    assert!(only_stamp
+        .rubber_stamp
+        .as_deref()
+        .unwrap()
+        .starts_with("RUBBER-STAMPING"));
+    assert_eq!(stamped.per_runbook.len(), 2);
+    assert_eq!(
+        stamped.per_runbook["k8s-node-notready"].latency_p50_ms,
+        2_000
+    );
+    assert!(stamped.to_text().contains("k8s-node-notready"));
+
+    let mut terminal = Terminal::new(TestBackend::new(100, 24)).unwrap();
+    terminal
+        .draw(|f| {
+            stepguard::tui::view::stats::draw(
+                f,
+                f.area(),
+                &only_stamp,
+                stepguard::tui::view::Theme { color: false },
+            )
+        })
+        .unwrap();
+    insta::assert_snapshot!("stats_screen_rubber_stamp", terminal.backend().to_string());
+    let mut terminal = Terminal::new(TestBackend::new(100, 24)).unwrap();
+    terminal
+        .draw(|f| {
+            stepguard::tui::view::stats::draw(
+                f,
+                f.area(),
+                &stamped,
+                stepguard::tui::view::Theme { color: false },
+            )
+        })
+        .unwrap();
+    insta::assert_snapshot!("stats_screen", terminal.backend().to_string());
+}
