@@ -68,6 +68,32 @@ enum Command {
         #[command(subcommand)]
         command: RulesCommand,
     },
+    /// Ranked runbooks for an alert or a description, with confidence.
+    Match {
+        /// What is going on, in words (or pasted output).
+        text: Option<String>,
+        /// An Alertmanager webhook payload or alert list (JSON).
+        #[arg(long, value_name = "FILE", conflicts_with = "text")]
+        alert: Option<PathBuf>,
+        /// The firing alerts of an Alertmanager (API v2).
+        #[arg(long, value_name = "URL", conflicts_with_all = ["text", "alert"])]
+        alertmanager: Option<String>,
+        #[arg(long)]
+        json: bool,
+        /// Below this confidence the answer is "no runbook" (escalate).
+        #[arg(long, default_value_t = crate::matching::DEFAULT_THRESHOLD)]
+        threshold: f64,
+    },
+    /// Convert a Markdown runbook to YAML on stdout.
+    Import { file: PathBuf },
+    /// Score matching and escalation on scenario files.
+    Eval {
+        dir: PathBuf,
+        #[arg(long)]
+        json: bool,
+        #[arg(long, default_value_t = crate::matching::DEFAULT_THRESHOLD)]
+        threshold: f64,
+    },
     /// The incident timeline of a session, for the postmortem.
     Report {
         id: String,
@@ -134,11 +160,15 @@ enum AuditCommand {
 #[derive(Args, Debug)]
 struct RunArgs {
     /// A runbook file or id.
-    #[arg(required_unless_present = "resume")]
+    #[arg(required_unless_present_any = ["resume", "alertmanager"])]
     runbook: Option<String>,
     /// Continue a saved session (see `stepguard sessions`).
     #[arg(long, value_name = "ID", conflicts_with_all = ["runbook", "state", "vars", "alert"])]
     resume: Option<String>,
+    /// Start from the firing alerts of an Alertmanager: the best-matching
+    /// alert and runbook are opened (or, with RUNBOOK, the alert it answers).
+    #[arg(long, value_name = "URL", conflicts_with_all = ["alert", "resume"])]
+    alertmanager: Option<String>,
     #[command(flatten)]
     context: ContextArgs,
     /// Never call a model: steps render from the runbook's own templates.
@@ -231,6 +261,19 @@ fn dispatch(cli: Cli) -> Result<u8> {
         Some(Command::Guard { json, command }) => Ok(guard(&command, json)),
         Some(Command::Draft(args)) => draft(&dirs, args),
         Some(Command::Sessions { json }) => sessions(json),
+        Some(Command::Match {
+            text,
+            alert,
+            alertmanager,
+            json,
+            threshold,
+        }) => match_runbooks(&dirs, text, alert, alertmanager, json, threshold),
+        Some(Command::Eval {
+            dir,
+            json,
+            threshold,
+        }) => eval(&dirs, &dir, json, threshold),
+        Some(Command::Import { file }) => import(&file),
         Some(Command::Report { id, format, output }) => report(&id, &format, output.as_deref()),
         Some(Command::Stats { json, screen }) => stats(json, screen),
         Some(Command::Rules { command }) => rules(command),
@@ -256,6 +299,21 @@ fn tui(dirs: &[PathBuf], args: Option<RunArgs>) -> Result<u8> {
         }) => {
             let (runbook, ctx, r) = load_resume(state_dir.as_deref(), id)?;
             resume = Some(r);
+            (Some(runbook), ctx)
+        }
+        Some(a) if a.alertmanager.is_some() => {
+            let url = a.alertmanager.as_deref().unwrap_or_default();
+            let alerts = fetch_alertmanager(url)?;
+            let (runbook, alert) = match &a.runbook {
+                Some(key) => {
+                    let runbook = find_runbook(dirs, key)?;
+                    let alert = alerts.pick(&runbook.alerts).cloned();
+                    (runbook, alert)
+                }
+                None => best_alert_match(&catalog, &alerts)?,
+            };
+            let mut ctx = load_context(&a.context, &runbook)?;
+            ctx.alert = alert;
             (Some(runbook), ctx)
         }
         Some(a) => {
@@ -793,5 +851,151 @@ fn stats(json: bool, screen: bool) -> Result<u8> {
     } else {
         print!("{}", stats.to_text());
     }
+    Ok(EXIT_OK)
+}
+
+fn fetch_alertmanager(url: &str) -> Result<Alerts> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime
+        .block_on(crate::draft::alertmanager::fetch(url))
+        .map_err(|e| anyhow::anyhow!("alertmanager: {e}"))
+}
+
+/// The firing alert and runbook that match best; none above the threshold
+/// is an error that says to escalate.
+fn best_alert_match(
+    catalog: &[Runbook],
+    alerts: &Alerts,
+) -> Result<(Runbook, Option<crate::draft::Alert>)> {
+    let matcher = crate::matching::Matcher::new(catalog);
+    let mut best: Option<(f64, String, crate::draft::Alert)> = None;
+    for alert in alerts.0.iter().filter(|a| a.firing) {
+        if let Some(m) = matcher.best(
+            &crate::matching::query_from_alert(alert),
+            crate::matching::DEFAULT_THRESHOLD,
+        ) {
+            if best.as_ref().is_none_or(|(c, _, _)| m.confidence > *c) {
+                best = Some((m.confidence, m.id, alert.clone()));
+            }
+        }
+    }
+    let Some((_, id, alert)) = best else {
+        let names: Vec<&str> = alerts.0.iter().filter_map(|a| a.name()).collect();
+        bail!(
+            "no runbook matches the firing alerts ({}): escalate",
+            names.join(", ")
+        );
+    };
+    let runbook = catalog
+        .iter()
+        .find(|r| r.id == id)
+        .cloned()
+        .context("matched runbook vanished")?;
+    Ok((runbook, Some(alert)))
+}
+
+fn match_runbooks(
+    dirs: &[PathBuf],
+    text: Option<String>,
+    alert: Option<PathBuf>,
+    alertmanager: Option<String>,
+    json: bool,
+    threshold: f64,
+) -> Result<u8> {
+    let catalog = load_catalog(dirs)?;
+    let matcher = crate::matching::Matcher::new(&catalog);
+    let queries: Vec<(String, crate::matching::Query)> = match (text, alert, alertmanager) {
+        (Some(text), _, _) => vec![(String::new(), crate::matching::query_from_text(&text))],
+        (_, Some(path), _) => {
+            let alerts =
+                Alerts::parse(&read_text(&path)?).with_context(|| path.display().to_string())?;
+            alerts
+                .0
+                .iter()
+                .map(|a| {
+                    (
+                        a.name().unwrap_or("").to_string(),
+                        crate::matching::query_from_alert(a),
+                    )
+                })
+                .collect()
+        }
+        (_, _, Some(url)) => {
+            let alerts = fetch_alertmanager(&url)?;
+            alerts
+                .0
+                .iter()
+                .filter(|a| a.firing)
+                .map(|a| {
+                    (
+                        a.name().unwrap_or("").to_string(),
+                        crate::matching::query_from_alert(a),
+                    )
+                })
+                .collect()
+        }
+        _ => bail!("give TEXT, --alert FILE or --alertmanager URL"),
+    };
+    if queries.is_empty() {
+        bail!("no firing alerts");
+    }
+    // Several alerts: the one whose best runbook is most certain leads.
+    let mut ranked: Vec<(String, Vec<crate::matching::Match>)> = queries
+        .into_iter()
+        .map(|(name, q)| (name, matcher.rank(&q)))
+        .collect();
+    ranked.sort_by(|a, b| {
+        let top = |m: &Vec<crate::matching::Match>| m.first().map_or(0.0, |m| m.confidence);
+        top(&b.1).total_cmp(&top(&a.1))
+    });
+    let (_, matches) = &ranked[0];
+    let top: Vec<crate::matching::Match> = matches.iter().take(10).cloned().collect();
+    let matched = top.first().is_some_and(|m| m.confidence >= threshold);
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&crate::matching::match_json(&top, threshold))?
+        );
+    } else {
+        if !matched {
+            println!("no runbook matches with confidence ≥ {threshold:.2}: escalate");
+        }
+        for m in top.iter().take(5) {
+            println!(
+                "{:.2}  {:<36} {}  ({})",
+                m.confidence,
+                sanitize_line(&m.id, 36),
+                sanitize_line(&m.title, 60),
+                sanitize_line(&m.why, 60)
+            );
+        }
+    }
+    Ok(if matched { EXIT_OK } else { EXIT_FAILED })
+}
+
+fn eval(dirs: &[PathBuf], dir: &Path, json: bool, threshold: f64) -> Result<u8> {
+    let catalog = load_catalog(dirs)?;
+    let report = crate::eval::run_eval(dir, &catalog, threshold).map_err(|e| anyhow::anyhow!(e))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.to_text());
+    }
+    Ok(if report.failures.is_empty() {
+        EXIT_OK
+    } else {
+        EXIT_FAILED
+    })
+}
+
+fn import(file: &Path) -> Result<u8> {
+    let src = read_text(file)?;
+    let runbook = runbook::markdown::parse_markdown(&src, file).map_err(|e| match e {
+        LoadError::Io { .. } => anyhow::anyhow!(e),
+        e => CliError::Invalid(e).into(),
+    })?;
+    print!("{}", runbook::markdown::to_yaml(&runbook));
     Ok(EXIT_OK)
 }

@@ -4,8 +4,10 @@
 
 pub mod cli;
 pub mod draft;
+pub mod eval;
 pub mod exec;
 pub mod guard;
+pub mod matching;
 pub mod model;
 pub mod policy;
 pub mod redact;

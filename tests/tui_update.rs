@@ -625,3 +625,32 @@ fn earlier_rejections_reach_the_card_and_the_model() {
         "{screen}"
     );
 }
+
+#[test]
+fn the_picker_ranks_by_the_pasted_state() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let catalog = stepguard::runbook::load_dir(&root.join("runbooks")).unwrap();
+    let mut m = Model::new(catalog.clone(), Context::default());
+    m.matcher = Some(std::sync::Arc::new(stepguard::matching::Matcher::new(
+        &catalog,
+    )));
+    let first = |m: &Model| m.catalog[m.filtered()[0]].id.clone();
+    update(
+        &mut m,
+        Msg::Paste("redis used_memory is at 98% of maxmemory, evictions climbing\n".into()),
+    );
+    update(&mut m, code(KeyCode::Enter));
+    assert_eq!(first(&m), "redis-near-maxmemory");
+    assert!(m.confidence(m.filtered()[0]).unwrap() > 0.0);
+    update(
+        &mut m,
+        Msg::Paste(
+            "NAME READY STATUS\ncheckout-7d9f 0/1 CrashLoopBackOff after the rollout\n".into(),
+        ),
+    );
+    update(&mut m, code(KeyCode::Enter));
+    assert_eq!(first(&m), "k8s-crashloop-bad-rollout");
+    // Typing still filters, in ranked order.
+    typed(&mut m, "k8s");
+    assert_eq!(first(&m), "k8s-crashloop-bad-rollout");
+}

@@ -23,8 +23,10 @@ pub struct Alerts(pub Vec<Alert>);
 
 #[derive(Debug, thiserror::Error)]
 pub enum AlertError {
-    #[error("not an Alertmanager payload: {0}")]
+    #[error("not valid JSON: {0}")]
     Json(#[from] serde_json::Error),
+    #[error("not an Alertmanager payload: expected a webhook body ({{\"alerts\": [...]}}), an /api/v2/alerts list, or one alert with \"labels\"")]
+    Shape,
     #[error("the payload holds no alerts")]
     Empty,
 }
@@ -39,7 +41,6 @@ enum Payload {
 
 #[derive(Deserialize)]
 struct RawAlert {
-    #[serde(default)]
     labels: BTreeMap<String, String>,
     #[serde(default)]
     annotations: BTreeMap<String, String>,
@@ -50,7 +51,8 @@ struct RawAlert {
 
 impl Alerts {
     pub fn parse(json: &str) -> Result<Self, AlertError> {
-        let raw = match serde_json::from_str::<Payload>(json)? {
+        let value: serde_json::Value = serde_json::from_str(json)?;
+        let raw = match serde_json::from_value::<Payload>(value).map_err(|_| AlertError::Shape)? {
             Payload::Webhook { alerts } | Payload::List(alerts) => alerts,
             Payload::One(a) => vec![a],
         };

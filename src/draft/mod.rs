@@ -2,6 +2,7 @@
 //! shell-quoted, rendered into the runbook's templates by code.
 
 pub mod alert;
+pub mod alertmanager;
 pub mod card;
 pub mod values;
 

@@ -65,15 +65,50 @@ impl LoadError {
 /// SPEC §1.5: the pattern a value must match when its variable has none.
 pub const DEFAULT_VALUE_PATTERN: &str = r"^[A-Za-z0-9][A-Za-z0-9._:/@=+-]*$";
 
+/// One runbook file: YAML, or Markdown for `*.md` (see [`super::markdown`]).
+/// A Markdown file named here must have a `# Title` heading.
 pub fn load_file(path: &Path) -> Result<Runbook, LoadError> {
-    let src = std::fs::read_to_string(path).map_err(|source| LoadError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    parse_str(&src, path)
+    let src = read(path)?;
+    if is_markdown(path) {
+        super::markdown::parse_markdown(&src, path)
+    } else {
+        parse_str(&src, path)
+    }
 }
 
-/// Every `*.yaml` / `*.yml` in a directory, sorted by name.
+fn read(path: &Path) -> Result<String, LoadError> {
+    std::fs::read_to_string(path).map_err(|source| LoadError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn is_markdown(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("md"))
+}
+
+/// A file of a directory to load, or `None` to skip it silently: Markdown
+/// section indexes (`_index.md`, `README.md`) and Markdown files that are not
+/// runbooks by content (no `# Title`, or neither a `## Section` nor a
+/// front-matter `title:`; see [`super::markdown::is_markdown_runbook`]).
+fn load_dir_entry(path: &Path) -> Option<Result<Runbook, LoadError>> {
+    if !is_markdown(path) {
+        return Some(load_file(path));
+    }
+    if super::markdown::is_index_file(path) {
+        return None;
+    }
+    let src = match read(path) {
+        Ok(src) => src,
+        Err(e) => return Some(Err(e)),
+    };
+    super::markdown::is_markdown_runbook(&src).then(|| super::markdown::parse_markdown(&src, path))
+}
+
+/// Every `*.yaml` / `*.yml` / `*.md` runbook in a directory, sorted by name
+/// (Markdown files that are not runbooks are skipped, see [`load_dir_entry`]).
 pub fn load_dir(dir: &Path) -> Result<Vec<Runbook>, LoadError> {
     let entries = std::fs::read_dir(dir).map_err(|source| LoadError::Io {
         path: dir.to_path_buf(),
@@ -87,7 +122,10 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Runbook>, LoadError> {
     let mut runbooks = Vec::new();
     let mut problems = Vec::new();
     for file in files {
-        match load_file(&file) {
+        let Some(loaded) = load_dir_entry(&file) else {
+            continue;
+        };
+        match loaded {
             Ok(rb) => runbooks.push(rb),
             Err(LoadError::Invalid(mut list)) => problems.append(&mut list),
             Err(e) => return Err(e),
@@ -143,8 +181,8 @@ pub fn load_paths(paths: &[PathBuf]) -> Result<Vec<Runbook>, LoadError> {
 fn is_runbook_file(path: &Path) -> bool {
     matches!(
         path.extension().and_then(|e| e.to_str()),
-        Some("yaml") | Some("yml")
-    )
+        Some("yaml") | Some("yml") | Some("md")
+    ) && path.is_file()
 }
 
 /// Parse one runbook from text; `path` is used for messages only.
@@ -173,12 +211,18 @@ pub fn parse_str(src: &str, path: &Path) -> Result<Runbook, LoadError> {
         LoadError::Invalid(vec![at(line, col, strip_location(&e.to_string()))])
     })?;
     runbook.path = path.to_path_buf();
-    let problems = Checker::new(src, path).check(&runbook);
+    let problems = check_runbook(&runbook, src, path);
     if problems.is_empty() {
         Ok(runbook)
     } else {
         Err(LoadError::Invalid(problems))
     }
+}
+
+/// The semantic rules of SPEC §2 over a parsed runbook; `src` (YAML or the
+/// Markdown it came from) is searched to place each problem.
+pub(crate) fn check_runbook(runbook: &Runbook, src: &str, path: &Path) -> Vec<Located> {
+    Checker::new(src, path).check(runbook)
 }
 
 /// serde_yaml appends " at line L column C"; we print the location up front.

@@ -2,9 +2,11 @@
 
 mod format;
 mod load;
+pub mod markdown;
 pub mod render;
 
 pub use format::*;
 pub use load::{
     load_dir, load_file, load_paths, parse_str, LoadError, Located, DEFAULT_VALUE_PATTERN,
 };
+pub use markdown::{parse_markdown, to_yaml};

@@ -190,6 +190,8 @@ async fn run_async(options: Options) -> Result<()> {
     let theme = Theme::from_env();
     let mut model = Model::new(options.catalog, options.ctx);
     model.policy = options.policy;
+    model.matcher = Some(Arc::new(crate::matching::Matcher::new(&model.catalog)));
+    model.rank_catalog();
     let mut rt = Runtime {
         tx: tx.clone(),
         clipboard: Method::detect(),

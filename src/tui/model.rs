@@ -60,6 +60,11 @@ pub struct Model {
     pub state_version: u64,
     /// Skips and halts of runbook steps in the last 24 h (all sessions).
     pub rejections: Vec<crate::session::Rejection>,
+    /// The catalogue's index, to rank the picker by the alert and state.
+    pub matcher: Option<std::sync::Arc<crate::matching::Matcher>>,
+    /// Catalogue indices with their match confidence, best first (empty:
+    /// catalogue order).
+    pub ranking: Vec<(usize, f64)>,
 }
 
 #[derive(Debug, Default)]
@@ -330,11 +335,47 @@ impl Model {
             operator: std::env::var("USER").unwrap_or_default(),
             state_version: 0,
             rejections: Vec::new(),
+            matcher: None,
+            ranking: Vec::new(),
         }
     }
 
     /// Indices of the runbooks matching the picker's filter (every word must
     /// appear in the id, title, alerts or symptoms).
+    /// Rank the catalogue by the alert (if any), else the pasted state.
+    pub fn rank_catalog(&mut self) {
+        let Some(matcher) = &self.matcher else { return };
+        let query = match (&self.ctx.alert, &self.ctx.state) {
+            (Some(alert), _) => crate::matching::query_from_alert(alert),
+            (None, Some(state)) => crate::matching::query_from_text(state),
+            (None, None) => return,
+        };
+        self.ranking = matcher
+            .rank(&query)
+            .into_iter()
+            .filter_map(|m| {
+                Some((
+                    self.catalog.iter().position(|r| r.id == m.id)?,
+                    m.confidence,
+                ))
+            })
+            .collect();
+    }
+
+    /// Catalogue order: ranked runbooks first (best first), then the rest.
+    fn ordered(&self) -> Vec<usize> {
+        let ranked: Vec<usize> = self.ranking.iter().map(|(i, _)| *i).collect();
+        let rest = (0..self.catalog.len()).filter(|i| !ranked.contains(i));
+        ranked.iter().copied().chain(rest).collect()
+    }
+
+    pub fn confidence(&self, index: usize) -> Option<f64> {
+        self.ranking
+            .iter()
+            .find(|(i, _)| *i == index)
+            .map(|(_, c)| *c)
+    }
+
     pub fn filtered(&self) -> Vec<usize> {
         let words: Vec<String> = self
             .picker
@@ -342,9 +383,9 @@ impl Model {
             .split_whitespace()
             .map(str::to_lowercase)
             .collect();
-        self.catalog
-            .iter()
-            .enumerate()
+        self.ordered()
+            .into_iter()
+            .map(|i| (i, &self.catalog[i]))
             .filter(|(_, rb)| {
                 let hay = format!(
                     "{} {} {} {}",

@@ -832,6 +832,10 @@ fn set_state(model: &mut Model, text: String) -> Vec<Effect> {
         model.state.lines
     ));
     model.state_version += 1;
+    if model.screen == Screen::Picker {
+        model.rank_catalog();
+        model.picker.selected = 0;
+    }
     let mut effects = vec![context_event(model)];
     effects.extend(request_drafts(model, None, false));
     effects

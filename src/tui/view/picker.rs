@@ -54,7 +54,11 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: Theme) {
         } else {
             Default::default()
         };
+        let confidence = model
+            .confidence(i)
+            .map_or("    ".to_string(), |c| format!("{c:.2}"));
         lines.push(Line::from(vec![
+            Span::styled(format!("{confidence} "), style.patch(theme.dim())),
             Span::styled(
                 format!("{:<30}", clean(&rb.id)),
                 style.patch(theme.command()),
@@ -65,7 +69,15 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: Theme) {
     if filtered.is_empty() {
         lines.push(Line::from(span("no runbook matches", theme.dim())));
     }
-    let title = format!(" runbooks {}/{} ", filtered.len(), model.catalog.len());
+    let title = if model.ranking.is_empty() {
+        format!(" runbooks {}/{} ", filtered.len(), model.catalog.len())
+    } else {
+        format!(
+            " runbooks {}/{} · ranked by the alert and state ",
+            filtered.len(),
+            model.catalog.len()
+        )
+    };
     frame.render_widget(
         Paragraph::new(lines).block(Block::bordered().title(title)),
         list_area,
