@@ -3,6 +3,8 @@
 //! `stepguard match --alertmanager` ranks the runbooks and `stepguard run
 //! --alertmanager` opens the matching one with the labels as values.
 
+mod tmux;
+
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -143,66 +145,19 @@ fn alerts_from_a_real_alertmanager_pick_the_runbook() {
         "a file that is not an alert payload is a clear error"
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("/dev/null"));
-    let socket = format!("stepguard-am-{}", std::process::id());
     let line = format!(
         "cd {} && {} run --alertmanager {}; echo EXITED $?; sleep 30",
         env!("CARGO_MANIFEST_DIR"),
         env!("CARGO_BIN_EXE_stepguard"),
         am.url
     );
-    let status = Command::new("tmux")
-        .args([
-            "-L",
-            &socket,
-            "-f",
-            "/dev/null",
-            "new-session",
-            "-d",
-            "-x",
-            "120",
-            "-y",
-            "40",
-        ])
-        .args([
-            "-e",
-            "OPENAI_BASE_URL=",
-            "-e",
-            "OPENAI_API_KEY=",
-            "-e",
-            "STEPGUARD_CONFIG=/dev/null",
-        ])
-        .args([
-            "-e",
-            &format!("STEPGUARD_STATE_DIR={}", dir.path().display()),
-        ])
-        .arg(line)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let screen = loop {
-        let out = Command::new("tmux")
-            .args(["-L", &socket, "capture-pane", "-p"])
-            .output()
-            .unwrap();
-        let screen = String::from_utf8_lossy(&out.stdout).into_owned();
-        if screen.contains("alert label namespace") {
-            break screen;
-        }
-        if Instant::now() > deadline {
-            let _ = Command::new("tmux")
-                .args(["-L", &socket, "kill-server"])
-                .output();
-            panic!("the walk did not open with the alert's values:\n{screen}");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let _ = Command::new("tmux")
-        .args(["-L", &socket, "send-keys", "q"])
-        .output();
-    let _ = Command::new("tmux")
-        .args(["-L", &socket, "kill-server"])
-        .output();
+    let t = tmux::Tmux::start(
+        "alertmanager",
+        &line,
+        &[("STEPGUARD_STATE_DIR", dir.path().to_str().unwrap())],
+    );
+    let screen = t.wait_for("alert label namespace");
+    t.keys(&["q"]);
     assert!(screen.contains("k8s-crashloop-bad-rollout"), "{screen}");
     assert!(screen.contains("payments"), "{screen}");
 }

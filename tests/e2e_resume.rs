@@ -3,92 +3,20 @@
 //! session resumes exactly where it was, the audit chain verifies, and
 //! tampering with it is caught.
 
+mod tmux;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-struct Tmux {
-    socket: String,
-}
+use tmux::Tmux;
 
-impl Tmux {
-    fn start(name: &str, command: &str, state_dir: &Path) -> Tmux {
-        let socket = format!("stepguard-resume-{name}-{}", std::process::id());
-        let status = Command::new("tmux")
-            .args([
-                "-L",
-                &socket,
-                "-f",
-                "/dev/null",
-                "new-session",
-                "-d",
-                "-x",
-                "100",
-                "-y",
-                "30",
-                "-s",
-                "sg",
-            ])
-            .args([
-                "-e",
-                "OPENAI_BASE_URL=",
-                "-e",
-                "OPENAI_API_KEY=",
-                "-e",
-                "STEPGUARD_CONFIG=/dev/null",
-            ])
-            .args([
-                "-e",
-                &format!("STEPGUARD_STATE_DIR={}", state_dir.display()),
-            ])
-            .arg(command)
-            .status()
-            .expect("these tests need tmux (apt-get install tmux)");
-        assert!(status.success());
-        Tmux { socket }
-    }
-
-    fn tmux(&self, args: &[&str]) -> String {
-        let out = Command::new("tmux")
-            .args(["-L", &self.socket])
-            .args(args)
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        for k in keys {
-            self.tmux(&["send-keys", "-t", "sg", k]);
-        }
-    }
-
-    fn type_text(&self, text: &str) {
-        self.tmux(&["send-keys", "-t", "sg", "-l", text]);
-    }
-
-    fn wait_for(&self, needle: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let screen = self.tmux(&["capture-pane", "-p", "-t", "sg"]);
-            if screen.contains(needle) {
-                return screen;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {needle:?}; screen:\n{screen}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["-L", &self.socket, "kill-server"])
-            .output();
-    }
+fn start(name: &str, command: &str, state_dir: &Path) -> Tmux {
+    Tmux::start(
+        name,
+        command,
+        &[("STEPGUARD_STATE_DIR", state_dir.to_str().unwrap())],
+    )
 }
 
 fn bin() -> &'static str {
@@ -173,7 +101,7 @@ fn sigkill_while_typing_a_reason_loses_nothing() {
         "run tests/fixtures/runbooks/canary.yaml --var canary_dir={}",
         canary.path().display()
     );
-    let t = Tmux::start("typing", &line(&walk), state.path());
+    let t = start("typing", &line(&walk), state.path());
     t.wait_for("step 1/4");
     t.keys(&["r"]);
     t.wait_for("pre-flight  CHECK");
@@ -200,7 +128,7 @@ fn sigkill_while_typing_a_reason_loses_nothing() {
         .status
         .success());
 
-    let t = Tmux::start(
+    let t = start(
         "resumed",
         &line(&format!("run --resume {id}")),
         state.path(),
@@ -299,7 +227,7 @@ fn sigkill_during_a_preflight_kills_it_and_resumes_at_the_step() {
         "id: slow\ntitle: Slow pre-flight\nsteps:\n  - id: wait\n    title: Wait\n    intent: A pre-flight that takes its time.\n    preflight: {run: 'sleep 47', explain: slow, timeout: 2m}\n",
     )
     .unwrap();
-    let t = Tmux::start(
+    let t = start(
         "preflight",
         &line(&format!("run {}", runbook.display())),
         state.path(),
@@ -335,7 +263,7 @@ fn sigkill_during_a_preflight_kills_it_and_resumes_at_the_step() {
         Some("run-start"),
         "{kinds:?}"
     );
-    let t = Tmux::start(
+    let t = start(
         "preflight-resumed",
         &line(&format!("run --resume {id}")),
         state.path(),

@@ -9,7 +9,8 @@ use stepguard::runbook::{
 };
 
 fn corpus() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/prometheus-operator-runbooks")
+    // A copy of the corpus, unmodified (Apache-2.0; LICENSE and SOURCE.md beside it).
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/prometheus-operator-runbooks")
 }
 
 fn corpus_dirs() -> Vec<PathBuf> {

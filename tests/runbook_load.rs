@@ -166,3 +166,23 @@ fn no_input_panics() {
     }
     assert!(inputs.len() > 100);
 }
+
+#[test]
+fn import_prints_yaml_that_passes_check() {
+    let md = repo("tests/fixtures/prometheus-operator-runbooks/kubernetes/KubePodCrashLooping.md");
+    let out = stepguard(&["import", md.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = dir.path().join("kubepodcrashlooping.yaml");
+    std::fs::write(&yaml, &out.stdout).unwrap();
+    let out = stepguard(&["check", yaml.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
