@@ -293,6 +293,7 @@ fn tui(dirs: &[PathBuf], args: Option<RunArgs>) -> Result<u8> {
     let catalog = load_catalog(dirs)?;
     let state_dir = crate::model::config::state_dir();
     let mut resume = None;
+    let mut alert_list = Vec::new();
     let (start, ctx) = match &args {
         Some(RunArgs {
             resume: Some(id), ..
@@ -304,17 +305,27 @@ fn tui(dirs: &[PathBuf], args: Option<RunArgs>) -> Result<u8> {
         Some(a) if a.alertmanager.is_some() => {
             let url = a.alertmanager.as_deref().unwrap_or_default();
             let alerts = fetch_alertmanager(url)?;
-            let (runbook, alert) = match &a.runbook {
+            match &a.runbook {
+                // With a runbook: the alert it answers fills its values.
                 Some(key) => {
                     let runbook = find_runbook(dirs, key)?;
-                    let alert = alerts.pick(&runbook.alerts).cloned();
-                    (runbook, alert)
+                    let mut ctx = load_context(&a.context, &runbook)?;
+                    ctx.alert = alerts.pick(&runbook.alerts).cloned();
+                    (Some(runbook), ctx)
                 }
-                None => best_alert_match(&catalog, &alerts)?,
-            };
-            let mut ctx = load_context(&a.context, &runbook)?;
-            ctx.alert = alert;
-            (Some(runbook), ctx)
+                // Without: the human chooses the alert on screen.
+                None => {
+                    alert_list = alerts.0.into_iter().filter(|x| x.firing).collect();
+                    if alert_list.is_empty() {
+                        bail!("no firing alerts at {url}");
+                    }
+                    let ctx = Context {
+                        vars: a.context.vars.iter().cloned().collect(),
+                        ..Context::default()
+                    };
+                    (None, ctx)
+                }
+            }
         }
         Some(a) => {
             let key = a.runbook.as_deref().unwrap_or_default();
@@ -352,6 +363,7 @@ fn tui(dirs: &[PathBuf], args: Option<RunArgs>) -> Result<u8> {
         state_dir,
         resume,
         policy: policy_config()?,
+        alerts: alert_list,
     })?;
     Ok(EXIT_OK)
 }
@@ -861,39 +873,6 @@ fn fetch_alertmanager(url: &str) -> Result<Alerts> {
     runtime
         .block_on(crate::draft::alertmanager::fetch(url))
         .map_err(|e| anyhow::anyhow!("alertmanager: {e}"))
-}
-
-/// The firing alert and runbook that match best; none above the threshold
-/// is an error that says to escalate.
-fn best_alert_match(
-    catalog: &[Runbook],
-    alerts: &Alerts,
-) -> Result<(Runbook, Option<crate::draft::Alert>)> {
-    let matcher = crate::matching::Matcher::new(catalog);
-    let mut best: Option<(f64, String, crate::draft::Alert)> = None;
-    for alert in alerts.0.iter().filter(|a| a.firing) {
-        if let Some(m) = matcher.best(
-            &crate::matching::query_from_alert(alert),
-            crate::matching::DEFAULT_THRESHOLD,
-        ) {
-            if best.as_ref().is_none_or(|(c, _, _)| m.confidence > *c) {
-                best = Some((m.confidence, m.id, alert.clone()));
-            }
-        }
-    }
-    let Some((_, id, alert)) = best else {
-        let names: Vec<&str> = alerts.0.iter().filter_map(|a| a.name()).collect();
-        bail!(
-            "no runbook matches the firing alerts ({}): escalate",
-            names.join(", ")
-        );
-    };
-    let runbook = catalog
-        .iter()
-        .find(|r| r.id == id)
-        .cloned()
-        .context("matched runbook vanished")?;
-    Ok((runbook, Some(alert)))
 }
 
 fn match_runbooks(

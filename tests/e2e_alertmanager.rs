@@ -156,6 +156,14 @@ fn alerts_from_a_real_alertmanager_pick_the_runbook() {
         &line,
         &[("STEPGUARD_STATE_DIR", dir.path().to_str().unwrap())],
     );
+    // The firing alerts, each with the runbook it matches; the best first.
+    let list = t.wait_for("firing alerts");
+    assert!(
+        list.contains("KubePodCrashLooping") && list.contains("Watchdog"),
+        "{list}"
+    );
+    assert!(list.contains("0.99 k8s-crashloop-bad-rollout"), "{list}");
+    t.keys(&["Enter"]);
     let screen = t.wait_for("alert label namespace");
     t.keys(&["q"]);
     assert!(screen.contains("k8s-crashloop-bad-rollout"), "{screen}");

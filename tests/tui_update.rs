@@ -654,3 +654,72 @@ fn the_picker_ranks_by_the_pasted_state() {
     typed(&mut m, "k8s");
     assert_eq!(first(&m), "k8s-crashloop-bad-rollout");
 }
+
+#[test]
+fn starting_from_an_alert() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let catalog = stepguard::runbook::load_dir(&root.join("runbooks")).unwrap();
+    let alert = |json: &str| stepguard::draft::Alerts::parse(json).unwrap().0[0].clone();
+    let crash = alert(
+        r#"{"labels": {"alertname": "KubePodCrashLooping", "namespace": "payments", "pod": "checkout-1"}}"#,
+    );
+    let watchdog = alert(r#"{"labels": {"alertname": "Watchdog"}}"#);
+    let mut m = Model::new(catalog.clone(), Context::default());
+    m.matcher = Some(std::sync::Arc::new(stepguard::matching::Matcher::new(
+        &catalog,
+    )));
+    m.alerts = vec![crash, watchdog];
+    m.screen = Screen::Alerts;
+    let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(120, 12)).unwrap();
+    terminal
+        .draw(|f| stepguard::tui::view::draw(f, &m, stepguard::tui::view::Theme { color: false }))
+        .unwrap();
+    let screen = terminal.backend().to_string();
+    assert!(
+        screen.contains("0.99 k8s-crashloop-bad-rollout") && screen.contains("no runbook"),
+        "{screen}"
+    );
+
+    update(&mut m, code(KeyCode::Down));
+    update(&mut m, code(KeyCode::Enter));
+    assert_eq!(
+        m.screen,
+        Screen::Picker,
+        "an alert nothing matches opens the picker"
+    );
+    m.screen = Screen::Alerts;
+    update(&mut m, code(KeyCode::Up));
+    update(&mut m, code(KeyCode::Enter));
+    assert_eq!(m.screen, Screen::Walk);
+    let walk = m.walk.as_ref().unwrap();
+    assert_eq!(walk.runbook.id, "k8s-crashloop-bad-rollout");
+    let ns = walk
+        .card
+        .values
+        .iter()
+        .find(|v| v.name == "namespace")
+        .unwrap();
+    assert_eq!(ns.value.as_deref(), Some("payments"));
+    assert!(ns
+        .evidence
+        .as_ref()
+        .unwrap()
+        .text
+        .contains("alert label namespace"));
+    let confidence = stepguard::tui::update::match_confidence(
+        true,
+        &m.ranking,
+        &m.catalog,
+        "k8s-crashloop-bad-rollout",
+    );
+    assert!(confidence.unwrap() >= 0.99);
+    // A poorly matching runbook for this alert escalates.
+    let low = stepguard::tui::update::match_confidence(
+        true,
+        &m.ranking,
+        &m.catalog,
+        "redis-near-maxmemory",
+    )
+    .unwrap();
+    assert!(low < 0.5);
+}

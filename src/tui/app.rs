@@ -44,6 +44,8 @@ pub struct Options {
     /// Continue a saved session instead of starting one.
     pub resume: Option<Resume>,
     pub policy: crate::policy::PolicyConfig,
+    /// Firing alerts to choose from (`run --alertmanager` without a runbook).
+    pub alerts: Vec<crate::draft::Alert>,
 }
 
 pub fn run(options: Options) -> Result<()> {
@@ -192,6 +194,16 @@ async fn run_async(options: Options) -> Result<()> {
     model.policy = options.policy;
     model.matcher = Some(Arc::new(crate::matching::Matcher::new(&model.catalog)));
     model.rank_catalog();
+    if !options.alerts.is_empty() {
+        // The most certain match first; alerts no runbook answers last.
+        let mut alerts = options.alerts;
+        alerts.sort_by(|a, b| {
+            let c = |x| model.best_for(x).map_or(0.0, |(_, c)| c);
+            c(b).total_cmp(&c(a))
+        });
+        model.alerts = alerts;
+        model.screen = super::model::Screen::Alerts;
+    }
     let mut rt = Runtime {
         tx: tx.clone(),
         clipboard: Method::detect(),

@@ -19,6 +19,8 @@ pub const STATE_PREVIEW_LINES: usize = 200;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Screen {
+    /// The firing alerts of an Alertmanager, to start from one.
+    Alerts,
     Picker,
     Walk,
     End,
@@ -65,6 +67,9 @@ pub struct Model {
     /// Catalogue indices with their match confidence, best first (empty:
     /// catalogue order).
     pub ranking: Vec<(usize, f64)>,
+    /// Firing alerts from `--alertmanager`, and the one under the cursor.
+    pub alerts: Vec<crate::draft::Alert>,
+    pub alert_selected: usize,
 }
 
 #[derive(Debug, Default)]
@@ -337,6 +342,8 @@ impl Model {
             rejections: Vec::new(),
             matcher: None,
             ranking: Vec::new(),
+            alerts: Vec::new(),
+            alert_selected: 0,
         }
     }
 
@@ -360,6 +367,20 @@ impl Model {
                 ))
             })
             .collect();
+    }
+
+    /// The best runbook for an alert, with its confidence.
+    pub fn best_for(&self, alert: &crate::draft::Alert) -> Option<(usize, f64)> {
+        let m = self
+            .matcher
+            .as_ref()?
+            .rank(&crate::matching::query_from_alert(alert))
+            .into_iter()
+            .next()?;
+        Some((
+            self.catalog.iter().position(|r| r.id == m.id)?,
+            m.confidence,
+        ))
     }
 
     /// Catalogue order: ranked runbooks first (best first), then the rest.

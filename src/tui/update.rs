@@ -214,6 +214,7 @@ fn on_key(model: &mut Model, key: KeyEvent) -> Vec<Effect> {
         Overlay::None => {}
     }
     match model.screen {
+        Screen::Alerts => on_alerts_key(model, key),
         Screen::Picker => on_picker_key(model, key),
         Screen::Walk => on_walk_key(model, key),
         Screen::End => match key.code {
@@ -571,13 +572,40 @@ fn proceed(model: &mut Model) -> Vec<Effect> {
             return Vec::new();
         }
     }
-    let outcome = crate::policy::decide(&model.policy, &policy_input(walk, &model.operator));
+    let mut input = policy_input(walk, &model.operator);
+    input.match_confidence = match_confidence(
+        model.ctx.alert.is_some(),
+        &model.ranking,
+        &model.catalog,
+        &walk.runbook.id,
+    );
+    let outcome = crate::policy::decide(&model.policy, &input);
     walk.gates = outcome.gates;
     walk.answers.clear();
     next_gate_or_advance(model)
 }
 
 /// The policy's view of the current step.
+/// How well the open runbook matches the alert being answered (SPEC §7: a
+/// match below the threshold escalates). None without an alert.
+pub fn match_confidence(
+    has_alert: bool,
+    ranking: &[(usize, f64)],
+    catalog: &[crate::runbook::Runbook],
+    id: &str,
+) -> Option<f64> {
+    if !has_alert {
+        return None;
+    }
+    let index = catalog.iter().position(|r| r.id == id)?;
+    Some(
+        ranking
+            .iter()
+            .find(|(i, _)| *i == index)
+            .map_or(0.0, |(_, c)| *c),
+    )
+}
+
 pub fn policy_input(walk: &Walk, operator: &str) -> crate::policy::PolicyInput {
     let judged = walk.current_preflight();
     crate::policy::PolicyInput {
@@ -948,4 +976,48 @@ pub fn wrong_target(action: &str, walk: &Walk, context: &str) -> Option<String> 
         i += 1;
     }
     None
+}
+
+/// The alert list: ↑↓ choose, Enter starts from that alert (its labels are
+/// values, the runbook it matches opens; below the threshold the picker
+/// opens ranked by it), Esc goes to the runbook picker.
+fn on_alerts_key(model: &mut Model, key: KeyEvent) -> Vec<Effect> {
+    if is_ctrl_c(&key) {
+        return vec![Effect::Quit];
+    }
+    let count = model.alerts.len();
+    match key.code {
+        KeyCode::Up => model.alert_selected = model.alert_selected.saturating_sub(1),
+        KeyCode::Down => {
+            model.alert_selected = (model.alert_selected + 1).min(count.saturating_sub(1))
+        }
+        KeyCode::Esc => model.screen = Screen::Picker,
+        KeyCode::Char('q') => return vec![Effect::Quit],
+        KeyCode::Enter => {
+            let Some(alert) = model.alerts.get(model.alert_selected).cloned() else {
+                return Vec::new();
+            };
+            let best = model.best_for(&alert);
+            model.ctx.alert = Some(alert);
+            model.rank_catalog();
+            model.picker.selected = 0;
+            match best {
+                Some((i, c)) if c >= model.policy.match_threshold => {
+                    let runbook = model.catalog[i].clone();
+                    model.start_walk(runbook);
+                    let mut effects = vec![context_event(model)];
+                    effects.extend(request_drafts(model, None, false));
+                    return effects;
+                }
+                _ => {
+                    model.screen = Screen::Picker;
+                    model.status = Some(
+                        "no runbook matches this alert well: pick one, or halt and escalate".into(),
+                    );
+                }
+            }
+        }
+        _ => {}
+    }
+    Vec::new()
 }

@@ -1,6 +1,7 @@
 //! Drawing the model. Every string from outside (runbook, state, output,
 //! values) passes through the sanitizer before it becomes a `Span`.
 
+mod alerts;
 mod end;
 mod overlay;
 mod picker;
@@ -96,6 +97,7 @@ pub fn draw(frame: &mut Frame, model: &Model, theme: Theme) {
         frame.render_widget(Paragraph::new(Line::from(span(text, theme.warn()))), banner);
     }
     match model.screen {
+        Screen::Alerts => alerts::draw(frame, body, model, theme),
         Screen::Picker => picker::draw(frame, body, model, theme),
         Screen::Walk => walk::draw(frame, body, model, theme),
         Screen::End => end::draw(frame, body, model, theme),

@@ -455,10 +455,16 @@ fn draw_output(frame: &mut Frame, area: Rect, model: &Model, walk: &Walk, theme:
     // What `p` will ask for, decided by the policy from what is known now.
     let mut verdict_line = verdict_line;
     if matches!(walk.check, CheckState::Idle) && walk.end.is_none() {
-        let outcome = crate::policy::decide(
-            &model.policy,
-            &crate::tui::update::policy_input(walk, &model.operator),
-        );
+        let outcome = crate::policy::decide(&model.policy, &{
+            let mut input = crate::tui::update::policy_input(walk, &model.operator);
+            input.match_confidence = crate::tui::update::match_confidence(
+                model.ctx.alert.is_some(),
+                &model.ranking,
+                &model.catalog,
+                &walk.runbook.id,
+            );
+            input
+        });
         let style = match outcome.decision {
             crate::policy::Decision::Proceed => theme.ok(),
             crate::policy::Decision::Confirm => theme.warn(),
