@@ -585,3 +585,48 @@ async fn cli_drafts_with_the_model_and_falls_back_when_it_is_down() {
         .unwrap()
         .contains("model unavailable"));
 }
+
+/// What an endpoint accepted survives the process: the next `stepguard`
+/// does not send the rejected json_schema again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_accepted_mode_is_remembered_across_processes() {
+    let text = good_draft();
+    let server = FakeServer::start(move |req, _| {
+        if req.json()["response_format"]["type"] == "json_schema" {
+            Reply::Status {
+                status: 500,
+                body: "schema not supported".into(),
+                headers: vec![],
+            }
+        } else {
+            sse(&text, &ChunkStyle::default())
+        }
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(&server);
+    cfg.cache_dir = Some(dir.path().to_path_buf());
+    Drafter::from_config(&cfg)
+        .unwrap()
+        .draft(&job(0), None, None)
+        .await
+        .unwrap();
+    let before = server.requests().len();
+    let mut fresh = job(1);
+    fresh.fresh = true;
+    Drafter::from_config(&cfg)
+        .unwrap()
+        .draft(&fresh, None, None)
+        .await
+        .unwrap();
+    let formats: Vec<String> = server.requests()[before..]
+        .iter()
+        .map(|r| {
+            r.json()["response_format"]["type"]
+                .as_str()
+                .unwrap_or("none")
+                .to_string()
+        })
+        .collect();
+    assert_eq!(formats, vec!["json_object"]);
+}

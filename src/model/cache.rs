@@ -20,6 +20,10 @@ impl DraftCache {
         DraftCache { dir }
     }
 
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+
     fn path(&self, digest: &str) -> Option<PathBuf> {
         // Digests are hex; anything else never touches the filesystem.
         (digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_hexdigit()))

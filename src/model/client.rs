@@ -20,7 +20,7 @@ use super::prompt::BuiltPrompt;
 use super::reply::schema;
 
 /// How the reply's shape is requested, strictest first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ResponseMode {
     JsonSchema,
@@ -117,7 +117,12 @@ impl ModelClient {
             endpoint,
             deadline: cfg.deadline,
             max_tokens: cfg.max_tokens,
-            mode: Arc::new(Mutex::new(ResponseMode::JsonSchema)),
+            mode: Arc::new(Mutex::new(
+                cfg.cache_dir
+                    .as_deref()
+                    .and_then(|d| remembered_mode(d, &cfg.endpoint()))
+                    .unwrap_or(ResponseMode::JsonSchema),
+            )),
             cache: cfg.cache_dir.clone().map(DraftCache::new),
         })
     }
@@ -188,7 +193,13 @@ impl ModelClient {
         loop {
             match self.attempt(prompt, mode, progress).await {
                 Ok(reply) => {
-                    *self.mode.lock().expect("mode lock") = mode;
+                    let before =
+                        std::mem::replace(&mut *self.mode.lock().expect("mode lock"), mode);
+                    if before != mode {
+                        if let Some(dir) = self.cache.as_ref().map(|c| c.dir().to_path_buf()) {
+                            remember_mode(&dir, &self.endpoint, mode);
+                        }
+                    }
                     return Ok(reply);
                 }
                 Err(Attempt::Rejected(status, message)) => match mode.weaker() {
@@ -367,5 +378,31 @@ fn classify(e: OpenAIError, mode: ResponseMode) -> Attempt {
         OpenAIError::Reqwest(e) => Attempt::Cut(e.to_string()),
         OpenAIError::StreamError(e) => Attempt::Cut(e.to_string()),
         other => Attempt::Fatal(ModelError::Setup(other.to_string())),
+    }
+}
+
+/// What each endpoint accepted, kept beside the draft cache so the next
+/// process does not pay for the rejected modes again.
+fn modes_path(dir: &std::path::Path) -> std::path::PathBuf {
+    dir.join("endpoints.json")
+}
+
+fn remembered_mode(dir: &std::path::Path, endpoint: &str) -> Option<ResponseMode> {
+    let text = std::fs::read_to_string(modes_path(dir)).ok()?;
+    let map: std::collections::BTreeMap<String, ResponseMode> = serde_json::from_str(&text).ok()?;
+    map.get(endpoint).copied()
+}
+
+fn remember_mode(dir: &std::path::Path, endpoint: &str, mode: ResponseMode) {
+    let path = modes_path(dir);
+    let mut map: std::collections::BTreeMap<String, ResponseMode> = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
+    map.insert(endpoint.to_string(), mode);
+    if std::fs::create_dir_all(dir).is_ok() {
+        if let Ok(bytes) = serde_json::to_vec_pretty(&map) {
+            let _ = crate::session::store::write_atomic(&path, &bytes);
+        }
     }
 }
