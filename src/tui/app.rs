@@ -193,7 +193,10 @@ async fn run_async(options: Options) -> Result<()> {
     let mut model = Model::new(options.catalog, options.ctx);
     model.policy = options.policy;
     model.matcher = Some(Arc::new(crate::matching::Matcher::new(&model.catalog)));
-    model.rank_catalog();
+    if options.start.is_none() {
+        // Only the picker shows the ranking.
+        model.rank_catalog();
+    }
     if !options.alerts.is_empty() {
         // The most certain match first; alerts no runbook answers last.
         let mut alerts = options.alerts;
@@ -251,7 +254,6 @@ async fn run_async(options: Options) -> Result<()> {
     } else if which::which("kubectl").is_ok() {
         tokio::spawn(current_context(tx.clone()));
     }
-    rt.start_recording(&mut model, options.state_dir.as_deref());
     let mut term = TerminalGuard::enter()?;
     let input = Input::spawn(tx.clone());
     let mut pending: VecDeque<Msg> = VecDeque::new();
@@ -262,6 +264,9 @@ async fn run_async(options: Options) -> Result<()> {
     if exit_after_first_frame {
         return Ok(());
     }
+    // The session's files (fsync'd) are created after the first frame, and
+    // before any key is handled.
+    rt.start_recording(&mut model, options.state_dir.as_deref());
 
     'running: while let Some(first) = rx.recv().await {
         pending.push_back(first);

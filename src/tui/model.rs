@@ -354,7 +354,15 @@ impl Model {
         let Some(matcher) = &self.matcher else { return };
         let query = match (&self.ctx.alert, &self.ctx.state) {
             (Some(alert), _) => crate::matching::query_from_alert(alert),
-            (None, Some(state)) => crate::matching::query_from_text(state),
+            // The head of a huge paste says what it is; ranking all of it
+            // would cost a frame budget many times over.
+            (None, Some(state)) => {
+                let mut end = state.len().min(64 * 1024);
+                while !state.is_char_boundary(end) {
+                    end -= 1;
+                }
+                crate::matching::query_from_text(&state[..end])
+            }
             (None, None) => return,
         };
         self.ranking = matcher
