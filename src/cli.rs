@@ -805,7 +805,10 @@ fn rules(command: RulesCommand) -> Result<u8> {
             if json {
                 println!("{}", standing::list_json(&list, now));
             } else {
-                print!("{}", standing::list_text(&list, now));
+                print!(
+                    "{}",
+                    crate::sanitize::sanitize_text(&standing::list_text(&list, now))
+                );
             }
             Ok(EXIT_OK)
         }
@@ -843,7 +846,7 @@ fn report(id: &str, format: &str, output: Option<&Path>) -> Result<u8> {
     let report = crate::report::build(id, &events);
     let text = match format {
         "json" => serde_json::to_string_pretty(&report)?,
-        _ => report.to_markdown(),
+        _ => crate::sanitize::sanitize_text(&report.to_markdown()),
     };
     match output {
         Some(path) => std::fs::write(path, text)
@@ -861,7 +864,7 @@ fn stats(json: bool, screen: bool) -> Result<u8> {
     } else if json {
         println!("{}", serde_json::to_string_pretty(&stats)?);
     } else {
-        print!("{}", stats.to_text());
+        print!("{}", crate::sanitize::sanitize_text(&stats.to_text()));
     }
     Ok(EXIT_OK)
 }
@@ -960,7 +963,7 @@ fn eval(dirs: &[PathBuf], dir: &Path, json: bool, threshold: f64) -> Result<u8> 
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print!("{}", report.to_text());
+        print!("{}", crate::sanitize::sanitize_text(&report.to_text()));
     }
     Ok(if report.failures.is_empty() {
         EXIT_OK
