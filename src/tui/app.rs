@@ -267,6 +267,10 @@ async fn run_async(options: Options) -> Result<()> {
     // The session's files (fsync'd) are created after the first frame, and
     // before any key is handled.
     rt.start_recording(&mut model, options.state_dir.as_deref());
+    if !model.session_id.is_empty() {
+        // The header shows the session id as soon as there is one.
+        term.terminal.draw(|f| view::draw(f, &model, theme))?;
+    }
 
     'running: while let Some(first) = rx.recv().await {
         pending.push_back(first);

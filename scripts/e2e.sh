@@ -1,0 +1,489 @@
+#!/usr/bin/env bash
+# End-to-end walks of three bundled runbooks against REAL local services.
+#
+# Usage: scripts/e2e.sh            (as root, from anywhere; takes ~2-3 minutes)
+#        E2E_KEEP=1 scripts/e2e.sh (keep the temp directory for inspection)
+#
+# Installs redis-server, redis-tools, postgresql, postgresql-client, tmux and jq
+# from Debian if missing, builds target/debug/stepguard, then starts throwaway
+# instances on 127.0.0.1 (free ports, everything under one mktemp -d directory,
+# torn down on exit): Redis with maxmemory 2mb, PostgreSQL with
+# max_connections=10, and a small tmpfs full of logs. It drives the real binary
+# in a detached tmux session (private socket), pressing the keys a human would:
+#   redis-near-maxmemory         fill Redis to ~90%, raise maxmemory, switch policy
+#   postgres-idle-in-transaction 7 idle-in-transaction sessions, terminate them,
+#                                set idle_in_transaction_session_timeout
+#   disk-filling-with-logs       compress the rotated log, truncate the live log
+# The script performs each copied action itself (sh -c on the tmux buffer),
+# checks the service changed, then asserts on the audit log, `stepguard audit
+# verify` and `stepguard report`. Exits non-zero with the last screen on failure.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+START=$(date +%s)
+WAIT_SECS=${E2E_WAIT_SECS:-30}
+
+log() { printf '[e2e %3ds] %s\n' "$(($(date +%s) - START))" "$*"; }
+
+# ---------------------------------------------------------------- install ---
+need_apt=()
+command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
+command -v redis-cli >/dev/null 2>&1 || need_apt+=(redis-tools)
+command -v psql >/dev/null 2>&1 || need_apt+=(postgresql-client)
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need_apt+=(postgresql)
+command -v tmux >/dev/null 2>&1 || need_apt+=(tmux)
+command -v jq >/dev/null 2>&1 || need_apt+=(jq)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  log "installing ${need_apt[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+INITDB=$(compgen -G '/usr/lib/postgresql/*/bin/initdb' | sort -V | tail -n 1)
+PGBIN=$(dirname "$INITDB")
+
+# ------------------------------------------------------------------ build ---
+log "building"
+cargo build --quiet --locked
+BIN="$ROOT/target/debug/stepguard"
+
+# --------------------------------------------------------------- teardown ---
+TMP=$(mktemp -d /tmp/stepguard-e2e.XXXXXX)
+chmod 755 "$TMP"
+SOCK="e2e-$$"
+REDIS_PIDFILE="$TMP/redis/redis.pid"
+PGDATA="$TMP/pg/data"
+IDLE_PIDS=()
+PG_STARTED=0
+DISK_MOUNTED=0
+FAILED=0
+
+cleanup() {
+  local rc=$?
+  set +e
+  tmux -L "$SOCK" kill-server >/dev/null 2>&1
+  local p
+  for p in "${IDLE_PIDS[@]}"; do kill "$p" >/dev/null 2>&1; done
+  for p in "$TMP"/idle/*.pid; do
+    [ -f "$p" ] && kill "$(cat "$p")" >/dev/null 2>&1
+  done
+  if [ -f "$REDIS_PIDFILE" ]; then kill "$(cat "$REDIS_PIDFILE")" >/dev/null 2>&1; fi
+  if [ "$PG_STARTED" = 1 ]; then
+    runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDATA" -m immediate -w stop >/dev/null 2>&1
+  fi
+  if [ "$DISK_MOUNTED" = 1 ]; then umount "$TMP/disk" >/dev/null 2>&1; fi
+  if [ "${E2E_KEEP:-}" = 1 ]; then
+    echo "kept $TMP"
+  else
+    rm -rf "$TMP"
+  fi
+  if [ $rc -eq 0 ] && [ "$FAILED" = 0 ]; then
+    log "all scenarios passed in $(($(date +%s) - START))s"
+  fi
+  exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---------------------------------------------------------------- helpers ---
+free_port() {
+  local p
+  while :; do
+    p=$((20000 + RANDOM % 30000))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+      echo "$p"
+      return
+    fi
+  done
+}
+
+tm() { tmux -L "$SOCK" "$@"; }
+screen() { tm capture-pane -p -t e2e 2>/dev/null || true; }
+
+fail() {
+  FAILED=1
+  echo >&2
+  echo "E2E FAILED [${SCENARIO:-setup}]: $*" >&2
+  echo "----- last screen -----" >&2
+  screen >&2
+  echo "-----------------------" >&2
+  exit 1
+}
+
+# wait_for REGEX [SECS]: poll the screen until an extended regex matches.
+wait_for() {
+  local re=$1 secs=${2:-$WAIT_SECS} deadline
+  deadline=$(($(date +%s) + secs))
+  while [ "$(date +%s)" -lt "$deadline" ]; do
+    if screen | grep -Eq -- "$re"; then return 0; fi
+    sleep 0.2
+  done
+  fail "timed out after ${secs}s waiting for /$re/"
+}
+
+keys() { tm send-keys -t e2e "$@"; }
+type_text() { tm send-keys -t e2e -l -- "$1"; }
+
+step_no() { screen | sed -n 's/.* · step \([0-9]*\)\/[0-9]* · .*/\1/p' | head -n 1; }
+
+# The text of the confirm/prompt box, box-drawing stripped and joined.
+prompt_text() {
+  screen | awk '/┌ confirm/ {on=1; next} on && /Enter confirms/ {exit} on' |
+    sed 's/.*││[^│]*│//; s/│.*//' | awk '/^> / {exit} {print}' | tr -s ' \n' ' '
+}
+
+# run_check KEY KIND: press r (pre-flight) or v (verify), print the verdict.
+run_check() {
+  local key=$1 kind=$2 v
+  keys "$key"
+  wait_for "^$kind: (PASS|STOP|CHECK) " 200
+  v=$(screen | sed -n "s/^$kind: \([A-Z]*\) .*/\1/p" | head -n 1)
+  echo "$v"
+}
+
+# copy KEY WHAT: press a/y, wait for the status, print the tmux buffer.
+copy() {
+  keys "$1"
+  wait_for "^$2 copied \(tmux buffer\)"
+  tm show-buffer
+}
+
+# next_step_or_done N: wait until the walk is past step N.
+wait_past() {
+  local n=$1 deadline s
+  deadline=$(($(date +%s) + WAIT_SECS))
+  while [ "$(date +%s)" -lt "$deadline" ]; do
+    if screen | grep -q 'Runbook completed'; then return 0; fi
+    s=$(step_no)
+    if [ -n "$s" ] && [ "$s" -gt "$n" ]; then return 0; fi
+    sleep 0.2
+  done
+  fail "step $n did not advance"
+}
+
+# proceed TARGET REASON: press p and answer whatever the policy asks for.
+PROCEED_ASKED=""
+proceed() {
+  local target=$1 reason=$2 n text last="" deadline s
+  n=$(step_no)
+  PROCEED_ASKED=""
+  keys p
+  deadline=$(($(date +%s) + WAIT_SECS))
+  while [ "$(date +%s)" -lt "$deadline" ]; do
+    if screen | grep -q 'Runbook completed'; then return 0; fi
+    s=$(step_no)
+    if [ -n "$s" ] && [ "$s" -gt "$n" ]; then return 0; fi
+    text=$(prompt_text)
+    if [ -n "$text" ] && [ "$text" != "$last" ]; then
+      case "$text" in
+        *"type exactly"* | *"cannot be empty"* | *"does not confirm"*)
+          fail "confirmation refused: $text" ;;
+        *"target's name"*) type_text "$target"; PROCEED_ASKED+="target-name " ;;
+        *"'proceed'"*) type_text proceed; PROCEED_ASKED+="proceed " ;;
+        *reason*) type_text "$reason"; PROCEED_ASKED+="reason " ;;
+        *checked*) type_text "$reason"; PROCEED_ASKED+="note " ;;
+        *) fail "unexpected prompt: $text" ;;
+      esac
+      keys Enter
+      last=$text
+    fi
+    sleep 0.3
+  done
+  fail "p on step $n did not advance"
+}
+
+skip() {
+  local n
+  n=$(step_no)
+  keys s
+  wait_for 'skip this step'
+  type_text "$1"
+  keys Enter
+  wait_past "$n"
+}
+
+# start_walk RUNBOOK ARGS...: open the TUI in a fresh tmux server.
+SESSION=""
+SEEN_SESSIONS=""
+start_walk() {
+  tm kill-server >/dev/null 2>&1 || true
+  local cmd
+  cmd=$(printf '%q ' "$BIN" run "$@")
+  tm -f /dev/null new-session -d -s e2e -x 160 -y 50 -c "$ROOT" \
+    -e "STEPGUARD_STATE_DIR=$STATE_DIR" -e OPENAI_BASE_URL= -e OPENAI_API_KEY= \
+    -e STEPGUARD_CONFIG=/dev/null -e NO_COLOR=1 \
+    "$cmd; echo \"EXITED \$?\"; sleep 600"
+  wait_for 'PRE-FLIGHT'
+  local d
+  SESSION=""
+  for _ in $(seq 1 100); do
+    for d in "$STATE_DIR"/sessions/*/; do
+      d=$(basename "$d")
+      case " $SEEN_SESSIONS " in *" $d "*) ;; *) [ -d "$STATE_DIR/sessions/$d" ] && SESSION=$d ;; esac
+    done
+    [ -n "$SESSION" ] && break
+    sleep 0.2
+  done
+  [ -n "$SESSION" ] || fail "no new session under $STATE_DIR/sessions"
+  SEEN_SESSIONS+=" $SESSION"
+}
+
+quit_walk() {
+  keys q
+  wait_for '^EXITED 0'
+}
+
+# walk_reads FROM TO: r + p on read-only steps; records verdicts.
+VERDICTS=()
+walk_reads() {
+  local i v
+  for ((i = $1; i <= $2; i++)); do
+    [ "$(step_no)" = "$i" ] || fail "expected step $i, on step $(step_no)"
+    v=$(run_check r pre-flight)
+    VERDICTS+=("$i:$v")
+    if [ -n "${3:-}" ] && [ "$v" != "$3" ]; then
+      case " ${4:-} " in *" $i "*) ;; *) fail "step $i pre-flight was $v, expected $3" ;; esac
+    fi
+    proceed "" "e2e: pre-flight said $v on a throwaway $SCENARIO"
+  done
+}
+
+# check_audit MIN_RUNS MIN_COPIES: assert on the session's audit log.
+check_audit() {
+  local audit="$STATE_DIR/sessions/$SESSION/audit.jsonl" runs copies decisions
+  [ -s "$audit" ] || fail "no audit log at $audit"
+  runs=$(jq -s '[.[] | select(.kind == "run" and (.data.verdict | tostring | test("PASS|STOP|CHECK"; "i")))] | length' "$audit")
+  copies=$(jq -s '[.[] | select(.kind == "copy" and .data.error == null)] | length' "$audit")
+  decisions=$(jq -s '[.[] | select(.kind == "decision")] | length' "$audit")
+  [ "$runs" -ge "$1" ] || fail "audit: $runs run events with a verdict, expected >= $1"
+  [ "$copies" -ge "$2" ] || fail "audit: $copies copy events, expected >= $2"
+  [ "$decisions" -eq "$3" ] || fail "audit: $decisions decisions, expected $3"
+  jq -e -s 'any(.[]; .kind == "decision" and .data.decision == "skip")' "$audit" >/dev/null ||
+    fail "audit: no skip decision"
+  jq -e -s 'any(.[]; .kind == "quit")' "$audit" >/dev/null || fail "audit: no quit event"
+  STEPGUARD_STATE_DIR=$STATE_DIR "$BIN" audit verify "$SESSION" >/dev/null ||
+    fail "stepguard audit verify $SESSION failed"
+  local report
+  report=$(STEPGUARD_STATE_DIR=$STATE_DIR "$BIN" report "$SESSION") ||
+    fail "stepguard report $SESSION failed"
+  grep -q '^# ' <<<"$report" || fail "report is not Markdown: ${report:0:200}"
+  AUDIT_LINE="audit: $runs runs, $copies copies, $decisions decisions, chain verified, report $(wc -l <<<"$report") lines"
+}
+
+SUMMARY=()
+summarize() { SUMMARY+=("$SCENARIO [$SESSION]: verdicts ${VERDICTS[*]}; $1; $AUDIT_LINE"); }
+
+# --------------------------------------------------------------- services ---
+STATE_DIR="$TMP/state"
+mkdir -p "$STATE_DIR" "$TMP/redis" "$TMP/pg" "$TMP/idle"
+
+REDIS_PORT=$(free_port)
+log "redis on 127.0.0.1:$REDIS_PORT"
+redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$TMP/redis" --save '' \
+  --appendonly no --maxmemory 2mb --maxmemory-policy noeviction \
+  --daemonize yes --pidfile "$REDIS_PIDFILE" --logfile "$TMP/redis/redis.log" >/dev/null
+rcli() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
+for _ in $(seq 1 50); do rcli PING >/dev/null 2>&1 && break; sleep 0.1; done
+rcli PING | grep -q PONG || fail "redis did not start"
+
+PG_PORT=$(free_port)
+log "postgresql ($PGBIN) on 127.0.0.1:$PG_PORT"
+id postgres >/dev/null 2>&1 || useradd --system --home-dir "$TMP/pg" postgres
+chown postgres "$TMP/pg"
+runuser -u postgres -- "$INITDB" -D "$PGDATA" -A trust -U postgres >"$TMP/pg/initdb.log" 2>&1 ||
+  { cat "$TMP/pg/initdb.log" >&2; fail "initdb failed"; }
+PG_STARTED=1
+runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDATA" -l "$TMP/pg/server.log" -w \
+  -o "-p $PG_PORT -k $TMP/pg -c listen_addresses=127.0.0.1 -c max_connections=10" start >/dev/null ||
+  { cat "$TMP/pg/server.log" >&2; fail "pg_ctl start failed"; }
+pq() { psql -X -At -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres "$@"; }
+idle_count() { pq -c "SELECT count(*) FROM pg_stat_activity WHERE state = 'idle in transaction'"; }
+
+# Seven clients that open a transaction and then stop talking. They must be
+# idle for more than idle_minutes (minimum 1), so they start now and age
+# while the other scenarios run.
+for i in 1 2 3 4 5 6 7; do
+  ( (echo "$BASHPID" >"$TMP/idle/$i.pid"
+     printf 'BEGIN;\nSELECT %d AS leaked_work;\n' "$i"
+     exec sleep 600) |
+    psql -X -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres \
+      -v application_name=leaky >/dev/null 2>&1 ) &
+  IDLE_PIDS+=($!)
+done
+IDLE_SINCE=$(date +%s)
+for _ in $(seq 1 100); do [ "$(idle_count)" -ge 7 ] && break; sleep 0.1; done
+[ "$(idle_count)" -ge 7 ] || fail "only $(idle_count) sessions idle in transaction"
+
+# =============================================================== disk ===
+SCENARIO=disk-filling-with-logs
+VERDICTS=()
+DISK="$TMP/disk"
+mkdir -p "$DISK" "$TMP/backup"
+if mount -t tmpfs -o size=160M e2e-logs "$DISK" 2>/dev/null; then
+  DISK_MOUNTED=1
+else
+  log "cannot mount a tmpfs: the disk scenario measures $TMP's filesystem"
+fi
+LOGS="$DISK/logs"
+mkdir -p "$LOGS"
+# Real (non-sparse) data so df sees it: 110 MB rotated, 20 MB live, one old .gz.
+head -c 110M /dev/zero | tr '\0' 'a' >"$LOGS/app.log.1"
+head -c 20M /dev/zero | tr '\0' 'b' >"$LOGS/app.log"
+head -c 1M /dev/zero | tr '\0' 'c' | gzip >"$LOGS/app.log.2.gz"
+{ df -P "$DISK"; du -sh "$LOGS"/*; } >"$TMP/disk-state.txt"
+log "$SCENARIO: $(df -P "$DISK" | awk 'NR==2 {print $5}') used on $DISK"
+
+start_walk runbooks/disk-filling-with-logs.yaml --state "$TMP/disk-state.txt" \
+  --var "mount=$DISK" --var "log_dir=$LOGS" --var "log_file=$LOGS/app.log" \
+  --var "backup_dir=$TMP/backup" --var journal_size=500M
+if [ "$DISK_MOUNTED" = 1 ]; then
+  walk_reads 1 3 PASS
+else
+  walk_reads 1 3 PASS "1"
+fi
+# 4 check-deleted-open-files: host-wide, no proceed rule: CHECK here, STOP if
+# some other process on this machine holds a deleted file (a reason is given).
+walk_reads 4 4
+# 5 compress-rotated-logs
+v=$(run_check r pre-flight); VERDICTS+=("5:$v")
+[ "$v" = PASS ] || fail "compress pre-flight was $v"
+buf=$(copy y rollback)
+[ "$buf" = "gunzip $LOGS/*.log.1.gz" ] || fail "rollback buffer: $buf"
+buf=$(copy a action)
+[ "$buf" = "gzip $LOGS/*.log.1" ] || fail "action buffer: $buf"
+sh -c "$buf"
+if [ ! -f "$LOGS/app.log.1.gz" ] || [ -e "$LOGS/app.log.1" ]; then fail "gzip did not happen"; fi
+v=$(run_check v verify); VERDICTS+=("5v:$v")
+[ "$v" = PASS ] || fail "compress verify was $v"
+proceed "" "e2e"
+# 6 vacuum-journal: the action would vacuum this host's real journal.
+skip "e2e: journalctl --vacuum-size acts on the host's real journal, not a throwaway"
+# 7 check-backup-room
+walk_reads 7 7
+# 8 truncate-live-log (high risk: the target is log_file)
+v=$(run_check r pre-flight); VERDICTS+=("8:$v")
+[ "$v" = PASS ] || fail "truncate pre-flight was $v"
+buf=$(copy a action)
+[ "$buf" = "cp -p $LOGS/app.log $TMP/backup/ && truncate -s 0 $LOGS/app.log" ] ||
+  fail "action buffer: $buf"
+sh -c "$buf"
+if [ -s "$LOGS/app.log" ] || [ ! -s "$TMP/backup/app.log" ]; then fail "truncate did not happen"; fi
+v=$(run_check v verify); VERDICTS+=("8v:$v")
+[ "$v" = PASS ] || fail "truncate verify was $v"
+proceed "$LOGS/app.log" "e2e"
+case "$PROCEED_ASKED" in *target-name*) ;; *) fail "high-risk step did not ask for the target's name" ;; esac
+# 9 confirm-space
+if [ "$DISK_MOUNTED" = 1 ]; then walk_reads 9 9 PASS; else walk_reads 9 9; fi
+wait_for 'Runbook completed'
+quit_walk
+check_audit 9 3 9
+summarize "gzip'd app.log.1 ($(df -P "$DISK" | awk 'NR==2 {print $5}') used after), truncated app.log (copy in backup/), skipped vacuum-journal"
+
+# ============================================================== redis ===
+SCENARIO=redis-near-maxmemory
+VERDICTS=()
+used_pct() { rcli INFO memory | tr -d '\r' | awk -F: '/^used_memory:/ {u=$2} /^maxmemory:/ {m=$2} END {print int(100*u/m)}'; }
+val=$(head -c 1000 /dev/zero | tr '\0' x)
+batch=0
+while [ "$(used_pct)" -lt 88 ]; do
+  batch=$((batch + 1))
+  [ $batch -le 200 ] || fail "could not fill redis (at $(used_pct)%)"
+  for j in 1 2 3 4 5; do printf 'SET fill:%d:%d %s\n' "$batch" "$j" "$val"; done | rcli >/dev/null
+done
+log "$SCENARIO: filled to $(used_pct)% of maxmemory ($(rcli DBSIZE) keys)"
+rcli INFO memory | tr -d '\r' >"$TMP/redis-state.txt"
+OLD_MAX=$(rcli CONFIG GET maxmemory | tail -n 1)
+
+start_walk runbooks/redis-near-maxmemory.yaml --state "$TMP/redis-state.txt" \
+  --var host=127.0.0.1 --var "port=$REDIS_PORT" --var new_maxmemory=8mb --var new_policy=allkeys-lru
+walk_reads 1 5 PASS
+R="redis-cli -h 127.0.0.1 -p $REDIS_PORT"
+# 6 raise-maxmemory (medium risk, PASS: no confirmation)
+v=$(run_check r pre-flight); VERDICTS+=("6:$v")
+[ "$v" = PASS ] || fail "raise-maxmemory pre-flight was $v"
+buf=$(copy y rollback)
+[ "$buf" = "$R CONFIG SET maxmemory $OLD_MAX" ] || fail "rollback buffer: $buf"
+buf=$(copy a action)
+[ "$buf" = "$R CONFIG SET maxmemory 8mb" ] || fail "action buffer: $buf"
+sh -c "$buf" >/dev/null
+[ "$(rcli CONFIG GET maxmemory | tail -n 1)" = 8388608 ] || fail "maxmemory did not change"
+v=$(run_check v verify); VERDICTS+=("6v:$v")
+[ "$v" = PASS ] || fail "raise-maxmemory verify was $v"
+proceed "" "e2e"
+# 7 set-eviction-policy (high risk: type the target's name, the host)
+v=$(run_check r pre-flight); VERDICTS+=("7:$v")
+[ "$v" = PASS ] || fail "set-eviction-policy pre-flight was $v"
+buf=$(copy y rollback)
+[ "$buf" = "$R CONFIG SET maxmemory-policy noeviction" ] || fail "rollback buffer: $buf"
+buf=$(copy a action)
+[ "$buf" = "$R CONFIG SET maxmemory-policy allkeys-lru" ] || fail "action buffer: $buf"
+sh -c "$buf" >/dev/null
+[ "$(rcli CONFIG GET maxmemory-policy | tail -n 1)" = allkeys-lru ] || fail "policy did not change"
+v=$(run_check v verify); VERDICTS+=("7v:$v")
+[ "$v" = PASS ] || fail "set-eviction-policy verify was $v"
+proceed 127.0.0.1 "e2e"
+case "$PROCEED_ASKED" in *target-name*) ;; *) fail "high-risk step did not ask for the target's name" ;; esac
+# 8 persist-config: prose, nothing to carry for a throwaway instance.
+skip "e2e: throwaway instance, no config management to update"
+wait_for 'Runbook completed'
+quit_walk
+check_audit 9 4 8
+summarize "maxmemory $OLD_MAX -> $(rcli CONFIG GET maxmemory | tail -n 1) (now $(used_pct)% used), policy -> $(rcli CONFIG GET maxmemory-policy | tail -n 1), skipped persist-config"
+
+# ========================================================== postgresql ===
+SCENARIO=postgres-idle-in-transaction
+VERDICTS=()
+wait_idle=$((IDLE_SINCE + 65 - $(date +%s)))
+if [ $wait_idle -gt 0 ]; then
+  log "$SCENARIO: waiting ${wait_idle}s until the sessions are idle for over a minute"
+  sleep "$wait_idle"
+fi
+pq -c "SELECT pid, usename, application_name, state, now() - state_change AS idle_for FROM pg_stat_activity WHERE backend_type = 'client backend' ORDER BY pid" >"$TMP/pg-state.txt"
+IDLE_BEFORE=$(idle_count)
+log "$SCENARIO: $IDLE_BEFORE sessions idle in transaction"
+
+start_walk runbooks/postgres-idle-in-transaction.yaml --state "$TMP/pg-state.txt" \
+  --var host=127.0.0.1 --var "port=$PG_PORT" --var user=postgres --var database=postgres \
+  --var idle_minutes=1 --var idle_timeout=5min
+walk_reads 1 5 PASS
+P="psql -X -h 127.0.0.1 -p $PG_PORT -U postgres -d postgres"
+# 6 terminate-idle-sessions (high risk, no rollback)
+v=$(run_check r pre-flight); VERDICTS+=("6:$v")
+[ "$v" = PASS ] || fail "terminate pre-flight was $v"
+buf=$(copy a action)
+[ "$buf" = "$P -c \"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE state = 'idle in transaction' AND state_change < now() - interval '1 minutes'\"" ] ||
+  fail "action buffer: $buf"
+sh -c "$buf" >/dev/null
+for _ in $(seq 1 50); do [ "$(idle_count)" = 0 ] && break; sleep 0.1; done
+IDLE_AFTER=$(idle_count)
+[ "$IDLE_AFTER" = 0 ] || fail "still $IDLE_AFTER sessions idle in transaction"
+v=$(run_check v verify); VERDICTS+=("6v:$v")
+[ "$v" = PASS ] || fail "terminate verify was $v"
+proceed 127.0.0.1 "e2e"
+case "$PROCEED_ASKED" in *target-name*) ;; *) fail "high-risk step did not ask for the target's name" ;; esac
+# 7 set-idle-timeout (high risk)
+v=$(run_check r pre-flight); VERDICTS+=("7:$v")
+[ "$v" = PASS ] || fail "set-idle-timeout pre-flight was $v"
+buf=$(copy y rollback)
+[ "$buf" = "$P -c \"ALTER SYSTEM RESET idle_in_transaction_session_timeout\" -c \"SELECT pg_reload_conf()\"" ] ||
+  fail "rollback buffer: $buf"
+buf=$(copy a action)
+[ "$buf" = "$P -c \"ALTER SYSTEM SET idle_in_transaction_session_timeout = '5min'\" -c \"SELECT pg_reload_conf()\"" ] ||
+  fail "action buffer: $buf"
+sh -c "$buf" >/dev/null
+TIMEOUT_NOW=$(pq -c "SHOW idle_in_transaction_session_timeout")
+[ "$TIMEOUT_NOW" = 5min ] || fail "idle_in_transaction_session_timeout is $TIMEOUT_NOW"
+v=$(run_check v verify); VERDICTS+=("7v:$v")
+[ "$v" = PASS ] || fail "set-idle-timeout verify was $v"
+proceed 127.0.0.1 "e2e"
+# 8 fix-the-client: prose, no client to fix.
+skip "e2e: the leaking client is this script"
+wait_for 'Runbook completed'
+quit_walk
+check_audit 9 3 8
+summarize "terminated $IDLE_BEFORE idle-in-transaction sessions (now $IDLE_AFTER), idle_in_transaction_session_timeout=$TIMEOUT_NOW, skipped fix-the-client"
+
+echo
+echo "== stepguard e2e summary =="
+for line in "${SUMMARY[@]}"; do echo "- $line"; done
