@@ -248,12 +248,6 @@ async fn run_async(options: Options) -> Result<()> {
         .and_then(|k| k.chars().next());
     let exit_after_first_frame = std::env::var_os("STEPGUARD_EXIT_AFTER_FIRST_FRAME").is_some();
 
-    // The session's target: `--var context=…`, else kubectl's current context.
-    if let Some(context) = model.ctx.vars.get("context") {
-        model.target = context.clone();
-    } else if which::which("kubectl").is_ok() {
-        tokio::spawn(current_context(tx.clone()));
-    }
     let mut term = TerminalGuard::enter()?;
     let input = Input::spawn(tx.clone());
     let mut pending: VecDeque<Msg> = VecDeque::new();
@@ -263,6 +257,13 @@ async fn run_async(options: Options) -> Result<()> {
     term.terminal.draw(|f| view::draw(f, &model, theme))?;
     if exit_after_first_frame {
         return Ok(());
+    }
+    // The session's target: `--var context=…`, else kubectl's current
+    // context (asked after the first frame: kubectl takes tens of ms).
+    if let Some(context) = model.ctx.vars.get("context") {
+        model.target = context.clone();
+    } else if which::which("kubectl").is_ok() {
+        tokio::spawn(current_context(tx.clone()));
     }
     // The session's files (fsync'd) are created after the first frame, and
     // before any key is handled.
