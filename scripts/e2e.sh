@@ -46,7 +46,8 @@ PGBIN=$(dirname "$INITDB")
 # ------------------------------------------------------------------ build ---
 log "building"
 cargo build --quiet --locked
-BIN="$ROOT/target/debug/stepguard"
+# Where cargo builds (CARGO_TARGET_DIR is honoured, as cargo does).
+BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug/stepguard"
 
 # --------------------------------------------------------------- teardown ---
 TMP=$(mktemp -d /tmp/stepguard-e2e.XXXXXX)
