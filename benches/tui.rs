@@ -116,5 +116,34 @@ fn main() {
         idle.push(t.elapsed());
     }
     report("keypress→frame, 10 MB state, 50 MB streamed", idle);
+
+    // A second 10 MB paste waiting in the state overlay for Enter: frames
+    // must not rescan it.
+    let mut big = String::new();
+    while big.len() < 10 * 1024 * 1024 {
+        big.push_str(line);
+    }
+    update(&mut model, Msg::Paste(big));
+    let mut pending = Vec::new();
+    for _ in 0..500 {
+        let t = Instant::now();
+        update(
+            &mut model,
+            Msg::Key(KeyEvent::new(KeyCode::Char('x'), KeyModifiers::NONE)),
+        );
+        terminal.draw(|f| draw(f, &model, theme)).unwrap();
+        pending.push(t.elapsed());
+    }
+    report("keypress→frame, 10 MB paste pending", pending);
+    let t = Instant::now();
+    update(
+        &mut model,
+        Msg::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)),
+    );
+    terminal.draw(|f| draw(f, &model, theme)).unwrap();
+    println!(
+        "Enter keeping a 10 MB paste → frame: {:?} (once per paste)",
+        t.elapsed()
+    );
     black_box(&model);
 }

@@ -425,7 +425,7 @@ fn sessions(json: bool) -> Result<u8> {
             s.id,
             sanitize_line(&s.runbook_id, 36),
             format!("{}/{}", s.step, s.steps),
-            s.status,
+            sanitize_line(&s.status, 10),
             ago
         );
     }

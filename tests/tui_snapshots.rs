@@ -253,3 +253,29 @@ fn copy_refused_for_the_wrong_namespace() {
     );
     assert!(update(&mut m, key('a')).is_empty());
 }
+
+/// NO_COLOR turns every colour off; the screen still carries the same text.
+#[test]
+fn no_color_is_honoured() {
+    std::env::set_var("NO_COLOR", "1");
+    assert!(!Theme::from_env().color);
+    std::env::set_var("NO_COLOR", "");
+    assert!(
+        Theme::from_env().color,
+        "an empty NO_COLOR does not count (no-color.org)"
+    );
+    std::env::remove_var("NO_COLOR");
+    assert!(Theme::from_env().color);
+    // Without colour, no cell of a rendered screen carries a colour.
+    let mut m = walk_model();
+    run_preflight(&mut m, &["circuit open"], 0);
+    let mut terminal = Terminal::new(TestBackend::new(100, 30)).unwrap();
+    terminal
+        .draw(|f| draw(f, &m, Theme { color: false }))
+        .unwrap();
+    let buffer = terminal.backend().buffer();
+    assert!(buffer
+        .content()
+        .iter()
+        .all(|c| c.fg == ratatui::style::Color::Reset && c.bg == ratatui::style::Color::Reset));
+}

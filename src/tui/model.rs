@@ -268,6 +268,9 @@ pub enum Overlay {
     /// Pasting the cluster state: `pending` holds a paste until Enter.
     State {
         pending: Option<String>,
+        /// Lines in `pending`, counted once at paste time: a 10 MB paste
+        /// must not be rescanned on every frame.
+        lines: usize,
     },
 }
 

@@ -343,7 +343,12 @@ fn on_walk_key(model: &mut Model, key: KeyEvent) -> Vec<Effect> {
             model.status = Some("no model configured: drafting is offline".into())
         }
         KeyCode::Char('h') => model.overlay = Overlay::Prompt(Prompt::new(PromptKind::HaltReason)),
-        KeyCode::Char('i') => model.overlay = Overlay::State { pending: None },
+        KeyCode::Char('i') => {
+            model.overlay = Overlay::State {
+                pending: None,
+                lines: 0,
+            }
+        }
         KeyCode::Char('?') => model.overlay = Overlay::Help,
         KeyCode::Char('q') => {
             let mut effects = Vec::new();
@@ -793,7 +798,7 @@ fn on_prompt_key(model: &mut Model, key: KeyEvent) -> Vec<Effect> {
 }
 
 fn on_state_key(model: &mut Model, key: KeyEvent) -> Vec<Effect> {
-    let Overlay::State { pending } = &mut model.overlay else {
+    let Overlay::State { pending, .. } = &mut model.overlay else {
         return Vec::new();
     };
     match key.code {
@@ -834,9 +839,9 @@ fn on_paste(model: &mut Model, text: String) -> Vec<Effect> {
                 prompt.error = Some("type it: a paste does not confirm".into());
             }
         }
-        Overlay::State { pending } => *pending = Some(text),
-        Overlay::Help | Overlay::None => {
+        Overlay::State { .. } | Overlay::Help | Overlay::None => {
             model.overlay = Overlay::State {
+                lines: text.lines().count(),
                 pending: Some(text),
             };
         }

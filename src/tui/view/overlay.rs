@@ -43,12 +43,7 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: Theme) {
                 " The model drafts. Code guards. You decide. stepguard runs only reads.",
                 theme.dim(),
             )));
-            let rect = centered(area, 70, lines.len() as u16 + 2);
-            frame.render_widget(Clear, rect);
-            frame.render_widget(
-                Paragraph::new(lines).block(Block::bordered().title(" keys (any key closes) ")),
-                rect,
-            );
+            popup(frame, area, 70, 3, lines, " keys (any key closes) ");
         }
         Overlay::Prompt(prompt) => {
             let mut lines = vec![
@@ -68,16 +63,13 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: Theme) {
                 "Enter confirms · Esc cancels",
                 theme.dim(),
             )));
-            let rect = centered(area, 72, lines.len() as u16 + 4);
-            frame.render_widget(Clear, rect);
-            frame.render_widget(
-                Paragraph::new(lines)
-                    .wrap(Wrap { trim: false })
-                    .block(Block::bordered().title(" confirm ")),
-                rect,
-            );
+            // Two spare rows: a long title wraps.
+            popup(frame, area, 72, 4, lines, " confirm ");
         }
-        Overlay::State { pending } => {
+        Overlay::State {
+            pending,
+            lines: count,
+        } => {
             let mut lines = vec![Line::from(span(
                 "Paste the cluster state now (your terminal's paste). Nothing in it acts as a key.",
                 Style::default(),
@@ -86,7 +78,6 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: Theme) {
             match pending {
                 None => lines.push(Line::from(span("waiting for a paste…", theme.dim()))),
                 Some(text) => {
-                    let count = text.lines().count();
                     lines.push(Line::from(span(
                         &format!("{count} lines, {} bytes received:", text.len()),
                         theme.ok(),
@@ -101,12 +92,19 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: Theme) {
                 "Enter keeps it (replaces the current state) · Esc cancels",
                 theme.dim(),
             )));
-            let rect = centered(area, 76, lines.len() as u16 + 2);
-            frame.render_widget(Clear, rect);
-            frame.render_widget(
-                Paragraph::new(lines).block(Block::bordered().title(" cluster state ")),
-                rect,
-            );
+            popup(frame, area, 76, 3, lines, " cluster state ");
         }
     }
+}
+
+/// A bordered box over the screen, sized to its lines (plus `spare` rows).
+fn popup(frame: &mut Frame, area: Rect, width: u16, spare: u16, lines: Vec<Line>, title: &str) {
+    let rect = centered(area, width, lines.len() as u16 + spare);
+    frame.render_widget(Clear, rect);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(Block::bordered().title(title.to_string())),
+        rect,
+    );
 }
