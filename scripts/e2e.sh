@@ -4,13 +4,16 @@
 # Usage: scripts/e2e.sh            (as root, from anywhere; takes ~2-3 minutes)
 #        E2E_KEEP=1 scripts/e2e.sh (keep the temp directory for inspection)
 #
-# Installs redis-server, redis-tools, postgresql, postgresql-client, tmux and jq
-# from Debian if missing, builds target/debug/stepguard, then starts throwaway
+# Installs redis-server, redis-tools, postgresql, postgresql-client,
+# prometheus-alertmanager, tmux, curl and jq from Debian if missing, builds target/debug/stepguard, then starts throwaway
 # instances on 127.0.0.1 (free ports, everything under one mktemp -d directory,
 # torn down on exit): Redis with maxmemory 2mb, PostgreSQL with
-# max_connections=10, and a small tmpfs full of logs. It drives the real binary
+# max_connections=10, Alertmanager, and a small tmpfs full of logs. It drives the real binary
 # in a detached tmux session (private socket), pressing the keys a human would:
-#   redis-near-maxmemory         fill Redis to ~90%, raise maxmemory, switch policy
+#   redis-near-maxmemory         fill Redis to ~90%, fire RedisMemoryHigh in
+#                                Alertmanager, open the walk from that alert (its
+#                                host/port labels are the values), raise
+#                                maxmemory, switch policy
 #   postgres-idle-in-transaction 7 idle-in-transaction sessions, terminate them,
 #                                set idle_in_transaction_session_timeout
 #   disk-filling-with-logs       compress the rotated log, truncate the live log
@@ -32,6 +35,8 @@ command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || need_apt+=(redis-tools)
 command -v psql >/dev/null 2>&1 || need_apt+=(postgresql-client)
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need_apt+=(postgresql)
+command -v prometheus-alertmanager >/dev/null 2>&1 || need_apt+=(prometheus-alertmanager)
+command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 command -v tmux >/dev/null 2>&1 || need_apt+=(tmux)
 command -v jq >/dev/null 2>&1 || need_apt+=(jq)
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -56,6 +61,7 @@ SOCK="e2e-$$"
 REDIS_PIDFILE="$TMP/redis/redis.pid"
 PGDATA="$TMP/pg/data"
 IDLE_PIDS=()
+AM_PID=""
 PG_STARTED=0
 DISK_MOUNTED=0
 FAILED=0
@@ -69,6 +75,7 @@ cleanup() {
   for p in "$TMP"/idle/*.pid; do
     [ -f "$p" ] && kill "$(cat "$p")" >/dev/null 2>&1
   done
+  if [ -n "$AM_PID" ]; then kill "$AM_PID" >/dev/null 2>&1; fi
   if [ -f "$REDIS_PIDFILE" ]; then kill "$(cat "$REDIS_PIDFILE")" >/dev/null 2>&1; fi
   if [ "$PG_STARTED" = 1 ]; then
     runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDATA" -m immediate -w stop >/dev/null 2>&1
@@ -215,6 +222,12 @@ start_walk() {
     -e "STEPGUARD_STATE_DIR=$STATE_DIR" -e OPENAI_BASE_URL= -e OPENAI_API_KEY= \
     -e STEPGUARD_CONFIG=/dev/null -e NO_COLOR=1 \
     "$cmd; echo \"EXITED \$?\"; sleep 600"
+  if [ "$1" = --alertmanager ]; then
+    # The firing alerts, each with its best runbook; Enter opens the first.
+    wait_for 'firing alerts'
+    screen | grep -q "$PICK_RUNBOOK" || fail "the alert list does not offer $PICK_RUNBOOK"
+    keys Enter
+  fi
   wait_for 'PRE-FLIGHT'
   local d
   SESSION=""
@@ -287,6 +300,17 @@ redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$TMP/redis" --save '' 
 rcli() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
 for _ in $(seq 1 50); do rcli PING >/dev/null 2>&1 && break; sleep 0.1; done
 rcli PING | grep -q PONG || fail "redis did not start"
+
+AM_PORT=$(free_port)
+AM_URL="http://127.0.0.1:$AM_PORT"
+log "alertmanager on $AM_URL"
+mkdir -p "$TMP/am"
+printf 'route:\n  receiver: "null"\nreceivers:\n  - name: "null"\n' >"$TMP/am/alertmanager.yml"
+prometheus-alertmanager --config.file="$TMP/am/alertmanager.yml" --storage.path="$TMP/am/data" \
+  --web.listen-address="127.0.0.1:$AM_PORT" --cluster.listen-address= >"$TMP/am/am.log" 2>&1 &
+AM_PID=$!
+for _ in $(seq 1 100); do curl -sf "$AM_URL/-/ready" >/dev/null 2>&1 && break; sleep 0.1; done
+curl -sf "$AM_URL/-/ready" >/dev/null || { cat "$TMP/am/am.log" >&2; fail "alertmanager did not start"; }
 
 PG_PORT=$(free_port)
 log "postgresql ($PGBIN) on 127.0.0.1:$PG_PORT"
@@ -396,8 +420,19 @@ log "$SCENARIO: filled to $(used_pct)% of maxmemory ($(rcli DBSIZE) keys)"
 rcli INFO memory | tr -d '\r' >"$TMP/redis-state.txt"
 OLD_MAX=$(rcli CONFIG GET maxmemory | tail -n 1)
 
-start_walk runbooks/redis-near-maxmemory.yaml --state "$TMP/redis-state.txt" \
-  --var host=127.0.0.1 --var "port=$REDIS_PORT" --var new_maxmemory=8mb --var new_policy=allkeys-lru
+# The alert a Prometheus rule would fire, with where the instance is.
+curl -sf -X POST -H 'Content-Type: application/json' "$AM_URL/api/v2/alerts" -d "[
+  {\"labels\": {\"alertname\": \"RedisMemoryHigh\", \"host\": \"127.0.0.1\", \"port\": \"$REDIS_PORT\", \"severity\": \"warning\"},
+   \"annotations\": {\"summary\": \"Redis at $(used_pct)% of maxmemory\"}},
+  {\"labels\": {\"alertname\": \"Watchdog\", \"severity\": \"none\"}, \"annotations\": {}}]" >/dev/null ||
+  fail "could not post the alert to alertmanager"
+for _ in $(seq 1 100); do curl -sf "$AM_URL/api/v2/alerts" | grep -q RedisMemoryHigh && break; sleep 0.1; done
+
+# No --var for host or port: they come from the alert's labels.
+PICK_RUNBOOK=redis-near-maxmemory start_walk --alertmanager "$AM_URL" --state "$TMP/redis-state.txt" \
+  --var new_maxmemory=8mb --var new_policy=allkeys-lru
+screen | grep -Eq "alert label (host|port)" || fail "the values do not come from the alert's labels"
+screen | grep -q "redis-cli -h 127.0.0.1 -p $REDIS_PORT" || fail "the pre-flight does not target the alert's instance"
 walk_reads 1 5 PASS
 R="redis-cli -h 127.0.0.1 -p $REDIS_PORT"
 # 6 raise-maxmemory (medium risk, PASS: no confirmation)

@@ -319,9 +319,11 @@ fn tui(dirs: &[PathBuf], args: Option<RunArgs>) -> Result<u8> {
                     if alert_list.is_empty() {
                         bail!("no firing alerts at {url}");
                     }
+                    // The pasted state and values wait for the chosen runbook.
                     let ctx = Context {
                         vars: a.context.vars.iter().cloned().collect(),
-                        ..Context::default()
+                        state: read_state(&a.context)?,
+                        alert: None,
                     };
                     (None, ctx)
                 }
@@ -554,8 +556,8 @@ fn display_paths(paths: &[PathBuf]) -> String {
         .join(", ")
 }
 
-fn load_context(args: &ContextArgs, runbook: &Runbook) -> Result<Context> {
-    let state = match &args.state {
+fn read_state(args: &ContextArgs) -> Result<Option<String>> {
+    Ok(match &args.state {
         None => None,
         Some(p) if p.as_os_str() == "-" => {
             let mut text = String::new();
@@ -565,7 +567,11 @@ fn load_context(args: &ContextArgs, runbook: &Runbook) -> Result<Context> {
             Some(text)
         }
         Some(p) => Some(read_text(p)?),
-    };
+    })
+}
+
+fn load_context(args: &ContextArgs, runbook: &Runbook) -> Result<Context> {
+    let state = read_state(args)?;
     let alert = match &args.alert {
         None => None,
         Some(p) => {

@@ -186,3 +186,34 @@ fn import_prints_yaml_that_passes_check() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Found by fuzzing (`fuzz/`): a lone `\r` is a line break to YAML but not
+/// to editors, so every position after it was off; it is refused where it is.
+#[test]
+fn foreign_line_breaks_are_refused_at_their_position() {
+    let good = std::fs::read_to_string(repo("runbooks/redis-near-maxmemory.yaml")).unwrap();
+    for brk in ["\r", "\u{85}", "\u{2028}", "\u{2029}"] {
+        let src = good.replacen("\ntitle:", &format!("\n# note{brk}more\ntitle:"), 1);
+        let err = parse_str(&src, Path::new("r.yaml")).unwrap_err();
+        let problems = err.problems();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].starts_with("r.yaml:2:7:"), "{}", problems[0]);
+        assert!(problems[0].contains("line break"), "{}", problems[0]);
+    }
+    let crlf = good.replace('\n', "\r\n");
+    parse_str(&crlf, Path::new("r.yaml")).expect("CRLF files load");
+}
+
+/// Found by fuzzing: serde quotes the bad value in its message, so a
+/// runbook could print a newline or an escape sequence into the terminal
+/// through `stepguard check`. Problems print on one line, drawn safe.
+#[test]
+fn problems_print_on_one_line_without_controls() {
+    let src = "id: x\ntitle: t\nsteps:\n  - id: a\n    intent: i\n    risk: \"low\\ntimeout\\u001b[2J\"\n";
+    let err = parse_str(src, Path::new("x\u{1b}]0;t\u{7}.yaml")).unwrap_err();
+    for line in err.problems() {
+        assert!(!line.chars().any(char::is_control), "{line:?}");
+        assert!(line.contains("low^Jtimeout^[[2J"), "{line}");
+        assert!(line.contains(":6:"), "{line}");
+    }
+}

@@ -85,7 +85,12 @@ pub fn validate(var: &Variable, value: &str) -> Result<(), String> {
     }
     let pattern = var.pattern.as_deref().unwrap_or(DEFAULT_VALUE_PATTERN);
     let whole = Regex::new(&format!("^(?:{pattern})$"))
-        .map_err(|e| format!("pattern does not compile: {e}"))?;
+        // regex prints a multi-line diagram; its last line names the fault.
+        .map_err(|e| {
+            let text = e.to_string();
+            let why = text.lines().last().unwrap_or("").trim().to_string();
+            format!("pattern does not compile: {why}")
+        })?;
     if whole.is_match(value) {
         Ok(())
     } else {

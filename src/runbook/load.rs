@@ -10,6 +10,7 @@ use regex::Regex;
 
 use super::format::{parse_duration, Rollback, Runbook};
 use super::render::placeholders;
+use crate::sanitize::sanitize_line;
 
 /// One problem in one file, printed as `path:line:col: message`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,13 +23,15 @@ pub struct Located {
 
 impl fmt::Display for Located {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Messages quote the file (serde echoes a bad value): whatever it
+        // holds is drawn, never interpreted, and stays on one line.
         write!(
             f,
             "{}:{}:{}: {}",
-            self.path.display(),
+            sanitize_line(&self.path.to_string_lossy(), usize::MAX),
             self.line,
             self.col,
-            self.message
+            sanitize_line(&self.message, usize::MAX)
         )
     }
 }
@@ -203,6 +206,16 @@ pub fn parse_str(src: &str, path: &Path) -> Result<Runbook, LoadError> {
             "empty runbook (expected id, title and steps)".into(),
         )]));
     }
+    if let Some(offset) = foreign_line_break(src) {
+        let (line, col) = line_col(src, offset);
+        return Err(LoadError::Invalid(vec![at(
+            line,
+            col,
+            "line break other than \\n or \\r\\n (a lone \\r, U+0085, U+2028 or U+2029): \
+             YAML counts it as a new line, editors do not, so positions would be wrong"
+                .into(),
+        )]));
+    }
     let mut runbook: Runbook = serde_yaml::from_str(src).map_err(|e| {
         let (line, col) = e
             .location()
@@ -217,6 +230,17 @@ pub fn parse_str(src: &str, path: &Path) -> Result<Runbook, LoadError> {
     } else {
         Err(LoadError::Invalid(problems))
     }
+}
+
+/// The first line break YAML honours that `str::lines` (and editors) do
+/// not: with one, every position after it would point at the wrong line.
+fn foreign_line_break(src: &str) -> Option<usize> {
+    let bytes = src.as_bytes();
+    src.char_indices().find_map(|(i, c)| match c {
+        '\r' if bytes.get(i + 1) != Some(&b'\n') => Some(i),
+        '\u{85}' | '\u{2028}' | '\u{2029}' => Some(i),
+        _ => None,
+    })
 }
 
 /// The semantic rules of SPEC §2 over a parsed runbook; `src` (YAML or the
