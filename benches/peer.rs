@@ -127,6 +127,61 @@ fn ratio(what: &str, ours: &Summary, peer: &Summary) {
     );
 }
 
+/// The full-screen walk in a real terminal (a detached tmux pane) with a
+/// model configured: its peak RSS (`VmHWM`) once the drafts of the first
+/// step and the prefetched second one are in.
+fn tui_peak_rss(bin: &Path, base_url: &str, state: &str, server: &FakeServer) -> f64 {
+    let sock = format!("stepguard-peer-{}", std::process::id());
+    let tmux = |args: &[&str]| {
+        Command::new("tmux")
+            .args(["-L", &sock, "-f", "/dev/null"])
+            .args(args)
+            .output()
+            .expect("tmux (apt-get install tmux)")
+    };
+    let state_dir = tempfile::tempdir().unwrap();
+    let before = server.requests().len();
+    let root = env!("CARGO_MANIFEST_DIR");
+    let line = format!(
+        "cd {root} && exec {} run demo-checkout-logs --state {state}",
+        bin.display()
+    );
+    let envs = [
+        format!("STEPGUARD_STATE_DIR={}", state_dir.path().display()),
+        "STEPGUARD_CONFIG=/dev/null".into(),
+        format!("OPENAI_BASE_URL={base_url}"),
+        "OPENAI_API_KEY=sk-bench".into(),
+        "STEPGUARD_MODEL=bench-model".into(),
+    ];
+    let mut args = vec!["new-session", "-d", "-x", "120", "-y", "40"];
+    for e in &envs {
+        args.extend(["-e", e.as_str()]);
+    }
+    args.push(&line);
+    assert!(tmux(&args).status.success(), "tmux new-session failed");
+    let pid = String::from_utf8(tmux(&["display-message", "-p", "#{pane_pid}"]).stdout).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while server.requests().len() < before + 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the walk did not ask for two drafts"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Let the replies stream in and the card redraw.
+    std::thread::sleep(Duration::from_millis(1_000));
+    let status = std::fs::read_to_string(format!("/proc/{}/status", pid.trim())).unwrap();
+    let hwm_kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM");
+    tmux(&["send-keys", "q"]);
+    std::thread::sleep(Duration::from_millis(300));
+    tmux(&["kill-server"]);
+    hwm_kib / 1024.0
+}
+
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let bin = PathBuf::from(env!("CARGO_BIN_EXE_stepguard"));
@@ -241,6 +296,10 @@ fn main() {
     println!(
         "| request body for the 10 MB state (prompt, runbook, relevant lines) | stepguard | {:.1} KiB | | | |",
         sent as f64 / 1024.0
+    );
+    let tui_mib = tui_peak_rss(&bin, &base_url, &big, &server);
+    println!(
+        "| peak RSS of the TUI, 10 MB state, drafting the step and prefetching the next | stepguard `run` | | | | {tui_mib:.1} |"
     );
     if sgpt.is_none() {
         println!("\n(SGPT not set: shell-gpt not measured)");

@@ -56,7 +56,7 @@ run() {
     startup) benches/startup.sh ;;
     tui | matching | prefetch) cargo bench --quiet --bench "$1" 2>/dev/null ;;
     # Criterion's own lines: the throughput is the figure the table quotes.
-    guard) cargo bench --quiet --bench guard -- --noplot 2>/dev/null | grep -E '^guard/|thrpt' ;;
+    guard) cargo bench --quiet --bench guard -- --noplot 2>/dev/null | grep -E '^guard/|thrpt' | grep -v '%' ;;
     peer) SGPT=$venv/bin/sgpt cargo bench --quiet --bench peer 2>/dev/null ;;
     *) echo "unknown benchmark: $1 (one of: ${all[*]})" >&2; return 2 ;;
   esac

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::{bail, Context as _, Result};
 use clap::{Args, Parser, Subcommand};
@@ -389,7 +390,7 @@ fn load_resume(
         vars: snapshot.vars.clone(),
         alert: snapshot.alert.clone(),
         state: if snapshot.has_state {
-            session.read_state()
+            session.read_state().map(Arc::new)
         } else {
             None
         },
@@ -556,7 +557,7 @@ fn display_paths(paths: &[PathBuf]) -> String {
         .join(", ")
 }
 
-fn read_state(args: &ContextArgs) -> Result<Option<String>> {
+fn read_state(args: &ContextArgs) -> Result<Option<Arc<String>>> {
     Ok(match &args.state {
         None => None,
         Some(p) if p.as_os_str() == "-" => {
@@ -564,9 +565,9 @@ fn read_state(args: &ContextArgs) -> Result<Option<String>> {
             std::io::stdin()
                 .read_to_string(&mut text)
                 .context("reading the state from stdin")?;
-            Some(text)
+            Some(Arc::new(text))
         }
-        Some(p) => Some(read_text(p)?),
+        Some(p) => Some(Arc::new(read_text(p)?)),
     })
 }
 
@@ -588,7 +589,9 @@ fn load_context(args: &ContextArgs, runbook: &Runbook) -> Result<Context> {
 
 fn read_text(path: &Path) -> Result<String> {
     let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
+    // Valid UTF-8 (the usual case) becomes the String without a copy.
+    Ok(String::from_utf8(bytes)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
 }
 
 fn draft(dirs: &[PathBuf], args: DraftArgs) -> Result<u8> {

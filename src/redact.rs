@@ -46,10 +46,11 @@ const MAX_ROUNDS: usize = 4;
 /// Start of every replacement.
 pub const MARKER_PREFIX: &str = "[REDACTED:";
 
-/// Text with its secrets replaced, and what was replaced.
+/// Text with its secrets replaced, and what was replaced. The text is
+/// borrowed when nothing was: a pasted state can be megabytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Redacted {
-    pub text: String,
+pub struct Redacted<'a> {
+    pub text: Cow<'a, str>,
     /// One entry per kind, sorted by kind.
     pub findings: Vec<Finding>,
 }
@@ -61,7 +62,7 @@ pub struct Finding {
     pub count: usize,
 }
 
-impl Redacted {
+impl Redacted<'_> {
     /// Total number of secrets replaced.
     pub fn total(&self) -> usize {
         self.findings.iter().map(|f| f.count).sum()
@@ -69,10 +70,10 @@ impl Redacted {
 }
 
 /// Replace the secrets in `text` by `[REDACTED:<kind>]`.
-pub fn redact(text: &str) -> Redacted {
+pub fn redact(text: &str) -> Redacted<'_> {
     let p = patterns();
     let mut tally = Tally::default();
-    let mut text = text.to_owned();
+    let mut text = Cow::Borrowed(text);
 
     // A replacement can uncover another secret (a pass keys on text that a
     // later pass rewrote), so run until nothing changes; this is also what
@@ -81,8 +82,8 @@ pub fn redact(text: &str) -> Redacted {
         let mut changed = false;
         for pass in PASSES {
             if let Some(out) = pass(p, &text, &mut tally) {
-                changed |= out != text;
-                text = out;
+                changed |= *out != *text;
+                text = Cow::Owned(out);
             }
         }
         if !changed {

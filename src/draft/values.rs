@@ -3,6 +3,7 @@
 //! is shell-quoted when rendered into a command.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use regex::Regex;
 use serde::Serialize;
@@ -16,8 +17,15 @@ pub struct Context {
     /// `--var KEY=VALUE`.
     pub vars: BTreeMap<String, String>,
     pub alert: Option<Alert>,
-    /// The pasted cluster state.
-    pub state: Option<String>,
+    /// The pasted cluster state, shared: every draft request and the
+    /// session's save take it, and it can be megabytes.
+    pub state: Option<Arc<String>>,
+}
+
+impl Context {
+    pub fn state_text(&self) -> Option<&str> {
+        self.state.as_deref().map(String::as_str)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -168,7 +176,7 @@ fn candidates(name: &str, var: &Variable, ctx: &Context) -> Vec<(String, Evidenc
             _ => {}
         }
     }
-    if let (Some(pattern), Some(state)) = (&var.extract, &ctx.state) {
+    if let (Some(pattern), Some(state)) = (&var.extract, ctx.state_text()) {
         if let Some((value, line)) = extract(pattern, state) {
             list.push((
                 value,
@@ -230,7 +238,7 @@ mod tests {
         );
         assert!(!resolve_one("namespace", &v, &ctx).verified);
 
-        ctx.state = Some("kind: Pod\n  namespace: payments\n".into());
+        ctx.state = Some(Arc::new("kind: Pod\n  namespace: payments\n".into()));
         let r = resolve_one("namespace", &v, &ctx);
         assert_eq!(r.value.as_deref(), Some("payments"));
         assert!(r.verified);

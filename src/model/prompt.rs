@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
@@ -76,11 +77,36 @@ pub struct BuiltPrompt {
     pub system: String,
     pub user: String,
     /// The redacted alert and state: a value's evidence must be found here.
-    pub evidence: String,
+    pub evidence: Sources,
     /// Secrets removed before anything was sent.
     pub redactions: usize,
     /// Instruction-like lines found in the state.
     pub suspicious: Vec<String>,
+}
+
+/// The redacted alert and state a request carried. The state is shared with
+/// the context when nothing in it was redacted (the usual case), so a
+/// megabytes-long paste is not copied per request.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Sources {
+    pub alert: String,
+    pub state: Arc<String>,
+}
+
+impl Sources {
+    /// Does this text appear, whole, in the alert or in the state?
+    pub fn contains(&self, text: &str) -> bool {
+        self.alert.contains(text) || self.state.contains(text)
+    }
+}
+
+impl From<&str> for Sources {
+    fn from(state: &str) -> Self {
+        Sources {
+            alert: String::new(),
+            state: Arc::new(state.to_string()),
+        }
+    }
 }
 
 impl BuiltPrompt {
@@ -115,7 +141,7 @@ pub fn build(prompts: &Prompts, input: &DraftInput) -> BuiltPrompt {
         text
     });
     let alert = redact(&alert_text);
-    let state = redact(input.ctx.state.as_deref().unwrap_or(""));
+    let state = redact(input.ctx.state_text().unwrap_or(""));
     let suspicious = super::injection::suspicious_lines(&state.text, 20);
 
     // Terms that make a state line relevant to this step.
@@ -249,8 +275,14 @@ pub fn build(prompts: &Prompts, input: &DraftInput) -> BuiltPrompt {
     BuiltPrompt {
         system: prompts.system.clone(),
         user,
-        evidence: format!("{}\n{}", alert.text, state.text),
         redactions: alert.total() + state.total(),
+        evidence: Sources {
+            alert: alert.text.into_owned(),
+            state: match (state.text, &input.ctx.state) {
+                (std::borrow::Cow::Borrowed(_), Some(shared)) => shared.clone(),
+                (text, _) => Arc::new(text.into_owned()),
+            },
+        },
         suspicious,
     }
 }

@@ -193,7 +193,7 @@ pub struct ModelOutcome {
     pub draft: ModelDraft,
     pub model: String,
     /// The redacted alert and state the request carried.
-    pub evidence: String,
+    pub evidence: super::prompt::Sources,
     pub suspicious: Vec<String>,
     pub usage: Option<(u64, u64)>,
     pub cached: bool,

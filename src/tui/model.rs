@@ -320,7 +320,7 @@ impl Prompt {
 
 impl Model {
     pub fn new(catalog: Vec<Runbook>, ctx: Context) -> Self {
-        let state = StateView::of(ctx.state.as_deref());
+        let state = StateView::of(ctx.state_text());
         Model {
             screen: Screen::Picker,
             catalog,

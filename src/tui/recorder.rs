@@ -94,6 +94,7 @@ impl Recorder {
     pub fn save(&mut self, model: &mut Model) {
         if self.state_version_saved != Some(model.state_version) {
             if let Some(state) = model.ctx.state.clone() {
+                // A shared handle: the paste itself is not copied.
                 if let Err(e) = self.session.write_state(&state) {
                     return self.fail(model, format!("the session cannot be saved ({e})"));
                 }

@@ -502,7 +502,7 @@ fn on_check_done(
                 .skip(skip)
                 .map(|(_, l)| format!("{l}\n"))
                 .collect();
-            output_tail = crate::redact::redact(&tail).text;
+            output_tail = crate::redact::redact(&tail).text.into_owned();
             Judged {
                 command: outcome.command.clone(),
                 judgement,
@@ -852,8 +852,8 @@ fn on_paste(model: &mut Model, text: String) -> Vec<Effect> {
 /// Replace the pasted state and re-draft the card from it. A pre-flight
 /// verdict stays valid only if the command it judged is still the one shown.
 fn set_state(model: &mut Model, text: String) -> Vec<Effect> {
-    model.ctx.state = Some(text);
-    model.state = StateView::of(model.ctx.state.as_deref());
+    model.ctx.state = Some(std::sync::Arc::new(text));
+    model.state = StateView::of(model.ctx.state_text());
     if let Some(walk) = model.walk.as_mut() {
         // Drafts (prefetched ones too) were made from the old state.
         walk.generation += 1;
@@ -877,7 +877,7 @@ fn set_state(model: &mut Model, text: String) -> Vec<Effect> {
 /// What the human told us, for the audit log: a digest of the state (never
 /// the state itself) and the values in use with where they came from.
 pub fn context_event(model: &Model) -> Effect {
-    let state = model.ctx.state.as_deref().unwrap_or("");
+    let state = model.ctx.state_text().unwrap_or("");
     let values: Vec<serde_json::Value> = model
         .walk
         .as_ref()
