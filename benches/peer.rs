@@ -301,6 +301,18 @@ fn main() {
     println!(
         "| peak RSS of the TUI, 10 MB state, drafting the step and prefetching the next | stepguard `run` | | | | {tui_mib:.1} |"
     );
+    // A secret in the paste: the redacted text differs, so it is a second
+    // copy (made once, shared by both requests).
+    let secret_state = scratch.path().join("state-10mb-secret.txt");
+    std::fs::write(
+        &secret_state,
+        format!("DB_PASSWORD=hunter2sekret99\n{text}"),
+    )
+    .unwrap();
+    let tui_mib = tui_peak_rss(&bin, &base_url, secret_state.to_str().unwrap(), &server);
+    println!(
+        "| the same with a secret in the paste (redacted before it is sent) | stepguard `run` | | | | {tui_mib:.1} |"
+    );
     if sgpt.is_none() {
         println!("\n(SGPT not set: shell-gpt not measured)");
         return;

@@ -67,7 +67,7 @@ async fn walk(prefetch: bool, base_url: &str) -> Vec<Duration> {
     let mut model = Model::new(
         vec![runbook.clone()],
         Context {
-            state: Some(Arc::new(state)),
+            state: Some(Arc::new(state.into())),
             ..Context::default()
         },
     );

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use crate::draft::PastedState;
+
 use anyhow::{bail, Context as _, Result};
 use clap::{Args, Parser, Subcommand};
 
@@ -390,7 +392,7 @@ fn load_resume(
         vars: snapshot.vars.clone(),
         alert: snapshot.alert.clone(),
         state: if snapshot.has_state {
-            session.read_state().map(Arc::new)
+            session.read_state().map(|s| Arc::new(s.into()))
         } else {
             None
         },
@@ -557,7 +559,7 @@ fn display_paths(paths: &[PathBuf]) -> String {
         .join(", ")
 }
 
-fn read_state(args: &ContextArgs) -> Result<Option<Arc<String>>> {
+fn read_state(args: &ContextArgs) -> Result<Option<Arc<PastedState>>> {
     Ok(match &args.state {
         None => None,
         Some(p) if p.as_os_str() == "-" => {
@@ -565,9 +567,9 @@ fn read_state(args: &ContextArgs) -> Result<Option<Arc<String>>> {
             std::io::stdin()
                 .read_to_string(&mut text)
                 .context("reading the state from stdin")?;
-            Some(Arc::new(text))
+            Some(Arc::new(text.into()))
         }
-        Some(p) => Some(Arc::new(read_text(p)?)),
+        Some(p) => Some(Arc::new(read_text(p)?.into())),
     })
 }
 

@@ -569,7 +569,11 @@ fn line_end(text: &str) -> usize {
 
 /// Rebuild `text` with `ranges` (sorted, non-overlapping) replaced.
 fn splice(text: &str, edits: &[(Range<usize>, String)]) -> String {
-    let mut out = String::with_capacity(text.len());
+    // Exactly the final length: markers are longer than most secrets, and
+    // one byte over the input's length would double a megabytes-long buffer.
+    let grows: usize = edits.iter().map(|(_, with)| with.len()).sum();
+    let shrinks: usize = edits.iter().map(|(range, _)| range.len()).sum();
+    let mut out = String::with_capacity((text.len() + grows).saturating_sub(shrinks));
     let mut last = 0;
     for (range, with) in edits {
         out.push_str(&text[last..range.start]);
@@ -1053,7 +1057,8 @@ fn yaml_mapping_is_secret(
 /// Kubernetes `Secret`s in YAML: every value under `data:` / `stringData:`
 /// (keys kept; a multi-line value becomes one marker).
 fn k8s_secret_yaml(_: &Patterns, text: &str, tally: &mut Tally) -> Option<String> {
-    if !text.contains("Secret") {
+    if !text.contains("Secret") || !any_key_line(text, |kl| matches!(kl.key, "data" | "stringData"))
+    {
         return None;
     }
     let lines: Vec<&str> = text.split_inclusive('\n').collect();
@@ -1231,10 +1236,20 @@ fn sibling_value(
     None
 }
 
+/// Does any line parse as a key line that `wanted` picks? Checked before a
+/// YAML pass indexes every line: a pasted table of pods has no key lines to
+/// act on, and indexing its lines costs about as much memory as the text.
+fn any_key_line(text: &str, wanted: impl Fn(&KeyLine) -> bool) -> bool {
+    text.split_inclusive('\n')
+        .any(|l| parse_key_line(body(l)).is_some_and(|kl| wanted(&kl)))
+}
+
 /// `key: value` lines whose key names a secret, and `- name: DB_PASSWORD`
 /// followed by `value: …`.
 fn yaml_keys(_: &Patterns, text: &str, tally: &mut Tally) -> Option<String> {
-    if !text.contains(':') {
+    if !text.contains(':')
+        || !any_key_line(text, |kl| kl.key == "name" || key_kind(kl.key).is_some())
+    {
         return None;
     }
     let lines: Vec<&str> = text.split_inclusive('\n').collect();

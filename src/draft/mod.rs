@@ -4,8 +4,10 @@
 pub mod alert;
 pub mod alertmanager;
 pub mod card;
+pub mod pasted;
 pub mod values;
 
 pub use alert::{Alert, AlertError, Alerts};
 pub use card::{draft_offline, Card};
+pub use pasted::PastedState;
 pub use values::{Context, Evidence, ResolvedValue, Source};

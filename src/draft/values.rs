@@ -9,6 +9,7 @@ use regex::Regex;
 use serde::Serialize;
 
 use super::alert::Alert;
+use super::pasted::PastedState;
 use crate::runbook::{Runbook, Variable, DEFAULT_VALUE_PATTERN};
 
 /// What the engineer told us about the incident.
@@ -19,12 +20,12 @@ pub struct Context {
     pub alert: Option<Alert>,
     /// The pasted cluster state, shared: every draft request and the
     /// session's save take it, and it can be megabytes.
-    pub state: Option<Arc<String>>,
+    pub state: Option<Arc<PastedState>>,
 }
 
 impl Context {
     pub fn state_text(&self) -> Option<&str> {
-        self.state.as_deref().map(String::as_str)
+        self.state.as_deref().map(PastedState::text)
     }
 }
 
@@ -238,7 +239,9 @@ mod tests {
         );
         assert!(!resolve_one("namespace", &v, &ctx).verified);
 
-        ctx.state = Some(Arc::new("kind: Pod\n  namespace: payments\n".into()));
+        ctx.state = Some(Arc::new(
+            String::from("kind: Pod\n  namespace: payments\n").into(),
+        ));
         let r = resolve_one("namespace", &v, &ctx);
         assert_eq!(r.value.as_deref(), Some("payments"));
         assert!(r.verified);

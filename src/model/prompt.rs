@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
-use crate::draft::{values::resolve, Context};
+use crate::draft::{values::resolve, Context, PastedState};
 use crate::redact::redact;
 use crate::runbook::render::{placeholders, render};
 use crate::runbook::{Rollback, Runbook};
@@ -90,13 +90,17 @@ pub struct BuiltPrompt {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Sources {
     pub alert: String,
-    pub state: Arc<String>,
+    pub state: Option<Arc<PastedState>>,
 }
 
 impl Sources {
     /// Does this text appear, whole, in the alert or in the state?
     pub fn contains(&self, text: &str) -> bool {
-        self.alert.contains(text) || self.state.contains(text)
+        self.alert.contains(text)
+            || self
+                .state
+                .as_ref()
+                .is_some_and(|s| s.redacted().0.contains(text))
     }
 }
 
@@ -104,7 +108,7 @@ impl From<&str> for Sources {
     fn from(state: &str) -> Self {
         Sources {
             alert: String::new(),
-            state: Arc::new(state.to_string()),
+            state: Some(Arc::new(state.to_string().into())),
         }
     }
 }
@@ -141,8 +145,13 @@ pub fn build(prompts: &Prompts, input: &DraftInput) -> BuiltPrompt {
         text
     });
     let alert = redact(&alert_text);
-    let state = redact(input.ctx.state_text().unwrap_or(""));
-    let suspicious = super::injection::suspicious_lines(&state.text, 20);
+    // Redacted once per paste, shared by every request (see PastedState).
+    let (state_text, state_secrets) = input
+        .ctx
+        .state
+        .as_deref()
+        .map_or(("", 0), PastedState::redacted);
+    let suspicious = super::injection::suspicious_lines(state_text, 20);
 
     // Terms that make a state line relevant to this step.
     let mut terms: Vec<String> = values.values().filter_map(|v| v.value.clone()).collect();
@@ -165,12 +174,12 @@ pub fn build(prompts: &Prompts, input: &DraftInput) -> BuiltPrompt {
     terms.sort();
     terms.dedup();
     let budget_chars = input.budget_tokens.saturating_mul(4);
-    let state_excerpt = relevant_lines(&state.text, &terms, budget_chars);
+    let state_excerpt = relevant_lines(state_text, &terms, budget_chars);
 
     let fence = {
         let mut h = Sha256::new();
         h.update(alert.text.as_bytes());
-        h.update(state.text.as_bytes());
+        h.update(state_text.as_bytes());
         hex(&h.finalize())[..12].to_string()
     };
     let fenced = |text: &str| text.replace("<<<", "‹‹‹");
@@ -275,13 +284,10 @@ pub fn build(prompts: &Prompts, input: &DraftInput) -> BuiltPrompt {
     BuiltPrompt {
         system: prompts.system.clone(),
         user,
-        redactions: alert.total() + state.total(),
+        redactions: alert.total() + state_secrets,
         evidence: Sources {
             alert: alert.text.into_owned(),
-            state: match (state.text, &input.ctx.state) {
-                (std::borrow::Cow::Borrowed(_), Some(shared)) => shared.clone(),
-                (text, _) => Arc::new(text.into_owned()),
-            },
+            state: input.ctx.state.clone(),
         },
         suspicious,
     }

@@ -355,7 +355,7 @@ impl Model {
     /// Rank the catalogue by the alert (if any), else the pasted state.
     pub fn rank_catalog(&mut self) {
         let Some(matcher) = &self.matcher else { return };
-        let query = match (&self.ctx.alert, &self.ctx.state) {
+        let query = match (&self.ctx.alert, self.ctx.state_text()) {
             (Some(alert), _) => crate::matching::query_from_alert(alert),
             // The head of a huge paste says what it is; ranking all of it
             // would cost a frame budget many times over.

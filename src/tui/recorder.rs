@@ -95,7 +95,7 @@ impl Recorder {
         if self.state_version_saved != Some(model.state_version) {
             if let Some(state) = model.ctx.state.clone() {
                 // A shared handle: the paste itself is not copied.
-                if let Err(e) = self.session.write_state(&state) {
+                if let Err(e) = self.session.write_state(state.text()) {
                     return self.fail(model, format!("the session cannot be saved ({e})"));
                 }
             }

@@ -852,7 +852,7 @@ fn on_paste(model: &mut Model, text: String) -> Vec<Effect> {
 /// Replace the pasted state and re-draft the card from it. A pre-flight
 /// verdict stays valid only if the command it judged is still the one shown.
 fn set_state(model: &mut Model, text: String) -> Vec<Effect> {
-    model.ctx.state = Some(std::sync::Arc::new(text));
+    model.ctx.state = Some(std::sync::Arc::new(text.into()));
     model.state = StateView::of(model.ctx.state_text());
     if let Some(walk) = model.walk.as_mut() {
         // Drafts (prefetched ones too) were made from the old state.

@@ -1,0 +1,91 @@
+//! The pasted cluster state: shared by the screen, every draft request and
+//! the session's save (`Arc`), and redacted once however many requests read
+//! it. A paste can be megabytes; per-request copies would break the memory
+//! budget (SPEC §8) as soon as a secret forces the redacted text to differ.
+
+use std::fmt;
+use std::sync::OnceLock;
+
+use crate::redact::redact;
+
+pub struct PastedState {
+    text: String,
+    redacted: OnceLock<Redacted>,
+}
+
+struct Redacted {
+    /// `None` when nothing was found: the redacted text is the text.
+    text: Option<String>,
+    secrets: usize,
+}
+
+impl PastedState {
+    pub fn new(text: String) -> Self {
+        PastedState {
+            text,
+            redacted: OnceLock::new(),
+        }
+    }
+
+    /// The state as pasted.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// The state with its secrets replaced, and how many were: computed by
+    /// the first caller (a concurrent one waits for it), then shared.
+    pub fn redacted(&self) -> (&str, usize) {
+        let r = self.redacted.get_or_init(|| {
+            let out = redact(&self.text);
+            let secrets = out.total();
+            Redacted {
+                text: match out.text {
+                    std::borrow::Cow::Borrowed(_) => None,
+                    std::borrow::Cow::Owned(text) => Some(text),
+                },
+                secrets,
+            }
+        });
+        (r.text.as_deref().unwrap_or(&self.text), r.secrets)
+    }
+}
+
+impl From<String> for PastedState {
+    fn from(text: String) -> Self {
+        PastedState::new(text)
+    }
+}
+
+impl PartialEq for PastedState {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+
+impl fmt::Debug for PastedState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never the text: it may hold secrets, and debug output is logged.
+        write!(f, "PastedState({} bytes)", self.text.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_once_and_borrows_clean_text() {
+        let clean = PastedState::new("pod checkout 0/1 CrashLoopBackOff\n".into());
+        let (text, secrets) = clean.redacted();
+        assert_eq!((text, secrets), (clean.text(), 0));
+        assert!(std::ptr::eq(text, clean.text()), "clean text is not copied");
+
+        let dirty = PastedState::new("DB_PASSWORD=hunter2sekret99\nok\n".into());
+        let (text, secrets) = dirty.redacted();
+        assert!(!text.contains("hunter2sekret99"), "{text}");
+        assert_eq!(secrets, 1);
+        let again = dirty.redacted().0;
+        assert!(std::ptr::eq(text, again), "computed once");
+        assert!(!format!("{dirty:?}").contains("hunter2"));
+    }
+}
