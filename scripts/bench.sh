@@ -8,7 +8,7 @@
 #   the draft path against a local OpenAI-compatible server (prefetch, peer),
 #   and a Python LLM command line, shell-gpt, against the same server (peer).
 #
-#     scripts/bench.sh            # everything, ~10 minutes on 2 cores
+#     scripts/bench.sh            # everything: ~4 minutes on 2 cores once built
 #     scripts/bench.sh peer tui   # some of: startup tui guard matching prefetch peer
 #
 # Installs what it needs from Debian (tmux, hyperfine, time, python3-venv) if
