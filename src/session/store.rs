@@ -49,11 +49,13 @@ impl SessionDir {
 
     pub fn create(state_dir: &Path) -> std::io::Result<Self> {
         let root = Self::root(state_dir);
-        std::fs::create_dir_all(&root)?;
+        // Owner only: a session holds the raw paste (secrets included),
+        // commands and reasons; a bastion host is shared.
+        private_dir().recursive(true).create(&root)?;
         loop {
             let id = new_session_id();
             let dir = root.join(&id);
-            match std::fs::create_dir(&dir) {
+            match private_dir().create(&dir) {
                 Ok(()) => return Ok(SessionDir { id, dir }),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
                 Err(e) => return Err(e),
@@ -109,8 +111,16 @@ impl SessionDir {
     }
 }
 
+fn private_dir() -> std::fs::DirBuilder {
+    use std::os::unix::fs::DirBuilderExt;
+    let mut b = std::fs::DirBuilder::new();
+    b.mode(0o700);
+    b
+}
+
 /// Temp file in the same directory, fsync, rename over the target, fsync
 /// the directory: a reader sees the old file or the new one, never half.
+/// The file is owner-only (tempfile creates it 0600).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
@@ -196,4 +206,25 @@ pub fn recent_rejections(state_dir: &Path, now_ms: u64, window_ms: u64) -> Vec<R
     }
     out.sort_by_key(|r| std::cmp::Reverse(r.at_ms));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    #[test]
+    fn sessions_are_owner_only() {
+        let state = tempfile::tempdir().unwrap();
+        let session = SessionDir::create(state.path()).unwrap();
+        session.write_state("DB_PASSWORD=hunter2\n").unwrap();
+        let mut log = crate::session::audit::AuditLog::open(&session.audit_path()).unwrap();
+        log.append("start", serde_json::json!({}), 1).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&SessionDir::root(state.path())), 0o700);
+        assert_eq!(mode(&session.dir), 0o700);
+        assert_eq!(mode(&session.state_path()), 0o600);
+        assert_eq!(mode(&session.audit_path()), 0o600);
+    }
 }
