@@ -192,3 +192,42 @@ pub fn alert_payload(data: &[u8]) {
         }
     }
 }
+
+const PLANTED: &str = "Zq8xT2mW9vLr4pKs";
+
+/// Redaction: idempotent, and a secret assignment planted at the start of
+/// any line of any text never survives, whatever surrounds it.
+pub fn redact_text(data: &[u8]) {
+    let Some((&at, rest)) = data.split_first() else {
+        return;
+    };
+    let text = String::from_utf8_lossy(rest);
+    let once = stepguard::redact::redact(&text);
+    let twice = stepguard::redact::redact(&once.text);
+    assert_eq!(twice.text, once.text, "redaction is not idempotent");
+
+    if text.contains(PLANTED) {
+        return;
+    }
+    // Plant after the at-th line break (or at the end).
+    let cut = text
+        .match_indices('\n')
+        .nth(usize::from(at))
+        .map_or(text.len(), |(i, _)| i + 1);
+    let sep = if cut == text.len() && !text.is_empty() && !text.ends_with('\n') {
+        "\n"
+    } else {
+        ""
+    };
+    let planted = format!(
+        "{}{sep}DB_PASSWORD={PLANTED}\n{}",
+        &text[..cut],
+        &text[cut..]
+    );
+    let out = stepguard::redact::redact(&planted);
+    assert!(
+        !out.text.contains(PLANTED),
+        "the planted secret survived:\n{}",
+        out.text
+    );
+}

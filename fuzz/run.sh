@@ -4,6 +4,7 @@
 # line per target: duration, executions, crashes.
 #
 #     fuzz/run.sh [SECONDS] [JOBS]
+#     FUZZ_TARGETS="guard_line sanitize" fuzz/run.sh 60   # some of them
 #
 # Needs a nightly toolchain and cargo-fuzz:
 #     rustup toolchain install nightly && cargo install cargo-fuzz --locked
@@ -11,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 seconds=${1:-600}
 jobs=${2:-2}
-targets=(yaml_runbook markdown_runbook guard_line sanitize alert_payload)
+read -ra targets <<<"${FUZZ_TARGETS:-yaml_runbook markdown_runbook guard_line sanitize alert_payload redact_text}"
 logs=logs
 mkdir -p "$logs"
 cargo +nightly fuzz build -O >/dev/null

@@ -576,6 +576,12 @@ fn splice(text: &str, edits: &[(Range<usize>, String)]) -> String {
     let mut out = String::with_capacity((text.len() + grows).saturating_sub(shrinks));
     let mut last = 0;
     for (range, with) in edits {
+        if range.start < last {
+            // Overlaps the edit before (a pass's bug): hide the rest of it
+            // too rather than panic or show it.
+            last = last.max(range.end);
+            continue;
+        }
         out.push_str(&text[last..range.start]);
         out.push_str(with);
         last = range.end;
@@ -1513,18 +1519,22 @@ fn json_keys(p: &Patterns, text: &str, tally: &mut Tally) -> Option<String> {
             let mut pos = 0;
             while let Some(c) = regex.captures_at(t, pos) {
                 let start = c.get(0).map_or(t.len(), |m| m.end());
-                let end = string_end(t, start, quote);
-                pos = end.map_or(start, |e| e + quote.len());
+                let closed = string_end(t, start, quote);
+                pos = closed.map_or(start, |e| e + quote.len());
                 let Some(kind) = key_kind(&c[1]) else {
                     continue;
                 };
-                let end = end.unwrap_or_else(|| start + line_end(&t[start..]));
+                // An unclosed string runs to the end of the line.
+                let end = closed.unwrap_or_else(|| start + line_end(&t[start..]));
                 let (scheme, value) = split_scheme(&t[start..end]);
                 if is_not_a_secret(value) {
                     continue;
                 }
                 tally.add(kind);
                 edits.push((start + scheme.len()..end, marker(kind)));
+                // The next key starts after what this one hides (found by
+                // fuzzing: overlapping edits).
+                pos = pos.max(end);
             }
             (!edits.is_empty()).then(|| splice(t, &edits))
         });

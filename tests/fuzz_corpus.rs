@@ -50,3 +50,8 @@ fn sanitize_corpus() {
 fn alert_payload_corpus() {
     replay("alert_payload", props::alert_payload);
 }
+
+#[test]
+fn redact_text_corpus() {
+    replay("redact_text", props::redact_text);
+}

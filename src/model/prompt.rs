@@ -84,8 +84,8 @@ pub struct BuiltPrompt {
     pub suspicious: Vec<String>,
 }
 
-/// The redacted alert and state a request carried. The state is shared with
-/// the context when nothing in it was redacted (the usual case), so a
+/// The redacted alert and state a request carried. The state is the
+/// context's shared paste (redacted once, see `PastedState`), so a
 /// megabytes-long paste is not copied per request.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Sources {
