@@ -219,6 +219,16 @@ fn extract(pattern: &str, state: &str) -> Option<(String, String)> {
 mod tests {
     use super::*;
 
+    /// Found by fuzzing: the regex crate's error is a multi-line diagram,
+    /// which broke `path:line:col: message` into several lines.
+    #[test]
+    fn a_pattern_that_does_not_compile_is_one_line() {
+        let err = validate(&var(Some("^[1-9][0-#]{0,3}$")), "10").unwrap_err();
+        assert!(err.starts_with("pattern does not compile: "), "{err}");
+        assert!(!err.contains('\n'), "{err:?}");
+        assert!(err.contains("range"), "{err}");
+    }
+
     fn var(pattern: Option<&str>) -> Variable {
         Variable {
             description: String::new(),

@@ -346,6 +346,16 @@ pub fn relevant_lines(state: &str, terms: &[String], budget: usize) -> String {
 mod tests {
     use super::*;
 
+    /// Evidence is checked against what the model was sent: a secret that
+    /// only the raw paste holds can never back a value.
+    #[test]
+    fn evidence_is_searched_in_the_redacted_state_only() {
+        let sources = Sources::from("namespace: payments\nDB_PASSWORD=hunter2sekret99\n");
+        assert!(sources.contains("namespace: payments"));
+        assert!(!sources.contains("hunter2sekret99"));
+        assert!(sources.contains("DB_PASSWORD=[REDACTED:"));
+    }
+
     #[test]
     fn relevant_lines_keep_headers_and_matches_within_budget() {
         let mut state = String::from("NAME READY STATUS\n");
