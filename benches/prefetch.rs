@@ -107,6 +107,7 @@ async fn walk(prefetch: bool, base_url: &str) -> Vec<Duration> {
                 proceed_hit: Some("ok".into()),
                 pgid: None,
                 rule_uses: Vec::new(),
+                sandbox: stepguard::exec::SandboxStatus::Enforced { abi: 6 },
             };
             update(
                 &mut model,

@@ -125,6 +125,9 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// What protects you here: sandbox, clipboard, model, state dir, runbooks.
+    /// Exit 1 when something required is missing.
+    Doctor,
 }
 
 #[derive(Subcommand, Debug)]
@@ -240,6 +243,14 @@ pub fn main() -> ExitCode {
     if let Some(dir) = crate::model::config::state_dir() {
         crate::exec::set_rule_store(crate::standing::RuleStore::new(dir));
     }
+    // A broken config stops here, before any screen, as path:line:col.
+    match config_file() {
+        Ok(file) => crate::exec::set_sandbox_policy(file.sandbox_policy()),
+        Err(err) => {
+            eprintln!("stepguard: {err:#}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    }
     match dispatch(cli) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
@@ -287,6 +298,7 @@ fn dispatch(cli: Cli) -> Result<u8> {
         Some(Command::Audit {
             command: AuditCommand::Verify { id },
         }) => audit_verify(&id),
+        Some(Command::Doctor) => doctor(dirs),
     }
 }
 
@@ -350,7 +362,7 @@ fn tui(dirs: &[PathBuf], args: Option<RunArgs>) -> Result<u8> {
         .as_ref()
         .map_or((false, None), |a| (a.offline, a.model.clone()));
     let cfg = model_config(offline, model)?;
-    let (drafter, banner) = match Drafter::from_config(&cfg) {
+    let (drafter, offline) = match Drafter::from_config(&cfg) {
         Ok(d) => (Some(d), None),
         Err(why) => (
             None,
@@ -359,11 +371,29 @@ fn tui(dirs: &[PathBuf], args: Option<RunArgs>) -> Result<u8> {
             )),
         ),
     };
+    let sandbox = config_file()?.sandbox_policy();
+    let unsandboxed = match exec::sandbox::status() {
+        exec::SandboxStatus::GuardOnly { why } => Some(why),
+        exec::SandboxStatus::Enforced { .. } => None,
+    };
+    let no_sandbox = unsandboxed.as_ref().map(|why| match sandbox.mode {
+        exec::SandboxMode::Required => {
+            format!("NO SANDBOX ({why}) and the config requires one: pre-flights are refused")
+        }
+        exec::SandboxMode::Auto => {
+            format!("NO SANDBOX ({why}): pre-flights are checked by the guard alone")
+        }
+    });
+    let banner = match (no_sandbox, offline) {
+        (Some(a), Some(b)) => Some(format!("{a} · {b}")),
+        (a, b) => a.or(b),
+    };
     crate::tui::app::run(crate::tui::app::Options {
         catalog,
         start,
         ctx,
         banner,
+        unsandboxed,
         drafter,
         state_dir,
         resume,
@@ -727,6 +757,15 @@ fn run_preflight(
                 serde_json::json!({ "verdict": "STOP", "reason": format!("refused by the guard: {reason}") }),
             );
         }
+        Err(exec::RunError::Sandbox(e)) => {
+            if stream {
+                println!(
+                    "\nVERDICT STOP — not run: {}",
+                    sanitize_line(&e.to_string(), 500)
+                );
+            }
+            return Ok(serde_json::json!({ "verdict": "STOP", "reason": format!("not run: {e}") }));
+        }
         Err(e) => return Err(e.into()),
     };
     let judgement = judge(&outcome, &predicates);
@@ -743,6 +782,7 @@ fn run_preflight(
             sanitize_line(&judgement.reason, 500),
             outcome.duration.as_millis()
         );
+        println!("sandbox: {}", outcome.sandbox.describe());
     }
     Ok(serde_json::json!({
         "verdict": judgement.verdict,
@@ -751,16 +791,40 @@ fn run_preflight(
         "timed_out": outcome.timed_out,
         "duration_ms": outcome.duration.as_millis() as u64,
         "dropped_lines": outcome.output.dropped_lines,
+        "sandbox": outcome.sandbox,
         "output": outcome.output.lines.iter().map(|(_, l)| l.as_str()).collect::<Vec<_>>(),
     }))
 }
 
+fn doctor(runbook_dirs: Vec<PathBuf>) -> Result<u8> {
+    use crate::doctor::{examine, to_text, Inputs, Level};
+    let inputs = Inputs {
+        sandbox: config_file()?.sandbox_policy(),
+        model: model_config(false, None)?,
+        state_dir: crate::model::config::state_dir(),
+        runbook_dirs,
+        clipboard: crate::tui::clipboard::Method::detect().label(),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let findings = runtime.block_on(examine(&inputs));
+    print!("{}", to_text(&findings));
+    let failed = findings.iter().any(|f| f.level == Level::Fail);
+    Ok(if failed { EXIT_FAILED } else { EXIT_OK })
+}
+
+/// The config file, or the defaults without one.
+fn config_file() -> Result<crate::model::config::ConfigFile> {
+    match crate::model::config::config_path() {
+        Some(path) => Ok(crate::model::config::read_file(&path)?),
+        None => Ok(Default::default()),
+    }
+}
+
 /// The escalation rules from the config file (defaults without one).
 fn policy_config() -> Result<crate::policy::PolicyConfig> {
-    match crate::model::config::config_path() {
-        Some(path) => Ok(crate::model::config::read_file(&path)?.policy),
-        None => Ok(crate::policy::PolicyConfig::default()),
-    }
+    Ok(config_file()?.policy)
 }
 
 /// The model settings: config file, then environment, then flags.

@@ -3,6 +3,7 @@
 //! The library holds everything; `main.rs` only parses arguments and starts.
 
 pub mod cli;
+pub mod doctor;
 pub mod draft;
 pub mod eval;
 pub mod exec;

@@ -279,3 +279,19 @@ fn no_color_is_honoured() {
         .iter()
         .all(|c| c.fg == ratatui::style::Color::Reset && c.bg == ratatui::style::Color::Reset));
 }
+
+/// A kernel without Landlock: the header, the banner and the card say the
+/// pre-flight runs behind the guard alone.
+#[test]
+fn without_the_sandbox_every_place_says_so() {
+    let mut m = walk_model();
+    m.banner = Some(
+        "NO SANDBOX (this kernel has no Landlock): pre-flights are checked by the guard alone"
+            .into(),
+    );
+    m.unsandboxed = Some("this kernel has no Landlock".into());
+    let screen = render(&m, 120, 30);
+    assert!(screen.contains("NO SANDBOX"), "{screen}");
+    assert!(screen.contains("NOT sandboxed"), "{screen}");
+    insta::assert_snapshot!("walk_card_unsandboxed", screen);
+}

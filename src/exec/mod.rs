@@ -6,12 +6,15 @@
 
 mod output;
 mod runner;
+pub mod sandbox;
 mod verdict;
 
 pub use output::{KeptOutput, OutputLimits, Stream};
 pub use runner::{
-    reap, run, session_members, set_watcher, RunError, RunEvent, RunOutcome, RunRequest,
+    probe_sandbox, reap, run, session_members, set_watcher, RunError, RunEvent, RunOutcome,
+    RunRequest, SandboxProbe,
 };
+pub use sandbox::{SandboxMode, SandboxPolicy, SandboxStatus};
 pub use verdict::{judge, Judgement, Predicates, Verdict};
 
 static RULES: std::sync::OnceLock<crate::standing::RuleStore> = std::sync::OnceLock::new();
@@ -20,6 +23,19 @@ static RULES: std::sync::OnceLock<crate::standing::RuleStore> = std::sync::OnceL
 /// binary; library users get the bare guard.
 pub fn set_rule_store(store: crate::standing::RuleStore) {
     let _ = RULES.set(store);
+}
+
+static SANDBOX: std::sync::OnceLock<SandboxPolicy> = std::sync::OnceLock::new();
+
+/// How runs are confined from now on (the config's `sandbox` and
+/// `exec_dirs`). Set once by the binary; library users get the default:
+/// Landlock where the kernel has it.
+pub fn set_sandbox_policy(policy: SandboxPolicy) {
+    let _ = SANDBOX.set(policy);
+}
+
+pub(crate) fn sandbox_policy() -> SandboxPolicy {
+    SANDBOX.get().cloned().unwrap_or_default()
 }
 
 /// The guard's answer as stepguard applies it: the allowlist plus any active

@@ -10,6 +10,7 @@ use tokio::process::Command;
 use tokio::sync::{mpsc, oneshot};
 
 use super::output::{KeptOutput, LineSplitter, OutputLimits, Stream};
+use super::sandbox::{self, Prepared, SandboxError, SandboxPolicy, SandboxStatus};
 use super::verdict::Predicates;
 
 #[derive(Debug, Clone)]
@@ -45,6 +46,8 @@ pub struct RunOutcome {
     pub pgid: Option<u32>,
     /// Standing rules this run used (each use counted and audited).
     pub rule_uses: Vec<String>,
+    /// What confined the command: Landlock, or the guard alone.
+    pub sandbox: SandboxStatus,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +56,8 @@ pub enum RunError {
     Refused(String),
     #[error("could not start the shell: {0}")]
     Spawn(#[from] std::io::Error),
+    #[error("{0}")]
+    Sandbox(#[from] SandboxError),
 }
 
 /// Run one pre-flight or verify command. Refused unless the guard allows it.
@@ -75,31 +80,13 @@ pub async fn run(
             .record_uses(&decision.rule_uses, crate::standing::now())
             .map_err(|e| RunError::Refused(format!("refused: {e}")))?;
     }
+    // Config files that can name a program to run must be the user's own.
+    sandbox::check_trusted_files(&[]).map_err(RunError::Refused)?; // WIRE-TRUST
+    let prepared = sandbox::prepare(&super::sandbox_policy())?;
     let started = Instant::now();
-    let mut command = Command::new("sh");
-    command
-        .arg("-c")
-        .arg(&req.command)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    // A new session (hence a new process group): the group kill reaches the
-    // whole pipeline, and the session id still finds a process that moved to
-    // a group of its own (GNU `timeout` does) so it is killed too.
-    // SAFETY: setsid is async-signal-safe and touches no memory of ours.
-    unsafe {
-        command.pre_exec(|| {
-            if libc::setsid() == -1 {
-                return Err(std::io::Error::last_os_error());
-            }
-            // If stepguard itself dies (even by SIGKILL), so does the shell.
-            #[cfg(target_os = "linux")]
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            Ok(())
-        });
-    }
-    let mut child = command.spawn()?;
+    let status_of_sandbox = prepared.status.clone();
+    // The scratch directory lives until the run is over (dropped at return).
+    let (mut child, _scratch) = spawn(&req.command, prepared)?;
     let pgid = child.id();
     // PDEATHSIG reaches only the shell; the watcher (dropped, hence killed,
     // when this function returns) cleans up the rest if stepguard dies.
@@ -124,6 +111,7 @@ pub async fn run(
         proceed_hit: None,
         pgid,
         rule_uses: decision.rule_uses.clone(),
+        sandbox: status_of_sandbox,
     };
     let deadline = tokio::time::sleep(req.timeout);
     tokio::pin!(deadline);
@@ -166,6 +154,89 @@ pub async fn run(
     }
     outcome.duration = started.elapsed();
     Ok(outcome)
+}
+
+/// The one place a command is started: `sh -c`, stdin null, its own
+/// session, the sandbox applied in the child right before `exec`.
+fn spawn(
+    command_line: &str,
+    prepared: Prepared,
+) -> Result<(tokio::process::Child, tempfile::TempDir), RunError> {
+    let Prepared {
+        scratch,
+        ruleset,
+        status: _,
+    } = prepared;
+    let mut command = Command::new("sh");
+    command
+        .arg("-c")
+        .arg(command_line)
+        .current_dir(std::env::current_dir().unwrap_or_else(|_| scratch.path().into()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    for (k, v) in sandbox::scratch_env(scratch.path()) {
+        command.env(k, v);
+    }
+    let mut ruleset = ruleset;
+    // A new session (hence a new process group): the group kill reaches the
+    // whole pipeline, and the session id still finds a process that moved to
+    // a group of its own (GNU `timeout` does) so it is killed too.
+    // SAFETY: setsid, prctl and the Landlock calls are async-signal-safe
+    // system calls; nothing here allocates.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::setsid() == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // If stepguard itself dies (even by SIGKILL), so does the shell.
+            #[cfg(target_os = "linux")]
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            if let Some(rules) = ruleset.take() {
+                sandbox::restrict_child(rules)?;
+            }
+            Ok(())
+        });
+    }
+    let child = command.spawn()?;
+    Ok((child, scratch))
+}
+
+/// `stepguard doctor`'s proof: a sandboxed shell tries to write `target`
+/// (outside its scratch directory) and then into its scratch directory.
+/// Returns what protected it and whether each write happened.
+pub async fn probe_sandbox(
+    policy: &SandboxPolicy,
+    target: &std::path::Path,
+) -> Result<SandboxProbe, RunError> {
+    let prepared = sandbox::prepare(policy)?;
+    let status = prepared.status.clone();
+    // The path travels as $1, never inside the script.
+    let script = r#"(printf x > "$1") 2>/dev/null; (printf x > "$TMPDIR/probe") 2>/dev/null && [ -s "$TMPDIR/probe" ] && echo scratch-ok"#;
+    let line = format!(
+        "set -- {}; {script}",
+        shlex::try_quote(&target.to_string_lossy())
+            .map_err(|_| RunError::Refused("refused: the probe path has a NUL byte".into()))?
+    );
+    let (child, scratch) = spawn(&line, prepared)?;
+    let out = child.wait_with_output().await?;
+    drop(scratch);
+    Ok(SandboxProbe {
+        status,
+        outside_written: target.exists(),
+        scratch_written: String::from_utf8_lossy(&out.stdout).contains("scratch-ok"),
+    })
+}
+
+/// What [`probe_sandbox`] saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SandboxProbe {
+    pub status: SandboxStatus,
+    /// The write outside the scratch directory happened (it must not).
+    pub outside_written: bool,
+    /// The write inside the scratch directory happened (it must).
+    pub scratch_written: bool,
 }
 
 async fn accept(

@@ -73,6 +73,33 @@ pub struct ConfigFile {
     pub model: FileModel,
     #[serde(default)]
     pub policy: crate::policy::PolicyConfig,
+    /// `auto` (Landlock where the kernel has it) or `required` (refuse to
+    /// run a pre-flight without it).
+    #[serde(default)]
+    pub sandbox: crate::exec::SandboxMode,
+    /// Directories sandboxed pre-flights may run programs from, besides the
+    /// system's (`~/.krew/bin`, a cloud SDK's `bin`). `~/` is the home directory.
+    #[serde(default)]
+    pub exec_dirs: Vec<PathBuf>,
+}
+
+impl ConfigFile {
+    /// The sandbox settings, `~/` expanded.
+    pub fn sandbox_policy(&self) -> crate::exec::SandboxPolicy {
+        let home = std::env::var_os("HOME").map(PathBuf::from);
+        let exec_dirs = self
+            .exec_dirs
+            .iter()
+            .map(|d| match (d.strip_prefix("~"), &home) {
+                (Ok(rest), Some(home)) => home.join(rest),
+                _ => d.clone(),
+            })
+            .collect();
+        crate::exec::SandboxPolicy {
+            mode: self.sandbox,
+            exec_dirs,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

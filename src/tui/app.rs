@@ -39,6 +39,8 @@ pub struct Options {
     pub banner: Option<String>,
     /// The model, when one is configured (else drafting is offline).
     pub drafter: Option<Drafter>,
+    /// Why pre-flights run without the kernel sandbox (None: Landlock).
+    pub unsandboxed: Option<String>,
     /// Where sessions are kept (None: nothing is saved, and a banner says so).
     pub state_dir: Option<PathBuf>,
     /// Continue a saved session instead of starting one.
@@ -218,6 +220,7 @@ async fn run_async(options: Options) -> Result<()> {
     };
     model.clipboard = rt.clipboard.label();
     model.banner = options.banner;
+    model.unsandboxed = options.unsandboxed;
     if let Some(d) = &rt.drafter {
         model.model_enabled = true;
         model.drafter = d.client.model().to_string();

@@ -43,6 +43,9 @@ pub struct Model {
     pub drafter: String,
     /// Shown above everything (e.g. why drafting is offline).
     pub banner: Option<String>,
+    /// Why pre-flights run without the kernel sandbox (header and card);
+    /// None when Landlock confines them.
+    pub unsandboxed: Option<String>,
     pub session_id: String,
     /// Where commands go (header), e.g. a kube context.
     pub target: String,
@@ -333,6 +336,7 @@ impl Model {
             clipboard: String::new(),
             drafter: "offline".into(),
             banner: None,
+            unsandboxed: None,
             session_id: String::new(),
             target: String::new(),
             next_run_id: 1,

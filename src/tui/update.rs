@@ -474,6 +474,7 @@ fn on_check_done(
     let mut dropped = 0;
     let mut rule_uses = Vec::new();
     let mut output_tail = String::new();
+    let mut sandbox = serde_json::Value::Null;
     let judged = match result {
         Ok(outcome) => {
             let judgement = match Predicates::new(proceed_if.as_deref(), stop_if.as_deref()) {
@@ -493,6 +494,7 @@ fn on_check_done(
             output_digest = sha256_hex(text.as_bytes());
             dropped = outcome.output.dropped_lines;
             rule_uses = outcome.rule_uses.clone();
+            sandbox = serde_json::to_value(&outcome.sandbox).unwrap_or_default();
             // The end of the output for the postmortem, secrets removed.
             let skip = outcome.output.lines.len().saturating_sub(20);
             let tail: String = outcome
@@ -533,6 +535,7 @@ fn on_check_done(
             "output_sha256": output_digest, "dropped_lines": dropped,
             "suspicious_lines": judged.suspicious.len(),
             "standing_rules_used": rule_uses, "output_tail": output_tail,
+            "sandbox": sandbox,
         }),
     );
     let status = format!(

@@ -94,6 +94,7 @@ pub fn outcome(command: &str, stdout: &[&str], exit: i32) -> RunOutcome {
             .map(|l| l.to_string()),
         pgid: None,
         rule_uses: Vec::new(),
+        sandbox: stepguard::exec::SandboxStatus::Enforced { abi: 6 },
     }
 }
 

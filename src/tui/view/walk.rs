@@ -66,9 +66,12 @@ fn draw_header(frame: &mut Frame, area: Rect, model: &Model, walk: &Walk, theme:
             format!("risk {}", walk.risk()),
             risk_style(walk.risk(), theme),
         ),
-        Span::raw(" · "),
-        span(&model.drafter, Style::default()),
     ];
+    if model.unsandboxed.is_some() {
+        spans.push(Span::raw(" · "));
+        spans.push(Span::styled("NO SANDBOX", theme.danger()));
+    }
+    spans.extend([Span::raw(" · "), span(&model.drafter, Style::default())]);
     if model.state.lines > 0 {
         spans.push(Span::raw(format!(" · state {} lines", model.state.lines)));
     }
@@ -228,7 +231,11 @@ fn draft_status(walk: &Walk, drafter: &str, theme: Theme) -> Vec<Line<'static>> 
             if let Some((p, c)) = outcome.usage {
                 text.push_str(&format!(" · tokens {p} in, {c} out"));
             }
-            text.push_str(" · values and flags only; commands are code's");
+            text.push_str(if walk.card.model_commands {
+                " · the commands are the model's: read them; the guard checks every run"
+            } else {
+                " · values and flags only; commands are code's"
+            });
             lines.push(Line::from(span(&text, theme.dim())));
         }
         _ => {}
@@ -269,13 +276,12 @@ fn card_lines(model: &Model, walk: &Walk, theme: Theme) -> Vec<Line<'static>> {
         )));
     }
     if let Some(check) = &card.preflight {
-        check_lines(
-            &mut lines,
-            "PRE-FLIGHT",
-            "stepguard runs this (r)",
-            check,
-            theme,
-        );
+        let who = if model.unsandboxed.is_some() {
+            "stepguard runs this (r) · NOT sandboxed: the guard alone checks it"
+        } else {
+            "stepguard runs this (r)"
+        };
+        check_lines(&mut lines, "PRE-FLIGHT", who, check, theme);
     }
     if let Some(action) = &card.action {
         let who = if walk.edited_action.is_some() {

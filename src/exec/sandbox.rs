@@ -1,0 +1,321 @@
+//! The kernel's half of "the tool runs only reads" (SPEC §1.1).
+//!
+//! The guard is a parser of other programs' argv, and no such parser is ever
+//! complete. So every pre-flight and verify also runs under Linux Landlock:
+//! the whole filesystem is readable, nothing outside a private scratch
+//! directory (created per run, removed after) can be written, programs run
+//! only from system locations and the directories the user lists
+//! (`exec_dirs`, where cloud auth plugins live), never from the scratch
+//! directory; no new privileges, no listening TCP socket, no signal or
+//! abstract socket outside the sandbox. The ruleset is built here, in
+//! stepguard, and applied in the child right before `exec` (see the
+//! runner), because Landlock restrictions can never be lifted.
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use landlock::{
+    path_beneath_rules, Access, AccessFs, AccessNet, CompatLevel, Compatible, Ruleset, RulesetAttr,
+    RulesetCreated, RulesetCreatedAttr, RulesetStatus, Scope, ABI,
+};
+
+/// The ABI whose rights we ask for: the one this code is tested against.
+/// Older kernels get what they support (best effort); see [`status`].
+const TESTED_ABI: ABI = ABI::V6;
+
+/// Forces the "kernel has no Landlock" path, to test what a user on such a
+/// kernel sees. It can only weaken the sandbox to guard-only, which the
+/// screen and the audit log then say; `sandbox: required` still refuses.
+pub const FORCE_UNAVAILABLE_ENV: &str = "STEPGUARD_SANDBOX_UNAVAILABLE";
+
+/// Where programs may be run from besides the user's `exec_dirs`.
+pub const SYSTEM_EXEC_DIRS: [&str; 10] = [
+    "/usr",
+    "/bin",
+    "/sbin",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/libx32",
+    "/opt",
+    "/snap",
+    "/nix/store",
+];
+
+/// `sandbox:` in the config file.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SandboxMode {
+    /// Landlock where the kernel has it; elsewhere guard-only, and said so.
+    #[default]
+    Auto,
+    /// No Landlock, no run.
+    Required,
+}
+
+/// How pre-flights are confined: set once by the binary from the config.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SandboxPolicy {
+    pub mode: SandboxMode,
+    /// Extra directories programs may run from (`~/.krew/bin`).
+    pub exec_dirs: Vec<PathBuf>,
+}
+
+/// What protects a run, as the header, the card and the audit log say it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SandboxStatus {
+    /// Landlock enforced, with the kernel's ABI version.
+    Enforced { abi: i32 },
+    /// Only the guard stands: the kernel has no Landlock (why).
+    GuardOnly { why: String },
+}
+
+impl SandboxStatus {
+    pub fn enforced(&self) -> bool {
+        matches!(self, SandboxStatus::Enforced { .. })
+    }
+
+    /// Short words for a header: `sandbox: landlock` or `sandbox: guard only`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            SandboxStatus::Enforced { .. } => "landlock",
+            SandboxStatus::GuardOnly { .. } => "guard only",
+        }
+    }
+
+    /// One line for a banner or the doctor.
+    pub fn describe(&self) -> String {
+        match self {
+            SandboxStatus::Enforced { abi } => format!(
+                "enforced (Landlock ABI {abi}): pre-flights cannot write outside their scratch \
+                 directory"
+            ),
+            SandboxStatus::GuardOnly { why } => {
+                format!("NOT enforced ({why}): pre-flights are checked by the guard alone")
+            }
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error("refused: the config requires the sandbox, and {0}")]
+    Required(String),
+    #[error("could not create the scratch directory: {0}")]
+    Scratch(std::io::Error),
+    #[error("could not build the Landlock ruleset: {0}")]
+    Ruleset(#[from] landlock::RulesetError),
+}
+
+/// The kernel's Landlock support, probed once per process.
+pub fn status() -> SandboxStatus {
+    static STATUS: OnceLock<SandboxStatus> = OnceLock::new();
+    STATUS.get_or_init(probe_kernel).clone()
+}
+
+fn probe_kernel() -> SandboxStatus {
+    if std::env::var_os(FORCE_UNAVAILABLE_ENV).is_some_and(|v| !v.is_empty()) {
+        return SandboxStatus::GuardOnly {
+            why: format!("Landlock disabled by {FORCE_UNAVAILABLE_ENV}"),
+        };
+    }
+    #[cfg(target_os = "linux")]
+    {
+        // The landlock crate keeps its version probe private (rules must not
+        // depend on it); we only report it. LANDLOCK_CREATE_RULESET_VERSION = 1.
+        // SAFETY: with a null attr and size 0 the call only returns a number.
+        let v = unsafe {
+            libc::syscall(
+                libc::SYS_landlock_create_ruleset,
+                std::ptr::null::<u8>(),
+                0usize,
+                1u32,
+            )
+        };
+        if v >= 1 {
+            return SandboxStatus::Enforced { abi: v as i32 };
+        }
+        let why = match std::io::Error::last_os_error().raw_os_error() {
+            Some(libc::EOPNOTSUPP) => "Landlock is built into this kernel but not enabled at boot",
+            _ => "this kernel has no Landlock",
+        };
+        SandboxStatus::GuardOnly { why: why.into() }
+    }
+    #[cfg(not(target_os = "linux"))]
+    SandboxStatus::GuardOnly {
+        why: "Landlock exists only on Linux".into(),
+    }
+}
+
+/// Everything one run needs before the fork: its scratch directory, the
+/// ruleset to apply in the child, and what protects it.
+pub struct Prepared {
+    pub scratch: tempfile::TempDir,
+    pub ruleset: Option<RulesetCreated>,
+    pub status: SandboxStatus,
+}
+
+/// Environment for the command: temp files and tools' caches go to the
+/// scratch directory, the one place it may write.
+pub fn scratch_env(scratch: &Path) -> [(&'static str, PathBuf); 4] {
+    [
+        ("TMPDIR", scratch.to_path_buf()),
+        ("KUBECACHEDIR", scratch.join("kube-cache")),
+        ("XDG_CACHE_HOME", scratch.join("cache")),
+        ("HELM_CACHE_HOME", scratch.join("helm-cache")),
+    ]
+}
+
+/// Builds one run's sandbox. Refuses when the policy requires Landlock and
+/// the kernel has none.
+pub fn prepare(policy: &SandboxPolicy) -> Result<Prepared, SandboxError> {
+    let status = status();
+    if let (SandboxStatus::GuardOnly { why }, SandboxMode::Required) = (&status, policy.mode) {
+        return Err(SandboxError::Required(why.clone()));
+    }
+    let scratch = tempfile::Builder::new()
+        .prefix("stepguard-run-")
+        .tempdir()
+        .map_err(SandboxError::Scratch)?;
+    let ruleset = match status {
+        SandboxStatus::Enforced { .. } => Some(ruleset(policy, scratch.path())?),
+        SandboxStatus::GuardOnly { .. } => None,
+    };
+    Ok(Prepared {
+        scratch,
+        ruleset,
+        status,
+    })
+}
+
+/// The directories programs may run from: the system's and the user's,
+/// never one that holds the scratch directory (which could then run what a
+/// pre-flight wrote).
+pub fn exec_dirs(policy: &SandboxPolicy, scratch: &Path) -> Vec<PathBuf> {
+    let scratch = scratch.canonicalize().unwrap_or_else(|_| scratch.into());
+    SYSTEM_EXEC_DIRS
+        .iter()
+        .map(PathBuf::from)
+        .chain(policy.exec_dirs.iter().cloned())
+        .filter_map(|d| d.canonicalize().ok())
+        .filter(|d| !scratch.starts_with(d))
+        .collect()
+}
+
+fn ruleset(policy: &SandboxPolicy, scratch: &Path) -> Result<RulesetCreated, SandboxError> {
+    confine(&exec_dirs(policy, scratch), &[scratch])
+}
+
+/// A ruleset that lets a process read everything, run programs from
+/// `exec_dirs` only, and write only beneath `writable` (and `/dev/null`).
+/// Pre-flights get their scratch directory; tests that must observe what a
+/// command would write get a throwaway tree.
+pub fn confine(exec_dirs: &[PathBuf], writable: &[&Path]) -> Result<RulesetCreated, SandboxError> {
+    let abi = TESTED_ABI;
+    let read = AccessFs::ReadFile | AccessFs::ReadDir;
+    let created = Ruleset::default()
+        .set_compatibility(CompatLevel::BestEffort)
+        .handle_access(AccessFs::from_all(abi))?
+        .handle_access(AccessNet::BindTcp)?
+        .scope(Scope::from_all(abi))?
+        .create()?
+        .add_rules(path_beneath_rules(["/"], read))?
+        .add_rules(path_beneath_rules(exec_dirs, read | AccessFs::Execute))?
+        // Shells open /dev/null for `2>/dev/null`; writes there go nowhere.
+        .add_rules(path_beneath_rules(
+            ["/dev/null"],
+            AccessFs::ReadFile | AccessFs::WriteFile | AccessFs::Truncate,
+        ))?
+        .add_rules(path_beneath_rules(
+            writable,
+            AccessFs::from_all(abi) & !AccessFs::Execute,
+        ))?;
+    Ok(created)
+}
+
+/// Applies a prepared ruleset to the calling process: called in the child
+/// between fork and exec, so it allocates nothing and fails closed.
+pub fn restrict_child(ruleset: RulesetCreated) -> std::io::Result<()> {
+    match ruleset.restrict_self() {
+        Ok(s) if s.ruleset != RulesetStatus::NotEnforced && s.no_new_privs => Ok(()),
+        _ => Err(std::io::Error::from_raw_os_error(libc::EPERM)),
+    }
+}
+
+/// Files a command loads configuration from that can run programs (a
+/// kubeconfig's `exec` credential plugin): each must be the user's own (or
+/// root's), and neither it nor a directory above it writable by anyone
+/// else, so nobody but the user can have put a program in it.
+pub fn check_trusted_files(paths: &[String]) -> Result<(), String> {
+    let shown = |p: &Path| crate::sanitize::sanitize_line(&p.to_string_lossy(), 200).into_owned();
+    // SAFETY: geteuid has no preconditions.
+    let me = unsafe { libc::geteuid() };
+    for p in paths {
+        let path = Path::new(p);
+        let unsafe_file =
+            |why: String| format!("config file {} is not safe to load: {why}", shown(path));
+        let real = path
+            .canonicalize()
+            .map_err(|e| format!("config file {}: {e}", shown(path)))?;
+        let mut at = Some(real.as_path());
+        let mut first = true;
+        while let Some(cur) = at {
+            let meta = std::fs::metadata(cur).map_err(|e| format!("{}: {e}", shown(cur)))?;
+            let mode = meta.permissions().mode();
+            if meta.uid() != me && meta.uid() != 0 {
+                return Err(unsafe_file(format!(
+                    "{} belongs to another user (uid {})",
+                    shown(cur),
+                    meta.uid()
+                )));
+            }
+            // A sticky directory (/tmp) lets others add files but not
+            // replace ours; the file itself was checked first.
+            let sticky_dir = meta.is_dir() && mode & 0o1000 != 0;
+            if mode & 0o022 != 0 && !(sticky_dir && !first) {
+                return Err(unsafe_file(format!("{} is writable by others", shown(cur))));
+            }
+            first = false;
+            at = cur.parent();
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_scratch_directory_never_becomes_executable() {
+        let policy = SandboxPolicy {
+            mode: SandboxMode::Auto,
+            exec_dirs: vec![std::env::temp_dir()],
+        };
+        let scratch = tempfile::tempdir().unwrap();
+        let dirs = exec_dirs(&policy, scratch.path());
+        assert!(dirs.iter().all(|d| !scratch.path().starts_with(d)));
+        assert!(dirs.iter().any(|d| d.ends_with("usr")));
+    }
+
+    #[test]
+    fn trusted_files_must_be_ours_and_not_writable_by_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("kubeconfig");
+        std::fs::write(&file, "apiVersion: v1\n").unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let p = file.to_string_lossy().into_owned();
+        assert_eq!(check_trusted_files(std::slice::from_ref(&p)), Ok(()));
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let e = check_trusted_files(std::slice::from_ref(&p)).unwrap_err();
+        assert!(e.contains("writable by others"), "{e}");
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        let e = check_trusted_files(std::slice::from_ref(&p)).unwrap_err();
+        assert!(e.contains("writable by others"), "{e}");
+        let missing = check_trusted_files(&["/nonexistent/kubeconfig".into()]).unwrap_err();
+        assert!(missing.contains("/nonexistent/kubeconfig"), "{missing}");
+    }
+}
