@@ -547,7 +547,7 @@ fn guard(words: &[String], json: bool) -> u8 {
         [one] => one.clone(),
         many => shlex::try_join(many.iter().map(String::as_str)).unwrap_or_else(|_| many.join(" ")),
     };
-    let decision = crate::exec::guard(&line);
+    let decision = crate::exec::guard_to_run(&line);
     if json {
         println!(
             "{}",

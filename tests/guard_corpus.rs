@@ -56,6 +56,43 @@ fn hostile_bytes() -> Vec<(&'static str, String)> {
         ("100 KB of pipes", "ls | ".repeat(20 * 1024) + "ls"),
         ("deep nesting", "(".repeat(10_000)),
         ("many separators", ";".repeat(50_000)),
+        // awk continues a print statement on the next line after these.
+        (
+            "awk print continued after ','",
+            "awk '{print $1,\n> \"/tmp/f\"}'".into(),
+        ),
+        (
+            "awk printf continued after ','",
+            "awk '{printf \"%s\", $1,\n  $2 > \"/tmp/f\"}'".into(),
+        ),
+        (
+            "awk print continued after '&&'",
+            "awk '{print $1 &&\n1 > \"/tmp/f\"}'".into(),
+        ),
+        (
+            "awk print continued after '||'",
+            "awk '{print $1 ||\n0 > \"/tmp/f\"}'".into(),
+        ),
+        (
+            "awk print continued after '?'",
+            "awk '{print $1 ?\n$2 : $3 > \"/tmp/f\"}'".into(),
+        ),
+        (
+            "awk print continued after '\\'",
+            "awk '{print $1 \\\n> \"/tmp/f\"}'".into(),
+        ),
+        (
+            "awk print continued after a comment",
+            "awk '{print $1, # c\n> \"/tmp/f\"}'".into(),
+        ),
+        (
+            "awk print continued inside parentheses",
+            "awk '{print (\"x\"\n) > \"/tmp/f\"}'".into(),
+        ),
+        (
+            "awk print continued in if",
+            "awk 'BEGIN { if (1) print \"a\",\n\"b\" > \"/tmp/f\" }'".into(),
+        ),
     ]
 }
 
@@ -242,6 +279,35 @@ fn decisions_serialize_as_the_documented_json() {
     let json = serde_json::to_value(check("rm -rf /")).unwrap();
     assert_eq!(json["allowed"], false);
     assert_eq!(json.as_object().unwrap().len(), 2);
+}
+
+#[test]
+fn config_files_that_can_run_programs_are_reported() {
+    for (cmd, want) in [
+        (
+            "kubectl --kubeconfig=/etc/kube/config get nodes",
+            vec!["/etc/kube/config"],
+        ),
+        (
+            "KUBECONFIG=/etc/kube/prod kubectl get pods",
+            vec!["/etc/kube/prod"],
+        ),
+        (
+            "KUBECONFIG=/etc/kube/prod:/etc/kube/staging kubectl config get-contexts",
+            vec!["/etc/kube/prod", "/etc/kube/staging"],
+        ),
+        (
+            "helm --kubeconfig /etc/kube/config list -n payments",
+            vec!["/etc/kube/config"],
+        ),
+        ("docker --config /etc/docker ps", vec!["/etc/docker"]),
+    ] {
+        let d = check(cmd);
+        assert!(d.allowed, "{cmd}: {}", d.reason);
+        assert_eq!(d.trust_files, want, "{cmd}");
+        let json = serde_json::to_value(&d).unwrap();
+        assert_eq!(json["trust_files"], serde_json::json!(want), "{cmd}");
+    }
 }
 
 /// `cargo test --test guard_corpus -- --ignored --nocapture` prints every

@@ -47,6 +47,22 @@ pub fn guard(command: &str) -> crate::guard::Decision {
     }
 }
 
+/// [`guard`] as the runner applies it, just before a run: a config file
+/// the command names that can run programs (a kubeconfig) must also be the
+/// user's own, which only the filesystem can tell.
+pub fn guard_to_run(command: &str) -> crate::guard::Decision {
+    let mut decision = guard(command);
+    if decision.allowed {
+        if let Err(why) = sandbox::check_trusted_files(&decision.trust_files) {
+            decision.allowed = false;
+            decision.reason = format!("refused: {why}");
+            decision.rule = None;
+            decision.rule_uses.clear();
+        }
+    }
+    decision
+}
+
 /// Resolves when `cancel` fires; never when there is none or its sender was
 /// dropped (dropping the handle is not a request to cancel).
 pub async fn cancelled(cancel: Option<tokio::sync::oneshot::Receiver<()>>) {

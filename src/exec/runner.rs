@@ -69,10 +69,12 @@ pub async fn run(
     events: Option<mpsc::Sender<RunEvent>>,
     cancel: Option<oneshot::Receiver<()>>,
 ) -> Result<RunOutcome, RunError> {
-    let decision = super::guard(&req.command);
+    let decision = super::guard_to_run(&req.command);
     if !decision.allowed {
         return Err(RunError::Refused(decision.reason));
     }
+    // Before a rule's use is counted: no sandbox, no run, no use.
+    let prepared = sandbox::prepare(&super::sandbox_policy())?;
     // A standing rule's use is counted before the command runs; a rule that
     // ran out in the meantime refuses it.
     if let (false, Some(store)) = (decision.rule_uses.is_empty(), super::RULES.get()) {
@@ -80,9 +82,6 @@ pub async fn run(
             .record_uses(&decision.rule_uses, crate::standing::now())
             .map_err(|e| RunError::Refused(format!("refused: {e}")))?;
     }
-    // Config files that can name a program to run must be the user's own.
-    sandbox::check_trusted_files(&[]).map_err(RunError::Refused)?; // WIRE-TRUST
-    let prepared = sandbox::prepare(&super::sandbox_policy())?;
     let started = Instant::now();
     let status_of_sandbox = prepared.status.clone();
     // The scratch directory lives until the run is over (dropped at return).

@@ -245,43 +245,93 @@ pub fn restrict_child(ruleset: RulesetCreated) -> std::io::Result<()> {
 }
 
 /// Files a command loads configuration from that can run programs (a
-/// kubeconfig's `exec` credential plugin): each must be the user's own (or
-/// root's), and neither it nor a directory above it writable by anyone
-/// else, so nobody but the user can have put a program in it.
+/// kubeconfig's `exec` credential plugin, docker's config directory with
+/// its helpers and plugins): each must be the user's own (or root's), and
+/// neither it, nor a directory above it, nor anything beneath it (for a
+/// directory) writable by anyone else, so nobody but the user can have put
+/// a program in it.
 pub fn check_trusted_files(paths: &[String]) -> Result<(), String> {
-    let shown = |p: &Path| crate::sanitize::sanitize_line(&p.to_string_lossy(), 200).into_owned();
-    // SAFETY: geteuid has no preconditions.
-    let me = unsafe { libc::geteuid() };
     for p in paths {
         let path = Path::new(p);
-        let unsafe_file =
-            |why: String| format!("config file {} is not safe to load: {why}", shown(path));
-        let real = path
-            .canonicalize()
-            .map_err(|e| format!("config file {}: {e}", shown(path)))?;
-        let mut at = Some(real.as_path());
-        let mut first = true;
-        while let Some(cur) = at {
-            let meta = std::fs::metadata(cur).map_err(|e| format!("{}: {e}", shown(cur)))?;
-            let mode = meta.permissions().mode();
-            if meta.uid() != me && meta.uid() != 0 {
-                return Err(unsafe_file(format!(
-                    "{} belongs to another user (uid {})",
-                    shown(cur),
-                    meta.uid()
-                )));
+        check_trusted(path)
+            .map_err(|why| format!("config file {} is not safe to load: {why}", shown(path)))?;
+    }
+    Ok(())
+}
+
+/// At most this many entries are looked at beneath a config directory;
+/// more is refused rather than half checked.
+const MAX_TRUSTED_ENTRIES: usize = 2_000;
+
+fn check_trusted(path: &Path) -> Result<(), String> {
+    let real = path.canonicalize().map_err(|e| e.to_string())?;
+    // The file, then every directory above it.
+    for (n, cur) in real.ancestors().enumerate() {
+        let meta = std::fs::metadata(cur).map_err(|e| format!("{}: {e}", shown(cur)))?;
+        closed_to_others(cur, &meta, n > 0)?;
+    }
+    if !real.is_dir() {
+        return Ok(());
+    }
+    let mut pending = vec![real];
+    let mut seen = 0;
+    while let Some(dir) = pending.pop() {
+        let entries = std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", shown(&dir)))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| format!("{}: {e}", shown(&dir)))?;
+            seen += 1;
+            if seen > MAX_TRUSTED_ENTRIES {
+                return Err(format!(
+                    "{} holds more than {MAX_TRUSTED_ENTRIES} entries to check",
+                    shown(path)
+                ));
             }
-            // A sticky directory (/tmp) lets others add files but not
-            // replace ours; the file itself was checked first.
-            let sticky_dir = meta.is_dir() && mode & 0o1000 != 0;
-            if mode & 0o022 != 0 && !(sticky_dir && !first) {
-                return Err(unsafe_file(format!("{} is writable by others", shown(cur))));
+            let at = entry.path();
+            let meta =
+                std::fs::symlink_metadata(&at).map_err(|e| format!("{}: {e}", shown(&at)))?;
+            if meta.file_type().is_symlink() {
+                // Where it points must hold up the same way (not walked on).
+                let target = at
+                    .canonicalize()
+                    .map_err(|e| format!("{}: {e}", shown(&at)))?;
+                for (n, cur) in target.ancestors().enumerate() {
+                    let m = std::fs::metadata(cur).map_err(|e| format!("{}: {e}", shown(cur)))?;
+                    closed_to_others(cur, &m, n > 0)?;
+                }
+                continue;
             }
-            first = false;
-            at = cur.parent();
+            closed_to_others(&at, &meta, false)?;
+            if meta.is_dir() {
+                pending.push(at);
+            }
         }
     }
     Ok(())
+}
+
+/// Owned by the user or root, and not writable by group or others; a
+/// sticky directory above the file (`/tmp`) is fine, since others may add
+/// files there but not replace ours.
+fn closed_to_others(at: &Path, meta: &std::fs::Metadata, above: bool) -> Result<(), String> {
+    // SAFETY: geteuid has no preconditions.
+    let me = unsafe { libc::geteuid() };
+    if meta.uid() != me && meta.uid() != 0 {
+        return Err(format!(
+            "{} belongs to another user (uid {})",
+            shown(at),
+            meta.uid()
+        ));
+    }
+    let mode = meta.permissions().mode();
+    let sticky_above = above && meta.is_dir() && mode & 0o1000 != 0;
+    if mode & 0o022 != 0 && !sticky_above {
+        return Err(format!("{} is writable by others", shown(at)));
+    }
+    Ok(())
+}
+
+fn shown(p: &Path) -> String {
+    crate::sanitize::sanitize_line(&p.to_string_lossy(), 200).into_owned()
 }
 
 #[cfg(test)]
@@ -317,5 +367,30 @@ mod tests {
         assert!(e.contains("writable by others"), "{e}");
         let missing = check_trusted_files(&["/nonexistent/kubeconfig".into()]).unwrap_err();
         assert!(missing.contains("/nonexistent/kubeconfig"), "{missing}");
+    }
+
+    #[test]
+    fn a_config_directory_is_checked_beneath_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let plugins = dir.path().join("cli-plugins");
+        std::fs::create_dir(&plugins).unwrap();
+        std::fs::write(dir.path().join("config.json"), "{}").unwrap();
+        let p = dir.path().to_string_lossy().into_owned();
+        assert_eq!(check_trusted_files(std::slice::from_ref(&p)), Ok(()));
+        std::fs::set_permissions(&plugins, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let e = check_trusted_files(std::slice::from_ref(&p)).unwrap_err();
+        assert!(
+            e.contains("cli-plugins") && e.contains("writable by others"),
+            "{e}"
+        );
+        std::fs::set_permissions(&plugins, std::fs::Permissions::from_mode(0o700)).unwrap();
+        // A link out of the directory to a file others can write.
+        let shared = tempfile::tempdir().unwrap();
+        let helper = shared.path().join("docker-credential-x");
+        std::fs::write(&helper, "").unwrap();
+        std::fs::set_permissions(shared.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        std::os::unix::fs::symlink(&helper, plugins.join("docker-x")).unwrap();
+        let e = check_trusted_files(std::slice::from_ref(&p)).unwrap_err();
+        assert!(e.contains("writable by others"), "{e}");
     }
 }

@@ -9,8 +9,11 @@
 
 use super::lexer::Word;
 use super::quote;
+use super::rules::Globs;
 
-pub(crate) fn check_args(args: &[Word]) -> Result<(), String> {
+/// Checks awk's arguments; globs are accepted among the operands after the
+/// program (input files).
+pub(crate) fn check_args(args: &[Word], globs: &mut Globs) -> Result<(), String> {
     let mut sources: Vec<&str> = Vec::new();
     let mut i = 0;
     // Options end at the program (awk stops at the first operand).
@@ -122,7 +125,8 @@ pub(crate) fn check_args(args: &[Word]) -> Result<(), String> {
         sources.push(w.text.as_str());
         i += 1;
     }
-    for w in &args[i..] {
+    for (k, w) in args.iter().enumerate().skip(i) {
+        globs.accept(args, k);
         let a = w.text.as_str();
         if a.starts_with('-') && a != "-" {
             return Err(format!(
@@ -208,19 +212,48 @@ const KEYWORDS: [&str; 25] = [
 ];
 
 /// Checks one awk program text.
+///
+/// Output redirection (`print … > file`) exists only in print and printf
+/// statements, where a `>` outside parentheses redirects. Such a statement
+/// ends at `;`, `}` or a newline, but awk reads a newline as a space after
+/// a token that cannot end an expression (`,` `{` `&&` `||` `do` `else`,
+/// any operator) and inside parentheses, and `\`-newline is always a
+/// space: the print stays open there, so a `>` on the next line still
+/// redirects.
 pub(crate) fn check_program(p: &str) -> Result<(), String> {
     let b = p.as_bytes();
     let mut i = 0;
     let mut slash = Slash::Regex;
     let mut in_print = false;
+    // Open parentheses and brackets, and the parentheses open when the
+    // print began (a `>` inside more of them is a comparison).
+    let (mut parens, mut brackets, mut print_parens) = (0usize, 0usize, 0usize);
+    // The last token can end an expression: only then may a newline end
+    // the statement.
+    let mut ends = false;
     while i < b.len() {
         let c = b[i];
         match c {
             b' ' | b'\t' | b'\r' => i += 1,
             b'\\' if b.get(i + 1) == Some(&b'\n') => i += 2,
-            b'\n' | b';' | b'{' | b'}' => {
+            b'\n' => {
+                if !ends {
+                    // A continuation: an operand comes next.
+                    slash = Slash::Regex;
+                } else if parens == 0 && brackets == 0 {
+                    in_print = false;
+                    slash = Slash::Regex;
+                    ends = false;
+                } else {
+                    // Awks differ on a newline inside parentheses.
+                    slash = Slash::Unknown;
+                }
+                i += 1;
+            }
+            b';' | b'{' | b'}' => {
                 in_print = false;
                 slash = Slash::Regex;
+                ends = false;
                 i += 1;
             }
             b'#' => {
@@ -231,15 +264,18 @@ pub(crate) fn check_program(p: &str) -> Result<(), String> {
             b'"' => {
                 i = string_end(b, i + 1)?;
                 slash = Slash::Division;
+                ends = true;
             }
             b'/' => match slash {
                 Slash::Regex => {
                     i = regex_end(b, i + 1)?;
                     slash = Slash::Division;
+                    ends = true;
                 }
                 Slash::Division => {
                     i += 1;
                     slash = Slash::Regex;
+                    ends = false;
                 }
                 Slash::Unknown => {
                     return Err(
@@ -256,6 +292,7 @@ pub(crate) fn check_program(p: &str) -> Result<(), String> {
                 if b.get(i + 1) == Some(&b'|') {
                     i += 2;
                     slash = Slash::Regex;
+                    ends = false;
                 } else {
                     return Err("awk '|' pipes to or from a command".into());
                 }
@@ -264,23 +301,54 @@ pub(crate) fn check_program(p: &str) -> Result<(), String> {
                 if b.get(i + 1) == Some(&b'>') {
                     return Err("awk '>>' appends to a file".into());
                 }
-                if in_print {
-                    return Err("awk '>' after print/printf writes to a file".into());
+                if in_print && parens <= print_parens {
+                    return Err(
+                        "awk '>' in a print/printf statement (outside parentheses) writes to a \
+                         file"
+                            .into(),
+                    );
                 }
                 i += 1;
                 slash = Slash::Regex;
+                ends = false;
             }
             b'+' | b'-' if b.get(i + 1) == Some(&c) => {
                 i += 2;
                 slash = Slash::Unknown;
+                ends = true;
             }
-            b')' | b'$' => {
+            b'(' | b'[' => {
+                if c == b'(' {
+                    parens += 1;
+                } else {
+                    brackets += 1;
+                }
+                i += 1;
+                slash = Slash::Regex;
+                ends = false;
+            }
+            b')' | b']' => {
+                let open = if c == b')' {
+                    &mut parens
+                } else {
+                    &mut brackets
+                };
+                if *open == 0 {
+                    return Err(format!("awk program has an unmatched '{}'", c as char));
+                }
+                *open -= 1;
+                i += 1;
+                slash = if c == b')' {
+                    Slash::Unknown
+                } else {
+                    Slash::Division
+                };
+                ends = true;
+            }
+            b'$' => {
                 i += 1;
                 slash = Slash::Unknown;
-            }
-            b']' => {
-                i += 1;
-                slash = Slash::Division;
+                ends = false;
             }
             c if c.is_ascii_alphabetic() || c == b'_' => {
                 let start = i;
@@ -294,25 +362,33 @@ pub(crate) fn check_program(p: &str) -> Result<(), String> {
                     "fflush" | "close" => {
                         return Err(format!("awk {word}() acts on pipes and files"))
                     }
-                    "print" | "printf" => in_print = true,
+                    "print" | "printf" => {
+                        in_print = true;
+                        print_parens = parens;
+                    }
                     _ => {}
                 }
-                slash = if KEYWORDS.contains(&word) {
+                let keyword = KEYWORDS.contains(&word);
+                slash = if keyword {
                     Slash::Unknown
                 } else {
                     Slash::Division
                 };
+                // A bare `print` or `length` is a whole statement or operand.
+                ends = !keyword || matches!(word, "print" | "printf" | "length");
             }
             c if c.is_ascii_digit() || c == b'.' => {
                 while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'.') {
                     i += 1;
                 }
                 slash = Slash::Division;
+                ends = true;
             }
             _ => {
                 // Operators and other punctuation: an operand comes next.
                 i += 1;
                 slash = Slash::Regex;
+                ends = false;
             }
         }
     }
@@ -396,6 +472,13 @@ mod tests {
             "$3 ~ /^[[:digit:]]+$/",
             "{print \"a|b > c\"} # print > x",
             "length($0) > 100",
+            // A comparison in parentheses is not a redirection.
+            "{ print ($1 > 80) }",
+            "{ print $1, ($2 > 0 ? \"up\" : \"down\") }",
+            // The print ends at the newline after a complete expression.
+            "{\n  print $1\n  if ($2 > 5) n++\n}",
+            "{ print\n  x = $1 > 0 }",
+            "{ print $1,\n  $2 }",
         ] {
             if let Err(e) = check_program(p) {
                 panic!("{p:?} refused: {e}");
@@ -427,12 +510,30 @@ mod tests {
             ("/abc", "unterminated regex"),
             ("$0 ~ /a[/]?b/", "bracket"),
             ("/[/\"/ { print > \"f\" } \"/ {}", "bracket"),
+            // Statements continue after these tokens, so the print is open.
+            ("{print \"x\",\n> \"/tmp/f\"}", "'>'"),
+            ("{printf \"%s\", $1,\n  $2 > \"/tmp/f\"}", "'>'"),
+            ("{print $1 &&\n1 > \"/tmp/f\"}", "'>'"),
+            ("{print $1 ||\n0 > \"/tmp/f\"}", "'>'"),
+            ("{print $1 ?\n$2 : $3 > \"/tmp/f\"}", "'>'"),
+            ("{print $1 \\\n> \"/tmp/f\"}", "'>'"),
+            ("{print $1, # comment\n> \"/tmp/f\"}", "'>'"),
+            ("{print $1 +\r\n2 > \"/tmp/f\"}", "'>'"),
+            ("BEGIN { if (1) print \"a\",\n\"b\" > \"/tmp/f\" }", "'>'"),
+            ("{print (\"x\"\n) > \"/tmp/f\"}", "'>'"),
+            ("{print (\"x\") > \"/tmp/f\"}", "'>'"),
+            ("{print a[1 > 0]}", "'>'"),
+            ("{print 1 }) > (\"f\"", "unmatched"),
         ] {
             match check_program(p) {
                 Ok(()) => panic!("{p:?} allowed"),
                 Err(e) => assert!(e.contains(why), "{p:?}: {e}"),
             }
         }
+    }
+
+    fn check(a: &[Word]) -> Result<(), String> {
+        check_args(a, &mut Globs::default())
     }
 
     fn words(s: &[&str]) -> Vec<Word> {
@@ -446,15 +547,15 @@ mod tests {
 
     #[test]
     fn options() {
-        assert!(check_args(&words(&["-F:", "{print $1}", "/etc/passwd"])).is_ok());
-        assert!(check_args(&words(&["-F", ",", "-v", "x=1", "{print x}"])).is_ok());
-        assert!(check_args(&words(&["-f", "prog.awk"])).is_err());
-        assert!(check_args(&words(&["--exec=prog.awk"])).is_err());
-        assert!(check_args(&words(&["--inc", "x"])).is_err());
-        assert!(check_args(&words(&["-l", "filefuncs", "{}"])).is_err());
-        assert!(check_args(&words(&["-W", "exec", "x"])).is_err());
-        assert!(check_args(&words(&["{print}", "/inet/tcp/0/evil/80"])).is_err());
-        assert!(check_args(&words(&["{print}", "-f"])).is_err());
-        assert!(check_args(&words(&[])).is_err());
+        assert!(check(&words(&["-F:", "{print $1}", "/etc/passwd"])).is_ok());
+        assert!(check(&words(&["-F", ",", "-v", "x=1", "{print x}"])).is_ok());
+        assert!(check(&words(&["-f", "prog.awk"])).is_err());
+        assert!(check(&words(&["--exec=prog.awk"])).is_err());
+        assert!(check(&words(&["--inc", "x"])).is_err());
+        assert!(check(&words(&["-l", "filefuncs", "{}"])).is_err());
+        assert!(check(&words(&["-W", "exec", "x"])).is_err());
+        assert!(check(&words(&["{print}", "/inet/tcp/0/evil/80"])).is_err());
+        assert!(check(&words(&["{print}", "-f"])).is_err());
+        assert!(check(&words(&[])).is_err());
     }
 }

@@ -22,6 +22,9 @@ enum Kind {
     Url,
     /// `-H`: a header, not `@file` (that would send a local file away).
     Header,
+    /// `-b`: cookies written out (`name=value`), not a cookie file to
+    /// read and send.
+    Cookie,
 }
 
 const WRITES_RESPONSE: &str = "writes the response to a file";
@@ -91,7 +94,7 @@ const LONG: &[(&str, Kind)] = &[
     ("--abstract-unix-socket", Kind::Value),
     ("--user-agent", Kind::Value),
     ("--referer", Kind::Value),
-    ("--cookie", Kind::Value),
+    ("--cookie", Kind::Cookie),
     ("--max-filesize", Kind::Value),
     ("--range", Kind::Value),
     ("--max-redirs", Kind::Value),
@@ -165,7 +168,7 @@ const SHORT: &[(char, Kind)] = &[
     ('U', Kind::Value),
     ('A', Kind::Value),
     ('e', Kind::Value),
-    ('b', Kind::Value),
+    ('b', Kind::Cookie),
     ('x', Kind::Value),
     ('E', Kind::Value),
     ('r', Kind::Value),
@@ -324,6 +327,10 @@ fn check_value(flag: &str, kind: Kind, value: &str) -> Result<(), String> {
         Kind::Header if value.starts_with('@') => {
             Err(format!("'curl {flag} @file' sends a local file as headers"))
         }
+        Kind::Cookie if !value.contains('=') => Err(format!(
+            "{} reads cookies from a local file and sends them (write name=value)",
+            quote(&format!("curl {flag} {value}"))
+        )),
         _ => Ok(()),
     }
 }
@@ -332,6 +339,12 @@ fn check_value(flag: &str, kind: Kind, value: &str) -> Result<(), String> {
 fn check_url(u: &str) -> Result<(), String> {
     if u == "-" {
         return Ok(());
+    }
+    if u.starts_with('@') {
+        return Err(format!(
+            "curl URL {} reads URLs from a local file (and saves each response)",
+            quote(u)
+        ));
     }
     if u.contains('{') {
         return Err(format!(
@@ -412,6 +425,7 @@ mod tests {
         ok("-I localhost:8080/metrics");
         ok("-D - http://x");
         ok("-s -o /dev/null -w %{http_code} http://x");
+        ok("-b session=abc http://x");
     }
 
     #[test]
@@ -441,5 +455,9 @@ mod tests {
         assert!(refused("-T f http://x").contains("uploads"));
         assert!(refused("--frobnicate http://x").contains("not in the read-only set"));
         assert!(refused("-H @/etc/shadow http://x").contains("local file"));
+        assert!(refused("-b /etc/cookies http://x").contains("cookies from a local file"));
+        assert!(refused("--cookie - http://x").contains("cookies from a local file"));
+        assert!(refused("--url @/etc/hosts").contains("reads URLs"));
+        assert!(refused("@urls.txt").contains("reads URLs"));
     }
 }

@@ -25,9 +25,11 @@ use std::sync::OnceLock;
 
 use extend::RuleCtx;
 use lexer::{RedirOp, Redirect, SimpleCommand, Word};
-use rules::{AllowlistFile, Program};
+use rules::{trust_path, AllowlistFile, Globs, Program};
 
 use crate::standing::{ArgRule, StandingRule};
+
+pub use extend::{ProgramIdentity, Vet};
 
 /// The allowlist compiled into the binary.
 pub const DEFAULT_ALLOWLIST: &str = include_str!("allowlist.yaml");
@@ -50,6 +52,13 @@ pub struct Decision {
     /// the uses to record (`RuleStore::record_uses`) before running.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub rule_uses: Vec<String>,
+    /// Config files the line names that can make a program run others (an
+    /// explicit `--kubeconfig`, `KUBECONFIG=` entries, …), each a literal
+    /// absolute path. Before running, the runner must check that each, and
+    /// every directory above it, is owned by the user or root and not
+    /// writable by group or others.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub trust_files: Vec<String>,
 }
 
 fn builtin() -> &'static Guard {
@@ -75,10 +84,51 @@ pub fn rule_admissible(program: &str, args: &[ArgRule]) -> Result<(), String> {
     extend::admissible(builtin(), program, args)
 }
 
-/// One allowed simple command: its label, and the rule that allowed it.
+/// [`rule_admissible`], judged also by what the program is on this machine:
+/// `identities` are the files the rule could run (see `standing`).
+pub fn rule_admissible_as(
+    program: &str,
+    args: &[ArgRule],
+    identities: &[ProgramIdentity],
+) -> Result<(), String> {
+    extend::admissible_as(builtin(), program, args, identities)
+}
+
+/// Whether a file called `name` tells what a rule's program is: a name the
+/// guard refuses (in any form) or a program the allowlist knows.
+pub fn rule_name_matters(name: &str) -> bool {
+    extend::name_matters(builtin(), name)
+}
+
+/// [`check_with_rules`], asking `vet` about each rule before it allows a
+/// command (see [`Vet`]).
+pub fn check_with_rules_vetted(
+    command: &str,
+    rules: &[StandingRule],
+    now: u64,
+    vet: Vet<'_>,
+) -> Decision {
+    if rules.is_empty() {
+        return check(command);
+    }
+    builtin().decide(command, Some(&mut RuleCtx::vetted(rules, now, vet)))
+}
+
+/// One allowed simple command: its label, the rule that allowed it, and
+/// the config files it names that the runner must check.
 struct Allowed {
     label: String,
     rule: Option<String>,
+    trust: Vec<String>,
+}
+
+/// What checking one program's arguments found besides the verdict.
+#[derive(Default)]
+pub(crate) struct Found {
+    /// Where globs may stand in the arguments.
+    pub globs: Globs,
+    /// Config files to report in [`Decision::trust_files`].
+    pub trust: Vec<String>,
 }
 
 /// An allowlist that is not valid.
@@ -98,6 +148,7 @@ pub struct Guard {
     refuse: HashMap<String, String>,
     refuse_prefixes: Vec<(String, String)>,
     safe_env: Vec<String>,
+    trust_env: Vec<String>,
     /// Set when the built-in allowlist failed to load: refuse everything.
     broken: Option<String>,
 }
@@ -111,6 +162,7 @@ impl Default for Guard {
             refuse: HashMap::new(),
             refuse_prefixes: Vec::new(),
             safe_env: Vec::new(),
+            trust_env: Vec::new(),
             broken: Some(one_line(&e.to_string())),
         })
     }
@@ -159,11 +211,18 @@ impl Guard {
                 });
             }
         }
+        if let Some(v) = file.trust_env.iter().find(|v| !file.safe_env.contains(v)) {
+            return Err(GuardError::Program {
+                program: v.clone(),
+                message: "is in trust_env but not in safe_env".into(),
+            });
+        }
         Ok(Guard {
             programs,
             refuse: file.refuse.into_iter().collect(),
             refuse_prefixes: file.refuse_prefixes.into_iter().collect(),
             safe_env: file.safe_env,
+            trust_env: file.trust_env,
             broken: None,
         })
     }
@@ -189,6 +248,7 @@ impl Guard {
                 reason: one_line(&format!("refused: {reason}")),
                 rule: None,
                 rule_uses: Vec::new(),
+                trust_files: Vec::new(),
             },
         }
     }
@@ -225,14 +285,22 @@ impl Guard {
         cmd: &SimpleCommand,
         ctx: Option<&mut RuleCtx<'_>>,
     ) -> Result<Allowed, String> {
+        let mut trust = Vec::new();
         for a in &cmd.assigns {
-            let name = &a.text[..a.assign_eq.unwrap_or(0)];
+            let eq = a.assign_eq.unwrap_or(0);
+            let name = &a.text[..eq];
             if !self.safe_env.iter().any(|s| s == name) {
                 return Err(format!(
                     "environment assignment {} is not allowed (only {} may be set)",
                     quote(&a.text),
                     self.safe_env.join(", ")
                 ));
+            }
+            if self.trust_env.iter().any(|s| s == name) {
+                // A search list, as KUBECONFIG: empty entries are skipped.
+                for entry in a.text[eq + 1..].split(':').filter(|e| !e.is_empty()) {
+                    trust.push(trust_path(name, entry)?.to_owned());
+                }
             }
         }
         for r in &cmd.redirects {
@@ -254,22 +322,42 @@ impl Guard {
         for (k, w) in cmd.words.iter().enumerate() {
             check_expansion(w, k == 0)?;
         }
-        match (self.check_argv(&cmd.words, 0), ctx) {
-            (Ok(label), _) => Ok(Allowed { label, rule: None }),
+        match (self.check_argv(&cmd.words, 0, &mut trust), ctx) {
+            (Ok(label), _) => Ok(Allowed {
+                label,
+                rule: None,
+                trust,
+            }),
             (Err(reason), None) => Err(reason),
             (Err(reason), Some(ctx)) => {
                 let used = extend::apply(self, &cmd.words, reason, ctx)?;
+                // The table did not parse this form: find its config files anyway.
+                if let Some(first) = cmd.words.first() {
+                    if let Ok(name) = program_name(&first.text) {
+                        if let Some(p) = self.programs.get(name) {
+                            let found = p.trust_scan(name, &cmd.words[1..])?;
+                            trust.extend(found.into_iter().map(str::to_owned));
+                        }
+                    }
+                }
                 Ok(Allowed {
                     label: used.label,
                     rule: Some(used.id),
+                    trust,
                 })
             }
         }
     }
 
     /// Checks `words` (program and arguments); returns the label for the
-    /// allowed reason, such as `kubectl get`.
-    pub(crate) fn check_argv(&self, words: &[Word], depth: usize) -> Result<String, String> {
+    /// allowed reason, such as `kubectl get`. Config files the runner must
+    /// check are added to `trust`.
+    pub(crate) fn check_argv(
+        &self,
+        words: &[Word],
+        depth: usize,
+        trust: &mut Vec<String>,
+    ) -> Result<String, String> {
         let Some(first) = words.first() else {
             return Err("nothing to run".into());
         };
@@ -289,10 +377,22 @@ impl Guard {
             ));
         };
         let args = &words[1..];
+        let mut found = Found::default();
         let suffix = match program.special {
-            Some(special) => special::check(self, special, program, name, args, depth)?,
-            None => program.check_args(name, args)?.sub.map(|s| s.label.clone()),
+            Some(special) => special::check(self, special, program, name, args, depth, &mut found)?,
+            None => {
+                let parsed = program.check_args(name, args)?;
+                found.globs = parsed.globs;
+                found
+                    .trust
+                    .extend(parsed.trust.iter().map(|t| (*t).to_owned()));
+                parsed.sub.map(|s| s.label.clone())
+            }
         };
+        // Fail closed: a glob the checker did not read as a file operand
+        // could change the arguments it checked.
+        found.globs.check(name, args)?;
+        trust.append(&mut found.trust);
         Ok(match suffix {
             Some(s) => format!("{name} {s}"),
             None => name.to_owned(),
@@ -314,8 +414,14 @@ fn allowed_decision(cmds: &[Allowed]) -> Decision {
         }
     }
     let (mut known, mut by_rule, mut rule_uses) = (Vec::new(), Vec::new(), Vec::new());
+    let mut trust_files: Vec<String> = Vec::new();
     let (mut more_known, mut more_ruled) = (false, false);
     for c in cmds {
+        for t in &c.trust {
+            if !trust_files.contains(t) {
+                trust_files.push(t.clone());
+            }
+        }
         match &c.rule {
             None => push(&mut known, &mut more_known, c.label.clone()),
             Some(id) => {
@@ -348,6 +454,7 @@ fn allowed_decision(cmds: &[Allowed]) -> Decision {
         reason: one_line(&reason),
         rule: rule_uses.first().cloned(),
         rule_uses,
+        trust_files,
     }
 }
 
@@ -591,6 +698,94 @@ mod tests {
         assert!(d.allowed, "{}", d.reason);
         assert!(d.reason.len() < 200, "{}", d.reason);
         assert!(d.reason.ends_with(", …)"), "{}", d.reason);
+    }
+
+    #[test]
+    fn config_files_that_can_run_programs_are_reported() {
+        let files = |c: &str| {
+            let d = check(c);
+            assert!(d.allowed, "{c}: {}", d.reason);
+            d.trust_files
+        };
+        assert_eq!(
+            files("kubectl --kubeconfig=/etc/kube/config get nodes"),
+            ["/etc/kube/config"]
+        );
+        assert_eq!(
+            files("KUBECONFIG=/etc/kube/prod kubectl get pods"),
+            ["/etc/kube/prod"]
+        );
+        assert_eq!(
+            files("KUBECONFIG=/a/one::/b/two kubectl --kubeconfig /c get pods | grep x"),
+            ["/a/one", "/b/two", "/c"]
+        );
+        assert_eq!(
+            files("timeout 5 helm --registry-config /r.json --kubeconfig /k list"),
+            ["/r.json", "/k"]
+        );
+        assert_eq!(
+            files("kubectl get pods; kubectl --kubeconfig /k get ns"),
+            ["/k"]
+        );
+        assert_eq!(files("docker --config /etc/docker ps"), ["/etc/docker"]);
+        assert!(files("kubectl get pods").is_empty());
+        for c in [
+            "kubectl --kubeconfig kube.yaml get pods",
+            "kubectl --kubeconfig /etc/../tmp/k get pods",
+            "KUBECONFIG=/etc/k:k2 kubectl get pods",
+            "KUBECONFIG='~/k' kubectl get pods",
+            "helm --repository-config /tmp/r* list",
+        ] {
+            let d = check(c);
+            assert!(!d.allowed && d.trust_files.is_empty(), "{c}: {}", d.reason);
+        }
+    }
+
+    #[test]
+    fn trust_env_must_be_safe_env() {
+        let e =
+            Guard::from_yaml("safe_env: []\ntrust_env: [KUBECONFIG]\nprograms: {}\n").unwrap_err();
+        assert!(e.to_string().contains("safe_env"), "{e}");
+        let e = Guard::from_yaml(
+            "safe_env: []\nprograms:\n  k: {value_flags: [-c], trust_flags: [-c]}\n",
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("trust flag"), "{e}");
+    }
+
+    #[test]
+    fn globs_stand_only_where_files_are_read() {
+        for ok in [
+            "ls -la /var/log/*.log",
+            "du -sh /var/log/*",
+            "sed -n 1p /var/log/*.log",
+            "awk '{print}' /var/log/*.log",
+            "find /var/log/* -name x",
+            "timeout 5 grep -c x /var/log/*.log",
+            "tree -L 2 /etc/*",
+        ] {
+            let d = check(ok);
+            assert!(d.allowed, "{ok}: {}", d.reason);
+        }
+        for bad in [
+            "kubectl -n de* get x",
+            "sed -l 1* p f",
+            "gawk --source x* '{print}' f",
+            "awk -v x=a* '{print}' f",
+            "find . -newer x*",
+            "timeout -s K* 5 ls",
+            "date -d x* +%s",
+            "redis-cli -h de* GET k",
+            "pg_isready -h db*",
+            "nslookup example.com 8.8.8.*",
+        ] {
+            let d = check(bad);
+            assert!(
+                !d.allowed && d.reason.contains("glob"),
+                "{bad}: {}",
+                d.reason
+            );
+        }
     }
 
     #[test]

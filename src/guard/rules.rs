@@ -1,6 +1,7 @@
 //! The allowlist as data (`allowlist.yaml`), its compiled form, and the
 //! table-driven argument check most programs use.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
@@ -14,6 +15,10 @@ use super::quote;
 pub(crate) struct AllowlistFile {
     /// Variables a command may be prefixed with (`LC_ALL=C sort`).
     pub safe_env: Vec<String>,
+    /// Variables from `safe_env` whose value is a colon-separated list of
+    /// config files that can make a program run others (`KUBECONFIG`).
+    #[serde(default)]
+    pub trust_env: Vec<String>,
     /// Programs refused outright, with the reason.
     #[serde(default)]
     pub refuse: BTreeMap<String, String>,
@@ -48,9 +53,14 @@ pub(crate) struct ProgramSpec {
     /// Refused flags and why.
     #[serde(default)]
     deny_flags: BTreeMap<String, String>,
-    /// The program accepts GNU getopt_long abbreviations (`--outp` for `--output`).
+    /// How the program reads its options (see [`Parser`]).
     #[serde(default)]
-    gnu_abbrev: bool,
+    parser: Parser,
+    /// Long value flags naming a config file that can make the program run
+    /// others (a kubeconfig's exec plugins): the path must be literal and
+    /// absolute, and is reported for the runner to check (`trust_files`).
+    #[serde(default)]
+    trust_flags: Vec<String>,
     /// When present, only these flags are allowed.
     #[serde(default)]
     allow_flags: Option<Vec<String>>,
@@ -81,6 +91,91 @@ struct SubDetail {
     require_flags: Vec<String>,
 }
 
+/// How a program reads its command line. Short options cluster (`-abc`)
+/// in every family; they differ in where a value comes from and in how a
+/// long option name is matched.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum Parser {
+    /// POSIX getopt: a value-taking short option takes the rest of its
+    /// word, else the next word; long options match exactly.
+    #[default]
+    Getopt,
+    /// GNU getopt_long: as getopt, and any unambiguous prefix of a long
+    /// option is that option (`--outp` is `--output`).
+    Gnu,
+    /// Go cobra/pflag: as getopt; `_` and `-` are the same in long names
+    /// (kubectl's word-separator normalisation: `--output_directory`).
+    Cobra,
+    /// Go kingpin: as getopt; an argument `@FILE` is replaced by the
+    /// lines of FILE, which cannot be checked.
+    Kingpin,
+    /// tree: a value-taking short option takes the digits right after it,
+    /// else the next word, and the cluster goes on (`-Lo 2 F` is `-L 2
+    /// -o F`); a long value option matches any word it starts.
+    Tree,
+}
+
+/// Where unquoted globs may stand in one command's arguments. The shell
+/// can expand a glob into any number of words, so it is safe only where
+/// the program reads file names (and, not starting with `-` or a glob
+/// character, it can never expand into an option).
+#[derive(Debug, Default)]
+pub(crate) struct Globs {
+    /// Any argument may be a glob (a program with nothing to check).
+    pub any: bool,
+    /// Indices of glob arguments read as file operands.
+    pub ok: Vec<usize>,
+}
+
+impl Globs {
+    /// `args[i]` is a file operand: a glob may stand there.
+    pub(crate) fn accept(&mut self, args: &[Word], i: usize) {
+        if args.get(i).is_some_and(|w| w.glob_at.is_some()) {
+            self.ok.push(i);
+        }
+    }
+
+    /// Refuses a glob anywhere it was not accepted.
+    pub(crate) fn check(&self, prog: &str, args: &[Word]) -> Result<(), String> {
+        if self.any {
+            return Ok(());
+        }
+        for (i, w) in args.iter().enumerate() {
+            if w.glob_at.is_some() && !self.ok.contains(&i) {
+                return Err(format!(
+                    "unquoted glob {} is not a file operand of '{prog}'; the shell could expand \
+                     it into other arguments (quote it)",
+                    quote(&w.text)
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A config file that can make a program run others must be named by a
+/// literal absolute path, so the runner can check who may write it.
+pub(crate) fn trust_path<'v>(what: &str, v: &'v str) -> Result<&'v str, String> {
+    let why = if !v.starts_with('/') {
+        "is not an absolute path"
+    } else if v.contains(['*', '?', '[']) {
+        "has glob characters"
+    } else if v.contains('$') {
+        "has a '$'"
+    } else if v.contains('~') {
+        "has a '~'"
+    } else if v.split('/').any(|c| c == "..") {
+        "has a '..' component"
+    } else {
+        return Ok(v);
+    };
+    Err(format!(
+        "{what} path {} {why}: a config that can run programs must be a literal absolute path",
+        quote(v)
+    ))
+}
+
 /// Programs whose arguments need a checker written in code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -97,6 +192,8 @@ pub(crate) enum Special {
     Sysctl,
     Env,
     Timeout,
+    Nslookup,
+    PgIsready,
 }
 
 /// A read-only subcommand path.
@@ -131,7 +228,9 @@ pub(crate) struct Program {
     known: FlagSet,
     deny_long: Vec<(String, String)>,
     deny_short: Vec<(char, String)>,
-    gnu_abbrev: bool,
+    parser: Parser,
+    /// Long flags naming a config file that can run programs.
+    trust: Vec<String>,
     allow: Option<FlagSet>,
     max_positionals: Option<usize>,
     require_one_of: Vec<String>,
@@ -160,10 +259,23 @@ fn denied<T>(r: Result<T, String>) -> Kinded<T> {
     r.map_err(|e| (Refusal::Denied, e))
 }
 
+/// `-x`, displayed only when a reason needs it.
+struct ShortFlag(char);
+
+impl std::fmt::Display for ShortFlag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "-{}", self.0)
+    }
+}
+
 /// What the table-driven check found.
 pub(crate) struct Parsed<'p, 'w> {
     pub sub: Option<&'p Sub>,
     pub positionals: Vec<&'w str>,
+    /// Where globs may stand (file operands).
+    pub globs: Globs,
+    /// Config files named by trust flags (checked by [`trust_path`]).
+    pub trust: Vec<&'w str>,
 }
 
 enum Flag {
@@ -206,33 +318,149 @@ fn path_words(path: &str) -> Result<Vec<String>, String> {
     Ok(words)
 }
 
-/// `-x` / `--long` appears among the options of `args` (before `--`).
-pub(crate) fn has_flag(args: &[Word], flag: &str) -> bool {
-    for w in args {
-        let a = w.text.as_str();
-        if a == "--" {
-            break;
+impl Program {
+    /// `-x` / `--long` appears among the options of `args` (before `--`),
+    /// spelled any way the program accepts.
+    fn has_flag(&self, args: &[Word], flag: &str) -> bool {
+        for w in args {
+            let a = w.text.as_str();
+            if a == "--" {
+                break;
+            }
+            if flag.starts_with("--") {
+                // No `=value`: `--no-stream=false` must not count as `--no-stream`.
+                if a.starts_with("--")
+                    && !a.contains('=')
+                    && self.canon_long("", a).is_ok_and(|c| c == flag)
+                {
+                    return true;
+                }
+            } else if let Some(c) = flag.strip_prefix('-') {
+                if a.len() > 1 && a.starts_with('-') && !a.starts_with("--") && a[1..].contains(c) {
+                    return true;
+                }
+            }
         }
-        if flag.starts_with("--") {
-            // Exact only: `--no-stream=false` must not count as `--no-stream`.
-            if a == flag {
-                return true;
+        false
+    }
+
+    /// Every long option name the table knows.
+    fn long_names(&self) -> impl Iterator<Item = &str> {
+        self.value
+            .long
+            .iter()
+            .chain(&self.known.long)
+            .chain(self.allow.iter().flat_map(|a| &a.long))
+            .map(String::as_str)
+            .chain(self.deny_long.iter().map(|(f, _)| f.as_str()))
+    }
+
+    /// The long option `name` (`--x`, without `=value`) as the program
+    /// reads it; `Err` when that is a denied flag abbreviated, or could be
+    /// several options.
+    fn canon_long<'a>(&'a self, prog: &str, name: &'a str) -> Result<Cow<'a, str>, String> {
+        match self.parser {
+            Parser::Cobra if name.contains('_') => Ok(Cow::Owned(name.replace('_', "-"))),
+            Parser::Gnu if name.len() > 2 && !self.long_names().any(|f| f == name) => {
+                let mut found: Option<&str> = None;
+                let mut several = false;
+                for f in self.long_names().filter(|f| f.starts_with(name)) {
+                    if let Some((flag, reason)) = self.deny_long.iter().find(|(d, _)| d == f) {
+                        return Err(format!(
+                            "'{prog}' option {} abbreviates {flag}, which {reason}",
+                            quote(name)
+                        ));
+                    }
+                    several |= found.is_some_and(|g| g != f);
+                    found = Some(f);
+                }
+                match found {
+                    Some(_) if several => Err(format!(
+                        "'{prog}' option {} is an ambiguous abbreviation; write it in full",
+                        quote(name)
+                    )),
+                    Some(f) => Ok(Cow::Borrowed(f)),
+                    None => Ok(Cow::Borrowed(name)),
+                }
             }
-        } else if let Some(c) = flag.strip_prefix('-') {
-            if a.len() > 1 && a.starts_with('-') && !a.starts_with("--") && a[1..].contains(c) {
-                return true;
-            }
+            // tree compares only the start of the word with a long value option.
+            Parser::Tree => Ok(Cow::Borrowed(
+                self.value
+                    .long
+                    .iter()
+                    .find(|v| name.starts_with(v.as_str()))
+                    .map_or(name, String::as_str),
+            )),
+            _ => Ok(Cow::Borrowed(name)),
         }
     }
-    false
-}
 
-impl Program {
+    /// Refuses a denied long flag; `raw` is how it was written, `name` how
+    /// the program reads it.
+    fn check_long_deny(&self, prog: &str, raw: &str, name: &str) -> Result<(), String> {
+        for (flag, reason) in &self.deny_long {
+            if flag == name {
+                return Err(if raw == name {
+                    format!("'{prog} {flag}' {reason}")
+                } else {
+                    format!("'{prog}' option {} is {flag}, which {reason}", quote(raw))
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses an argument the parser itself would replace (kingpin's `@FILE`).
+    fn check_parser_word(&self, prog: &str, a: &str) -> Result<(), String> {
+        if self.parser == Parser::Kingpin && a.starts_with('@') {
+            return Err(format!(
+                "'{prog}' replaces the argument {} with the contents of that file, which \
+                 cannot be checked",
+                quote(a)
+            ));
+        }
+        Ok(())
+    }
+
+    /// The config files named by trust flags in `args`, wherever they
+    /// stand (as [`Program::deny_flag_word`], a word the table reads as a
+    /// value may be a flag to the program).
+    pub(crate) fn trust_scan<'w>(
+        &self,
+        prog: &str,
+        args: &'w [Word],
+    ) -> Result<Vec<&'w str>, String> {
+        let mut out = Vec::new();
+        if self.trust.is_empty() {
+            return Ok(out);
+        }
+        for (i, w) in args.iter().enumerate() {
+            let a = w.text.as_str();
+            if !a.starts_with("--") || a == "--" {
+                continue;
+            }
+            let (raw, value) = match a.split_once('=') {
+                Some((n, v)) => (n, Some(v)),
+                None => (a, None),
+            };
+            let name = self.canon_long(prog, raw)?;
+            if !self.trust.iter().any(|t| *t == name) {
+                continue;
+            }
+            // The next word is checked as a path and still looked at as a flag.
+            let Some(v) = value.or_else(|| args.get(i + 1).map(|n| n.text.as_str())) else {
+                continue;
+            };
+            out.push(trust_path(&format!("'{prog} {name}'"), v)?);
+        }
+        Ok(out)
+    }
+
     pub(crate) fn compile(spec: ProgramSpec) -> Result<Program, String> {
         let mut p = Program {
             subcommand_optional: spec.subcommand_optional,
             case_insensitive: spec.case_insensitive,
-            gnu_abbrev: spec.gnu_abbrev,
+            parser: spec.parser,
             max_positionals: spec.max_positionals,
             special: spec.special,
             value: flag_set(&spec.value_flags)?,
@@ -273,6 +501,14 @@ impl Program {
         for f in &spec.require_one_of {
             parse_flag(f)?;
         }
+        for f in spec.trust_flags {
+            if !matches!(parse_flag(&f)?, Flag::Long(_)) || !p.value.has_long(&f) {
+                return Err(format!(
+                    "trust flag {f:?} must be a long flag in value_flags"
+                ));
+            }
+            p.trust.push(f);
+        }
         p.require_one_of = spec.require_one_of;
         if p.subcommand_optional && p.subcommands.is_empty() {
             return Err("subcommand_optional without subcommands".into());
@@ -282,7 +518,9 @@ impl Program {
             && p.deny_short.is_empty()
             && p.allow.is_none()
             && p.max_positionals.is_none()
-            && p.require_one_of.is_empty();
+            && p.require_one_of.is_empty()
+            && p.trust.is_empty()
+            && p.parser != Parser::Kingpin;
         p.strict_operands = !p.subcommands.is_empty()
             || p.allow.is_some()
             || p.max_positionals.is_some()
@@ -290,7 +528,7 @@ impl Program {
         Ok(p)
     }
 
-    fn word_eq(&self, a: &str, b: &str) -> bool {
+    pub(crate) fn word_eq(&self, a: &str, b: &str) -> bool {
         if self.case_insensitive {
             a.eq_ignore_ascii_case(b)
         } else {
@@ -309,32 +547,6 @@ impl Program {
                 s.words.len() > pos.len()
                     && s.words.iter().zip(pos).all(|(a, b)| self.word_eq(a, b))
             })
-    }
-
-    fn known_long(&self, name: &str) -> bool {
-        self.value.has_long(name)
-            || self.known.has_long(name)
-            || self.allow.as_ref().is_some_and(|a| a.has_long(name))
-    }
-
-    fn check_long_deny(&self, prog: &str, name: &str) -> Result<(), String> {
-        for (flag, reason) in &self.deny_long {
-            if flag == name {
-                return Err(format!("'{prog} {flag}' {reason}"));
-            }
-        }
-        // getopt_long takes any unambiguous prefix, so `--outp` is `--output`.
-        if self.gnu_abbrev && name.len() > 2 && !self.known_long(name) {
-            for (flag, reason) in &self.deny_long {
-                if flag.starts_with(name) {
-                    return Err(format!(
-                        "'{prog}' option {} abbreviates {flag}, which {reason}",
-                        quote(name)
-                    ));
-                }
-            }
-        }
-        Ok(())
     }
 
     /// Whether a standing rule may allow a form this program's table does
@@ -359,6 +571,18 @@ impl Program {
             .max_by_key(|s| s.words.len())
     }
 
+    /// Every subcommand path the table names: the read-only ones (`None`)
+    /// and the denied ones with their reason. Standing rules may neither
+    /// abbreviate a denied path nor join a group the table already lists.
+    pub(crate) fn table_paths(&self) -> impl Iterator<Item = (&[String], Option<&str>)> {
+        let listed = self.subcommands.iter().map(|s| (s.words.as_slice(), None));
+        let denied = self
+            .deny_subcommands
+            .iter()
+            .map(|(w, why)| (w.as_slice(), Some(why.as_str())));
+        listed.chain(denied)
+    }
+
     /// Everything the table denies, wherever it stands in `args`: a denied
     /// flag (abbreviated, or inside a cluster of short flags), or the words
     /// of a denied subcommand in order among the operands, gaps allowed
@@ -367,26 +591,11 @@ impl Program {
     pub(crate) fn deny_scan(&self, prog: &str, args: &[&str]) -> Result<(), String> {
         let mut operands: Vec<&str> = Vec::with_capacity(args.len());
         for &a in args {
-            if a == "--" {
-                continue;
-            }
-            if a.len() < 2 || !a.starts_with('-') {
+            self.check_parser_word(prog, a)?;
+            if a != "--" && (a.len() < 2 || !a.starts_with('-')) {
                 operands.push(a);
-                continue;
             }
-            if a.starts_with("--") {
-                let name = a.split_once('=').map_or(a, |(n, _)| n);
-                self.check_long_deny(prog, name)?;
-                continue;
-            }
-            for ch in a[1..].chars() {
-                if let Some((_, reason)) = self.deny_short.iter().find(|(c, _)| *c == ch) {
-                    return Err(format!("'{prog} -{ch}' {reason}"));
-                }
-                if self.value.short.contains(&ch) {
-                    break;
-                }
-            }
+            self.deny_flag_word(prog, a)?;
         }
         for (words, reason) in &self.deny_subcommands {
             let mut rest = operands.iter();
@@ -395,6 +604,36 @@ impl Program {
                     "{} {reason}",
                     quote(&format!("{prog} {}", words.join(" ")))
                 ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses `a` if it reads as a denied flag (or a cluster with one).
+    /// Applied to every word, values and words after `--` too: which words
+    /// are values depends on the subcommand (kubectl's `-f` is `--follow`
+    /// for `logs`), and an unknown flag may take `--` as its value.
+    fn deny_flag_word(&self, prog: &str, a: &str) -> Result<(), String> {
+        if a == "--" || a.len() < 2 || !a.starts_with('-') {
+            return Ok(());
+        }
+        if a.starts_with("--") {
+            let raw = a.split_once('=').map_or(a, |(n, _)| n);
+            return self.check_long_deny(prog, raw, &self.canon_long(prog, raw)?);
+        }
+        let body = &a[1..];
+        for ch in body.chars() {
+            if let Some((_, reason)) = self.deny_short.iter().find(|(c, _)| *c == ch) {
+                let inside = if body.len() > ch.len_utf8() {
+                    format!(" (in {})", quote(a))
+                } else {
+                    String::new()
+                };
+                return Err(format!("'{prog} -{ch}' {reason}{inside}"));
+            }
+            // tree goes on reading the cluster after a value option.
+            if self.value.short.contains(&ch) && self.parser != Parser::Tree {
+                break;
             }
         }
         Ok(())
@@ -484,12 +723,35 @@ impl Program {
         args: &'w [Word],
     ) -> Kinded<Parsed<'p, 'w>> {
         let mut positionals: Vec<&'w str> = Vec::new();
+        let mut globs = Globs::default();
         if self.trivial {
+            globs.any = true;
             return Ok(Parsed {
                 sub: None,
                 positionals,
+                globs,
+                trust: Vec::new(),
             });
         }
+        // Denied flags first, wherever they stand.
+        for w in args {
+            denied(self.check_parser_word(prog, &w.text))?;
+            denied(self.deny_flag_word(prog, &w.text))?;
+        }
+        // The value of a flag in the next word: a glob there could expand
+        // into other arguments (`-n de*` into `-n default delete`).
+        let next_value = |i: &mut usize, flag: &dyn std::fmt::Display| -> Kinded<Option<&'w str>> {
+            let v = args.get(*i);
+            *i += 1;
+            match v {
+                Some(v) if v.glob_at.is_some() => denied(Err(format!(
+                    "unquoted glob {} as the value of '{prog} {flag}' could expand into other \
+                     arguments; quote it",
+                    quote(&v.text)
+                ))),
+                v => Ok(v.map(|v| v.text.as_str())),
+            }
+        };
         let has_subs = !self.subcommands.is_empty();
         let mut i = 0;
         let mut done = false;
@@ -498,12 +760,15 @@ impl Program {
             let a = w.text.as_str();
             i += 1;
             if done || a == "-" || !a.starts_with('-') {
-                if self.strict_operands && w.glob_at.is_some() {
-                    return denied(Err(format!(
-                        "unquoted glob {} as an operand of '{prog}' could expand into several \
-                         operands; quote it",
-                        quote(a)
-                    )));
+                if w.glob_at.is_some() {
+                    if self.strict_operands {
+                        return denied(Err(format!(
+                            "unquoted glob {} as an operand of '{prog}' could expand into \
+                             several operands; quote it",
+                            quote(a)
+                        )));
+                    }
+                    globs.accept(args, i - 1);
                 }
                 positionals.push(a);
                 continue;
@@ -514,22 +779,24 @@ impl Program {
             }
             let undetermined = has_subs && !self.sub_determined(&positionals);
             if a.starts_with("--") {
-                let (name, has_value) = match a.find('=') {
-                    Some(p) => (&a[..p], true),
-                    None => (a, false),
+                let (raw, value) = match a.split_once('=') {
+                    Some((n, v)) => (n, Some(v)),
+                    None => (a, None),
                 };
-                denied(self.check_long_deny(prog, name))?;
+                let name = denied(self.canon_long(prog, raw))?;
+                let name = name.as_ref();
                 if let Some(allow) = &self.allow {
                     if !allow.has_long(name) {
                         return denied(Err(format!(
                             "'{prog}' option {} is not in the read-only set",
-                            quote(name)
+                            quote(raw)
                         )));
                     }
                 }
+                let has_value = value.is_some();
                 if self.value.has_long(name) {
-                    if !has_value {
-                        i += 1;
+                    if value.is_none() {
+                        next_value(&mut i, &name)?;
                     }
                 } else if undetermined && !has_value && !self.known.has_long(name) {
                     return Err((
@@ -537,20 +804,17 @@ impl Program {
                         format!(
                             "unknown option {} before the '{prog}' subcommand (it might take a \
                              value and hide the subcommand)",
-                            quote(name)
+                            quote(raw)
                         ),
                     ));
                 }
             } else {
                 let body = &a[1..];
+                // Bytes of the cluster already taken as a value (tree's `-L2`).
+                let mut taken = 0;
                 for (k, ch) in body.char_indices() {
-                    if let Some((_, reason)) = self.deny_short.iter().find(|(c, _)| *c == ch) {
-                        let inside = if body.len() > ch.len_utf8() {
-                            format!(" (in {})", quote(a))
-                        } else {
-                            String::new()
-                        };
-                        return denied(Err(format!("'{prog} -{ch}' {reason}{inside}")));
+                    if k < taken {
+                        continue;
                     }
                     if let Some(allow) = &self.allow {
                         if !allow.short.contains(&ch) {
@@ -561,9 +825,22 @@ impl Program {
                         }
                     }
                     if self.value.short.contains(&ch) {
+                        let rest = &body[k + ch.len_utf8()..];
+                        let flag = ShortFlag(ch);
+                        if self.parser == Parser::Tree {
+                            // tree takes the digits right after it, else the
+                            // next word, and reads on in the cluster.
+                            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+                            if digits > 0 {
+                                taken = k + ch.len_utf8() + digits;
+                            } else {
+                                next_value(&mut i, &flag)?;
+                            }
+                            continue;
+                        }
                         // The value is the rest of the cluster, or the next word.
-                        if k + ch.len_utf8() == body.len() {
-                            i += 1;
+                        if rest.is_empty() {
+                            next_value(&mut i, &flag)?;
                         }
                         break;
                     }
@@ -580,6 +857,7 @@ impl Program {
                 }
             }
         }
+        let trust = denied(self.trust_scan(prog, args))?;
         let noun = format!("{prog} subcommand");
         let sub = self.subcommand_kind(prog, &positionals, &noun)?;
         if let Some(max) = self.max_positionals {
@@ -592,7 +870,8 @@ impl Program {
                 )));
             }
         }
-        if !self.require_one_of.is_empty() && !self.require_one_of.iter().any(|f| has_flag(args, f))
+        if !self.require_one_of.is_empty()
+            && !self.require_one_of.iter().any(|f| self.has_flag(args, f))
         {
             return denied(Err(format!(
                 "'{prog}' is read-only only with one of {}",
@@ -601,7 +880,7 @@ impl Program {
         }
         if let Some(s) = sub {
             for f in &s.require_flags {
-                if !has_flag(args, f) {
+                if !self.has_flag(args, f) {
                     return denied(Err(format!(
                         "'{prog} {}' is read-only only with {f}",
                         s.label
@@ -609,7 +888,12 @@ impl Program {
                 }
             }
         }
-        Ok(Parsed { sub, positionals })
+        Ok(Parsed {
+            sub,
+            positionals,
+            globs,
+            trust,
+        })
     }
 }
 
@@ -666,7 +950,7 @@ mod tests {
     #[test]
     fn deny_flags_with_abbreviations_and_clusters() {
         let p = program(
-            "gnu_abbrev: true\nvalue_flags: [-k, -t, --key]\n\
+            "parser: gnu\nvalue_flags: [-k, -t, --key]\n\
              deny_flags: {'-o': writes, '--output': writes}",
         );
         let check = |s: &str| p.check_args("sort", &args(s)).map(|_| ());
@@ -678,6 +962,120 @@ mod tests {
         assert!(check("-to in").is_ok(), "-t takes 'o' as its value");
         assert!(check("-k 2 -t , in").is_ok());
         assert!(check("--key=2 in").is_ok());
+    }
+
+    #[test]
+    fn cobra_reads_underscores_as_dashes() {
+        let p = program(
+            "parser: cobra\nsubcommands: [get]\nvalue_flags: [--kubeconfig, -n]\n\
+             flags: [--insecure-skip-tls-verify]\ndeny_flags: {'--output-directory': writes}",
+        );
+        let check = |s: &str| p.check_args("k", &args(s)).map(|_| ());
+        assert!(check("get --output_directory=/x")
+            .unwrap_err()
+            .contains("'--output_directory' is --output-directory"));
+        assert!(check("--output_directory /x get").is_err());
+        assert!(check("--insecure_skip_tls_verify get pods").is_ok());
+        assert!(check("-n=x get pods").is_ok());
+        assert!(p.deny_scan("k", &["--output_directory=/x"]).is_err());
+    }
+
+    #[test]
+    fn gnu_long_options_are_resolved_like_getopt_long() {
+        let p = program(
+            "parser: gnu\nallow_flags: [-l, --list, --long, --test]\n\
+             require_one_of: [-l, --list, --test]",
+        );
+        let check = |s: &str| p.check_args("xz", &args(s)).map(|_| ());
+        assert!(check("--li f").is_ok(), "--li is --list");
+        assert!(check("--te f").is_ok());
+        assert!(check("--l f").unwrap_err().contains("ambiguous"));
+        assert!(check("--lo f").unwrap_err().contains("read-only only with"));
+    }
+
+    #[test]
+    fn kingpin_argument_files_are_refused() {
+        let p = program("parser: kingpin\nsubcommands: [alert query]");
+        assert!(p
+            .check_args("amtool", &args("alert query @/tmp/a"))
+            .map(|_| ())
+            .unwrap_err()
+            .contains("contents of that file"));
+        assert!(p.deny_scan("amtool", &["@/tmp/a"]).is_err());
+        assert!(p.check_args("amtool", &args("alert query x")).is_ok());
+    }
+
+    #[test]
+    fn tree_values_come_from_the_next_words() {
+        let p = program(
+            "parser: tree\nvalue_flags: [-L, -P, --charset]\n\
+             deny_flags: {'-o': writes, '-R': writes}",
+        );
+        let check = |s: &str| p.check_args("tree", &args(s)).map(|_| ());
+        assert!(check("-L 2 /etc").is_ok());
+        assert!(check("-L2 -a /etc").is_ok());
+        assert!(check("-Lo 2 out").unwrap_err().contains("'tree -o'"));
+        assert!(check("-L2o out /etc").unwrap_err().contains("'tree -o'"));
+        assert!(check("-PLo x 2 out").unwrap_err().contains("'tree -o'"));
+        assert!(
+            check("-L 1 --charsetx /etc").is_ok(),
+            "--charset… takes '/etc'"
+        );
+        // A denied flag is refused even where it would be a value.
+        assert!(check("-L -o /etc").is_err());
+        assert!(p.deny_scan("tree", &["-Lo", "2", "out"]).is_err());
+    }
+
+    #[test]
+    fn denied_flags_are_refused_wherever_they_stand() {
+        // kubectl's -f is --filename for get but --follow for logs.
+        let p = program(
+            "parser: cobra\nsubcommands: [get, logs]\nvalue_flags: [-f, -s, --server]\n\
+             deny_flags: {'-s': leaks, '--server': leaks}",
+        );
+        let check = |s: &str| p.check_args("k", &args(s)).map(|_| ());
+        assert!(check("logs -f --server=x pod").is_err());
+        assert!(check("logs -f -s x pod").is_err());
+        assert!(check("get --raw -- --server=x").is_err());
+        assert!(check("get -f manifest.yaml").is_ok());
+    }
+
+    #[test]
+    fn a_glob_in_a_value_is_refused() {
+        let p = program("subcommands: [get]\nvalue_flags: [-n, --context]");
+        let glob = |s: &str| {
+            let mut a = args(s);
+            for w in &mut a {
+                w.glob_at = w.text.find('*');
+            }
+            p.check_args("k", &a).map(|_| ())
+        };
+        assert!(glob("-n de* get x")
+            .unwrap_err()
+            .contains("value of 'k -n'"));
+        assert!(glob("--context p* get x").is_err());
+        assert!(glob("get x -n de*").is_err());
+        assert!(glob("get pod*").is_err());
+    }
+
+    #[test]
+    fn trust_flags_need_a_literal_absolute_path() {
+        let p = program("parser: cobra\nvalue_flags: [--kubeconfig]\ntrust_flags: [--kubeconfig]");
+        let trust = |s: &str| {
+            let a = args(s);
+            p.check_args("k", &a)
+                .map(|r| r.trust.iter().map(|t| (*t).to_owned()).collect::<Vec<_>>())
+        };
+        assert_eq!(trust("--kubeconfig /etc/k x").unwrap(), ["/etc/k"]);
+        assert_eq!(trust("--kubeconfig=/etc/k x").unwrap(), ["/etc/k"]);
+        assert!(trust("--kubeconfig k").unwrap_err().contains("absolute"));
+        assert!(trust("--kubeconfig /a/../k").unwrap_err().contains("'..'"));
+        assert!(trust("--kubeconfig /a/$k").unwrap_err().contains("'$'"));
+        assert_eq!(
+            p.trust_scan("k", &args("x --kubeconfig /a y -- --kubeconfig /b"))
+                .unwrap(),
+            ["/a", "/b"]
+        );
     }
 
     #[test]

@@ -7,10 +7,12 @@
 
 use super::lexer::Word;
 use super::quote;
+use super::rules::Globs;
 
-pub(crate) fn check_args(args: &[Word]) -> Result<(), String> {
+/// Checks sed's arguments; globs are accepted among the input files.
+pub(crate) fn check_args(args: &[Word], globs: &mut Globs) -> Result<(), String> {
     let mut scripts: Vec<&str> = Vec::new();
-    let mut first_operand: Option<&Word> = None;
+    let mut first_operand: Option<usize> = None;
     let mut i = 0;
     let mut done = false;
     while i < args.len() {
@@ -18,8 +20,9 @@ pub(crate) fn check_args(args: &[Word]) -> Result<(), String> {
         let a = w.text.as_str();
         i += 1;
         if done || a == "-" || !a.starts_with('-') {
-            if first_operand.is_none() {
-                first_operand = Some(w);
+            match first_operand {
+                None => first_operand = Some(i - 1),
+                Some(_) => globs.accept(args, i - 1),
             }
             continue;
         }
@@ -122,11 +125,14 @@ pub(crate) fn check_args(args: &[Word]) -> Result<(), String> {
         }
     }
     if scripts.is_empty() {
-        let Some(w) = first_operand else {
+        let Some(w) = first_operand.map(|k| &args[k]) else {
             return Err("'sed' without a script".into());
         };
         no_glob(w)?;
         return check_script(&w.text);
+    }
+    if let Some(k) = first_operand {
+        globs.accept(args, k);
     }
     // GNU sed joins -e pieces with newlines before parsing.
     check_script(&scripts.join("\n"))
@@ -415,6 +421,10 @@ mod tests {
         }
     }
 
+    fn check(a: &[Word]) -> Result<(), String> {
+        check_args(a, &mut Globs::default())
+    }
+
     fn words(s: &[&str]) -> Vec<Word> {
         s.iter()
             .map(|t| Word {
@@ -426,16 +436,16 @@ mod tests {
 
     #[test]
     fn options() {
-        assert!(check_args(&words(&["-n", "1,20p", "f"])).is_ok());
-        assert!(check_args(&words(&["-ne", "p", "f"])).is_ok());
-        assert!(check_args(&words(&["--expression=p", "-e", "s/a/b/", "f"])).is_ok());
-        assert!(check_args(&words(&["-i", "s/a/b/", "f"])).is_err());
-        assert!(check_args(&words(&["-ni", "s/a/b/p", "f"])).is_err());
-        assert!(check_args(&words(&["s/a/b/", "f", "-i"])).is_err());
-        assert!(check_args(&words(&["--in-pl", "s/a/b/", "f"])).is_err());
-        assert!(check_args(&words(&["--in-place=.bak", "s/a/b/", "f"])).is_err());
-        assert!(check_args(&words(&["-f", "script.sed", "f"])).is_err());
-        assert!(check_args(&words(&["-e", "s/a/b/", "-e", "w /tmp/x"])).is_err());
-        assert!(check_args(&words(&["-n"])).is_err());
+        assert!(check(&words(&["-n", "1,20p", "f"])).is_ok());
+        assert!(check(&words(&["-ne", "p", "f"])).is_ok());
+        assert!(check(&words(&["--expression=p", "-e", "s/a/b/", "f"])).is_ok());
+        assert!(check(&words(&["-i", "s/a/b/", "f"])).is_err());
+        assert!(check(&words(&["-ni", "s/a/b/p", "f"])).is_err());
+        assert!(check(&words(&["s/a/b/", "f", "-i"])).is_err());
+        assert!(check(&words(&["--in-pl", "s/a/b/", "f"])).is_err());
+        assert!(check(&words(&["--in-place=.bak", "s/a/b/", "f"])).is_err());
+        assert!(check(&words(&["-f", "script.sed", "f"])).is_err());
+        assert!(check(&words(&["-e", "s/a/b/", "-e", "w /tmp/x"])).is_err());
+        assert!(check(&words(&["-n"])).is_err());
     }
 }

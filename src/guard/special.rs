@@ -3,11 +3,13 @@
 //! own, or a wrapped command.
 
 use super::lexer::Word;
-use super::rules::{Program, Special};
-use super::{awk, curl, quote, sed, sql, Guard};
+use super::rules::{Globs, Program, Special};
+use super::{awk, curl, quote, sed, sql, Found, Guard};
 
 /// Checks `args` of `name` with its special checker. Returns what to add to
 /// the program's label in the allowed reason (`kubectl get` for `timeout`).
+/// A checker accepts globs only where it reads file operands (`found.globs`);
+/// any other glob is refused after it.
 pub(crate) fn check(
     guard: &Guard,
     special: Special,
@@ -15,20 +17,24 @@ pub(crate) fn check(
     name: &str,
     args: &[Word],
     depth: usize,
+    found: &mut Found,
 ) -> Result<Option<String>, String> {
+    let globs = &mut found.globs;
     match special {
         Special::RedisCli => redis_cli(program, name, args),
         Special::Psql => psql(args).map(|()| None),
         Special::Curl => curl::check_args(args).map(|()| None),
-        Special::Sed => sed::check_args(args).map(|()| None),
-        Special::Awk => awk::check_args(args).map(|()| None),
-        Special::Find => find(args).map(|()| None),
+        Special::Sed => sed::check_args(args, globs).map(|()| None),
+        Special::Awk => awk::check_args(args, globs).map(|()| None),
+        Special::Find => find(args, globs).map(|()| None),
         Special::Ip => ip(args),
         Special::Top => top(args).map(|()| None),
         Special::Date => date(program, name, args).map(|()| None),
         Special::Sysctl => sysctl(program, name, args).map(|()| None),
         Special::Env => env(args).map(|()| None),
-        Special::Timeout => timeout(guard, args, depth).map(Some),
+        Special::Timeout => timeout(guard, args, depth, found).map(Some),
+        Special::Nslookup => nslookup(args).map(|()| None),
+        Special::PgIsready => pg_isready(args).map(|()| None),
     }
 }
 
@@ -178,6 +184,8 @@ fn psql(args: &[Word]) -> Result<(), String> {
                 sql.push((v, vw));
             } else if name == "--dbname" {
                 conninfo(v)?;
+            } else if name == "--pset" {
+                pset(v)?;
             }
             continue;
         }
@@ -200,6 +208,8 @@ fn psql(args: &[Word]) -> Result<(), String> {
                         sql.push((v, vw));
                     } else if ch == 'd' {
                         conninfo(v)?;
+                    } else if ch == 'P' {
+                        pset(v)?;
                     }
                     break;
                 }
@@ -239,20 +249,252 @@ fn psql(args: &[Word]) -> Result<(), String> {
     Ok(())
 }
 
-/// A libpq connection string may carry `options=-c name=value`, which sets
-/// session parameters (`search_path` decides which function `count` is).
-fn conninfo(v: &str) -> Result<(), String> {
-    if v.to_ascii_lowercase().contains("options") {
-        return Err(format!(
-            "psql connection string {} sets session options",
-            quote(v)
-        ));
+/// `\pset pager` can start a pager program.
+fn pset(v: &str) -> Result<(), String> {
+    if v.trim_start().to_ascii_lowercase().starts_with("pager") {
+        return Err(format!("'psql -P {v}' can start a pager program"));
     }
     Ok(())
 }
 
-/// `find` with no action that runs, deletes or writes.
-fn find(args: &[Word]) -> Result<(), String> {
+/// libpq connection parameters a read-only check may set. Anything else is
+/// refused: see [`conninfo_param`] for the reasons of the known ones.
+const CONNINFO_KEYS: [&str; 37] = [
+    "host",
+    "hostaddr",
+    "port",
+    "dbname",
+    "user",
+    "password",
+    "connect_timeout",
+    "client_encoding",
+    "application_name",
+    "fallback_application_name",
+    "keepalives",
+    "keepalives_idle",
+    "keepalives_interval",
+    "keepalives_count",
+    "tcp_user_timeout",
+    "sslmode",
+    "sslnegotiation",
+    "sslcompression",
+    "sslcert",
+    "sslkey",
+    "sslpassword",
+    "sslcertmode",
+    "sslrootcert",
+    "sslcrl",
+    "sslcrldir",
+    "sslsni",
+    "requirepeer",
+    "requiressl",
+    "ssl_min_protocol_version",
+    "ssl_max_protocol_version",
+    "min_protocol_version",
+    "max_protocol_version",
+    "gssencmode",
+    "krbsrvname",
+    "channel_binding",
+    "require_auth",
+    "target_session_attrs",
+];
+
+/// A database name libpq expands into connection parameters: a
+/// `postgresql://` / `postgres://` URI, or any string with an `=` in it
+/// (`key=value …`). Parsed as libpq parses it, each parameter checked.
+pub(crate) fn conninfo(v: &str) -> Result<(), String> {
+    if let Some(rest) = v
+        .strip_prefix("postgresql://")
+        .or_else(|| v.strip_prefix("postgres://"))
+    {
+        return conninfo_uri(v, rest);
+    }
+    if !v.contains('=') {
+        return Ok(());
+    }
+    conninfo_kv(v, false)?;
+    // libpq splits at isspace(), which in a single-byte locale (LANG and
+    // LC_ALL may be set) can be true of bytes of a UTF-8 character.
+    if !v.is_ascii() {
+        conninfo_kv(v, true)?;
+    }
+    Ok(())
+}
+
+/// `key=value …`, as libpq's `conninfo_parse`: a value may be in single
+/// quotes, and a backslash escapes the next character in any value.
+fn conninfo_kv(s: &str, high_space: bool) -> Result<(), String> {
+    let b = s.as_bytes();
+    let space = |c: u8| c.is_ascii_whitespace() || c == 0x0b || (high_space && c >= 0x80);
+    let mut i = 0;
+    loop {
+        while b.get(i).is_some_and(|&c| space(c)) {
+            i += 1;
+        }
+        if i == b.len() {
+            return Ok(());
+        }
+        let start = i;
+        while b.get(i).is_some_and(|&c| c != b'=' && !space(c)) {
+            i += 1;
+        }
+        let key = String::from_utf8_lossy(&b[start..i]);
+        while b.get(i).is_some_and(|&c| space(c)) {
+            i += 1;
+        }
+        if b.get(i) != Some(&b'=') {
+            return Err(format!(
+                "connection string {} has no '=' after {}",
+                quote(s),
+                quote(&key)
+            ));
+        }
+        i += 1;
+        while b.get(i).is_some_and(|&c| space(c)) {
+            i += 1;
+        }
+        let mut val = Vec::new();
+        let quoted = b.get(i) == Some(&b'\'');
+        if quoted {
+            i += 1;
+        }
+        loop {
+            match b.get(i) {
+                None if quoted => {
+                    return Err(format!(
+                        "connection string {} has an unterminated quoted value",
+                        quote(s)
+                    ))
+                }
+                None => break,
+                Some(b'\\') => {
+                    if let Some(&c) = b.get(i + 1) {
+                        val.push(c);
+                    }
+                    i += 2;
+                }
+                Some(b'\'') if quoted => {
+                    i += 1;
+                    break;
+                }
+                Some(&c) if !quoted && space(c) => {
+                    i += 1;
+                    break;
+                }
+                Some(&c) => {
+                    val.push(c);
+                    i += 1;
+                }
+            }
+        }
+        conninfo_param(&key, &String::from_utf8_lossy(&val), s)?;
+    }
+}
+
+/// A connection URI: libpq percent-decodes the keys and values of its
+/// query (`?k=v&…`; `+` is not special). Everything before the first `?`
+/// names hosts, a user and a database, which set nothing else.
+fn conninfo_uri(whole: &str, rest: &str) -> Result<(), String> {
+    let Some((_, query)) = rest.split_once('?') else {
+        return Ok(());
+    };
+    for piece in query.split('&').filter(|p| !p.is_empty()) {
+        let Some((k, v)) = piece.split_once('=') else {
+            return Err(format!(
+                "connection URI parameter {} has no '='",
+                quote(piece)
+            ));
+        };
+        if v.contains('=') {
+            return Err(format!(
+                "connection URI parameter {} has a second '='",
+                quote(piece)
+            ));
+        }
+        let (k, v) = (percent_decode(k, whole)?, percent_decode(v, whole)?);
+        // libpq's JDBC spelling: ssl=true is sslmode=require.
+        if k == "ssl" && v == "true" {
+            continue;
+        }
+        conninfo_param(&k, &v, whole)?;
+    }
+    Ok(())
+}
+
+/// `%XX` decoding as libpq's `conninfo_uri_decode`: a malformed escape or
+/// `%00` is an error there, and refused here.
+fn percent_decode(s: &str, whole: &str) -> Result<String, String> {
+    if !s.contains('%') {
+        return Ok(s.to_owned());
+    }
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] != b'%' {
+            out.push(b[i]);
+            i += 1;
+            continue;
+        }
+        let digit = |j: usize| b.get(j).and_then(|&c| char::from(c).to_digit(16));
+        match (digit(i + 1), digit(i + 2)) {
+            // Two hex digits make at most 255.
+            (Some(h), Some(l)) if h * 16 + l != 0 => out.push((h * 16 + l) as u8),
+            _ => {
+                return Err(format!(
+                    "connection URI {} has a malformed percent escape",
+                    quote(whole)
+                ))
+            }
+        }
+        i += 3;
+    }
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// One connection parameter, after libpq's unquoting or decoding.
+fn conninfo_param(key: &str, value: &str, whole: &str) -> Result<(), String> {
+    let why = match key {
+        // search_path decides which function `count` is.
+        "options" => "sets server session options",
+        "service" | "servicefile" => "loads more settings (options too) from a service file",
+        "passfile" => "reads a password file and sends a password from it",
+        "sslkeylogfile" => "writes TLS session keys to a file",
+        "replication" => "opens a replication connection",
+        "gssdelegation" => "forwards Kerberos credentials to the server",
+        // `engine:key` makes libpq load an OpenSSL engine, a shared library.
+        "sslkey" if value.contains(':') => "names an OpenSSL engine (a shared library) to load",
+        k if CONNINFO_KEYS.contains(&k) => return Ok(()),
+        _ => "is not in the read-only set",
+    };
+    Err(format!(
+        "connection parameter {} {why} (in {})",
+        quote(key),
+        quote(whole)
+    ))
+}
+
+/// `find` with no action that runs, deletes or writes. Globs may stand
+/// only among the starting points, before the expression.
+fn find(args: &[Word], globs: &mut Globs) -> Result<(), String> {
+    let mut i = 0;
+    // Leading options: -H -L -P, -D debugopts, -Olevel.
+    while let Some(w) = args.get(i) {
+        match w.text.as_str() {
+            "-H" | "-L" | "-P" => i += 1,
+            "-D" => i += 2,
+            a if a.starts_with("-O") => i += 1,
+            _ => break,
+        }
+    }
+    while let Some(w) = args.get(i) {
+        let a = w.text.as_str();
+        if (a.starts_with('-') && a != "-") || matches!(a, "(" | ")" | "!" | ",") {
+            break;
+        }
+        globs.accept(args, i);
+        i += 1;
+    }
     for w in args {
         let why = match w.text.as_str() {
             "-exec" | "-execdir" | "-ok" | "-okdir" => "runs a command",
@@ -399,7 +641,12 @@ fn env(args: &[Word]) -> Result<(), String> {
 
 /// `timeout [options] DURATION COMMAND…`: the inner command is checked as
 /// if it stood alone.
-fn timeout(guard: &Guard, args: &[Word], depth: usize) -> Result<String, String> {
+fn timeout(
+    guard: &Guard,
+    args: &[Word],
+    depth: usize,
+    found: &mut Found,
+) -> Result<String, String> {
     let mut i = 0;
     while let Some(w) = args.get(i) {
         let a = w.text.as_str();
@@ -444,7 +691,112 @@ fn timeout(guard: &Guard, args: &[Word], depth: usize) -> Result<String, String>
     if depth >= 4 {
         return Err("too many nested 'timeout' wrappers".into());
     }
-    guard.check_argv(inner, depth + 1)
+    let label = guard.check_argv(inner, depth + 1, &mut found.trust)?;
+    // The inner command's globs were checked against its own checker.
+    for k in i + 1..args.len() {
+        found.globs.accept(args, k);
+    }
+    Ok(label)
+}
+
+/// `nslookup [-option…] NAME [SERVER]`. Without a name first (none, or
+/// `-`) it reads queries from standard input, where a redirection can put
+/// a file's lines, each sent out as a DNS query.
+fn nslookup(args: &[Word]) -> Result<(), String> {
+    for w in args {
+        match w.text.as_str() {
+            "-" => break,
+            a if a.starts_with('-') => {}
+            _ => return Ok(()),
+        }
+    }
+    Err("'nslookup' without a name to look up first reads queries from standard input".into())
+}
+
+/// `pg_isready`: connection options only; its database name is a libpq
+/// connection string, checked as psql's.
+fn pg_isready(args: &[Word]) -> Result<(), String> {
+    // (name, takes a value); getopt_long takes unambiguous prefixes.
+    const LONG: [(&str, bool); 8] = [
+        ("--dbname", true),
+        ("--host", true),
+        ("--port", true),
+        ("--quiet", false),
+        ("--timeout", true),
+        ("--username", true),
+        ("--version", false),
+        ("--help", false),
+    ];
+    let mut i = 0;
+    while let Some(w) = args.get(i) {
+        let a = w.text.as_str();
+        i += 1;
+        if let Some(long) = a.strip_prefix("--").filter(|l| !l.is_empty()) {
+            let (raw, attached) = match long.split_once('=') {
+                Some((n, v)) => (&a[..n.len() + 2], Some(v)),
+                None => (a, None),
+            };
+            let mut hits = LONG.iter().filter(|(n, _)| n.starts_with(raw));
+            let exact = LONG.iter().find(|(n, _)| *n == raw);
+            let (name, takes) = match (exact, hits.next(), hits.next()) {
+                (Some(&e), _, _) | (None, Some(&e), None) => e,
+                _ => {
+                    return Err(format!(
+                        "'pg_isready' option {} is not in the read-only set",
+                        quote(raw)
+                    ))
+                }
+            };
+            if !takes {
+                continue;
+            }
+            let v = match attached {
+                Some(v) => v,
+                None => {
+                    let Some(n) = args.get(i) else {
+                        return Err(format!("'pg_isready {name}' needs a value"));
+                    };
+                    i += 1;
+                    n.text.as_str()
+                }
+            };
+            if name == "--dbname" {
+                conninfo(v)?;
+            }
+            continue;
+        }
+        let Some(body) = a.strip_prefix('-').filter(|b| !b.is_empty()) else {
+            return Err(format!("'pg_isready' takes no operands (got {})", quote(a)));
+        };
+        for (k, ch) in body.char_indices() {
+            match ch {
+                'q' | 'V' | '?' => {}
+                'd' | 'h' | 'p' | 't' | 'U' => {
+                    let rest = &body[k + 1..];
+                    let v = if rest.is_empty() {
+                        let Some(n) = args.get(i) else {
+                            return Err(format!("'pg_isready -{ch}' needs a value"));
+                        };
+                        i += 1;
+                        n.text.as_str()
+                    } else {
+                        rest
+                    };
+                    if ch == 'd' {
+                        conninfo(v)?;
+                    }
+                    break;
+                }
+                _ => {
+                    return Err(format!(
+                        "'pg_isready' option {} is not in the read-only set",
+                        quote(&format!("-{ch}"))
+                    ))
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 fn is_duration(s: &str) -> bool {
@@ -464,6 +816,58 @@ fn is_duration(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn connection_strings_are_read_as_libpq_reads_them() {
+        for ok in [
+            "orders",
+            "postgresql://readonly@db.internal:5432/orders",
+            "postgres://u:p%40ss@h1,h2/db?sslmode=verify-full&application_name=x%20y",
+            "postgresql://h/db?ssl=true&target_session_attrs=read-only&",
+            "host=db port=5432 dbname=orders",
+            "host = db  dbname='a options=-cx' sslmode=require",
+            "dbname=a\\ options=-cx",
+            "password='it\\'s' user=ro",
+            "sslkey=/etc/pg/client.key sslcert=/etc/pg/client.crt",
+        ] {
+            if let Err(e) = conninfo(ok) {
+                panic!("{ok:?} refused: {e}");
+            }
+        }
+        for (bad, why) in [
+            ("options=-csearch_path=evil", "'options'"),
+            ("host=h   options  =  -cx", "'options'"),
+            ("host=h\toptions=-cx", "'options'"),
+            ("dbname='x' options=-cx", "'options'"),
+            ("postgresql://h/db?options=-cx", "'options'"),
+            ("postgresql://h/db?%6fptions=-cx", "'options'"),
+            ("postgresql://h/db?%6Fptions=-cx", "'options'"),
+            ("postgres://h?port=1&opt%69ons=-cx", "'options'"),
+            ("postgresql://h/db?options", "no '='"),
+            ("postgresql://h/db?x=1=2", "second '='"),
+            ("postgresql://h/db?application_name=%4", "percent"),
+            ("postgresql://h/db?application_name=%g0", "percent"),
+            ("postgresql://h/db?application_name=%00", "percent"),
+            ("postgresql://h/db?application_name=%+1", "percent"),
+            ("postgresql://h/db?sslkey=e%3Ak", "OpenSSL engine"),
+            ("sslkey=/tmp/evil.so:key", "OpenSSL engine"),
+            ("service=prod", "service file"),
+            ("postgresql://h/?servicefile=%2Ftmp%2Fs", "service file"),
+            ("passfile=/etc/shadow host=h", "password file"),
+            ("sslkeylogfile=/tmp/k", "writes"),
+            ("replication=database", "replication"),
+            ("gssdelegation=1", "Kerberos"),
+            ("dbname=x frobnicate=1", "read-only set"),
+            ("dbname='x", "unterminated"),
+            ("dbname x=y", "no '='"),
+            ("a=b é=c", "read-only set"),
+        ] {
+            match conninfo(bad) {
+                Ok(()) => panic!("{bad:?} allowed"),
+                Err(e) => assert!(e.contains(why), "{bad:?}: {e}"),
+            }
+        }
+    }
 
     #[test]
     fn durations() {
