@@ -19,6 +19,13 @@
 //! refuses for cause (see `guard::extend`). Wrappers are not looked through:
 //! a rule for `mytool` does not allow `timeout 5 mytool x`.
 //!
+//! Whether a rule may exist is decided by what its program *is*, not only
+//! by its name: the name is resolved as the runner's shell will resolve it
+//! (`resolve`: symlinks, copies, `#!` interpreters, kubectl plugins), and
+//! the guard judges every file it could run. This is checked when a rule is
+//! added and again each time it would allow a command ([`check`]), since
+//! the file behind a name can change.
+//!
 //! Rules live in `<state dir>/rules.json`, written atomically under a lock.
 //! Every function here returns strings or values and prints nothing: the
 //! CLI decides what to show.
@@ -36,6 +43,10 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::guard::{self, Decision};
+
+mod resolve;
+
+pub use resolve::Resolver;
 
 /// The rules file, in the state directory.
 pub const RULES_FILE: &str = "rules.json";
@@ -262,6 +273,9 @@ struct RulesFile {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuleStore {
     path: PathBuf,
+    /// How rule programs are looked up; `None` is this process's `PATH` at
+    /// the time of the lookup (what the runner's shell inherits).
+    resolver: Option<Resolver>,
 }
 
 impl RuleStore {
@@ -269,7 +283,27 @@ impl RuleStore {
     pub fn new(state_dir: impl AsRef<Path>) -> RuleStore {
         RuleStore {
             path: state_dir.as_ref().join(RULES_FILE),
+            resolver: None,
         }
+    }
+
+    /// The same store, looking rule programs up with `resolver` instead of
+    /// this process's `PATH`.
+    pub fn with_resolver(mut self, resolver: Resolver) -> RuleStore {
+        self.resolver = Some(resolver);
+        self
+    }
+
+    fn resolver(&self) -> Resolver {
+        self.resolver.clone().unwrap_or_else(Resolver::from_env)
+    }
+
+    /// May a rule for `program args` exist here: admissible to the guard by
+    /// its name and by every file it could run on this machine?
+    pub fn admissible(&self, program: &str, args: &[ArgRule]) -> Result<(), String> {
+        guard::rule_admissible(program, args)?;
+        let identities = self.resolver().rule_identities(program, args);
+        guard::rule_admissible_as(program, args, &identities)
     }
 
     /// The store in stepguard's state directory (`$STEPGUARD_STATE_DIR`,
@@ -359,7 +393,7 @@ impl RuleStore {
                 shown(&rule.id)
             ));
         }
-        guard::rule_admissible(&rule.program, &rule.args)?;
+        self.admissible(&rule.program, &rule.args)?;
         self.update(|rules| {
             if rules.iter().any(|r| r.id == rule.id) {
                 return Err(format!("a rule with id {} already exists", rule.id));
@@ -614,7 +648,9 @@ fn one_line_text(what: &str, s: &str, max: usize) -> Result<String, String> {
 
 /// Adds a standing rule for `program args…` (each argument in
 /// [`parse_arg_rule`]'s syntax) and returns it. Refused: a program the
-/// guard refuses (shells, interpreters, `xargs`, `sudo`, `rm`, …), a
+/// guard refuses (shells, interpreters, `xargs`, `sudo`, `rm`, …), under
+/// any name (`rbash`, `vim.basic`) or through whatever it resolves to (a
+/// link or copy of one, a script for one), a
 /// subcommand or flag the allowlist denies (`kubectl delete`, `redis-cli
 /// FLUSHALL`), a program the guard checks in code (`psql`, `curl`, `env`,
 /// `timeout`, …), a form already allowed, an empty reason, `max_uses` 0,
@@ -640,7 +676,7 @@ pub fn add(
         return Err("max uses must be at least 1".into());
     }
     let expires_at = expires.map(|e| parse_expiry(e, now)).transpose()?;
-    guard::rule_admissible(program, &rules)?;
+    store.admissible(program, &rules)?;
     let mut rule = StandingRule {
         id: String::new(),
         program: program.to_owned(),
@@ -688,11 +724,21 @@ pub fn revoke(store: &RuleStore, id: &str, now: u64) -> Result<StandingRule, Str
     store.revoke(id, now)
 }
 
-/// [`guard::check_with_rules`] with the store's active rules. If the rules
-/// cannot be loaded none apply (fail closed), and a refusal says so.
+/// [`guard::check_with_rules`] with the store's active rules, each judged
+/// again, when it would allow a command, by what the command's program
+/// resolves to now (the file behind a name can change after the rule was
+/// added). If the rules cannot be loaded none apply (fail closed), and a
+/// refusal says so.
 pub fn check(store: &RuleStore, command: &str, now: u64) -> Decision {
     match store.active(now) {
-        Ok(rules) => guard::check_with_rules(command, &rules, now),
+        Ok(rules) => {
+            let resolver = store.resolver();
+            let vet = |rule: &StandingRule, word: &str| {
+                let identities = resolver.command_identities(word, &rule.program, &rule.args);
+                guard::rule_admissible_as(&rule.program, &rule.args, &identities)
+            };
+            guard::check_with_rules_vetted(command, &rules, now, &vet)
+        }
         Err(e) => {
             let mut d = guard::check(command);
             if !d.allowed {

@@ -6,7 +6,6 @@
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Output};
-use std::time::Duration;
 
 use stepguard::exec::sandbox::{prepare, restrict_child, status};
 use stepguard::exec::{SandboxPolicy, SandboxStatus};

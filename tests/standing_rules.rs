@@ -5,7 +5,8 @@
 
 use stepguard::guard::{check, check_with_rules, Decision};
 use stepguard::standing::{
-    self, list_json, list_text, parse_arg_rule, ArgRule, RuleState, RuleStore, StandingRule,
+    self, list_json, list_text, parse_arg_rule, ArgRule, Resolver, RuleState, RuleStore,
+    StandingRule,
 };
 
 const NOW: u64 = 1_700_000_000;
@@ -824,6 +825,253 @@ fn benign_forms_are_allowed() {
     ] {
         assert_refused(&check_with_rules(line, &rules, NOW), line);
     }
+}
+
+// --- what a rule's program is ------------------------------------------------
+
+/// A directory of programs, the only one on a rule store's search path.
+struct Bin {
+    dir: tempfile::TempDir,
+}
+
+impl Bin {
+    fn new() -> Bin {
+        Bin {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn path(&self, name: &str) -> std::path::PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn resolver(&self) -> Resolver {
+        Resolver::with_search_path(Some(self.dir.path().as_os_str().to_owned()))
+    }
+
+    /// A rule store that looks programs up in this directory only.
+    fn store(&self) -> (tempfile::TempDir, RuleStore) {
+        let (d, s) = store();
+        (d, s.with_resolver(self.resolver()))
+    }
+
+    fn link(&self, name: &str, target: &std::path::Path) {
+        let _ = std::fs::remove_file(self.path(name));
+        std::os::unix::fs::symlink(target, self.path(name)).unwrap();
+    }
+
+    fn copy(&self, name: &str, from: &std::path::Path) {
+        let _ = std::fs::remove_file(self.path(name));
+        std::fs::copy(from, self.path(name)).unwrap();
+    }
+
+    fn script(&self, name: &str, text: &str) {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::write(self.path(name), text).unwrap();
+        std::fs::set_permissions(self.path(name), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+}
+
+/// A program of this machine, symlinks followed.
+fn system(name: &str) -> std::path::PathBuf {
+    std::fs::canonicalize(which::which(name).unwrap()).unwrap()
+}
+
+fn refused_add(s: &RuleStore, program: &str, a: &[&str]) -> String {
+    standing::add(s, program, &args(a), None, None, "r", "c", NOW)
+        .err()
+        .unwrap_or_else(|| panic!("a rule for {program} {a:?} was added"))
+}
+
+/// Regression: `rules add` took shells, interpreters and editors under other
+/// names, wrappers that run a program, downloaders, and aliases of denied
+/// subcommands; a rule for `rbash -c *` then ran a model's command. Decided
+/// by every form of the name, with nothing on the search path.
+#[test]
+fn refused_programs_under_other_names_cannot_get_a_rule() {
+    let bin = Bin::new();
+    let (_d, s) = bin.store();
+    let cases: &[(&str, &[&str], &str)] = &[
+        ("rbash", &["-c", "*"], "escapes to a shell"),
+        ("sh.distrib", &["-c", "*"], "a form of 'sh'"),
+        ("ksh93", &["*"], "a form of 'ksh'"),
+        ("Bash", &["*"], "escapes to a shell"),
+        ("bash-5.2", &["*"], "a form of 'bash'"),
+        ("tclsh8.6", &["*"], "a form of 'tclsh'"),
+        ("busybox.static", &["sh"], "runs any applet"),
+        ("vim.basic", &["*"], "a form of 'vim'"),
+        ("ed", &["*"], "editor"),
+        ("ex", &["*"], "editor"),
+        ("sqlite3", &["*"], "interpreter"),
+        ("gdb-multiarch", &["*"], "a form of 'gdb'"),
+        ("python3.12-dbg", &["*"], "starts an interpreter"),
+        ("nc6", &["*", "*"], "raw network"),
+        ("prlimit", &["*", "*"], "runs another command"),
+        ("setpriv", &["*", "*"], "runs another command"),
+        ("run-parts", &["*"], "runs another command"),
+        ("sudoedit", &["*"], "editor"),
+        ("wget", &["*"], "downloads, sends or writes files"),
+        ("openssl", &["*", "*"], "downloads, sends or writes files"),
+        ("toybox", &["sh"], "multi-call"),
+        ("coreutils", &["*"], "multi-call"),
+        // Aliases and prefixes of denied subcommands, and members of groups
+        // the allowlist lists.
+        ("kubectl", &["config", "use", "*"], "kubeconfig"),
+        ("kubectl", &["config", "delete-user", "*"], "kubeconfig"),
+        ("kubectl", &["config", "unset-all", "*"], "command group"),
+        ("kubectl", &["config", "view-raw"], "command group"),
+        ("kubectl", &["rollout", "restart-all", "*"], "command group"),
+        ("kubectl", &["auth", "reconcile", "*"], "RBAC"),
+        ("kubectl", &["kustomize", "*"], "can run plugins"),
+        (
+            "kubectl",
+            &["del", "pod", "*"],
+            "could be read as 'kubectl delete'",
+        ),
+        ("kubectl", &["dr", "*"], "could be read as 'kubectl drain'"),
+        (
+            "kubectl",
+            &["config", "use-c", "*"],
+            "kubectl config use-context",
+        ),
+        ("helm", &["un", "*"], "deletes releases"),
+        (
+            "helm",
+            &["uninst", "*"],
+            "could be read as 'helm uninstall'",
+        ),
+        ("helm", &["dep", "build"], "writes chart dependencies"),
+        ("helm", &["dependencies", "update"], "chart dependencies"),
+        ("helm", &["create", "*"], "chart directory"),
+        ("docker", &["container", "prune"], "command group"),
+        ("docker", &["image", "prune", "-a"], "command group"),
+    ];
+    for (program, a, why) in cases {
+        let e = refused_add(&s, program, a);
+        assert!(e.contains(why), "{program} {a:?}: {e}");
+    }
+    assert!(s.load().unwrap().is_empty(), "nothing was stored");
+    // New top-level commands (plugins) stay possible.
+    add(&s, "kubectl", &["krew", "list"]);
+    add(&s, "kubectl", &["get-something-new", "*"]);
+    add(&s, "docker", &["compose", "ps"]);
+
+    // A hand-edited rules file is judged the same way at every use.
+    let rules = vec![
+        raw("ddddddd1", "rbash", &["-c", "*"]),
+        raw("ddddddd2", "kubectl", &["config", "use", "*"]),
+        raw("ddddddd3", "helm", &["un", "*"]),
+        raw("ddddddd4", "vim.basic", &["*"]),
+    ];
+    for line in [
+        "rbash -c id",
+        "kubectl config use prod",
+        "helm un web",
+        "vim.basic /etc/passwd",
+    ] {
+        let d = check_with_rules(line, &rules, NOW);
+        assert_refused(&d, line);
+    }
+}
+
+/// What a name is on this machine decides, not the name: links and copies
+/// of refused programs, scripts for refused interpreters, multi-call
+/// binaries, another name for a program the allowlist checks, kubectl
+/// plugins.
+#[test]
+fn a_rule_is_judged_by_what_its_program_resolves_to() {
+    let bin = Bin::new();
+    let (_d, s) = bin.store();
+    bin.link("mytool", &system("bash"));
+    bin.link("mysh", std::path::Path::new("/bin/sh"));
+    bin.copy("copytool", &system("dash"));
+    bin.script("wrapper", "#!/bin/sh\nexec \"$@\"\n");
+    bin.script("pytool", "#!/usr/bin/env python3\nimport sys\n");
+    bin.script("envtool", "#!/usr/bin/env -S bash -e\necho hi\n");
+    bin.script("awktool", "#!/usr/bin/awk -f\n{ print }\n");
+    bin.link("mycat", &system("cat"));
+    bin.copy("busybox", &system("true"));
+    bin.link("tinybox", &bin.path("busybox"));
+    bin.link("kubectl-krew", &system("bash"));
+    let cases: &[(&str, &[&str], &str)] = &[
+        (
+            "mytool",
+            &["-c", "*"],
+            "is 'bash', which escapes to a shell",
+        ),
+        ("mysh", &["-c", "*"], "is 'dash', which escapes to a shell"),
+        (
+            "copytool",
+            &["-c", "*"],
+            "is 'dash', which escapes to a shell",
+        ),
+        ("wrapper", &["*", "*"], "its interpreter '/bin/sh'"),
+        ("pytool", &["*"], "'python3', which starts an interpreter"),
+        ("envtool", &["*"], "'bash', which escapes to a shell"),
+        ("awktool", &["*"], "which the allowlist checks itself"),
+        (
+            "mycat",
+            &["*"],
+            "is 'cat', which the allowlist checks itself",
+        ),
+        ("tinybox", &["sh"], "'busybox', which runs any applet"),
+        ("kubectl", &["krew", "*"], "'kubectl-krew'"),
+    ];
+    for (program, a, why) in cases {
+        let e = refused_add(&s, program, a);
+        assert!(e.contains(why), "{program} {a:?}: {e}");
+    }
+    // What a wrapper script runs is its interpreter.
+    let e = refused_add(&s, "wrapper", &["*"]);
+    assert!(e.contains("is a script") && e.contains("dash"), "{e}");
+    assert!(s.load().unwrap().is_empty(), "nothing was stored");
+
+    // An ordinary program, and a plugin that is one, are fine.
+    bin.copy("myarch", &system("arch"));
+    bin.copy("kubectl-ns", &system("arch"));
+    let ok = add(&s, "myarch", &["*"]);
+    add(&s, "kubectl", &["ns", "*"]);
+    assert!(standing::check(&s, "myarch x", NOW).allowed);
+
+    // The file behind the name changes after the rule was added: the rule
+    // is judged again when it is used, and refuses.
+    bin.link("myarch", &system("bash"));
+    let d = standing::check(&s, "myarch x", NOW);
+    assert_refused(&d, "myarch x");
+    assert!(
+        d.reason
+            .contains(&format!("standing rule {} is not valid", ok.id))
+            && d.reason.contains("'bash'"),
+        "{}",
+        d.reason
+    );
+    bin.copy("myarch", &system("arch"));
+    assert!(standing::check(&s, "myarch x", NOW).allowed);
+    bin.script("myarch", "#!/bin/bash\necho $1\n");
+    assert_refused(&standing::check(&s, "myarch x", NOW), "myarch x");
+}
+
+/// `stepguard rules add` looks the program up on its own `PATH`.
+#[test]
+fn rules_add_refuses_what_path_makes_of_a_name() {
+    let bin = Bin::new();
+    bin.link("mysh", &system("bash"));
+    let state = tempfile::tempdir().unwrap();
+    let rules_add = |program: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_stepguard"))
+            .args(["rules", "add", "--reason", "test", "--", program, "-c", "*"])
+            .env("PATH", bin.dir.path())
+            .env("STEPGUARD_STATE_DIR", state.path())
+            .output()
+            .unwrap()
+    };
+    for program in ["mysh", "rbash"] {
+        let out = rules_add(program);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{program}: {stderr}");
+        assert!(stderr.contains("escapes to a shell"), "{program}: {stderr}");
+    }
+    assert!(RuleStore::new(state.path()).load().unwrap().is_empty());
 }
 
 // --- the guard without rules is unchanged -----------------------------------

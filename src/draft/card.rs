@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::values::{resolve, Context, ResolvedValue};
 use crate::guard::Decision;
-use crate::runbook::render::{placeholders, render};
+use crate::runbook::render::{placeholders, render, render_command};
 use crate::runbook::{Check, Risk, Rollback, Runbook, Step};
 use crate::sanitize::sanitize_line;
 
@@ -107,13 +107,13 @@ pub fn build_card(
     drafter: &str,
 ) -> Card {
     let step = &runbook.steps[step_index];
-    let quoted = |name: &str| values.get(name).and_then(ResolvedValue::quoted);
     let plain = |name: &str| values.get(name).and_then(|v| v.value.clone());
-    let command = |template: &str| render(template, quoted).text;
+    // Commands: each value quoted as one shell word by the renderer.
+    let command = |template: &str| render_command(template, plain).text;
     let prose = |template: &str| render(template, plain).text;
 
     let check = |c: &Check| {
-        let rendered = render(&c.run, quoted);
+        let rendered = render_command(&c.run, plain);
         let guard = crate::exec::guard(&rendered.text);
         CardCheck {
             runnable: rendered.missing.is_empty() && guard.allowed,

@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::draft::card::{build_card, CardAction, CardCheck, CardRollback};
-use crate::draft::values::{resolve, validate, Evidence, Rejected, ResolvedValue, Source};
+use crate::draft::values::{
+    incident_evidence, resolve, validate, Evidence, Rejected, ResolvedValue, Source,
+};
 use crate::draft::{Card, Context};
 use crate::runbook::{Runbook, DEFAULT_TIMEOUT};
 use crate::sanitize::sanitize_line;
@@ -244,20 +246,30 @@ pub fn compose(
             }
             continue;
         }
-        let evidence = proposed.evidence.as_deref().map(str::trim).unwrap_or("");
-        let backed = !evidence.is_empty()
-            && evidence.contains(value.as_str())
-            && m.evidence.contains(evidence);
+        // The model's own evidence is never proof: code must tie the value
+        // to the incident in what the model was given (see incident_evidence).
+        let state = m.evidence.state.as_deref().map_or("", |s| s.redacted().0);
+        let not_data = |line: &str| !super::injection::suspicious_lines(line, 1).is_empty();
+        let found = incident_evidence(
+            runbook,
+            name,
+            var,
+            &value,
+            ctx,
+            [&m.evidence.alert, state],
+            &not_data,
+        );
         *current = ResolvedValue {
             name: name.clone(),
             value: Some(value),
-            verified: backed,
+            verified: found.is_some(),
             evidence: Some(Evidence {
                 source: Source::Model,
-                text: if backed {
-                    format!("model, from: {}", sanitize_line(evidence, 100))
-                } else {
-                    "model, with no evidence in the alert or state".into()
+                text: match found {
+                    Some(found) => format!("model, from: {found}"),
+                    None => {
+                        "model, with nothing in the alert or state tying it to this incident".into()
+                    }
                 },
             }),
             rejected: std::mem::take(&mut current.rejected),

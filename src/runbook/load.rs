@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use regex::Regex;
 
 use super::format::{parse_duration, Rollback, Runbook};
-use super::render::placeholders;
+use super::render::{placeholders, unsafe_placeholders, UnsafePlaceholder};
 use crate::sanitize::sanitize_line;
 
 /// One problem in one file, printed as `path:line:col: message`.
@@ -264,6 +264,8 @@ struct Checker<'a> {
     path: &'a Path,
     step_offsets: Vec<usize>,
     problems: Vec<Located>,
+    /// Source offsets of the placeholders already reported.
+    placed: Vec<usize>,
 }
 
 impl<'a> Checker<'a> {
@@ -273,6 +275,7 @@ impl<'a> Checker<'a> {
             path,
             step_offsets: step_offsets(src),
             problems: Vec::new(),
+            placed: Vec::new(),
         }
     }
 
@@ -289,6 +292,52 @@ impl<'a> Checker<'a> {
             col,
             message,
         });
+    }
+
+    /// A placeholder the renderer's quoting cannot protect, located at the
+    /// placeholder itself: found by the template text just before it (a
+    /// short piece of one line, as the YAML source usually spells it), else
+    /// by the placeholder alone.
+    fn report_placeholder(&mut self, from: usize, template: &str, spot: &UnsafePlaceholder) {
+        let line_start = template[..spot.offset].rfind('\n').map_or(0, |i| i + 1);
+        let mut lead = spot.offset.saturating_sub(24).max(line_start);
+        while !template.is_char_boundary(lead) {
+            lead += 1;
+        }
+        let needle = &template[lead..spot.offset + spot.text.len()];
+        let from = from.min(self.src.len());
+        // The same text twice in a step (a rollback that repeats the action)
+        // is reported at each of its places.
+        let taken = |offset: &usize| self.placed.contains(offset);
+        let found = self.src[from..]
+            .match_indices(needle)
+            .map(|(i, _)| from + i + (spot.offset - lead))
+            .find(|o| !taken(o))
+            .or_else(|| {
+                self.src[from..]
+                    .match_indices(&spot.text)
+                    .map(|(i, _)| from + i)
+                    .find(|o| !taken(o))
+            });
+        let message = format!(
+            "placeholder '{}' is {}, where quoting the value as one shell word does not protect \
+             it (it could end the quote or run as code); make it a word of its own, outside \
+             quotes and substitutions (for jq: --arg NAME {{{{{}}}}})",
+            spot.text, spot.context, spot.name
+        );
+        match found {
+            Some(offset) => {
+                self.placed.push(offset);
+                let (line, col) = line_col(self.src, offset);
+                self.problems.push(Located {
+                    path: self.path.to_path_buf(),
+                    line,
+                    col,
+                    message,
+                });
+            }
+            None => self.report(from, &format!("{{{{{}", spot.name), message),
+        }
     }
 
     fn step_start(&self, index: usize) -> usize {
@@ -434,6 +483,22 @@ impl<'a> Checker<'a> {
                     );
                 }
                 Some(Rollback::Keyword(_)) | None => {}
+            }
+            let mut commands: Vec<&str> = Vec::new();
+            commands.extend(
+                [&step.preflight, &step.verify]
+                    .into_iter()
+                    .flatten()
+                    .map(|c| c.run.as_str()),
+            );
+            commands.extend(step.action.as_ref().map(|a| a.run.as_str()));
+            if let Some(Rollback::Command(c)) = &step.rollback {
+                commands.push(&c.run);
+            }
+            for command in commands {
+                for spot in unsafe_placeholders(command) {
+                    self.report_placeholder(at, command, &spot);
+                }
             }
             for text in texts {
                 for name in placeholders(text) {

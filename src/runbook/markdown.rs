@@ -676,6 +676,28 @@ fn templatize(command: &str) -> (String, Vec<(String, String)>) {
     (template, vars)
 }
 
+/// `"node/$NODE_NAME"` → `node/$NODE_NAME`: double quotes around a word of
+/// plain characters and placeholders only protect the placeholders, and
+/// stepguard quotes each value itself, but only a value that is not inside
+/// quotes ([`super::render::unsafe_placeholders`]). Other quoting is kept,
+/// and a command with a placeholder still inside quotes is not run.
+fn unquote_placeholder_words(command: &str) -> String {
+    static QUOTED: OnceLock<Regex> = OnceLock::new();
+    let quoted = re(
+        &QUOTED,
+        r#""((?:[A-Za-z0-9_@%+=:,./-]|\$\{[A-Za-z_][A-Za-z0-9_]*\}|\$[A-Z_][A-Z0-9_]*|<[A-Za-z][A-Za-z0-9_-]*>)+)""#,
+    );
+    quoted
+        .replace_all(command, |c: &regex::Captures| {
+            if placeholder_re().is_match(&c[1]) {
+                c[1].to_string()
+            } else {
+                c[0].to_string()
+            }
+        })
+        .into_owned()
+}
+
 /// The pre-flight template and its variables, if the command may run.
 fn runnable(command: &str) -> Option<(String, Vec<(String, String)>)> {
     if command.len() > COMMAND_BYTES
@@ -684,8 +706,10 @@ fn runnable(command: &str) -> Option<(String, Vec<(String, String)>)> {
     {
         return None;
     }
-    let (template, vars) = templatize(command);
-    if super::render::malformed_placeholder(&template).is_some() {
+    let (template, vars) = templatize(&unquote_placeholder_words(command));
+    if super::render::malformed_placeholder(&template).is_some()
+        || !super::render::unsafe_placeholders(&template).is_empty()
+    {
         return None;
     }
     let filled = super::render::render(&template, |_| Some("x".to_string())).text;
@@ -912,6 +936,23 @@ mod tests {
         let (t, v) = templatize("kubectl -n ${NAMESPACE} logs $POD -c <my-container>");
         assert_eq!(t, "kubectl -n {{namespace}} logs {{pod}} -c {{container}}");
         assert_eq!(v.len(), 3);
+    }
+
+    #[test]
+    fn placeholders_come_out_of_plain_double_quotes_only() {
+        assert_eq!(
+            unquote_placeholder_words(r#"df -hi "/host/$MOUNT_POINT" "x y" "${A}b""#),
+            r#"df -hi /host/$MOUNT_POINT "x y" ${A}b"#
+        );
+        assert!(runnable(r#"df -hi "/host/$MOUNT_POINT""#).is_some());
+        // Still inside quotes: never a pre-flight.
+        for command in [
+            r#"grep -c "$PATTERN x" /var/log/syslog"#,
+            r#"jq '.[] | select(.name == "$POD")' f"#,
+            r#"kubectl get pods -o jsonpath='{.items[?(@.metadata.name=="<pod>")]}'"#,
+        ] {
+            assert!(runnable(command).is_none(), "{command}");
+        }
     }
 
     #[test]
