@@ -488,7 +488,8 @@ P="psql -X -h 127.0.0.1 -p $PG_PORT -U postgres -d postgres"
 v=$(run_check r pre-flight); VERDICTS+=("6:$v")
 [ "$v" = PASS ] || fail "terminate pre-flight was $v"
 buf=$(copy a action)
-[ "$buf" = "$P -c \"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE state = 'idle in transaction' AND state_change < now() - interval '1 minutes'\"" ] ||
+# The value reaches the SQL as a psql variable, never spliced into quotes.
+[ "$buf" = "printf '%s\\n' \"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE state = 'idle in transaction' AND state_change < now() - make_interval(mins => :'idle_minutes'::int);\" | psql -X -v ON_ERROR_STOP=1 -v idle_minutes=1 -h 127.0.0.1 -p $PG_PORT -U postgres -d postgres" ] ||
   fail "action buffer: $buf"
 sh -c "$buf" >/dev/null
 for _ in $(seq 1 50); do [ "$(idle_count)" = 0 ] && break; sleep 0.1; done
@@ -505,7 +506,7 @@ buf=$(copy y rollback)
 [ "$buf" = "$P -c \"ALTER SYSTEM RESET idle_in_transaction_session_timeout\" -c \"SELECT pg_reload_conf()\"" ] ||
   fail "rollback buffer: $buf"
 buf=$(copy a action)
-[ "$buf" = "$P -c \"ALTER SYSTEM SET idle_in_transaction_session_timeout = '5min'\" -c \"SELECT pg_reload_conf()\"" ] ||
+[ "$buf" = "printf '%s\\n' \"ALTER SYSTEM SET idle_in_transaction_session_timeout = :'idle_timeout';\" \"SELECT pg_reload_conf();\" | psql -X -v ON_ERROR_STOP=1 -v idle_timeout=5min -h 127.0.0.1 -p $PG_PORT -U postgres -d postgres" ] ||
   fail "action buffer: $buf"
 sh -c "$buf" >/dev/null
 TIMEOUT_NOW=$(pq -c "SHOW idle_in_transaction_session_timeout")

@@ -539,18 +539,30 @@ impl Walk {
     }
 
     /// The name a high-risk confirmation asks for: the first value the
-    /// action uses, else the step id.
+    /// action acts on, else the first it uses, else the step id. A value
+    /// handed over as a setting (`-v minutes={{m}}`, `--timeout={{t}}`) is
+    /// not what the action acts on.
     pub fn target_name(&self) -> String {
         let step = &self.runbook.steps[self.index];
         let action = step.action.as_ref().map(|a| a.run.as_str()).unwrap_or("");
-        crate::runbook::render::placeholders(action)
-            .find_map(|name| {
-                self.card
-                    .values
-                    .iter()
-                    .find(|v| v.name == name)
-                    .and_then(|v| v.value.clone())
-            })
+        let value = |name: &str| {
+            self.card
+                .values
+                .iter()
+                .find(|v| v.name == name)
+                .and_then(|v| v.value.clone())
+        };
+        let operand = action.split_whitespace().find_map(|word| {
+            let at = word.find("{{")?;
+            if word[..at].contains('=') {
+                return None;
+            }
+            crate::runbook::render::placeholders(&word[at..])
+                .next()
+                .and_then(value)
+        });
+        operand
+            .or_else(|| crate::runbook::render::placeholders(action).find_map(value))
             .unwrap_or_else(|| step.id.clone())
     }
 }
