@@ -65,7 +65,11 @@ enum Command {
     Draft(DraftArgs),
     /// Internal: clean up a pre-flight's processes if stepguard dies.
     #[command(name = "__reap", hide = true)]
-    Reap { pgid: u32, parent: u32 },
+    Reap {
+        pgid: u32,
+        parent: u32,
+        scratch: Option<PathBuf>,
+    },
     /// Standing rules: read-only forms the guard does not know, allowed by you.
     Rules {
         #[command(subcommand)]
@@ -291,8 +295,12 @@ fn dispatch(cli: Cli) -> Result<u8> {
         Some(Command::Report { id, format, output }) => report(&id, &format, output.as_deref()),
         Some(Command::Stats { json, screen }) => stats(json, screen),
         Some(Command::Rules { command }) => rules(command),
-        Some(Command::Reap { pgid, parent }) => {
-            crate::exec::reap(pgid, parent);
+        Some(Command::Reap {
+            pgid,
+            parent,
+            scratch,
+        }) => {
+            crate::exec::reap(pgid, parent, scratch.as_deref());
             Ok(EXIT_OK)
         }
         Some(Command::Audit {

@@ -62,8 +62,7 @@ async fn sandbox(policy: &SandboxPolicy) -> Finding {
         Ok(d) => d,
         Err(e) => return finding(WHAT, Level::Fail, format!("no temp directory: {e}")),
     };
-    let target = outside.path().join("written-by-a-pre-flight");
-    let probe = match crate::exec::probe_sandbox(policy, &target).await {
+    let probe = match crate::exec::probe_sandbox(policy, outside.path()).await {
         Ok(p) => p,
         Err(e) => return finding(WHAT, Level::Fail, e.to_string()),
     };
@@ -72,25 +71,38 @@ async fn sandbox(policy: &SandboxPolicy) -> Finding {
     } else {
         "its scratch directory was NOT writable (tools that need a temp file will fail)"
     };
-    match (&probe.status, probe.outside_written) {
-        (SandboxStatus::Enforced { abi }, false) => finding(
-            WHAT,
-            Level::Ok,
-            format!(
-                "enforced (Landlock ABI {abi}): a sandboxed write to {} was refused; {scratch}",
-                target.display()
-            ),
-        ),
-        (SandboxStatus::Enforced { abi }, true) => finding(
+    let target = probe.target.display();
+    match (&probe.status, probe.outside_written, probe.mode_changed) {
+        (SandboxStatus::Enforced { .. }, false, false) => {
+            let level = if probe.status.missing().is_empty() {
+                Level::Ok
+            } else {
+                Level::Warn
+            };
+            finding(
+                WHAT,
+                level,
+                format!(
+                    "{}; proved: a sandboxed write to {target} and a chmod beside it were \
+                     refused; {scratch}",
+                    probe.status.describe()
+                ),
+            )
+        }
+        (SandboxStatus::Enforced { abi }, written, changed) => finding(
             WHAT,
             Level::Fail,
             format!(
-                "Landlock ABI {abi} reported, yet a sandboxed child wrote {}: nothing but the \
-                 guard protects you",
-                target.display()
+                "Landlock ABI {abi} reported, yet a sandboxed child {}: nothing but the guard \
+                 protects you",
+                match (written, changed) {
+                    (true, true) => "wrote a file and changed a mode outside its scratch directory",
+                    (true, false) => "wrote a file outside its scratch directory",
+                    _ => "changed a file's mode outside its scratch directory",
+                }
             ),
         ),
-        (SandboxStatus::GuardOnly { why }, _) => {
+        (SandboxStatus::GuardOnly { why }, _, _) => {
             let level = match policy.mode {
                 SandboxMode::Required => Level::Fail,
                 SandboxMode::Auto => Level::Warn,

@@ -162,6 +162,21 @@ fn reproductions(scene: &Scene, canary: &Canary) -> Vec<(&'static str, String)> 
             format!("kubectl --kubeconfig {}/kc get pods", scene.shared.display()),
         ),
         (
+            "2 a planted kubeconfig named through /proc/self/cwd",
+            "kubectl --kubeconfig /proc/self/cwd/kc get pods".into(),
+        ),
+        (
+            "2 a kubeconfig swapped in through a descriptor",
+            format!(
+                "kubectl --kubeconfig /dev/stdin get pods 0<{}/kc",
+                scene.shared.display()
+            ),
+        ),
+        (
+            "2 a user-owned kubeconfig outside the config directories",
+            format!("kubectl --kubeconfig {}/kc get pods", scene.work().display()),
+        ),
+        (
             "2 helm with a planted kubeconfig",
             format!("helm --kubeconfig={}/kc list", scene.shared.display()),
         ),

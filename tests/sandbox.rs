@@ -7,25 +7,26 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use stepguard::exec::sandbox::{prepare, restrict_child, status};
+use stepguard::exec::sandbox::{confine_child, prepare, status};
 use stepguard::exec::{SandboxPolicy, SandboxStatus};
 
 /// Runs `script` as a pre-flight shell would, in the sandbox, bypassing the
 /// guard on purpose: this is what a guard bypass would get.
 fn sandboxed(script: &str, args: &[&Path]) -> (Output, SandboxStatus) {
     let prepared = prepare(&SandboxPolicy::default()).unwrap();
+    let status = prepared.status.clone();
     let mut ruleset = prepared.ruleset;
+    let scratch = prepared.scratch.path().to_path_buf();
     let mut cmd = Command::new("sh");
     cmd.arg("-c").arg(script).arg("sh").args(args);
-    cmd.env("TMPDIR", prepared.scratch.path());
+    cmd.env("TMPDIR", &scratch);
     // SAFETY: restrict_child only makes system calls.
     unsafe {
-        cmd.pre_exec(move || match ruleset.take() {
-            Some(r) => restrict_child(r),
-            None => Ok(()),
-        });
+        cmd.pre_exec(move || confine_child(ruleset.take()));
     }
-    (cmd.output().unwrap(), prepared.status)
+    let out = cmd.output().unwrap();
+    drop(prepared.scratch);
+    (out, status)
 }
 
 fn require_landlock() -> bool {
@@ -60,6 +61,9 @@ fn every_kind_of_write_outside_the_scratch_directory_fails() {
         mv "$f" "$d/moved" 2>/dev/null && echo MOVED
         ln -s /etc/passwd "$d/link" 2>/dev/null && echo SYMLINK
         ln "$f" "$d/hard" 2>/dev/null && echo HARDLINK
+        chmod 777 "$f" 2>/dev/null && echo CHMOD
+        chown nobody "$f" 2>/dev/null && echo CHOWN
+        touch -d 2000-01-01 "$f" 2>/dev/null && echo TOUCHED
         mkfifo "$d/fifo" 2>/dev/null && echo FIFO
         (echo x > "$TMPDIR/ok") 2>/dev/null && echo SCRATCH-OK
         cp /bin/true "$TMPDIR/t" 2>/dev/null && "$TMPDIR/t" 2>/dev/null && echo RAN-FROM-SCRATCH
@@ -83,6 +87,9 @@ fn every_kind_of_write_outside_the_scratch_directory_fails() {
         "MOVED",
         "SYMLINK",
         "HARDLINK",
+        "CHMOD",
+        "CHOWN",
+        "TOUCHED",
         "FIFO",
         "RAN-FROM-SCRATCH",
         "RAN-FROM-OUTSIDE",
@@ -117,6 +124,41 @@ fn no_listening_socket_and_no_signal_outside_the_sandbox() {
     assert!(victim.try_wait().unwrap().is_none(), "the victim died");
     victim.kill().unwrap();
     victim.wait().unwrap();
+}
+
+/// What Landlock does not govern: capabilities, the clock and hostname,
+/// code from memory, leaving the session, inherited descriptors.
+#[test]
+fn what_landlock_does_not_govern_is_held_too() {
+    // A descriptor stepguard inherited without close-on-exec.
+    // SAFETY: dup2 onto an unused high number.
+    let leaked = unsafe { libc::dup2(2, 77) };
+    assert_eq!(leaked, 77);
+    let script = r#"
+        hostname sandbox-was-here 2>/dev/null && echo HOSTNAME
+        date -s 2001-01-01 >/dev/null 2>&1 && echo CLOCK
+        setsid sh -c 'echo ESCAPED' 2>/dev/null
+        perl -e 'my $n = "x"; my $fd = syscall(319, $n, 0); print $fd >= 0 ? "MEMFD\n" : "nomemfd\n"'
+        [ -e /proc/self/fd/77 ] && echo LEAKED-FD
+        grep CapEff /proc/self/status
+        stat -c 'scratch %a' "$TMPDIR"
+        echo done
+    "#;
+    let (out, _) = sandboxed(script, &[]);
+    // SAFETY: closing the descriptor dup2 made.
+    unsafe { libc::close(77) };
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("done"), "{stdout}");
+    for bad in ["HOSTNAME", "CLOCK", "ESCAPED", "MEMFD", "LEAKED-FD"] {
+        assert!(!stdout.contains(bad), "{bad} got through: {stdout}");
+    }
+    assert!(stdout.contains("nomemfd"), "perl did not run: {stdout}");
+    assert!(stdout.contains("scratch 700"), "{stdout}");
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        // DAC_READ_SEARCH, NET_RAW, SYS_PTRACE and SYSLOG only.
+        assert!(stdout.contains("CapEff:\t0000000400082004"), "{stdout}");
+    }
 }
 
 fn stepguard(args: &[&str], env: &[(&str, &str)], dir: &Path) -> Output {
@@ -213,7 +255,7 @@ fn doctor_proves_the_sandbox_and_fails_when_a_requirement_is_missing() {
     if status().enforced() {
         assert_eq!(out.status.code(), Some(0), "{stdout}");
         assert!(stdout.contains("enforced (Landlock ABI"), "{stdout}");
-        assert!(stdout.contains("was refused"), "{stdout}");
+        assert!(stdout.contains("chmod beside it were refused"), "{stdout}");
     }
 
     let forced = [("STEPGUARD_SANDBOX_UNAVAILABLE", "1")];

@@ -31,9 +31,11 @@ fn the_runner_confines_what_a_standing_rule_let_through() {
     // Single-threaded here: nothing else reads the environment yet.
     std::env::set_var("PATH", path);
     std::env::set_var("STEPGUARD_STATE_DIR", outside.path());
+    std::env::set_var("OPENAI_API_KEY", "sk-canary-key-of-stepguard");
     set_sandbox_policy(SandboxPolicy {
         mode: SandboxMode::Required,
         exec_dirs: vec![tools.path().to_path_buf()],
+        ..SandboxPolicy::default()
     });
 
     let state = tempfile::tempdir().unwrap();
@@ -79,5 +81,26 @@ fn the_runner_confines_what_a_standing_rule_let_through() {
         std::fs::read_dir(outside.path()).unwrap().count(),
         0,
         "the tool wrote outside the scratch directory"
+    );
+
+    // stepguard's own secrets never reach a pre-flight.
+    let request = RunRequest {
+        command: "printenv".into(),
+        timeout: Duration::from_secs(10),
+        limits: OutputLimits::default(),
+        predicates: Predicates::default(),
+    };
+    let outcome = rt.block_on(run(request, None, None)).unwrap();
+    let env: Vec<&str> = outcome
+        .output
+        .lines
+        .iter()
+        .map(|(_, l)| l.as_str())
+        .collect();
+    assert!(env.iter().any(|l| l.starts_with("PATH=")), "{env:?}");
+    assert!(
+        !env.iter()
+            .any(|l| l.contains("sk-canary") || l.starts_with("STEPGUARD_")),
+        "{env:?}"
     );
 }

@@ -4,6 +4,7 @@
 //! or a model, and it asks the guard first. Actions and rollbacks have no
 //! path here: they are only ever copied for the human.
 
+mod hardening;
 mod output;
 mod runner;
 pub mod sandbox;
@@ -53,7 +54,9 @@ pub fn guard(command: &str) -> crate::guard::Decision {
 pub fn guard_to_run(command: &str) -> crate::guard::Decision {
     let mut decision = guard(command);
     if decision.allowed {
-        if let Err(why) = sandbox::check_trusted_files(&decision.trust_files) {
+        if let Err(why) =
+            sandbox::check_trusted_files(&decision.trust_files, &sandbox_policy().config_dirs)
+        {
             decision.allowed = false;
             decision.reason = format!("refused: {why}");
             decision.rule = None;

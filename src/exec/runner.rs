@@ -89,7 +89,7 @@ pub async fn run(
     let pgid = child.id();
     // PDEATHSIG reaches only the shell; the watcher (dropped, hence killed,
     // when this function returns) cleans up the rest if stepguard dies.
-    let _watcher = pgid.and_then(spawn_watcher);
+    let _watcher = pgid.and_then(|pgid| spawn_watcher(pgid, _scratch.path()));
     let stdout = child.stdout.take().expect("piped stdout");
     let stderr = child.stderr.take().expect("piped stderr");
 
@@ -178,11 +178,18 @@ fn spawn(
     for (k, v) in sandbox::scratch_env(scratch.path()) {
         command.env(k, v);
     }
+    // stepguard's own secrets are no business of a pre-flight's.
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy();
+        if k.starts_with("STEPGUARD_") || k.starts_with("OPENAI_") {
+            command.env_remove(k.as_ref());
+        }
+    }
     let mut ruleset = ruleset;
     // A new session (hence a new process group): the group kill reaches the
     // whole pipeline, and the session id still finds a process that moved to
     // a group of its own (GNU `timeout` does) so it is killed too.
-    // SAFETY: setsid, prctl and the Landlock calls are async-signal-safe
+    // SAFETY: setsid, prctl, Landlock, capset, seccomp and close_range are
     // system calls; nothing here allocates.
     unsafe {
         command.pre_exec(move || {
@@ -192,38 +199,45 @@ fn spawn(
             // If stepguard itself dies (even by SIGKILL), so does the shell.
             #[cfg(target_os = "linux")]
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            if let Some(rules) = ruleset.take() {
-                sandbox::restrict_child(rules)?;
-            }
-            Ok(())
+            sandbox::confine_child(ruleset.take())
         });
     }
     let child = command.spawn()?;
     Ok((child, scratch))
 }
 
-/// `stepguard doctor`'s proof: a sandboxed shell tries to write `target`
-/// (outside its scratch directory) and then into its scratch directory.
-/// Returns what protected it and whether each write happened.
+/// `stepguard doctor`'s proof: a sandboxed shell tries to write a new file
+/// in `outside` (a directory outside its scratch directory), to change the
+/// mode of a file there, and to write into its scratch directory. Returns
+/// what protected it and which of those happened.
 pub async fn probe_sandbox(
     policy: &SandboxPolicy,
-    target: &std::path::Path,
+    outside: &std::path::Path,
 ) -> Result<SandboxProbe, RunError> {
+    use std::os::unix::fs::PermissionsExt;
+    let target = outside.join("written-by-a-pre-flight");
+    let existing = outside.join("mode-changed-by-a-pre-flight");
+    std::fs::write(&existing, "")?;
+    std::fs::set_permissions(&existing, std::fs::Permissions::from_mode(0o600))?;
     let prepared = sandbox::prepare(policy)?;
     let status = prepared.status.clone();
-    // The path travels as $1, never inside the script.
-    let script = r#"(printf x > "$1") 2>/dev/null; (printf x > "$TMPDIR/probe") 2>/dev/null && [ -s "$TMPDIR/probe" ] && echo scratch-ok"#;
-    let line = format!(
-        "set -- {}; {script}",
-        shlex::try_quote(&target.to_string_lossy())
-            .map_err(|_| RunError::Refused("refused: the probe path has a NUL byte".into()))?
-    );
+    // The paths travel as $1 and $2, never inside the script.
+    let script = r#"(printf x > "$1") 2>/dev/null; chmod 666 "$2" 2>/dev/null; (printf x > "$TMPDIR/probe") 2>/dev/null && [ -s "$TMPDIR/probe" ] && echo scratch-ok"#;
+    let quote = |p: &std::path::Path| {
+        shlex::try_quote(&p.to_string_lossy())
+            .map(|q| q.into_owned())
+            .map_err(|_| RunError::Refused("refused: the probe path has a NUL byte".into()))
+    };
+    let line = format!("set -- {} {}; {script}", quote(&target)?, quote(&existing)?);
     let (child, scratch) = spawn(&line, prepared)?;
     let out = child.wait_with_output().await?;
     drop(scratch);
+    let mode = std::fs::metadata(&existing)?.permissions().mode() & 0o777;
     Ok(SandboxProbe {
         status,
-        outside_written: target.exists(),
+        target,
+        outside_written: outside.join("written-by-a-pre-flight").exists(),
+        mode_changed: mode != 0o600,
         scratch_written: String::from_utf8_lossy(&out.stdout).contains("scratch-ok"),
     })
 }
@@ -232,8 +246,12 @@ pub async fn probe_sandbox(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SandboxProbe {
     pub status: SandboxStatus,
+    /// The file the probe tried to write.
+    pub target: std::path::PathBuf,
     /// The write outside the scratch directory happened (it must not).
     pub outside_written: bool,
+    /// A file's mode outside the scratch directory changed (it must not).
+    pub mode_changed: bool,
     /// The write inside the scratch directory happened (it must).
     pub scratch_written: bool,
 }
@@ -303,12 +321,13 @@ pub fn set_watcher(exe: std::path::PathBuf) {
     let _ = WATCHER.set(exe);
 }
 
-fn spawn_watcher(pgid: u32) -> Option<tokio::process::Child> {
+fn spawn_watcher(pgid: u32, scratch: &std::path::Path) -> Option<tokio::process::Child> {
     let exe = WATCHER.get()?;
     Command::new(exe)
         .arg("__reap")
         .arg(pgid.to_string())
         .arg(std::process::id().to_string())
+        .arg(scratch)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -317,21 +336,29 @@ fn spawn_watcher(pgid: u32) -> Option<tokio::process::Child> {
         .ok()
 }
 
-/// `stepguard __reap PGID PARENT`: wait until the command's session is
-/// empty, or until PARENT (stepguard) is gone, and then kill the session.
-/// Polling the parent works whatever signal ended it, SIGKILL included.
-pub fn reap(pgid: u32, parent: u32) {
+/// `stepguard __reap PGID PARENT [SCRATCH]`: wait until the command's
+/// session is empty, or until PARENT (stepguard) is gone, and then kill the
+/// session and remove the run's scratch directory (stepguard removes it
+/// itself when it lives). Polling the parent works whatever signal ended
+/// it, SIGKILL included.
+pub fn reap(pgid: u32, parent: u32, scratch: Option<&std::path::Path>) {
     loop {
         // SAFETY: getppid has no preconditions.
         let ppid = unsafe { libc::getppid() } as u32;
+        if ppid != parent {
+            kill_group(Some(pgid));
+            if let Some(dir) = scratch.filter(|d| {
+                d.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with(sandbox::SCRATCH_PREFIX))
+            }) {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            return;
+        }
         let members = libc::pid_t::try_from(pgid)
             .map(session_members)
             .unwrap_or_default();
         if members.is_empty() {
-            return;
-        }
-        if ppid != parent {
-            kill_group(Some(pgid));
             return;
         }
         std::thread::sleep(Duration::from_millis(100));

@@ -20,6 +20,10 @@ use landlock::{
     RulesetCreated, RulesetCreatedAttr, RulesetStatus, Scope, ABI,
 };
 
+/// `sandbox: required` needs at least this ABI: the first under which every
+/// change to a file's content (truncation included) is Landlock's to refuse.
+pub const MIN_REQUIRED_ABI: i32 = 3;
+
 /// The ABI whose rights we ask for: the one this code is tested against.
 /// Older kernels get what they support (best effort); see [`status`].
 const TESTED_ABI: ABI = ABI::V6;
@@ -55,11 +59,35 @@ pub enum SandboxMode {
 }
 
 /// How pre-flights are confined: set once by the binary from the config.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SandboxPolicy {
     pub mode: SandboxMode,
     /// Extra directories programs may run from (`~/.krew/bin`).
     pub exec_dirs: Vec<PathBuf>,
+    /// Where a config file that can run programs (`--kubeconfig`) may be
+    /// loaded from: [`default_config_dirs`] and the config's `config_dirs`.
+    pub config_dirs: Vec<PathBuf>,
+}
+
+impl Default for SandboxPolicy {
+    fn default() -> Self {
+        SandboxPolicy {
+            mode: SandboxMode::default(),
+            exec_dirs: Vec::new(),
+            config_dirs: default_config_dirs(),
+        }
+    }
+}
+
+/// Where kubectl, helm and docker keep the user's own configuration, and
+/// /etc: places a checkout, a download or a pre-flight cannot put a file.
+pub fn default_config_dirs() -> Vec<PathBuf> {
+    let mut dirs = vec![PathBuf::from("/etc")];
+    if let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+        let home = PathBuf::from(home);
+        dirs.extend([".kube", ".docker", ".config/helm"].map(|d| home.join(d)));
+    }
+    dirs
 }
 
 /// What protects a run, as the header, the card and the audit log say it.
@@ -85,9 +113,31 @@ impl SandboxStatus {
         }
     }
 
+    /// What this kernel's Landlock cannot hold, by ABI (empty from ABI 6).
+    pub fn missing(&self) -> Vec<&'static str> {
+        let SandboxStatus::Enforced { abi } = self else {
+            return Vec::new();
+        };
+        [
+            (3, "truncating files"),
+            (4, "listening on TCP ports"),
+            (5, "device ioctls"),
+            (6, "signals and abstract sockets outside the sandbox"),
+        ]
+        .into_iter()
+        .filter(|(since, _)| abi < since)
+        .map(|(_, what)| what)
+        .collect()
+    }
+
     /// One line for a banner or the doctor.
     pub fn describe(&self) -> String {
         match self {
+            SandboxStatus::Enforced { abi } if !self.missing().is_empty() => format!(
+                "partly enforced (Landlock ABI {abi}): pre-flights cannot write outside their \
+                 scratch directory, but this kernel does not confine {}",
+                self.missing().join(", ")
+            ),
             SandboxStatus::Enforced { abi } => format!(
                 "enforced (Landlock ABI {abi}): pre-flights cannot write outside their scratch \
                  directory"
@@ -149,6 +199,9 @@ fn probe_kernel() -> SandboxStatus {
     }
 }
 
+/// Scratch directories are named so: the reaper removes one left behind.
+pub const SCRATCH_PREFIX: &str = "stepguard-run-";
+
 /// Everything one run needs before the fork: its scratch directory, the
 /// ruleset to apply in the child, and what protects it.
 pub struct Prepared {
@@ -172,11 +225,21 @@ pub fn scratch_env(scratch: &Path) -> [(&'static str, PathBuf); 4] {
 /// the kernel has none.
 pub fn prepare(policy: &SandboxPolicy) -> Result<Prepared, SandboxError> {
     let status = status();
-    if let (SandboxStatus::GuardOnly { why }, SandboxMode::Required) = (&status, policy.mode) {
-        return Err(SandboxError::Required(why.clone()));
+    if policy.mode == SandboxMode::Required {
+        match &status {
+            SandboxStatus::GuardOnly { why } => return Err(SandboxError::Required(why.clone())),
+            SandboxStatus::Enforced { abi } if *abi < MIN_REQUIRED_ABI => {
+                return Err(SandboxError::Required(format!(
+                    "this kernel's Landlock (ABI {abi}) cannot stop a pre-flight from truncating \
+                     files (ABI {MIN_REQUIRED_ABI}, Linux 6.2, can)"
+                )))
+            }
+            SandboxStatus::Enforced { .. } => {}
+        }
     }
     let scratch = tempfile::Builder::new()
-        .prefix("stepguard-run-")
+        .prefix(SCRATCH_PREFIX)
+        .permissions(std::fs::Permissions::from_mode(0o700))
         .tempdir()
         .map_err(SandboxError::Scratch)?;
     let ruleset = match status {
@@ -235,27 +298,29 @@ pub fn confine(exec_dirs: &[PathBuf], writable: &[&Path]) -> Result<RulesetCreat
     Ok(created)
 }
 
-/// Applies a prepared ruleset to the calling process: called in the child
-/// between fork and exec, so it allocates nothing and fails closed.
+/// Applies a prepared ruleset to the calling process, then the rest of the
+/// confinement (see [`confine_child`]). Called in the child between fork and
+/// exec, so it allocates nothing and fails closed.
 pub fn restrict_child(ruleset: RulesetCreated) -> std::io::Result<()> {
-    match ruleset.restrict_self() {
-        Ok(s) if s.ruleset != RulesetStatus::NotEnforced && s.no_new_privs => Ok(()),
-        _ => Err(std::io::Error::from_raw_os_error(libc::EPERM)),
-    }
+    confine_child(Some(ruleset))
 }
 
-/// Files a command loads configuration from that can run programs (a
-/// kubeconfig's `exec` credential plugin, docker's config directory with
-/// its helpers and plugins): each must be the user's own (or root's), and
-/// neither it, nor a directory above it, nor anything beneath it (for a
-/// directory) writable by anyone else, so nobody but the user can have put
-/// a program in it.
-pub fn check_trusted_files(paths: &[String]) -> Result<(), String> {
-    for p in paths {
-        let path = Path::new(p);
-        check_trusted(path)
-            .map_err(|why| format!("config file {} is not safe to load: {why}", shown(path)))?;
+/// Everything a pre-flight's child gets before `exec`: Landlock (when the
+/// kernel has it), then every capability but a few read-only ones dropped,
+/// the syscall filter, and inherited descriptors closed at exec. The same
+/// without Landlock, so a guard-only run still cannot set the clock.
+pub fn confine_child(ruleset: Option<RulesetCreated>) -> std::io::Result<()> {
+    if let Some(ruleset) = ruleset {
+        match ruleset.restrict_self() {
+            Ok(s) if s.ruleset != RulesetStatus::NotEnforced && s.no_new_privs => {}
+            _ => return Err(std::io::Error::from_raw_os_error(libc::EPERM)),
+        }
     }
+    super::hardening::drop_capabilities()?;
+    if let Some(filter) = super::hardening::filter() {
+        super::hardening::apply_filter(filter)?;
+    }
+    super::hardening::cloexec_inherited_fds();
     Ok(())
 }
 
@@ -263,9 +328,55 @@ pub fn check_trusted_files(paths: &[String]) -> Result<(), String> {
 /// more is refused rather than half checked.
 const MAX_TRUSTED_ENTRIES: usize = 2_000;
 
-fn check_trusted(path: &Path) -> Result<(), String> {
+/// Files a command loads configuration from that can run programs (a
+/// kubeconfig's `exec` credential plugin, docker's config directory with
+/// its helpers and plugins). Ownership cannot tell a file the user wrote
+/// from one that arrived with a checkout, so each must lie in one of
+/// `config_dirs` (the user's own config locations), be named by a path no
+/// one else can redirect (no `/proc` or `/dev` alias, no component another
+/// user could replace), be the user's own or root's, and neither it, nor a
+/// directory above it, nor anything beneath it (for a directory) be
+/// writable by anyone else. The sandbox keeps a pre-flight from writing
+/// there, so what was checked is what the program reads.
+pub fn check_trusted_files(paths: &[String], config_dirs: &[PathBuf]) -> Result<(), String> {
+    for p in paths {
+        let path = Path::new(p);
+        check_trusted(path, config_dirs)
+            .map_err(|why| format!("config file {} is not safe to load: {why}", shown(path)))?;
+    }
+    Ok(())
+}
+
+fn check_trusted(path: &Path, config_dirs: &[PathBuf]) -> Result<(), String> {
+    let aliases = [Path::new("/proc"), Path::new("/dev")];
+    if aliases.iter().any(|a| path.starts_with(a)) {
+        return Err("a /proc or /dev path names whatever file a descriptor holds".into());
+    }
+    // Every component as written: a symlink on the way must be one only
+    // the user or root could have put there, in a directory only they can
+    // change (checked for each directory in turn).
+    for (n, cur) in path.ancestors().enumerate() {
+        let meta = std::fs::symlink_metadata(cur).map_err(|e| format!("{}: {e}", shown(cur)))?;
+        closed_to_others(cur, &meta, n > 0)?;
+    }
     let real = path.canonicalize().map_err(|e| e.to_string())?;
-    // The file, then every directory above it.
+    if aliases.iter().any(|a| real.starts_with(a)) {
+        return Err(format!("it resolves to {}", shown(&real)));
+    }
+    let trusted = config_dirs
+        .iter()
+        .filter_map(|d| d.canonicalize().ok())
+        .any(|d| real.starts_with(d));
+    if !trusted {
+        let listed: Vec<String> = config_dirs.iter().map(|d| shown(d)).collect();
+        return Err(format!(
+            "{} is outside the config directories ({}; add one with config_dirs in the config \
+             file)",
+            shown(&real),
+            listed.join(", ")
+        ));
+    }
+    // The file it resolves to, then every directory above that.
     for (n, cur) in real.ancestors().enumerate() {
         let meta = std::fs::metadata(cur).map_err(|e| format!("{}: {e}", shown(cur)))?;
         closed_to_others(cur, &meta, n > 0)?;
@@ -341,8 +452,8 @@ mod tests {
     #[test]
     fn the_scratch_directory_never_becomes_executable() {
         let policy = SandboxPolicy {
-            mode: SandboxMode::Auto,
             exec_dirs: vec![std::env::temp_dir()],
+            ..SandboxPolicy::default()
         };
         let scratch = tempfile::tempdir().unwrap();
         let dirs = exec_dirs(&policy, scratch.path());
@@ -353,32 +464,36 @@ mod tests {
     #[test]
     fn trusted_files_must_be_ours_and_not_writable_by_others() {
         let dir = tempfile::tempdir().unwrap();
+        let dirs = [dir.path().to_path_buf()];
         let file = dir.path().join("kubeconfig");
         std::fs::write(&file, "apiVersion: v1\n").unwrap();
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
         let p = file.to_string_lossy().into_owned();
-        assert_eq!(check_trusted_files(std::slice::from_ref(&p)), Ok(()));
+        assert_eq!(check_trusted_files(std::slice::from_ref(&p), &dirs), Ok(()));
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o666)).unwrap();
-        let e = check_trusted_files(std::slice::from_ref(&p)).unwrap_err();
+        let e = check_trusted_files(std::slice::from_ref(&p), &dirs).unwrap_err();
         assert!(e.contains("writable by others"), "{e}");
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
-        let e = check_trusted_files(std::slice::from_ref(&p)).unwrap_err();
+        let e = check_trusted_files(std::slice::from_ref(&p), &dirs).unwrap_err();
         assert!(e.contains("writable by others"), "{e}");
-        let missing = check_trusted_files(&["/nonexistent/kubeconfig".into()]).unwrap_err();
+        let missing =
+            check_trusted_files(&["/nonexistent/kubeconfig".into()], &[PathBuf::from("/")])
+                .unwrap_err();
         assert!(missing.contains("/nonexistent/kubeconfig"), "{missing}");
     }
 
     #[test]
     fn a_config_directory_is_checked_beneath_too() {
         let dir = tempfile::tempdir().unwrap();
+        let dirs = [dir.path().to_path_buf()];
         let plugins = dir.path().join("cli-plugins");
         std::fs::create_dir(&plugins).unwrap();
         std::fs::write(dir.path().join("config.json"), "{}").unwrap();
         let p = dir.path().to_string_lossy().into_owned();
-        assert_eq!(check_trusted_files(std::slice::from_ref(&p)), Ok(()));
+        assert_eq!(check_trusted_files(std::slice::from_ref(&p), &dirs), Ok(()));
         std::fs::set_permissions(&plugins, std::fs::Permissions::from_mode(0o777)).unwrap();
-        let e = check_trusted_files(std::slice::from_ref(&p)).unwrap_err();
+        let e = check_trusted_files(std::slice::from_ref(&p), &dirs).unwrap_err();
         assert!(
             e.contains("cli-plugins") && e.contains("writable by others"),
             "{e}"
@@ -390,7 +505,42 @@ mod tests {
         std::fs::write(&helper, "").unwrap();
         std::fs::set_permissions(shared.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
         std::os::unix::fs::symlink(&helper, plugins.join("docker-x")).unwrap();
-        let e = check_trusted_files(std::slice::from_ref(&p)).unwrap_err();
+        let e = check_trusted_files(std::slice::from_ref(&p), &dirs).unwrap_err();
+        assert!(e.contains("writable by others"), "{e}");
+    }
+
+    #[test]
+    fn only_the_users_config_locations_named_directly_are_trusted() {
+        let home = tempfile::tempdir().unwrap();
+        let kube = home.path().join(".kube");
+        std::fs::create_dir(&kube).unwrap();
+        std::fs::write(kube.join("config"), "apiVersion: v1\n").unwrap();
+        let dirs = [kube.clone()];
+        let ok = kube.join("config").to_string_lossy().into_owned();
+        assert_eq!(
+            check_trusted_files(std::slice::from_ref(&ok), &dirs),
+            Ok(())
+        );
+        // A file that came with a checkout is the user's too, but elsewhere.
+        let checkout = home.path().join("repo");
+        std::fs::create_dir(&checkout).unwrap();
+        std::fs::write(checkout.join("kubeconfig"), "").unwrap();
+        let planted = checkout.join("kubeconfig").to_string_lossy().into_owned();
+        let e = check_trusted_files(&[planted], &dirs).unwrap_err();
+        assert!(e.contains("outside the config directories"), "{e}");
+        // Aliases that name a descriptor or another process's view.
+        for alias in ["/proc/self/cwd/kubeconfig", "/dev/stdout", "/dev/fd/0"] {
+            let e = check_trusted_files(&[alias.into()], &[PathBuf::from("/")]).unwrap_err();
+            assert!(e.contains("/proc or /dev"), "{alias}: {e}");
+        }
+        // A symlink in a directory others can write could be flipped after
+        // the check.
+        let shared = home.path().join("shared");
+        std::fs::create_dir(&shared).unwrap();
+        std::os::unix::fs::symlink(&kube, shared.join("link")).unwrap();
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let via_link = shared.join("link/config").to_string_lossy().into_owned();
+        let e = check_trusted_files(&[via_link], &dirs).unwrap_err();
         assert!(e.contains("writable by others"), "{e}");
     }
 }

@@ -81,23 +81,31 @@ pub struct ConfigFile {
     /// system's (`~/.krew/bin`, a cloud SDK's `bin`). `~/` is the home directory.
     #[serde(default)]
     pub exec_dirs: Vec<PathBuf>,
+    /// Where a config file that can run programs (`--kubeconfig`,
+    /// `KUBECONFIG=`, docker's `--config`) may be loaded from, besides
+    /// `~/.kube`, `~/.docker`, `~/.config/helm` and `/etc`.
+    #[serde(default)]
+    pub config_dirs: Vec<PathBuf>,
 }
 
 impl ConfigFile {
     /// The sandbox settings, `~/` expanded.
     pub fn sandbox_policy(&self) -> crate::exec::SandboxPolicy {
         let home = std::env::var_os("HOME").map(PathBuf::from);
-        let exec_dirs = self
-            .exec_dirs
-            .iter()
-            .map(|d| match (d.strip_prefix("~"), &home) {
-                (Ok(rest), Some(home)) => home.join(rest),
-                _ => d.clone(),
-            })
-            .collect();
+        let expand = |dirs: &[PathBuf]| -> Vec<PathBuf> {
+            dirs.iter()
+                .map(|d| match (d.strip_prefix("~"), &home) {
+                    (Ok(rest), Some(home)) => home.join(rest),
+                    _ => d.clone(),
+                })
+                .collect()
+        };
+        let mut config_dirs = crate::exec::sandbox::default_config_dirs();
+        config_dirs.extend(expand(&self.config_dirs));
         crate::exec::SandboxPolicy {
             mode: self.sandbox,
-            exec_dirs,
+            exec_dirs: expand(&self.exec_dirs),
+            config_dirs,
         }
     }
 }
