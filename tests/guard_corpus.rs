@@ -93,6 +93,72 @@ fn hostile_bytes() -> Vec<(&'static str, String)> {
             "awk print continued in if",
             "awk 'BEGIN { if (1) print \"a\",\n\"b\" > \"/tmp/f\" }'".into(),
         ),
+        // A redirection number split by a line continuation is still '10>'.
+        (
+            "multi-digit fd across a continuation",
+            "awk -F 1\\\n0>/dev/null 'BEGIN{system(\"id\")}' f".into(),
+        ),
+        // Line breaks inside one argument: a second request, or a line of
+        // another protocol, behind a GET.
+        (
+            "curl header smuggles a POST",
+            "curl -s -m 3 -H 'X: y\n\nPOST /api/v2/silences HTTP/1.1\nHost: x\n\
+             Content-Length: 17\n\n{\"matchers\":[1]}' http://127.0.0.1:9093/api/v2/status"
+                .into(),
+        ),
+        (
+            "curl header carries a Redis command",
+            "curl -s -m 2 -H 'X: y\nFLUSHALL' http://127.0.0.1:6379/".into(),
+        ),
+        (
+            "curl header with CRLF",
+            "curl -H 'X: y\r\nFLUSHALL' http://127.0.0.1:6379/".into(),
+        ),
+        (
+            "curl attached header",
+            "curl '-HX: y\nFLUSHALL' http://127.0.0.1:6379/".into(),
+        ),
+        (
+            "curl user agent",
+            "curl -A 'a\nFLUSHALL' http://127.0.0.1:6379/".into(),
+        ),
+        (
+            "curl referer",
+            "curl --referer 'a\nFLUSHALL' http://127.0.0.1:6379/".into(),
+        ),
+        (
+            "curl cookie",
+            "curl -b 'a=b\nFLUSHALL' http://127.0.0.1:6379/".into(),
+        ),
+        (
+            "curl proxy header",
+            "curl --proxy-header 'X: y\nZ: w' -x http://p:3128 http://x/".into(),
+        ),
+        ("curl URL", "curl 'http://127.0.0.1:6379/\nFLUSHALL'".into()),
+        ("curl tab in a header", "curl -H 'X: a\tb' http://x/".into()),
+        (
+            "newline in a kubectl argument",
+            "kubectl get pods -l 'a\nb'".into(),
+        ),
+        (
+            "newline in a redis-cli argument",
+            "redis-cli GET 'a\nFLUSHALL'".into(),
+        ),
+        (
+            "newline in a psql host",
+            "psql -h 'db\nx' -c 'select 1'".into(),
+        ),
+        ("newline in an awk operand", "awk '{print}' 'f\ng'".into()),
+        ("newline in a sed operand", "sed -n p 'f\ng'".into()),
+        (
+            "newline in a timeout option",
+            "timeout -s 'KILL\n' 5 ls".into(),
+        ),
+        (
+            "newline inside a command timeout wraps",
+            "timeout 5 kubectl get 'a\nb'".into(),
+        ),
+        ("newline in an env value", "TZ='UTC\n' date".into()),
     ]
 }
 
@@ -256,6 +322,22 @@ fn reasons_name_the_offending_piece() {
         ("cat <<EOF", "here-document"),
         ("", "nothing to run"),
         ("kube\u{200b}ctl get pods", "U+200B"),
+        ("awk -F 10>/dev/null 'BEGIN{}' f", "'10>'"),
+        ("ls {fd}>/dev/null", "'{fd}>'"),
+        ("ls 2>&10", "'2>&10'"),
+        ("echo X 1</tmp/v >/dev/stdout", "'1</tmp/v'"),
+        ("echo X </tmp/v 1<&0 >/dev/stdout", "'>/dev/stdout'"),
+        ("curl -H 'Host:' http://x/", "Host header"),
+        ("curl -H 'X: y\nZ' http://x/", "U+000A"),
+        (
+            "curl --unix-socket /run/docker.sock http://x/",
+            "'curl --unix-socket'",
+        ),
+        ("nawk -eBEGIN 'BEGIN{}'", "'awk -e'"),
+        ("gawk '{ARGV[ARGC++]=\"x\"}' f", "ARGV"),
+        ("LC_ALL=/tmp/loc ls", "'LC_ALL=/tmp/loc'"),
+        ("kubectl --kuberc=./k get pods", "'kubectl --kuberc'"),
+        ("printf -v PATH /tmp", "'printf -v'"),
     ];
     let mut failures = Vec::new();
     for (cmd, want) in cases {

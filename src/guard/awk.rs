@@ -1,6 +1,6 @@
-//! `awk` / `gawk` / `mawk`: options that never load code from elsewhere, and
-//! a program that never runs a command, reads through a pipe, or writes a
-//! file.
+//! `awk` / `gawk` / `mawk` / `nawk` / `original-awk`: only the options
+//! every awk reads the same way, and a program that never runs a command,
+//! reads through a pipe, writes a file, or changes which files are read.
 //!
 //! The program is scanned with just enough of awk's lexer to skip strings,
 //! regex literals and comments. Where awk itself decides between a regex and
@@ -9,12 +9,22 @@
 
 use super::lexer::Word;
 use super::quote;
-use super::rules::Globs;
+use super::rules::{no_control, Globs};
+
+/// Variables through which a program changes the files awk opens (gawk
+/// opens `/inet/...` network files put in ARGV at run time) or reaches
+/// other variables by name.
+const FILE_LIST_VARS: [&str; 4] = ["ARGV", "ARGC", "SYMTAB", "FUNCTAB"];
 
 /// Checks awk's arguments; globs are accepted among the operands after the
 /// program (input files).
+///
+/// The options are only those every awk reads alike: `-F sep`, `-v
+/// var=value` (value attached or in the next word) and `--`. The others
+/// differ between implementations: one-true-awk ignores `-e`/`--source`
+/// with a warning and takes the next word as the program, so a word read
+/// here as a file would run.
 pub(crate) fn check_args(args: &[Word], globs: &mut Globs) -> Result<(), String> {
-    let mut sources: Vec<&str> = Vec::new();
     let mut i = 0;
     // Options end at the program (awk stops at the first operand).
     while i < args.len() {
@@ -28,142 +38,91 @@ pub(crate) fn check_args(args: &[Word], globs: &mut Globs) -> Result<(), String>
             break;
         }
         i += 1;
-        if a.starts_with("--") {
-            let (name, value) = match a.split_once('=') {
-                Some((n, v)) => (n, Some(v)),
-                None => (a, None),
-            };
-            for (long, why) in DENIED_LONG {
-                if name.len() > 2 && long.starts_with(name) {
-                    return Err(format!("{} {why}", quote(&format!("awk {name}"))));
+        no_control("awk", a)?;
+        let ch = a[1..].chars().next().unwrap_or('-');
+        match ch {
+            'F' | 'v' => {
+                let v = if a.len() > 2 {
+                    &a[2..]
+                } else {
+                    let Some(n) = args.get(i) else {
+                        return Err(format!("'awk -{ch}' needs a value"));
+                    };
+                    i += 1;
+                    no_control("awk", &n.text)?;
+                    n.text.as_str()
+                };
+                if ch == 'v' {
+                    assignment(v, "-v")?;
                 }
             }
-            match name {
-                "--field-separator" | "--assign" | "--source" => {
-                    let v = match value {
-                        Some(v) => v,
-                        None => {
-                            let Some(n) = args.get(i) else {
-                                return Err(format!("'awk {name}' needs a value"));
-                            };
-                            i += 1;
-                            n.text.as_str()
-                        }
-                    };
-                    if name == "--source" {
-                        no_glob(w)?;
-                        sources.push(v);
+            _ => {
+                let why = match ch {
+                    'f' | 'E' => "reads the program from a file that cannot be checked",
+                    'e' => {
+                        "is read differently by each awk (one-true-awk ignores it and runs \
+                            the next word as the program)"
                     }
-                }
-                "--posix"
-                | "--traditional"
-                | "--sandbox"
-                | "--re-interval"
-                | "--characters-as-bytes" => {}
-                _ => {
-                    return Err(format!(
-                        "'awk' option {} is not in the read-only set",
-                        quote(name)
-                    ))
-                }
-            }
-            continue;
-        }
-        let body = &a[1..];
-        for (k, ch) in body.char_indices() {
-            match ch {
-                'F' | 'v' | 'e' => {
-                    let rest = &body[k + 1..];
-                    let v = if rest.is_empty() {
-                        let Some(n) = args.get(i) else {
-                            return Err(format!("'awk -{ch}' needs a value"));
-                        };
-                        i += 1;
-                        if ch == 'e' {
-                            no_glob(n)?;
-                        }
-                        n.text.as_str()
-                    } else {
-                        if ch == 'e' {
-                            no_glob(w)?;
-                        }
-                        rest
-                    };
-                    if ch == 'e' {
-                        sources.push(v);
-                    }
-                    break;
-                }
-                'b' | 'P' => {}
-                'f' => {
-                    return Err(
-                        "'awk -f' reads the program from a file that cannot be checked".into(),
-                    )
-                }
-                'i' => return Err("'awk -i' includes a source file that cannot be checked".into()),
-                'l' => return Err("'awk -l' loads a compiled extension".into()),
-                'E' => {
-                    return Err(
-                        "'awk -E' reads the program from a file that cannot be checked".into(),
-                    )
-                }
-                'W' => return Err("'awk -W' options can run a program file (mawk -W exec)".into()),
-                _ => {
-                    return Err(format!(
-                        "'awk' option {} is not in the read-only set",
-                        quote(&format!("-{ch}"))
-                    ))
-                }
+                    'i' => "includes a source file that cannot be checked",
+                    'l' => "loads a compiled extension",
+                    'W' => "options can run a program file (mawk -W exec)",
+                    '-' => "is a long option, which each awk reads differently",
+                    _ => "is not read the same way by every awk",
+                };
+                let shown = if ch == '-' {
+                    a.split_once('=').map_or(a, |(n, _)| n).to_owned()
+                } else {
+                    format!("-{ch}")
+                };
+                return Err(format!(
+                    "'awk {}' {why} (only -F, -v and -- are allowed)",
+                    shown.chars().take(40).collect::<String>()
+                ));
             }
         }
     }
-    if sources.is_empty() {
-        let Some(w) = args.get(i) else {
-            return Err("'awk' without a program".into());
-        };
-        no_glob(w)?;
-        sources.push(w.text.as_str());
-        i += 1;
-    }
+    let Some(w) = args.get(i) else {
+        return Err("'awk' without a program".into());
+    };
+    no_glob(w)?;
+    let program = w.text.as_str();
+    i += 1;
     for (k, w) in args.iter().enumerate().skip(i) {
         globs.accept(args, k);
         let a = w.text.as_str();
+        no_control("awk", a)?;
         if a.starts_with('-') && a != "-" {
             return Err(format!(
                 "awk operand {} after the program looks like an option",
                 quote(a)
             ));
         }
-        if a.starts_with("/inet") {
+        if a.starts_with("/inet") || a.starts_with("/dev/tcp/") || a.starts_with("/dev/udp/") {
             return Err(format!(
-                "awk operand {} is a gawk network special file",
+                "awk operand {} is a network special file (gawk opens a connection)",
                 quote(a)
             ));
         }
+        // `var=value` operands are assignments, made when awk reaches them.
+        if a.contains('=') {
+            assignment(a, "operand")?;
+        }
     }
-    for s in sources {
-        check_program(s)?;
+    check_program(program)
+}
+
+/// An awk assignment (`-v` value or `var=value` operand) must not set the
+/// variables that decide which files awk opens.
+fn assignment(v: &str, what: &str) -> Result<(), String> {
+    let name = v.split_once('=').map_or(v, |(n, _)| n);
+    if FILE_LIST_VARS.contains(&name) {
+        return Err(format!(
+            "awk {what} {} sets {name}, which decides which files awk opens",
+            quote(v)
+        ));
     }
     Ok(())
 }
-
-const DENIED_LONG: [(&str, &str); 9] = [
-    (
-        "--file",
-        "reads the program from a file that cannot be checked",
-    ),
-    ("--include", "includes a source file that cannot be checked"),
-    ("--load", "loads a compiled extension"),
-    (
-        "--exec",
-        "reads the program from a file that cannot be checked",
-    ),
-    ("--dump-variables", "writes a file"),
-    ("--profile", "writes a file"),
-    ("--pretty-print", "writes a file"),
-    ("--debug", "starts an interactive debugger"),
-    ("--lint", "is not needed for read-only use"),
-];
 
 fn no_glob(w: &Word) -> Result<(), String> {
     match w.glob_at {
@@ -358,6 +317,12 @@ pub(crate) fn check_program(p: &str) -> Result<(), String> {
                 let word = &p[start..i];
                 match word {
                     "system" => return Err("awk system() runs a shell command".into()),
+                    w if FILE_LIST_VARS.contains(&w) => {
+                        return Err(format!(
+                            "awk program uses {w}: a program that changes ARGV can make gawk \
+                             open any file, /inet network connections included"
+                        ))
+                    }
                     "getline" => return Err("awk getline can read from a command or a file".into()),
                     "fflush" | "close" => {
                         return Err(format!("awk {word}() acts on pipes and files"))
@@ -549,13 +514,51 @@ mod tests {
     fn options() {
         assert!(check(&words(&["-F:", "{print $1}", "/etc/passwd"])).is_ok());
         assert!(check(&words(&["-F", ",", "-v", "x=1", "{print x}"])).is_ok());
-        assert!(check(&words(&["-f", "prog.awk"])).is_err());
-        assert!(check(&words(&["--exec=prog.awk"])).is_err());
-        assert!(check(&words(&["--inc", "x"])).is_err());
-        assert!(check(&words(&["-l", "filefuncs", "{}"])).is_err());
-        assert!(check(&words(&["-W", "exec", "x"])).is_err());
-        assert!(check(&words(&["{print}", "/inet/tcp/0/evil/80"])).is_err());
-        assert!(check(&words(&["{print}", "-f"])).is_err());
-        assert!(check(&words(&[])).is_err());
+        assert!(check(&words(&["-vx=1", "--", "{print x}", "-", "y=2", "f"])).is_ok());
+        assert!(check(&words(&["-F", "\t", "{print}"])).is_ok());
+        for (bad, why) in [
+            (&["-f", "prog.awk"][..], "file"),
+            (&["--exec=prog.awk"], "long option"),
+            (&["--inc", "x"], "long option"),
+            (&["--source=BEGIN", "BEGIN{system(1)}"], "long option"),
+            (&["-eBEGIN", "BEGIN{system(1)}"], "one-true-awk"),
+            (&["-e", "{print}", "f"], "one-true-awk"),
+            (&["-l", "filefuncs", "{}"], "extension"),
+            (&["-W", "exec", "x"], "mawk"),
+            (&["-b", "{print}"], "every awk"),
+            (&["-P", "{print}"], "every awk"),
+            (&["--posix", "{print}"], "long option"),
+            (&["{print}", "/inet/tcp/0/evil/80"], "network"),
+            (&["{print}", "/inet6/udp/0/h/53"], "network"),
+            (&["{print}", "-f"], "looks like an option"),
+            (&["-v", "ARGC=5", "{print}"], "ARGC"),
+            (&["{print}", "ARGV=x", "f"], "ARGV"),
+            (&["-F", "a\nb", "{print}"], "control character"),
+            (&["{print}", "a\nb"], "control character"),
+            (&[], "without a program"),
+        ] {
+            match check(&words(bad)) {
+                Ok(()) => panic!("{bad:?} allowed"),
+                Err(e) => assert!(e.contains(why), "{bad:?}: {e}"),
+            }
+        }
+        // A newline is fine in the program text.
+        assert!(check(&words(&["{\n print $1\n}", "f"])).is_ok());
+    }
+
+    #[test]
+    fn programs_that_change_the_file_list_are_refused() {
+        for p in [
+            "NR==1{ARGV[ARGC++]=\"/inet/tcp/0/\" $1 \".x/80\"}",
+            "BEGIN{ARGC=3}",
+            "{n=split($0, ARGV)}",
+            "BEGIN{SYMTAB[\"ARGC\"]=5}",
+            "{delete ARGV}",
+        ] {
+            let e = check_program(p).expect_err(p);
+            assert!(e.contains("ARGV") || e.contains("uses"), "{p}: {e}");
+        }
+        // Only the whole word: ARGVX and a string "ARGV" are fine.
+        check_program("{ARGVX=1; print \"ARGV\"}").unwrap();
     }
 }

@@ -1,6 +1,12 @@
 //! `curl`: only requests that fetch (GET or HEAD, no body), over http or
 //! https, with output on stdout. Options come from an allowlist; the
 //! refused ones carry a specific reason.
+//!
+//! One request must stay one request: no control character in any
+//! argument (a CR/LF in a header, cookie or URL starts a second request or
+//! a line of another protocol), no header that changes the framing or
+//! removes `Host` (which servers such as Redis use to spot HTTP sent to
+//! them), no UNIX sockets (local daemons' admin APIs).
 
 use super::lexer::Word;
 use super::quote;
@@ -90,8 +96,18 @@ const LONG: &[(&str, Kind)] = &[
     ("--connect-to", Kind::Value),
     ("--noproxy", Kind::Value),
     ("--proxy", Kind::Value),
-    ("--unix-socket", Kind::Value),
-    ("--abstract-unix-socket", Kind::Value),
+    (
+        "--unix-socket",
+        Kind::Deny("connects to a local UNIX socket (docker.sock and other local admin APIs)"),
+    ),
+    (
+        "--abstract-unix-socket",
+        Kind::Deny("connects to a local UNIX socket (local admin APIs)"),
+    ),
+    (
+        "--request-target",
+        Kind::Deny("sends a request target other than the URL's path"),
+    ),
     ("--user-agent", Kind::Value),
     ("--referer", Kind::Value),
     ("--cookie", Kind::Cookie),
@@ -194,6 +210,15 @@ const SHORT: &[(char, Kind)] = &[
 ];
 
 pub(crate) fn check_args(args: &[Word]) -> Result<(), String> {
+    for w in args {
+        if let Some(c) = w.text.bytes().find(|&b| b < 0x20 || b == 0x7f) {
+            return Err(format!(
+                "curl argument {} contains control character U+{c:04X} (none belongs in a \
+                 request; a line break in a header, cookie or URL starts a second one)",
+                quote(&w.text)
+            ));
+        }
+    }
     let mut i = 0;
     let mut done = false;
     while i < args.len() {
@@ -327,12 +352,60 @@ fn check_value(flag: &str, kind: Kind, value: &str) -> Result<(), String> {
         Kind::Header if value.starts_with('@') => {
             Err(format!("'curl {flag} @file' sends a local file as headers"))
         }
+        Kind::Header => header(flag, value),
         Kind::Cookie if !value.contains('=') => Err(format!(
             "{} reads cookies from a local file and sends them (write name=value)",
             quote(&format!("curl {flag} {value}"))
         )),
         _ => Ok(()),
     }
+}
+
+/// Headers that decide where a request ends, which host it is for, or
+/// what method the server applies; `Host` also marks a request as HTTP
+/// for servers of other protocols.
+const FRAMING_HEADERS: [&str; 14] = [
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "expect",
+    "upgrade",
+    "te",
+    "trailer",
+    "http2-settings",
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+];
+
+/// `-H 'Name: value'`, `-H 'Name:'` (removes a header) or `-H 'Name;'`
+/// (sends it empty): the name must be an HTTP token, and not a framing
+/// header.
+fn header(flag: &str, value: &str) -> Result<(), String> {
+    let name = match value.find(':') {
+        Some(c) => &value[..c],
+        None => value.strip_suffix(';').unwrap_or(""),
+    };
+    let token = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    if !token {
+        return Err(format!(
+            "{} is not a 'Name: value' header with a plain header name",
+            quote(&format!("curl {flag} {value}"))
+        ));
+    }
+    if FRAMING_HEADERS.iter().any(|h| h.eq_ignore_ascii_case(name)) {
+        return Err(format!(
+            "'curl {flag}' may not set or remove the {name} header (it decides how the \
+             request is framed, routed or handled)"
+        ));
+    }
+    Ok(())
 }
 
 /// Only http and https, whether written or guessed by curl.
@@ -459,5 +532,82 @@ mod tests {
         assert!(refused("--cookie - http://x").contains("cookies from a local file"));
         assert!(refused("--url @/etc/hosts").contains("reads URLs"));
         assert!(refused("@urls.txt").contains("reads URLs"));
+    }
+
+    fn refused_words(words: &[&str]) -> String {
+        let a: Vec<Word> = words
+            .iter()
+            .map(|t| Word {
+                text: (*t).into(),
+                ..Word::default()
+            })
+            .collect();
+        check_args(&a).expect_err(&format!("{words:?}"))
+    }
+
+    #[test]
+    fn one_request_stays_one_request() {
+        for (words, why) in [
+            (
+                &["-H", "X: y\r\n\r\nPOST /x HTTP/1.1", "http://x/"][..],
+                "U+000D",
+            ),
+            (&["-H", "X: y\nFLUSHALL", "http://x/"], "U+000A"),
+            (&["-HX: y\nFLUSHALL", "http://x/"], "U+000A"),
+            (&["--header", "X: a\tb", "http://x/"], "U+0009"),
+            (&["--proxy-header", "X: y\n", "http://x/"], "U+000A"),
+            (&["-A", "a\r\nX: y", "http://x/"], "U+000D"),
+            (&["--user-agent", "a\nb", "http://x/"], "U+000A"),
+            (&["-e", "a\nb", "http://x/"], "U+000A"),
+            (&["--referer", "a\nb", "http://x/"], "U+000A"),
+            (&["-b", "a=b\r\nX: y", "http://x/"], "U+000D"),
+            (&["http://x/a\nb"], "U+000A"),
+            (&["-u", "a\u{0}b", "http://x/"], "U+0000"),
+            (&["-H", "Host:", "http://x/"], "Host"),
+            (&["-H", "host: evil", "http://x/"], "host"),
+            (&["-H", "Content-Length: 5", "http://x/"], "Content-Length"),
+            (
+                &["-H", "Transfer-Encoding: chunked", "http://x/"],
+                "Transfer-Encoding",
+            ),
+            (&["-H", "Connection: keep-alive", "http://x/"], "Connection"),
+            (&["-H", "Expect: 100-continue", "http://x/"], "Expect"),
+            (&["-H", "Upgrade: h2c", "http://x/"], "Upgrade"),
+            (
+                &["-H", "X-HTTP-Method-Override: DELETE", "http://x/"],
+                "X-HTTP-Method-Override",
+            ),
+            (&["--proxy-header", "Host: x", "http://x/"], "Host"),
+            (
+                &["-H", "SET pwned \"x:y\"", "http://x/"],
+                "plain header name",
+            ),
+            (&["-H", "FLUSHALL", "http://x/"], "plain header name"),
+            (&["-H", ": x", "http://x/"], "plain header name"),
+            (&["-H", ":authority: x", "http://x/"], "plain header name"),
+            (
+                &["--unix-socket", "/var/run/docker.sock", "http://x/"],
+                "UNIX socket",
+            ),
+            (&["--abstract-unix-socket", "x", "http://x/"], "UNIX socket"),
+            (&["--request-target", "*", "http://x/"], "request target"),
+            (&["telnet://127.0.0.1:6379"], "scheme"),
+            (&["ldap://127.0.0.1/"], "scheme"),
+            (&["smtp://127.0.0.1/"], "scheme"),
+            (&["mqtt://127.0.0.1/"], "scheme"),
+            (&["ftp://127.0.0.1/"], "scheme"),
+        ] {
+            let e = refused_words(words);
+            assert!(e.contains(why), "{words:?}: {e}");
+        }
+        for ok in [
+            "-H Accept:application/json http://x/",
+            "-H Authorization:Bearer-x http://x/",
+            "-H User-Agent: http://x/",
+            "-H X-Empty; http://x/",
+            "--path-as-is http://x/a/../b",
+        ] {
+            check_args(&args(ok)).unwrap_or_else(|e| panic!("{ok}: {e}"));
+        }
     }
 }

@@ -11,6 +11,12 @@
 //! Line continuations (`\` newline) are removed wherever dash removes them
 //! (everywhere but inside single quotes and comments), so `&\⏎&` is `&&`
 //! and `kub\⏎ectl` is `kubectl`, exactly as the shell will see them.
+//!
+//! `sh` is dash on some systems and bash on others, so wherever the two
+//! would read the line differently (a multi-digit or `{name}` redirection
+//! number, bash-only operators and quoting, multibyte characters in some
+//! locales, tilde expansion in assignment-like arguments) the line is
+//! refused rather than read one way.
 
 /// One word of a simple command, after quote removal.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -30,6 +36,9 @@ pub(crate) struct Word {
     /// An unquoted `~` appears: the shell may replace it with a home
     /// directory (at the start, and in bash after `=` or `:` too).
     pub tilde: bool,
+    /// An unquoted `~` right after `=` or `:` in a `NAME=value` word: bash
+    /// (outside POSIX mode) expands it even in an argument, dash does not.
+    pub tilde_assign: bool,
 }
 
 /// The redirection operators the parser accepts (the checks come later).
@@ -134,6 +143,7 @@ struct WordBuf {
     brace_open: bool,
     brace: bool,
     tilde: bool,
+    tilde_assign: bool,
     prev_dot: bool,
 }
 
@@ -146,7 +156,12 @@ impl WordBuf {
             b'{' => self.brace_open = true,
             b',' if self.brace_open => self.brace = true,
             b'.' if self.brace_open && self.prev_dot => self.brace = true,
-            b'~' => self.tilde = true,
+            b'~' => {
+                self.tilde = true;
+                if self.assign_eq.is_some() && matches!(self.text.last(), Some(b'=' | b':')) {
+                    self.tilde_assign = true;
+                }
+            }
             b'=' if self.assign_eq.is_none() && !self.quoted && is_name(&self.text) => {
                 self.assign_eq = Some(at)
             }
@@ -187,6 +202,7 @@ impl WordBuf {
             assign_eq: self.assign_eq,
             brace: self.brace,
             tilde: self.tilde,
+            tilde_assign: self.tilde_assign,
         }
     }
 }
@@ -217,6 +233,21 @@ impl Lexer<'_> {
         while self.b.get(self.pos) == Some(&b'\\') && self.b.get(self.pos + 1) == Some(&b'\n') {
             self.pos += 2;
         }
+    }
+
+    /// Refuses the shell-significant ASCII byte at the cursor when a
+    /// non-ASCII byte comes right before it: in a multibyte locale such as
+    /// Shift_JIS, Big5 or GBK, bash reads the two bytes as one character
+    /// (and the ASCII byte loses its meaning); dash reads bytes.
+    fn not_after_multibyte(&self) -> Result<(), String> {
+        if self.pos > 0 && self.b[self.pos - 1] >= 0x80 {
+            return Err(format!(
+                "'{}' right after a non-ASCII character: in a multibyte locale (Shift_JIS, \
+                 Big5, GBK) bash reads the two as one character, dash does not",
+                self.b[self.pos] as char
+            ));
+        }
+        Ok(())
     }
 
     fn cur(&mut self) -> Option<u8> {
@@ -302,6 +333,7 @@ impl Lexer<'_> {
                     }
                 }
                 b'|' => {
+                    self.not_after_multibyte()?;
                     self.finish_word();
                     match self.peek() {
                         Some(b'|') => {
@@ -320,7 +352,19 @@ impl Lexer<'_> {
                         }
                     }
                 }
-                b'(' => return Err("'(' starts a subshell or a function definition".into()),
+                b'(' => {
+                    let before = self.word.as_ref().and_then(|w| w.text.last().copied());
+                    return Err(match (before, self.peek()) {
+                        (Some(p @ (b'@' | b'!' | b'+' | b'*' | b'?')), _) => format!(
+                            "'{}(' is a bash extended glob (dash reads '(' as an operator)",
+                            p as char
+                        ),
+                        (None, Some(b'(')) => {
+                            "'((' is a bash arithmetic command (dash reads two subshells)".into()
+                        }
+                        _ => "'(' starts a subshell or a function definition".into(),
+                    });
+                }
                 b')' => {
                     return Err("unquoted ')' (subshells and case patterns are not allowed)".into())
                 }
@@ -366,6 +410,7 @@ impl Lexer<'_> {
         let b = self.b;
         match c {
             b'\\' => {
+                self.not_after_multibyte()?;
                 // `cur` already removed continuations: this escapes a real character.
                 let Some(&e) = b.get(self.pos + 1) else {
                     return Err("trailing backslash".into());
@@ -389,6 +434,9 @@ impl Lexer<'_> {
             }
             b'`' => return Err(BACKQUOTE.into()),
             _ => {
+                if matches!(c, b'[' | b']' | b'{' | b'}' | b'~') {
+                    self.not_after_multibyte()?;
+                }
                 self.word_mut().push_unquoted(c);
                 self.pos += 1;
             }
@@ -409,17 +457,20 @@ impl Lexer<'_> {
                     self.pos += 1;
                     return Ok(());
                 }
-                b'\\' => match b.get(self.pos + 1) {
-                    Some(&e @ (b'$' | b'`' | b'"' | b'\\')) => {
-                        self.word_mut().push_quoted(e);
-                        self.pos += 2;
+                b'\\' => {
+                    self.not_after_multibyte()?;
+                    match b.get(self.pos + 1) {
+                        Some(&e @ (b'$' | b'`' | b'"' | b'\\')) => {
+                            self.word_mut().push_quoted(e);
+                            self.pos += 2;
+                        }
+                        Some(_) => {
+                            self.word_mut().push_quoted(b'\\');
+                            self.pos += 1;
+                        }
+                        None => return Err("unterminated double quote".into()),
                     }
-                    Some(_) => {
-                        self.word_mut().push_quoted(b'\\');
-                        self.pos += 1;
-                    }
-                    None => return Err("unterminated double quote".into()),
-                },
+                }
                 b'$' => {
                     self.dollar(true)?;
                     self.word_mut().push_quoted(b'$');
@@ -471,15 +522,31 @@ impl Lexer<'_> {
     }
 
     fn redirect(&mut self, c: u8) -> Result<(), String> {
-        // An all-digit unquoted word right before the operator is its fd.
+        // The word glued to the operator: dash takes it as the fd only when
+        // it is one unquoted digit; bash also takes any number and a
+        // `{name}` (it allocates an fd and sets the variable). Anything
+        // else is an argument to both.
         let fd = match &self.word {
-            Some(w) if !w.quoted && !w.text.is_empty() && w.text.iter().all(u8::is_ascii_digit) => {
-                let fd = std::str::from_utf8(&w.text)
-                    .ok()
-                    .and_then(|s| s.parse::<u32>().ok())
-                    .ok_or_else(|| "file descriptor number is too large".to_string())?;
+            Some(w) if !w.quoted && w.text.len() == 1 && w.text[0].is_ascii_digit() => {
+                let fd = u32::from(w.text[0] - b'0');
                 self.word = None;
                 Some(fd)
+            }
+            Some(w) if !w.quoted && !w.text.is_empty() && w.text.iter().all(u8::is_ascii_digit) => {
+                let n = String::from_utf8_lossy(&w.text[..w.text.len().min(20)]).into_owned();
+                return Err(format!(
+                    "'{n}{}' is a redirection of fd {n} in bash, but dash reads only one digit \
+                     as a redirection number and passes '{n}' as an argument",
+                    c as char
+                ));
+            }
+            Some(w) if w.text.len() >= 2 && w.text[0] == b'{' && w.text.ends_with(b"}") => {
+                let n = String::from_utf8_lossy(&w.text[..w.text.len().min(40)]).into_owned();
+                return Err(format!(
+                    "'{n}{}' makes bash open a new fd and name it in a variable, but dash passes \
+                     '{n}' as an argument",
+                    c as char
+                ));
             }
             _ => {
                 self.finish_word();
@@ -532,11 +599,16 @@ impl Lexer<'_> {
         let Some(target) = self.word.take() else {
             return Err(format!("redirection '{}' has no target", op.as_str()));
         };
-        self.cur.redirects.push(Redirect {
-            fd,
-            op,
-            target: target.finish(),
-        });
+        let target = target.finish();
+        // bash expands braces and (outside POSIX mode) globs in a target,
+        // dash neither.
+        if target.brace || target.glob_at.is_some() {
+            return Err(format!(
+                "redirection target {} would be expanded by bash (brace or glob), not by dash",
+                super::quote(&target.text)
+            ));
+        }
+        self.cur.redirects.push(Redirect { fd, op, target });
         Ok(())
     }
 }
@@ -698,6 +770,59 @@ mod tests {
         assert!(err("echo 'x").contains("unterminated single"));
         assert!(err("echo \"x").contains("unterminated double"));
         assert!(err("echo x\\").contains("trailing backslash"));
+    }
+
+    #[test]
+    fn where_dash_and_bash_differ_the_line_is_refused() {
+        // dash: one digit is a redirection number, more are an argument.
+        assert_eq!(parse("ls 2>/dev/null").unwrap()[0].redirects[0].fd, Some(2));
+        assert_eq!(words("ls 2 >/dev/null"), [["ls", "2"]]);
+        assert_eq!(
+            words("ls '10'>/dev/null x2>/dev/null"),
+            [["ls", "10", "x2"]]
+        );
+        for (line, want) in [
+            ("awk -F 10>/dev/null 'BEGIN{}' f", "'10>'"),
+            ("cat 99</etc/hostname", "'99<'"),
+            ("ls 00>/dev/null", "'00>'"),
+            ("ls 1\\\n0>/dev/null", "'10>'"),
+            ("ls 10>&1", "'10>'"),
+            ("ls {fd}>/dev/null", "'{fd}>'"),
+            ("ls {fd}<&-", "'{fd}<'"),
+            ("ls {a[1]}>/dev/null", "'{a[1]}>'"),
+            ("ls &>/dev/null", "'&>'"),
+            ("ls &>>/dev/null", "'&>'"),
+            ("ls |& cat", "'|&'"),
+            ("ls ;& ls", "';&'"),
+            ("ls ;;& ls", "';;'"),
+            ("((1+1))", "'(('"),
+            ("ls @(a|b)", "'@('"),
+            ("ls !(a)", "'!('"),
+            ("ls +(a)", "'+('"),
+            ("ls *(a)", "'*('"),
+            ("ls ?(a)", "'?('"),
+            ("cat <<<hi", "here-string"),
+            ("echo $'\\n'", "ANSI-C"),
+            ("echo $\"x\"", "locale"),
+            ("diff <(ls) x", "process substitution"),
+            ("ls >(cat)", "process substitution"),
+            ("cat < /etc/*", "'/etc/*'"),
+            ("cat < /etc/host{s,name}", "brace or glob"),
+            ("ls 表\\;rm x", "'\\' right after a non-ASCII"),
+            ("ls 表|sh", "'|' right after a non-ASCII"),
+            ("ls \"表\\\"\"", "'\\' right after a non-ASCII"),
+            ("ls 表{a,b}", "'{' right after a non-ASCII"),
+        ] {
+            let e = err(line);
+            assert!(e.contains(want), "{line:?}: {e}");
+        }
+        // Non-ASCII text is fine where no byte after it means anything.
+        assert_eq!(words("echo 'é|x' 表 \"é\""), [["echo", "é|x", "表", "é"]]);
+        // bash (outside POSIX mode) expands `~` after `=` or `:` in an
+        // assignment-like argument; dash never does.
+        let c = &parse("awk x=~/k y=a:~/b z=a~ --o=~/x '~' ~/k").unwrap()[0];
+        let flags: Vec<bool> = c.words.iter().map(|w| w.tilde_assign).collect();
+        assert_eq!(flags, [false, true, true, false, false, false, false]);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The read-only guard (SPEC §5): would stepguard run this command line?
 //!
-//! The line is parsed the way dash will read it (`lexer`), and every simple
-//! command in it must be a known read-only form: a program from the
+//! The line is parsed the way dash will read it (`lexer`), and refused
+//! wherever bash (`sh` on other systems) would read it differently. Every
+//! simple command in it must be a known read-only form: a program from the
 //! allowlist (`allowlist.yaml`, compiled into `rules`) with arguments its
 //! table or its checker in code (`special`, `sql`, `sed`, `awk`, `curl`)
 //! accepts. Anything not understood is refused: the guard fails closed.
@@ -25,7 +26,7 @@ use std::sync::OnceLock;
 
 use extend::RuleCtx;
 use lexer::{RedirOp, Redirect, SimpleCommand, Word};
-use rules::{trust_path, AllowlistFile, Globs, Program};
+use rules::{trust_path, AllowlistFile, EnvShape, Globs, Program};
 
 use crate::standing::{ArgRule, StandingRule};
 
@@ -149,6 +150,8 @@ pub struct Guard {
     refuse_prefixes: Vec<(String, String)>,
     safe_env: Vec<String>,
     trust_env: Vec<String>,
+    /// The shape of each `safe_env` variable's value.
+    env_values: Vec<(String, EnvShape)>,
     /// Set when the built-in allowlist failed to load: refuse everything.
     broken: Option<String>,
 }
@@ -163,6 +166,7 @@ impl Default for Guard {
             refuse_prefixes: Vec::new(),
             safe_env: Vec::new(),
             trust_env: Vec::new(),
+            env_values: Vec::new(),
             broken: Some(one_line(&e.to_string())),
         })
     }
@@ -217,10 +221,30 @@ impl Guard {
                 message: "is in trust_env but not in safe_env".into(),
             });
         }
+        for v in &file.safe_env {
+            let trust = file.trust_env.contains(v);
+            match file.env_values.get(v) {
+                None => {
+                    return Err(GuardError::Program {
+                        program: v.clone(),
+                        message: "is in safe_env but has no shape in env_values".into(),
+                    })
+                }
+                Some(shape) if trust != (*shape == EnvShape::TrustPaths) => {
+                    return Err(GuardError::Program {
+                        program: v.clone(),
+                        message: "must be in trust_env exactly when its shape is trust-paths"
+                            .into(),
+                    })
+                }
+                Some(_) => {}
+            }
+        }
         Ok(Guard {
             programs,
             refuse: file.refuse.into_iter().collect(),
             refuse_prefixes: file.refuse_prefixes.into_iter().collect(),
+            env_values: file.env_values.into_iter().collect(),
             safe_env: file.safe_env,
             trust_env: file.trust_env,
             broken: None,
@@ -296,6 +320,9 @@ impl Guard {
                     self.safe_env.join(", ")
                 ));
             }
+            if let Some((_, shape)) = self.env_values.iter().find(|(n, _)| n == name) {
+                shape.check(name, &a.text[eq + 1..])?;
+            }
             if self.trust_env.iter().any(|s| s == name) {
                 // A search list, as KUBECONFIG: empty entries are skipped.
                 for entry in a.text[eq + 1..].split(':').filter(|e| !e.is_empty()) {
@@ -303,9 +330,7 @@ impl Guard {
                 }
             }
         }
-        for r in &cmd.redirects {
-            check_redirect(r)?;
-        }
+        check_redirects(&cmd.redirects)?;
         let Some(first) = cmd.words.first() else {
             return Err(if cmd.assigns.is_empty() {
                 "a redirection without a command".into()
@@ -323,13 +348,19 @@ impl Guard {
             check_expansion(w, k == 0)?;
         }
         match (self.check_argv(&cmd.words, 0, &mut trust), ctx) {
-            (Ok(label), _) => Ok(Allowed {
-                label,
-                rule: None,
-                trust,
-            }),
+            (Ok(label), _) => {
+                check_tilde(&cmd.words)?;
+                Ok(Allowed {
+                    label,
+                    rule: None,
+                    trust,
+                })
+            }
             (Err(reason), None) => Err(reason),
             (Err(reason), Some(ctx)) => {
+                // A standing rule never allows a control character (a
+                // newline included) in an argument.
+                rules::no_controls(&first.text, &cmd.words[1..])?;
                 let used = extend::apply(self, &cmd.words, reason, ctx)?;
                 // The table did not parse this form: find its config files anyway.
                 if let Some(first) = cmd.words.first() {
@@ -377,6 +408,9 @@ impl Guard {
             ));
         };
         let args = &words[1..];
+        if !program.multiline && !program.special.is_some_and(|s| s.checks_controls()) {
+            rules::no_controls(name, args)?;
+        }
         let mut found = Found::default();
         let suffix = match program.special {
             Some(special) => special::check(self, special, program, name, args, depth, &mut found)?,
@@ -486,6 +520,19 @@ fn program_name(text: &str) -> Result<&str, String> {
     }
 }
 
+/// bash (outside POSIX mode) expands `~` after `=` or `:` in an
+/// assignment-like argument; dash leaves it. (A standing rule refuses
+/// every `~` itself.)
+fn check_tilde(words: &[Word]) -> Result<(), String> {
+    match words.iter().find(|w| w.tilde_assign) {
+        Some(w) => Err(format!(
+            "'~' after '=' or ':' in {}: bash expands it to a home directory, dash does not",
+            quote(&w.text)
+        )),
+        None => Ok(()),
+    }
+}
+
 fn check_expansion(w: &Word, is_program: bool) -> Result<(), String> {
     if w.brace {
         return Err(format!(
@@ -508,40 +555,106 @@ fn check_expansion(w: &Word, is_program: bool) -> Result<(), String> {
     Ok(())
 }
 
-fn check_redirect(r: &Redirect) -> Result<(), String> {
-    let t = r.target.text.as_str();
-    match r.op {
-        RedirOp::In => {
-            if t.starts_with("/dev/tcp/") || t.starts_with("/dev/udp/") {
-                return Err(format!(
-                    "input redirection from {} opens a network connection in bash",
-                    quote(t)
-                ));
+/// What one file descriptor of a simple command refers to while its
+/// redirections are applied, left to right.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Fd {
+    /// What the runner gave the shell (fds 0-2: /dev/null and pipes).
+    Runner,
+    DevNull,
+    /// A file opened for reading by `<`.
+    File,
+    /// Closed by `>&-`.
+    Closed,
+    /// Not opened by this command: fds 3-9 may be inherited from anywhere.
+    Unknown,
+}
+
+/// Redirections that read a file into standard input, silence output, or
+/// rearrange the descriptors the command already has; nothing that opens a
+/// file for writing. `/dev/stdout` and `/dev/stderr` are magic links to
+/// whatever fd 1 or 2 is at that moment, so they are refused once that fd
+/// refers to a file.
+fn check_redirects(redirects: &[Redirect]) -> Result<(), String> {
+    let mut fds = [Fd::Unknown; 10];
+    fds[..3].fill(Fd::Runner);
+    for r in redirects {
+        let t = r.target.text.as_str();
+        let input = matches!(r.op, RedirOp::In | RedirOp::DupIn);
+        // The lexer takes only one digit as the fd (as dash does).
+        let fd = r.fd.unwrap_or(if input { 0 } else { 1 }) as usize % 10;
+        let shown = || {
+            let n = r.fd.map(|n| n.to_string()).unwrap_or_default();
+            quote(&format!("{n}{}{t}", r.op.as_str()))
+        };
+        fds[fd] = match r.op {
+            RedirOp::In => {
+                if t.starts_with("/dev/tcp/") || t.starts_with("/dev/udp/") {
+                    return Err(format!(
+                        "input redirection from {} opens a network connection in bash",
+                        quote(t)
+                    ));
+                }
+                if fd != 0 {
+                    return Err(format!(
+                        "input redirection {} opens a file on fd {fd}, where output goes: only \
+                         standard input (fd 0) may be read from a file",
+                        shown()
+                    ));
+                }
+                Fd::File
             }
-            Ok(())
-        }
-        RedirOp::Out | RedirOp::Append | RedirOp::Clobber => {
-            if r.target.glob_at.is_none()
-                && matches!(t, "/dev/null" | "/dev/stdout" | "/dev/stderr")
-            {
-                Ok(())
-            } else {
-                Err(format!("output redirection to {} writes a file", quote(t)))
+            RedirOp::Out | RedirOp::Append | RedirOp::Clobber => {
+                let now = match t {
+                    "/dev/null" => Fd::DevNull,
+                    "/dev/stdout" => fds[1],
+                    "/dev/stderr" => fds[2],
+                    _ => return Err(format!("output redirection to {} writes a file", quote(t))),
+                };
+                if now == Fd::File {
+                    return Err(format!(
+                        "{} reopens {t} for writing, and that fd refers to a file here (it would \
+                         be truncated)",
+                        shown()
+                    ));
+                }
+                now
             }
-        }
-        RedirOp::DupOut | RedirOp::DupIn => {
-            if t == "-" || (!t.is_empty() && t.bytes().all(|b| b.is_ascii_digit())) {
-                Ok(())
-            } else if r.op == RedirOp::DupOut {
-                Err(format!("'>&' to {} writes a file in bash", quote(t)))
-            } else {
-                Err(format!(
-                    "'<&' needs a file descriptor number, not {}",
-                    quote(t)
-                ))
+            RedirOp::DupOut | RedirOp::DupIn => {
+                if t == "-" {
+                    Fd::Closed
+                } else if t.len() == 1 && t.as_bytes()[0].is_ascii_digit() {
+                    let from = fds[usize::from(t.as_bytes()[0] - b'0')];
+                    if from == Fd::Unknown {
+                        return Err(format!(
+                            "{} duplicates fd {t}, which this command did not open (it could be \
+                             any descriptor the shell inherited)",
+                            shown()
+                        ));
+                    }
+                    from
+                } else if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(format!(
+                        "{} duplicates fd {t} in bash, but dash reads only one digit there",
+                        shown()
+                    ));
+                } else if t.len() == 2 && t.as_bytes()[0].is_ascii_digit() && t.ends_with('-') {
+                    return Err(format!(
+                        "{} moves an fd in bash; dash has no such form",
+                        shown()
+                    ));
+                } else if r.op == RedirOp::DupOut {
+                    return Err(format!("'>&' to {} writes a file in bash", quote(t)));
+                } else {
+                    return Err(format!(
+                        "'<&' needs a file descriptor number, not {}",
+                        quote(t)
+                    ));
+                }
             }
-        }
+        };
     }
+    Ok(())
 }
 
 /// Characters that hide what the line does: controls (other than tab and
@@ -769,8 +882,8 @@ mod tests {
         }
         for bad in [
             "kubectl -n de* get x",
-            "sed -l 1* p f",
-            "gawk --source x* '{print}' f",
+            "sed -n -e x* f",
+            "awk -F x* '{print}' f",
             "awk -v x=a* '{print}' f",
             "find . -newer x*",
             "timeout -s K* 5 ls",
@@ -786,6 +899,144 @@ mod tests {
                 d.reason
             );
         }
+    }
+
+    #[test]
+    fn redirections_follow_each_fd() {
+        for ok in [
+            "cat < /etc/hostname",
+            "cat 0</etc/hostname 2>/dev/null",
+            "echo x >/dev/stderr",
+            "ls 2>&1 >/dev/null | head",
+            "ls 3>&1 1>&2 2>&3 3>&-",
+            "ls 3>/dev/null 2>&3",
+            "ls >/dev/null 2>/dev/stdout",
+            "cat </etc/hostname 2>/dev/stdout",
+        ] {
+            let d = check(ok);
+            assert!(d.allowed, "{ok}: {}", d.reason);
+        }
+        for (bad, why) in [
+            ("echo X 1</tmp/v >/dev/stdout", "fd 1"),
+            ("echo X 2</tmp/v", "fd 2"),
+            ("ls 3</etc/passwd", "fd 3"),
+            ("echo X </tmp/v >&0 >/dev/stdout", "truncated"),
+            ("echo X </tmp/v 1<&0 >/dev/stdout", "truncated"),
+            ("echo X </tmp/v 2>&0 2>/dev/stderr", "truncated"),
+            ("echo X </tmp/v 2<&0 >/dev/stderr", "truncated"),
+            ("ls >&5", "did not open"),
+            ("cat <&3", "did not open"),
+            ("ls 2>&10", "one digit"),
+            ("ls 2>&1-", "moves an fd"),
+            ("ls >&out", "writes a file"),
+            ("ls >/dev/fd/1", "writes a file"),
+            ("ls >/proc/self/fd/1", "writes a file"),
+            ("cat </dev/tcp/h/80", "network"),
+            ("cat <>x", "'<>'"),
+        ] {
+            let d = check(bad);
+            assert!(!d.allowed && d.reason.contains(why), "{bad}: {}", d.reason);
+        }
+    }
+
+    #[test]
+    fn environment_values_have_a_shape() {
+        for ok in [
+            "LC_ALL=C sort f",
+            "LC_ALL=C.UTF-8 LANG=en_US.UTF-8 sort f",
+            "LANG=sr_RS@latin date",
+            "LANG= date",
+            "TZ=UTC date",
+            "TZ=Europe/Berlin date",
+            "TZ=Etc/GMT+5 date",
+            "TZ=CET-1CEST,M3.5.0,M10.5.0/3 date",
+            "NO_COLOR=1 COLUMNS=200 systemctl status x",
+            "PGCONNECT_TIMEOUT=5 psql -c 'select 1'",
+        ] {
+            let d = check(ok);
+            assert!(d.allowed, "{ok}: {}", d.reason);
+        }
+        for (bad, why) in [
+            ("LC_ALL=/proc/self/cwd/loc ls", "locale name"),
+            ("LANG=./loc ls", "locale name"),
+            ("LC_ALL=C/../x ls", "locale name"),
+            ("TZ=/etc/shadow date", "time zone"),
+            ("TZ=:/etc/shadow date", "time zone"),
+            ("TZ=../../etc/shadow date", "time zone"),
+            ("TZ=Europe/../../x date", "time zone"),
+            ("TZ= date", "time zone"),
+            ("NO_COLOR='a b' ls", "letters and digits"),
+            ("COLUMNS=1e3 ls", "number"),
+            ("PGCONNECT_TIMEOUT= psql -c 'select 1'", "number"),
+            ("KUBERC=/etc/k kubectl get pods", "not allowed"),
+            (
+                "KUBECONFIG=/proc/self/cwd/k kubectl get pods",
+                "/proc or /dev",
+            ),
+        ] {
+            let d = check(bad);
+            assert!(!d.allowed && d.reason.contains(why), "{bad}: {}", d.reason);
+        }
+        let e = Guard::from_yaml("safe_env: [X]\nprograms: {}\n").unwrap_err();
+        assert!(e.to_string().contains("env_values"), "{e}");
+        let e = Guard::from_yaml("safe_env: [X]\nenv_values: {X: trust-paths}\nprograms: {}\n")
+            .unwrap_err();
+        assert!(e.to_string().contains("trust_env"), "{e}");
+    }
+
+    #[test]
+    fn only_parsed_program_texts_span_lines() {
+        for ok in [
+            "awk '{\n  print $1\n}' f",
+            "sed -n '1p\n2p' f",
+            "sed -e '1p' -e '\n2p' f",
+            "psql -X -c 'select 1\nfrom t'",
+            "jq '.items[]\n| .name' f.json",
+            "grep -e 'a\nb' f",
+            "echo 'a\nb'",
+            "timeout 5 awk 'BEGIN {\n print 1\n}'",
+            "cut -f1 -d'\t' f",
+        ] {
+            let d = check(ok);
+            assert!(d.allowed, "{ok:?}: {}", d.reason);
+        }
+        for (bad, why) in [
+            ("kubectl get pods -l 'a\nb'", "U+000A"),
+            ("redis-cli GET 'a\nFLUSHALL'", "U+000A"),
+            ("psql -h 'db\nx' -c 'select 1'", "U+000A"),
+            ("psql -c 'select 1' 'db\n'", "U+000A"),
+            ("sed -n p 'f\ng'", "U+000A"),
+            ("awk -v 'x=1\n' '{print}'", "U+000A"),
+            ("awk '{print}' 'f\ng'", "U+000A"),
+            ("timeout -s 'KILL\n' 5 ls", "U+000A"),
+            ("timeout 5 kubectl get 'a\nb'", "U+000A"),
+            ("curl -H 'X: a\tb' http://x/", "U+0009"),
+            ("curl -H 'X: y\nFLUSHALL' http://x/", "U+000A"),
+        ] {
+            let d = check(bad);
+            assert!(
+                !d.allowed && d.reason.contains(why),
+                "{bad:?}: {}",
+                d.reason
+            );
+        }
+        // Nor may a standing rule allow one.
+        let rule = StandingRule {
+            id: "0000000a".into(),
+            program: "mytool".into(),
+            args: vec![crate::standing::parse_arg_rule("re:.*").unwrap()],
+            max_uses: None,
+            uses: 0,
+            created_at: 0,
+            expires_at: None,
+            revoked_at: None,
+            reason: "test".into(),
+            created_by: "test".into(),
+        };
+        let rules = [rule];
+        assert!(check_with_rules("mytool ab", &rules, 1).allowed);
+        let d = check_with_rules("mytool 'a\nb'", &rules, 1);
+        assert!(!d.allowed && d.reason.contains("U+000A"), "{}", d.reason);
     }
 
     #[test]

@@ -19,6 +19,9 @@ pub(crate) struct AllowlistFile {
     /// config files that can make a program run others (`KUBECONFIG`).
     #[serde(default)]
     pub trust_env: Vec<String>,
+    /// The shape each `safe_env` value must have (every one needs one).
+    #[serde(default)]
+    pub env_values: BTreeMap<String, EnvShape>,
     /// Programs refused outright, with the reason.
     #[serde(default)]
     pub refuse: BTreeMap<String, String>,
@@ -73,6 +76,10 @@ pub(crate) struct ProgramSpec {
     /// Arguments are checked by code (see `special.rs`).
     #[serde(default)]
     special: Option<Special>,
+    /// Arguments may span lines (program texts, output text): a newline
+    /// in them means nothing more. Elsewhere control characters are refused.
+    #[serde(default)]
+    multiline: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -167,13 +174,118 @@ pub(crate) fn trust_path<'v>(what: &str, v: &'v str) -> Result<&'v str, String> 
         "has a '~'"
     } else if v.split('/').any(|c| c == "..") {
         "has a '..' component"
+    } else if matches!(
+        v.split('/').find(|c| !c.is_empty() && *c != "."),
+        Some("proc" | "dev")
+    ) {
+        // /dev/stdin, /proc/self/fd/N, /proc/self/cwd/… name different
+        // files for the runner's check and for the program that reads it.
+        "is under /proc or /dev (it names whatever the reading process has open there)"
+    } else if control_char(v).is_some() {
+        "has a control character"
     } else {
         return Ok(v);
     };
     Err(format!(
-        "{what} path {} {why}: a config that can run programs must be a literal absolute path",
+        "{what} path {} {why}: a config that can run programs must be named by a plain \
+         absolute path",
         quote(v)
     ))
+}
+
+/// What the value of a `safe_env` variable may look like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum EnvShape {
+    /// A locale name (`C`, `C.UTF-8`, `en_US.UTF-8`, `sr_RS@latin`), never
+    /// a path: glibc loads locale data from a name with a `/` in it.
+    Locale,
+    /// A zone name or POSIX rule (`UTC`, `Europe/Berlin`,
+    /// `CET-1CEST,M3.5.0,M10.5.0/3`): no leading `/` or `:` and no `..`,
+    /// which would make glibc read a time zone file from anywhere.
+    TimeZone,
+    /// Up to 9 digits (`COLUMNS`, timeouts).
+    Number,
+    /// Up to 32 letters and digits (`NO_COLOR=1`).
+    Word,
+    /// A `trust_env` list of config files, each checked by [`trust_path`].
+    TrustPaths,
+}
+
+impl EnvShape {
+    /// Refuses `value` for `name` unless it has this shape.
+    pub(crate) fn check(self, name: &str, value: &str) -> Result<(), String> {
+        let b = value.as_bytes();
+        let (ok, what) = match self {
+            EnvShape::Locale => (
+                b.len() <= 64
+                    && b.first().is_none_or(u8::is_ascii_alphabetic)
+                    && b.iter()
+                        .all(|c| c.is_ascii_alphanumeric() || b"_.@-".contains(c)),
+                "a locale name (letters, digits, '_', '.', '@', '-'; a '/' would make it a \
+                 path to load locale data from)",
+            ),
+            EnvShape::TimeZone => (
+                !b.is_empty()
+                    && b.len() <= 64
+                    && b[0] != b'/'
+                    && b.iter()
+                        .all(|c| c.is_ascii_alphanumeric() || b"_+-/,.".contains(c))
+                    && !value.split('/').any(|c| c == ".."),
+                "a time zone name such as UTC or Europe/Berlin (no leading '/' or ':', no \
+                 '..': glibc would read a time zone file from that path)",
+            ),
+            EnvShape::Number => (
+                !b.is_empty() && b.len() <= 9 && b.iter().all(u8::is_ascii_digit),
+                "a number",
+            ),
+            EnvShape::Word => (
+                b.len() <= 32 && b.iter().all(u8::is_ascii_alphanumeric),
+                "up to 32 letters and digits",
+            ),
+            // Each entry is checked by `trust_path`; a control character
+            // in a path is never needed.
+            EnvShape::TrustPaths => (!b.iter().any(|&c| c < 0x20 || c == 0x7f), "a list of paths"),
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(format!(
+                "environment value {} is not {what}",
+                quote(&format!("{name}={value}"))
+            ))
+        }
+    }
+}
+
+/// The first control character in `text` other than a tab, if any.
+fn control_char(text: &str) -> Option<u8> {
+    text.bytes()
+        .find(|&b| (b < 0x20 && b != b'\t') || b == 0x7f)
+}
+
+/// Refuses a control character (a newline above all; a tab is fine) in
+/// any of `args`. A newline is how one argument becomes two lines of a
+/// protocol (HTTP headers, line-based servers); only program texts the
+/// guard parses itself (awk, sed, SQL) and text a program only prints may
+/// span lines.
+pub(crate) fn no_controls(prog: &str, args: &[Word]) -> Result<(), String> {
+    for w in args {
+        no_control(prog, &w.text)?;
+    }
+    Ok(())
+}
+
+/// [`no_controls`] for one argument.
+pub(crate) fn no_control(prog: &str, text: &str) -> Result<(), String> {
+    match control_char(text) {
+        None => Ok(()),
+        Some(c) => Err(format!(
+            "'{prog}' argument {} contains control character U+{c:04X} (only program texts \
+             the guard parses, such as awk, sed and SQL, may span lines)",
+            quote(text)
+        )),
+    }
 }
 
 /// Programs whose arguments need a checker written in code.
@@ -194,6 +306,19 @@ pub(crate) enum Special {
     Timeout,
     Nslookup,
     PgIsready,
+}
+
+impl Special {
+    /// The checker refuses control characters itself: everywhere but in
+    /// the program text it parses (awk, sed, psql), in every argument
+    /// (curl, tabs too), or in its own words (`timeout`: the wrapped
+    /// command is checked with its own program).
+    pub(crate) fn checks_controls(self) -> bool {
+        matches!(
+            self,
+            Special::Awk | Special::Sed | Special::Psql | Special::Timeout | Special::Curl
+        )
+    }
 }
 
 /// A read-only subcommand path.
@@ -235,6 +360,8 @@ pub(crate) struct Program {
     max_positionals: Option<usize>,
     require_one_of: Vec<String>,
     pub special: Option<Special>,
+    /// Arguments may contain newlines (see [`ProgramSpec`]).
+    pub multiline: bool,
     /// Nothing to check: any arguments are fine.
     trivial: bool,
     /// Operands have meaning (subcommands, counts), so a glob that could
@@ -463,6 +590,7 @@ impl Program {
             parser: spec.parser,
             max_positionals: spec.max_positionals,
             special: spec.special,
+            multiline: spec.multiline,
             value: flag_set(&spec.value_flags)?,
             known: flag_set(&spec.flags)?,
             ..Program::default()

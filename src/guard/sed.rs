@@ -7,11 +7,13 @@
 
 use super::lexer::Word;
 use super::quote;
-use super::rules::Globs;
+use super::rules::{no_control, Globs};
 
 /// Checks sed's arguments; globs are accepted among the input files.
 pub(crate) fn check_args(args: &[Word], globs: &mut Globs) -> Result<(), String> {
     let mut scripts: Vec<&str> = Vec::new();
+    // The words scripts come from: only they may span lines.
+    let mut script_words: Vec<usize> = Vec::new();
     let mut first_operand: Option<usize> = None;
     let mut i = 0;
     let mut done = false;
@@ -62,15 +64,21 @@ pub(crate) fn check_args(args: &[Word], globs: &mut Globs) -> Result<(), String>
                         }
                     };
                     no_glob(w)?;
+                    script_words.push(i - 1);
                     scripts.push(v);
                 }
                 "--quiet" | "--silent" | "--regexp-extended" | "--separate" | "--unbuffered"
                 | "--null-data" | "--zero-terminated" | "--posix" | "--debug" | "--sandbox"
                 | "--follow-symlinks" => {}
                 "--line-length" => {
-                    if value.is_none() {
-                        i += 1;
-                    }
+                    let v = match value {
+                        Some(v) => v,
+                        None => {
+                            i += 1;
+                            args.get(i - 1).map_or("", |n| n.text.as_str())
+                        }
+                    };
+                    line_length(v)?;
                 }
                 _ => {
                     return Err(format!(
@@ -111,7 +119,10 @@ pub(crate) fn check_args(args: &[Word], globs: &mut Globs) -> Result<(), String>
                         rest
                     };
                     if ch == 'e' {
+                        script_words.push(i - 1);
                         scripts.push(v);
+                    } else {
+                        line_length(v)?;
                     }
                     break;
                 }
@@ -125,17 +136,34 @@ pub(crate) fn check_args(args: &[Word], globs: &mut Globs) -> Result<(), String>
         }
     }
     if scripts.is_empty() {
-        let Some(w) = first_operand.map(|k| &args[k]) else {
+        let Some(k) = first_operand else {
             return Err("'sed' without a script".into());
         };
-        no_glob(w)?;
-        return check_script(&w.text);
-    }
-    if let Some(k) = first_operand {
+        no_glob(&args[k])?;
+        script_words.push(k);
+        scripts.push(&args[k].text);
+    } else if let Some(k) = first_operand {
         globs.accept(args, k);
+    }
+    for (k, w) in args.iter().enumerate() {
+        if !script_words.contains(&k) {
+            no_control("sed", &w.text)?;
+        }
     }
     // GNU sed joins -e pieces with newlines before parsing.
     check_script(&scripts.join("\n"))
+}
+
+/// GNU sed's `-l N` takes a number; another sed may read `-l` as a flag
+/// and the next word as the script, so anything else is refused.
+fn line_length(v: &str) -> Result<(), String> {
+    if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!(
+            "'sed -l' takes a number, not {} (a sed without -l N would run it as the script)",
+            quote(v)
+        ));
+    }
+    Ok(())
 }
 
 fn no_glob(w: &Word) -> Result<(), String> {

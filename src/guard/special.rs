@@ -3,7 +3,7 @@
 //! own, or a wrapped command.
 
 use super::lexer::Word;
-use super::rules::{Globs, Program, Special};
+use super::rules::{no_control, no_controls, Globs, Program, Special};
 use super::{awk, curl, quote, sed, sql, Found, Guard};
 
 /// Checks `args` of `name` with its special checker. Returns what to add to
@@ -232,6 +232,12 @@ fn psql(args: &[Word]) -> Result<(), String> {
         return Err(
             "'psql' without -c reads SQL from standard input, which cannot be checked".into(),
         );
+    }
+    // Only SQL may span lines (connection strings, variables and names never).
+    for w in args {
+        if !sql.iter().any(|(_, s)| std::ptr::eq(*s, w)) {
+            no_control("psql", &w.text)?;
+        }
     }
     let mut n = 0;
     for (text, w) in sql {
@@ -688,6 +694,8 @@ fn timeout(
     if inner.is_empty() {
         return Err("'timeout' needs a command to run".into());
     }
+    // The wrapped command's words are checked with its own program.
+    no_controls("timeout", &args[..=i])?;
     if depth >= 4 {
         return Err("too many nested 'timeout' wrappers".into());
     }
