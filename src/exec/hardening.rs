@@ -7,7 +7,10 @@
 
 use std::sync::OnceLock;
 
-use seccompiler::{BpfProgram, SeccompAction, SeccompFilter, SeccompRule};
+use seccompiler::{
+    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
+    SeccompRule,
+};
 
 /// Capabilities a root pre-flight keeps: reading what root may read
 /// (`du /var/lib/postgresql`), inspecting other users' processes (`ss -p`,
@@ -108,30 +111,76 @@ fn denied_syscalls() -> Vec<i64> {
     ]);
     #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
     calls.extend([libc::SYS_fchmodat2, libc::SYS_memfd_secret]);
+    // The x32 ABI shares x86_64's audit arch: the same calls with the x32
+    // bit set would pass a filter keyed on numbers alone.
+    #[cfg(target_arch = "x86_64")]
+    {
+        const X32: i64 = 0x4000_0000;
+        let x32: Vec<i64> = calls.iter().map(|n| n | X32).collect();
+        calls.extend(x32);
+    }
     calls
 }
 
-/// The filter, compiled once; None where seccompiler has no backend for
-/// this architecture (then only Landlock and the capability drop hold).
-pub fn filter() -> Option<&'static BpfProgram> {
-    static FILTER: OnceLock<Option<BpfProgram>> = OnceLock::new();
-    FILTER
-        .get_or_init(|| {
-            let arch = std::env::consts::ARCH.try_into().ok()?;
-            let rules = denied_syscalls()
-                .into_iter()
-                .map(|n| (n, Vec::<SeccompRule>::new()))
-                .collect();
-            let filter = SeccompFilter::new(
-                rules,
-                SeccompAction::Allow,
-                SeccompAction::Errno(libc::EPERM as u32),
-                arch,
+/// `clone` flags that make new namespaces (a user namespace would hand the
+/// process every capability inside it).
+const CLONE_NEW: [u64; 7] = [
+    0x0002_0000, // CLONE_NEWNS
+    0x0200_0000, // CLONE_NEWCGROUP
+    0x0400_0000, // CLONE_NEWUTS
+    0x0800_0000, // CLONE_NEWIPC
+    0x1000_0000, // CLONE_NEWUSER
+    0x2000_0000, // CLONE_NEWPID
+    0x4000_0000, // CLONE_NEWNET
+];
+
+/// The filters, compiled once: the denylist (EPERM), and `clone3`, whose
+/// flags a filter cannot read, answered ENOSYS so libc falls back to
+/// `clone`, whose flags it can. Empty where seccompiler has no backend
+/// for this architecture (then only Landlock and the capability drop hold).
+pub fn filters() -> &'static [BpfProgram] {
+    static FILTERS: OnceLock<Vec<BpfProgram>> = OnceLock::new();
+    FILTERS.get_or_init(|| compile().unwrap_or_default())
+}
+
+fn compile() -> Option<Vec<BpfProgram>> {
+    let arch: seccompiler::TargetArch = std::env::consts::ARCH.try_into().ok()?;
+    let mut denied: std::collections::BTreeMap<i64, Vec<SeccompRule>> = denied_syscalls()
+        .into_iter()
+        .map(|n| (n, Vec::new()))
+        .collect();
+    let namespaces = CLONE_NEW
+        .iter()
+        .map(|&flag| {
+            let flag_set = SeccompCondition::new(
+                0,
+                SeccompCmpArgLen::Qword,
+                SeccompCmpOp::MaskedEq(flag),
+                flag,
             )
             .ok()?;
-            BpfProgram::try_from(filter).ok()
+            SeccompRule::new(vec![flag_set]).ok()
         })
-        .as_ref()
+        .collect::<Option<Vec<_>>>()?;
+    denied.insert(libc::SYS_clone, namespaces);
+    let deny = SeccompFilter::new(
+        denied,
+        SeccompAction::Allow,
+        SeccompAction::Errno(libc::EPERM as u32),
+        arch,
+    )
+    .ok()?;
+    let clone3 = SeccompFilter::new(
+        [(libc::SYS_clone3, Vec::new())].into_iter().collect(),
+        SeccompAction::Allow,
+        SeccompAction::Errno(libc::ENOSYS as u32),
+        arch,
+    )
+    .ok()?;
+    Some(vec![
+        BpfProgram::try_from(deny).ok()?,
+        BpfProgram::try_from(clone3).ok()?,
+    ])
 }
 
 /// Drops every capability but [`KEEP`] from the bounding, permitted,
@@ -180,9 +229,13 @@ pub fn drop_capabilities() -> std::io::Result<()> {
     Ok(())
 }
 
-/// Installs the filter on the calling thread (no_new_privs first).
-pub fn apply_filter(filter: &BpfProgram) -> std::io::Result<()> {
-    seccompiler::apply_filter(filter).map_err(|_| std::io::Error::from_raw_os_error(libc::EPERM))
+/// Installs the filters on the calling thread (no_new_privs first).
+pub fn apply_filters(filters: &[BpfProgram]) -> std::io::Result<()> {
+    for filter in filters {
+        seccompiler::apply_filter(filter)
+            .map_err(|_| std::io::Error::from_raw_os_error(libc::EPERM))?;
+    }
+    Ok(())
 }
 
 /// Marks every descriptor above stderr close-on-exec: stepguard's own are
@@ -205,9 +258,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_filter_compiles_here() {
-        if cfg!(target_arch = "x86_64") {
-            assert!(filter().is_some_and(|f| !f.is_empty()));
+    fn the_filters_compile_here() {
+        if cfg!(any(target_arch = "x86_64", target_arch = "aarch64")) {
+            assert_eq!(filters().len(), 2);
         }
     }
 }

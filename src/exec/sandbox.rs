@@ -317,9 +317,7 @@ pub fn confine_child(ruleset: Option<RulesetCreated>) -> std::io::Result<()> {
         }
     }
     super::hardening::drop_capabilities()?;
-    if let Some(filter) = super::hardening::filter() {
-        super::hardening::apply_filter(filter)?;
-    }
+    super::hardening::apply_filters(super::hardening::filters())?;
     super::hardening::cloexec_inherited_fds();
     Ok(())
 }
