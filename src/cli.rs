@@ -245,6 +245,12 @@ pub fn main() -> ExitCode {
         crate::exec::set_watcher(exe);
     }
     if let Some(dir) = crate::model::config::state_dir() {
+        // A state directory an older stepguard left open to others is made
+        // owner-only on first use (doctor reports what it finds instead).
+        // Best effort: what cannot be tightened here fails where it is used.
+        if !matches!(cli.command, Some(Command::Doctor)) {
+            let _ = crate::model::config::tighten_state_dir(&dir);
+        }
         crate::exec::set_rule_store(crate::standing::RuleStore::new(dir));
     }
     // A broken config stops here, before any screen, as path:line:col.
@@ -443,7 +449,7 @@ fn sessions(json: bool) -> Result<u8> {
         .context("no state directory (set STEPGUARD_STATE_DIR)")?;
     let list = list_sessions(&dir);
     if json {
-        println!("{}", serde_json::to_string_pretty(&list)?);
+        println!("{}", crate::sanitize::to_json_pretty(&list)?);
         return Ok(EXIT_OK);
     }
     if list.is_empty() {
@@ -559,7 +565,7 @@ fn guard(words: &[String], json: bool) -> u8 {
     if json {
         println!(
             "{}",
-            serde_json::to_string(&decision).expect("decision serializes")
+            crate::sanitize::to_json(&decision).expect("decision serializes")
         );
     } else {
         println!("{}", sanitize_line(&decision.reason, 1_000));
@@ -685,7 +691,7 @@ fn draft(dirs: &[PathBuf], args: DraftArgs) -> Result<u8> {
         .for_each(|f| *f = sanitize_line(f, 1_000).into_owned());
     if !args.preflight {
         if args.json {
-            println!("{}", serde_json::to_string_pretty(&card)?);
+            println!("{}", crate::sanitize::to_json_pretty(&card)?);
         } else {
             print!("{}", card.to_text());
         }
@@ -697,7 +703,7 @@ fn draft(dirs: &[PathBuf], args: DraftArgs) -> Result<u8> {
     let result = run_preflight(&runtime, &card, !args.json)?;
     if args.json {
         let out = serde_json::json!({ "card": card, "preflight_result": result });
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        println!("{}", crate::sanitize::to_json_pretty(&out)?);
     }
     let stopped = result
         .get("verdict")
@@ -886,7 +892,10 @@ fn rules(command: RulesCommand) -> Result<u8> {
         RulesCommand::List { json } => {
             let list = store.list().map_err(|e| anyhow::anyhow!(e))?;
             if json {
-                println!("{}", standing::list_json(&list, now));
+                println!(
+                    "{}",
+                    crate::sanitize::escape_json(&standing::list_json(&list, now))
+                );
             } else {
                 print!(
                     "{}",
@@ -928,7 +937,7 @@ fn report(id: &str, format: &str, output: Option<&Path>) -> Result<u8> {
     }
     let report = crate::report::build(id, &events);
     let text = match format {
-        "json" => serde_json::to_string_pretty(&report)?,
+        "json" => report.to_json()?,
         _ => crate::sanitize::sanitize_text(&report.to_markdown()),
     };
     match output {
@@ -945,7 +954,7 @@ fn stats(json: bool, screen: bool) -> Result<u8> {
     if screen {
         crate::tui::stats_screen::show(&stats)?;
     } else if json {
-        println!("{}", serde_json::to_string_pretty(&stats)?);
+        println!("{}", stats.to_json()?);
     } else {
         print!("{}", crate::sanitize::sanitize_text(&stats.to_text()));
     }
@@ -1021,7 +1030,7 @@ fn match_runbooks(
     if json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&crate::matching::match_json(&top, threshold))?
+            crate::sanitize::to_json_pretty(&crate::matching::match_json(&top, threshold))?
         );
     } else {
         if !matched {
@@ -1044,7 +1053,7 @@ fn eval(dirs: &[PathBuf], dir: &Path, json: bool, threshold: f64) -> Result<u8> 
     let catalog = load_catalog(dirs)?;
     let report = crate::eval::run_eval(dir, &catalog, threshold).map_err(|e| anyhow::anyhow!(e))?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        println!("{}", crate::sanitize::to_json_pretty(&report)?);
     } else {
         print!("{}", crate::sanitize::sanitize_text(&report.to_text()));
     }

@@ -10,22 +10,25 @@
 //!
 //! | kind | what |
 //! |---|---|
-//! | `private-key` | PEM `-----BEGIN … PRIVATE KEY-----` blocks (the whole block; a truncated block up to its last base64 line) |
+//! | `private-key` | PEM `-----BEGIN … PRIVATE KEY-----` blocks (the whole block; a truncated block up to its last base64 line), and base64 that decodes to one (kubeconfig's `client-key-data`, a `tls.key` in a ConfigMap) |
 //! | `k8s-secret-data` | values under `data:` / `stringData:` of a Kubernetes `Secret` (YAML, JSON, and the escaped JSON of `last-applied-configuration`) |
-//! | `url-password` | `scheme://user:PASSWORD@host` |
+//! | `encoded-secret` | base64 that decodes to text in which a pass finds a secret (a service-account JSON, a Docker config) |
+//! | `url-password`, `url-token` | `scheme://user:PASSWORD@host`; `scheme://TOKEN@host` (a Sentry DSN) |
 //! | `url-signature` | `?sig=` / `X-Amz-Signature=`-style signed-URL parameters |
 //! | `slack-webhook` | `https://hooks.slack.com/services/…` |
 //! | `basic-auth`, `bearer-token`, `auth-header` | `Authorization:` headers, bare `Bearer <token>` |
 //! | `cookie` | `Cookie:` / `Set-Cookie:` header values |
-//! | `jwt`, `aws-access-key`, `github-token`, `gitlab-token`, `slack-token`, `google-api-key`, `sk-api-key`, `stripe-key`, `npm-token` | token shapes |
-//! | `aws-secret-key` | `aws_secret_access_key = …`, `AWS_SECRET_ACCESS_KEY=…`, `"SecretAccessKey": "…"` |
-//! | `password`, `token`, `secret` | a value whose key names a secret (see [`key_kind`]): `KEY=v`, `key: v`, `"key": "v"`, `--key v`, `- name: KEY` + `value: v`, libpq `password=…`, `.pgpass`, `.netrc`, `curl -u`, `mysql -p…`, `redis-cli -a …` |
+//! | `jwt`, `aws-access-key`, `github-token`, `gitlab-token`, `slack-token`, `google-api-key`, `google-token`, `vault-token`, `sk-api-key`, `stripe-key`, `npm-token`, `azure-client-secret`, … | token shapes (prefixes such as `ghp_`, `glpat-`, `xoxb-`, `ya29.`, `hvs.`, `AKIA`, `SG.`, `dop_v1_`; see `Patterns::new`) |
+//! | `aws-secret-key` | `aws_secret_access_key = …`, `AWS_SECRET_ACCESS_KEY=…`, `"SecretAccessKey": "…"`, and 40 random characters on the line of an access key id |
+//! | `password`, `token`, `secret` | a value whose key names a secret (see [`key_kind`]): `KEY=v`, `key: v`, `"key": "v"`, `--key v`, `- name: KEY` + `value: v`, `key   value` rows of `vault`'s tables, `Title Case Key: v`, connection strings (`Server=…;Password=…;`, ODBC `PWD={…}`), libpq `password=…`, SQL `PASSWORD '…'`, `redis-cli CONFIG GET` pairs, `.pgpass`, `.netrc`, `curl -u`, `mysql -p…`, `redis-cli -a …` |
 //!
 //! False positives matter as much as misses: resource names (`auth-service`,
 //! `token-refresher-7d9f8c-xk2lq`), references (`secretName:`,
 //! `secretKeyRef:`), `kubectl get secrets` tables and `kubectl describe
-//! secret` byte counts pass unchanged. Key names are matched by their words,
-//! not by substring, so `tokens_per_second` and `author` are not secrets.
+//! secret` byte counts, certificates (base64 or not) and file paths pass
+//! unchanged. Key names are matched by their words, not by substring, so
+//! `tokens_per_second`, `author`, `keyspace` and `publicKey` are not secrets;
+//! `PWD` is a password unless its value is a directory.
 //!
 //! `redact` is idempotent: every pass leaves a value that already is a
 //! `[REDACTED:…]` marker alone, and the passes are repeated (a few rounds at
@@ -93,7 +96,7 @@ pub fn redact(text: &str) -> Redacted<'_> {
     Redacted {
         text,
         findings: tally
-            .0
+            .counts
             .into_iter()
             .map(|(kind, count)| Finding { kind, count })
             .collect(),
@@ -104,15 +107,17 @@ pub fn redact(text: &str) -> Redacted<'_> {
 type Pass = fn(&Patterns, &str, &mut Tally) -> Option<String>;
 
 /// Most structural first, so that the most specific kind wins.
-const PASSES: [Pass; 13] = [
+const PASSES: [Pass; 15] = [
     private_keys,
     k8s_secret_json,
     k8s_secret_yaml,
+    encoded_secrets,
     urls,
     headers,
     token_shapes,
     aws_secret_keys,
     yaml_keys,
+    columns,
     json_keys,
     assignments,
     spaced_assignments,
@@ -121,11 +126,15 @@ const PASSES: [Pass; 13] = [
 ];
 
 #[derive(Default)]
-struct Tally(BTreeMap<&'static str, usize>);
+struct Tally {
+    counts: BTreeMap<&'static str, usize>,
+    /// The text is decoded base64: it is not decoded again.
+    decoded: bool,
+}
 
 impl Tally {
     fn add(&mut self, kind: &'static str) {
-        *self.0.entry(kind).or_default() += 1;
+        *self.counts.entry(kind).or_default() += 1;
     }
 }
 
@@ -144,6 +153,7 @@ struct Patterns {
     pem_block: Regex,
     pem_begin: Regex,
     url_userinfo: Regex,
+    url_user_token: Regex,
     url_signature: Regex,
     slack_webhook: Regex,
     auth_basic: Regex,
@@ -153,6 +163,9 @@ struct Patterns {
     curl_user: Regex,
     curl_header: Regex,
     shapes: Vec<Shape>,
+    /// The shapes that start with a literal, as one regex: one scan says
+    /// whether any of them can act (the others have inner literals).
+    any_prefixed_shape: Regex,
     aws_secret: Regex,
     json_key: [Regex; 3],
     json_env: [Regex; 2],
@@ -163,7 +176,13 @@ struct Patterns {
     netrc: Regex,
     mysql_p: Regex,
     redis_a: Regex,
+    redis_pair: Regex,
+    sql_password: Regex,
+    kv_header: Regex,
+    titled_key: Regex,
+    aws_bare_secret: Regex,
     bytes_count: Regex,
+    file_path: Regex,
     scheme: Regex,
 }
 
@@ -192,13 +211,25 @@ fn shape(pattern: &str, kind: &'static str, plausible: fn(&str) -> bool) -> Shap
     }
 }
 
+/// Does the shape start with a literal (`ghp_`, `AKIA`)? Those share one
+/// scan; a shape known by an inner literal (`8Q~`, `.atlasv1.`) is scanned
+/// on its own.
+fn is_prefixed(shape: &Shape) -> bool {
+    !shape.regex.as_str().starts_with(r"\b[")
+}
+
 fn always(_: &str) -> bool {
     true
 }
 
-/// `sk-` keys are mixed-case random strings; `sk-worker-7d9f8c` is a pod.
-fn mixed_case_with_digit(token: &str) -> bool {
-    let body = &token[3..];
+/// Letters and at least three digits: a key, not a user name.
+fn is_random_token(text: &str) -> bool {
+    let digits = text.bytes().filter(u8::is_ascii_digit).count();
+    digits >= 3 && text.bytes().any(|b| b.is_ascii_alphabetic())
+}
+
+/// Random keys are mixed-case with digits; `sk-worker-7d9f8c` is a pod.
+fn mixed_case_with_digit(body: &str) -> bool {
     body.bytes().any(|b| b.is_ascii_uppercase())
         && body.bytes().any(|b| b.is_ascii_lowercase())
         && body.bytes().any(|b| b.is_ascii_digit())
@@ -210,11 +241,107 @@ impl Patterns {
         // What may precede `Authorization` and sit between it and its value:
         // a header line, a JSON/dict key, Go's `map[Authorization:[…]]`.
         const AUTH_KEY: &str = r#"\b(?:proxy-)?authorization["']?[ \t]*[:=][ \t]*\[?["']?[ \t]*"#;
+        let shapes = vec![
+            shape(
+                r"\beyJ[A-Za-z0-9_\-]{5,}\.eyJ[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]*",
+                "jwt",
+                always,
+            ),
+            shape(
+                r"\b(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}\b",
+                "aws-access-key",
+                always,
+            ),
+            shape(
+                r"\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})\b",
+                "github-token",
+                always,
+            ),
+            shape(
+                r"\bgl(?:pat|rt|dt|ptt|soat|cbt|oas|ft|imt)-[A-Za-z0-9_\-]{20,}",
+                "gitlab-token",
+                always,
+            ),
+            shape(
+                r"\b(?:xox[abeoprs]|xapp)-[A-Za-z0-9\-]{10,}",
+                "slack-token",
+                always,
+            ),
+            shape(r"\bAIza[0-9A-Za-z_\-]{35}", "google-api-key", always),
+            // OAuth access and refresh tokens, client secrets.
+            shape(
+                r"\b(?:ya29\.[0-9A-Za-z_\-.]{20,}|1//0[0-9A-Za-z_\-]{30,}|GOCSPX-[0-9A-Za-z_\-]{24,})",
+                "google-token",
+                always,
+            ),
+            shape(r"\bhv[sbr]\.[0-9A-Za-z_\-]{24,}", "vault-token", always),
+            // Before 1.10: `s.` and 24 random characters.
+            shape(r"\bs\.[0-9A-Za-z]{24}\b", "vault-token", |t| {
+                mixed_case_with_digit(&t[2..])
+            }),
+            shape(
+                r"\b[0-9A-Za-z_~.\-]{3}[0-9]Q~[0-9A-Za-z_~.\-]{31,34}",
+                "azure-client-secret",
+                always,
+            ),
+            shape(r"\bdo[por]_v1_[0-9a-f]{64}\b", "digitalocean-token", always),
+            shape(
+                r"\bSG\.[0-9A-Za-z_\-]{22}\.[0-9A-Za-z_\-]{43}",
+                "sendgrid-key",
+                always,
+            ),
+            shape(
+                r"\bshp(?:at|ca|pa|ss)_[0-9a-fA-F]{32}\b",
+                "shopify-token",
+                always,
+            ),
+            shape(r"\bhf_[A-Za-z]{30,}\b", "huggingface-token", always),
+            shape(r"\bpypi-AgE[0-9A-Za-z_\-]{50,}", "pypi-token", always),
+            shape(r"\bdckr_pat_[0-9A-Za-z_\-]{20,}", "docker-token", always),
+            shape(
+                r"\bgl(?:sa|c)_[0-9A-Za-z_+/=]{30,}",
+                "grafana-token",
+                always,
+            ),
+            shape(
+                r"\bdapi[0-9a-f]{32}(?:-[0-9])?\b",
+                "databricks-token",
+                always,
+            ),
+            shape(r"\bAGE-SECRET-KEY-1[0-9A-Z]{58}\b", "age-key", always),
+            shape(r"\blin_api_[0-9A-Za-z]{40}\b", "linear-key", always),
+            shape(r"\bPMAK-[0-9a-f]{24}-[0-9a-f]{34}\b", "postman-key", always),
+            shape(
+                r"\bsq0(?:atp|csp)-[0-9A-Za-z_\-]{22,}",
+                "square-token",
+                always,
+            ),
+            shape(
+                r"\bdp\.(?:st|pt|sa|ct|scim|audit)\.[0-9A-Za-z_\-.]{40,}",
+                "doppler-token",
+                always,
+            ),
+            shape(
+                r"\b[0-9A-Za-z]{14}\.atlasv1\.[0-9A-Za-z_\-=]{60,}",
+                "terraform-token",
+                always,
+            ),
+            shape(r"\bsk-[A-Za-z0-9_\-]{20,}", "sk-api-key", |t| {
+                mixed_case_with_digit(&t[3..])
+            }),
+            shape(
+                r"\b(?:[rs]k_(?:live|test)_[A-Za-z0-9]{16,}|whsec_[A-Za-z0-9]{24,})",
+                "stripe-key",
+                always,
+            ),
+            shape(r"\bnpm_[A-Za-z0-9]{36}\b", "npm-token", always),
+        ];
         Patterns {
             pem_block: re(&format!(
                 r"{PEM_LABEL}(?s:.*?)-----END[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----"
             )),
             pem_begin: re(PEM_LABEL),
+            url_user_token: re(r"([A-Za-z][A-Za-z0-9+.\-]*://)([A-Za-z0-9_\-]{16,})@"),
             url_userinfo: re(
                 r#"([A-Za-z][A-Za-z0-9+.\-]*://)([^\s:/@?#\[\]"'<>]*):([^\s/?#"'<>]+)@"#,
             ),
@@ -240,37 +367,13 @@ impl Patterns {
             curl_header: re(
                 r#"((?:-H|--header)[ \t]+["'])([A-Za-z0-9_\-]+)([ \t]*:[ \t]*)([^"'\r\n]*)"#,
             ),
-            shapes: vec![
-                shape(
-                    r"\beyJ[A-Za-z0-9_\-]{5,}\.eyJ[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]*",
-                    "jwt",
-                    always,
-                ),
-                shape(
-                    r"\b(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}\b",
-                    "aws-access-key",
-                    always,
-                ),
-                shape(
-                    r"\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})\b",
-                    "github-token",
-                    always,
-                ),
-                shape(r"\bglpat-[A-Za-z0-9_\-]{20,}", "gitlab-token", always),
-                shape(r"\bxox[abeoprs]-[A-Za-z0-9\-]{10,}", "slack-token", always),
-                shape(r"\bAIza[0-9A-Za-z_\-]{35}", "google-api-key", always),
-                shape(
-                    r"\bsk-[A-Za-z0-9_\-]{20,}",
-                    "sk-api-key",
-                    mixed_case_with_digit,
-                ),
-                shape(
-                    r"\b[rs]k_(?:live|test)_[A-Za-z0-9]{16,}",
-                    "stripe-key",
-                    always,
-                ),
-                shape(r"\bnpm_[A-Za-z0-9]{36}\b", "npm-token", always),
-            ],
+            any_prefixed_shape: re(&shapes
+                .iter()
+                .filter(|s| is_prefixed(s))
+                .map(|s| format!("(?:{})", s.regex.as_str()))
+                .collect::<Vec<_>>()
+                .join("|")),
+            shapes,
             aws_secret: re(
                 r#"(?i)(\b(?:aws_?secret_?(?:access_?)?key|secret_?access_?key)["']?[ \t]*[:=][ \t]*["']?)([A-Za-z0-9/+=]{30,})"#,
             ),
@@ -298,7 +401,18 @@ impl Patterns {
             netrc: re(r"(\bmachine\s+\S+\s+login\s+\S+\s+password\s+)(\S+)"),
             mysql_p: re(r"(\bmysql(?:dump|admin)?\b[^\n]*?[ \t]-p)([^\s\-][^\s]*)"),
             redis_a: re(r"(\bredis-cli\b[^\n]*?[ \t]-a[ \t]+)([^\s\-][^\s]*)"),
+            // `CONFIG GET requirepass` answers as two numbered lines.
+            redis_pair: re(
+                r#"(?m)^[ \t]*[0-9]+\)[ \t]+"([^"\r\n]*)"[ \t]*\r?\n[ \t]*[0-9]+\)[ \t]+"([^"\r\n]*)""#,
+            ),
+            sql_password: re(r"(?i)(\b(?:password|identified[ \t]+by)[ \t]+')((?:[^'\r\n]|'')*)'"),
+            kv_header: re(r"(?m)^[ \t]*Key[ \t]{2,}Value[ \t]*\r?$"),
+            titled_key: re(
+                r"^[ \t]*((?:[A-Z][A-Za-z0-9]*|[0-9]+)(?:[ \t](?:[A-Z][A-Za-z0-9]*|[0-9]+)){1,3})[ \t]*[:=][ \t]+([^\r\n]*[^\s])",
+            ),
+            aws_bare_secret: re(r"[A-Za-z0-9+/]{40,}"),
             bytes_count: re(r"^[0-9]+ bytes$"),
+            file_path: re(r"^(?:~|\.{1,2})?(?:/[A-Za-z0-9_.\-]+)+\.[A-Za-z][A-Za-z0-9]{0,7}$"),
             scheme: re(r"(?i)^(?:bearer|basic|token|digest|apikey|api-key)[ \t]+"),
         }
     }
@@ -308,6 +422,8 @@ impl Patterns {
 // Which key names hold secrets.
 
 /// Key names that contain a secret word but name a reference or a setting.
+/// `PWD` is here as the shell's working directory; [`value_kind`] still
+/// takes it for the ODBC password when its value is not a directory.
 const EXCLUDED_KEYS: &[&str] = &[
     "pwd",
     "oldpwd",
@@ -332,7 +448,7 @@ const EXCLUDED_KEYS: &[&str] = &[
 
 /// A key whose words after the secret word include one of these names
 /// something about the secret, not the secret: `token_ttl`, `secret_name`,
-/// `password_file`, `auth_enabled`.
+/// `password_file`, `auth_enabled`, `KMS_KEY_ARN`.
 #[rustfmt::skip]
 const NOT_A_SECRET_AFTER: &[&str] = &[
     "name", "names", "ref", "refs", "selector", "namespace", "file", "files", "path", "paths",
@@ -348,28 +464,52 @@ const NOT_A_SECRET_AFTER: &[&str] = &[
     "sources", "user", "username", "login", "strategy", "scheme", "plugin", "service", "stdin",
     "hint", "reset", "refresher", "validity", "algorithm", "cache", "lock", "status", "state",
     "created", "updated", "at", "request", "requests", "review", "reviews", "webhook", "config",
-    "key", "keys",
+    "key", "keys", "arn", "pair", "pairs", "meta", "metadata", "email", "sock", "socket",
+    "domain", "domains", "samesite", "secure", "httponly", "encryption", "hashing", "complexity",
+    "strength", "history", "reuse", "attempts", "retries", "prompt", "vault", "ring", "usage",
+    "alias", "aliases", "bits", "fingerprint", "renewable",
 ];
 
-/// Words in front of `key` that make it a secret (`api_key`, `SECRET_KEY`);
-/// after other words `key` names a key (`passwordKey: password` in Helm).
-const KEY_QUALIFIERS: &[&str] = &[
-    "api",
-    "access",
-    "private",
-    "secret",
-    "encryption",
-    "signing",
-    "master",
-    "shared",
-    "auth",
+/// Words in front of `key` that say what kind of key it is without making it
+/// a secret: `publicKey`, `sortKey`, `topologyKey`, `- key: app`. Any other
+/// word makes it one (`APP_KEY`, `HMAC_KEY`, `DD_APP_KEY`, `AccountKey`,
+/// `routing_key`): a missed secret costs more than a hidden label.
+#[rustfmt::skip]
+const NOT_SECRET_KEY_QUALIFIERS: &[&str] = &[
+    "public", "pub", "primary", "foreign", "unique", "composite", "sort", "sorting",
+    "partition", "hash", "range", "shard", "cache", "message", "object", "idempotency",
+    "dedup", "dedupe", "deduplication", "lookup", "map", "index", "topology", "label",
+    "field", "node", "configmap", "group", "name", "metadata", "annotation", "selector",
+    "match", "row", "column", "table", "json", "yaml", "hot", "tls", "expiry", "sharding",
+    "join", "entry", "record", "dict", "bucket",
+];
+
+/// English words that end in `key` or `pass` but are not one.
+#[rustfmt::skip]
+const NOT_KEY_OR_PASS_WORDS: &[&str] = &[
+    "monkey", "donkey", "turkey", "hockey", "jockey", "whiskey", "lackey", "malarkey",
+    "flunkey", "turnkey", "bypass", "compass", "surpass", "overpass", "underpass", "trespass",
+    "impass", "encompass",
+];
+
+/// Words that are a password on their own or at the end of a compound
+/// (`pgpassword`, `dbpass`, `requirepass`, `LDAP_BIND_PW`).
+const PASSWORD_WORDS: &[&str] = &[
+    "password",
+    "passwd",
+    "passphrase",
+    "passcode",
+    "pwd",
+    "pass",
+    "pw",
 ];
 
 /// The kind of secret a key name holds, or `None` if its value is not a
-/// secret. Keys are split into words (`_ - . /` and camelCase), so
-/// `DB_PASSWORD`, `clientSecret`, `X-Api-Key`, `spring.datasource.password`
-/// and `PGPASSWORD` are secrets while `tokens_per_second`, `author`,
-/// `secretName` and `tokenExpirationSeconds` are not.
+/// secret. Keys are split into words (`_ - . /`, spaces and camelCase), so
+/// `DB_PASSWORD`, `clientSecret`, `X-Api-Key`, `spring.datasource.password`,
+/// `PGPASSWORD`, `SMTP_PASS`, `HMAC_KEY` and `Unseal Key 1` are secrets while
+/// `tokens_per_second`, `author`, `secretName`, `tokenExpirationSeconds`,
+/// `publicKey` and `keyspace` are not.
 pub fn key_kind(key: &str) -> Option<&'static str> {
     let key = key.trim_start_matches('-');
     let compact: String = key
@@ -387,35 +527,8 @@ pub fn key_kind(key: &str) -> Option<&'static str> {
     }
     let words = words(key);
     let mut found: Option<(usize, &'static str)> = None;
-    for (at, word) in words.iter().enumerate() {
-        let word = word.trim_end_matches(|c: char| c.is_ascii_digit());
-        let kind = if ["password", "passwd", "passphrase", "pwd"]
-            .iter()
-            .any(|w| word.ends_with(w))
-        {
-            Some("password")
-        } else if word.ends_with("token") {
-            Some("token")
-        } else if word.ends_with("secret")
-            || [
-                "apikey",
-                "accesskey",
-                "privatekey",
-                "secretkey",
-                "credential",
-                "credentials",
-            ]
-            .iter()
-            .any(|w| word.ends_with(w))
-            || word == "auth"
-            || word.ends_with("basicauth")
-            || (word == "key" && at > 0 && KEY_QUALIFIERS.contains(&words[at - 1].as_str()))
-        {
-            Some("secret")
-        } else {
-            None
-        };
-        if let Some(kind) = kind {
+    for at in 0..words.len() {
+        if let Some(kind) = word_kind(&words, at) {
             // `DB_PASSWORD_TOKEN`: the password kind is the more telling one.
             let kind = match found {
                 Some((_, "password")) => "password",
@@ -425,14 +538,125 @@ pub fn key_kind(key: &str) -> Option<&'static str> {
         }
     }
     let (at, kind) = found?;
-    if words[at + 1..]
+    let after: Vec<&str> = words[at + 1..]
         .iter()
-        .any(|w| NOT_A_SECRET_AFTER.contains(&w.as_str()))
-    {
+        .map(String::as_str)
+        .filter(|w| !is_number(w))
+        .collect();
+    // Vault's AppRole `secret_id`, Consul's `SecretID`, `session_id`: the id
+    // is the credential.
+    let head = words[at].trim_end_matches(|c: char| c.is_ascii_digit());
+    if after == ["id"] && matches!(head, "secret" | "session") {
+        return Some(kind);
+    }
+    if after.iter().any(|w| NOT_A_SECRET_AFTER.contains(w)) {
         return None;
     }
     Some(kind)
 }
+
+/// Could `key` name a secret, given the right value? The cheap test a pass
+/// makes before it looks for the value.
+fn may_be_secret_key(key: &str) -> bool {
+    key_kind(key).is_some() || key.trim_start_matches('-').eq_ignore_ascii_case("pwd")
+}
+
+/// [`key_kind`], and `PWD` by its value: the shell's working directory is a
+/// path; anything else (`UID=sa;PWD=…` in an ODBC connection string) is a
+/// password.
+fn value_kind(key: &str, value: &str) -> Option<&'static str> {
+    key_kind(key).or_else(|| {
+        let bare = key.trim_start_matches('-');
+        let value = unquote(value);
+        (bare.eq_ignore_ascii_case("pwd") && !looks_like_directory(value) && !value.is_empty())
+            .then_some("password")
+    })
+}
+
+/// `/srv/app`, `~/work`, `C:\Users\x`.
+fn looks_like_directory(value: &str) -> bool {
+    let b = value.as_bytes();
+    // A drive alone is what is left of `C:\Users` where a value stops at `\`.
+    value.starts_with('/')
+        || value.starts_with('~')
+        || (b.len() >= 2
+            && b[0].is_ascii_alphabetic()
+            && b[1] == b':'
+            && b.get(2).is_none_or(|c| matches!(c, b'\\' | b'/')))
+}
+
+fn is_number(word: &str) -> bool {
+    word.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The kind of secret `words[at]` names by itself (the words after it are
+/// judged by [`key_kind`]).
+fn word_kind(words: &[String], at: usize) -> Option<&'static str> {
+    let word = words[at].trim_end_matches(|c: char| c.is_ascii_digit());
+    if word.is_empty() || NOT_KEY_OR_PASS_WORDS.contains(&word) {
+        return None;
+    }
+    // The last word, numbers aside: `Unseal Key 1`, `X-Hub-Signature-256`.
+    let last = words[at + 1..].iter().all(|w| is_number(w));
+    if PASSWORD_WORDS.iter().any(|w| word.ends_with(w)) {
+        return Some("password");
+    }
+    // A Vault token's accessor can look the token up and revoke it.
+    if word.ends_with("token") || (word == "accessor" && last) {
+        return Some("token");
+    }
+    let secret = word.ends_with("secret")
+        || word.ends_with("credential")
+        || word.ends_with("credentials")
+        || word.ends_with("creds")
+        // `auth`, `basicAuth`, Redis's `masterauth`; not `oauth`.
+        || (word.ends_with("auth") && word != "oauth")
+        || (last && matches!(word, "cookie" | "cookies" | "signature" | "sig" | "session" | "sessionid"))
+        || (word == "session" && words.get(at + 1).is_some_and(|w| w == "id"))
+        || key_word_is_secret(words, at, word);
+    secret.then_some("secret")
+}
+
+/// `key` (or a compound ending in it, `apikey`) qualified by the word in
+/// front: `HMAC_KEY` and `AccountKey` are secrets, a bare `key:` (a label
+/// selector's), `passwordKey` (the name of a key in a Secret) and
+/// `publicKey` are not. `keys` is a secret only after a secret qualifier
+/// (`api_keys`).
+fn key_word_is_secret(words: &[String], at: usize, word: &str) -> bool {
+    let (stem, plural) = match (word.strip_suffix("key"), word.strip_suffix("keys")) {
+        (Some(stem), _) => (stem, false),
+        (None, Some(stem)) => (stem, true),
+        (None, None) => return false,
+    };
+    let qualifier = if stem.is_empty() {
+        match at.checked_sub(1) {
+            Some(before) => words[before].trim_end_matches(|c: char| c.is_ascii_digit()),
+            None => return false,
+        }
+    } else {
+        stem
+    };
+    if plural {
+        return KEY_QUALIFIERS.contains(&qualifier);
+    }
+    !qualifier.is_empty()
+        && !NOT_SECRET_KEY_QUALIFIERS.contains(&qualifier)
+        && !qualifier.ends_with("token")
+        && !PASSWORD_WORDS.iter().any(|w| qualifier.ends_with(w))
+}
+
+/// Words in front of `keys` that make them secrets.
+const KEY_QUALIFIERS: &[&str] = &[
+    "api",
+    "access",
+    "private",
+    "secret",
+    "encryption",
+    "signing",
+    "master",
+    "shared",
+    "auth",
+];
 
 /// Lower-case words of a key: split on non-alphanumerics and camelCase.
 fn words(key: &str) -> Vec<String> {
@@ -500,6 +724,9 @@ fn is_not_a_secret(value: &str) -> bool {
             | "<empty>"
             | "\"\""
             | "''"
+            | "n/a"
+            | "(sensitive value)"
+            | "(sensitive)"
     ) || is_env_ref
         || v.starts_with("${")
         || v.starts_with("$(")
@@ -508,6 +735,9 @@ fn is_not_a_secret(value: &str) -> bool {
         || (v.starts_with('<') && v.ends_with('>') && !v[1..].contains('<'))
         || v.chars().all(|c| matches!(c, '*' | '•' | '·'))
         || patterns().bytes_count.is_match(v)
+        // `GOOGLE_APPLICATION_CREDENTIALS=/var/run/secrets/key.json`: where
+        // the secret is, not the secret (base64 has no `.`).
+        || patterns().file_path.is_match(v)
 }
 
 // ---------------------------------------------------------------------------
@@ -542,8 +772,14 @@ fn value_range(text: &str) -> Range<usize> {
         }
         _ => {
             let mut end = text
-                .find(|c: char| c.is_whitespace() || "&;\"'<>\\".contains(c))
-                .unwrap_or(text.len());
+                .char_indices()
+                .find(|&(at, c)| {
+                    c.is_whitespace()
+                        || "&;\"'<>\\".contains(c)
+                        // `host:6380,password=…,ssl=True`: the next option.
+                        || (c == ',' && starts_with_assignment(&text[at + 1..]))
+                })
+                .map_or(text.len(), |(at, _)| at);
             while end > 0 {
                 let last = bytes[end - 1];
                 let opener = match last {
@@ -559,6 +795,32 @@ fn value_range(text: &str) -> Range<usize> {
                 end -= 1;
             }
             0..end
+        }
+    }
+}
+
+/// `name=` at the start of `text`.
+fn starts_with_assignment(text: &str) -> bool {
+    let name = text
+        .bytes()
+        .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
+        .count();
+    name > 0 && text.as_bytes()[0].is_ascii_alphabetic() && text.as_bytes().get(name) == Some(&b'=')
+}
+
+/// A value in a `;`-separated connection string (ADO.NET, ODBC, Azure):
+/// up to the next `;` (spaces included), or a `{…}`-braced ODBC value.
+fn connection_value_range(text: &str) -> Range<usize> {
+    match text.as_bytes().first() {
+        Some(b'"' | b'\'') => value_range(text),
+        Some(b'{') => {
+            0..text[..line_end(text)]
+                .find('}')
+                .map_or(line_end(text), |e| e + 1)
+        }
+        _ => {
+            let end = text.find([';', '"', '\n', '\r']).unwrap_or(text.len());
+            0..text[..end].trim_end().len()
         }
     }
 }
@@ -1021,40 +1283,44 @@ fn yaml_mapping_is_secret(
     at: usize,
     col: usize,
 ) -> bool {
-    let is_secret_kind =
-        |kl: &KeyLine| kl.col == col && kl.key == "kind" && unquote(kl.value) == "Secret";
     let is_document_mark = |b: &str| b.starts_with("---") || b.starts_with("...");
-    for j in (0..at).rev() {
+    // What line `j` says about the mapping: its kind, or that the mapping
+    // ended before it. Pasted `kubectl get -o yaml` outputs follow each
+    // other without `---`: a shell prompt or a table line at the mapping's
+    // column ends one, and a mapping has one `kind`.
+    let seen = |j: usize, up: bool| -> Option<Option<bool>> {
         let b = body(lines[j]);
         if is_blank_or_comment(b) {
-            continue;
+            return None;
         }
-        if is_document_mark(b) {
-            break;
+        if is_document_mark(b) || indent(b) < col {
+            return Some(None);
         }
         match &parsed[j] {
-            Some(kl) if kl.col == col => {
-                if is_secret_kind(kl) {
-                    return true;
-                }
-                if kl.dashed {
-                    break;
-                }
+            // Below, a list item's first key starts the next mapping.
+            Some(kl) if kl.col == col && kl.dashed && !up => Some(None),
+            Some(kl) if kl.col == col && kl.key == "kind" => {
+                Some(Some(unquote(kl.value) == "Secret"))
             }
-            _ if indent(b) < col => break,
-            _ => {}
+            // Above, it starts this one.
+            Some(kl) if kl.col == col && kl.dashed => Some(None),
+            None if indent(b) == col && !b.trim_start().starts_with('-') => Some(None),
+            _ => None,
+        }
+    };
+    // A `- data:` starts its mapping: nothing above belongs to it.
+    if !parsed[at].as_ref().is_some_and(|kl| kl.dashed) {
+        for j in (0..at).rev() {
+            match seen(j, true) {
+                None => {}
+                Some(Some(secret)) => return secret,
+                Some(None) => break,
+            }
         }
     }
     for j in at + 1..lines.len() {
-        let b = body(lines[j]);
-        if is_blank_or_comment(b) {
-            continue;
-        }
-        if is_document_mark(b) || indent(b) < col {
-            break;
-        }
-        if parsed[j].as_ref().is_some_and(is_secret_kind) {
-            return true;
+        if let Some(kind) = seen(j, false) {
+            return kind.unwrap_or(false);
         }
     }
     false
@@ -1254,7 +1520,7 @@ fn any_key_line(text: &str, wanted: impl Fn(&KeyLine) -> bool) -> bool {
 /// followed by `value: …`.
 fn yaml_keys(_: &Patterns, text: &str, tally: &mut Tally) -> Option<String> {
     if !text.contains(':')
-        || !any_key_line(text, |kl| kl.key == "name" || key_kind(kl.key).is_some())
+        || !any_key_line(text, |kl| kl.key == "name" || may_be_secret_key(kl.key))
     {
         return None;
     }
@@ -1269,14 +1535,23 @@ fn yaml_keys(_: &Patterns, text: &str, tally: &mut Tally) -> Option<String> {
         }
         if kl.key == "name" {
             let name = unquote(kl.value);
-            if let Some(kind) = key_kind(name).filter(|_| is_env_name(name)) {
-                if let Some(j) = sibling_value(&lines, &parsed, at, kl.col) {
-                    changed |= redact_yaml_value(&lines, &parsed, j, kind, &mut acts, tally);
-                }
+            if !may_be_secret_key(name) || !is_env_name(name) {
+                continue;
+            }
+            let Some(j) = sibling_value(&lines, &parsed, at, kl.col) else {
+                continue;
+            };
+            let value = parsed[j].as_ref().map_or("", |v| v.value);
+            if let Some(kind) = value_kind(name, value) {
+                changed |= redact_yaml_value(&lines, &parsed, j, kind, &mut acts, tally);
             }
             continue;
         }
-        if let Some(kind) = key_kind(kl.key) {
+        // Cookie headers are the headers pass's, pair by pair.
+        let cookie = ["cookie", "set-cookie"]
+            .iter()
+            .any(|c| kl.key.eq_ignore_ascii_case(c));
+        if let Some(kind) = value_kind(kl.key, kl.value).filter(|_| !cookie) {
             changed |= redact_yaml_value(&lines, &parsed, at, kind, &mut acts, tally);
         }
     }
@@ -1322,6 +1597,18 @@ fn urls(p: &Patterns, text: &str, tally: &mut Tally) -> Option<String> {
                 }
                 tally.add("url-password");
                 Some(format!("{}{}:{}@", &c[1], &c[2], marker("url-password")))
+            })
+        });
+        // `https://<key>@o1.ingest.sentry.io/2`, `https://<token>@github.com/`:
+        // a user that is a random token is a credential.
+        r.apply(|t| {
+            replace_all(&p.url_user_token, t, |c| {
+                // A known token shape is named by its own pass.
+                if !is_random_token(&c[2]) || p.shapes.iter().any(|s| s.regex.is_match(&c[2])) {
+                    return None;
+                }
+                tally.add("url-token");
+                Some(format!("{}{}@", &c[1], marker("url-token")))
             })
         });
         r.apply(|t| {
@@ -1444,13 +1731,17 @@ fn headers(p: &Patterns, text: &str, tally: &mut Tally) -> Option<String> {
 }
 
 fn token_shapes(p: &Patterns, text: &str, tally: &mut Tally) -> Option<String> {
+    let prefixed = p.any_prefixed_shape.is_match(text);
     let mut r = Rewrite::new(text);
-    for Shape {
-        regex,
-        kind,
-        plausible,
-    } in &p.shapes
-    {
+    for shape in &p.shapes {
+        if !prefixed && is_prefixed(shape) {
+            continue;
+        }
+        let Shape {
+            regex,
+            kind,
+            plausible,
+        } = shape;
         r.apply(|t| {
             replace_all(regex, t, |c| {
                 if !plausible(&c[0]) {
@@ -1465,10 +1756,37 @@ fn token_shapes(p: &Patterns, text: &str, tally: &mut Tally) -> Option<String> {
 }
 
 fn aws_secret_keys(p: &Patterns, text: &str, tally: &mut Tally) -> Option<String> {
-    replace_all(&p.aws_secret, text, |c| {
-        tally.add("aws-secret-key");
-        Some(format!("{}{}", &c[1], marker("aws-secret-key")))
-    })
+    let mut r = Rewrite::new(text);
+    r.apply(|t| {
+        replace_all(&p.aws_secret, t, |c| {
+            tally.add("aws-secret-key");
+            Some(format!("{}{}", &c[1], marker("aws-secret-key")))
+        })
+    });
+    // Unnamed, a secret key is known by its company: 40 random characters
+    // on the line of an access key id (IAM's credentials CSV, a log line).
+    let id_marker = marker("aws-access-key");
+    if r.text.contains(&id_marker) {
+        r.apply(|t| {
+            let mut edits = Vec::new();
+            let mut at = 0;
+            for line in t.split_inclusive('\n') {
+                if line.contains(&id_marker) {
+                    for m in p.aws_bare_secret.find_iter(line) {
+                        let after = line[m.end()..].bytes().next();
+                        if m.len() == 40 && after != Some(b'=') && mixed_case_with_digit(m.as_str())
+                        {
+                            tally.add("aws-secret-key");
+                            edits.push((at + m.start()..at + m.end(), marker("aws-secret-key")));
+                        }
+                    }
+                }
+                at += line.len();
+            }
+            (!edits.is_empty()).then(|| splice(t, &edits))
+        });
+    }
+    r.done()
 }
 
 /// End of a string value starting at `text[start..]`, for the quote styles
@@ -1503,7 +1821,7 @@ fn json_keys(p: &Patterns, text: &str, tally: &mut Tally) -> Option<String> {
         for (regex, close) in p.json_env.iter().zip(["\"", "\\\""]) {
             r.apply(|t| {
                 replace_all(regex, t, |c| {
-                    let kind = key_kind(&c[2])?;
+                    let kind = value_kind(&c[2], &c[3])?;
                     if is_not_a_secret(&c[3]) {
                         return None;
                     }
@@ -1521,15 +1839,16 @@ fn json_keys(p: &Patterns, text: &str, tally: &mut Tally) -> Option<String> {
                 let start = c.get(0).map_or(t.len(), |m| m.end());
                 let closed = string_end(t, start, quote);
                 pos = closed.map_or(start, |e| e + quote.len());
-                let Some(kind) = key_kind(&c[1]) else {
+                if !may_be_secret_key(&c[1]) {
                     continue;
-                };
+                }
                 // An unclosed string runs to the end of the line.
                 let end = closed.unwrap_or_else(|| start + line_end(&t[start..]));
                 let (scheme, value) = split_scheme(&t[start..end]);
-                if is_not_a_secret(value) {
+                let Some(kind) = value_kind(&c[1], value).filter(|_| !is_not_a_secret(value))
+                else {
                     continue;
-                }
+                };
                 tally.add(kind);
                 edits.push((start + scheme.len()..end, marker(kind)));
                 // The next key starts after what this one hides (found by
@@ -1555,17 +1874,23 @@ fn assignments(p: &Patterns, text: &str, tally: &mut Tally) -> Option<String> {
         let start = c.get(0).map_or(text.len(), |m| m.end());
         // Resume at the `=` so that `--from-literal=password=…` is seen.
         pos = start - 1;
-        let Some(kind) = key_kind(&c[1]) else {
+        let Some(key) = c.get(1).filter(|k| may_be_secret_key(k.as_str())) else {
             continue;
         };
         let rest = &text[start..];
         if rest.starts_with('=') {
             continue;
         }
-        let range = value_range(rest);
-        if is_not_a_secret(&rest[range.clone()]) {
-            continue;
+        let mut range = value_range(rest);
+        // `Server=db;User ID=app;Password=two words;`: the value runs to
+        // the `;`, spaces included.
+        if text[..key.start()].ends_with(';') || rest[range.end..].starts_with(';') {
+            range = connection_value_range(rest);
         }
+        let value = &rest[range.clone()];
+        let Some(kind) = value_kind(key.as_str(), value).filter(|_| !is_not_a_secret(value)) else {
+            continue;
+        };
         tally.add(kind);
         edits.push((start + range.start..start + range.end, marker(kind)));
         pos = (start + range.end).max(pos + 1);
@@ -1581,9 +1906,9 @@ fn spaced_assignments(p: &Patterns, text: &str, tally: &mut Tally) -> Option<Str
     }
     let mut edits = Vec::new();
     for c in p.assign_spaced.captures_iter(text) {
-        let Some(kind) = key_kind(&c[1]) else {
+        if !may_be_secret_key(&c[1]) {
             continue;
-        };
+        }
         let start = c.get(0).map_or(text.len(), |m| m.end());
         let rest = &text[start..];
         if rest.starts_with('=') {
@@ -1593,9 +1918,10 @@ fn spaced_assignments(p: &Patterns, text: &str, tally: &mut Tally) -> Option<Str
             Some(b'"' | b'\'') => value_range(rest),
             _ => 0..rest[..line_end(rest)].trim_end().len(),
         };
-        if is_not_a_secret(&rest[range.clone()]) {
+        let value = &rest[range.clone()];
+        let Some(kind) = value_kind(&c[1], value).filter(|_| !is_not_a_secret(value)) else {
             continue;
-        }
+        };
         tally.add(kind);
         edits.push((start + range.start..start + range.end, marker(kind)));
     }
@@ -1644,7 +1970,250 @@ fn credential_files(p: &Patterns, text: &str, tally: &mut Tally) -> Option<Strin
             })
         });
     }
+    // SQL `PASSWORD '…'` (a statement echoed in a server log).
+    let sql = [
+        "password",
+        "PASSWORD",
+        "Password",
+        "identified",
+        "IDENTIFIED",
+    ]
+    .iter()
+    .any(|w| text.contains(w));
+    r.apply(|t| {
+        if !sql {
+            return None;
+        }
+        replace_all(&p.sql_password, t, |c| {
+            if is_not_a_secret(&c[2]) {
+                return None;
+            }
+            tally.add("password");
+            Some(format!("{}{}'", &c[1], marker("password")))
+        })
+    });
+    if text.contains(") \"") {
+        r.apply(|t| {
+            let mut edits = Vec::new();
+            for c in p.redis_pair.captures_iter(t) {
+                let (key, value) = (&c[1], c.get(2).expect("the value group"));
+                let Some(kind) = value_kind(key, value.as_str()) else {
+                    continue;
+                };
+                if is_not_a_secret(value.as_str()) {
+                    continue;
+                }
+                tally.add(kind);
+                edits.push((value.range(), marker(kind)));
+            }
+            (!edits.is_empty()).then(|| splice(t, &edits))
+        });
+    }
     r.done()
+}
+
+/// `key    value` rows of the `Key  Value` tables that `vault` prints
+/// (`login`, `token create`, `read`, `kv get`), and `Title Case: value`
+/// lines (`vault operator init`'s `Unseal Key 1:`, Consul's and Nomad's
+/// `Secret ID`).
+fn columns(p: &Patterns, text: &str, tally: &mut Tally) -> Option<String> {
+    let mut edits = Vec::new();
+    let mut scanned = 0;
+    if text.contains("Value") {
+        for header in p.kv_header.find_iter(text) {
+            if header.start() < scanned {
+                continue;
+            }
+            let mut at = header.end();
+            // Rows up to the first blank line.
+            while let Some(nl) = text[at..].find('\n') {
+                at += nl + 1;
+                let line = &text[at..at + line_end(&text[at..])];
+                if line.trim().is_empty() {
+                    break;
+                }
+                let Some((key, value_at)) = column_row(line) else {
+                    continue;
+                };
+                let value = line[value_at..].trim_end();
+                let Some(kind) = value_kind(key, value).filter(|_| !is_not_a_secret(value)) else {
+                    continue;
+                };
+                tally.add(kind);
+                edits.push((at + value_at..at + value_at + value.len(), marker(kind)));
+            }
+            scanned = at;
+        }
+    }
+    let mut at = 0;
+    for line in text.split_inclusive('\n') {
+        let start = at;
+        at += line.len();
+        // Most lines cannot be one: the regex only sees those that can.
+        let first = line.trim_start_matches([' ', '\t']).bytes().next();
+        if !first.is_some_and(|b| b.is_ascii_uppercase()) || !line.contains([':', '=']) {
+            continue;
+        }
+        let Some(c) = p.titled_key.captures(line) else {
+            continue;
+        };
+        let value = c.get(2).expect("the value group");
+        let Some(kind) = key_kind(&c[1]).filter(|_| !is_not_a_secret(value.as_str())) else {
+            continue;
+        };
+        tally.add(kind);
+        edits.push((start + value.start()..start + value.end(), marker(kind)));
+    }
+    if edits.is_empty() {
+        return None;
+    }
+    edits.sort_by_key(|(range, _)| range.start);
+    Some(splice(text, &edits))
+}
+
+/// A table row: the key (up to the first run of two spaces or a tab; a key
+/// may have single spaces, `Seal Type`) and where the value starts.
+fn column_row(line: &str) -> Option<(&str, usize)> {
+    let start = indent(line);
+    let b = line.as_bytes();
+    let mut at = start;
+    while at < b.len() {
+        let gap = b[at] == b'\t' || (b[at] == b' ' && b.get(at + 1) == Some(&b' '));
+        if gap {
+            let value_at = at + indent(&line[at..]);
+            return (value_at < b.len() && at > start).then(|| (&line[start..at], value_at));
+        }
+        at += 1;
+    }
+    None
+}
+
+/// Longest base64 run that is decoded: key material and credential files
+/// are a few KiB; a megabytes-long blob is something else.
+const MAX_ENCODED: usize = 256 * 1024;
+
+/// Base64 runs that decode to a secret: a PEM private key (kubeconfig's
+/// `client-key-data`, a `tls.key` in a ConfigMap), or text in which the
+/// other passes find one (a service-account JSON, a Docker config, a
+/// `.netrc`). A certificate decodes to nothing secret and stays.
+fn encoded_secrets(p: &Patterns, text: &str, tally: &mut Tally) -> Option<String> {
+    if tally.decoded {
+        return None;
+    }
+    let mut edits = Vec::new();
+    for run in base64_runs(text) {
+        let Some(decoded) = decode_base64(&text[run.clone()]) else {
+            continue;
+        };
+        let kind = if contains(&decoded, b"PRIVATE KEY-----")
+            || contains(&decoded, b"PRIVATE KEY BLOCK-----")
+        {
+            "private-key"
+        } else if std::str::from_utf8(&decoded).is_ok_and(|d| contains_secret(p, d)) {
+            "encoded-secret"
+        } else {
+            continue;
+        };
+        tally.add(kind);
+        edits.push((run, marker(kind)));
+    }
+    (!edits.is_empty()).then(|| splice(text, &edits))
+}
+
+/// Runs of 40 to [`MAX_ENCODED`] base64 characters, with their `=`
+/// padding, that stand alone: not part of a longer word (base64url, a
+/// name, a dotted token). A byte loop: this runs over every paste.
+fn base64_runs(text: &str) -> Vec<Range<usize>> {
+    const B64: [bool; 256] = {
+        let mut table = [false; 256];
+        let mut c = 0;
+        while c < 256 {
+            let b = c as u8;
+            table[c] = b.is_ascii_alphanumeric() || b == b'+' || b == b'/';
+            c += 1;
+        }
+        table
+    };
+    let b = text.as_bytes();
+    let is_b64 = |c: u8| B64[usize::from(c)];
+    let joins = |c: u8| is_b64(c) || b"=_-.".contains(&c);
+    const MIN: usize = 40;
+    let mut runs = Vec::new();
+    // Invariant: no run starts before `at` unseen, and `b[at - 1]` is not
+    // base64. A run of MIN covering `at` holds `b[at + MIN - 1]`; when that
+    // byte is not base64, no such run starts in the next MIN bytes.
+    let mut at = 0;
+    while at + MIN <= b.len() {
+        let probe = at + MIN - 1;
+        if !is_b64(b[probe]) {
+            at = probe + 1;
+            continue;
+        }
+        let mut start = probe;
+        while start > at && is_b64(b[start - 1]) {
+            start -= 1;
+        }
+        let mut end = probe + 1;
+        while end < b.len() && is_b64(b[end]) {
+            end += 1;
+        }
+        let len = end - start;
+        while end < b.len() && end - start < len + 2 && b[end] == b'=' {
+            end += 1;
+        }
+        let alone = (start == 0 || !joins(b[start - 1])) && b.get(end).is_none_or(|&c| !joins(c));
+        if alone && (MIN..=MAX_ENCODED).contains(&len) {
+            runs.push(start..end);
+        }
+        // `b[end]` is not base64 (or the text ended).
+        at = end + 1;
+    }
+    runs
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Does any pass find a secret in `text`? One round of every pass; the
+/// decoding one is skipped, so that decoding never nests.
+fn contains_secret(p: &Patterns, text: &str) -> bool {
+    let mut tally = Tally {
+        decoded: true,
+        ..Tally::default()
+    };
+    PASSES.iter().any(|pass| {
+        pass(p, text, &mut tally);
+        !tally.counts.is_empty()
+    })
+}
+
+/// Standard base64, padding optional; `None` if `text` is not base64.
+fn decode_base64(text: &str) -> Option<Vec<u8>> {
+    let text = text.trim_end_matches('=');
+    if text.len() % 4 == 1 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(text.len() / 4 * 3 + 2);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for b in text.bytes() {
+        let v = match b {
+            b'A'..=b'Z' => b - b'A',
+            b'a'..=b'z' => b - b'a' + 26,
+            b'0'..=b'9' => b - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
 }
 
 #[cfg(test)]
@@ -1712,6 +2281,60 @@ mod tests {
             ("existingSecretPasswordKey", None),
             ("AUTH_KEY", Some("secret")),
             ("keyword", None),
+            // Passwords by any name.
+            ("SMTP_PASS", Some("password")),
+            ("LDAP_BIND_PW", Some("password")),
+            ("redisPass", Some("password")),
+            ("requirepass", Some("password")),
+            ("masterauth", Some("secret")),
+            ("BYPASS_CACHE", None),
+            ("compass", None),
+            // `key` takes its meaning from the word before it.
+            ("APP_KEY", Some("secret")),
+            ("HMAC_KEY", Some("secret")),
+            ("DD_APP_KEY", Some("secret")),
+            ("NEW_RELIC_LICENSE_KEY", Some("secret")),
+            ("AccountKey", Some("secret")),
+            ("SharedAccessKey", Some("secret")),
+            ("client-key-data", Some("secret")),
+            ("routing_key", Some("secret")),
+            ("Unseal Key 1", Some("secret")),
+            ("SharedAccessKeyName", None),
+            ("AWS_ACCESS_KEY_ID", None),
+            ("private_key_id", None),
+            ("key", None),
+            ("key_file", None),
+            ("KEY_FILE", None),
+            ("publicKey", None),
+            ("SSH_PUBLIC_KEY", None),
+            ("topologyKey", None),
+            ("sortKey", None),
+            ("token-key", None),
+            ("keyspace", None),
+            ("monkey", None),
+            ("KMS_KEY_ARN", None),
+            ("expired_keys", None),
+            ("api_keys", Some("secret")),
+            // Ids that are the credential, and ids that are not.
+            ("secret_id", Some("secret")),
+            ("SecretID", Some("secret")),
+            ("session_id", Some("secret")),
+            ("secret_id_ttl", None),
+            ("AccessorID", None),
+            ("token_accessor", Some("token")),
+            ("accessor", Some("token")),
+            // Sessions, cookies, signatures: the value, not the setting.
+            ("session", Some("secret")),
+            ("SESSION_TIMEOUT", None),
+            ("sessionAffinity", None),
+            ("cookie", Some("secret")),
+            ("cookie_domain", None),
+            ("X-Hub-Signature-256", Some("secret")),
+            ("signature_version", None),
+            ("password_encryption", None),
+            ("SSH_AUTH_SOCK", None),
+            ("oauth", None),
+            ("token_meta_role", None),
         ] {
             assert_eq!(key_kind(key), kind, "{key}");
         }
@@ -1731,6 +2354,40 @@ mod tests {
         assert!(parse_key_line("Error validating token: expired").is_none());
         assert!(parse_key_line("12:30:45 started").is_none());
         assert!(parse_key_line("https://example.com").is_none());
+    }
+
+    #[test]
+    fn base64_runs_stand_alone() {
+        let run = "QUJD".repeat(10);
+        let runs = |t: &str| -> Vec<String> {
+            base64_runs(t)
+                .into_iter()
+                .map(|r| t[r].to_owned())
+                .collect()
+        };
+        assert_eq!(runs(&format!("k: {run}==\n")), [format!("{run}==")]);
+        assert_eq!(runs(&run), [run.as_str()]);
+        assert_eq!(runs(&format!("\"{run}\" _{run}")), [run.as_str()]);
+        // Part of a longer token: base64url, a dotted or dashed name.
+        assert!(runs(&format!("a_{run} {run}-b {run}.c {run}===")).is_empty());
+        assert!(runs(&"QUJD".repeat(9)).is_empty());
+        assert_eq!(decode_base64("QUJD").as_deref(), Some(&b"ABC"[..]));
+        assert_eq!(decode_base64("QUI=").as_deref(), Some(&b"AB"[..]));
+        assert_eq!(decode_base64("QQ").as_deref(), Some(&b"A"[..]));
+        assert_eq!(decode_base64("Q"), None);
+        assert_eq!(decode_base64("Q-=="), None);
+    }
+
+    #[test]
+    fn column_rows() {
+        assert_eq!(
+            column_row("token_accessor       abc"),
+            Some(("token_accessor", 21))
+        );
+        assert_eq!(column_row("  Seal Type    shamir"), Some(("Seal Type", 15)));
+        assert_eq!(column_row("\tkey\tvalue"), Some(("key", 5)));
+        assert_eq!(column_row("one value"), None);
+        assert_eq!(column_row("trailing   "), None);
     }
 
     #[test]

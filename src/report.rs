@@ -75,6 +75,13 @@ fn clean(text: &str) -> String {
     sanitize_line(text, 300).into_owned()
 }
 
+/// A line composed of cleaned parts and recorded words (a verdict, a
+/// decision): one line whatever the log holds, so no recorded text can
+/// start a Markdown heading or list of its own.
+fn one_line(text: &str) -> String {
+    sanitize_line(text, usize::MAX).into_owned()
+}
+
 /// Build the report from a session's events (in log order).
 pub fn build(session: &str, events: &[Event]) -> Report {
     let mut r = Report {
@@ -298,6 +305,12 @@ pub fn date(ms: u64) -> String {
 }
 
 impl Report {
+    /// The report for tools, with every control and invisible character
+    /// escaped (see [`crate::sanitize::to_json_pretty`]).
+    pub fn to_json(&self) -> serde_json::Result<String> {
+        crate::sanitize::to_json_pretty(self)
+    }
+
     pub fn to_markdown(&self) -> String {
         let mut o = String::new();
         let _ = writeln!(o, "# Incident timeline: {}\n", clean(&self.runbook));
@@ -323,9 +336,9 @@ impl Report {
             o,
             "- Drafted by: {}",
             if self.drafter.is_empty() {
-                "offline"
+                "offline".into()
             } else {
-                &self.drafter
+                clean(&self.drafter)
             }
         );
         if self.state_lines > 0 {
@@ -333,7 +346,7 @@ impl Report {
                 o,
                 "- Cluster state: {} lines (sha256 `{}`)",
                 self.state_lines,
-                &self.state_sha256[..self.state_sha256.len().min(16)]
+                clean(&self.state_sha256.chars().take(16).collect::<String>())
             );
         }
         if !self.values.is_empty() {
@@ -370,16 +383,16 @@ impl Report {
                 n + 1,
                 clean(&step.step),
                 if step.decision.is_empty() {
-                    "no decision"
+                    "no decision".into()
                 } else {
-                    &step.decision
+                    clean(&step.decision)
                 },
                 step.verdict
                     .as_ref()
-                    .map_or(String::new(), |v| format!(" (pre-flight {v})"))
+                    .map_or(String::new(), |v| format!(" (pre-flight {})", clean(v)))
             );
             for run in &step.runs {
-                let _ = writeln!(o, "- {run}");
+                let _ = writeln!(o, "- {}", one_line(run));
             }
             if !step.output_tail.trim().is_empty() {
                 let _ = writeln!(o, "\n  Output (last lines):\n\n  ```");
@@ -389,7 +402,7 @@ impl Report {
                 let _ = writeln!(o, "  ```\n");
             }
             for c in &step.copies {
-                let _ = writeln!(o, "- copied the {c}");
+                let _ = writeln!(o, "- copied the {}", one_line(c));
             }
             for (before, after) in &step.edits {
                 let _ = writeln!(
@@ -403,7 +416,7 @@ impl Report {
                 let _ = writeln!(
                     o,
                     "- decided `{}` after {}{}",
-                    step.decision,
+                    clean(&step.decision),
                     human_ms(step.latency_ms),
                     if step.note.is_empty() {
                         String::new()

@@ -16,6 +16,9 @@
 //! Literal text that happens to read `^[` is left as it is, like `cat -v`
 //! does: what matters is that the terminal sees no control, not that the
 //! rendering can be reversed.
+//!
+//! Machine output is different: JSON must round-trip, so [`to_json`] and
+//! [`to_json_pretty`] write the same characters as `\uXXXX` escapes instead.
 
 use std::borrow::Cow;
 
@@ -159,6 +162,57 @@ pub fn sanitize_bytes(bytes: &[u8], max_chars: usize) -> String {
     sanitize_line(&String::from_utf8_lossy(bytes), max_chars).into_owned()
 }
 
+/// Serialize `value` as compact JSON in which no control, bidi or invisible
+/// character appears raw (see [`escape_json`]). Every `--json` output of
+/// the command line is written by this or [`to_json_pretty`].
+pub fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> serde_json::Result<String> {
+    serde_json::to_string(value).map(|json| escape_json(&json).into_owned())
+}
+
+/// [`to_json`], indented.
+pub fn to_json_pretty<T: serde::Serialize + ?Sized>(value: &T) -> serde_json::Result<String> {
+    serde_json::to_string_pretty(value).map(|json| escape_json(&json).into_owned())
+}
+
+/// Is `c` written as `\uXXXX` in JSON output? Controls (DEL, C1; C0 is
+/// escaped by serde_json already), the format characters
+/// [`is_hidden_format`] names, and the rest of plane 14 (tags and variation
+/// selectors, all invisible). Whitespace between members stays.
+fn json_needs_escape(c: char) -> bool {
+    (c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+        || is_hidden_format(c)
+        || ('\u{E0000}'..='\u{E0FFF}').contains(&c)
+}
+
+/// Escape, in serialized JSON, every character a terminal would act on or
+/// hide as `\uXXXX` (a surrogate pair above U+FFFF). serde_json escapes
+/// only C0, so a model's or a log's C1 CSI (U+009B) or a bidi override
+/// would reach whoever reads the output in a terminal.
+///
+/// Valid on any serde_json output: it writes non-ASCII characters and DEL
+/// only inside strings, never inside an escape sequence (those are ASCII),
+/// so each such character becomes an escape of itself and every string
+/// parses back unchanged; its raw C0 characters are the newlines between
+/// members. Borrows when nothing needs escaping.
+pub fn escape_json(json: &str) -> Cow<'_, str> {
+    let Some(first) = json.find(json_needs_escape) else {
+        return Cow::Borrowed(json);
+    };
+    let mut out = String::with_capacity(json.len() + 16);
+    out.push_str(&json[..first]);
+    for c in json[first..].chars() {
+        if json_needs_escape(c) {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                out.push_str(&format!("\\u{unit:04x}"));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,6 +254,13 @@ mod tests {
         assert_eq!(sanitize_line("ab\u{202e}cd", 8), "ab… (+3 chars)");
         assert_eq!(sanitize_line("abc", 0), "… (+3 chars)");
         assert_eq!(sanitize_line("a\x1bb", 2), "a… (+2 chars)");
+    }
+
+    #[test]
+    fn json_escapes_what_serde_json_leaves_raw() {
+        let json = to_json(&["\u{1b}\u{7f}\u{9b}\u{202e}\u{e0041}é"]).unwrap();
+        assert_eq!(json, r#"["\u001b\u007f\u009b\u202e\udb40\udc41é"]"#);
+        assert!(matches!(escape_json(r#"{"a":1}"#), Cow::Borrowed(_)));
     }
 
     #[test]

@@ -31,10 +31,9 @@
 //! CLI decides what to show.
 
 use std::fmt;
-use std::fs::{DirBuilder, File, OpenOptions};
+use std::fs::{File, OpenOptions};
 use std::hash::{BuildHasher, Hasher};
 use std::io::{ErrorKind, Read, Write};
-use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -481,10 +480,7 @@ impl RuleStore {
     }
 
     fn create_dir(&self) -> Result<(), String> {
-        DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(self.dir())
+        crate::model::config::create_private_dir(self.dir())
             .map_err(|e| format!("{}: {e}", self.dir().display()))
     }
 
@@ -495,12 +491,12 @@ impl RuleStore {
         use std::os::fd::AsRawFd;
         self.create_dir()?;
         let path = self.dir().join(LOCK_FILE);
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+        // Owner-only, like the rules (an older lock file is tightened).
+        let file = crate::model::config::open_private_file(
+            &path,
+            OpenOptions::new().create(true).truncate(false).write(true),
+        )
+        .map_err(|e| format!("{}: {e}", path.display()))?;
         loop {
             // SAFETY: flock on a descriptor this function owns; no memory is shared.
             let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };

@@ -173,6 +173,13 @@ fn pct(x: f64) -> String {
 }
 
 impl Stats {
+    /// The stats for tools: runbook and step names come from the logs, so
+    /// every control and invisible character in them is escaped (see
+    /// [`crate::sanitize::to_json_pretty`]).
+    pub fn to_json(&self) -> serde_json::Result<String> {
+        crate::sanitize::to_json_pretty(self)
+    }
+
     pub fn to_text(&self) -> String {
         let mut o = String::new();
         if let Some(flag) = &self.rubber_stamp {

@@ -630,3 +630,57 @@ async fn the_accepted_mode_is_remembered_across_processes() {
         .collect();
     assert_eq!(formats, vec!["json_object"]);
 }
+
+/// A pasted state with 80+ planted secrets of every kind (kubeconfig keys,
+/// connection strings, Vault tables, cloud tokens, base64 key material),
+/// sent whole: no request body carries any of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_planted_secret_reaches_the_server() {
+    // `«secret»` marks each planted secret in the file.
+    let marked = include_str!("redact/hostile_state.txt");
+    let secrets: Vec<&str> = marked
+        .split('«')
+        .skip(1)
+        .map(|s| s.split('»').next().unwrap())
+        .collect();
+    assert!(secrets.len() >= 80, "{} planted secrets", secrets.len());
+    let state = marked.replace(['«', '»'], "");
+    let text = good_draft();
+    let server = FakeServer::start(move |_, _| sse(&text, &ChunkStyle::default())).await;
+    let cfg = ModelConfig {
+        // The whole paste goes: nothing is left out for being irrelevant.
+        state_budget_tokens: 1_000_000,
+        ..config(&server)
+    };
+    let drafter = Drafter::from_config(&cfg).unwrap();
+    for step_index in [0, 1] {
+        let job = DraftJob {
+            ctx: Context {
+                state: Some(std::sync::Arc::new(state.clone().into())),
+                ..Context::default()
+            },
+            ..job(step_index)
+        };
+        drafter.draft(&job, None, None).await.unwrap();
+    }
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2);
+    for request in &requests {
+        // As sent, and as the model reads it (the JSON strings unescaped).
+        let mut read = String::new();
+        for message in request.json()["messages"].as_array().unwrap() {
+            read.push_str(message["content"].as_str().unwrap_or_default());
+        }
+        assert!(
+            read.contains("$ kubectl config view")
+                && read.contains("@rabbitmq.payments.svc:5672/prod")
+                && read.contains("REDACTED"),
+            "the whole state was sent, redacted"
+        );
+        let leaked: Vec<&&str> = secrets
+            .iter()
+            .filter(|s| request.body.contains(**s) || read.contains(**s))
+            .collect();
+        assert!(leaked.is_empty(), "sent to the model: {leaked:?}");
+    }
+}

@@ -60,15 +60,22 @@ fn only_the_guarded_runner_spawns_processes() {
     );
     let runner = std::fs::read_to_string(root.join(SPAWN_SITES[0])).unwrap();
     let guard_at = runner
-        .find("super::guard(&req.command)")
+        .find("super::guard_to_run(&req.command)")
         .expect("runner asks the guard");
     let spawn_at = runner
-        .find("Command::new(\"sh\")")
-        .expect("runner spawns sh");
+        .find("spawn(&req.command, prepared)")
+        .expect("runner spawns the request's command");
     assert!(
         guard_at < spawn_at,
         "the guard must be asked before the shell is spawned"
     );
+    // One `sh`, started by one function, called twice: for a guarded
+    // request, and for the doctor's probe, whose script is a constant.
+    assert_eq!(runner.matches("Command::new(\"sh\")").count(), 1);
+    let calls: Vec<_> = runner.match_indices("spawn(&").map(|(i, _)| i).collect();
+    assert_eq!(calls.len(), 2, "spawn is called from run and the probe only");
+    assert!(runner.contains("let (child, scratch) = spawn(&line, prepared)?;"));
+    assert!(runner.contains("let script = r#\""));
 }
 
 #[test]

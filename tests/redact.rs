@@ -375,10 +375,17 @@ const SECRETS: &[Case] = &[
     },
     Case {
         name: "yaml block scalar secret",
-        input: "vault:\n  token: |\n    hvs.CAESIJ1a2b3c4d5e6f7g8h9i0\n  address: https://vault.internal:8200\n",
-        gone: &["hvs.CAESIJ1a2b3c4d5e6f7g8h9i0"],
+        input: "vault:\n  token: |\n    s3cr3t-bl0ck-v4lue\n    s3cond-l1ne\n  address: https://vault.internal:8200\n",
+        gone: &["s3cr3t-bl0ck-v4lue", "s3cond-l1ne"],
         kinds: &["token"],
         kept: &["vault:\n  token: [REDACTED:token]\n  address: https://vault.internal:8200\n"],
+    },
+    Case {
+        name: "vault token in a yaml block scalar",
+        input: "vault:\n  token: |\n    hvs.CAESIJ1a2b3c4d5e6f7g8h9i0\n  address: https://vault.internal:8200\n",
+        gone: &["hvs.CAESIJ1a2b3c4d5e6f7g8h9i0"],
+        kinds: &["vault-token"],
+        kept: &["vault:\n  token: |\n    [REDACTED:vault-token]\n  address: https://vault.internal:8200\n"],
     },
 ];
 
@@ -655,6 +662,23 @@ const FRAGMENTS: &[&str] = &[
     "secretName",
     "tokens_per_second",
     "x",
+    "Key                Value\n",
+    "---                -----\n",
+    "token_accessor     ",
+    "Unseal Key 1: ",
+    "Secret ID = ",
+    "PWD=",
+    ";Password=",
+    ";PWD={",
+    ",password=",
+    "1) \"requirepass\"\n2) \"",
+    "WITH PASSWORD '",
+    "LS0tLS1CRUdJTiBQUklWQVRFIEtFWS0tLS0tCk1DNENBUUF3QlFZREsyVndCQ0lF",
+    "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo=",
+    "hvs.CAESIJ1a2b3c4d5e6f7g8h9i0",
+    "ya29.a0AfB_byPtYgjmUhBel31iEl2hp",
+    "https://0123456789abcdef0123@",
+    "HMAC_KEY=",
 ];
 
 #[test]
@@ -686,4 +710,162 @@ fn large_input_is_handled() {
     let long = format!("password={}", "x".repeat(1 << 20));
     let out = redact(&long);
     assert_eq!(out.text, "password=[REDACTED:password]");
+}
+
+/// A pasted state with its planted secrets marked `«…»`: the text as pasted
+/// (marks removed) and every planted secret.
+fn planted(marked: &str) -> (String, Vec<String>) {
+    let mut text = String::with_capacity(marked.len());
+    let mut secrets = Vec::new();
+    let mut rest = marked;
+    while let Some(open) = rest.find('«') {
+        text.push_str(&rest[..open]);
+        let after = &rest[open + '«'.len_utf8()..];
+        let close = after.find('»').expect("an unclosed «");
+        secrets.push(after[..close].to_string());
+        text.push_str(&after[..close]);
+        rest = &after[close + '»'.len_utf8()..];
+    }
+    text.push_str(rest);
+    (text, secrets)
+}
+
+/// What of `secret` survives in `out`: the whole of it, or any 12-char
+/// piece of it that appears nowhere else in the input (a half-redacted
+/// value leaks too).
+fn leaked(secret: &str, out: &str, background: &str) -> Option<String> {
+    if out.contains(secret) {
+        return Some(secret.to_string());
+    }
+    let chars: Vec<char> = secret.chars().collect();
+    chars
+        .windows(12)
+        .map(|w| w.iter().collect::<String>())
+        .find(|piece| out.contains(piece.as_str()) && !background.contains(piece.as_str()))
+}
+
+#[test]
+fn every_planted_secret_in_a_pasted_state_is_gone() {
+    let (input, secrets) = planted(include_str!("redact/hostile_state.txt"));
+    assert!(secrets.len() >= 80, "{} planted secrets", secrets.len());
+    let background = secrets
+        .iter()
+        .fold(input.clone(), |text, s| text.replace(s.as_str(), "\u{0}"));
+    let out = redact(&input);
+    let leaks: Vec<String> = secrets
+        .iter()
+        .filter_map(|s| leaked(s, &out.text, &background).map(|piece| format!("{s:?} ({piece:?})")))
+        .collect();
+    assert!(
+        leaks.is_empty(),
+        "{} of {} planted secrets leaked:\n{}\n---\n{}",
+        leaks.len(),
+        secrets.len(),
+        leaks.join("\n"),
+        out.text
+    );
+    check_idempotent(&input, &out);
+    // What a runbook needs from the same paste is still there.
+    for kept in [
+        "namespace: payments",
+        "payments-worker-5b7c9d8e4-qq7zt    0/1     CrashLoopBackOff",
+        "server: https://10.42.0.1:6443",
+        "certificate-authority-data: LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0t",
+        "AccountName=prodpaymentsstore;",
+        "Server=tcp:payments-sql.database.windows.net,1433;Initial Catalog=payments;",
+        "UID=svc_payments\n",
+        "PWD=/app\n",
+        "\"PWD=/srv\"",
+        "GOOGLE_APPLICATION_CREDENTIALS=/var/run/secrets/google/key.json\n",
+        "token_duration       8h\n",
+        "username           v-oidc-payments-ro-EyC4fTkZhDoDUE98wx2p-1710239004\n",
+        "lease_id           database/creds/payments-ro/",
+        "AccessorID:       e5b5a6f1-7c3d-4e2a-9b8c-1d2e3f4a5b6c\n",
+        "upstream: payments-api.payments.svc:8080\n",
+        "INFO  job 4411 succeeded\n",
+        "@rabbitmq.payments.svc:5672/prod\n",
+    ] {
+        assert!(out.text.contains(kept), "{kept:?} lost in\n{}", out.text);
+    }
+}
+
+#[test]
+fn a_pasted_state_without_secrets_is_untouched() {
+    let input = include_str!("redact/benign_state.txt");
+    let out = redact(input);
+    assert!(out.findings.is_empty(), "{:?}\n{}", out.findings, out.text);
+    assert_eq!(out.text, input);
+    // The values runbooks extract, spelled out.
+    for kept in [
+        "payments      payments-worker-5b7c9d8e4-qq7zt            0/1     CrashLoopBackOff",
+        "auth          api-key-rotator-28510920-7xk2p",
+        "used_memory:8482197504\n",
+        "maxmemory_policy:noeviction\n",
+        "db0:keys=1203312,expires=88123",
+        "/dev/nvme1n1    200G  188G   12G  95% /var/lib/postgresql/data\n",
+        " payments | payments_app | payments-worker  | 10.42.1.9   | idle in transaction\n",
+        "password_encryption = scram-sha-256\n",
+        "Sealed                   false\n",
+        "topologyKey: kubernetes.io/hostname\n",
+        "key: node.kubernetes.io/not-ready\n",
+        "PWD=/home/oncall/runbooks\n",
+        "KEY_FILE=/etc/ssl/private/payments.key\n",
+    ] {
+        assert!(out.text.contains(kept), "{kept:?} lost");
+    }
+}
+
+#[test]
+fn pwd_is_a_password_unless_it_is_a_directory() {
+    for (input, secret) in [
+        ("PWD=/home/oncall\n", None),
+        ("OLDPWD=/srv/app\n", None),
+        ("PWD=~/work\n", None),
+        ("PWD=C:\\Users\\oncall\n", None),
+        ("UID=sa;PWD=Sq1Serv3r!;Database=orders", Some("Sq1Serv3r!")),
+        ("PWD=hunter2sekret\n", Some("hunter2sekret")),
+        ("      PWD:  Zq8xT2mW\n", Some("Zq8xT2mW")),
+        ("{\"PWD\": \"pw-in-json-42\"}", Some("pw-in-json-42")),
+    ] {
+        let out = redact(input);
+        match secret {
+            None => assert_eq!(out.text, input),
+            Some(s) => assert!(!out.text.contains(s), "{input:?} → {}", out.text),
+        }
+    }
+}
+
+#[test]
+fn connection_string_values_run_to_the_separator() {
+    let out = redact("Server=db;User ID=app;Password=two words here;Encrypt=True;");
+    assert_eq!(
+        out.text,
+        "Server=db;User ID=app;Password=[REDACTED:password];Encrypt=True;"
+    );
+    let out = redact("Driver={SQL Server};Uid=x;Pwd={a;b c};Server=y");
+    assert_eq!(
+        out.text,
+        "Driver={SQL Server};Uid=x;Pwd=[REDACTED:password];Server=y"
+    );
+    let out = redact("cache:6380,password=abc+/def=,ssl=True,abortConnect=False");
+    assert_eq!(
+        out.text,
+        "cache:6380,password=[REDACTED:password],ssl=True,abortConnect=False"
+    );
+}
+
+#[test]
+fn base64_is_judged_by_what_it_decodes_to() {
+    // A certificate is public; a private key or credentials file is not.
+    let cert = "ca.crt: LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUJnVENDQVNlZ0F3SUJBZ0lVY3Zab3RSNHkrK1hhbUgyZ0ZxWUdNRkl5UDZRd0NnWUlLb1pJemowRUF3SXcKLS0tLS1FTkQgQ0VSVElGSUNBVEUtLS0tLQo=\n";
+    assert_eq!(redact(cert).text, cert);
+    let key = "ca.pem: LS0tLS1CRUdJTiBQUklWQVRFIEtFWS0tLS0tCk1DNENBUUF3QlFZREsyVndCQ0lFSUZWUGV6b3dwelNQazdEWEJEZ1J0MmRQbTVIWk9INTVlb1k1eS9NU3QxbTEKLS0tLS1FTkQgUFJJVkFURSBLRVktLS0tLQo=\n";
+    let out = redact(key);
+    assert_eq!(out.text, "ca.pem: [REDACTED:private-key]\n");
+    let netrc = format!(
+        "blob {}\n",
+        "bWFjaGluZSBhcGkuZXhhbXBsZS5jb20gbG9naW4gYm9iIHBhc3N3b3JkIG4zdHJjLXB3Cg=="
+    );
+    let out = redact(&netrc);
+    assert_eq!(out.text, "blob [REDACTED:encoded-secret]\n");
 }

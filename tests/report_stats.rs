@@ -170,3 +170,119 @@ fn stats_flag_rubber_stamping_and_draw_as_charts() {
         .unwrap();
     insta::assert_snapshot!("stats_screen", terminal.backend().to_string());
 }
+
+/// Text from a log (a model's notes, command output, names a runbook
+/// chose) with terminal controls, C1 and bidi characters in it.
+const HOSTILE_RUNBOOK: &str = "k8s\u{9b}31m-\u{202e}kcab-\u{2066}x";
+const HOSTILE_NOTE: &str = "fine \u{1b}]52;c;Zm9v\u{7}\u{2067}\u{9d}\n# Approved by everyone";
+const HOSTILE_TAIL: &str = "pods\u{9b}2J\nready\u{202e}\u{200b}\r\n\u{85}done";
+
+fn write_hostile_session(state_dir: &Path) -> String {
+    let session = SessionDir::create(state_dir).unwrap();
+    // `report` opens sessions by their snapshot.
+    session.write_snapshot(&json!({})).unwrap();
+    let mut log = AuditLog::open(&session.audit_path()).unwrap();
+    let t = 1_700_000_000_000;
+    let events = [
+        (
+            "session-start",
+            json!({"runbook": HOSTILE_RUNBOOK, "runbook_path": "rb\u{202e}.yaml", "drafter": "gpt\u{9b}\n# x"}),
+        ),
+        (
+            "context",
+            json!({"state_lines": 3, "state_sha256": "é\u{202e}abcdef0123456789abcdef",
+                   "values": [{"name": "ns", "value": "pay\u{200b}ments", "source": "alert", "verified": true}]}),
+        ),
+        (
+            "run",
+            json!({"kind": "preflight", "step": "look\u{2066}", "command": "kubectl get pods \u{1b}[2J",
+                   "verdict": "PASS\u{9b}", "exit_code": 0, "duration_ms": 12, "output_tail": HOSTILE_TAIL}),
+        ),
+        (
+            "copy",
+            json!({"step": "look\u{2066}", "what": "action\n# x", "via": "tmux\u{9c}", "text": "kubectl rollout undo \u{202e}x"}),
+        ),
+        (
+            "edit",
+            json!({"step": "look\u{2066}", "before": "a\u{9b}", "after": "b\u{202e}"}),
+        ),
+        (
+            "decision",
+            json!({"step": "look\u{2066}", "decision": "proceed\n# Fake heading", "verdict": "PASS",
+                   "note": HOSTILE_NOTE, "latency_ms": 3_000}),
+        ),
+        (
+            "draft",
+            json!({"model": "gpt\u{9b}", "error": "bad \u{202e} reply"}),
+        ),
+    ];
+    for (n, (kind, data)) in events.into_iter().enumerate() {
+        log.append(kind, data, t + n as u64 * 1_000).unwrap();
+    }
+    session.id
+}
+
+/// Controls a terminal acts on or bidi/invisible characters that disguise
+/// text, checked independently of the implementation.
+fn raw_controls(text: &str) -> Vec<String> {
+    text.chars()
+        .filter(|&c| {
+            (c.is_control() && c != '\n')
+                || matches!(c as u32, 0x200B..=0x200F | 0x2028..=0x202E | 0x2060..=0x2069 | 0xFEFF)
+        })
+        .map(|c| format!("U+{:04X}", c as u32))
+        .collect()
+}
+
+#[test]
+fn machine_and_markdown_reports_carry_no_raw_controls() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = write_hostile_session(dir.path());
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_stepguard"))
+            .args(args)
+            .env("STEPGUARD_STATE_DIR", dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+
+    // JSON: escaped in the bytes, the same strings once parsed.
+    let json = run(&["report", &id, "--format", "json"]);
+    assert_eq!(raw_controls(&json), Vec::<String>::new(), "{json}");
+    let report: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(report["runbook"], HOSTILE_RUNBOOK);
+    assert_eq!(report["steps"][0]["note"], HOSTILE_NOTE);
+    assert_eq!(report["steps"][0]["output_tail"], HOSTILE_TAIL);
+    assert_eq!(report["steps"][0]["decision"], "proceed\n# Fake heading");
+
+    let json = run(&["stats", "--json"]);
+    assert_eq!(raw_controls(&json), Vec::<String>::new(), "{json}");
+    let stats: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(stats["per_runbook"][HOSTILE_RUNBOOK]["decisions"], 1);
+    assert_eq!(
+        stats["per_step"][format!("{HOSTILE_RUNBOOK}/look\u{2066}")]["decisions"],
+        1
+    );
+
+    // Markdown: nothing raw, and no recorded text starts a line of its own.
+    let events = stepguard::session::audit::read_events(
+        &dir.path().join("sessions").join(&id).join("audit.jsonl"),
+    )
+    .unwrap();
+    let markdown = stepguard::report::build(&id, &events).to_markdown();
+    for md in [markdown, run(&["report", &id])] {
+        assert_eq!(raw_controls(&md), Vec::<String>::new(), "{md}");
+        for line in md.lines() {
+            assert!(
+                !line.starts_with("# Fake") && !line.starts_with("# Approved") && line != "# x",
+                "a recorded text made its own line: {line:?}\n{md}"
+            );
+        }
+    }
+}

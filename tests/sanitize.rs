@@ -2,7 +2,9 @@
 
 use std::borrow::Cow;
 
-use stepguard::sanitize::{sanitize_bytes, sanitize_line, sanitize_text};
+use stepguard::sanitize::{
+    escape_json, sanitize_bytes, sanitize_line, sanitize_text, to_json, to_json_pretty,
+};
 
 const WIDE: usize = 10_000;
 
@@ -246,5 +248,174 @@ fn never_panics_on_any_bytes() {
         assert_safe(&out);
         let lossy = String::from_utf8_lossy(&bytes);
         assert_safe(&sanitize_text(&lossy).replace('\n', ""));
+    }
+}
+
+/// Machine output (`--json`) is read by people too (`| less`, CI logs): no
+/// control, bidi or invisible character in its bytes, whatever the strings
+/// hold, and every string parses back to what it was.
+#[test]
+fn json_output_escapes_every_control_and_invisible_char() {
+    let mut hostile: Vec<String> = (0x0000u32..=0x00A0)
+        .chain(0x061C..=0x061C)
+        .chain(0x2000..=0x2070)
+        .chain(0xFEFF..=0xFEFF)
+        .chain(0xFFF9..=0xFFFB)
+        .chain(0xE0000..=0xE0080)
+        .chain(0xE0100..=0xE0102)
+        .filter_map(char::from_u32)
+        .map(|c| format!("a{c}b"))
+        .collect();
+    hostile.push("\u{1b}[2J\u{9b}31m\u{202e}evil\u{2066}\u{200b}".into());
+    hostile.push("naïve café ✓ — 東京 \"quoted\" back\\slash".into());
+    let value = serde_json::json!({
+        "list": hostile,
+        "key\u{202e}\u{85}": "v\u{7f}",
+        "nested": {"n": 1, "s": "\u{2028}"}
+    });
+    for out in [to_json(&value).unwrap(), to_json_pretty(&value).unwrap()] {
+        for c in out.chars() {
+            // Newlines between members (pretty) are outside any string.
+            assert!(
+                c == '\n' || !c.is_control(),
+                "raw {:?} (U+{:04X}) in {out:?}",
+                c,
+                c as u32
+            );
+            assert!(
+                !is_bidi_or_format(c),
+                "raw U+{:04X} in the output",
+                c as u32
+            );
+            assert!(!matches!(c as u32, 0x80..=0x9F | 0xE0000..=0xE0FFF));
+        }
+        let back: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(back, value, "the strings changed");
+    }
+    // Already serialized (a writer that is not ours): the same escaping.
+    let raw = serde_json::to_string(&value).unwrap();
+    assert!(raw.contains('\u{9b}'), "serde_json leaves C1 raw");
+    let escaped = escape_json(&raw);
+    assert!(escaped.contains("\\u009b") && escaped.contains("\\udb40\\udc01"));
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&escaped).unwrap(),
+        value
+    );
+    // Clean JSON is not copied.
+    assert!(matches!(escape_json("{\"a\":\"é\"}"), Cow::Borrowed(_)));
+}
+
+/// Every `--json` output of the command line goes through the escaping
+/// writer: runbook text, a guarded command, a session's names and a
+/// standing rule's reason, each with C1 and bidi characters in it.
+#[test]
+fn every_json_output_of_the_cli_is_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    let runbooks = dir.path().join("runbooks");
+    std::fs::create_dir_all(&runbooks).unwrap();
+    // YAML escapes put C1 and bidi characters into the runbook's strings.
+    std::fs::write(
+        runbooks.join("hostile.yaml"),
+        r#"id: hostile-walk
+title: "Pods crash looping \x9b2J \u202Ekcab"
+summary: "Roll back \u2066a bad\u2069 rollout"
+alerts: [KubePodCrashLooping]
+risk: low
+steps:
+  - id: look
+    title: "Look \x85at the pods"
+    intent: "See the crash loop \u200B\u202E."
+    preflight:
+      run: kubectl get pods
+      proceed_if: 'Running'
+      explain: "Proceed \x9b if running \u2067."
+"#,
+    )
+    .unwrap();
+    let state = dir.path().join("state");
+    let sessions = state.join("sessions/0a1b2c3d");
+    std::fs::create_dir_all(&sessions).unwrap();
+    std::fs::write(
+        sessions.join("session.json"),
+        serde_json::to_string(&serde_json::json!({"summary": {
+            "id": "0a1b2c3d", "runbook_id": "run\u{9b}book\u{202e}", "step": 1, "steps": 2,
+            "status": "open\u{85}", "created_ms": 1, "updated_ms": 2
+        }}))
+        .unwrap(),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_stepguard"))
+            .args(args)
+            .env("STEPGUARD_STATE_DIR", &state)
+            .env("STEPGUARD_RUNBOOKS", &runbooks)
+            .env("STEPGUARD_CONFIG", "/dev/null")
+            .env_remove("OPENAI_API_KEY")
+            .env_remove("OPENAI_BASE_URL")
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let scenarios = dir.path().join("scenarios");
+    std::fs::create_dir_all(&scenarios).unwrap();
+    std::fs::write(
+        scenarios.join("wrong.yaml"),
+        "name: \"no runbook \\x9b fits \\u202Ethis\"\ncategory: no-runbook\ntext: pods crash looping rollout\nexpect: null\n",
+    )
+    .unwrap();
+    let added = run(&[
+        "rules",
+        "add",
+        "--reason",
+        "safe \u{202e}\u{2066}",
+        "--",
+        "vault",
+        "status",
+    ]);
+    assert!(added.contains("added standing rule"), "{added}");
+    for (args, needle) in [
+        (
+            &[
+                "draft",
+                "hostile-walk",
+                "--step",
+                "1",
+                "--offline",
+                "--json",
+            ][..],
+            "\u{202e}",
+        ),
+        (
+            &["match", "--json", "pods crash looping rollout"][..],
+            "\u{9b}",
+        ),
+        (
+            // Refused, naming the character rather than echoing it.
+            &["guard", "--json", "--", "ls \u{202e}\u{9b}x"][..],
+            "U+202E",
+        ),
+        (&["sessions", "--json"][..], "\u{9b}"),
+        (
+            &["eval", scenarios.to_str().unwrap(), "--json"][..],
+            "\u{202e}",
+        ),
+        (&["rules", "list", "--json"][..], "\u{202e}"),
+    ] {
+        let out = run(args);
+        assert!(!out.trim().is_empty(), "{args:?} printed nothing");
+        for c in out.chars() {
+            assert!(
+                c == '\n' || !(c.is_control() || is_bidi_or_format(c)),
+                "{args:?}: raw U+{:04X} in\n{out}",
+                c as u32
+            );
+        }
+        // The characters are there, escaped: parsed back, the text is whole
+        // (serde_json writes them raw again).
+        let value: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert!(
+            value.to_string().contains(needle),
+            "{args:?}: {needle:?} lost in {value}"
+        );
     }
 }

@@ -40,7 +40,9 @@ impl DraftCache {
         let Some(path) = self.path(digest) else {
             return Ok(());
         };
-        std::fs::create_dir_all(&self.dir)?;
+        // Owner-only, like everything under the state directory; the temp
+        // file is created 0600.
+        crate::model::config::create_private_dir(&self.dir)?;
         let tmp = tempfile::NamedTempFile::new_in(&self.dir)?;
         serde_json::to_writer(&tmp, reply)?;
         tmp.persist(path).map_err(|e| e.error)?;

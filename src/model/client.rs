@@ -400,7 +400,7 @@ fn remember_mode(dir: &std::path::Path, endpoint: &str, mode: ResponseMode) {
         .and_then(|t| serde_json::from_str(&t).ok())
         .unwrap_or_default();
     map.insert(endpoint.to_string(), mode);
-    if std::fs::create_dir_all(dir).is_ok() {
+    if super::config::create_private_dir(dir).is_ok() {
         if let Ok(bytes) = serde_json::to_vec_pretty(&map) {
             let _ = crate::session::store::write_atomic(&path, &bytes);
         }

@@ -9,6 +9,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::model::config::{create_private_dir, create_private_dir_new};
+
 pub fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -51,11 +53,11 @@ impl SessionDir {
         let root = Self::root(state_dir);
         // Owner only: a session holds the raw paste (secrets included),
         // commands and reasons; a bastion host is shared.
-        private_dir().recursive(true).create(&root)?;
+        create_private_dir(&root)?;
         loop {
             let id = new_session_id();
             let dir = root.join(&id);
-            match private_dir().create(&dir) {
+            match create_private_dir_new(&dir) {
                 Ok(()) => return Ok(SessionDir { id, dir }),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
                 Err(e) => return Err(e),
@@ -109,13 +111,6 @@ impl SessionDir {
     pub fn read_state(&self) -> Option<String> {
         std::fs::read_to_string(self.state_path()).ok()
     }
-}
-
-fn private_dir() -> std::fs::DirBuilder {
-    use std::os::unix::fs::DirBuilderExt;
-    let mut b = std::fs::DirBuilder::new();
-    b.mode(0o700);
-    b
 }
 
 /// Temp file in the same directory, fsync, rename over the target, fsync
@@ -217,6 +212,10 @@ mod tests {
     #[test]
     fn sessions_are_owner_only() {
         let state = tempfile::tempdir().unwrap();
+        // A sessions directory an older stepguard made 0755 is tightened.
+        let root = SessionDir::root(state.path());
+        std::fs::create_dir(&root).unwrap();
+        std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o755)).unwrap();
         let session = SessionDir::create(state.path()).unwrap();
         session.write_state("DB_PASSWORD=hunter2\n").unwrap();
         let mut log = crate::session::audit::AuditLog::open(&session.audit_path()).unwrap();
