@@ -73,7 +73,11 @@ fn only_the_guarded_runner_spawns_processes() {
     // request, and for the doctor's probe, whose script is a constant.
     assert_eq!(runner.matches("Command::new(\"sh\")").count(), 1);
     let calls: Vec<_> = runner.match_indices("spawn(&").map(|(i, _)| i).collect();
-    assert_eq!(calls.len(), 2, "spawn is called from run and the probe only");
+    assert_eq!(
+        calls.len(),
+        2,
+        "spawn is called from run and the probe only"
+    );
     assert!(runner.contains("let (child, scratch) = spawn(&line, prepared)?;"));
     assert!(runner.contains("let script = r#\""));
 }

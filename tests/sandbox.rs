@@ -154,7 +154,14 @@ fn what_landlock_does_not_govern_is_held_too() {
     assert!(stdout.contains("done"), "{stdout}");
     // Threads still start (clone3 answers ENOSYS; libc falls back to clone).
     assert!(stdout.contains("threads-ok 200000"), "{stdout}");
-    for bad in ["HOSTNAME", "CLOCK", "ESCAPED", "MEMFD", "LEAKED-FD", "USERNS"] {
+    for bad in [
+        "HOSTNAME",
+        "CLOCK",
+        "ESCAPED",
+        "MEMFD",
+        "LEAKED-FD",
+        "USERNS",
+    ] {
         assert!(!stdout.contains(bad), "{bad} got through: {stdout}");
     }
     assert!(stdout.contains("nomemfd"), "perl did not run: {stdout}");
