@@ -168,8 +168,52 @@ fn what_landlock_does_not_govern_is_held_too() {
     assert!(stdout.contains("scratch 700"), "{stdout}");
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } == 0 {
-        // DAC_READ_SEARCH, NET_RAW, SYS_PTRACE and SYSLOG only.
-        assert!(stdout.contains("CapEff:\t0000000400082004"), "{stdout}");
+        // DAC_READ_SEARCH, NET_RAW and SYSLOG only.
+        assert!(stdout.contains("CapEff:\t0000000400002004"), "{stdout}");
+    }
+}
+
+/// Calls whose arguments decide: other processes' limits, sniffing
+/// sockets, clearing the kernel log, and calls newer than libc's tables.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn calls_that_reach_outside_are_refused_by_their_arguments() {
+    let mut victim = Command::new("sleep").arg("30").spawn().unwrap();
+    // Each probe prints its name and the call's result (-1 when refused).
+    let script = format!(
+        r#"perl -e '
+        sub try {{ my ($name, $r) = @_; print "$name ", ($r < 0 ? "refused" : "ALLOWED"), "
+" }}
+        my $lim = pack("QQ", 1, 1);
+        try("prlimit-other", syscall(302, {pid}, 7, $lim, 0));
+        try("prlimit-self", syscall(302, 0, 7, 0, my $old = pack("QQ", 0, 0)));
+        try("packet-socket", syscall(41, 17, 3, 0));
+        try("raw-tcp-socket", syscall(41, 2, 3, 6));
+        try("syslog-clear", syscall(103, 5, 0, 0));
+        try("setxattrat", syscall(463, -100, 0, 0, 0, 0, 0));
+        try("file-setattr", syscall(469, -100, 0, 0, 0, 0));
+        try("unknown-call", syscall(520, 0, 0, 0));
+        '"#,
+        pid = victim.id()
+    );
+    let (out, _) = sandboxed(&script, &[]);
+    victim.kill().unwrap();
+    victim.wait().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("prlimit-self ALLOWED"), "{stdout}");
+    for refused in [
+        "prlimit-other",
+        "packet-socket",
+        "raw-tcp-socket",
+        "syslog-clear",
+        "setxattrat",
+        "file-setattr",
+        "unknown-call",
+    ] {
+        assert!(
+            stdout.contains(&format!("{refused} refused")),
+            "{refused}: {stdout}"
+        );
     }
 }
 

@@ -377,10 +377,21 @@ fn kill_group(pgid: Option<u32>) {
     unsafe {
         libc::killpg(id, libc::SIGKILL);
     }
-    for pid in session_members(id) {
-        unsafe {
-            libc::kill(pid, libc::SIGKILL);
+    // The sandbox refuses setsid, so everything the command started stays
+    // in its session; but a process can fork between a scan and the kill
+    // (hopping process groups as it goes), so scan and kill until a scan
+    // finds nobody.
+    for _ in 0..200 {
+        let members = session_members(id);
+        if members.is_empty() {
+            return;
         }
+        for pid in members {
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(2));
     }
 }
 

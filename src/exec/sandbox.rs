@@ -382,6 +382,7 @@ fn check_trusted(path: &Path, config_dirs: &[PathBuf]) -> Result<(), String> {
     if !real.is_dir() {
         return Ok(());
     }
+    let mut walked = std::collections::HashSet::from([real.clone()]);
     let mut pending = vec![real];
     let mut seen = 0;
     while let Some(dir) = pending.pop() {
@@ -399,13 +400,17 @@ fn check_trusted(path: &Path, config_dirs: &[PathBuf]) -> Result<(), String> {
             let meta =
                 std::fs::symlink_metadata(&at).map_err(|e| format!("{}: {e}", shown(&at)))?;
             if meta.file_type().is_symlink() {
-                // Where it points must hold up the same way (not walked on).
+                // Where it points must hold up the same way, and a
+                // directory it points to is walked like one of ours.
                 let target = at
                     .canonicalize()
                     .map_err(|e| format!("{}: {e}", shown(&at)))?;
                 for (n, cur) in target.ancestors().enumerate() {
                     let m = std::fs::metadata(cur).map_err(|e| format!("{}: {e}", shown(cur)))?;
                     closed_to_others(cur, &m, n > 0)?;
+                }
+                if target.is_dir() && walked.insert(target.clone()) {
+                    pending.push(target);
                 }
                 continue;
             }
@@ -505,6 +510,18 @@ mod tests {
         std::os::unix::fs::symlink(&helper, plugins.join("docker-x")).unwrap();
         let e = check_trusted_files(std::slice::from_ref(&p), &dirs).unwrap_err();
         assert!(e.contains("writable by others"), "{e}");
+        std::fs::remove_file(plugins.join("docker-x")).unwrap();
+        // A linked directory is walked: what is inside counts.
+        let elsewhere = tempfile::tempdir().unwrap();
+        let plugin = elsewhere.path().join("docker-evil");
+        std::fs::write(&plugin, "").unwrap();
+        std::fs::set_permissions(&plugin, std::fs::Permissions::from_mode(0o666)).unwrap();
+        std::os::unix::fs::symlink(elsewhere.path(), dir.path().join("more-plugins")).unwrap();
+        let e = check_trusted_files(std::slice::from_ref(&p), &dirs).unwrap_err();
+        assert!(
+            e.contains("docker-evil") && e.contains("writable by others"),
+            "{e}"
+        );
     }
 
     #[test]
