@@ -182,7 +182,7 @@ const RESERVED: [&str; 22] = [
 ];
 
 /// Directories a program may be named from by absolute path.
-const PROGRAM_DIRS: [&str; 5] = [
+pub(crate) const PROGRAM_DIRS: [&str; 5] = [
     "/bin/",
     "/usr/bin/",
     "/usr/local/bin/",

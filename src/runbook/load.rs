@@ -285,6 +285,10 @@ impl<'a> Checker<'a> {
             .map(|i| i + from)
             .or_else(|| self.src.find(needle))
             .unwrap_or(from.min(self.src.len()));
+        self.report_at(offset, message);
+    }
+
+    fn report_at(&mut self, offset: usize, message: String) {
         let (line, col) = line_col(self.src, offset);
         self.problems.push(Located {
             path: self.path.to_path_buf(),
@@ -328,13 +332,7 @@ impl<'a> Checker<'a> {
         match found {
             Some(offset) => {
                 self.placed.push(offset);
-                let (line, col) = line_col(self.src, offset);
-                self.problems.push(Located {
-                    path: self.path.to_path_buf(),
-                    line,
-                    col,
-                    message,
-                });
+                self.report_at(offset, message);
             }
             None => self.report(from, &format!("{{{{{}", spot.name), message),
         }

@@ -23,17 +23,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use sha2::{Digest, Sha256};
 
-use crate::guard::{self, ProgramIdentity};
+use crate::guard::{self, ProgramIdentity, PROGRAM_DIRS};
 use crate::standing::ArgRule;
-
-/// Where a command may name a program by absolute path (the guard's list).
-const PROGRAM_DIRS: [&str; 5] = [
-    "/bin/",
-    "/usr/bin/",
-    "/usr/local/bin/",
-    "/sbin/",
-    "/usr/sbin/",
-];
 
 /// How far `#!` interpreters are followed (the kernel stops at 4 too).
 const MAX_INTERPRETER_DEPTH: usize = 4;
