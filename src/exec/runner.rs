@@ -395,7 +395,9 @@ fn kill_group(pgid: Option<u32>) {
     }
 }
 
-/// Processes whose session id is `sid` (Linux /proc; empty elsewhere).
+/// Live processes whose session id is `sid` (Linux /proc; empty
+/// elsewhere). Zombies are left out: they can do nothing, and no signal
+/// removes them (their parent's wait does).
 pub fn session_members(sid: libc::pid_t) -> Vec<libc::pid_t> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
@@ -411,11 +413,15 @@ pub fn session_members(sid: libc::pid_t) -> Vec<libc::pid_t> {
         .collect()
 }
 
-/// Field 6 of /proc/PID/stat; the command name in field 2 may hold spaces
-/// and parentheses, so count from the last ')'.
+/// Field 6 of /proc/PID/stat, for a process that is not a zombie (field
+/// 3); the command name in field 2 may hold spaces and parentheses, so
+/// count from the last ')'.
 fn session_of(stat: &str) -> Option<libc::pid_t> {
-    let rest = &stat[stat.rfind(')')? + 1..];
-    rest.split_whitespace().nth(3)?.parse().ok()
+    let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace();
+    if fields.next()? == "Z" {
+        return None;
+    }
+    fields.nth(2)?.parse().ok()
 }
 
 mod millis {
@@ -424,5 +430,18 @@ mod millis {
         s: S,
     ) -> Result<S::Ok, S::Error> {
         s.serialize_u64(d.as_millis() as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::session_of;
+
+    #[test]
+    fn the_session_comes_from_the_stat_line_and_zombies_have_none() {
+        assert_eq!(session_of("42 (sh) S 1 42 77 0 -1"), Some(77));
+        // A name with spaces and parentheses of its own.
+        assert_eq!(session_of("42 (a) S (b)) R 1 42 78 0 -1"), Some(78));
+        assert_eq!(session_of("42 (perl) Z 1 42 77 0 -1"), None);
     }
 }
