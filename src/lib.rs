@@ -10,6 +10,7 @@ pub mod exec;
 pub mod guard;
 pub mod matching;
 pub mod model;
+pub mod paths;
 pub mod policy;
 pub mod redact;
 pub mod report;

@@ -308,7 +308,7 @@ impl RuleStore {
     /// The store in stepguard's state directory (`$STEPGUARD_STATE_DIR`,
     /// default `$XDG_STATE_HOME/stepguard`).
     pub fn default_store() -> Result<RuleStore, String> {
-        crate::model::config::state_dir()
+        crate::paths::state_dir()
             .map(RuleStore::new)
             .ok_or_else(|| {
                 "no state directory: set STEPGUARD_STATE_DIR, XDG_STATE_HOME or HOME".to_owned()
@@ -480,7 +480,7 @@ impl RuleStore {
     }
 
     fn create_dir(&self) -> Result<(), String> {
-        crate::model::config::create_private_dir(self.dir())
+        crate::paths::create_private_dir(self.dir())
             .map_err(|e| format!("{}: {e}", self.dir().display()))
     }
 
@@ -492,7 +492,7 @@ impl RuleStore {
         self.create_dir()?;
         let path = self.dir().join(LOCK_FILE);
         // Owner-only, like the rules (an older lock file is tightened).
-        let file = crate::model::config::open_private_file(
+        let file = crate::paths::open_private_file(
             &path,
             OpenOptions::new().create(true).truncate(false).write(true),
         )

@@ -9,7 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::model::config::{create_private_dir, create_private_dir_new};
+use crate::paths::{create_private_dir, create_private_dir_new};
 
 pub fn now_ms() -> u64 {
     SystemTime::now()
