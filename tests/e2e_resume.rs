@@ -44,6 +44,11 @@ fn stepguard_pid(state_dir: &Path) -> u32 {
             if exe != Path::new(bin()) {
                 continue;
             }
+            // Not one of its watchers (`stepguard __reap`), same binary, same environment.
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            if cmdline.split(|b| *b == 0).any(|a| a == b"__reap") {
+                continue;
+            }
             let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
             if env.split(|b| *b == 0).any(|kv| kv == marker.as_bytes()) {
                 return pid;

@@ -331,6 +331,9 @@ fn spawn_watcher(pgid: u32, scratch: &std::path::Path) -> Option<tokio::process:
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
+        // Out of the terminal's process group and session: the hang-up
+        // that comes when stepguard dies must not take the watcher with it.
+        .process_group(0)
         .kill_on_drop(true)
         .spawn()
         .ok()
@@ -342,6 +345,13 @@ fn spawn_watcher(pgid: u32, scratch: &std::path::Path) -> Option<tokio::process:
 /// itself when it lives). Polling the parent works whatever signal ended
 /// it, SIGKILL included.
 pub fn reap(pgid: u32, parent: u32, scratch: Option<&std::path::Path>) {
+    // The terminal's hang-up and interrupt are for stepguard, not for its
+    // watcher, which must outlive it to clean up.
+    // SAFETY: setting dispositions to SIG_IGN has no preconditions.
+    unsafe {
+        libc::signal(libc::SIGHUP, libc::SIG_IGN);
+        libc::signal(libc::SIGINT, libc::SIG_IGN);
+    }
     loop {
         // SAFETY: getppid has no preconditions.
         let ppid = unsafe { libc::getppid() } as u32;
