@@ -214,8 +214,13 @@ skip() {
 # start_walk RUNBOOK ARGS...: open the TUI in a fresh tmux server.
 SESSION=""
 SEEN_SESSIONS=""
+WALKS=0
 start_walk() {
   tm kill-server >/dev/null 2>&1 || true
+  # A fresh server per walk: a client that reaches a server still shutting
+  # down fails with "server exited unexpectedly".
+  WALKS=$((WALKS + 1))
+  SOCK="e2e-$$-$WALKS"
   local cmd
   cmd=$(printf '%q ' "$BIN" run "$@")
   tm -f /dev/null new-session -d -s e2e -x 160 -y 50 -c "$ROOT" \
