@@ -15,7 +15,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use openai_server::{sse, ChunkStyle, FakeServer, Reply};
 use stepguard::draft::Context;
 use stepguard::exec::{KeptOutput, RunOutcome};
-use stepguard::model::{Drafter, ModelConfig};
+use stepguard::llm::{Drafter, ModelConfig};
 use stepguard::tui::update::request_drafts;
 use stepguard::tui::{update, Effect, Model, Msg};
 use tokio::sync::mpsc;

@@ -13,7 +13,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::draft::{Alerts, Card, Context};
 use crate::exec::{self, judge, OutputLimits, Predicates, RunEvent, RunRequest};
-use crate::model::{compose, DraftJob, Drafter, ModelConfig};
+use crate::llm::{compose, DraftJob, Drafter, ModelConfig};
 use crate::runbook::{self, LoadError, Runbook};
 use crate::sanitize::sanitize_line;
 use crate::session::{list_sessions, SessionDir};
@@ -244,12 +244,12 @@ pub fn main() -> ExitCode {
     if let Ok(exe) = std::env::current_exe() {
         crate::exec::set_watcher(exe);
     }
-    if let Some(dir) = crate::model::config::state_dir() {
+    if let Some(dir) = crate::paths::state_dir() {
         // A state directory an older stepguard left open to others is made
         // owner-only on first use (doctor reports what it finds instead).
         // Best effort: what cannot be tightened here fails where it is used.
         if !matches!(cli.command, Some(Command::Doctor)) {
-            let _ = crate::model::config::tighten_state_dir(&dir);
+            let _ = crate::paths::tighten_state_dir(&dir);
         }
         crate::exec::set_rule_store(crate::standing::RuleStore::new(dir));
     }
@@ -320,7 +320,7 @@ fn dispatch(cli: Cli) -> Result<u8> {
 /// runbook or file fails here, before any screen is drawn.
 fn tui(dirs: &[PathBuf], args: Option<RunArgs>) -> Result<u8> {
     let catalog = load_catalog(dirs)?;
-    let state_dir = crate::model::config::state_dir();
+    let state_dir = crate::paths::state_dir();
     let mut resume = None;
     let mut alert_list = Vec::new();
     let (start, ctx) = match &args {
@@ -445,8 +445,7 @@ fn load_resume(
 }
 
 fn sessions(json: bool) -> Result<u8> {
-    let dir = crate::model::config::state_dir()
-        .context("no state directory (set STEPGUARD_STATE_DIR)")?;
+    let dir = crate::paths::state_dir().context("no state directory (set STEPGUARD_STATE_DIR)")?;
     let list = list_sessions(&dir);
     if json {
         println!("{}", crate::sanitize::to_json_pretty(&list)?);
@@ -482,8 +481,7 @@ fn sessions(json: bool) -> Result<u8> {
 }
 
 fn audit_verify(id: &str) -> Result<u8> {
-    let dir = crate::model::config::state_dir()
-        .context("no state directory (set STEPGUARD_STATE_DIR)")?;
+    let dir = crate::paths::state_dir().context("no state directory (set STEPGUARD_STATE_DIR)")?;
     let session = SessionDir::open(&dir, id)?;
     let head = session
         .read_snapshot::<crate::tui::persist::Snapshot>()
@@ -815,7 +813,7 @@ fn doctor(runbook_dirs: Vec<PathBuf>) -> Result<u8> {
     let inputs = Inputs {
         sandbox: config_file()?.sandbox_policy(),
         model: model_config(false, None)?,
-        state_dir: crate::model::config::state_dir(),
+        state_dir: crate::paths::state_dir(),
         runbook_dirs,
         clipboard: crate::tui::clipboard::Method::detect().label(),
     };
@@ -829,9 +827,9 @@ fn doctor(runbook_dirs: Vec<PathBuf>) -> Result<u8> {
 }
 
 /// The config file, or the defaults without one.
-fn config_file() -> Result<crate::model::config::ConfigFile> {
-    match crate::model::config::config_path() {
-        Some(path) => Ok(crate::model::config::read_file(&path)?),
+fn config_file() -> Result<crate::config::ConfigFile> {
+    match crate::paths::config_path() {
+        Some(path) => Ok(crate::config::read_file(&path)?),
         None => Ok(Default::default()),
     }
 }
@@ -843,7 +841,7 @@ fn policy_config() -> Result<crate::policy::PolicyConfig> {
 
 /// The model settings: config file, then environment, then flags.
 fn model_config(offline: bool, model: Option<String>) -> Result<ModelConfig> {
-    let path = crate::model::config::config_path();
+    let path = crate::paths::config_path();
     let mut cfg = ModelConfig::load(path.as_deref())?;
     if let Some(m) = model {
         cfg.model = m;
@@ -918,7 +916,7 @@ fn rules(command: RulesCommand) -> Result<u8> {
 }
 
 fn state_dir_or_fail() -> Result<PathBuf> {
-    crate::model::config::state_dir().context("no state directory (set STEPGUARD_STATE_DIR)")
+    crate::paths::state_dir().context("no state directory (set STEPGUARD_STATE_DIR)")
 }
 
 fn report(id: &str, format: &str, output: Option<&Path>) -> Result<u8> {

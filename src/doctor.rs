@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::exec::{SandboxMode, SandboxPolicy, SandboxStatus};
-use crate::model::ModelConfig;
+use crate::llm::ModelConfig;
 use crate::sanitize::sanitize_line;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

@@ -3,13 +3,17 @@
 //! The library holds everything; `main.rs` only parses arguments and starts.
 
 pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod digest;
 pub mod doctor;
 pub mod draft;
 pub mod eval;
 pub mod exec;
 pub mod guard;
+pub mod injection;
+pub mod llm;
 pub mod matching;
-pub mod model;
 pub mod paths;
 pub mod policy;
 pub mod redact;
@@ -20,3 +24,4 @@ pub mod session;
 pub mod standing;
 pub mod stats;
 pub mod tui;
+pub mod verdict;

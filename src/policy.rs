@@ -5,8 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::exec::Verdict;
 use crate::runbook::Risk;
+use crate::verdict::Verdict;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]

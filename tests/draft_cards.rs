@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use stepguard::draft::{draft_offline, Context, Source};
+use stepguard::draft::{compose, Context, Source};
 use stepguard::runbook::load_dir;
 
 #[test]
@@ -15,7 +15,7 @@ fn every_bundled_step_drafts_offline() {
     let mut problems = Vec::new();
     for rb in &runbooks {
         for i in 0..rb.steps.len() {
-            let card = draft_offline(rb, i, &Context::default());
+            let card = compose(rb, i, &Context::default(), None);
             let name = format!("{}/{}", rb.id, card.step_id);
             let text = card.to_text();
             if text.contains("{{") {
@@ -179,9 +179,9 @@ fn alert_labels_fill_values() {
 use std::sync::Arc;
 
 use stepguard::draft::ResolvedValue;
-use stepguard::model::prompt::Sources;
-use stepguard::model::reply::DraftValue;
-use stepguard::model::{compose, ModelDraft, ModelOutcome};
+use stepguard::llm::prompt::Sources;
+use stepguard::llm::reply::DraftValue;
+use stepguard::llm::{ModelDraft, ModelOutcome};
 use stepguard::runbook::{parse_str, Runbook};
 
 fn crashloop() -> Runbook {

@@ -11,7 +11,7 @@ use std::time::Duration;
 use openai_server::{chunks, error_body, sse, ChunkStyle, FakeServer, Reply};
 use serde_json::json;
 use stepguard::draft::{Context, Source};
-use stepguard::model::{compose, DraftJob, Drafter, ModelConfig};
+use stepguard::llm::{compose, DraftJob, Drafter, ModelConfig};
 use stepguard::runbook::{parse_str, Runbook};
 
 const RUNBOOK: &str = r#"
@@ -157,7 +157,7 @@ async fn every_chunk_shape_streams_into_a_validated_card() {
         }
         let mut saw_text = false;
         while let Ok(p) = rx.try_recv() {
-            saw_text |= matches!(p, stepguard::model::DraftProgress::Text { .. });
+            saw_text |= matches!(p, stepguard::llm::DraftProgress::Text { .. });
         }
         assert!(saw_text, "no streaming progress for {style:?}");
     }

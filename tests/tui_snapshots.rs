@@ -133,21 +133,21 @@ fn end_screen() {
     insta::assert_snapshot!("end_halted", render(&m, 100, 30));
 }
 
-fn model_outcome() -> Box<stepguard::model::ModelOutcome> {
-    let mut draft = stepguard::model::ModelDraft::default();
+fn model_outcome() -> Box<stepguard::llm::ModelOutcome> {
+    let mut draft = stepguard::llm::ModelDraft::default();
     draft.values.insert(
         "ns".into(),
-        stepguard::model::reply::DraftValue {
+        stepguard::llm::reply::DraftValue {
             value: "payments".into(),
             evidence: Some("ns: payments".into()),
         },
     );
-    draft.stale.push(stepguard::model::reply::StaleFlag {
+    draft.stale.push(stepguard::llm::reply::StaleFlag {
         assumption: "the service has three replicas".into(),
         why: "only one pod is listed".into(),
     });
     draft.notes = Some("\x1b[31mRoll back only if revision 41 was healthy.".into());
-    Box::new(stepguard::model::ModelOutcome {
+    Box::new(stepguard::llm::ModelOutcome {
         draft,
         model: "fake-model".into(),
         evidence: "ns: payments".into(),
@@ -175,7 +175,7 @@ fn model_drafting_states() {
             step_index: 0,
             generation,
             elapsed_ms: 1_400,
-            progress: Some(stepguard::model::DraftProgress::Text {
+            progress: Some(stepguard::llm::DraftProgress::Text {
                 chars: 120,
                 tail: "{\"values\": {\"ns\": {\"value\": \"paym".into(),
             }),

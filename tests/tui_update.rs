@@ -397,22 +397,19 @@ fn picker_filters_and_opens() {
     assert_eq!(update(&mut m, code(KeyCode::Esc)), vec![Effect::Quit]);
 }
 
-fn outcome_for(
-    values: &[(&str, &str, &str)],
-    evidence: &str,
-) -> Box<stepguard::model::ModelOutcome> {
-    let mut draft = stepguard::model::ModelDraft::default();
+fn outcome_for(values: &[(&str, &str, &str)], evidence: &str) -> Box<stepguard::llm::ModelOutcome> {
+    let mut draft = stepguard::llm::ModelDraft::default();
     for (name, value, ev) in values {
         draft.values.insert(
             name.to_string(),
-            stepguard::model::reply::DraftValue {
+            stepguard::llm::reply::DraftValue {
                 value: value.to_string(),
                 evidence: Some(ev.to_string()),
             },
         );
     }
     draft.notes = Some("advice only".into());
-    Box::new(stepguard::model::ModelOutcome {
+    Box::new(stepguard::llm::ModelOutcome {
         draft,
         model: "fake-model".into(),
         evidence: evidence.into(),

@@ -4,7 +4,7 @@
 
 use std::process::Command;
 
-use stepguard::draft::values::{quote, validate};
+use stepguard::draft::values::quote;
 use stepguard::runbook::Variable;
 
 const HOSTILE: &[&str] = &[
@@ -54,7 +54,7 @@ fn default_pattern_refuses_every_hostile_value() {
     let default = var(None);
     let accepted: Vec<&&str> = HOSTILE
         .iter()
-        .filter(|v| validate(&default, v).is_ok())
+        .filter(|v| default.validate(v).is_ok())
         .collect();
     assert!(accepted.is_empty(), "accepted: {accepted:?}");
 }
@@ -63,7 +63,7 @@ fn default_pattern_refuses_every_hostile_value() {
 fn control_characters_are_refused_even_by_a_permissive_pattern() {
     let anything = var(Some(".*"));
     for v in HOSTILE.iter().filter(|v| v.chars().any(char::is_control)) {
-        assert!(validate(&anything, v).is_err(), "{v:?}");
+        assert!(anything.validate(v).is_err(), "{v:?}");
     }
 }
 
@@ -71,7 +71,7 @@ fn control_characters_are_refused_even_by_a_permissive_pattern() {
 fn what_a_permissive_pattern_allows_stays_one_literal_argument() {
     let anything = var(Some("(?s).*"));
     let dir = tempfile::tempdir().unwrap();
-    for value in HOSTILE.iter().filter(|v| validate(&anything, v).is_ok()) {
+    for value in HOSTILE.iter().filter(|v| anything.validate(v).is_ok()) {
         let quoted = quote(value);
         // printf receives exactly one argument, byte for byte.
         let out = Command::new("sh")
@@ -94,7 +94,7 @@ fn what_a_permissive_pattern_allows_stays_one_literal_argument() {
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use stepguard::draft::{draft_offline, Context};
+use stepguard::draft::{compose, Context};
 use stepguard::runbook::parse_str;
 
 /// A runbook whose variable `pat` takes anything, with `command` as the
@@ -229,7 +229,7 @@ fn rendered_values_stay_one_argument_where_templates_may_put_them() {
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let permissive = var(Some("(?s).*"));
-    for value in HOSTILE.iter().filter(|v| validate(&permissive, v).is_ok()) {
+    for value in HOSTILE.iter().filter(|v| permissive.validate(v).is_ok()) {
         let ctx = Context {
             vars: BTreeMap::from([
                 ("pat".to_string(), value.to_string()),
@@ -237,7 +237,7 @@ fn rendered_values_stay_one_argument_where_templates_may_put_them() {
             ]),
             ..Context::default()
         };
-        let card = draft_offline(&rb, 0, &ctx);
+        let card = compose(&rb, 0, &ctx, None);
         let command = &card.preflight.as_ref().unwrap().command;
         let out = Command::new("sh")
             .arg("-c")
@@ -268,7 +268,7 @@ fn an_unchecked_quoted_placeholder_is_never_filled_in() {
         vars: BTreeMap::from([("pat".to_string(), "x' /etc/shadow '".to_string())]),
         ..Context::default()
     };
-    let card = draft_offline(&rb, 0, &ctx);
+    let card = compose(&rb, 0, &ctx, None);
     let pre = card.preflight.as_ref().unwrap();
     assert_eq!(pre.command, "grep -c '<pat>' /etc/hosts");
     assert!(!pre.runnable);

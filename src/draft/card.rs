@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::values::{resolve, Context, ResolvedValue};
+use super::values::ResolvedValue;
 use crate::guard::Decision;
 use crate::runbook::render::{placeholders, render, render_command};
 use crate::runbook::{Check, Risk, Rollback, Runbook, Step};
@@ -91,12 +91,6 @@ impl CardRollback {
             _ => None,
         }
     }
-}
-
-/// Draft a step from the runbook's templates and the context alone.
-pub fn draft_offline(runbook: &Runbook, step_index: usize, ctx: &Context) -> Card {
-    let values = resolve(runbook, ctx);
-    build_card(runbook, step_index, &values, "offline")
 }
 
 /// Render a step with already resolved values (offline or model-supplied).

@@ -5,9 +5,11 @@ pub mod alert;
 pub mod alertmanager;
 pub mod card;
 pub mod pasted;
+pub mod proposal;
 pub mod values;
 
 pub use alert::{Alert, AlertError, Alerts};
-pub use card::{draft_offline, Card};
+pub use card::Card;
 pub use pasted::PastedState;
+pub use proposal::{compose, ModelOutcome};
 pub use values::{Context, Evidence, ResolvedValue, Source};

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::alert::Alert;
 use super::pasted::PastedState;
-use crate::runbook::{Runbook, Variable, DEFAULT_VALUE_PATTERN};
+use crate::runbook::{Runbook, Variable};
 
 /// What the engineer told us about the incident.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -78,33 +78,6 @@ pub fn quote(value: &str) -> String {
     crate::runbook::render::shell_word(value)
 }
 
-/// Check a value against its variable's pattern (whole value) and the
-/// rules no pattern can relax: no control characters, bounded length.
-pub fn validate(var: &Variable, value: &str) -> Result<(), String> {
-    if value.is_empty() {
-        return Err("empty value".into());
-    }
-    if value.len() > 512 {
-        return Err(format!("{} bytes is too long for a value", value.len()));
-    }
-    if value.chars().any(|c| c.is_control()) {
-        return Err("contains control characters".into());
-    }
-    let pattern = var.pattern.as_deref().unwrap_or(DEFAULT_VALUE_PATTERN);
-    let whole = Regex::new(&format!("^(?:{pattern})$"))
-        // regex prints a multi-line diagram; its last line names the fault.
-        .map_err(|e| {
-            let text = e.to_string();
-            let why = text.lines().last().unwrap_or("").trim().to_string();
-            format!("pattern does not compile: {why}")
-        })?;
-    if whole.is_match(value) {
-        Ok(())
-    } else {
-        Err(format!("does not match {pattern}"))
-    }
-}
-
 /// Resolve every variable of a runbook. Order: the engineer's `--var` of the
 /// same name, then the variable's `from` sources, then `extract` over the
 /// state, then its `default` (unverified).
@@ -125,7 +98,7 @@ fn resolve_one(name: &str, var: &Variable, ctx: &Context) -> ResolvedValue {
         rejected: Vec::new(),
     };
     for (value, evidence) in candidates(name, var, ctx) {
-        match validate(var, &value) {
+        match var.validate(&value) {
             Ok(()) => {
                 out.verified = evidence.source != Source::Default;
                 out.value = Some(value);
@@ -386,7 +359,7 @@ mod tests {
     /// which broke `path:line:col: message` into several lines.
     #[test]
     fn a_pattern_that_does_not_compile_is_one_line() {
-        let err = validate(&var(Some("^[1-9][0-#]{0,3}$")), "10").unwrap_err();
+        let err = var(Some("^[1-9][0-#]{0,3}$")).validate("10").unwrap_err();
         assert!(err.starts_with("pattern does not compile: "), "{err}");
         assert!(!err.contains('\n'), "{err:?}");
         assert!(err.contains("range"), "{err}");
@@ -435,16 +408,16 @@ mod tests {
     #[test]
     fn validation_is_whole_value_and_rejects_controls() {
         let v = var(Some("[a-z]+"));
-        assert!(validate(&v, "abc").is_ok());
-        assert!(validate(&v, "abc;rm").is_err());
+        assert!(v.validate("abc").is_ok());
+        assert!(v.validate("abc;rm").is_err());
         let v = var(Some(".*"));
-        assert!(validate(&v, "a\nb").is_err());
-        assert!(validate(&v, "a\x1b[2Jb").is_err());
-        assert!(validate(&v, "").is_err());
+        assert!(v.validate("a\nb").is_err());
+        assert!(v.validate("a\x1b[2Jb").is_err());
+        assert!(v.validate("").is_err());
         let d = var(None);
-        assert!(validate(&d, "payments").is_ok());
-        assert!(validate(&d, "-rf").is_err());
-        assert!(validate(&d, "a b").is_err());
+        assert!(d.validate("payments").is_ok());
+        assert!(d.validate("-rf").is_err());
+        assert!(d.validate("a b").is_err());
     }
 
     #[test]

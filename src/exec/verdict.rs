@@ -6,32 +6,7 @@ use regex::Regex;
 
 use super::runner::RunOutcome;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum Verdict {
-    /// The step's assumption is confirmed.
-    Pass,
-    /// The world is not as the step assumes: do not act.
-    Stop,
-    /// No rule decides: the human reads the output.
-    Check,
-}
-
-impl std::fmt::Display for Verdict {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Verdict::Pass => "PASS",
-            Verdict::Stop => "STOP",
-            Verdict::Check => "CHECK",
-        })
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Judgement {
-    pub verdict: Verdict,
-    pub reason: String,
-}
+pub use crate::verdict::{Judgement, Verdict};
 
 /// A step's compiled predicates.
 #[derive(Debug, Clone, Default)]

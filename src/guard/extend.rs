@@ -30,8 +30,8 @@ use std::collections::HashMap;
 
 use super::lexer::Word;
 use super::rules::Program;
+use super::standing_rule::{ArgRule, RuleState, StandingRule};
 use super::{program_name, quote, Guard, RESERVED};
-use crate::standing::{ArgRule, RuleState, StandingRule};
 
 /// Shell builtins that are not in the allowlist's `refuse:` list but change
 /// the shell or run commands (`fc -s` re-runs the last command): never

@@ -20,6 +20,7 @@ mod rules;
 mod sed;
 mod special;
 mod sql;
+pub mod standing_rule;
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -28,7 +29,7 @@ use extend::RuleCtx;
 use lexer::{RedirOp, Redirect, SimpleCommand, Word};
 use rules::{trust_path, AllowlistFile, EnvShape, Globs, Program};
 
-use crate::standing::{ArgRule, StandingRule};
+pub use standing_rule::{parse_arg_rule, ArgRule, RuleState, StandingRule};
 
 pub use extend::{ProgramIdentity, Vet};
 
@@ -1024,7 +1025,7 @@ mod tests {
         let rule = StandingRule {
             id: "0000000a".into(),
             program: "mytool".into(),
-            args: vec![crate::standing::parse_arg_rule("re:.*").unwrap()],
+            args: vec![super::parse_arg_rule("re:.*").unwrap()],
             max_uses: None,
             uses: 0,
             created_at: 0,

@@ -6,7 +6,10 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use regex::Regex;
 use serde::{Deserialize, Serialize};
+
+use super::DEFAULT_VALUE_PATTERN;
 
 /// Risk tier of a step (SPEC §7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize, Default)]
@@ -198,5 +201,34 @@ impl<'de> Deserialize<'de> for Rollback {
             }
         }
         deserializer.deserialize_any(RollbackVisitor)
+    }
+}
+
+impl Variable {
+    /// Check a value against its variable's pattern (whole value) and the
+    /// rules no pattern can relax: no control characters, bounded length.
+    pub fn validate(&self, value: &str) -> Result<(), String> {
+        if value.is_empty() {
+            return Err("empty value".into());
+        }
+        if value.len() > 512 {
+            return Err(format!("{} bytes is too long for a value", value.len()));
+        }
+        if value.chars().any(|c| c.is_control()) {
+            return Err("contains control characters".into());
+        }
+        let pattern = self.pattern.as_deref().unwrap_or(DEFAULT_VALUE_PATTERN);
+        let whole = Regex::new(&format!("^(?:{pattern})$"))
+            // regex prints a multi-line diagram; its last line names the fault.
+            .map_err(|e| {
+                let text = e.to_string();
+                let why = text.lines().last().unwrap_or("").trim().to_string();
+                format!("pattern does not compile: {why}")
+            })?;
+        if whole.is_match(value) {
+            Ok(())
+        } else {
+            Err(format!("does not match {pattern}"))
+        }
     }
 }

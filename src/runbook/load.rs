@@ -406,7 +406,7 @@ impl<'a> Checker<'a> {
                 }
             }
             if let Some(default) = &var.default {
-                if let Err(why) = crate::draft::values::validate(var, default) {
+                if let Err(why) = var.validate(default) {
                     self.report(
                         var_at,
                         default,

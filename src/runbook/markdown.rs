@@ -899,7 +899,7 @@ fn convert(doc: &Document, heading: &str, path: &Path) -> Runbook {
     // Defaults from `NAME=value` lines, when they pass the variable's pattern.
     for (name, value) in defaults {
         if let Some(var) = variables.get_mut(&name) {
-            if crate::draft::values::validate(var, &value).is_ok() {
+            if var.validate(&value).is_ok() {
                 var.default = Some(value);
             }
         }

@@ -11,7 +11,6 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 /// The last line of a log: how many lines, and the last hash.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,8 +48,7 @@ fn line_hash(seq: u64, ts_ms: u64, kind: &str, data: &Value, prev: &str) -> Stri
         prev,
     })
     .expect("serializable");
-    let digest = Sha256::digest(&body);
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    crate::digest::sha256_hex(&body)
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

@@ -4,26 +4,17 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::paths::{create_private_dir, create_private_dir_new};
 
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
+pub use crate::clock::now_ms;
 
 /// 8 hex characters, unique enough per machine and easy to type.
 pub fn new_session_id() -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let digest = Sha256::digest(format!("{nanos}-{}", std::process::id()).as_bytes());
-    digest.iter().take(4).map(|b| format!("{b:02x}")).collect()
+    let nanos = crate::clock::now_nanos();
+    crate::digest::sha256_hex(format!("{nanos}-{}", std::process::id()).as_bytes())[..8].to_string()
 }
 
 #[derive(Debug, Clone)]

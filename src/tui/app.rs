@@ -24,7 +24,7 @@ use super::update::update;
 use super::view::{self, Theme};
 use crate::draft::Context;
 use crate::exec::{self, OutputLimits, Predicates, RunEvent, RunRequest};
-use crate::model::{DraftJob, Drafter};
+use crate::llm::{DraftJob, Drafter};
 use crate::runbook::Runbook;
 use crate::session::now_ms;
 

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use crate::draft::{Card, Context};
 use crate::exec::{Judgement, Stream, Verdict};
-use crate::model::{compose, DraftProgress, HistoryItem, ModelOutcome};
+use crate::llm::{compose, DraftProgress, HistoryItem, ModelOutcome};
 use crate::runbook::{Risk, Runbook};
 
 use super::msg::CheckKind;

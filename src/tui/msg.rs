@@ -4,8 +4,8 @@
 use crossterm::event::KeyEvent;
 
 use crate::exec::{RunOutcome, Stream};
-pub use crate::model::DraftJob;
-use crate::model::{DraftProgress, ModelOutcome};
+pub use crate::llm::DraftJob;
+use crate::llm::{DraftProgress, ModelOutcome};
 
 /// Which read-only command of the step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

@@ -103,7 +103,7 @@ pub fn restore(model: &mut Model, runbook: Runbook, snap: &Snapshot) {
     };
     let index = snap.index.min(walk.runbook.steps.len().saturating_sub(1));
     walk.index = index;
-    walk.card = crate::model::compose(&walk.runbook, index, &model.ctx, None);
+    walk.card = crate::draft::compose(&walk.runbook, index, &model.ctx, None);
     for (slot, saved) in walk.steps.iter_mut().zip(&snap.steps) {
         *slot = saved.clone();
     }

@@ -7,8 +7,8 @@ use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use super::model::*;
 use super::msg::DraftJob;
 use super::msg::{CheckKind, Effect, Msg};
+use crate::draft::compose;
 use crate::exec::{judge, Predicates, Verdict};
-use crate::model::compose;
 use crate::sanitize::sanitize_line;
 
 pub fn update(model: &mut Model, msg: Msg) -> Vec<Effect> {
@@ -114,7 +114,7 @@ pub fn request_drafts(model: &mut Model, hint: Option<String>, fresh: bool) -> V
             .iter()
             .filter(|r| r.runbook_id == walk.runbook.id && &r.step_id == step_id)
         {
-            history.push(crate::model::HistoryItem {
+            history.push(crate::llm::HistoryItem {
                 step: format!("{step_id} in an earlier session ({})", r.session),
                 outcome: format!(
                     "{} {}",
@@ -147,7 +147,7 @@ fn on_draft_done(
     model: &mut Model,
     step_index: usize,
     generation: u64,
-    result: Result<Box<crate::model::ModelOutcome>, String>,
+    result: Result<Box<crate::llm::ModelOutcome>, String>,
 ) -> Vec<Effect> {
     let Some(walk) = model.walk.as_mut().filter(|w| w.generation == generation) else {
         return Vec::new();
@@ -510,7 +510,7 @@ fn on_check_done(
                 judgement,
                 exit_code: outcome.exit_code,
                 duration_ms: outcome.duration.as_millis() as u64,
-                suspicious: crate::model::injection::suspicious_lines(&text, 5),
+                suspicious: crate::injection::suspicious_lines(&text, 5),
                 at_ms: now_ms,
             }
         }
@@ -550,13 +550,7 @@ fn on_check_done(
     vec![event]
 }
 
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
+pub use crate::digest::sha256_hex;
 
 /// `p`: the only way to the next step. Works out the gates (SPEC §7
 /// defaults), then asks for them one by one; advances when none is left.

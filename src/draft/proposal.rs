@@ -1,18 +1,17 @@
-//! The model's reply (SPEC §3): parsed leniently (small models write junk),
-//! then validated by code. For templated steps only values, stale flags and
-//! notes are taken; model-written commands (prose steps only) must pass the
-//! guard to run and are otherwise shown, never executed.
+//! What a model proposes for a step, and how it reaches a card (SPEC §3):
+//! the offline card first, then only what code can check. The model's
+//! protocol (prompt, request, parsing) is the `llm` module; this is the data.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::draft::card::{build_card, CardAction, CardCheck, CardRollback};
-use crate::draft::values::{
-    incident_evidence, resolve, validate, Evidence, Rejected, ResolvedValue, Source,
-};
-use crate::draft::{Card, Context};
+use super::card::{build_card, CardAction, CardCheck, CardRollback};
+use super::pasted::PastedState;
+use super::values::{incident_evidence, resolve, Evidence, Rejected, ResolvedValue, Source};
+use super::{Card, Context};
 use crate::runbook::{Runbook, DEFAULT_TIMEOUT};
 use crate::sanitize::sanitize_line;
 
@@ -141,52 +140,24 @@ impl ModelDraft {
     }
 }
 
-/// The JSON schema sent with `response_format: json_schema`.
-pub fn schema() -> Value {
-    let nullable_str = serde_json::json!({"type": ["string", "null"]});
-    let check = serde_json::json!({
-        "type": ["object", "null"],
-        "properties": {"command": nullable_str, "stop_if": nullable_str, "proceed_if": nullable_str, "explain": nullable_str},
-    });
-    serde_json::json!({
-        "type": "object",
-        "properties": {
-            "values": {
-                "type": "object",
-                "additionalProperties": {
-                    "type": "object",
-                    "properties": {"value": {"type": "string"}, "evidence": {"type": "string"}},
-                    "required": ["value", "evidence"]
-                }
-            },
-            "preflight": check,
-            "action": {"type": ["object", "null"], "properties": {"command": nullable_str, "blast_radius": nullable_str}},
-            "verify": check,
-            "rollback": {"type": ["object", "null"], "properties": {"command": nullable_str}},
-            "stale": {"type": "array", "items": {"type": "object", "properties": {"assumption": {"type": "string"}, "why": {"type": "string"}}, "required": ["assumption", "why"]}},
-            "notes": {"type": "string"}
-        },
-        "required": ["values", "stale", "notes"]
-    })
+/// The redacted alert and state a request carried. The state is the
+/// context's shared paste (redacted once, see `PastedState`), so a
+/// megabytes-long paste is not copied per request.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Sources {
+    pub alert: String,
+    pub state: Option<Arc<PastedState>>,
 }
 
-/// The first JSON object in the reply: the whole text, inside a code fence,
-/// or after some prose.
-pub fn parse_reply(text: &str) -> Result<ModelDraft, String> {
-    let trimmed = text.trim();
-    if let Ok(d) = serde_json::from_str::<ModelDraft>(trimmed) {
-        return Ok(d);
+impl Sources {
+    /// Does this text appear, whole, in the alert or in the state?
+    pub fn contains(&self, text: &str) -> bool {
+        self.alert.contains(text)
+            || self
+                .state
+                .as_ref()
+                .is_some_and(|s| s.redacted().0.contains(text))
     }
-    for (start, _) in trimmed.match_indices('{') {
-        let mut stream = serde_json::Deserializer::from_str(&trimmed[start..]).into_iter::<Value>();
-        if let Some(Ok(value @ Value::Object(_))) = stream.next() {
-            if let Ok(d) = serde_json::from_value::<ModelDraft>(value) {
-                return Ok(d);
-            }
-        }
-    }
-    let excerpt: String = sanitize_line(trimmed, 80).into_owned();
-    Err(format!("the reply holds no JSON object: {excerpt:?}"))
 }
 
 /// Everything a finished model draft contributes to a card.
@@ -195,7 +166,7 @@ pub struct ModelOutcome {
     pub draft: ModelDraft,
     pub model: String,
     /// The redacted alert and state the request carried.
-    pub evidence: super::prompt::Sources,
+    pub evidence: Sources,
     pub suspicious: Vec<String>,
     pub usage: Option<(u64, u64)>,
     pub cached: bool,
@@ -223,7 +194,7 @@ pub fn compose(
             continue;
         };
         let value = proposed.value.trim().to_string();
-        if let Err(why) = validate(var, &value) {
+        if let Err(why) = var.validate(&value) {
             current.rejected.push(Rejected {
                 source: Source::Model,
                 value: sanitize_line(&value, 80).into_owned(),
@@ -249,7 +220,7 @@ pub fn compose(
         // The model's own evidence is never proof: code must tie the value
         // to the incident in what the model was given (see incident_evidence).
         let state = m.evidence.state.as_deref().map_or("", |s| s.redacted().0);
-        let not_data = |line: &str| !super::injection::suspicious_lines(line, 1).is_empty();
+        let not_data = |line: &str| !crate::injection::suspicious_lines(line, 1).is_empty();
         let found = incident_evidence(
             runbook,
             name,

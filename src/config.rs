@@ -132,11 +132,6 @@ pub enum ConfigError {
     },
 }
 
-pub use crate::paths::{
-    config_path, create_private_dir, create_private_dir_new, open_private_file, state_dir,
-    tighten_state_dir,
-};
-
 pub fn read_file(path: &Path) -> Result<ConfigFile, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
         path: path.to_path_buf(),
@@ -169,7 +164,7 @@ impl ModelConfig {
             cfg.apply_file(path, read_file(path)?.model)?;
         }
         cfg.apply_env(|k| std::env::var(k).ok());
-        cfg.cache_dir = state_dir().map(|d| d.join("drafts"));
+        cfg.cache_dir = crate::paths::state_dir().map(|d| d.join("drafts"));
         Ok(cfg)
     }
 
@@ -260,6 +255,7 @@ impl ModelConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::paths::*;
     use std::os::unix::fs::PermissionsExt;
 
     #[test]

@@ -42,7 +42,7 @@ impl DraftCache {
         };
         // Owner-only, like everything under the state directory; the temp
         // file is created 0600.
-        crate::model::config::create_private_dir(&self.dir)?;
+        crate::paths::create_private_dir(&self.dir)?;
         let tmp = tempfile::NamedTempFile::new_in(&self.dir)?;
         serde_json::to_writer(&tmp, reply)?;
         tmp.persist(path).map_err(|e| e.error)?;

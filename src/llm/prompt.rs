@@ -2,6 +2,7 @@
 //! untrusted text fenced and labelled as data, secrets redacted, and only the
 //! state lines relevant to the step, within a token budget.
 
+pub use crate::draft::proposal::Sources;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -84,26 +85,6 @@ pub struct BuiltPrompt {
     pub suspicious: Vec<String>,
 }
 
-/// The redacted alert and state a request carried. The state is the
-/// context's shared paste (redacted once, see `PastedState`), so a
-/// megabytes-long paste is not copied per request.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Sources {
-    pub alert: String,
-    pub state: Option<Arc<PastedState>>,
-}
-
-impl Sources {
-    /// Does this text appear, whole, in the alert or in the state?
-    pub fn contains(&self, text: &str) -> bool {
-        self.alert.contains(text)
-            || self
-                .state
-                .as_ref()
-                .is_some_and(|s| s.redacted().0.contains(text))
-    }
-}
-
 impl From<&str> for Sources {
     fn from(state: &str) -> Self {
         Sources {
@@ -121,15 +102,8 @@ impl BuiltPrompt {
             h.update((part.len() as u64).to_le_bytes());
             h.update(part.as_bytes());
         }
-        hex(&h.finalize())
+        crate::digest::hex(&h.finalize())
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().fold(String::new(), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
 }
 
 pub fn build(prompts: &Prompts, input: &DraftInput) -> BuiltPrompt {
@@ -151,7 +125,7 @@ pub fn build(prompts: &Prompts, input: &DraftInput) -> BuiltPrompt {
         .state
         .as_deref()
         .map_or(("", 0), PastedState::redacted);
-    let suspicious = super::injection::suspicious_lines(state_text, 20);
+    let suspicious = crate::injection::suspicious_lines(state_text, 20);
 
     // Terms that make a state line relevant to this step.
     let mut terms: Vec<String> = values.values().filter_map(|v| v.value.clone()).collect();
@@ -180,7 +154,7 @@ pub fn build(prompts: &Prompts, input: &DraftInput) -> BuiltPrompt {
         let mut h = Sha256::new();
         h.update(alert.text.as_bytes());
         h.update(state_text.as_bytes());
-        hex(&h.finalize())[..12].to_string()
+        crate::digest::hex(&h.finalize())[..12].to_string()
     };
     let fenced = |text: &str| text.replace("<<<", "‹‹‹");
 

@@ -15,9 +15,9 @@ use serde_json::{json, Value};
 use tokio::sync::{mpsc, oneshot};
 
 use super::cache::{CachedReply, DraftCache};
-use super::config::ModelConfig;
 use super::prompt::BuiltPrompt;
 use super::reply::schema;
+use crate::config::ModelConfig;
 
 /// How the reply's shape is requested, strictest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -400,7 +400,7 @@ fn remember_mode(dir: &std::path::Path, endpoint: &str, mode: ResponseMode) {
         .and_then(|t| serde_json::from_str(&t).ok())
         .unwrap_or_default();
     map.insert(endpoint.to_string(), mode);
-    if super::config::create_private_dir(dir).is_ok() {
+    if crate::paths::create_private_dir(dir).is_ok() {
         if let Ok(bytes) = serde_json::to_vec_pretty(&map) {
             let _ = crate::session::store::write_atomic(&path, &bytes);
         }

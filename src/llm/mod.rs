@@ -4,8 +4,7 @@
 
 pub mod cache;
 pub mod client;
-pub mod config;
-pub mod injection;
+
 pub mod prompt;
 pub mod reply;
 
@@ -14,8 +13,8 @@ use tokio::sync::{mpsc, oneshot};
 use crate::draft::Context;
 use crate::runbook::Runbook;
 
+pub use crate::config::ModelConfig;
 pub use client::{DraftProgress, ModelClient, ModelError, ModelReply, ResponseMode};
-pub use config::ModelConfig;
 pub use prompt::{BuiltPrompt, DraftInput, HistoryItem, Prompts};
 pub use reply::{compose, parse_reply, ModelDraft, ModelOutcome};
 
