@@ -1,7 +1,9 @@
 //! The escalation decision (SPEC §7): deterministic, table-driven and
 //! configurable. From the step's risk tier, the pre-flight verdict and the
 //! flags on the card, it says PROCEED / CONFIRM / ESCALATE / HALT, why, and
-//! which typed gates stand between `p` and the next step.
+//! which typed gates stand between `p` and the next step — or that `p` must
+//! wait (no verdict yet, or one older than the freshness window). The screen
+//! shows exactly this outcome, and `p` does exactly what it says.
 
 use serde::{Deserialize, Serialize};
 
@@ -75,6 +77,11 @@ pub struct PolicyInput {
     pub verdict: Option<Verdict>,
     /// Why the pre-flight decided as it did (shown with a STOP).
     pub verdict_reason: String,
+    /// How old the pre-flight's verdict is (None: no verdict).
+    pub verdict_age_ms: Option<u64>,
+    /// The verify's verdict for this step, once it ran.
+    pub verify: Option<Verdict>,
+    pub verify_reason: String,
     pub has_preflight: bool,
     pub unverified: Vec<String>,
     pub stale: Vec<String>,
@@ -91,6 +98,8 @@ pub struct Outcome {
     pub decision: Decision,
     pub why: Vec<String>,
     pub gates: Vec<Gate>,
+    /// `p` cannot be answered yet, and why (run the pre-flight, again).
+    pub wait: Option<String>,
 }
 
 pub fn decide(cfg: &PolicyConfig, input: &PolicyInput) -> Outcome {
@@ -98,12 +107,30 @@ pub fn decide(cfg: &PolicyConfig, input: &PolicyInput) -> Outcome {
     let mut why = Vec::new();
     let mut gates = Vec::new();
     let raise = |d: Decision, decision: &mut Decision| *decision = (*decision).max(d);
+    let window_ms = cfg.freshness_minutes.saturating_mul(60_000);
+    let wait = match input.verdict_age_ms {
+        _ if !input.has_preflight => None,
+        None => Some("run the pre-flight first (r): p needs a verdict".to_string()),
+        Some(age) if age > window_ms => Some(format!(
+            "the pre-flight is {} min old (window {} min): run it again (r)",
+            age / 60_000,
+            cfg.freshness_minutes
+        )),
+        Some(_) => None,
+    };
 
     if input.verdict == Some(Verdict::Stop) {
         raise(Decision::Halt, &mut decision);
         why.push("the pre-flight said STOP".to_string());
         gates.push(Gate::Override {
             why: format!("pre-flight said STOP: {}", input.verdict_reason),
+        });
+    }
+    if input.verify == Some(Verdict::Stop) {
+        raise(Decision::Halt, &mut decision);
+        why.push("the verify said STOP".to_string());
+        gates.push(Gate::Override {
+            why: format!("verify said STOP: {}", input.verify_reason),
         });
     }
     if !input.unverified.is_empty() {
@@ -186,6 +213,7 @@ pub fn decide(cfg: &PolicyConfig, input: &PolicyInput) -> Outcome {
         decision,
         why,
         gates,
+        wait,
     }
 }
 

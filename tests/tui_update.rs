@@ -11,7 +11,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use stepguard::draft::Context;
 use stepguard::exec::Verdict;
 use stepguard::runbook::parse_str;
-use stepguard::tui::model::{Gate, Overlay, PromptKind, Screen, StepStatus};
+use stepguard::tui::model::{Gate, Overlay, Phase, PromptKind, Screen, StepStatus};
 use stepguard::tui::{update, Effect, Model, Msg};
 
 fn every_key_but(excluded: &[char]) -> Vec<Msg> {
@@ -67,7 +67,7 @@ fn no_key_but_p_advances_even_after_a_pass() {
         update(&mut m, code(KeyCode::Enter));
         update(&mut m, code(KeyCode::Esc));
         assert_eq!(index(&m), 0, "{label} advanced the walk");
-        assert_eq!(m.screen, Screen::Walk, "{label} left the walk");
+        assert_eq!(m.screen(), Screen::Walk, "{label} left the walk");
         assert_eq!(
             m.walk.as_ref().unwrap().steps[0].status,
             StepStatus::Pending,
@@ -181,7 +181,7 @@ fn stop_needs_a_typed_reason() {
         Verdict::Stop
     );
     update(&mut m, key('p'));
-    let Overlay::Prompt(p) = &m.overlay else {
+    let Some(p) = m.prompt() else {
         panic!("no prompt")
     };
     assert!(matches!(p.kind, PromptKind::Gate(Gate::Override { .. })));
@@ -203,7 +203,7 @@ fn high_risk_needs_the_target_typed_not_pasted() {
     assert_eq!(index(&m), 1);
     run_preflight(&mut m, &["ok"], 0);
     update(&mut m, key('p'));
-    let Overlay::Prompt(p) = &m.overlay else {
+    let Some(p) = m.prompt() else {
         panic!("no prompt")
     };
     assert_eq!(
@@ -235,7 +235,7 @@ fn esc_in_a_prompt_cancels_the_whole_proceed() {
     update(&mut m, code(KeyCode::Esc));
     assert_eq!(m.overlay, Overlay::None);
     assert_eq!(index(&m), 0);
-    assert!(m.walk.as_ref().unwrap().gates.is_empty());
+    assert_eq!(m.walk.as_ref().unwrap().phase, Phase::Reading);
 }
 
 #[test]
@@ -255,7 +255,7 @@ fn manual_step_needs_a_note_and_ends_the_walk() {
     update(&mut m, key('p'));
     typed(&mut m, "dashboard is green");
     update(&mut m, code(KeyCode::Enter));
-    assert_eq!(m.screen, Screen::End);
+    assert_eq!(m.screen(), Screen::End);
     assert_eq!(update(&mut m, key('q')), vec![Effect::Quit]);
 }
 
@@ -376,7 +376,7 @@ fn skip_and_halt_need_reasons() {
     update(&mut m, key('h'));
     typed(&mut m, "paging the database team");
     update(&mut m, code(KeyCode::Enter));
-    assert_eq!(m.screen, Screen::End);
+    assert_eq!(m.screen(), Screen::End);
     assert_eq!(m.walk.as_ref().unwrap().steps[1].status, StepStatus::Halted);
 }
 
@@ -392,7 +392,7 @@ fn picker_filters_and_opens() {
     typed(&mut m, "walk");
     assert_eq!(m.filtered().len(), 1);
     update(&mut m, code(KeyCode::Enter));
-    assert_eq!(m.screen, Screen::Walk);
+    assert_eq!(m.screen(), Screen::Walk);
     let mut m = Model::new(vec![], Context::default());
     assert_eq!(update(&mut m, code(KeyCode::Esc)), vec![Effect::Quit]);
 }
@@ -581,7 +581,7 @@ fn a_model_value_without_evidence_needs_a_reason() {
     run_preflight(&mut m, &["ok"], 0);
     update(&mut m, key('p'));
     assert!(
-        matches!(&m.overlay, Overlay::Prompt(p) if matches!(p.kind, PromptKind::Gate(Gate::Override { .. })))
+        matches!(m.prompt(), Some(p) if matches!(p.kind, PromptKind::Gate(Gate::Override { .. })))
     );
     assert_eq!(index(&m), 0);
 }
@@ -665,7 +665,7 @@ fn starting_from_an_alert() {
         &catalog,
     )));
     m.alerts = vec![crash, watchdog];
-    m.screen = Screen::Alerts;
+    m.nav = Screen::Alerts;
     let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(120, 12)).unwrap();
     terminal
         .draw(|f| stepguard::tui::view::draw(f, &m, stepguard::tui::view::Theme { color: false }))
@@ -679,14 +679,14 @@ fn starting_from_an_alert() {
     update(&mut m, code(KeyCode::Down));
     update(&mut m, code(KeyCode::Enter));
     assert_eq!(
-        m.screen,
+        m.screen(),
         Screen::Picker,
         "an alert nothing matches opens the picker"
     );
-    m.screen = Screen::Alerts;
+    m.nav = Screen::Alerts;
     update(&mut m, code(KeyCode::Up));
     update(&mut m, code(KeyCode::Enter));
-    assert_eq!(m.screen, Screen::Walk);
+    assert_eq!(m.screen(), Screen::Walk);
     let walk = m.walk.as_ref().unwrap();
     assert_eq!(walk.runbook.id, "k8s-crashloop-bad-rollout");
     let ns = walk
@@ -702,7 +702,7 @@ fn starting_from_an_alert() {
         .unwrap()
         .text
         .contains("alert label namespace"));
-    let confidence = stepguard::tui::update::match_confidence(
+    let confidence = stepguard::tui::step::match_confidence(
         true,
         &m.ranking,
         &m.catalog,
@@ -710,7 +710,7 @@ fn starting_from_an_alert() {
     );
     assert!(confidence.unwrap() >= 0.99);
     // A poorly matching runbook for this alert escalates.
-    let low = stepguard::tui::update::match_confidence(
+    let low = stepguard::tui::step::match_confidence(
         true,
         &m.ranking,
         &m.catalog,

@@ -194,6 +194,7 @@ async fn run_async(options: Options) -> Result<()> {
     let theme = Theme::from_env();
     let mut model = Model::new(options.catalog, options.ctx);
     model.policy = options.policy;
+    model.operator = std::env::var("USER").unwrap_or_default();
     model.matcher = Some(Arc::new(crate::matching::Matcher::new(&model.catalog)));
     if options.start.is_none() {
         // Only the picker shows the ranking.
@@ -207,7 +208,7 @@ async fn run_async(options: Options) -> Result<()> {
             c(b).total_cmp(&c(a))
         });
         model.alerts = alerts;
-        model.screen = super::model::Screen::Alerts;
+        model.nav = super::model::Screen::Alerts;
     }
     let mut rt = Runtime {
         tx: tx.clone(),

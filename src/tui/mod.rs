@@ -5,6 +5,7 @@
 
 pub mod model;
 pub mod msg;
+pub mod step;
 pub mod update;
 pub mod view;
 

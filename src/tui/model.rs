@@ -23,12 +23,15 @@ pub enum Screen {
     Alerts,
     Picker,
     Walk,
+    /// The walk ended (derived from its phase, never set).
     End,
 }
 
 #[derive(Debug)]
 pub struct Model {
-    pub screen: Screen,
+    /// Where the human navigated: alerts, picker or the walk. What the
+    /// screen shows is [`Model::screen`].
+    pub nav: Screen,
     pub catalog: Vec<Runbook>,
     pub picker: Picker,
     pub ctx: Context,
@@ -59,7 +62,8 @@ pub struct Model {
     pub now_ms: u64,
     /// The escalation rules (SPEC §7), from the config file.
     pub policy: crate::policy::PolicyConfig,
-    /// Who runs stepguard (`$USER`): a second person must be someone else.
+    /// Who runs stepguard (the runtime sets it from the session's user): a
+    /// second person must be someone else.
     pub operator: String,
     /// Bumped whenever the pasted state is replaced (the runtime saves it).
     pub state_version: u64,
@@ -113,22 +117,19 @@ pub struct Walk {
     pub index: usize,
     pub card: Card,
     pub steps: Vec<StepRecord>,
-    pub check: CheckState,
+    /// Where the current step is: the one place that says what `p`, `r`
+    /// and the prompts may do (transitions in `super::step`).
+    pub phase: Phase,
     pub output: OutputPane,
     /// The last pre-flight verdict of this step, for the command it judged.
     pub preflight: Option<Judged>,
     pub verify: Option<Judged>,
     /// The action as the human edited it with `e`.
     pub edited_action: Option<String>,
-    /// Gates still to pass before `p` advances.
-    pub gates: Vec<Gate>,
-    /// What the human typed at each gate passed so far (kept for the record).
-    pub answers: Vec<String>,
     pub focus: Focus,
     pub card_scroll: u16,
     /// When this step's card was first shown (decision latency, SPEC §7).
     pub shown_at_ms: u64,
-    pub end: Option<WalkEnd>,
     /// Model drafts by step index, for the current context generation.
     pub drafts: BTreeMap<usize, DraftSlot>,
     /// Bumped when the state changes: drafts of an older generation are dropped.
@@ -225,16 +226,28 @@ pub struct Judged {
     pub at_ms: u64,
 }
 
+/// The current step's phase: reading the card, a check running, `p`'s
+/// gates being answered, or the walk decided (ended) here.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CheckState {
-    Idle,
-    Running {
+pub enum Phase {
+    Reading,
+    Checking {
         run_id: u64,
         kind: CheckKind,
         /// The rules as they were when the command started.
         proceed_if: Option<String>,
         stop_if: Option<String>,
     },
+    Gating {
+        /// Still to pass, the first one asked now.
+        gates: Vec<Gate>,
+        /// What was typed at each gate passed so far (kept for the record).
+        answers: Vec<String>,
+        /// What is typed at the current gate, and why it was refused.
+        input: String,
+        error: Option<String>,
+    },
+    Decided(WalkEnd),
 }
 
 #[derive(Debug, Default)]
@@ -286,6 +299,7 @@ pub struct Prompt {
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum PromptKind {
+    /// A gate of `p` (shown from the walk's phase; saved in snapshots).
     Gate(Gate),
     SkipReason,
     HaltReason,
@@ -325,7 +339,7 @@ impl Model {
     pub fn new(catalog: Vec<Runbook>, ctx: Context) -> Self {
         let state = StateView::of(ctx.state_text());
         Model {
-            screen: Screen::Picker,
+            nav: Screen::Picker,
             catalog,
             picker: Picker::default(),
             ctx,
@@ -344,7 +358,7 @@ impl Model {
             prefetch: true,
             now_ms: 0,
             policy: crate::policy::PolicyConfig::default(),
-            operator: std::env::var("USER").unwrap_or_default(),
+            operator: String::new(),
             state_version: 0,
             rejections: Vec::new(),
             matcher: None,
@@ -454,22 +468,47 @@ impl Model {
             index: 0,
             card,
             steps,
-            check: CheckState::Idle,
+            phase: Phase::Reading,
             output: OutputPane::default(),
             preflight: None,
             verify: None,
             edited_action: None,
-            gates: Vec::new(),
-            answers: Vec::new(),
             focus: Focus::Card,
             card_scroll: 0,
             shown_at_ms: self.now_ms,
-            end: None,
             drafts: BTreeMap::new(),
             generation: 0,
         });
-        self.screen = Screen::Walk;
+        self.nav = Screen::Walk;
         self.overlay = Overlay::None;
+    }
+
+    /// What the screen shows: the end screen once the walk is decided.
+    pub fn screen(&self) -> Screen {
+        match (&self.nav, &self.walk) {
+            (Screen::Walk, Some(walk)) if walk.end().is_some() => Screen::End,
+            (nav, _) => *nav,
+        }
+    }
+
+    /// The prompt on screen: an overlay's, else the gate `p` asks now.
+    pub fn prompt(&self) -> Option<Prompt> {
+        if let Overlay::Prompt(p) = &self.overlay {
+            return Some(p.clone());
+        }
+        match &self.walk.as_ref()?.phase {
+            Phase::Gating {
+                gates,
+                input,
+                error,
+                ..
+            } => Some(Prompt {
+                kind: PromptKind::Gate(gates.first()?.clone()),
+                input: input.clone(),
+                error: error.clone(),
+            }),
+            _ => None,
+        }
     }
 }
 
@@ -498,6 +537,22 @@ impl Model {
 }
 
 impl Walk {
+    /// How the walk ended, once it has.
+    pub fn end(&self) -> Option<&WalkEnd> {
+        match &self.phase {
+            Phase::Decided(end) => Some(end),
+            _ => None,
+        }
+    }
+
+    /// The check running now, if any.
+    pub fn running(&self) -> Option<(u64, CheckKind)> {
+        match &self.phase {
+            Phase::Checking { run_id, kind, .. } => Some((*run_id, *kind)),
+            _ => None,
+        }
+    }
+
     /// What happened at the steps before the current one, for the model.
     pub fn history(&self) -> Vec<HistoryItem> {
         self.runbook

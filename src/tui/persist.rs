@@ -7,7 +7,9 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::model::{Judged, Model, Overlay, Prompt, Screen, StepRecord, StepStatus, WalkEnd};
+use super::model::{
+    Judged, Model, Overlay, Phase, Prompt, PromptKind, StepRecord, StepStatus, WalkEnd,
+};
 use crate::draft::Alert;
 use crate::exec::Stream;
 use crate::runbook::Runbook;
@@ -42,7 +44,7 @@ pub struct Snapshot {
 
 pub fn sha256_file(path: &std::path::Path) -> String {
     std::fs::read(path)
-        .map(|b| super::update::sha256_hex(&b))
+        .map(|b| crate::digest::sha256_hex(&b))
         .unwrap_or_default()
 }
 
@@ -55,7 +57,7 @@ pub fn snapshot(
     audit_head: &Head,
 ) -> Option<Snapshot> {
     let walk = model.walk.as_ref()?;
-    let status = match &walk.end {
+    let status = match walk.end() {
         Some(WalkEnd::Completed) => "completed",
         Some(WalkEnd::Halted { .. }) => "halted",
         None => "open",
@@ -83,13 +85,16 @@ pub fn snapshot(
         output_title: walk.output.title.clone(),
         output: walk.output.lines.iter().skip(skip).cloned().collect(),
         edited_action: walk.edited_action.clone(),
-        gates: walk.gates.clone(),
-        answers: walk.answers.clone(),
-        prompt: match &model.overlay {
-            Overlay::Prompt(p) => Some(p.clone()),
-            _ => None,
+        gates: match &walk.phase {
+            Phase::Gating { gates, .. } => gates.clone(),
+            _ => Vec::new(),
         },
-        end: walk.end.clone(),
+        answers: match &walk.phase {
+            Phase::Gating { answers, .. } => answers.clone(),
+            _ => Vec::new(),
+        },
+        prompt: model.prompt(),
+        end: walk.end().cloned(),
         audit_head: audit_head.clone(),
     })
 }
@@ -112,14 +117,33 @@ pub fn restore(model: &mut Model, runbook: Runbook, snap: &Snapshot) {
     walk.output.title = snap.output_title.clone();
     walk.output.lines = snap.output.iter().cloned().collect();
     walk.edited_action = snap.edited_action.clone();
-    walk.gates = snap.gates.clone();
-    walk.answers = snap.answers.clone();
-    walk.end = snap.end.clone();
-    if walk.end.is_some() {
-        model.screen = Screen::End;
-    }
-    if let Some(p) = &snap.prompt {
-        model.overlay = Overlay::Prompt(p.clone());
+    // The phase as it was saved: decided, answering `p`'s gates (with what
+    // was typed at the current one), or reading (a check that was running
+    // must run again).
+    walk.phase = match (&snap.end, &snap.prompt) {
+        (Some(end), _) => Phase::Decided(end.clone()),
+        (
+            None,
+            Some(Prompt {
+                kind: PromptKind::Gate(_),
+                input,
+                error,
+            }),
+        ) if !snap.gates.is_empty() => Phase::Gating {
+            gates: snap.gates.clone(),
+            answers: snap.answers.clone(),
+            input: input.clone(),
+            error: error.clone(),
+        },
+        _ => Phase::Reading,
+    };
+    match &snap.prompt {
+        Some(Prompt {
+            kind: PromptKind::Gate(_),
+            ..
+        })
+        | None => {}
+        Some(p) => model.overlay = Overlay::Prompt(p.clone()),
     }
     let done = walk
         .steps

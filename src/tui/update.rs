@@ -1,14 +1,16 @@
 //! The whole behaviour of the screen as one pure function: a message in,
-//! the model changed, effects out. "Advance only on `p`" lives in
-//! [`proceed`] and nowhere else.
+//! the model changed, effects out. Keys are routed here; the step's phase
+//! changes only in `super::step` (the step closes on `p` through its gates,
+//! or on a typed skip or halt, and nothing else).
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use super::model::*;
 use super::msg::DraftJob;
 use super::msg::{CheckKind, Effect, Msg};
+use super::step::{self, audit};
+use crate::digest::sha256_hex;
 use crate::draft::compose;
-use crate::exec::{judge, Predicates, Verdict};
 use crate::sanitize::sanitize_line;
 
 pub fn update(model: &mut Model, msg: Msg) -> Vec<Effect> {
@@ -27,7 +29,7 @@ pub fn update(model: &mut Model, msg: Msg) -> Vec<Effect> {
             }
             Vec::new()
         }
-        Msg::CheckDone { run_id, result } => on_check_done(model, run_id, result),
+        Msg::CheckDone { run_id, result } => step::check_done(model, run_id, result),
         Msg::Copied { what, result } => {
             model.status = Some(match result {
                 Ok(method) => {
@@ -82,7 +84,7 @@ pub fn request_drafts(model: &mut Model, hint: Option<String>, fresh: bool) -> V
     let Some(walk) = model.walk.as_mut() else {
         return Vec::new();
     };
-    if walk.end.is_some() {
+    if walk.end().is_some() {
         return Vec::new();
     }
     let mut effects = Vec::new();
@@ -196,7 +198,7 @@ fn running_walk(model: &mut Model, run_id: u64) -> Option<&mut Walk> {
     model
         .walk
         .as_mut()
-        .filter(|w| matches!(w.check, CheckState::Running { run_id: id, .. } if id == run_id))
+        .filter(|w| w.running().is_some_and(|(id, _)| id == run_id))
 }
 
 fn is_ctrl_c(key: &KeyEvent) -> bool {
@@ -213,7 +215,15 @@ fn on_key(model: &mut Model, key: KeyEvent) -> Vec<Effect> {
         Overlay::State { .. } => return on_state_key(model, key),
         Overlay::None => {}
     }
-    match model.screen {
+    if model
+        .walk
+        .as_ref()
+        .is_some_and(|w| matches!(w.phase, Phase::Gating { .. }))
+        && model.nav == Screen::Walk
+    {
+        return on_gate_key(model, key);
+    }
+    match model.screen() {
         Screen::Alerts => on_alerts_key(model, key),
         Screen::Picker => on_picker_key(model, key),
         Screen::Walk => on_walk_key(model, key),
@@ -264,9 +274,9 @@ fn on_walk_key(model: &mut Model, key: KeyEvent) -> Vec<Effect> {
     let Some(walk) = model.walk.as_mut() else {
         return Vec::new();
     };
-    let running = matches!(walk.check, CheckState::Running { .. });
+    let running = walk.running().is_some();
     if is_ctrl_c(&key) || key.code == KeyCode::Esc {
-        if let CheckState::Running { run_id, .. } = walk.check {
+        if let Some((run_id, _)) = walk.running() {
             model.status = Some("cancelling…".into());
             return vec![Effect::CancelCheck { run_id }];
         }
@@ -289,12 +299,12 @@ fn on_walk_key(model: &mut Model, key: KeyEvent) -> Vec<Effect> {
         return Vec::new();
     }
     match key.code {
-        KeyCode::Char('r') if !running => return start_check(model, CheckKind::Preflight),
-        KeyCode::Char('v') if !running => return start_check(model, CheckKind::Verify),
+        KeyCode::Char('r') if !running => return step::start_check(model, CheckKind::Preflight),
+        KeyCode::Char('v') if !running => return step::start_check(model, CheckKind::Verify),
         KeyCode::Char('r') | KeyCode::Char('v') | KeyCode::Char('p') if running => {
             model.status = Some("a command is running: wait, or Esc to cancel it".into());
         }
-        KeyCode::Char('p') => return proceed(model),
+        KeyCode::Char('p') => return step::proceed(model),
         KeyCode::Char('a') => match walk.action() {
             Some(text) => {
                 // An action aimed elsewhere than this session is not copied
@@ -352,7 +362,7 @@ fn on_walk_key(model: &mut Model, key: KeyEvent) -> Vec<Effect> {
         KeyCode::Char('?') => model.overlay = Overlay::Help,
         KeyCode::Char('q') => {
             let mut effects = Vec::new();
-            if let CheckState::Running { run_id, .. } = walk.check {
+            if let Some((run_id, _)) = walk.running() {
                 effects.push(Effect::CancelCheck { run_id });
             }
             effects.push(Effect::Quit);
@@ -398,322 +408,12 @@ fn scroll(walk: &mut Walk, by: usize, up: bool) {
     }
 }
 
-fn start_check(model: &mut Model, kind: CheckKind) -> Vec<Effect> {
-    let Some(walk) = model.walk.as_mut() else {
-        return Vec::new();
-    };
-    let card_check = match kind {
-        CheckKind::Preflight => walk.card.preflight.as_ref(),
-        CheckKind::Verify => walk.card.verify.as_ref(),
-    };
-    let Some(card_check) = card_check else {
-        model.status = Some(format!("this step has no {kind}"));
-        return Vec::new();
-    };
-    if !card_check.missing.is_empty() {
-        model.status = Some(format!(
-            "cannot run the {kind}: missing {} (i to paste state)",
-            card_check.missing.join(", ")
-        ));
-        return Vec::new();
-    }
-    if !card_check.guard.allowed {
-        model.status = Some(format!(
-            "the guard refuses the {kind}: {}",
-            card_check.guard.reason
-        ));
-        return Vec::new();
-    }
-    let run_id = model.next_run_id;
-    model.next_run_id += 1;
-    walk.check = CheckState::Running {
-        run_id,
-        kind,
-        proceed_if: card_check.proceed_if.clone(),
-        stop_if: card_check.stop_if.clone(),
-    };
-    walk.output = OutputPane {
-        title: format!("{kind}: {}", card_check.command),
-        ..OutputPane::default()
-    };
-    match kind {
-        CheckKind::Preflight => walk.preflight = None,
-        CheckKind::Verify => walk.verify = None,
-    }
-    walk.focus = Focus::Output;
-    model.status = Some(format!("running the {kind}… (Esc cancels)"));
-    vec![Effect::RunCheck {
-        run_id,
-        kind,
-        command: card_check.command.clone(),
-        timeout_ms: card_check.timeout_ms,
-        proceed_if: card_check.proceed_if.clone(),
-        stop_if: card_check.stop_if.clone(),
-    }]
-}
-
-fn on_check_done(
-    model: &mut Model,
-    run_id: u64,
-    result: Result<Box<crate::exec::RunOutcome>, String>,
-) -> Vec<Effect> {
-    let now_ms = model.now_ms;
-    let Some(walk) = running_walk(model, run_id) else {
-        return Vec::new();
-    };
-    let CheckState::Running {
-        kind,
-        proceed_if,
-        stop_if,
-        ..
-    } = std::mem::replace(&mut walk.check, CheckState::Idle)
-    else {
-        return Vec::new();
-    };
-    let mut output_digest = String::new();
-    let mut dropped = 0;
-    let mut rule_uses = Vec::new();
-    let mut output_tail = String::new();
-    let mut sandbox = serde_json::Value::Null;
-    let judged = match result {
-        Ok(outcome) => {
-            let judgement = match Predicates::new(proceed_if.as_deref(), stop_if.as_deref()) {
-                Ok(predicates) => judge(&outcome, &predicates),
-                // Never a PASS on a rule that could not be checked.
-                Err(e) => crate::exec::Judgement {
-                    verdict: Verdict::Stop,
-                    reason: format!("a rule does not compile: {e}"),
-                },
-            };
-            let text: String = outcome
-                .output
-                .lines
-                .iter()
-                .map(|(_, l)| format!("{l}\n"))
-                .collect();
-            output_digest = sha256_hex(text.as_bytes());
-            dropped = outcome.output.dropped_lines;
-            rule_uses = outcome.rule_uses.clone();
-            sandbox = serde_json::to_value(&outcome.sandbox).unwrap_or_default();
-            // The end of the output for the postmortem, secrets removed.
-            let skip = outcome.output.lines.len().saturating_sub(20);
-            let tail: String = outcome
-                .output
-                .lines
-                .iter()
-                .skip(skip)
-                .map(|(_, l)| format!("{l}\n"))
-                .collect();
-            output_tail = crate::redact::redact(&tail).text.into_owned();
-            Judged {
-                command: outcome.command.clone(),
-                judgement,
-                exit_code: outcome.exit_code,
-                duration_ms: outcome.duration.as_millis() as u64,
-                suspicious: crate::injection::suspicious_lines(&text, 5),
-                at_ms: now_ms,
-            }
-        }
-        Err(reason) => Judged {
-            command: String::new(),
-            judgement: crate::exec::Judgement {
-                verdict: Verdict::Stop,
-                reason: sanitize_line(&reason, 300).into_owned(),
-            },
-            exit_code: None,
-            duration_ms: 0,
-            suspicious: Vec::new(),
-            at_ms: now_ms,
-        },
-    };
-    let event = audit(
-        "run",
-        serde_json::json!({
-            "kind": kind, "step": walk.card.step_id, "command": judged.command,
-            "exit_code": judged.exit_code, "verdict": judged.judgement.verdict,
-            "reason": judged.judgement.reason, "duration_ms": judged.duration_ms,
-            "output_sha256": output_digest, "dropped_lines": dropped,
-            "suspicious_lines": judged.suspicious.len(),
-            "standing_rules_used": rule_uses, "output_tail": output_tail,
-            "sandbox": sandbox,
-        }),
-    );
-    let status = format!(
-        "{kind}: {} — {}",
-        judged.judgement.verdict, judged.judgement.reason
-    );
-    match kind {
-        CheckKind::Preflight => walk.preflight = Some(judged),
-        CheckKind::Verify => walk.verify = Some(judged),
-    }
-    model.status = Some(status);
-    vec![event]
-}
-
-pub use crate::digest::sha256_hex;
-
-/// `p`: the only way to the next step. Works out the gates (SPEC §7
-/// defaults), then asks for them one by one; advances when none is left.
-fn proceed(model: &mut Model) -> Vec<Effect> {
-    let Some(walk) = model.walk.as_mut() else {
-        return Vec::new();
-    };
-    if walk.card.preflight.is_some() {
-        let Some(judged) = walk.current_preflight() else {
-            model.status = Some("run the pre-flight first (r): p needs a verdict".into());
-            return Vec::new();
-        };
-        let age_ms = model.now_ms.saturating_sub(judged.at_ms);
-        let window_ms = model.policy.freshness_minutes.saturating_mul(60_000);
-        if age_ms > window_ms {
-            model.status = Some(format!(
-                "the pre-flight is {} min old (window {} min): run it again (r)",
-                age_ms / 60_000,
-                model.policy.freshness_minutes
-            ));
-            return Vec::new();
-        }
-    }
-    let mut input = policy_input(walk, &model.operator);
-    input.match_confidence = match_confidence(
-        model.ctx.alert.is_some(),
-        &model.ranking,
-        &model.catalog,
-        &walk.runbook.id,
-    );
-    let outcome = crate::policy::decide(&model.policy, &input);
-    walk.gates = outcome.gates;
-    walk.answers.clear();
-    next_gate_or_advance(model)
-}
-
-/// The policy's view of the current step.
-/// How well the open runbook matches the alert being answered (SPEC §7: a
-/// match below the threshold escalates). None without an alert.
-pub fn match_confidence(
-    has_alert: bool,
-    ranking: &[(usize, f64)],
-    catalog: &[crate::runbook::Runbook],
-    id: &str,
-) -> Option<f64> {
-    if !has_alert {
-        return None;
-    }
-    let index = catalog.iter().position(|r| r.id == id)?;
-    Some(
-        ranking
-            .iter()
-            .find(|(i, _)| *i == index)
-            .map_or(0.0, |(_, c)| *c),
-    )
-}
-
-pub fn policy_input(walk: &Walk, operator: &str) -> crate::policy::PolicyInput {
-    let judged = walk.current_preflight();
-    crate::policy::PolicyInput {
-        risk: walk.risk(),
-        verdict: judged.map(|j| j.judgement.verdict),
-        verdict_reason: judged
-            .map(|j| j.judgement.reason.clone())
-            .unwrap_or_default(),
-        has_preflight: walk.card.preflight.is_some(),
-        unverified: walk.card.unverified.clone(),
-        stale: walk.card.stale.clone(),
-        suspicious: !walk.card.suspicious.is_empty(),
-        target: walk.target_name(),
-        operator: operator.to_string(),
-        match_confidence: None,
-    }
-}
-
-fn next_gate_or_advance(model: &mut Model) -> Vec<Effect> {
-    let Some(walk) = model.walk.as_mut() else {
-        return Vec::new();
-    };
-    if let Some(gate) = walk.gates.first() {
-        model.overlay = Overlay::Prompt(Prompt::new(PromptKind::Gate(gate.clone())));
-        return Vec::new();
-    }
-    let verdict = walk.current_preflight().map(|j| j.judgement.verdict);
-    let note = walk.answers.join("; ");
-    finish_step(model, StepStatus::Proceeded(verdict), note)
-}
-
-/// Close the current step and open the next (or the end screen).
-fn finish_step(model: &mut Model, status: StepStatus, note: String) -> Vec<Effect> {
-    let Some(walk) = model.walk.as_mut() else {
-        return Vec::new();
-    };
-    let record = &mut walk.steps[walk.index];
-    record.status = status;
-    record.note = note.clone();
-    let (decision, verdict) = match status {
-        StepStatus::Proceeded(v) => ("proceed", v),
-        StepStatus::Skipped => ("skip", None),
-        StepStatus::Halted => ("halt", None),
-        StepStatus::Pending => ("none", None),
-    };
-    let action = walk.action().map(str::to_string);
-    let decided = audit(
-        "decision",
-        serde_json::json!({
-            "step": walk.card.step_id, "step_number": walk.index + 1, "decision": decision,
-            "latency_ms": model.now_ms.saturating_sub(walk.shown_at_ms),
-            "verdict": verdict, "note": note, "risk": walk.card.risk,
-            "action": action, "action_sha256": action.as_deref().map(|a| sha256_hex(a.as_bytes())),
-            "preflight": walk.current_preflight().map(|j| serde_json::json!({
-                "command": j.command, "verdict": j.judgement.verdict, "at_ms": j.at_ms})),
-            "unverified": walk.card.unverified, "stale": walk.card.stale,
-        }),
-    );
-    walk.gates.clear();
-    walk.answers.clear();
-    model.overlay = Overlay::None;
-    if status == StepStatus::Halted {
-        walk.end = Some(WalkEnd::Halted {
-            reason: walk.steps[walk.index].note.clone(),
-        });
-        model.screen = Screen::End;
-        model.status = Some("halted: hand over with the summary below".into());
-        return vec![decided];
-    }
-    if walk.index + 1 >= walk.runbook.steps.len() {
-        walk.end = Some(WalkEnd::Completed);
-        model.screen = Screen::End;
-        model.status = Some("all steps done".into());
-        return vec![decided];
-    }
-    walk.index += 1;
-    // A prefetched draft makes the next card complete at once.
-    let ready = walk.drafts.get(&walk.index).and_then(DraftSlot::ready);
-    walk.card = compose(&walk.runbook, walk.index, &model.ctx, ready);
-    walk.preflight = None;
-    walk.verify = None;
-    walk.edited_action = None;
-    walk.output = OutputPane::default();
-    walk.card_scroll = 0;
-    walk.shown_at_ms = model.now_ms;
-    walk.focus = Focus::Card;
-    model.status = Some(format!(
-        "step {}/{}: r runs the pre-flight",
-        walk.index + 1,
-        walk.runbook.steps.len()
-    ));
-    let mut effects = vec![decided];
-    effects.extend(request_drafts(model, None, false));
-    effects
-}
-
 fn on_prompt_key(model: &mut Model, key: KeyEvent) -> Vec<Effect> {
     let Overlay::Prompt(prompt) = &mut model.overlay else {
         return Vec::new();
     };
     if is_ctrl_c(&key) || key.code == KeyCode::Esc {
         model.overlay = Overlay::None;
-        if let Some(walk) = model.walk.as_mut() {
-            walk.gates.clear();
-            walk.answers.clear();
-        }
         model.status = Some("cancelled: nothing changed".into());
         return Vec::new();
     }
@@ -735,22 +435,10 @@ fn on_prompt_key(model: &mut Model, key: KeyEvent) -> Vec<Effect> {
     // Enter.
     let input = prompt.input.trim().to_string();
     match prompt.kind.clone() {
-        PromptKind::Gate(gate) => {
-            if let Err(e) = gate.check(&input) {
-                prompt.error = Some(e);
-                return Vec::new();
-            }
-            let Some(walk) = model.walk.as_mut() else {
-                return Vec::new();
-            };
-            walk.gates.remove(0);
-            walk.answers.push(match gate {
-                Gate::SecondPerson { .. } => format!("second person: {input}"),
-                Gate::TypeProceed | Gate::TypeTarget { .. } => format!("confirmed '{input}'"),
-                _ => input,
-            });
+        // Gates are answered in `on_gate_key`, never through the overlay.
+        PromptKind::Gate(_) => {
             model.overlay = Overlay::None;
-            next_gate_or_advance(model)
+            Vec::new()
         }
         PromptKind::SkipReason | PromptKind::HaltReason | PromptKind::CopyOverride { .. }
             if input.is_empty() =>
@@ -758,8 +446,8 @@ fn on_prompt_key(model: &mut Model, key: KeyEvent) -> Vec<Effect> {
             prompt.error = Some("a reason is required".into());
             Vec::new()
         }
-        PromptKind::SkipReason => finish_step(model, StepStatus::Skipped, input),
-        PromptKind::HaltReason => finish_step(model, StepStatus::Halted, input),
+        PromptKind::SkipReason => step::finish_step(model, StepStatus::Skipped, input),
+        PromptKind::HaltReason => step::finish_step(model, StepStatus::Halted, input),
         PromptKind::CopyOverride { mismatch } => {
             model.overlay = Overlay::None;
             let Some(text) = model
@@ -821,6 +509,15 @@ fn on_state_key(model: &mut Model, key: KeyEvent) -> Vec<Effect> {
 fn on_paste(model: &mut Model, text: String) -> Vec<Effect> {
     // tmux and some terminals send CR for newlines inside a paste.
     let text = text.replace("\r\n", "\n").replace('\r', "\n");
+    let gating = model
+        .walk
+        .as_ref()
+        .is_some_and(|w| matches!(w.phase, Phase::Gating { .. }));
+    if gating && matches!(model.overlay, Overlay::None) {
+        let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        step::gate_input(model, &line, true);
+        return Vec::new();
+    }
     match &mut model.overlay {
         Overlay::Prompt(prompt) => {
             let accepts = match &prompt.kind {
@@ -862,7 +559,7 @@ fn set_state(model: &mut Model, text: String) -> Vec<Effect> {
         model.state.lines
     ));
     model.state_version += 1;
-    if model.screen == Screen::Picker {
+    if model.nav == Screen::Picker {
         model.rank_catalog();
         model.picker.selected = 0;
     }
@@ -928,10 +625,6 @@ fn on_edited(model: &mut Model, result: Result<String, String>) -> Vec<Effect> {
     }
 }
 
-fn audit(kind: &'static str, data: serde_json::Value) -> Effect {
-    Effect::Audit { kind, data }
-}
-
 /// Where an action points (`--context`, `-n`/`--namespace`, `--region`) when
 /// that differs from this session's target: the kube context, and the
 /// step's own `namespace`/`region` values.
@@ -993,7 +686,7 @@ fn on_alerts_key(model: &mut Model, key: KeyEvent) -> Vec<Effect> {
         KeyCode::Down => {
             model.alert_selected = (model.alert_selected + 1).min(count.saturating_sub(1))
         }
-        KeyCode::Esc => model.screen = Screen::Picker,
+        KeyCode::Esc => model.nav = Screen::Picker,
         KeyCode::Char('q') => return vec![Effect::Quit],
         KeyCode::Enter => {
             let Some(alert) = model.alerts.get(model.alert_selected).cloned() else {
@@ -1012,12 +705,29 @@ fn on_alerts_key(model: &mut Model, key: KeyEvent) -> Vec<Effect> {
                     return effects;
                 }
                 _ => {
-                    model.screen = Screen::Picker;
+                    model.nav = Screen::Picker;
                     model.status = Some(
                         "no runbook matches this alert well: pick one, or halt and escalate".into(),
                     );
                 }
             }
+        }
+        _ => {}
+    }
+    Vec::new()
+}
+
+/// A gate of `p` is asked: type, Enter answers, Esc cancels the whole `p`.
+fn on_gate_key(model: &mut Model, key: KeyEvent) -> Vec<Effect> {
+    if is_ctrl_c(&key) || key.code == KeyCode::Esc {
+        step::cancel_gates(model);
+        return Vec::new();
+    }
+    match key.code {
+        KeyCode::Enter => return step::gate_enter(model),
+        KeyCode::Backspace => step::gate_backspace(model),
+        KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
+            step::gate_input(model, &c.to_string(), false)
         }
         _ => {}
     }

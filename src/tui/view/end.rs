@@ -13,7 +13,7 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: Theme) {
     let Some(walk) = &model.walk else { return };
     let [body, foot] = Layout::vertical([Constraint::Min(3), Constraint::Length(2)]).areas(area);
     let mut lines = Vec::new();
-    match &walk.end {
+    match walk.end() {
         Some(WalkEnd::Completed) => {
             lines.push(Line::from(Span::styled("Runbook completed.", theme.ok())))
         }

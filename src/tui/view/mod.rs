@@ -96,7 +96,7 @@ pub fn draw(frame: &mut Frame, model: &Model, theme: Theme) {
     if let Some(text) = &model.banner {
         frame.render_widget(Paragraph::new(Line::from(span(text, theme.warn()))), banner);
     }
-    match model.screen {
+    match model.screen() {
         Screen::Alerts => alerts::draw(frame, body, model, theme),
         Screen::Picker => picker::draw(frame, body, model, theme),
         Screen::Walk => walk::draw(frame, body, model, theme),

@@ -7,7 +7,7 @@ use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
 use super::{centered, span, Theme};
-use crate::tui::model::{Model, Overlay};
+use crate::tui::model::{Model, Overlay, Prompt};
 
 const HELP: &[(&str, &str)] = &[
     ("r", "run (or re-run) the pre-flight — read-only, guarded"),
@@ -26,8 +26,12 @@ const HELP: &[(&str, &str)] = &[
 ];
 
 pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: Theme) {
+    // A prompt: an overlay's, or the gate `p` asks now (from the phase).
+    if let Some(prompt) = model.prompt() {
+        return draw_prompt(frame, area, &prompt, theme);
+    }
     match &model.overlay {
-        Overlay::None => {}
+        Overlay::None | Overlay::Prompt(_) => {}
         Overlay::Help => {
             let mut lines: Vec<Line> = HELP
                 .iter()
@@ -44,27 +48,6 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: Theme) {
                 theme.dim(),
             )));
             popup(frame, area, 70, 3, lines, " keys (any key closes) ");
-        }
-        Overlay::Prompt(prompt) => {
-            let mut lines = vec![
-                Line::from(span(&prompt.title(), theme.warn())),
-                Line::default(),
-                Line::from(vec![
-                    Span::styled("> ", theme.key()),
-                    span(&prompt.input, theme.command()),
-                    Span::styled("▏", theme.dim()),
-                ]),
-            ];
-            if let Some(e) = &prompt.error {
-                lines.push(Line::from(span(e, theme.danger())));
-            }
-            lines.push(Line::default());
-            lines.push(Line::from(span(
-                "Enter confirms · Esc cancels",
-                theme.dim(),
-            )));
-            // Two spare rows: a long title wraps.
-            popup(frame, area, 72, 4, lines, " confirm ");
         }
         Overlay::State {
             pending,
@@ -95,6 +78,28 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: Theme) {
             popup(frame, area, 76, 3, lines, " cluster state ");
         }
     }
+}
+
+fn draw_prompt(frame: &mut Frame, area: Rect, prompt: &Prompt, theme: Theme) {
+    let mut lines = vec![
+        Line::from(span(&prompt.title(), theme.warn())),
+        Line::default(),
+        Line::from(vec![
+            Span::styled("> ", theme.key()),
+            span(&prompt.input, theme.command()),
+            Span::styled("▏", theme.dim()),
+        ]),
+    ];
+    if let Some(e) = &prompt.error {
+        lines.push(Line::from(span(e, theme.danger())));
+    }
+    lines.push(Line::default());
+    lines.push(Line::from(span(
+        "Enter confirms · Esc cancels",
+        theme.dim(),
+    )));
+    // Two spare rows: a long title wraps.
+    popup(frame, area, 72, 4, lines, " confirm ");
 }
 
 /// A bordered box over the screen, sized to its lines (plus `spare` rows).

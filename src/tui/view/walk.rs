@@ -9,7 +9,7 @@ use ratatui::Frame;
 use super::{clean, footer, footer_height, span, Theme};
 use crate::draft::card::{CardCheck, CardRollback};
 use crate::exec::{Stream, Verdict};
-use crate::tui::model::{CheckState, DraftSlot, Focus, Model, StepStatus, Walk};
+use crate::tui::model::{DraftSlot, Focus, Model, Phase, StepStatus, Walk};
 use crate::tui::msg::CheckKind;
 
 pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: Theme) {
@@ -40,7 +40,7 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: Theme) {
     }
 
     // Before anything ran the card gets the room; output takes 2/5 once it streams.
-    let idle = walk.output.lines.is_empty() && matches!(walk.check, CheckState::Idle);
+    let idle = walk.output.lines.is_empty() && !matches!(walk.phase, Phase::Checking { .. });
     let output_height = if idle {
         4
     } else {
@@ -104,7 +104,7 @@ fn draw_steps(frame: &mut Frame, area: Rect, walk: &Walk, theme: Theme) {
         .zip(&walk.steps)
         .enumerate()
         .map(|(i, (step, record))| {
-            let (mark, style) = if i == walk.index && walk.end.is_none() {
+            let (mark, style) = if i == walk.index && walk.end().is_none() {
                 ("▶", theme.selected())
             } else {
                 match record.status {
@@ -420,8 +420,8 @@ fn draw_output(frame: &mut Frame, area: Rect, model: &Model, walk: &Walk, theme:
     }
     frame.render_widget(Paragraph::new(lines).block(block), out_area);
 
-    let verdict_line = match (&walk.check, walk.current_preflight(), &walk.verify) {
-        (CheckState::Running { kind, .. }, _, _) => Line::from(Span::styled(
+    let verdict_line = match (walk.running(), walk.current_preflight(), &walk.verify) {
+        (Some((_, kind)), _, _) => Line::from(Span::styled(
             format!(" {kind} running… Esc cancels"),
             theme.warn(),
         )),
@@ -460,39 +460,48 @@ fn draw_output(frame: &mut Frame, area: Rect, model: &Model, walk: &Walk, theme:
     };
     // What `p` will ask for, decided by the policy from what is known now.
     let mut verdict_line = verdict_line;
-    if matches!(walk.check, CheckState::Idle) && walk.end.is_none() {
-        let outcome = crate::policy::decide(&model.policy, &{
-            let mut input = crate::tui::update::policy_input(walk, &model.operator);
-            input.match_confidence = crate::tui::update::match_confidence(
-                model.ctx.alert.is_some(),
-                &model.ranking,
-                &model.catalog,
-                &walk.runbook.id,
-            );
-            input
-        });
-        let style = match outcome.decision {
-            crate::policy::Decision::Proceed => theme.ok(),
-            crate::policy::Decision::Confirm => theme.warn(),
-            _ => theme.danger(),
-        };
+    if matches!(walk.phase, Phase::Reading) {
+        let outcome = crate::tui::step::decision(model, walk);
         // First, so a narrow screen cuts the reasons, not the decision.
-        let mut spans = vec![
-            Span::styled(
-                format!(" p: {} ", outcome.decision),
-                style.add_modifier(ratatui::style::Modifier::REVERSED),
-            ),
-            Span::raw(" "),
-        ];
-        spans.append(&mut verdict_line.spans);
-        spans.push(span(&format!(" · {}", outcome.why.join("; ")), theme.dim()));
+        let mut spans = match &outcome.wait {
+            Some(wait) => vec![
+                Span::styled(
+                    " p: WAIT ",
+                    theme
+                        .warn()
+                        .add_modifier(ratatui::style::Modifier::REVERSED),
+                ),
+                span(&format!(" {wait} "), theme.warn()),
+            ],
+            None => {
+                let style = match outcome.decision {
+                    crate::policy::Decision::Proceed => theme.ok(),
+                    crate::policy::Decision::Confirm => theme.warn(),
+                    _ => theme.danger(),
+                };
+                vec![
+                    Span::styled(
+                        format!(" p: {} ", outcome.decision),
+                        style.add_modifier(ratatui::style::Modifier::REVERSED),
+                    ),
+                    Span::raw(" "),
+                ]
+            }
+        };
+        // Waiting for a first verdict: the reason already says so.
+        if outcome.wait.is_none() || walk.current_preflight().is_some() {
+            spans.append(&mut verdict_line.spans);
+        }
+        if outcome.wait.is_none() {
+            spans.push(span(&format!(" · {}", outcome.why.join("; ")), theme.dim()));
+        }
         verdict_line.spans = spans;
     }
     frame.render_widget(Paragraph::new(verdict_line), verdict_area);
 }
 
 fn keys(walk: &Walk, model_enabled: bool) -> Vec<(&'static str, &'static str)> {
-    if matches!(walk.check, CheckState::Running { .. }) {
+    if walk.running().is_some() {
         return vec![
             ("Esc", "cancel"),
             ("↑↓", "scroll"),

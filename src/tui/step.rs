@@ -1,0 +1,423 @@
+//! One step's life, every transition of [`Phase`] in one place:
+//!
+//! ```text
+//! Reading ──r/v──▶ Checking ──done/cancel──▶ Reading
+//! Reading ──p──▶ Gating (gates left) ──Enter on the last──▶ next step
+//!                     └──Esc──▶ Reading
+//! Reading ──p (no gate) / s / h──▶ next step, or Decided (halt, last step)
+//! ```
+//!
+//! The step closes only by a decision the human typed or pressed: `p`
+//! (through the gates the policy asks), `s` or `h` (each with a reason).
+//! What `p` will do is [`decision`], computed from the same input the
+//! screen shows, so the line under the output never promises what `p`
+//! then refuses.
+
+use super::model::*;
+use super::msg::{CheckKind, Effect};
+use crate::digest::sha256_hex;
+use crate::draft::compose;
+use crate::exec::{judge, Predicates, Verdict};
+use crate::policy::{Outcome, PolicyInput};
+use crate::sanitize::sanitize_line;
+
+/// How well the open runbook matches the alert being answered (SPEC §7: a
+/// match below the threshold escalates). None without an alert.
+pub fn match_confidence(
+    has_alert: bool,
+    ranking: &[(usize, f64)],
+    catalog: &[crate::runbook::Runbook],
+    id: &str,
+) -> Option<f64> {
+    if !has_alert {
+        return None;
+    }
+    let index = catalog.iter().position(|r| r.id == id)?;
+    Some(
+        ranking
+            .iter()
+            .find(|(i, _)| *i == index)
+            .map_or(0.0, |(_, c)| *c),
+    )
+}
+
+/// The policy's view of the current step, now.
+pub fn policy_input(model: &Model, walk: &Walk) -> PolicyInput {
+    let judged = walk.current_preflight();
+    let verify = walk.verify.as_ref();
+    PolicyInput {
+        risk: walk.risk(),
+        verdict: judged.map(|j| j.judgement.verdict),
+        verdict_reason: judged
+            .map(|j| j.judgement.reason.clone())
+            .unwrap_or_default(),
+        // A verdict stamped after now (the clock went back) is not fresh.
+        verdict_age_ms: judged.map(|j| model.now_ms.checked_sub(j.at_ms).unwrap_or(u64::MAX)),
+        verify: verify.map(|j| j.judgement.verdict),
+        verify_reason: verify
+            .map(|j| j.judgement.reason.clone())
+            .unwrap_or_default(),
+        has_preflight: walk.card.preflight.is_some(),
+        unverified: walk.card.unverified.clone(),
+        stale: walk.card.stale.clone(),
+        suspicious: !walk.card.suspicious.is_empty(),
+        target: walk.target_name(),
+        operator: model.operator.clone(),
+        match_confidence: match_confidence(
+            model.ctx.alert.is_some(),
+            &model.ranking,
+            &model.catalog,
+            &walk.runbook.id,
+        ),
+    }
+}
+
+/// What `p` does now: wait (and why), advance, or ask these gates.
+pub fn decision(model: &Model, walk: &Walk) -> Outcome {
+    crate::policy::decide(&model.policy, &policy_input(model, walk))
+}
+
+/// `r` / `v`: run the card's read-only check.
+pub fn start_check(model: &mut Model, kind: CheckKind) -> Vec<Effect> {
+    let Some(walk) = model.walk.as_mut() else {
+        return Vec::new();
+    };
+    if !matches!(walk.phase, Phase::Reading) {
+        return Vec::new();
+    }
+    let card_check = match kind {
+        CheckKind::Preflight => walk.card.preflight.as_ref(),
+        CheckKind::Verify => walk.card.verify.as_ref(),
+    };
+    let Some(card_check) = card_check else {
+        model.status = Some(format!("this step has no {kind}"));
+        return Vec::new();
+    };
+    if !card_check.missing.is_empty() {
+        model.status = Some(format!(
+            "cannot run the {kind}: missing {} (i to paste state)",
+            card_check.missing.join(", ")
+        ));
+        return Vec::new();
+    }
+    if !card_check.guard.allowed {
+        model.status = Some(format!(
+            "the guard refuses the {kind}: {}",
+            card_check.guard.reason
+        ));
+        return Vec::new();
+    }
+    let run_id = model.next_run_id;
+    model.next_run_id += 1;
+    walk.phase = Phase::Checking {
+        run_id,
+        kind,
+        proceed_if: card_check.proceed_if.clone(),
+        stop_if: card_check.stop_if.clone(),
+    };
+    walk.output = OutputPane {
+        title: format!("{kind}: {}", card_check.command),
+        ..OutputPane::default()
+    };
+    match kind {
+        CheckKind::Preflight => walk.preflight = None,
+        CheckKind::Verify => walk.verify = None,
+    }
+    walk.focus = Focus::Output;
+    model.status = Some(format!("running the {kind}… (Esc cancels)"));
+    vec![Effect::RunCheck {
+        run_id,
+        kind,
+        command: card_check.command.clone(),
+        timeout_ms: card_check.timeout_ms,
+        proceed_if: card_check.proceed_if.clone(),
+        stop_if: card_check.stop_if.clone(),
+    }]
+}
+
+/// The running check finished (or failed to run): judge it, back to reading.
+pub fn check_done(
+    model: &mut Model,
+    run_id: u64,
+    result: Result<Box<crate::exec::RunOutcome>, String>,
+) -> Vec<Effect> {
+    let now_ms = model.now_ms;
+    let Some(walk) = model.walk.as_mut() else {
+        return Vec::new();
+    };
+    let Phase::Checking {
+        run_id: running,
+        kind,
+        proceed_if,
+        stop_if,
+    } = std::mem::replace(&mut walk.phase, Phase::Reading)
+    else {
+        return Vec::new();
+    };
+    if running != run_id {
+        // A late result of a cancelled run: the one running stays.
+        walk.phase = Phase::Checking {
+            run_id: running,
+            kind,
+            proceed_if,
+            stop_if,
+        };
+        return Vec::new();
+    }
+    let mut output_digest = String::new();
+    let mut dropped = 0;
+    let mut rule_uses = Vec::new();
+    let mut output_tail = String::new();
+    let mut sandbox = serde_json::Value::Null;
+    let judged = match result {
+        Ok(outcome) => {
+            let judgement = match Predicates::new(proceed_if.as_deref(), stop_if.as_deref()) {
+                Ok(predicates) => judge(&outcome, &predicates),
+                // Never a PASS on a rule that could not be checked.
+                Err(e) => crate::exec::Judgement {
+                    verdict: Verdict::Stop,
+                    reason: format!("a rule does not compile: {e}"),
+                },
+            };
+            let text: String = outcome
+                .output
+                .lines
+                .iter()
+                .map(|(_, l)| format!("{l}\n"))
+                .collect();
+            output_digest = sha256_hex(text.as_bytes());
+            dropped = outcome.output.dropped_lines;
+            rule_uses = outcome.rule_uses.clone();
+            sandbox = serde_json::to_value(&outcome.sandbox).unwrap_or_default();
+            // The end of the output for the postmortem, secrets removed.
+            let skip = outcome.output.lines.len().saturating_sub(20);
+            let tail: String = outcome
+                .output
+                .lines
+                .iter()
+                .skip(skip)
+                .map(|(_, l)| format!("{l}\n"))
+                .collect();
+            output_tail = crate::redact::redact(&tail).text.into_owned();
+            Judged {
+                command: outcome.command.clone(),
+                judgement,
+                exit_code: outcome.exit_code,
+                duration_ms: outcome.duration.as_millis() as u64,
+                suspicious: crate::injection::suspicious_lines(&text, 5),
+                at_ms: now_ms,
+            }
+        }
+        Err(reason) => Judged {
+            command: String::new(),
+            judgement: crate::exec::Judgement {
+                verdict: Verdict::Stop,
+                reason: sanitize_line(&reason, 300).into_owned(),
+            },
+            exit_code: None,
+            duration_ms: 0,
+            suspicious: Vec::new(),
+            at_ms: now_ms,
+        },
+    };
+    let event = audit(
+        "run",
+        serde_json::json!({
+            "kind": kind, "step": walk.card.step_id, "command": judged.command,
+            "exit_code": judged.exit_code, "verdict": judged.judgement.verdict,
+            "reason": judged.judgement.reason, "duration_ms": judged.duration_ms,
+            "output_sha256": output_digest, "dropped_lines": dropped,
+            "suspicious_lines": judged.suspicious.len(),
+            "standing_rules_used": rule_uses, "output_tail": output_tail,
+            "sandbox": sandbox,
+        }),
+    );
+    let status = format!(
+        "{kind}: {} — {}",
+        judged.judgement.verdict, judged.judgement.reason
+    );
+    match kind {
+        CheckKind::Preflight => walk.preflight = Some(judged),
+        CheckKind::Verify => walk.verify = Some(judged),
+    }
+    model.status = Some(status);
+    vec![event]
+}
+
+/// `p`: the policy's decision, then its gates one by one; the step closes
+/// when none is left.
+pub fn proceed(model: &mut Model) -> Vec<Effect> {
+    let Some(walk) = model.walk.as_ref() else {
+        return Vec::new();
+    };
+    if !matches!(walk.phase, Phase::Reading) {
+        return Vec::new();
+    }
+    let outcome = decision(model, walk);
+    if let Some(wait) = outcome.wait {
+        model.status = Some(wait);
+        return Vec::new();
+    }
+    let Some(walk) = model.walk.as_mut() else {
+        return Vec::new();
+    };
+    walk.phase = Phase::Gating {
+        gates: outcome.gates,
+        answers: Vec::new(),
+        input: String::new(),
+        error: None,
+    };
+    next_gate_or_advance(model)
+}
+
+fn next_gate_or_advance(model: &mut Model) -> Vec<Effect> {
+    let Some(walk) = model.walk.as_mut() else {
+        return Vec::new();
+    };
+    let Phase::Gating { gates, answers, .. } = &walk.phase else {
+        return Vec::new();
+    };
+    if !gates.is_empty() {
+        return Vec::new();
+    }
+    let note = answers.join("; ");
+    let verdict = walk.current_preflight().map(|j| j.judgement.verdict);
+    finish_step(model, StepStatus::Proceeded(verdict), note)
+}
+
+/// Text typed at the gate `p` asks now (a paste only where it may count).
+pub fn gate_input(model: &mut Model, text: &str, pasted: bool) {
+    let Some(Phase::Gating {
+        gates,
+        input,
+        error,
+        ..
+    }) = model.walk.as_mut().map(|w| &mut w.phase)
+    else {
+        return;
+    };
+    if pasted && !gates.first().is_some_and(|g| g.accepts_paste()) {
+        *error = Some("type it: a paste does not confirm".into());
+        return;
+    }
+    for c in text.chars() {
+        if input.chars().count() < 500 {
+            input.push(c);
+        }
+    }
+    *error = None;
+}
+
+pub fn gate_backspace(model: &mut Model) {
+    if let Some(Phase::Gating { input, .. }) = model.walk.as_mut().map(|w| &mut w.phase) {
+        input.pop();
+    }
+}
+
+/// Enter at a gate: pass it (and advance when it was the last) or say why not.
+pub fn gate_enter(model: &mut Model) -> Vec<Effect> {
+    let Some(Phase::Gating {
+        gates,
+        answers,
+        input,
+        error,
+    }) = model.walk.as_mut().map(|w| &mut w.phase)
+    else {
+        return Vec::new();
+    };
+    let Some(gate) = gates.first().cloned() else {
+        return Vec::new();
+    };
+    let typed = input.trim().to_string();
+    if let Err(e) = gate.check(&typed) {
+        *error = Some(e);
+        return Vec::new();
+    }
+    gates.remove(0);
+    answers.push(match gate {
+        crate::policy::Gate::SecondPerson { .. } => format!("second person: {typed}"),
+        crate::policy::Gate::TypeProceed | crate::policy::Gate::TypeTarget { .. } => {
+            format!("confirmed '{typed}'")
+        }
+        _ => typed,
+    });
+    input.clear();
+    *error = None;
+    next_gate_or_advance(model)
+}
+
+/// Esc at a gate: the whole `p` is cancelled, the step is read again.
+pub fn cancel_gates(model: &mut Model) {
+    if let Some(walk) = model.walk.as_mut() {
+        if matches!(walk.phase, Phase::Gating { .. }) {
+            walk.phase = Phase::Reading;
+        }
+    }
+    model.status = Some("cancelled: nothing changed".into());
+}
+
+/// Close the current step and open the next (or decide the walk's end).
+pub fn finish_step(model: &mut Model, status: StepStatus, note: String) -> Vec<Effect> {
+    let Some(walk) = model.walk.as_mut() else {
+        return Vec::new();
+    };
+    let record = &mut walk.steps[walk.index];
+    record.status = status;
+    record.note = note.clone();
+    let (decision, verdict) = match status {
+        StepStatus::Proceeded(v) => ("proceed", v),
+        StepStatus::Skipped => ("skip", None),
+        StepStatus::Halted => ("halt", None),
+        StepStatus::Pending => ("none", None),
+    };
+    let action = walk.action().map(str::to_string);
+    let decided = audit(
+        "decision",
+        serde_json::json!({
+            "step": walk.card.step_id, "step_number": walk.index + 1, "decision": decision,
+            "latency_ms": model.now_ms.saturating_sub(walk.shown_at_ms),
+            "verdict": verdict, "note": note, "risk": walk.card.risk,
+            "action": action, "action_sha256": action.as_deref().map(|a| sha256_hex(a.as_bytes())),
+            "preflight": walk.current_preflight().map(|j| serde_json::json!({
+                "command": j.command, "verdict": j.judgement.verdict, "at_ms": j.at_ms})),
+            "unverified": walk.card.unverified, "stale": walk.card.stale,
+        }),
+    );
+    model.overlay = Overlay::None;
+    if status == StepStatus::Halted {
+        walk.phase = Phase::Decided(WalkEnd::Halted {
+            reason: walk.steps[walk.index].note.clone(),
+        });
+        model.status = Some("halted: hand over with the summary below".into());
+        return vec![decided];
+    }
+    if walk.index + 1 >= walk.runbook.steps.len() {
+        walk.phase = Phase::Decided(WalkEnd::Completed);
+        model.status = Some("all steps done".into());
+        return vec![decided];
+    }
+    walk.index += 1;
+    walk.phase = Phase::Reading;
+    // A prefetched draft makes the next card complete at once.
+    let ready = walk.drafts.get(&walk.index).and_then(DraftSlot::ready);
+    walk.card = compose(&walk.runbook, walk.index, &model.ctx, ready);
+    walk.preflight = None;
+    walk.verify = None;
+    walk.edited_action = None;
+    walk.output = OutputPane::default();
+    walk.card_scroll = 0;
+    walk.shown_at_ms = model.now_ms;
+    walk.focus = Focus::Card;
+    model.status = Some(format!(
+        "step {}/{}: r runs the pre-flight",
+        walk.index + 1,
+        walk.runbook.steps.len()
+    ));
+    let mut effects = vec![decided];
+    effects.extend(super::update::request_drafts(model, None, false));
+    effects
+}
+
+pub(super) fn audit(kind: &'static str, data: serde_json::Value) -> Effect {
+    Effect::Audit { kind, data }
+}
