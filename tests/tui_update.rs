@@ -719,3 +719,153 @@ fn starting_from_an_alert() {
     .unwrap();
     assert!(low < 0.5);
 }
+
+/// Press v and deliver the verify's result.
+fn run_verify(m: &mut Model, stdout: &[&str], exit: i32) {
+    let effects = update(m, key('v'));
+    let Some(Effect::RunCheck {
+        run_id, command, ..
+    }) = effects.first().cloned()
+    else {
+        panic!("v did not start the verify: {effects:?}");
+    };
+    update(
+        m,
+        Msg::CheckDone {
+            run_id,
+            result: Ok(Box::new(common::outcome(&command, stdout, exit))),
+        },
+    );
+}
+
+/// The line under the output, as drawn.
+fn decision_line(m: &Model) -> String {
+    use ratatui::backend::TestBackend;
+    use ratatui::Terminal;
+    let mut terminal = Terminal::new(TestBackend::new(200, 40)).unwrap();
+    terminal
+        .draw(|f| stepguard::tui::view::draw(f, m, stepguard::tui::view::Theme { color: false }))
+        .unwrap();
+    let screen = terminal.backend().to_string();
+    screen
+        .lines()
+        .find(|l| l.contains(" p: "))
+        .unwrap_or_else(|| panic!("no decision line:\n{screen}"))
+        .to_string()
+}
+
+#[test]
+fn the_decision_line_agrees_with_what_p_does() {
+    const MIN: u64 = 60_000;
+    // (situation, set-up, what the line says p does)
+    type Setup = fn(&mut Model);
+    let table: &[(&str, Setup, &str)] = &[
+        ("no verdict yet", |_| {}, "WAIT"),
+        ("low risk, PASS", |m| run_preflight(m, &["ok"], 0), "PROCEED"),
+        ("low risk, STOP", |m| run_preflight(m, &["circuit open"], 0), "HALT"),
+        (
+            "PASS, then the window passes",
+            |m| {
+                run_preflight(m, &["ok"], 0);
+                m.now_ms += 11 * MIN;
+            },
+            "WAIT",
+        ),
+        (
+            "PASS, then the clock goes back",
+            |m| {
+                m.now_ms = 100 * MIN;
+                run_preflight(m, &["ok"], 0);
+                m.now_ms = 50 * MIN;
+            },
+            "WAIT",
+        ),
+        (
+            "PASS, then the verify says STOP",
+            |m| {
+                run_preflight(m, &["ok"], 0);
+                // The verify of step 1 is the pre-flight's command here.
+                m.walk.as_mut().unwrap().card.verify = m.walk.as_ref().unwrap().card.preflight.clone();
+                run_verify(m, &["circuit open"], 0);
+            },
+            "HALT",
+        ),
+        (
+            "high risk, PASS",
+            |m| {
+                run_preflight(m, &["ok"], 0);
+                update(m, key('p'));
+                run_preflight(m, &["ok"], 0);
+            },
+            "CONFIRM",
+        ),
+        (
+            "manual step",
+            |m| {
+                run_preflight(m, &["ok"], 0);
+                update(m, key('p'));
+                run_preflight(m, &["ok"], 0);
+                update(m, key('p'));
+                typed(m, "payments");
+                update(m, code(KeyCode::Enter));
+            },
+            "CONFIRM",
+        ),
+    ];
+    for (situation, setup, says) in table {
+        let mut m = model();
+        m.now_ms = 1_000 * MIN;
+        setup(&mut m);
+        let line = decision_line(&m);
+        assert!(
+            line.contains(&format!(" p: {says} ")),
+            "{situation}: {line}"
+        );
+        let before = index(&m);
+        let walk = m.walk.as_ref().unwrap();
+        let outcome = stepguard::tui::step::decision(&m, walk);
+        update(&mut m, key('p'));
+        let walk = m.walk.as_ref().unwrap();
+        match *says {
+            "WAIT" => {
+                assert_eq!(walk.phase, Phase::Reading, "{situation}");
+                assert_eq!(index(&m), before, "{situation}: p advanced");
+                assert_eq!(m.status, outcome.wait, "{situation}");
+                assert!(line.contains(outcome.wait.as_deref().unwrap()), "{situation}");
+            }
+            "PROCEED" => assert_eq!(index(&m), before + 1, "{situation}: p did not advance"),
+            _ => {
+                assert_eq!(index(&m), before, "{situation}: p advanced without its gates");
+                let Phase::Gating { gates, .. } = &walk.phase else {
+                    panic!("{situation}: p asked nothing: {:?}", walk.phase);
+                };
+                assert_eq!(gates, &outcome.gates, "{situation}");
+                assert!(m.prompt().is_some(), "{situation}: no prompt on screen");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_verify_stop_gates_p_with_a_typed_reason() {
+    let mut m = model();
+    run_preflight(&mut m, &["ok"], 0);
+    let check = m.walk.as_ref().unwrap().card.preflight.clone();
+    m.walk.as_mut().unwrap().card.verify = check;
+    run_verify(&mut m, &["circuit open"], 0);
+    update(&mut m, key('p'));
+    let Some(p) = m.prompt() else {
+        panic!("a verify STOP let p advance with no prompt")
+    };
+    assert!(
+        matches!(&p.kind, PromptKind::Gate(Gate::Override { why }) if why.starts_with("verify said STOP")),
+        "{p:?}"
+    );
+    update(&mut m, code(KeyCode::Enter));
+    assert_eq!(index(&m), 0, "an empty reason is not a reason");
+    typed(&mut m, "the breaker is expected to close in a minute");
+    update(&mut m, code(KeyCode::Enter));
+    assert_eq!(index(&m), 1);
+    let rec = &m.walk.as_ref().unwrap().steps[0];
+    assert_eq!(rec.note, "the breaker is expected to close in a minute");
+}
