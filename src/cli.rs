@@ -251,7 +251,6 @@ pub fn main() -> ExitCode {
         if !matches!(cli.command, Some(Command::Doctor)) {
             let _ = crate::paths::tighten_state_dir(&dir);
         }
-        crate::exec::set_rule_store(crate::standing::RuleStore::new(dir));
     }
     // A broken config stops here, before any screen, as path:line:col.
     match config_file() {
@@ -349,11 +348,11 @@ fn tui(dirs: &[PathBuf], args: Option<RunArgs>) -> Result<u8> {
                         bail!("no firing alerts at {url}");
                     }
                     // The pasted state and values wait for the chosen runbook.
-                    let ctx = Context {
+                    let ctx = with_rules(Context {
                         vars: a.context.vars.iter().cloned().collect(),
                         state: read_state(&a.context)?,
-                        alert: None,
-                    };
+                        ..Context::default()
+                    });
                     (None, ctx)
                 }
             }
@@ -413,6 +412,7 @@ fn tui(dirs: &[PathBuf], args: Option<RunArgs>) -> Result<u8> {
         resume,
         policy: policy_config()?,
         alerts: alert_list,
+        rules: rule_store(),
     })?;
     Ok(EXIT_OK)
 }
@@ -433,6 +433,8 @@ fn load_resume(
         e => CliError::Invalid(e).into(),
     })?;
     let ctx = Context {
+        rules: with_rules(Context::default()).rules,
+        now_secs: crate::clock::now_secs(),
         vars: snapshot.vars.clone(),
         alert: snapshot.alert.clone(),
         state: if snapshot.has_state {
@@ -559,7 +561,7 @@ fn guard(words: &[String], json: bool) -> u8 {
         [one] => one.clone(),
         many => shlex::try_join(many.iter().map(String::as_str)).unwrap_or_else(|_| many.join(" ")),
     };
-    let decision = crate::exec::guard_to_run(&line);
+    let decision = crate::exec::guard_to_run(&line, rule_store().as_ref());
     if json {
         println!(
             "{}",
@@ -624,11 +626,26 @@ fn load_context(args: &ContextArgs, runbook: &Runbook) -> Result<Context> {
             alerts.pick(&runbook.alerts).cloned()
         }
     };
-    Ok(Context {
+    Ok(with_rules(Context {
         vars: args.vars.iter().cloned().collect::<BTreeMap<_, _>>(),
         alert,
         state,
-    })
+        ..Context::default()
+    }))
+}
+
+/// The engineer's standing rules (SPEC §7), where there is a state directory.
+fn rule_store() -> Option<crate::standing::RuleStore> {
+    crate::paths::state_dir().map(crate::standing::RuleStore::new)
+}
+
+/// `ctx` with the active standing rules and the time they are judged at.
+fn with_rules(mut ctx: Context) -> Context {
+    ctx.now_secs = crate::clock::now_secs();
+    if let Some(store) = rule_store() {
+        ctx.rules = crate::standing::active_rules(&store, ctx.now_secs);
+    }
+    ctx
 }
 
 fn read_text(path: &Path) -> Result<String> {
@@ -738,6 +755,7 @@ fn run_preflight(
         timeout: std::time::Duration::from_millis(card_check.timeout_ms),
         limits: OutputLimits::default(),
         predicates: predicates.clone(),
+        rules: rule_store(),
     };
     let outcome = runtime.block_on(async {
         let (tx, mut rx) = tokio::sync::mpsc::channel(1024);

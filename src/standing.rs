@@ -519,6 +519,12 @@ pub fn check(store: &RuleStore, command: &str, now: u64) -> Decision {
     }
 }
 
+/// The store's active rules for cards to be judged with (none when the
+/// file cannot be read: the runner reports why when it matters).
+pub fn active_rules(store: &RuleStore, now: u64) -> std::sync::Arc<[StandingRule]> {
+    store.active(now).unwrap_or_default().into()
+}
+
 /// `45s`, `12m`, `3h05m`, `6d23h`.
 fn duration(secs: u64) -> String {
     match secs {

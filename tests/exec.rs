@@ -18,6 +18,7 @@ fn request(
         timeout: Duration::from_millis(timeout_ms),
         limits: OutputLimits::default(),
         predicates: Predicates::new(proceed, stop).unwrap(),
+        rules: None,
     }
 }
 

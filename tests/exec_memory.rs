@@ -34,6 +34,7 @@ fn hundred_megabytes_of_output_stay_bounded() {
             timeout: Duration::from_secs(120),
             limits,
             predicates: Predicates::new(Some("AAAA"), None).unwrap(),
+            rules: None,
         };
         let outcome = rt.block_on(run(req, None, None)).unwrap();
         assert_eq!(outcome.exit_code, Some(0), "{command}");

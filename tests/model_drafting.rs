@@ -492,6 +492,7 @@ async fn hostile_drafts_are_neutralised() {
         timeout: Duration::from_secs(5),
         limits: Default::default(),
         predicates: Default::default(),
+        rules: None,
     };
     assert!(stepguard::exec::run(request, None, None).await.is_err());
     assert!(!canary.exists(), "a canary appeared");

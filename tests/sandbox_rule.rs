@@ -8,8 +8,7 @@
 use std::time::Duration;
 
 use stepguard::exec::{
-    run, set_rule_store, set_sandbox_policy, OutputLimits, Predicates, RunRequest, SandboxMode,
-    SandboxPolicy,
+    run, set_sandbox_policy, OutputLimits, Predicates, RunRequest, SandboxMode, SandboxPolicy,
 };
 
 #[test]
@@ -51,7 +50,6 @@ fn the_runner_confines_what_a_standing_rule_let_through() {
         stepguard::standing::now(),
     )
     .unwrap_or_else(|e| panic!("the rule was not admitted: {e}"));
-    set_rule_store(stepguard::standing::RuleStore::new(state.path()));
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -61,6 +59,7 @@ fn the_runner_confines_what_a_standing_rule_let_through() {
         timeout: Duration::from_secs(10),
         limits: OutputLimits::default(),
         predicates: Predicates::default(),
+        rules: Some(store.clone()),
     };
     let outcome = rt.block_on(run(request, None, None)).unwrap();
     assert!(outcome.sandbox.enforced(), "{:?}", outcome.sandbox);
@@ -89,6 +88,7 @@ fn the_runner_confines_what_a_standing_rule_let_through() {
         timeout: Duration::from_secs(10),
         limits: OutputLimits::default(),
         predicates: Predicates::default(),
+        rules: None,
     };
     let outcome = rt.block_on(run(request, None, None)).unwrap();
     let env: Vec<&str> = outcome

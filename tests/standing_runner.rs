@@ -4,15 +4,16 @@
 
 use std::time::Duration;
 
-use stepguard::exec::{run, set_rule_store, OutputLimits, Predicates, RunError, RunRequest};
+use stepguard::exec::{run, OutputLimits, Predicates, RunError, RunRequest};
 use stepguard::standing::{add, RuleStore};
 
-fn request(command: &str) -> RunRequest {
+fn request(command: &str, rules: &RuleStore) -> RunRequest {
     RunRequest {
         command: command.into(),
         timeout: Duration::from_secs(5),
         limits: OutputLimits::default(),
         predicates: Predicates::default(),
+        rules: Some(rules.clone()),
     }
 }
 
@@ -31,25 +32,26 @@ fn a_rule_allows_its_form_until_used_up() {
         stepguard::standing::now(),
     )
     .unwrap();
-    set_rule_store(RuleStore::new(dir.path()));
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
 
-    let outcome = rt.block_on(run(request("arch"), None, None)).unwrap();
+    let outcome = rt
+        .block_on(run(request("arch", &store), None, None))
+        .unwrap();
     assert_eq!(outcome.exit_code, Some(0));
     assert_eq!(outcome.rule_uses, vec![rule.id.clone()]);
     assert_eq!(store.list().unwrap()[0].uses, 1);
 
-    match rt.block_on(run(request("arch"), None, None)) {
+    match rt.block_on(run(request("arch", &store), None, None)) {
         Err(RunError::Refused(reason)) => assert!(reason.starts_with("refused:"), "{reason}"),
         other => panic!("a used-up rule still ran: {other:?}"),
     }
     // Never through structure the rule does not cover.
     assert!(matches!(
         rt.block_on(run(
-            request("arch; touch /tmp/stepguard-rule-canary"),
+            request("arch; touch /tmp/stepguard-rule-canary", &store),
             None,
             None
         )),

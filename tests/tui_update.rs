@@ -761,8 +761,16 @@ fn the_decision_line_agrees_with_what_p_does() {
     type Setup = fn(&mut Model);
     let table: &[(&str, Setup, &str)] = &[
         ("no verdict yet", |_| {}, "WAIT"),
-        ("low risk, PASS", |m| run_preflight(m, &["ok"], 0), "PROCEED"),
-        ("low risk, STOP", |m| run_preflight(m, &["circuit open"], 0), "HALT"),
+        (
+            "low risk, PASS",
+            |m| run_preflight(m, &["ok"], 0),
+            "PROCEED",
+        ),
+        (
+            "low risk, STOP",
+            |m| run_preflight(m, &["circuit open"], 0),
+            "HALT",
+        ),
         (
             "PASS, then the window passes",
             |m| {
@@ -785,7 +793,8 @@ fn the_decision_line_agrees_with_what_p_does() {
             |m| {
                 run_preflight(m, &["ok"], 0);
                 // The verify of step 1 is the pre-flight's command here.
-                m.walk.as_mut().unwrap().card.verify = m.walk.as_ref().unwrap().card.preflight.clone();
+                m.walk.as_mut().unwrap().card.verify =
+                    m.walk.as_ref().unwrap().card.preflight.clone();
                 run_verify(m, &["circuit open"], 0);
             },
             "HALT",
@@ -831,11 +840,18 @@ fn the_decision_line_agrees_with_what_p_does() {
                 assert_eq!(walk.phase, Phase::Reading, "{situation}");
                 assert_eq!(index(&m), before, "{situation}: p advanced");
                 assert_eq!(m.status, outcome.wait, "{situation}");
-                assert!(line.contains(outcome.wait.as_deref().unwrap()), "{situation}");
+                assert!(
+                    line.contains(outcome.wait.as_deref().unwrap()),
+                    "{situation}"
+                );
             }
             "PROCEED" => assert_eq!(index(&m), before + 1, "{situation}: p did not advance"),
             _ => {
-                assert_eq!(index(&m), before, "{situation}: p advanced without its gates");
+                assert_eq!(
+                    index(&m),
+                    before,
+                    "{situation}: p advanced without its gates"
+                );
                 let Phase::Gating { gates, .. } = &walk.phase else {
                     panic!("{situation}: p asked nothing: {:?}", walk.phase);
                 };
@@ -868,4 +884,62 @@ fn a_verify_stop_gates_p_with_a_typed_reason() {
     assert_eq!(index(&m), 1);
     let rec = &m.walk.as_ref().unwrap().steps[0];
     assert_eq!(rec.note, "the breaker is expected to close in a minute");
+}
+
+#[test]
+fn a_standing_rule_reaches_the_card_as_data() {
+    const RB: &str = r#"
+id: rule-test
+title: Rule test
+risk: low
+variables:
+  ns: {pattern: '^[a-z]+$', from: [var:ns]}
+steps:
+  - id: inspect
+    title: Inspect
+    intent: A read the allowlist does not know.
+    preflight: {run: 'mycorp-cli inspect {{ns}}', explain: any output}
+"#;
+    let rb = parse_str(RB, Path::new("rule-test.yaml")).unwrap();
+    let mut ctx = Context::default();
+    ctx.vars.insert("ns".into(), "payments".into());
+    let mut m = Model::new(vec![rb.clone()], ctx);
+    m.now_ms = 1_000_000_000;
+    m.start_walk(rb);
+    assert!(
+        update(&mut m, key('r')).is_empty(),
+        "the bare guard ran an unknown program"
+    );
+    let rule = stepguard::guard::StandingRule {
+        id: "0badc0de".into(),
+        program: "mycorp-cli".into(),
+        args: vec![
+            stepguard::guard::ArgRule::Exact("inspect".into()),
+            stepguard::guard::ArgRule::Any,
+        ],
+        max_uses: None,
+        uses: 0,
+        created_at: 0,
+        expires_at: Some(2_000_000),
+        revoked_at: None,
+        reason: "vendor read".into(),
+        created_by: "tester".into(),
+    };
+    update(&mut m, Msg::Rules(vec![rule.clone()].into()));
+    let effects = update(&mut m, key('r'));
+    assert!(
+        matches!(effects.first(), Some(Effect::RunCheck { command, .. }) if command == "mycorp-cli inspect payments"),
+        "{effects:?} {:?}",
+        m.status
+    );
+    // The same rule, expired at the time handed in: the card refuses again.
+    let mut m2 = Model::new(vec![], Context::default());
+    m2.ctx.vars.insert("ns".into(), "payments".into());
+    m2.now_ms = 3_000_000_000;
+    m2.start_walk(parse_str(RB, Path::new("rule-test.yaml")).unwrap());
+    update(&mut m2, Msg::Rules(vec![rule].into()));
+    assert!(
+        update(&mut m2, key('r')).is_empty(),
+        "an expired rule still allowed it"
+    );
 }

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::values::ResolvedValue;
+use super::values::{Context, ResolvedValue};
 use crate::guard::Decision;
 use crate::runbook::render::{placeholders, render, render_command};
 use crate::runbook::{Check, Risk, Rollback, Runbook, Step};
@@ -99,6 +99,7 @@ pub fn build_card(
     step_index: usize,
     values: &BTreeMap<String, ResolvedValue>,
     drafter: &str,
+    ctx: &Context,
 ) -> Card {
     let step = &runbook.steps[step_index];
     let plain = |name: &str| values.get(name).and_then(|v| v.value.clone());
@@ -108,7 +109,7 @@ pub fn build_card(
 
     let check = |c: &Check| {
         let rendered = render_command(&c.run, plain);
-        let guard = crate::exec::guard(&rendered.text);
+        let guard = ctx.guard(&rendered.text);
         CardCheck {
             runnable: rendered.missing.is_empty() && guard.allowed,
             missing: rendered.missing,

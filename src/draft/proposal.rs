@@ -186,7 +186,7 @@ pub fn compose(
 ) -> Card {
     let mut values = resolve(runbook, ctx);
     let Some(m) = model else {
-        return build_card(runbook, step_index, &values, "offline");
+        return build_card(runbook, step_index, &values, "offline", ctx);
     };
     let mut flags = Vec::new();
     for (name, proposed) in &m.draft.values {
@@ -246,7 +246,7 @@ pub fn compose(
             rejected: std::mem::take(&mut current.rejected),
         };
     }
-    let mut card = build_card(runbook, step_index, &values, &m.model);
+    let mut card = build_card(runbook, step_index, &values, &m.model, ctx);
     let step = &runbook.steps[step_index];
     let proposed_commands = [
         m.draft.preflight.as_ref().and_then(|c| c.command.as_ref()),
@@ -255,7 +255,7 @@ pub fn compose(
         m.draft.rollback.as_ref().and_then(|c| c.command.as_ref()),
     ];
     if step.is_manual() {
-        apply_model_commands(&mut card, &m.draft, &mut flags);
+        apply_model_commands(&mut card, &m.draft, &mut flags, ctx);
     } else if proposed_commands.iter().any(Option::is_some) {
         flags.push("the model proposed commands of its own; ignored: this step's commands come from the runbook".into());
     }
@@ -288,7 +288,12 @@ pub fn compose(
 
 /// Model-written commands for a prose step: shown for the human; the checks
 /// run only if the guard allows them.
-fn apply_model_commands(card: &mut Card, draft: &ModelDraft, flags: &mut Vec<String>) {
+fn apply_model_commands(
+    card: &mut Card,
+    draft: &ModelDraft,
+    flags: &mut Vec<String>,
+    ctx: &Context,
+) {
     let clean_command =
         |c: &Option<String>, what: &str, flags: &mut Vec<String>| -> Option<String> {
             let c = c.as_deref()?.trim();
@@ -323,7 +328,7 @@ fn apply_model_commands(card: &mut Card, draft: &ModelDraft, flags: &mut Vec<Str
                     }
                 }
             };
-            let guard = crate::exec::guard(&command);
+            let guard = ctx.guard(&command);
             if !guard.allowed {
                 flags.push(format!(
                     "model's {what} not run: {} (copy it if you want it)",

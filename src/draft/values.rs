@@ -21,9 +21,20 @@ pub struct Context {
     /// The pasted cluster state, shared: every draft request and the
     /// session's save take it, and it can be megabytes.
     pub state: Option<Arc<PastedState>>,
+    /// The engineer's active standing rules and the time (Unix seconds)
+    /// they are judged at, handed in by the runtime: a card asks the guard
+    /// with them and reads no file or clock. The runner checks again, on
+    /// disk, just before a run.
+    pub rules: Arc<[crate::guard::StandingRule]>,
+    pub now_secs: u64,
 }
 
 impl Context {
+    /// The guard's answer for a card: the allowlist plus the rules given.
+    pub fn guard(&self, command: &str) -> crate::guard::Decision {
+        crate::guard::check_with_rules(command, &self.rules, self.now_secs)
+    }
+
     pub fn state_text(&self) -> Option<&str> {
         self.state.as_deref().map(PastedState::text)
     }

@@ -18,14 +18,6 @@ pub use runner::{
 pub use sandbox::{SandboxMode, SandboxPolicy, SandboxStatus};
 pub use verdict::{judge, Judgement, Predicates, Verdict};
 
-static RULES: std::sync::OnceLock<crate::standing::RuleStore> = std::sync::OnceLock::new();
-
-/// Use the engineer's standing rules (SPEC §7) from now on. Set once by the
-/// binary; library users get the bare guard.
-pub fn set_rule_store(store: crate::standing::RuleStore) {
-    let _ = RULES.set(store);
-}
-
 static SANDBOX: std::sync::OnceLock<SandboxPolicy> = std::sync::OnceLock::new();
 
 /// How runs are confined from now on (the config's `sandbox` and
@@ -39,20 +31,19 @@ pub(crate) fn sandbox_policy() -> SandboxPolicy {
     SANDBOX.get().cloned().unwrap_or_default()
 }
 
-/// The guard's answer as stepguard applies it: the allowlist plus any active
-/// standing rule. Answering records nothing; running does (`run`).
-pub fn guard(command: &str) -> crate::guard::Decision {
-    match RULES.get() {
-        Some(store) => crate::standing::check(store, command, crate::standing::now()),
+/// The guard as the runner applies it, just before a run: the allowlist
+/// plus the store's active standing rules (each judged by what its program
+/// is on disk now), and a config file the command names that can run
+/// programs (a kubeconfig) must be the user's own, which only the
+/// filesystem can tell. Answering records nothing; running does (`run`).
+pub fn guard_to_run(
+    command: &str,
+    rules: Option<&crate::standing::RuleStore>,
+) -> crate::guard::Decision {
+    let mut decision = match rules {
+        Some(store) => crate::standing::check(store, command, crate::clock::now_secs()),
         None => crate::guard::check(command),
-    }
-}
-
-/// [`guard`] as the runner applies it, just before a run: a config file
-/// the command names that can run programs (a kubeconfig) must also be the
-/// user's own, which only the filesystem can tell.
-pub fn guard_to_run(command: &str) -> crate::guard::Decision {
-    let mut decision = guard(command);
+    };
     if decision.allowed {
         if let Err(why) =
             sandbox::check_trusted_files(&decision.trust_files, &sandbox_policy().config_dirs)

@@ -19,6 +19,8 @@ pub struct RunRequest {
     pub timeout: Duration,
     pub limits: OutputLimits,
     pub predicates: Predicates,
+    /// The engineer's standing rules (None: the allowlist alone).
+    pub rules: Option<crate::standing::RuleStore>,
 }
 
 /// What the runner reports while a command runs.
@@ -69,7 +71,7 @@ pub async fn run(
     events: Option<mpsc::Sender<RunEvent>>,
     cancel: Option<oneshot::Receiver<()>>,
 ) -> Result<RunOutcome, RunError> {
-    let decision = super::guard_to_run(&req.command);
+    let decision = super::guard_to_run(&req.command, req.rules.as_ref());
     if !decision.allowed {
         return Err(RunError::Refused(decision.reason));
     }
@@ -77,7 +79,7 @@ pub async fn run(
     let prepared = sandbox::prepare(&super::sandbox_policy())?;
     // A standing rule's use is counted before the command runs; a rule that
     // ran out in the meantime refuses it.
-    if let (false, Some(store)) = (decision.rule_uses.is_empty(), super::RULES.get()) {
+    if let (false, Some(store)) = (decision.rule_uses.is_empty(), req.rules.as_ref()) {
         store
             .record_uses(&decision.rule_uses, crate::standing::now())
             .map_err(|e| RunError::Refused(format!("refused: {e}")))?;

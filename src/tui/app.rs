@@ -48,6 +48,9 @@ pub struct Options {
     pub policy: crate::policy::PolicyConfig,
     /// Firing alerts to choose from (`run --alertmanager` without a runbook).
     pub alerts: Vec<crate::draft::Alert>,
+    /// The engineer's standing rules: the runner's authoritative check, and
+    /// reloaded into the context after a run that used one.
+    pub rules: Option<crate::standing::RuleStore>,
 }
 
 pub fn run(options: Options) -> Result<()> {
@@ -67,6 +70,7 @@ struct Runtime {
     checks: HashMap<u64, oneshot::Sender<()>>,
     drafts: HashMap<(usize, u64), oneshot::Sender<()>>,
     recorder: Option<Recorder>,
+    rules: Option<crate::standing::RuleStore>,
 }
 
 enum Next {
@@ -131,6 +135,7 @@ impl Runtime {
                     timeout: Duration::from_millis(timeout_ms),
                     limits: OutputLimits::default(),
                     predicates,
+                    rules: self.rules.clone(),
                 };
                 self.workers.push(tokio::spawn(run_check(
                     run_id,
@@ -218,6 +223,7 @@ async fn run_async(options: Options) -> Result<()> {
         checks: HashMap::new(),
         drafts: HashMap::new(),
         recorder: None,
+        rules: options.rules,
     };
     model.clipboard = rt.clipboard.label();
     model.banner = options.banner;
@@ -351,9 +357,17 @@ async fn run_check(
             }
         }
     });
+    let store = request.rules.clone();
     let result = exec::run(request, Some(line_tx), Some(cancel)).await;
     // Every line reaches the screen before the verdict does.
     let _ = forward.await;
+    // A rule was used (perhaps up): cards judge with the rules as they are now.
+    if let (Ok(outcome), Some(store)) = (&result, store) {
+        if !outcome.rule_uses.is_empty() {
+            let rules = crate::standing::active_rules(&store, crate::clock::now_secs());
+            let _ = tx.send(Msg::Rules(rules)).await;
+        }
+    }
     let _ = tx
         .send(Msg::CheckDone {
             run_id,
@@ -414,6 +428,7 @@ async fn current_context(tx: mpsc::Sender<Msg>) {
         timeout: Duration::from_secs(3),
         limits: OutputLimits::default(),
         predicates: Predicates::default(),
+        rules: None,
     };
     if let Ok(outcome) = exec::run(request, None, None).await {
         let first = outcome

@@ -47,6 +47,8 @@ pub enum Msg {
     Edited(Result<String, String>),
     /// The session's target: the current kube context.
     Target(String),
+    /// The active standing rules, reloaded after a run used one.
+    Rules(std::sync::Arc<[crate::guard::StandingRule]>),
     DraftProgress {
         step_index: usize,
         generation: u64,

@@ -14,6 +14,8 @@ use crate::draft::compose;
 use crate::sanitize::sanitize_line;
 
 pub fn update(model: &mut Model, msg: Msg) -> Vec<Effect> {
+    // Cards judge standing rules at the time the runtime handed in.
+    model.ctx.now_secs = model.now_ms / 1000;
     match msg {
         Msg::Key(key) if key.kind == KeyEventKind::Release => Vec::new(),
         Msg::Key(key) => on_key(model, key),
@@ -50,6 +52,14 @@ pub fn update(model: &mut Model, msg: Msg) -> Vec<Effect> {
             }
             model.target = context.clone();
             vec![audit("target", serde_json::json!({"context": context}))]
+        }
+        Msg::Rules(rules) => {
+            model.ctx.rules = rules;
+            if let Some(walk) = model.walk.as_mut() {
+                let ready = walk.drafts.get(&walk.index).and_then(DraftSlot::ready);
+                walk.card = compose(&walk.runbook, walk.index, &model.ctx, ready);
+            }
+            Vec::new()
         }
         Msg::DraftProgress {
             step_index,
