@@ -943,3 +943,40 @@ steps:
         "an expired rule still allowed it"
     );
 }
+
+#[test]
+fn one_key_table_drives_dispatch_footer_and_help() {
+    use stepguard::tui::keys;
+    let mut m = model();
+    let lines: Vec<String> = (0..40).map(|i| format!("line {i} ok")).collect();
+    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+    run_preflight(&mut m, &lines, 0);
+    let walk = m.walk.as_ref().unwrap();
+    // The footer and ? name only keys the table dispatches, and only those
+    // that apply: no re-draft without a model, no verify on this card.
+    let footer = keys::footer(walk, m.model_enabled);
+    let help = keys::help(Some(walk), m.model_enabled);
+    for (key, _) in footer.iter().chain(&help) {
+        let binding = keys::WALK.iter().find(|b| b.key == *key).unwrap();
+        assert!(
+            keys::applies(binding.command, walk, m.model_enabled),
+            "{key}"
+        );
+        assert_eq!(keys::command(binding.codes[0]), Some(binding.command));
+    }
+    for absent in ["d", "v"] {
+        assert!(!footer.iter().any(|(k, _)| *k == absent), "{absent}");
+        assert!(!help.iter().any(|(k, _)| *k == absent), "{absent}");
+    }
+    // j/k/g/G scroll the focused pane (the output, after a run).
+    let scroll = |m: &Model| m.walk.as_ref().unwrap().output.scroll;
+    update(&mut m, key('k'));
+    assert_eq!(scroll(&m), 1);
+    update(&mut m, key('j'));
+    assert_eq!(scroll(&m), 0);
+    update(&mut m, key('g'));
+    assert_eq!(scroll(&m), 40, "g goes to the top");
+    update(&mut m, key('G'));
+    assert_eq!(scroll(&m), 0, "G follows the end again");
+    assert_eq!(index(&m), 0, "no scroll key advanced");
+}

@@ -3,6 +3,7 @@
 //! and returns [`Effect`]s; the runtime performs them; the view draws the
 //! model once the queue is drained.
 
+pub mod keys;
 pub mod model;
 pub mod msg;
 pub mod step;

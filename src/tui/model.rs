@@ -128,6 +128,9 @@ pub struct Walk {
     pub edited_action: Option<String>,
     pub focus: Focus,
     pub card_scroll: u16,
+    /// The card's last scroll position with a full page below, as last
+    /// drawn (the view knows the wrapped height; `update` clamps with it).
+    pub card_max_scroll: std::cell::Cell<u16>,
     /// When this step's card was first shown (decision latency, SPEC §7).
     pub shown_at_ms: u64,
     /// Model drafts by step index, for the current context generation.
@@ -475,6 +478,7 @@ impl Model {
             edited_action: None,
             focus: Focus::Card,
             card_scroll: 0,
+            card_max_scroll: std::cell::Cell::new(u16::MAX),
             shown_at_ms: self.now_ms,
             drafts: BTreeMap::new(),
             generation: 0,

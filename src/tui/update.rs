@@ -5,6 +5,7 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
+use super::keys::{self, Command};
 use super::model::*;
 use super::msg::DraftJob;
 use super::msg::{CheckKind, Effect, Msg};
@@ -308,14 +309,18 @@ fn on_walk_key(model: &mut Model, key: KeyEvent) -> Vec<Effect> {
     if key.modifiers.contains(KeyModifiers::CONTROL) || key.modifiers.contains(KeyModifiers::ALT) {
         return Vec::new();
     }
-    match key.code {
-        KeyCode::Char('r') if !running => return step::start_check(model, CheckKind::Preflight),
-        KeyCode::Char('v') if !running => return step::start_check(model, CheckKind::Verify),
-        KeyCode::Char('r') | KeyCode::Char('v') | KeyCode::Char('p') if running => {
-            model.status = Some("a command is running: wait, or Esc to cancel it".into());
-        }
-        KeyCode::Char('p') => return step::proceed(model),
-        KeyCode::Char('a') => match walk.action() {
+    let Some(command) = keys::command(key.code) else {
+        return Vec::new();
+    };
+    if running && !keys::applies(command, walk, model.model_enabled) {
+        model.status = Some("a command is running: wait, or Esc to cancel it".into());
+        return Vec::new();
+    }
+    match command {
+        Command::RunPreflight => return step::start_check(model, CheckKind::Preflight),
+        Command::RunVerify => return step::start_check(model, CheckKind::Verify),
+        Command::Proceed => return step::proceed(model),
+        Command::CopyAction => match walk.action() {
             Some(text) => {
                 // An action aimed elsewhere than this session is not copied
                 // without a reason.
@@ -331,7 +336,7 @@ fn on_walk_key(model: &mut Model, key: KeyEvent) -> Vec<Effect> {
             }
             None => model.status = Some("this step has no action".into()),
         },
-        KeyCode::Char('y') => match walk.card.rollback.command() {
+        Command::CopyRollback => match walk.card.rollback.command() {
             Some(text) => {
                 return vec![Effect::Copy {
                     what: "rollback",
@@ -347,7 +352,7 @@ fn on_walk_key(model: &mut Model, key: KeyEvent) -> Vec<Effect> {
                 })
             }
         },
-        KeyCode::Char('e') => match walk.action() {
+        Command::EditAction => match walk.action() {
             Some(text) => {
                 return vec![Effect::EditAction {
                     text: text.to_string(),
@@ -355,22 +360,20 @@ fn on_walk_key(model: &mut Model, key: KeyEvent) -> Vec<Effect> {
             }
             None => model.status = Some("this step has no action to edit".into()),
         },
-        KeyCode::Char('s') => model.overlay = Overlay::Prompt(Prompt::new(PromptKind::SkipReason)),
-        KeyCode::Char('d') if model.model_enabled => {
+        Command::Skip => model.overlay = Overlay::Prompt(Prompt::new(PromptKind::SkipReason)),
+        Command::Redraft if model.model_enabled => {
             model.overlay = Overlay::Prompt(Prompt::new(PromptKind::RedraftHint))
         }
-        KeyCode::Char('d') => {
-            model.status = Some("no model configured: drafting is offline".into())
-        }
-        KeyCode::Char('h') => model.overlay = Overlay::Prompt(Prompt::new(PromptKind::HaltReason)),
-        KeyCode::Char('i') => {
+        Command::Redraft => model.status = Some("no model configured: drafting is offline".into()),
+        Command::Halt => model.overlay = Overlay::Prompt(Prompt::new(PromptKind::HaltReason)),
+        Command::PasteState => {
             model.overlay = Overlay::State {
                 pending: None,
                 lines: 0,
             }
         }
-        KeyCode::Char('?') => model.overlay = Overlay::Help,
-        KeyCode::Char('q') => {
+        Command::Help => model.overlay = Overlay::Help,
+        Command::Quit => {
             let mut effects = Vec::new();
             if let Some((run_id, _)) = walk.running() {
                 effects.push(Effect::CancelCheck { run_id });
@@ -378,21 +381,20 @@ fn on_walk_key(model: &mut Model, key: KeyEvent) -> Vec<Effect> {
             effects.push(Effect::Quit);
             return effects;
         }
-        KeyCode::Tab => {
+        // Handled above, before the table: it must work whatever runs.
+        Command::Cancel => {}
+        Command::Focus => {
             walk.focus = match walk.focus {
                 Focus::Card => Focus::Output,
                 Focus::Output => Focus::Card,
             }
         }
-        KeyCode::Up | KeyCode::Char('k') => scroll(walk, 1, true),
-        KeyCode::Down | KeyCode::Char('j') => scroll(walk, 1, false),
-        KeyCode::PageUp => scroll(walk, 10, true),
-        KeyCode::PageDown => scroll(walk, 10, false),
-        KeyCode::End => {
-            walk.output.scroll = 0;
-            walk.card_scroll = 0;
-        }
-        _ => {}
+        Command::Up => scroll(walk, 1, true),
+        Command::Down => scroll(walk, 1, false),
+        Command::PageUp => scroll(walk, 10, true),
+        Command::PageDown => scroll(walk, 10, false),
+        Command::Top => scroll(walk, usize::MAX, true),
+        Command::Bottom => scroll(walk, usize::MAX, false),
     }
     Vec::new()
 }
@@ -402,17 +404,19 @@ fn scroll(walk: &mut Walk, by: usize, up: bool) {
         Focus::Output => {
             let max = walk.output.lines.len();
             walk.output.scroll = if up {
-                (walk.output.scroll + by).min(max)
+                walk.output.scroll.saturating_add(by).min(max)
             } else {
                 walk.output.scroll.saturating_sub(by)
             };
         }
         Focus::Card => {
-            let by = by as u16;
+            let by = u16::try_from(by).unwrap_or(u16::MAX);
             walk.card_scroll = if up {
                 walk.card_scroll.saturating_sub(by)
             } else {
-                walk.card_scroll.saturating_add(by)
+                walk.card_scroll
+                    .saturating_add(by)
+                    .min(walk.card_max_scroll.get())
             };
         }
     }

@@ -9,22 +9,6 @@ use ratatui::Frame;
 use super::{centered, span, Theme};
 use crate::tui::model::{Model, Overlay, Prompt};
 
-const HELP: &[(&str, &str)] = &[
-    ("r", "run (or re-run) the pre-flight — read-only, guarded"),
-    ("v", "run the verify (after you ran the action)"),
-    ("p", "proceed to the next step (needs a verdict)"),
-    ("a", "copy the action (you run it; stepguard never does)"),
-    ("y", "copy the rollback — before you act"),
-    ("e", "edit the action in $EDITOR (recorded)"),
-    ("s", "skip the step (asks why)"),
-    ("d", "re-draft with the model, optionally with a hint"),
-    ("h", "halt: stop the runbook and escalate"),
-    ("i", "paste / replace the cluster state"),
-    ("Esc", "cancel a running command or a prompt"),
-    ("Tab ↑↓", "focus and scroll the card / output"),
-    ("q", "quit"),
-];
-
 pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: Theme) {
     // A prompt: an overlay's, or the gate `p` asks now (from the phase).
     if let Some(prompt) = model.prompt() {
@@ -33,15 +17,17 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: Theme) {
     match &model.overlay {
         Overlay::None | Overlay::Prompt(_) => {}
         Overlay::Help => {
-            let mut lines: Vec<Line> = HELP
-                .iter()
-                .map(|(k, what)| {
-                    Line::from(vec![
-                        Span::styled(format!(" {k:<7}"), theme.key()),
-                        Span::raw(what.to_string()),
-                    ])
-                })
-                .collect();
+            // The keys that apply now, from the table that dispatches them.
+            let mut lines: Vec<Line> =
+                crate::tui::keys::help(model.walk.as_ref(), model.model_enabled)
+                    .iter()
+                    .map(|(k, what)| {
+                        Line::from(vec![
+                            Span::styled(format!(" {k:<7}"), theme.key()),
+                            Span::raw(what.to_string()),
+                        ])
+                    })
+                    .collect();
             lines.push(Line::default());
             lines.push(Line::from(span(
                 " The model drafts. Code guards. You decide. stepguard runs only reads.",

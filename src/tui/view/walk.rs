@@ -14,7 +14,7 @@ use crate::tui::msg::CheckKind;
 
 pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: Theme) {
     let Some(walk) = &model.walk else { return };
-    let keys = keys(walk, model.model_enabled);
+    let keys = crate::tui::keys::footer(walk, model.model_enabled);
     let [header, body, foot] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Min(6),
@@ -364,9 +364,15 @@ fn draw_card(frame: &mut Frame, area: Rect, model: &Model, walk: &Walk, theme: T
         walk.runbook.steps.len(),
         clean(&walk.card.title)
     );
-    // Unwrapped count: a lower bound, enough to say there is more below.
-    let visible = area.height.saturating_sub(2) as usize + walk.card_scroll as usize;
-    if lines.len() > visible {
+    // Rows once wrapped (close enough: a word may wrap a little earlier).
+    let inner = area.width.saturating_sub(2).max(1) as usize;
+    let rows: usize = lines.iter().map(|l| l.width().max(1).div_ceil(inner)).sum();
+    let page = area.height.saturating_sub(2) as usize;
+    // G and PgDn stop at the last page, not in blank space below it.
+    let max = u16::try_from(rows.saturating_sub(page)).unwrap_or(u16::MAX);
+    walk.card_max_scroll.set(max);
+    let scroll = walk.card_scroll.min(max);
+    if rows > page + scroll as usize {
         title.push_str("· more below: Tab, ↓ ");
     }
     let mut block = Block::bordered().title(Span::styled(title, theme.heading()));
@@ -376,7 +382,7 @@ fn draw_card(frame: &mut Frame, area: Rect, model: &Model, walk: &Walk, theme: T
     frame.render_widget(
         Paragraph::new(lines)
             .wrap(Wrap { trim: false })
-            .scroll((walk.card_scroll, 0))
+            .scroll((scroll, 0))
             .block(block),
         area,
     );
@@ -498,43 +504,4 @@ fn draw_output(frame: &mut Frame, area: Rect, model: &Model, walk: &Walk, theme:
         verdict_line.spans = spans;
     }
     frame.render_widget(Paragraph::new(verdict_line), verdict_area);
-}
-
-fn keys(walk: &Walk, model_enabled: bool) -> Vec<(&'static str, &'static str)> {
-    if walk.running().is_some() {
-        return vec![
-            ("Esc", "cancel"),
-            ("↑↓", "scroll"),
-            ("Tab", "focus"),
-            ("q", "quit"),
-        ];
-    }
-    let mut keys = Vec::new();
-    if walk.card.preflight.is_some() {
-        keys.push(("r", "run"));
-    }
-    keys.push(("p", "proceed"));
-    if walk.card.action.is_some() {
-        keys.push(("a", "copy action"));
-    }
-    if walk.card.rollback.command().is_some() {
-        keys.push(("y", "copy rollback"));
-    }
-    if walk.card.action.is_some() {
-        keys.push(("e", "edit"));
-    }
-    if walk.card.verify.is_some() {
-        keys.push(("v", "verify"));
-    }
-    if model_enabled {
-        keys.push(("d", "re-draft"));
-    }
-    keys.extend([
-        ("s", "skip"),
-        ("h", "halt"),
-        ("i", "state"),
-        ("?", "help"),
-        ("q", "quit"),
-    ]);
-    keys
 }
