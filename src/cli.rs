@@ -402,7 +402,8 @@ fn tui(dirs: &[PathBuf], args: Option<RunArgs>) -> Result<u8> {
         (Some(a), Some(b)) => Some(format!("{a} · {b}")),
         (a, b) => a.or(b),
     };
-    crate::tui::app::run(crate::tui::app::Options {
+    let runtime = exec::runtime()?;
+    runtime.block_on(crate::tui::app::run(crate::tui::app::Options {
         catalog,
         start,
         ctx,
@@ -413,7 +414,7 @@ fn tui(dirs: &[PathBuf], args: Option<RunArgs>) -> Result<u8> {
         resume,
         policy: policy_config()?,
         alerts: alert_list,
-    })?;
+    }))?;
     Ok(EXIT_OK)
 }
 
