@@ -2,12 +2,13 @@
 //! `--preflight` its pre-flight run and judged.
 
 use std::io::Write;
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 
 use anyhow::{Context as _, Result};
 use clap::Args;
 use stepguard::draft::Card;
-use stepguard::exec::{self, judge, OutputLimits, Predicates, RunEvent, RunRequest};
+use stepguard::exec::{self, judge, OutputLimits, Predicates, RunRequest};
 use stepguard::llm::{compose, DraftJob, Drafter};
 use stepguard::sanitize::sanitize_line;
 
@@ -131,23 +132,19 @@ fn run_preflight(runtime: &mut Runtime, card: &Card, stream: bool) -> Result<ser
         limits: OutputLimits::default(),
         predicates: predicates.clone(),
     };
-    let outcome = runtime.block_on(async {
-        let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
-        let printer = tokio::spawn(async move {
-            let stdout = std::io::stdout();
-            while let Some(RunEvent::Line { text, .. }) = rx.recv().await {
-                if stream {
-                    let _ = writeln!(stdout.lock(), "  │ {}", sanitize_line(&text, 500));
-                }
-            }
-        });
+    if stream {
+        println!("\nOUTPUT  $ {}", sanitize_line(&request.command, 2_000));
+    }
+    let outcome = runtime.block_on(exec::run_check(request, None, move |_, text| {
         if stream {
-            println!("\nOUTPUT  $ {}", sanitize_line(&request.command, 2_000));
+            let _ = writeln!(
+                std::io::stdout().lock(),
+                "  │ {}",
+                sanitize_line(&text, 500)
+            );
         }
-        let outcome = exec::run(request, Some(tx), None).await;
-        let _ = printer.await;
-        outcome
-    })?;
+        std::future::ready(ControlFlow::Continue(()))
+    }))?;
     let outcome = match outcome {
         Ok(o) => o,
         Err(exec::RunError::Refused(reason)) => {
