@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# The top-level module graph of src/ (who names whom through `crate::x`,
-# unit tests left out), one line per module, lowest layer first. Exits 1,
-# naming the modules, when the graph has a cycle.
+# The top-level module graph of the library in src/ (who names whom through
+# `crate::x`, unit tests left out; the binary's main.rs and cli/ are not
+# part of it), one line per module, lowest layer first. Exits 1, naming the
+# modules, when the graph has a cycle.
 set -euo pipefail
 cd "$(dirname "$0")/../src"
 
 edges=$(
-  find . -name '*.rs' ! -path ./lib.rs ! -path ./main.rs | sort | while read -r f; do
+  find . -name '*.rs' ! -path ./lib.rs ! -path ./main.rs ! -path './cli/*' | sort | while read -r f; do
     from=${f#./}
     from=${from%%/*}
     from=${from%.rs}
@@ -16,7 +17,7 @@ edges=$(
   done | awk '$1 != $2' | sort -u
 )
 
-modules=$(find . -maxdepth 1 \( -name '*.rs' -o -type d \) ! -name . ! -name lib.rs ! -name main.rs |
+modules=$(find . -maxdepth 1 \( -name '*.rs' -o -type d \) ! -name . ! -name lib.rs ! -name main.rs ! -name cli |
   sed 's|^\./||; s|\.rs$||' | sort -u)
 # tsort prints dependents first; reversed, each module comes after what it uses.
 if ! order=$({ echo "$edges"; for m in $modules; do echo "$m $m"; done; } | tsort 2>/tmp/modgraph.$$); then

@@ -1,8 +1,9 @@
 //! stepguard: the model drafts, code guards, the human decides, the tool runs only reads.
 //!
-//! The library holds everything; `main.rs` only parses arguments and starts.
+//! The library returns typed errors and takes no arguments from the command
+//! line; the binary (`main.rs`, `cli/`) parses them, runs the subcommands
+//! and turns their errors into messages and exit codes.
 
-pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod digest;

@@ -57,6 +57,43 @@ pub fn guard_to_run(
     decision
 }
 
+/// The tokio runtime stepguard runs on, the screen and the command line
+/// alike: two workers (a pre-flight's output, a draft's stream and the
+/// screen's loop at once), with timers and I/O.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+}
+
+/// [`run`] with each output line handed to `on_line` as it arrives, all of
+/// them before the outcome is returned. `on_line` breaking stops the
+/// delivery, not the run. The screen and `draft --preflight` both run
+/// their checks through here.
+pub async fn run_check<F, Fut>(
+    request: RunRequest,
+    cancel: Option<tokio::sync::oneshot::Receiver<()>>,
+    mut on_line: F,
+) -> Result<RunOutcome, RunError>
+where
+    F: FnMut(Stream, String) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = std::ops::ControlFlow<()>> + Send + 'static,
+{
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<RunEvent>(1_024);
+    // Delivered on a task of their own, while the runner reads the pipes.
+    let deliver = tokio::spawn(async move {
+        while let Some(RunEvent::Line { stream, text }) = rx.recv().await {
+            if on_line(stream, text).await.is_break() {
+                break;
+            }
+        }
+    });
+    let result = run(request, Some(tx), cancel).await;
+    let _ = deliver.await;
+    result
+}
+
 /// Resolves when `cancel` fires; never when there is none or its sender was
 /// dropped (dropping the handle is not a request to cancel).
 pub async fn cancelled(cancel: Option<tokio::sync::oneshot::Receiver<()>>) {

@@ -4,11 +4,11 @@
 //! lines costs one frame, not thousands).
 
 use std::collections::{HashMap, VecDeque};
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -17,13 +17,14 @@ use super::input::Input;
 use super::model::Model;
 use super::msg::{Effect, Msg};
 use super::persist::restore;
+use super::recorder::RecordError;
 use super::recorder::Recorder;
 pub use super::recorder::Resume;
 use super::terminal::TerminalGuard;
 use super::update::update;
 use super::view::{self, Theme};
 use crate::draft::Context;
-use crate::exec::{self, OutputLimits, Predicates, RunEvent, RunRequest};
+use crate::exec::{self, OutputLimits, Predicates, RunRequest};
 use crate::llm::{DraftJob, Drafter};
 use crate::runbook::Runbook;
 use crate::session::now_ms;
@@ -53,12 +54,13 @@ pub struct Options {
     pub rules: Option<crate::standing::RuleStore>,
 }
 
-pub fn run(options: Options) -> Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    runtime.block_on(run_async(options))
+/// Why the screen stopped early: the terminal, or the session to continue.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Terminal(#[from] std::io::Error),
+    #[error(transparent)]
+    Session(#[from] RecordError),
 }
 
 /// Everything that performs effects.
@@ -194,7 +196,9 @@ impl Runtime {
     }
 }
 
-async fn run_async(options: Options) -> Result<()> {
+/// The walk until the human quits, on the caller's runtime
+/// ([`exec::runtime`]).
+pub async fn run(options: Options) -> Result<(), Error> {
     let (tx, mut rx) = mpsc::channel::<Msg>(4_096);
     let theme = Theme::from_env();
     let mut model = Model::new(options.catalog, options.ctx);
@@ -340,27 +344,24 @@ async fn run_check(
     cancel: oneshot::Receiver<()>,
     tx: mpsc::Sender<Msg>,
 ) {
-    let (line_tx, mut line_rx) = mpsc::channel::<RunEvent>(1_024);
-    let forward_tx = tx.clone();
-    let forward = tokio::spawn(async move {
-        while let Some(RunEvent::Line { stream, text }) = line_rx.recv().await {
-            if forward_tx
-                .send(Msg::CheckLine {
-                    run_id,
-                    stream,
-                    text,
-                })
-                .await
-                .is_err()
-            {
-                break;
+    let lines = tx.clone();
+    let store = request.rules.clone();
+    // Every line reaches the screen before the verdict does.
+    let result = exec::run_check(request, Some(cancel), move |stream, text| {
+        let lines = lines.clone();
+        async move {
+            let line = Msg::CheckLine {
+                run_id,
+                stream,
+                text,
+            };
+            match lines.send(line).await {
+                Ok(()) => ControlFlow::Continue(()),
+                Err(_) => ControlFlow::Break(()),
             }
         }
-    });
-    let store = request.rules.clone();
-    let result = exec::run(request, Some(line_tx), Some(cancel)).await;
-    // Every line reaches the screen before the verdict does.
-    let _ = forward.await;
+    })
+    .await;
     // A rule was used (perhaps up): cards judge with the rules as they are now.
     if let (Ok(outcome), Some(store)) = (&result, store) {
         if !outcome.rule_uses.is_empty() {

@@ -7,7 +7,16 @@ use std::path::Path;
 use super::model::Model;
 use super::msg::Effect;
 use super::persist::{sha256_file, snapshot, Snapshot};
-use crate::session::{now_ms, AuditLog, SessionDir};
+use crate::session::{now_ms, AuditLog, SessionDir, VerifyError};
+
+/// Why a session cannot be recorded: its directory, or its log.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Log(#[from] VerifyError),
+}
 
 /// A saved session to continue.
 pub struct Resume {
@@ -27,7 +36,7 @@ pub struct Recorder {
 
 impl Recorder {
     /// A new session for the walk that just opened.
-    pub fn start(state_dir: &Path, model: &mut Model) -> anyhow::Result<Recorder> {
+    pub fn start(state_dir: &Path, model: &mut Model) -> Result<Recorder, RecordError> {
         let session = SessionDir::create(state_dir)?;
         let log = AuditLog::open(&session.audit_path())?;
         let walk = model.walk.as_ref().expect("a walk is open");
@@ -55,7 +64,7 @@ impl Recorder {
     }
 
     /// Continue a saved session; a log that fails verification is refused.
-    pub fn resume(resume: &Resume, model: &mut Model) -> anyhow::Result<Recorder> {
+    pub fn resume(resume: &Resume, model: &mut Model) -> Result<Recorder, RecordError> {
         crate::session::verify(
             &resume.session.audit_path(),
             Some(&resume.snapshot.audit_head),

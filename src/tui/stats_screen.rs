@@ -6,7 +6,7 @@ use super::terminal::TerminalGuard;
 use super::view::{stats::draw, Theme};
 use crate::stats::Stats;
 
-pub fn show(stats: &Stats) -> anyhow::Result<()> {
+pub fn show(stats: &Stats) -> std::io::Result<()> {
     let mut term = TerminalGuard::enter()?;
     let theme = Theme::from_env();
     loop {

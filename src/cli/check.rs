@@ -1,0 +1,161 @@
+//! The subcommands on runbooks and commands, without a session: `check`,
+//! `guard`, `import`, `match`, `eval`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context as _, Result};
+use stepguard::draft::Alerts;
+use stepguard::matching::{self, Match, Query};
+use stepguard::runbook::{self, LoadError};
+use stepguard::sanitize::sanitize_line;
+
+use super::inputs::{fetch_alertmanager, load_catalog, read_text};
+use super::CliError;
+use crate::{Runtime, EXIT_FAILED, EXIT_OK};
+
+pub fn check(paths: &[PathBuf]) -> Result<u8> {
+    if paths.is_empty() {
+        bail!("no runbook directory found (pass PATH or --runbooks DIR)");
+    }
+    for p in paths {
+        if !p.exists() {
+            bail!("{}: no such file or directory", p.display());
+        }
+    }
+    match runbook::load_paths(paths) {
+        Ok(list) => {
+            let steps: usize = list.iter().map(|r| r.steps.len()).sum();
+            println!("ok: {} runbooks, {} steps", list.len(), steps);
+            Ok(EXIT_OK)
+        }
+        Err(LoadError::Io { path, source }) => bail!("{}: {source}", path.display()),
+        Err(e) => Err(CliError::Invalid(e).into()),
+    }
+}
+
+pub fn guard(words: &[String], json: bool) -> u8 {
+    let line = match words {
+        [one] => one.clone(),
+        many => shlex::try_join(many.iter().map(String::as_str)).unwrap_or_else(|_| many.join(" ")),
+    };
+    let decision = stepguard::exec::guard_to_run(&line, super::inputs::rule_store().as_ref());
+    if json {
+        println!(
+            "{}",
+            stepguard::sanitize::to_json(&decision).expect("decision serializes")
+        );
+    } else {
+        println!("{}", sanitize_line(&decision.reason, 1_000));
+    }
+    if decision.allowed {
+        EXIT_OK
+    } else {
+        EXIT_FAILED
+    }
+}
+
+pub fn import(file: &Path) -> Result<u8> {
+    let src = read_text(file)?;
+    let runbook = runbook::markdown::parse_markdown(&src, file).map_err(|e| match e {
+        LoadError::Io { .. } => anyhow::anyhow!(e),
+        e => CliError::Invalid(e).into(),
+    })?;
+    print!("{}", runbook::markdown::to_yaml(&runbook));
+    Ok(EXIT_OK)
+}
+
+pub fn match_runbooks(
+    runtime: &mut Runtime,
+    dirs: &[PathBuf],
+    text: Option<String>,
+    alert: Option<PathBuf>,
+    alertmanager: Option<String>,
+    json: bool,
+    threshold: f64,
+) -> Result<u8> {
+    let catalog = load_catalog(dirs)?;
+    let matcher = matching::Matcher::new(&catalog);
+    let queries: Vec<(String, Query)> = match (text, alert, alertmanager) {
+        (Some(text), _, _) => vec![(String::new(), matching::query_from_text(&text))],
+        (_, Some(path), _) => {
+            let alerts =
+                Alerts::parse(&read_text(&path)?).with_context(|| path.display().to_string())?;
+            alerts
+                .0
+                .iter()
+                .map(|a| {
+                    (
+                        a.name().unwrap_or("").to_string(),
+                        matching::query_from_alert(a),
+                    )
+                })
+                .collect()
+        }
+        (_, _, Some(url)) => {
+            let alerts = fetch_alertmanager(runtime, &url)?;
+            alerts
+                .0
+                .iter()
+                .filter(|a| a.firing)
+                .map(|a| {
+                    (
+                        a.name().unwrap_or("").to_string(),
+                        matching::query_from_alert(a),
+                    )
+                })
+                .collect()
+        }
+        _ => bail!("give TEXT, --alert FILE or --alertmanager URL"),
+    };
+    if queries.is_empty() {
+        bail!("no firing alerts");
+    }
+    // Several alerts: the one whose best runbook is most certain leads.
+    let mut ranked: Vec<(String, Vec<Match>)> = queries
+        .into_iter()
+        .map(|(name, q)| (name, matcher.rank(&q)))
+        .collect();
+    ranked.sort_by(|a, b| {
+        let top = |m: &Vec<Match>| m.first().map_or(0.0, |m| m.confidence);
+        top(&b.1).total_cmp(&top(&a.1))
+    });
+    let (_, matches) = &ranked[0];
+    let top: Vec<Match> = matches.iter().take(10).cloned().collect();
+    let matched = top.first().is_some_and(|m| m.confidence >= threshold);
+    if json {
+        println!(
+            "{}",
+            stepguard::sanitize::to_json_pretty(&matching::match_json(&top, threshold))?
+        );
+    } else {
+        if !matched {
+            println!("no runbook matches with confidence ≥ {threshold:.2}: escalate");
+        }
+        for m in top.iter().take(5) {
+            println!(
+                "{:.2}  {:<36} {}  ({})",
+                m.confidence,
+                sanitize_line(&m.id, 36),
+                sanitize_line(&m.title, 60),
+                sanitize_line(&m.why, 60)
+            );
+        }
+    }
+    Ok(if matched { EXIT_OK } else { EXIT_FAILED })
+}
+
+pub fn eval(dirs: &[PathBuf], dir: &Path, json: bool, threshold: f64) -> Result<u8> {
+    let catalog = load_catalog(dirs)?;
+    let report =
+        stepguard::eval::run_eval(dir, &catalog, threshold).map_err(|e| anyhow::anyhow!(e))?;
+    if json {
+        println!("{}", stepguard::sanitize::to_json_pretty(&report)?);
+    } else {
+        print!("{}", stepguard::sanitize::sanitize_text(&report.to_text()));
+    }
+    Ok(if report.failures.is_empty() {
+        EXIT_OK
+    } else {
+        EXIT_FAILED
+    })
+}

@@ -1,0 +1,199 @@
+//! `stepguard draft`: one step's guarded card without the screen, and with
+//! `--preflight` its pre-flight run and judged.
+
+use std::io::Write;
+use std::ops::ControlFlow;
+use std::path::PathBuf;
+
+use anyhow::{Context as _, Result};
+use clap::Args;
+use stepguard::draft::Card;
+use stepguard::exec::{self, judge, OutputLimits, Predicates, RunRequest};
+use stepguard::llm::{compose, DraftJob, Drafter};
+use stepguard::sanitize::sanitize_line;
+
+use super::inputs::{find_runbook, load_context, model_config};
+use super::ContextArgs;
+use crate::{Runtime, EXIT_FAILED, EXIT_OK};
+
+#[derive(Args, Debug)]
+pub struct DraftArgs {
+    /// A runbook file or id.
+    runbook: String,
+    /// Step id or 1-based number.
+    #[arg(long)]
+    step: String,
+    #[command(flatten)]
+    context: ContextArgs,
+    /// Never call a model: steps render from the runbook's own templates.
+    #[arg(long)]
+    offline: bool,
+    /// The model to draft with (overrides STEPGUARD_MODEL and the config file).
+    #[arg(long, value_name = "NAME")]
+    model: Option<String>,
+    /// Print the card as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Also run the step's pre-flight (guarded) and print its output and verdict.
+    #[arg(long)]
+    preflight: bool,
+}
+
+pub fn draft(runtime: &mut Runtime, dirs: &[PathBuf], args: DraftArgs) -> Result<u8> {
+    let runbook = find_runbook(dirs, &args.runbook)?;
+    let (index, _) = runbook.find_step(&args.step).with_context(|| {
+        format!(
+            "runbook '{}' has no step '{}' (ids: {})",
+            runbook.id,
+            args.step,
+            runbook
+                .steps
+                .iter()
+                .map(|s| s.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    })?;
+    let ctx = load_context(&args.context, &runbook)?;
+    let cfg = model_config(args.offline, args.model.clone())?;
+    let mut card = match Drafter::from_config(&cfg) {
+        Err(_offline) => compose(&runbook, index, &ctx, None),
+        Ok(drafter) => {
+            let job = DraftJob {
+                runbook: runbook.clone(),
+                step_index: index,
+                ctx: ctx.clone(),
+                history: Vec::new(),
+                hint: None,
+                fresh: false,
+            };
+            match runtime.block_on(drafter.draft(&job, None, None))? {
+                Ok(outcome) => compose(&runbook, index, &ctx, Some(&outcome)),
+                Err(e) => {
+                    let why = format!(
+                        "model unavailable ({e}): drafted offline from the runbook's templates"
+                    );
+                    eprintln!("stepguard: {}", sanitize_line(&why, 500));
+                    let mut card = compose(&runbook, index, &ctx, None);
+                    card.flags.insert(0, why);
+                    card
+                }
+            }
+        }
+    };
+    card.flags
+        .iter_mut()
+        .for_each(|f| *f = sanitize_line(f, 1_000).into_owned());
+    if !args.preflight {
+        if args.json {
+            println!("{}", stepguard::sanitize::to_json_pretty(&card)?);
+        } else {
+            print!("{}", card.to_text());
+        }
+        return Ok(EXIT_OK);
+    }
+    if !args.json {
+        print!("{}", card.to_text());
+    }
+    let result = run_preflight(runtime, &card, !args.json)?;
+    if args.json {
+        let out = serde_json::json!({ "card": card, "preflight_result": result });
+        println!("{}", stepguard::sanitize::to_json_pretty(&out)?);
+    }
+    let stopped = result
+        .get("verdict")
+        .and_then(|v| v.as_str())
+        .is_none_or(|v| v == "STOP");
+    Ok(if stopped { EXIT_FAILED } else { EXIT_OK })
+}
+
+/// Run a card's pre-flight, streaming its output when `stream` is set.
+fn run_preflight(runtime: &mut Runtime, card: &Card, stream: bool) -> Result<serde_json::Value> {
+    let Some(card_check) = card.preflight.as_ref() else {
+        if stream {
+            println!("\nno pre-flight in this step");
+        }
+        return Ok(serde_json::json!({ "verdict": null, "reason": "no pre-flight in this step" }));
+    };
+    if !card_check.missing.is_empty() {
+        let reason = format!("not run: missing values: {}", card_check.missing.join(", "));
+        if stream {
+            println!("\nVERDICT STOP — {reason}");
+        }
+        return Ok(serde_json::json!({ "verdict": "STOP", "reason": reason }));
+    }
+    let predicates = Predicates::new(
+        card_check.proceed_if.as_deref(),
+        card_check.stop_if.as_deref(),
+    )?;
+    let request = RunRequest {
+        command: card_check.command.clone(),
+        timeout: std::time::Duration::from_millis(card_check.timeout_ms),
+        limits: OutputLimits::default(),
+        predicates: predicates.clone(),
+        rules: super::inputs::rule_store(),
+    };
+    if stream {
+        println!("\nOUTPUT  $ {}", sanitize_line(&request.command, 2_000));
+    }
+    let outcome = runtime.block_on(exec::run_check(request, None, move |_, text| {
+        if stream {
+            let _ = writeln!(
+                std::io::stdout().lock(),
+                "  │ {}",
+                sanitize_line(&text, 500)
+            );
+        }
+        std::future::ready(ControlFlow::Continue(()))
+    }))?;
+    let outcome = match outcome {
+        Ok(o) => o,
+        Err(exec::RunError::Refused(reason)) => {
+            if stream {
+                println!(
+                    "\nVERDICT STOP — refused by the guard: {}",
+                    sanitize_line(&reason, 500)
+                );
+            }
+            return Ok(
+                serde_json::json!({ "verdict": "STOP", "reason": format!("refused by the guard: {reason}") }),
+            );
+        }
+        Err(exec::RunError::Sandbox(e)) => {
+            if stream {
+                println!(
+                    "\nVERDICT STOP — not run: {}",
+                    sanitize_line(&e.to_string(), 500)
+                );
+            }
+            return Ok(serde_json::json!({ "verdict": "STOP", "reason": format!("not run: {e}") }));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let judgement = judge(&outcome, &predicates);
+    if stream {
+        if outcome.output.truncated() {
+            println!(
+                "  ({} earlier lines not kept)",
+                outcome.output.dropped_lines
+            );
+        }
+        println!(
+            "\nVERDICT {} — {} ({} ms)",
+            judgement.verdict,
+            sanitize_line(&judgement.reason, 500),
+            outcome.duration.as_millis()
+        );
+        println!("sandbox: {}", outcome.sandbox.describe());
+    }
+    Ok(serde_json::json!({
+        "verdict": judgement.verdict,
+        "reason": judgement.reason,
+        "exit_code": outcome.exit_code,
+        "timed_out": outcome.timed_out,
+        "duration_ms": outcome.duration.as_millis() as u64,
+        "dropped_lines": outcome.output.dropped_lines,
+        "sandbox": outcome.sandbox,
+        "output": outcome.output.lines.iter().map(|(_, l)| l.as_str()).collect::<Vec<_>>(),
+    }))
+}

@@ -1,0 +1,204 @@
+//! The subcommands, one module each (SPEC §4), over the library as
+//! `stepguard::…`. Errors are `anyhow` here and nowhere in the library.
+
+mod check;
+mod doctor;
+mod draft;
+pub mod inputs;
+mod rules;
+mod run;
+mod sessions;
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand};
+use stepguard::runbook::LoadError;
+
+use self::draft::DraftArgs;
+use self::rules::RulesCommand;
+use self::run::RunArgs;
+use self::sessions::AuditCommand;
+use crate::{Runtime, EXIT_OK};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "stepguard",
+    version,
+    about = "Walk an on-call runbook one guarded step at a time. The model drafts, code guards, the human decides; stepguard runs only reads."
+)]
+pub struct Cli {
+    /// Runbook directory (repeatable). Default: ./runbooks, then $XDG_CONFIG_HOME/stepguard/runbooks.
+    #[arg(
+        long = "runbooks",
+        global = true,
+        value_name = "DIR",
+        env = "STEPGUARD_RUNBOOKS",
+        value_delimiter = ':'
+    )]
+    pub runbooks: Vec<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// The guarded walk on one runbook (path or id), full screen.
+    Run(RunArgs),
+    /// Validate runbooks; exit 1 on any error (printed as path:line:col: message).
+    Check {
+        /// Files or directories (default: the runbook directories).
+        paths: Vec<PathBuf>,
+    },
+    /// Would stepguard run this command? Exit 0 yes, 1 no (reason printed).
+    Guard {
+        /// Print {"allowed": bool, "reason": "..."}.
+        #[arg(long)]
+        json: bool,
+        /// The command line: one argument is taken as written; several are shell-quoted and joined.
+        #[arg(last = true, required = true, value_name = "COMMAND")]
+        command: Vec<String>,
+    },
+    /// Print the guarded card of one step, no TUI.
+    Draft(DraftArgs),
+    /// Internal: clean up a pre-flight's processes if stepguard dies.
+    #[command(name = "__reap", hide = true)]
+    Reap {
+        pgid: u32,
+        parent: u32,
+        scratch: Option<PathBuf>,
+    },
+    /// Standing rules: read-only forms the guard does not know, allowed by you.
+    Rules {
+        #[command(subcommand)]
+        command: RulesCommand,
+    },
+    /// Ranked runbooks for an alert or a description, with confidence.
+    Match {
+        /// What is going on, in words (or pasted output).
+        text: Option<String>,
+        /// An Alertmanager webhook payload or alert list (JSON).
+        #[arg(long, value_name = "FILE", conflicts_with = "text")]
+        alert: Option<PathBuf>,
+        /// The firing alerts of an Alertmanager (API v2).
+        #[arg(long, value_name = "URL", conflicts_with_all = ["text", "alert"])]
+        alertmanager: Option<String>,
+        #[arg(long)]
+        json: bool,
+        /// Below this confidence the answer is "no runbook" (escalate).
+        #[arg(long, default_value_t = stepguard::matching::DEFAULT_THRESHOLD)]
+        threshold: f64,
+    },
+    /// Convert a Markdown runbook to YAML on stdout.
+    Import { file: PathBuf },
+    /// Score matching and escalation on scenario files.
+    Eval {
+        dir: PathBuf,
+        #[arg(long)]
+        json: bool,
+        #[arg(long, default_value_t = stepguard::matching::DEFAULT_THRESHOLD)]
+        threshold: f64,
+    },
+    /// The incident timeline of a session, for the postmortem.
+    Report {
+        id: String,
+        /// md or json.
+        #[arg(long, default_value = "md", value_parser = ["md", "json"])]
+        format: String,
+        /// Write to FILE instead of stdout.
+        #[arg(short = 'o', value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Human-in-the-loop metrics across sessions (rubber-stamping flagged).
+    Stats {
+        #[arg(long)]
+        json: bool,
+        /// Show them as charts, full screen.
+        #[arg(long, conflicts_with = "json")]
+        screen: bool,
+    },
+    /// List saved sessions, newest first.
+    Sessions {
+        #[arg(long)]
+        json: bool,
+    },
+    /// The audit log of a session.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// What protects you here: sandbox, clipboard, model, state dir, runbooks.
+    /// Exit 1 when something required is missing.
+    Doctor,
+}
+
+#[derive(Args, Debug)]
+pub struct ContextArgs {
+    /// Pasted cluster state from a file, or - for stdin.
+    #[arg(long, value_name = "FILE|-")]
+    pub state: Option<PathBuf>,
+    /// A known value (repeatable).
+    #[arg(long = "var", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    pub vars: Vec<(String, String)>,
+    /// An Alertmanager webhook payload or /api/v2/alerts list (JSON).
+    #[arg(long, value_name = "FILE")]
+    pub alert: Option<PathBuf>,
+}
+
+fn parse_key_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("expected KEY=VALUE, got '{s}'")),
+    }
+}
+
+/// Errors at the edge: usage/environment (exit 2) vs a failed check (exit 1).
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("{0}")]
+    Invalid(LoadError),
+}
+
+pub fn dispatch(cli: Cli, runtime: &mut Runtime) -> Result<u8> {
+    let dirs = inputs::runbook_dirs(&cli.runbooks);
+    match cli.command {
+        None => run::tui(runtime, &dirs, None),
+        Some(Command::Run(args)) => run::tui(runtime, &dirs, Some(args)),
+        Some(Command::Check { paths }) => {
+            check::check(if paths.is_empty() { &dirs } else { &paths })
+        }
+        Some(Command::Guard { json, command }) => Ok(check::guard(&command, json)),
+        Some(Command::Draft(args)) => draft::draft(runtime, &dirs, args),
+        Some(Command::Sessions { json }) => sessions::sessions(json),
+        Some(Command::Match {
+            text,
+            alert,
+            alertmanager,
+            json,
+            threshold,
+        }) => check::match_runbooks(runtime, &dirs, text, alert, alertmanager, json, threshold),
+        Some(Command::Eval {
+            dir,
+            json,
+            threshold,
+        }) => check::eval(&dirs, &dir, json, threshold),
+        Some(Command::Import { file }) => check::import(&file),
+        Some(Command::Report { id, format, output }) => {
+            sessions::report(&id, &format, output.as_deref())
+        }
+        Some(Command::Stats { json, screen }) => sessions::stats(json, screen),
+        Some(Command::Rules { command }) => rules::rules(command),
+        Some(Command::Reap {
+            pgid,
+            parent,
+            scratch,
+        }) => {
+            stepguard::exec::reap(pgid, parent, scratch.as_deref());
+            Ok(EXIT_OK)
+        }
+        Some(Command::Audit {
+            command: AuditCommand::Verify { id },
+        }) => sessions::audit_verify(&id),
+        Some(Command::Doctor) => doctor::doctor(runtime, dirs),
+    }
+}

@@ -1,0 +1,171 @@
+//! `stepguard run` (and no subcommand): the full-screen walk, new or resumed.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context as _, Result};
+use clap::Args;
+use stepguard::draft::Context;
+use stepguard::exec;
+use stepguard::llm::Drafter;
+use stepguard::runbook::{self, LoadError, Runbook};
+use stepguard::session::SessionDir;
+use stepguard::tui::app;
+use stepguard::tui::persist::Snapshot;
+
+use super::inputs::{
+    config_file, display_paths, fetch_alertmanager, find_runbook, load_catalog, load_context,
+    model_config, policy_config, read_state, rule_store, with_rules,
+};
+use super::{CliError, ContextArgs};
+use crate::{Runtime, EXIT_OK};
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// A runbook file or id.
+    #[arg(required_unless_present_any = ["resume", "alertmanager"])]
+    runbook: Option<String>,
+    /// Continue a saved session (see `stepguard sessions`).
+    #[arg(long, value_name = "ID", conflicts_with_all = ["runbook", "state", "vars", "alert"])]
+    resume: Option<String>,
+    /// Start from the firing alerts of an Alertmanager: the best-matching
+    /// alert and runbook are opened (or, with RUNBOOK, the alert it answers).
+    #[arg(long, value_name = "URL", conflicts_with_all = ["alert", "resume"])]
+    alertmanager: Option<String>,
+    #[command(flatten)]
+    context: ContextArgs,
+    /// Never call a model: steps render from the runbook's own templates.
+    #[arg(long)]
+    offline: bool,
+    /// The model to draft with (overrides STEPGUARD_MODEL and the config file).
+    #[arg(long, value_name = "NAME")]
+    model: Option<String>,
+}
+
+/// The full-screen walk: everything is loaded and validated first, so a bad
+/// runbook or file fails here, before any screen is drawn.
+pub fn tui(runtime: &mut Runtime, dirs: &[PathBuf], args: Option<RunArgs>) -> Result<u8> {
+    let catalog = load_catalog(dirs)?;
+    let state_dir = stepguard::paths::state_dir();
+    let mut resume = None;
+    let mut alert_list = Vec::new();
+    let (start, ctx) = match &args {
+        Some(RunArgs {
+            resume: Some(id), ..
+        }) => {
+            let (runbook, ctx, r) = load_resume(state_dir.as_deref(), id)?;
+            resume = Some(r);
+            (Some(runbook), ctx)
+        }
+        Some(a) if a.alertmanager.is_some() => {
+            let url = a.alertmanager.as_deref().unwrap_or_default();
+            let alerts = fetch_alertmanager(runtime, url)?;
+            match &a.runbook {
+                // With a runbook: the alert it answers fills its values.
+                Some(key) => {
+                    let runbook = find_runbook(dirs, key)?;
+                    let mut ctx = load_context(&a.context, &runbook)?;
+                    ctx.alert = alerts.pick(&runbook.alerts).cloned();
+                    (Some(runbook), ctx)
+                }
+                // Without: the human chooses the alert on screen.
+                None => {
+                    alert_list = alerts.0.into_iter().filter(|x| x.firing).collect();
+                    if alert_list.is_empty() {
+                        bail!("no firing alerts at {url}");
+                    }
+                    // The pasted state and values wait for the chosen runbook.
+                    let ctx = with_rules(Context {
+                        vars: a.context.vars.iter().cloned().collect(),
+                        state: read_state(&a.context)?,
+                        ..Context::default()
+                    });
+                    (None, ctx)
+                }
+            }
+        }
+        Some(a) => {
+            let key = a.runbook.as_deref().unwrap_or_default();
+            let runbook = find_runbook(dirs, key)?;
+            let ctx = load_context(&a.context, &runbook)?;
+            (Some(runbook), ctx)
+        }
+        None => (None, Context::default()),
+    };
+    if start.is_none() && catalog.is_empty() {
+        bail!(
+            "no runbooks found in {} (pass --runbooks DIR)",
+            display_paths(dirs)
+        );
+    }
+    let (offline, model) = args
+        .as_ref()
+        .map_or((false, None), |a| (a.offline, a.model.clone()));
+    let cfg = model_config(offline, model)?;
+    let (drafter, offline) = match Drafter::from_config(&cfg) {
+        Ok(d) => (Some(d), None),
+        Err(why) => (
+            None,
+            Some(format!(
+                "offline ({why}): steps render from the runbook's own templates"
+            )),
+        ),
+    };
+    let sandbox = config_file()?.sandbox_policy();
+    let unsandboxed = match exec::sandbox::status() {
+        exec::SandboxStatus::GuardOnly { why } => Some(why),
+        exec::SandboxStatus::Enforced { .. } => None,
+    };
+    let no_sandbox = unsandboxed.as_ref().map(|why| match sandbox.mode {
+        exec::SandboxMode::Required => {
+            format!("NO SANDBOX ({why}) and the config requires one: pre-flights are refused")
+        }
+        exec::SandboxMode::Auto => {
+            format!("NO SANDBOX ({why}): pre-flights are checked by the guard alone")
+        }
+    });
+    let banner = match (no_sandbox, offline) {
+        (Some(a), Some(b)) => Some(format!("{a} · {b}")),
+        (a, b) => a.or(b),
+    };
+    let options = app::Options {
+        catalog,
+        start,
+        ctx,
+        banner,
+        unsandboxed,
+        drafter,
+        state_dir,
+        resume,
+        policy: policy_config()?,
+        alerts: alert_list,
+        rules: rule_store(),
+    };
+    runtime.block_on(app::run(options))??;
+    Ok(EXIT_OK)
+}
+
+/// A saved session: its runbook (from the path it was loaded from), its
+/// context, and the snapshot to restore.
+fn load_resume(state_dir: Option<&Path>, id: &str) -> Result<(Runbook, Context, app::Resume)> {
+    let state_dir = state_dir.context("no state directory (set STEPGUARD_STATE_DIR)")?;
+    let session = SessionDir::open(state_dir, id)?;
+    let snapshot: Snapshot = session
+        .read_snapshot()
+        .with_context(|| format!("session {id}: cannot read its snapshot"))?;
+    let runbook = runbook::load_file(&snapshot.runbook_path).map_err(|e| match e {
+        LoadError::Io { .. } => anyhow::anyhow!("session {id}: {e}"),
+        e => CliError::Invalid(e).into(),
+    })?;
+    let ctx = with_rules(Context {
+        vars: snapshot.vars.clone(),
+        alert: snapshot.alert.clone(),
+        state: if snapshot.has_state {
+            session.read_state().map(|s| Arc::new(s.into()))
+        } else {
+            None
+        },
+        ..Context::default()
+    });
+    Ok((runbook, ctx, app::Resume { session, snapshot }))
+}

@@ -1,0 +1,118 @@
+//! Saved sessions: `sessions`, `audit verify`, `report`, and `stats` across
+//! them.
+
+use std::path::Path;
+
+use anyhow::{Context as _, Result};
+use clap::Subcommand;
+use stepguard::sanitize::sanitize_line;
+use stepguard::session::{list_sessions, SessionDir};
+use stepguard::tui::persist::Snapshot;
+
+use super::inputs::state_dir_or_fail;
+use crate::{EXIT_FAILED, EXIT_OK};
+
+#[derive(Subcommand, Debug)]
+pub enum AuditCommand {
+    /// Check a session's hash chain; exit 1 (naming the first bad line) if tampered.
+    Verify { id: String },
+}
+
+pub fn sessions(json: bool) -> Result<u8> {
+    let dir = state_dir_or_fail()?;
+    let list = list_sessions(&dir);
+    if json {
+        println!("{}", stepguard::sanitize::to_json_pretty(&list)?);
+        return Ok(EXIT_OK);
+    }
+    if list.is_empty() {
+        println!("no sessions in {}", SessionDir::root(&dir).display());
+        return Ok(EXIT_OK);
+    }
+    println!(
+        "{:<9} {:<36} {:>7} {:<10} {:<16}",
+        "ID", "RUNBOOK", "STEP", "STATUS", "UPDATED"
+    );
+    let now = stepguard::session::now_ms();
+    for s in list {
+        let ago = now.saturating_sub(s.updated_ms) / 1000;
+        let ago = match ago {
+            0..60 => format!("{ago}s ago"),
+            60..3600 => format!("{}m ago", ago / 60),
+            3600..86400 => format!("{}h ago", ago / 3600),
+            _ => format!("{}d ago", ago / 86400),
+        };
+        println!(
+            "{:<9} {:<36} {:>7} {:<10} {:<16}",
+            s.id,
+            sanitize_line(&s.runbook_id, 36),
+            format!("{}/{}", s.step, s.steps),
+            sanitize_line(&s.status, 10),
+            ago
+        );
+    }
+    Ok(EXIT_OK)
+}
+
+pub fn audit_verify(id: &str) -> Result<u8> {
+    let dir = state_dir_or_fail()?;
+    let session = SessionDir::open(&dir, id)?;
+    let head = session
+        .read_snapshot::<Snapshot>()
+        .ok()
+        .map(|s| s.audit_head);
+    match stepguard::session::verify(&session.audit_path(), head.as_ref()) {
+        Ok(h) => {
+            println!(
+                "ok: {} events, chain intact (head {})",
+                h.seq,
+                &h.hash[..h.hash.len().min(16)]
+            );
+            Ok(EXIT_OK)
+        }
+        Err(e) => {
+            println!("tampered: {e}");
+            Ok(EXIT_FAILED)
+        }
+    }
+}
+
+pub fn report(id: &str, format: &str, output: Option<&Path>) -> Result<u8> {
+    let dir = state_dir_or_fail()?;
+    let session = SessionDir::open(&dir, id)?;
+    let events = stepguard::session::audit::read_events(&session.audit_path())
+        .with_context(|| format!("session {id}: cannot read its audit log"))?;
+    // A report of a tampered log would put edited history into a postmortem.
+    let head = session
+        .read_snapshot::<Snapshot>()
+        .ok()
+        .map(|s| s.audit_head);
+    if let Err(e) = stepguard::session::verify(&session.audit_path(), head.as_ref()) {
+        eprintln!("stepguard: the audit log does not verify: {e}");
+        return Ok(EXIT_FAILED);
+    }
+    let report = stepguard::report::build(id, &events);
+    let text = match format {
+        "json" => report.to_json()?,
+        _ => stepguard::sanitize::sanitize_text(&report.to_markdown()),
+    };
+    match output {
+        Some(path) => std::fs::write(path, text)
+            .with_context(|| format!("{}: cannot write", path.display()))?,
+        None => print!("{text}"),
+    }
+    Ok(EXIT_OK)
+}
+
+pub fn stats(json: bool, screen: bool) -> Result<u8> {
+    let dir = state_dir_or_fail()?;
+    let stats = stepguard::stats::compute(&stepguard::stats::load_all(&dir));
+    if screen {
+        stepguard::tui::stats_screen::show(&stats)?;
+    } else if json {
+        println!("{}", stats.to_json()?);
+    } else {
+        print!("{}", stepguard::sanitize::sanitize_text(&stats.to_text()));
+    }
+    Ok(EXIT_OK)
+}
