@@ -76,7 +76,7 @@ fn write_rubber_stamp_session(state_dir: &Path) {
     let session = SessionDir::create(state_dir).unwrap();
     let mut log = AuditLog::open(&session.audit_path()).unwrap();
     let mut t = 1_700_000_000_000;
-    log.append("session-start", json!({"runbook": "k8s-node-notready"}), t)
+    log.append_raw("session-start", json!({"runbook": "k8s-node-notready"}), t)
         .unwrap();
     for step in [
         "confirm-notready",
@@ -87,13 +87,13 @@ fn write_rubber_stamp_session(state_dir: &Path) {
         "uncordon",
     ] {
         t += 2_000;
-        log.append(
+        log.append_raw(
             "run",
             json!({"kind": "preflight", "step": step, "verdict": "PASS"}),
             t,
         )
         .unwrap();
-        log.append(
+        log.append_raw(
             "decision",
             json!({"step": step, "decision": "proceed", "verdict": "PASS", "latency_ms": 2_000}),
             t,
@@ -217,7 +217,7 @@ fn write_hostile_session(state_dir: &Path) -> String {
         ),
     ];
     for (n, (kind, data)) in events.into_iter().enumerate() {
-        log.append(kind, data, t + n as u64 * 1_000).unwrap();
+        log.append_raw(kind, data, t + n as u64 * 1_000).unwrap();
     }
     session.id
 }

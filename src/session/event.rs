@@ -381,7 +381,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::session::audit::{verify, Head};
+    use crate::session::audit::{verify, AuditLog, AuditSink, Head};
 
     fn fixture(rel: &str) -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -466,6 +466,26 @@ mod tests {
                 "target"
             ]
         );
+    }
+
+    /// Typed events through the sink make the very same lines, hashes
+    /// included.
+    #[test]
+    fn the_sink_writes_the_recorded_bytes() {
+        for log in LOGS {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("audit.jsonl");
+            let mut sink: Box<dyn AuditSink> = Box::new(AuditLog::open(&path).unwrap());
+            for (_, ts, kind, data) in raw_lines(&fixture(log)) {
+                sink.append(ts, &Event::from_parts(&kind, data)).unwrap();
+            }
+            assert_eq!(
+                std::fs::read_to_string(&path).unwrap(),
+                std::fs::read_to_string(fixture(log)).unwrap(),
+                "{log}"
+            );
+            assert_eq!(sink.head(), &verify(&path, None).unwrap());
+        }
     }
 
     #[test]

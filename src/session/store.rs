@@ -210,7 +210,7 @@ mod tests {
         let session = SessionDir::create(state.path()).unwrap();
         session.write_state("DB_PASSWORD=hunter2\n").unwrap();
         let mut log = crate::session::audit::AuditLog::open(&session.audit_path()).unwrap();
-        log.append("start", serde_json::json!({}), 1).unwrap();
+        log.append_raw("start", serde_json::json!({}), 1).unwrap();
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&SessionDir::root(state.path())), 0o700);
         assert_eq!(mode(&session.dir), 0o700);

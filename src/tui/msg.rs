@@ -6,6 +6,7 @@ use crossterm::event::KeyEvent;
 use crate::exec::{RunOutcome, Stream};
 pub use crate::llm::DraftJob;
 use crate::llm::{DraftProgress, ModelOutcome};
+use crate::session::Event;
 pub use crate::verdict::CheckKind;
 
 #[derive(Debug)]
@@ -73,9 +74,6 @@ pub enum Effect {
         generation: u64,
     },
     /// Append an event to the session's audit log.
-    Audit {
-        kind: &'static str,
-        data: serde_json::Value,
-    },
+    Audit(Event),
     Quit,
 }

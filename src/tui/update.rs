@@ -10,6 +10,10 @@ use super::msg::{CheckKind, Effect, Msg};
 use crate::draft::compose;
 use crate::exec::{judge, Predicates, Verdict};
 use crate::sanitize::sanitize_line;
+use crate::session::event::{
+    CheckRun, ContextValue, Decided, Decision, DraftResult, IncidentContext, PreflightSeen,
+};
+use crate::session::Event;
 
 pub fn update(model: &mut Model, msg: Msg) -> Vec<Effect> {
     match msg {
@@ -47,7 +51,7 @@ pub fn update(model: &mut Model, msg: Msg) -> Vec<Effect> {
                 return Vec::new();
             }
             model.target = context.clone();
-            vec![audit("target", serde_json::json!({"context": context}))]
+            vec![Effect::Audit(Event::Target { context })]
         }
         Msg::DraftProgress {
             step_index,
@@ -160,19 +164,7 @@ fn on_draft_done(
         return Vec::new();
     }
     let step = walk.runbook.steps[step_index].id.clone();
-    let event = audit(
-        "draft",
-        match &result {
-            Ok(o) => serde_json::json!({
-                "step": step, "model": o.model, "cached": o.cached, "usage": o.usage,
-                "redactions": o.redactions, "prompt_sha256": o.prompt_sha256,
-                "duration_ms": o.elapsed_ms, "response_sha256": sha256_hex(
-                    serde_json::to_string(&o.draft).unwrap_or_default().as_bytes()),
-                "stale": o.draft.stale.len(), "suspicious": o.suspicious.len(),
-            }),
-            Err(e) => serde_json::json!({"step": step, "error": e}),
-        },
-    );
+    let event = Effect::Audit(Event::Draft(DraftResult::new(step, &result)));
     match result {
         Ok(outcome) => {
             if step_index == walk.index {
@@ -474,7 +466,7 @@ fn on_check_done(
     let mut dropped = 0;
     let mut rule_uses = Vec::new();
     let mut output_tail = String::new();
-    let mut sandbox = serde_json::Value::Null;
+    let mut sandbox = None;
     let judged = match result {
         Ok(outcome) => {
             let judgement = match Predicates::new(proceed_if.as_deref(), stop_if.as_deref()) {
@@ -494,7 +486,7 @@ fn on_check_done(
             output_digest = sha256_hex(text.as_bytes());
             dropped = outcome.output.dropped_lines;
             rule_uses = outcome.rule_uses.clone();
-            sandbox = serde_json::to_value(&outcome.sandbox).unwrap_or_default();
+            sandbox = Some(outcome.sandbox.clone());
             // The end of the output for the postmortem, secrets removed.
             let skip = outcome.output.lines.len().saturating_sub(20);
             let tail: String = outcome
@@ -526,18 +518,21 @@ fn on_check_done(
             at_ms: now_ms,
         },
     };
-    let event = audit(
-        "run",
-        serde_json::json!({
-            "kind": kind, "step": walk.card.step_id, "command": judged.command,
-            "exit_code": judged.exit_code, "verdict": judged.judgement.verdict,
-            "reason": judged.judgement.reason, "duration_ms": judged.duration_ms,
-            "output_sha256": output_digest, "dropped_lines": dropped,
-            "suspicious_lines": judged.suspicious.len(),
-            "standing_rules_used": rule_uses, "output_tail": output_tail,
-            "sandbox": sandbox,
-        }),
-    );
+    let event = Effect::Audit(Event::Run(CheckRun {
+        kind,
+        step: walk.card.step_id.clone(),
+        command: judged.command.clone(),
+        exit_code: judged.exit_code,
+        verdict: judged.judgement.verdict,
+        reason: judged.judgement.reason.clone(),
+        duration_ms: judged.duration_ms,
+        output_sha256: output_digest,
+        dropped_lines: dropped,
+        suspicious_lines: judged.suspicious.len(),
+        standing_rules_used: rule_uses,
+        output_tail,
+        sandbox: Some(sandbox),
+    }));
     let status = format!(
         "{kind}: {} — {}",
         judged.judgement.verdict, judged.judgement.reason
@@ -648,24 +643,30 @@ fn finish_step(model: &mut Model, status: StepStatus, note: String) -> Vec<Effec
     record.status = status;
     record.note = note.clone();
     let (decision, verdict) = match status {
-        StepStatus::Proceeded(v) => ("proceed", v),
-        StepStatus::Skipped => ("skip", None),
-        StepStatus::Halted => ("halt", None),
-        StepStatus::Pending => ("none", None),
+        StepStatus::Proceeded(v) => (Decision::Proceed, v),
+        StepStatus::Skipped => (Decision::Skip, None),
+        StepStatus::Halted => (Decision::Halt, None),
+        StepStatus::Pending => (Decision::Undecided, None),
     };
     let action = walk.action().map(str::to_string);
-    let decided = audit(
-        "decision",
-        serde_json::json!({
-            "step": walk.card.step_id, "step_number": walk.index + 1, "decision": decision,
-            "latency_ms": model.now_ms.saturating_sub(walk.shown_at_ms),
-            "verdict": verdict, "note": note, "risk": walk.card.risk,
-            "action": action, "action_sha256": action.as_deref().map(|a| sha256_hex(a.as_bytes())),
-            "preflight": walk.current_preflight().map(|j| serde_json::json!({
-                "command": j.command, "verdict": j.judgement.verdict, "at_ms": j.at_ms})),
-            "unverified": walk.card.unverified, "stale": walk.card.stale,
+    let decided = Effect::Audit(Event::Decision(Decided {
+        step: walk.card.step_id.clone(),
+        step_number: walk.index + 1,
+        decision,
+        latency_ms: model.now_ms.saturating_sub(walk.shown_at_ms),
+        verdict,
+        note,
+        risk: Some(walk.card.risk),
+        action_sha256: action.as_deref().map(|a| sha256_hex(a.as_bytes())),
+        action,
+        preflight: walk.current_preflight().map(|j| PreflightSeen {
+            command: j.command.clone(),
+            verdict: j.judgement.verdict,
+            at_ms: j.at_ms,
         }),
-    );
+        unverified: walk.card.unverified.clone(),
+        stale: walk.card.stale.clone(),
+    }));
     walk.gates.clear();
     walk.answers.clear();
     model.overlay = Overlay::None;
@@ -771,10 +772,11 @@ fn on_prompt_key(model: &mut Model, key: KeyEvent) -> Vec<Effect> {
                 return Vec::new();
             };
             vec![
-                audit(
-                    "override",
-                    serde_json::json!({"what": "copy to another target", "mismatch": mismatch, "reason": input}),
-                ),
+                Effect::Audit(Event::Override {
+                    what: "copy to another target".into(),
+                    mismatch,
+                    reason: input,
+                }),
                 Effect::Copy {
                     what: "action",
                     text,
@@ -875,28 +877,19 @@ fn set_state(model: &mut Model, text: String) -> Vec<Effect> {
 /// the state itself) and the values in use with where they came from.
 pub fn context_event(model: &Model) -> Effect {
     let state = model.ctx.state_text().unwrap_or("");
-    let values: Vec<serde_json::Value> = model
+    let values = model
         .walk
         .as_ref()
-        .map(|w| {
-            w.card
-                .values
-                .iter()
-                .map(|v| {
-                    serde_json::json!({"name": v.name, "value": v.value, "verified": v.verified,
-                    "source": v.evidence.as_ref().map(|e| e.source)})
-                })
-                .collect()
-        })
+        .map(|w| w.card.values.iter().map(ContextValue::from).collect())
         .unwrap_or_default();
-    audit(
-        "context",
-        serde_json::json!({
-            "state_sha256": sha256_hex(state.as_bytes()), "state_lines": model.state.lines,
-            "state_bytes": model.state.bytes, "vars": model.ctx.vars,
-            "alert": model.ctx.alert.as_ref().map(|a| &a.labels), "values": values,
-        }),
-    )
+    Effect::Audit(Event::Context(IncidentContext {
+        state_sha256: sha256_hex(state.as_bytes()),
+        state_lines: model.state.lines,
+        state_bytes: model.state.bytes,
+        vars: model.ctx.vars.clone(),
+        alert: model.ctx.alert.as_ref().map(|a| a.labels.clone()),
+        values,
+    }))
 }
 
 fn on_edited(model: &mut Model, result: Result<String, String>) -> Vec<Effect> {
@@ -916,20 +909,17 @@ fn on_edited(model: &mut Model, result: Result<String, String>) -> Vec<Effect> {
             // The approval was for another action: judge the world again.
             walk.preflight = None;
             model.status = Some("action edited (recorded); run the pre-flight again (r)".into());
-            vec![audit(
-                "edit",
-                serde_json::json!({"step": walk.card.step_id, "before": before, "after": text}),
-            )]
+            vec![Effect::Audit(Event::Edit {
+                step: walk.card.step_id.clone(),
+                before,
+                after: text,
+            })]
         }
         Err(e) => {
             model.status = Some(format!("edit failed: {e}"));
             Vec::new()
         }
     }
-}
-
-fn audit(kind: &'static str, data: serde_json::Value) -> Effect {
-    Effect::Audit { kind, data }
 }
 
 /// Where an action points (`--context`, `-n`/`--namespace`, `--region`) when
