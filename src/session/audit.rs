@@ -32,6 +32,14 @@ pub trait AuditSink {
     fn head(&self) -> &Head;
 }
 
+/// One event read back from a log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recorded {
+    pub seq: u64,
+    pub ts_ms: u64,
+    pub event: Event,
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 struct Line {
     seq: u64,
@@ -214,12 +222,16 @@ pub fn verify(path: &Path, expected: Option<&Head>) -> Result<Head, VerifyError>
 }
 
 /// Every event of a log, for reports (no verification).
-pub fn read_events(path: &Path) -> std::io::Result<Vec<(u64, u64, String, Value)>> {
+pub fn read_events(path: &Path) -> std::io::Result<Vec<Recorded>> {
     let text = std::fs::read_to_string(path)?;
     Ok(text
         .lines()
         .filter_map(|l| serde_json::from_str::<Line>(l).ok())
-        .map(|l| (l.seq, l.ts_ms, l.kind, l.data))
+        .map(|l| Recorded {
+            seq: l.seq,
+            ts_ms: l.ts_ms,
+            event: Event::from_parts(&l.kind, l.data),
+        })
         .collect())
 }
 

@@ -5,7 +5,7 @@ pub mod audit;
 pub mod event;
 pub mod store;
 
-pub use audit::{verify, AuditLog, AuditSink, Head, VerifyError};
+pub use audit::{verify, AuditLog, AuditSink, Head, Recorded, VerifyError};
 pub use event::Event;
 pub use store::{
     list_sessions, new_session_id, now_ms, recent_rejections, Rejection, SessionDir, SessionSummary,
