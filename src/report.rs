@@ -8,9 +8,9 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::sanitize::sanitize_line;
-
-/// One audit event: sequence, time, kind, data.
-pub type Event = (u64, u64, String, Value);
+use crate::session::event::{Decision, DraftResult, Event};
+use crate::session::Recorded;
+use crate::verdict::{CheckKind, Verdict};
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Report {
@@ -63,11 +63,11 @@ pub struct Totals {
     pub duration_ms: u64,
 }
 
-fn s(v: &Value, key: &str) -> String {
-    match v.get(key) {
-        Some(Value::String(x)) => x.clone(),
-        Some(Value::Null) | None => String::new(),
-        Some(other) => other.to_string(),
+/// The word the log records for a value (`preflight`, `state`).
+fn word<T: Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(Value::String(word)) => word,
+        _ => String::new(),
     }
 }
 
@@ -83,7 +83,7 @@ fn one_line(text: &str) -> String {
 }
 
 /// Build the report from a session's events (in log order).
-pub fn build(session: &str, events: &[Event]) -> Report {
+pub fn build(session: &str, events: &[Recorded]) -> Report {
     let mut r = Report {
         session: session.to_string(),
         ..Report::default()
@@ -102,129 +102,125 @@ pub fn build(session: &str, events: &[Event]) -> Report {
             }
         }
     };
-    for (_, at, kind, data) in events {
+    for Recorded {
+        ts_ms: at, event, ..
+    } in events
+    {
         r.started_ms = if r.started_ms == 0 { *at } else { r.started_ms };
         r.ended_ms = *at;
-        let step = data.get("step").and_then(Value::as_str).map(String::from);
+        let step = event.step().map(String::from);
         if let Some(id) = &step {
             current = id.clone();
         }
         let mut text = None;
-        match kind.as_str() {
-            "session-start" => {
-                r.runbook = s(data, "runbook");
-                r.runbook_path = s(data, "runbook_path");
-                r.drafter = s(data, "drafter");
+        match event {
+            Event::SessionStart(start) => {
+                r.runbook = start.runbook.clone();
+                r.runbook_path = start.runbook_path.clone();
+                r.drafter = start.drafter.clone();
                 text = Some(format!(
                     "session started on runbook `{}`",
                     clean(&r.runbook)
                 ));
             }
-            "resume" => text = Some(format!("session resumed at step {}", s(data, "step"))),
-            "context" => {
-                r.state_lines = data.get("state_lines").and_then(Value::as_u64).unwrap_or(0);
-                r.state_sha256 = s(data, "state_sha256");
-                r.values = data
-                    .get("values")
-                    .and_then(Value::as_array)
-                    .map(|vals| {
-                        vals.iter()
-                            .map(|v| {
-                                let verified = if v.get("verified") == Some(&Value::Bool(true)) {
-                                    ""
-                                } else {
-                                    " (unverified)"
-                                };
-                                (
-                                    s(v, "name"),
-                                    s(v, "value"),
-                                    format!("{}{verified}", s(v, "source")),
-                                )
-                            })
-                            .collect()
+            Event::Resume { step: at_step, .. } => {
+                text = Some(format!("session resumed at step {at_step}"))
+            }
+            Event::Context(context) => {
+                r.state_lines = context.state_lines as u64;
+                r.state_sha256 = context.state_sha256.clone();
+                r.values = context
+                    .values
+                    .iter()
+                    .map(|v| {
+                        let verified = if v.verified { "" } else { " (unverified)" };
+                        (
+                            v.name.clone(),
+                            v.value.clone().unwrap_or_default(),
+                            format!(
+                                "{}{verified}",
+                                v.source.as_ref().map(word).unwrap_or_default()
+                            ),
+                        )
                     })
-                    .unwrap_or_default();
+                    .collect();
                 text = Some(format!("cluster state given: {} lines", r.state_lines));
             }
-            "target" => {
-                r.target = Some(s(data, "context"));
-                text = Some(format!(
-                    "target: kube context `{}`",
-                    clean(&s(data, "context"))
-                ));
+            Event::Target { context } => {
+                r.target = Some(context.clone());
+                text = Some(format!("target: kube context `{}`", clean(context)));
             }
-            "run" => {
+            Event::Run(run) => {
                 let i = step_of(&mut steps, &current);
                 let line = format!(
                     "{} `{}` → {} (exit {}, {} ms){}",
-                    s(data, "kind"),
-                    clean(&s(data, "command")),
-                    s(data, "verdict"),
-                    s(data, "exit_code"),
-                    s(data, "duration_ms"),
-                    match s(data, "reason") {
-                        r if r.is_empty() => String::new(),
-                        r => format!(": {}", clean(&r)),
+                    word(&run.kind),
+                    clean(&run.command),
+                    run.verdict,
+                    run.exit_code.map(|c| c.to_string()).unwrap_or_default(),
+                    run.duration_ms,
+                    match run.reason.as_str() {
+                        "" => String::new(),
+                        reason => format!(": {}", clean(reason)),
                     }
                 );
                 steps[i].runs.push(line.clone());
-                steps[i].output_tail = s(data, "output_tail");
-                if s(data, "kind") == "preflight" {
-                    steps[i].verdict = Some(s(data, "verdict"));
+                steps[i].output_tail = run.output_tail.clone();
+                if run.kind == CheckKind::Preflight {
+                    steps[i].verdict = Some(run.verdict.to_string());
                 }
                 text = Some(line);
             }
-            "copy" => {
+            Event::Copy(copied) => {
                 let i = step_of(&mut steps, &current);
-                let what = s(data, "what");
-                let via = match s(data, "via") {
-                    v if v.is_empty() => format!("failed: {}", clean(&s(data, "error"))),
-                    v => format!("via {v}"),
+                let what = &copied.what;
+                let via = match copied.via.as_deref() {
+                    Some(via) if !via.is_empty() => format!("via {via}"),
+                    _ => format!(
+                        "failed: {}",
+                        clean(copied.error.as_deref().unwrap_or_default())
+                    ),
                 };
                 steps[i]
                     .copies
-                    .push(format!("{what} `{}` ({via})", clean(&s(data, "text"))));
+                    .push(format!("{what} `{}` ({via})", clean(&copied.text)));
                 if what == "action" && r.totals.time_to_first_action_ms.is_none() {
                     r.totals.time_to_first_action_ms = Some(at.saturating_sub(r.started_ms));
                 }
                 text = Some(format!("copied the {what} ({via})"));
             }
-            "edit" => {
+            Event::Edit { before, after, .. } => {
                 let i = step_of(&mut steps, &current);
-                steps[i].edits.push((s(data, "before"), s(data, "after")));
+                steps[i].edits.push((before.clone(), after.clone()));
                 r.totals.edits += 1;
                 text = Some("edited the action".into());
             }
-            "override" => {
+            Event::Override { what, reason, .. } => {
                 r.totals.overrides += 1;
-                text = Some(format!(
-                    "override ({}): {}",
-                    clean(&s(data, "what")),
-                    clean(&s(data, "reason"))
-                ));
+                text = Some(format!("override ({}): {}", clean(what), clean(reason)));
             }
-            "decision" => {
+            Event::Decision(decided) => {
                 let i = step_of(&mut steps, &current);
-                let decision = s(data, "decision");
-                steps[i].decision = decision.clone();
-                steps[i].note = s(data, "note");
-                steps[i].latency_ms = data.get("latency_ms").and_then(Value::as_u64).unwrap_or(0);
+                let decision = decided.decision.as_str();
+                steps[i].decision = decision.to_string();
+                steps[i].note = decided.note.clone();
+                steps[i].latency_ms = decided.latency_ms;
                 r.totals.steps_decided += 1;
-                match decision.as_str() {
-                    "proceed" => r.totals.proceeded += 1,
-                    "skip" => r.totals.skipped += 1,
-                    "halt" => r.totals.halted += 1,
-                    _ => {}
+                match decided.decision {
+                    Decision::Proceed => r.totals.proceeded += 1,
+                    Decision::Skip => r.totals.skipped += 1,
+                    Decision::Halt => r.totals.halted += 1,
+                    Decision::Undecided => {}
                 }
-                if decision == "proceed" && s(data, "verdict") == "STOP" {
+                if decided.decision == Decision::Proceed && decided.verdict == Some(Verdict::Stop) {
                     r.totals.overrides += 1;
                 }
                 let note = steps[i].note.clone();
                 text = Some(format!(
                     "decision: {decision}{} after {}{}",
-                    match s(data, "verdict") {
-                        v if v.is_empty() => String::new(),
-                        v => format!(" on {v}"),
+                    match decided.verdict {
+                        None => String::new(),
+                        Some(v) => format!(" on {v}"),
                     },
                     human_ms(steps[i].latency_ms),
                     if note.is_empty() {
@@ -234,22 +230,20 @@ pub fn build(session: &str, events: &[Event]) -> Report {
                     }
                 ));
             }
-            "draft" => {
-                text = Some(match s(data, "error") {
-                    e if !e.is_empty() => format!("model draft failed: {}", clean(&e)),
-                    _ => format!(
+            Event::Draft(draft) => {
+                text = Some(match draft {
+                    DraftResult::Failed { error, .. } => {
+                        format!("model draft failed: {}", clean(error))
+                    }
+                    DraftResult::Drafted(d) => format!(
                         "drafted by {}{}",
-                        clean(&s(data, "model")),
-                        if data.get("cached") == Some(&Value::Bool(true)) {
-                            " (cached)"
-                        } else {
-                            ""
-                        }
+                        clean(&d.model),
+                        if d.cached { " (cached)" } else { "" }
                     ),
                 })
             }
-            "quit" => text = Some("quit (session saved)".into()),
-            _ => {}
+            Event::Quit {} => text = Some("quit (session saved)".into()),
+            Event::RunStart { .. } | Event::Cancel { .. } | Event::Unknown { .. } => {}
         }
         if let Some(text) = text {
             r.timeline.push(Entry {

@@ -6,9 +6,11 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use serde::Serialize;
-use serde_json::Value;
 
-use crate::report::{human_ms, Event};
+use crate::report::human_ms;
+use crate::session::event::{Decision, Event};
+use crate::session::Recorded;
+use crate::verdict::{CheckKind, Verdict};
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct Rates {
@@ -73,7 +75,7 @@ impl Rates {
 }
 
 /// Compute from every session's events: `(session id, events)`.
-pub fn compute(sessions: &[(String, Vec<Event>)]) -> Stats {
+pub fn compute(sessions: &[(String, Vec<Recorded>)]) -> Stats {
     let mut stats = Stats {
         sessions: sessions.len(),
         ..Stats::default()
@@ -81,14 +83,16 @@ pub fn compute(sessions: &[(String, Vec<Event>)]) -> Stats {
     for (_, events) in sessions {
         let runbook = events
             .iter()
-            .find(|(_, _, k, _)| k == "session-start")
-            .and_then(|(_, _, _, d)| d.get("runbook").and_then(Value::as_str))
+            .find_map(|r| match &r.event {
+                Event::SessionStart(start) => Some(start.runbook.as_str()),
+                _ => None,
+            })
             .unwrap_or("?")
             .to_string();
         let mut edited_steps: Vec<String> = Vec::new();
         let mut current = String::new();
-        for (_, _, kind, data) in events {
-            if let Some(step) = data.get("step").and_then(Value::as_str) {
+        for Recorded { event, .. } in events {
+            if let Some(step) = event.step() {
                 current = step.to_string();
             }
             let key = format!("{runbook}/{current}");
@@ -98,38 +102,32 @@ pub fn compute(sessions: &[(String, Vec<Event>)]) -> Stats {
                 f(stats.per_runbook.entry(runbook.clone()).or_default());
                 f(stats.per_step.entry(key.clone()).or_default());
             };
-            match kind.as_str() {
-                "edit" => edited_steps.push(current.clone()),
-                "run" if data.get("kind").and_then(Value::as_str) == Some("preflight") => {
-                    let stop = data.get("verdict").and_then(Value::as_str) == Some("STOP");
+            match event {
+                Event::Edit { .. } => edited_steps.push(current.clone()),
+                Event::Run(run) if run.kind == CheckKind::Preflight => {
+                    let stop = run.verdict == Verdict::Stop;
                     each(&|r| {
                         r.preflights += 1;
                         r.stop_trips += usize::from(stop);
                     });
                 }
-                "decision" => {
-                    let decision = data.get("decision").and_then(Value::as_str).unwrap_or("");
-                    let latency = data.get("latency_ms").and_then(Value::as_u64).unwrap_or(0);
-                    let overridden = decision == "proceed"
-                        && (data.get("verdict").and_then(Value::as_str) == Some("STOP")
-                            || data
-                                .get("unverified")
-                                .and_then(Value::as_array)
-                                .is_some_and(|a| !a.is_empty())
-                            || data
-                                .get("stale")
-                                .and_then(Value::as_array)
-                                .is_some_and(|a| !a.is_empty()));
+                Event::Decision(decided) => {
+                    let decision = decided.decision;
+                    let latency = decided.latency_ms;
+                    let overridden = decision == Decision::Proceed
+                        && (decided.verdict == Some(Verdict::Stop)
+                            || !decided.unverified.is_empty()
+                            || !decided.stale.is_empty());
                     let modified = edited_steps.contains(&current);
                     each(&|r| {
                         r.decisions += 1;
                         match decision {
-                            "proceed" => {
+                            Decision::Proceed => {
                                 r.proceeded += 1;
                                 r.latencies.push(latency);
                             }
-                            "skip" | "halt" => r.rejected += 1,
-                            _ => {}
+                            Decision::Skip | Decision::Halt => r.rejected += 1,
+                            Decision::Undecided => {}
                         }
                         r.modified += usize::from(modified);
                         r.overridden += usize::from(overridden);
@@ -232,11 +230,11 @@ impl Stats {
 }
 
 /// Every session under the state directory, with its events.
-pub fn load_all(state_dir: &std::path::Path) -> Vec<(String, Vec<Event>)> {
+pub fn load_all(state_dir: &std::path::Path) -> Vec<(String, Vec<Recorded>)> {
     let Ok(entries) = std::fs::read_dir(crate::session::SessionDir::root(state_dir)) else {
         return Vec::new();
     };
-    let mut out: Vec<(String, Vec<Event>)> = entries
+    let mut out: Vec<(String, Vec<Recorded>)> = entries
         .flatten()
         .filter_map(|e| {
             let id = e.file_name().to_string_lossy().into_owned();

@@ -76,7 +76,7 @@ fn write_rubber_stamp_session(state_dir: &Path) {
     let session = SessionDir::create(state_dir).unwrap();
     let mut log = AuditLog::open(&session.audit_path()).unwrap();
     let mut t = 1_700_000_000_000;
-    log.append("session-start", json!({"runbook": "k8s-node-notready"}), t)
+    log.append_raw("session-start", json!({"runbook": "k8s-node-notready"}), t)
         .unwrap();
     for step in [
         "confirm-notready",
@@ -87,13 +87,13 @@ fn write_rubber_stamp_session(state_dir: &Path) {
         "uncordon",
     ] {
         t += 2_000;
-        log.append(
+        log.append_raw(
             "run",
             json!({"kind": "preflight", "step": step, "verdict": "PASS"}),
             t,
         )
         .unwrap();
-        log.append(
+        log.append_raw(
             "decision",
             json!({"step": step, "decision": "proceed", "verdict": "PASS", "latency_ms": 2_000}),
             t,
@@ -191,12 +191,13 @@ fn write_hostile_session(state_dir: &Path) -> String {
         (
             "context",
             json!({"state_lines": 3, "state_sha256": "é\u{202e}abcdef0123456789abcdef",
-                   "values": [{"name": "ns", "value": "pay\u{200b}ments", "source": "alert", "verified": true}]}),
+                   "values": [{"name": "ns", "value": "pay\u{200b}ments", "source": "label", "verified": true}]}),
         ),
         (
             "run",
             json!({"kind": "preflight", "step": "look\u{2066}", "command": "kubectl get pods \u{1b}[2J",
-                   "verdict": "PASS\u{9b}", "exit_code": 0, "duration_ms": 12, "output_tail": HOSTILE_TAIL}),
+                   "verdict": "PASS", "reason": "ok\u{9b}\n# Fake heading", "exit_code": 0,
+                   "duration_ms": 12, "output_tail": HOSTILE_TAIL}),
         ),
         (
             "copy",
@@ -208,8 +209,19 @@ fn write_hostile_session(state_dir: &Path) -> String {
         ),
         (
             "decision",
-            json!({"step": "look\u{2066}", "decision": "proceed\n# Fake heading", "verdict": "PASS",
+            json!({"step": "look\u{2066}", "decision": "proceed", "verdict": "PASS",
                    "note": HOSTILE_NOTE, "latency_ms": 3_000}),
+        ),
+        // Words that are not a verdict or a decision: lines that do not
+        // read as events, left out of the report and the stats.
+        (
+            "run",
+            json!({"kind": "preflight", "step": "look\u{2066}", "verdict": "PASS\u{9b}",
+                   "output_tail": "# Fake heading"}),
+        ),
+        (
+            "decision",
+            json!({"step": "look\u{2066}", "decision": "proceed\n# Fake heading"}),
         ),
         (
             "draft",
@@ -217,7 +229,7 @@ fn write_hostile_session(state_dir: &Path) -> String {
         ),
     ];
     for (n, (kind, data)) in events.into_iter().enumerate() {
-        log.append(kind, data, t + n as u64 * 1_000).unwrap();
+        log.append_raw(kind, data, t + n as u64 * 1_000).unwrap();
     }
     session.id
 }
@@ -259,7 +271,7 @@ fn machine_and_markdown_reports_carry_no_raw_controls() {
     assert_eq!(report["runbook"], HOSTILE_RUNBOOK);
     assert_eq!(report["steps"][0]["note"], HOSTILE_NOTE);
     assert_eq!(report["steps"][0]["output_tail"], HOSTILE_TAIL);
-    assert_eq!(report["steps"][0]["decision"], "proceed\n# Fake heading");
+    assert_eq!(report["steps"][0]["decision"], "proceed");
 
     let json = run(&["stats", "--json"]);
     assert_eq!(raw_controls(&json), Vec::<String>::new(), "{json}");

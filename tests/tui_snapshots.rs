@@ -225,10 +225,7 @@ fn copy_refused_for_the_wrong_namespace() {
         matches!(
             effects.as_slice(),
             [
-                stepguard::tui::Effect::Audit {
-                    kind: "override",
-                    ..
-                },
+                stepguard::tui::Effect::Audit(stepguard::session::Event::Override { .. }),
                 stepguard::tui::Effect::Copy { .. }
             ]
         ),

@@ -505,13 +505,9 @@ fn new_state_discards_drafts_and_late_replies() {
         .filter(|e| matches!(e, Effect::RequestDraft { .. }))
         .count();
     assert_eq!(drafts, 2, "current and next step drafted again");
-    assert!(effects.iter().any(|e| matches!(
-        e,
-        Effect::Audit {
-            kind: "context",
-            ..
-        }
-    )));
+    assert!(effects
+        .iter()
+        .any(|e| matches!(e, Effect::Audit(stepguard::session::Event::Context(_)))));
     let walk = m.walk.as_ref().unwrap();
     assert!(walk.generation > old);
     // A reply to the old request arrives late: ignored.

@@ -91,7 +91,7 @@ pub fn default_config_dirs() -> Vec<PathBuf> {
 }
 
 /// What protects a run, as the header, the card and the audit log say it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum SandboxStatus {
     /// Landlock enforced, with the kernel's ABI version.

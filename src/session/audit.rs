@@ -12,11 +12,32 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::event::Event;
+
 /// The last line of a log: how many lines, and the last hash.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Head {
     pub seq: u64,
     pub hash: String,
+}
+
+/// Where a session's events go. The hash-chained file is one sink; another
+/// store (a database) is one more implementation.
+pub trait AuditSink {
+    /// Append one event, durably before returning; the new head.
+    fn append(&mut self, ts_ms: u64, event: &Event) -> std::io::Result<Head>;
+
+    /// The last event appended (or found when the sink was opened), which
+    /// the session snapshot records.
+    fn head(&self) -> &Head;
+}
+
+/// One event read back from a log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recorded {
+    pub seq: u64,
+    pub ts_ms: u64,
+    pub event: Event,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -91,16 +112,14 @@ impl AuditLog {
         })
     }
 
-    pub fn head(&self) -> &Head {
-        &self.head
-    }
-
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// Append one event and flush it to disk.
-    pub fn append(&mut self, kind: &str, data: Value, ts_ms: u64) -> std::io::Result<Head> {
+    /// Append a line of any kind and data, as given, and flush it to disk.
+    /// Events go through [`AuditSink::append`]; this writes lines an older
+    /// or other writer would have.
+    pub fn append_raw(&mut self, kind: &str, data: Value, ts_ms: u64) -> std::io::Result<Head> {
         let seq = self.head.seq + 1;
         let hash = line_hash(seq, ts_ms, kind, &data, &self.head.hash);
         let line = Line {
@@ -118,6 +137,19 @@ impl AuditLog {
         self.file.sync_data()?;
         self.head = Head { seq, hash };
         Ok(self.head.clone())
+    }
+}
+
+impl AuditSink for AuditLog {
+    fn append(&mut self, ts_ms: u64, event: &Event) -> std::io::Result<Head> {
+        // The hash covers the data as a JSON value (keys sorted), the form
+        // every line has had.
+        let (kind, data) = event.to_parts()?;
+        self.append_raw(&kind, data, ts_ms)
+    }
+
+    fn head(&self) -> &Head {
+        &self.head
     }
 }
 
@@ -190,12 +222,16 @@ pub fn verify(path: &Path, expected: Option<&Head>) -> Result<Head, VerifyError>
 }
 
 /// Every event of a log, for reports (no verification).
-pub fn read_events(path: &Path) -> std::io::Result<Vec<(u64, u64, String, Value)>> {
+pub fn read_events(path: &Path) -> std::io::Result<Vec<Recorded>> {
     let text = std::fs::read_to_string(path)?;
     Ok(text
         .lines()
         .filter_map(|l| serde_json::from_str::<Line>(l).ok())
-        .map(|l| (l.seq, l.ts_ms, l.kind, l.data))
+        .map(|l| Recorded {
+            seq: l.seq,
+            ts_ms: l.ts_ms,
+            event: Event::from_parts(&l.kind, l.data),
+        })
         .collect())
 }
 
@@ -209,7 +245,7 @@ mod tests {
         let path = dir.path().join("audit.jsonl");
         let mut log = AuditLog::open(&path).unwrap();
         for i in 0..n {
-            log.append(
+            log.append_raw(
                 "event",
                 json!({"i": i, "text": format!("line {i}")}),
                 1_000 + i,
@@ -241,7 +277,7 @@ mod tests {
         let (_d, path, head) = log_with(5);
         assert_eq!(verify(&path, Some(&head)).unwrap(), head);
         let mut log = AuditLog::open(&path).unwrap();
-        log.append("more", json!({}), 9).unwrap();
+        log.append_raw("more", json!({}), 9).unwrap();
         assert_eq!(verify(&path, None).unwrap().seq, 6);
     }
 

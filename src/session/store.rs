@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
+use super::event::{Decision, Event};
 use crate::paths::{create_private_dir, create_private_dir_new};
 
 pub use crate::clock::now_ms;
@@ -159,34 +160,27 @@ pub fn recent_rejections(state_dir: &Path, now_ms: u64, window_ms: u64) -> Vec<R
         let Ok(events) = super::audit::read_events(&entry.path().join("audit.jsonl")) else {
             continue;
         };
-        let runbook = events
-            .iter()
-            .find(|(_, _, kind, _)| kind == "session-start")
-            .and_then(|(_, _, _, d)| d.get("runbook").and_then(|r| r.as_str()).map(String::from));
+        let runbook = events.iter().find_map(|r| match &r.event {
+            Event::SessionStart(start) => Some(start.runbook.clone()),
+            _ => None,
+        });
         let Some(runbook_id) = runbook else { continue };
-        for (_, ts, kind, data) in &events {
-            let decision = data.get("decision").and_then(|d| d.as_str()).unwrap_or("");
-            if kind != "decision"
-                || !matches!(decision, "skip" | "halt")
-                || now_ms.saturating_sub(*ts) > window_ms
+        for r in &events {
+            let Event::Decision(decided) = &r.event else {
+                continue;
+            };
+            if !matches!(decided.decision, Decision::Skip | Decision::Halt)
+                || now_ms.saturating_sub(r.ts_ms) > window_ms
             {
                 continue;
             }
             out.push(Rejection {
                 session: session.clone(),
                 runbook_id: runbook_id.clone(),
-                step_id: data
-                    .get("step")
-                    .and_then(|s| s.as_str())
-                    .unwrap_or("")
-                    .to_string(),
-                decision: decision.to_string(),
-                reason: data
-                    .get("note")
-                    .and_then(|s| s.as_str())
-                    .unwrap_or("")
-                    .to_string(),
-                at_ms: *ts,
+                step_id: decided.step.clone(),
+                decision: decided.decision.as_str().to_string(),
+                reason: decided.note.clone(),
+                at_ms: r.ts_ms,
             });
         }
     }
@@ -210,11 +204,61 @@ mod tests {
         let session = SessionDir::create(state.path()).unwrap();
         session.write_state("DB_PASSWORD=hunter2\n").unwrap();
         let mut log = crate::session::audit::AuditLog::open(&session.audit_path()).unwrap();
-        log.append("start", serde_json::json!({}), 1).unwrap();
+        log.append_raw("start", serde_json::json!({}), 1).unwrap();
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&SessionDir::root(state.path())), 0o700);
         assert_eq!(mode(&session.dir), 0o700);
         assert_eq!(mode(&session.state_path()), 0o600);
         assert_eq!(mode(&session.audit_path()), 0o600);
+    }
+
+    #[test]
+    fn rejections_come_from_skip_and_halt_decisions() {
+        let state = tempfile::tempdir().unwrap();
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        for (id, log) in [
+            ("bb5291e6", "sessions/bb5291e6/audit.jsonl"),
+            ("c0ffee01", "audit/all-kinds.jsonl"),
+        ] {
+            let dir = SessionDir::root(state.path()).join(id);
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::copy(fixtures.join(log), dir.join("audit.jsonl")).unwrap();
+        }
+        let now = 1_795_400_070_001 + 1_000;
+        let found = recent_rejections(state.path(), now, 3_600_000);
+        let brief: Vec<_> = found
+            .iter()
+            .map(|r| {
+                (
+                    r.session.as_str(),
+                    r.runbook_id.as_str(),
+                    r.step_id.as_str(),
+                    r.decision.as_str(),
+                    r.reason.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            brief,
+            [
+                (
+                    "c0ffee01",
+                    "k8s-rollback",
+                    "confirm",
+                    "halt",
+                    "pages still firing: escalating"
+                ),
+                (
+                    "bb5291e6",
+                    "demo-checkout-logs",
+                    "confirm-recovery",
+                    "skip",
+                    "actions were not run in the demo"
+                ),
+            ]
+        );
+        assert_eq!(found[0].at_ms, 1_795_400_070_000);
+        // Outside the window: only the newer session's halt.
+        assert_eq!(recent_rejections(state.path(), now, 60_000).len(), 1);
     }
 }

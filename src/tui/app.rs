@@ -27,7 +27,8 @@ use crate::draft::Context;
 use crate::exec::{self, OutputLimits, Predicates, RunRequest};
 use crate::llm::{DraftJob, Drafter};
 use crate::runbook::Runbook;
-use crate::session::now_ms;
+use crate::session::event::Copied;
+use crate::session::{now_ms, Event};
 
 /// Messages handled before a frame is drawn, at most.
 const BATCH: usize = 8_192;
@@ -95,9 +96,9 @@ impl Runtime {
         }
     }
 
-    fn audit(&mut self, model: &mut Model, kind: &str, data: serde_json::Value) {
+    fn audit(&mut self, model: &mut Model, event: Event) {
         if let Some(rec) = self.recorder.as_mut() {
-            rec.audit(model, kind, data);
+            rec.audit(model, &event);
         }
     }
 
@@ -111,10 +112,10 @@ impl Runtime {
     ) -> Next {
         match effect {
             Effect::Quit => {
-                self.audit(model, "quit", serde_json::json!({}));
+                self.audit(model, Event::Quit {});
                 return Next::Quit;
             }
-            Effect::Audit { kind, data } => self.audit(model, kind, data),
+            Effect::Audit(event) => self.audit(model, event),
             Effect::RunCheck {
                 run_id,
                 kind,
@@ -125,8 +126,10 @@ impl Runtime {
             } => {
                 self.audit(
                     model,
-                    "run-start",
-                    serde_json::json!({"kind": kind, "command": command}),
+                    Event::RunStart {
+                        kind,
+                        command: command.clone(),
+                    },
                 );
                 let (cancel_tx, cancel_rx) = oneshot::channel();
                 self.checks.insert(run_id, cancel_tx);
@@ -150,7 +153,7 @@ impl Runtime {
                 if let Some(cancel) = self.checks.remove(&run_id) {
                     let _ = cancel.send(());
                 }
-                self.audit(model, "cancel", serde_json::json!({"run_id": run_id}));
+                self.audit(model, Event::Cancel { run_id });
             }
             Effect::RequestDraft { generation, job } => {
                 let Some(drafter) = self.drafter.clone() else {
@@ -176,11 +179,7 @@ impl Runtime {
             }
             Effect::Copy { what, text } => {
                 let result = self.clipboard.copy(&text);
-                let data = match &result {
-                    Ok(via) => serde_json::json!({"what": what, "text": text, "via": via}),
-                    Err(e) => serde_json::json!({"what": what, "text": text, "error": e}),
-                };
-                self.audit(model, "copy", data);
+                self.audit(model, Event::Copy(Copied::new(what, text, &result)));
                 pending.push_back(Msg::Copied { what, result });
             }
             Effect::EditAction { text } => {

@@ -6,23 +6,8 @@ use crossterm::event::KeyEvent;
 use crate::exec::{RunOutcome, Stream};
 pub use crate::llm::DraftJob;
 use crate::llm::{DraftProgress, ModelOutcome};
-
-/// Which read-only command of the step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum CheckKind {
-    Preflight,
-    Verify,
-}
-
-impl std::fmt::Display for CheckKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            CheckKind::Preflight => "pre-flight",
-            CheckKind::Verify => "verify",
-        })
-    }
-}
+use crate::session::Event;
+pub use crate::verdict::CheckKind;
 
 #[derive(Debug)]
 pub enum Msg {
@@ -91,9 +76,6 @@ pub enum Effect {
         generation: u64,
     },
     /// Append an event to the session's audit log.
-    Audit {
-        kind: &'static str,
-        data: serde_json::Value,
-    },
+    Audit(Event),
     Quit,
 }

@@ -7,7 +7,9 @@ use std::path::Path;
 use super::model::Model;
 use super::msg::Effect;
 use super::persist::{sha256_file, snapshot, Snapshot};
-use crate::session::{now_ms, AuditLog, SessionDir, VerifyError};
+use crate::session::event::SessionStart;
+use crate::session::VerifyError;
+use crate::session::{now_ms, AuditLog, AuditSink, Event, SessionDir};
 
 /// Why a session cannot be recorded: its directory, or its log.
 #[derive(Debug, thiserror::Error)]
@@ -26,7 +28,7 @@ pub struct Resume {
 
 pub struct Recorder {
     session: SessionDir,
-    log: AuditLog,
+    log: Box<dyn AuditSink>,
     created_ms: u64,
     runbook_sha256: String,
     last_snapshot: String,
@@ -41,14 +43,17 @@ impl Recorder {
         let log = AuditLog::open(&session.audit_path())?;
         let walk = model.walk.as_ref().expect("a walk is open");
         let runbook_sha256 = sha256_file(&walk.runbook.path);
-        let data = serde_json::json!({
-            "session": session.id, "runbook": walk.runbook.id,
-            "runbook_path": walk.runbook.path, "runbook_sha256": runbook_sha256,
-            "steps": walk.runbook.steps.len(), "drafter": model.drafter,
+        let start = Event::SessionStart(SessionStart {
+            session: session.id.clone(),
+            runbook: walk.runbook.id.clone(),
+            runbook_path: walk.runbook.path.to_string_lossy().into_owned(),
+            runbook_sha256: runbook_sha256.clone(),
+            steps: walk.runbook.steps.len(),
+            drafter: model.drafter.clone(),
         });
         let mut rec = Recorder {
             session,
-            log,
+            log: Box::new(log),
             created_ms: now_ms(),
             runbook_sha256,
             last_snapshot: String::new(),
@@ -56,9 +61,9 @@ impl Recorder {
             failed: false,
         };
         model.session_id = rec.session.id.clone();
-        rec.audit(model, "session-start", data);
-        if let Effect::Audit { kind, data } = super::update::context_event(model) {
-            rec.audit(model, kind, data);
+        rec.audit(model, &start);
+        if let Effect::Audit(context) = super::update::context_event(model) {
+            rec.audit(model, &context);
         }
         Ok(rec)
     }
@@ -72,7 +77,7 @@ impl Recorder {
         let log = AuditLog::open(&resume.session.audit_path())?;
         let mut rec = Recorder {
             session: resume.session.clone(),
-            log,
+            log: Box::new(log),
             created_ms: resume.snapshot.summary.created_ms,
             runbook_sha256: resume.snapshot.runbook_sha256.clone(),
             last_snapshot: String::new(),
@@ -86,15 +91,17 @@ impl Recorder {
                 "the runbook file changed since this session started: read each card again".into(),
             );
         }
-        let data = serde_json::json!({
-            "session": rec.session.id, "step": resume.snapshot.index + 1, "runbook_changed": changed,
-        });
-        rec.audit(model, "resume", data);
+        let resumed = Event::Resume {
+            session: rec.session.id.clone(),
+            step: resume.snapshot.index + 1,
+            runbook_changed: changed,
+        };
+        rec.audit(model, &resumed);
         Ok(rec)
     }
 
-    pub fn audit(&mut self, model: &mut Model, kind: &str, data: serde_json::Value) {
-        if let Err(e) = self.log.append(kind, data, now_ms()) {
+    pub fn audit(&mut self, model: &mut Model, event: &Event) {
+        if let Err(e) = self.log.append(now_ms(), event) {
             self.fail(model, format!("the audit log cannot be written ({e})"));
         }
     }

@@ -20,6 +20,8 @@ use crate::draft::compose;
 use crate::exec::{judge, Predicates, Verdict};
 use crate::policy::{Outcome, PolicyInput};
 use crate::sanitize::sanitize_line;
+use crate::session::event::{CheckRun, Decided, Decision, PreflightSeen};
+use crate::session::Event;
 
 /// How well the open runbook matches the alert being answered (SPEC §7: a
 /// match below the threshold escalates). None without an alert.
@@ -168,7 +170,7 @@ pub fn check_done(
     let mut dropped = 0;
     let mut rule_uses = Vec::new();
     let mut output_tail = String::new();
-    let mut sandbox = serde_json::Value::Null;
+    let mut sandbox = None;
     let judged = match result {
         Ok(outcome) => {
             let judgement = match Predicates::new(proceed_if.as_deref(), stop_if.as_deref()) {
@@ -188,7 +190,7 @@ pub fn check_done(
             output_digest = sha256_hex(text.as_bytes());
             dropped = outcome.output.dropped_lines;
             rule_uses = outcome.rule_uses.clone();
-            sandbox = serde_json::to_value(&outcome.sandbox).unwrap_or_default();
+            sandbox = Some(outcome.sandbox.clone());
             // The end of the output for the postmortem, secrets removed.
             let skip = outcome.output.lines.len().saturating_sub(20);
             let tail: String = outcome
@@ -220,18 +222,21 @@ pub fn check_done(
             at_ms: now_ms,
         },
     };
-    let event = audit(
-        "run",
-        serde_json::json!({
-            "kind": kind, "step": walk.card.step_id, "command": judged.command,
-            "exit_code": judged.exit_code, "verdict": judged.judgement.verdict,
-            "reason": judged.judgement.reason, "duration_ms": judged.duration_ms,
-            "output_sha256": output_digest, "dropped_lines": dropped,
-            "suspicious_lines": judged.suspicious.len(),
-            "standing_rules_used": rule_uses, "output_tail": output_tail,
-            "sandbox": sandbox,
-        }),
-    );
+    let event = Effect::Audit(Event::Run(CheckRun {
+        kind,
+        step: walk.card.step_id.clone(),
+        command: judged.command.clone(),
+        exit_code: judged.exit_code,
+        verdict: judged.judgement.verdict,
+        reason: judged.judgement.reason.clone(),
+        duration_ms: judged.duration_ms,
+        output_sha256: output_digest,
+        dropped_lines: dropped,
+        suspicious_lines: judged.suspicious.len(),
+        standing_rules_used: rule_uses,
+        output_tail,
+        sandbox: Some(sandbox),
+    }));
     let status = format!(
         "{kind}: {} — {}",
         judged.judgement.verdict, judged.judgement.reason
@@ -365,24 +370,30 @@ pub fn finish_step(model: &mut Model, status: StepStatus, note: String) -> Vec<E
     record.status = status;
     record.note = note.clone();
     let (decision, verdict) = match status {
-        StepStatus::Proceeded(v) => ("proceed", v),
-        StepStatus::Skipped => ("skip", None),
-        StepStatus::Halted => ("halt", None),
-        StepStatus::Pending => ("none", None),
+        StepStatus::Proceeded(v) => (Decision::Proceed, v),
+        StepStatus::Skipped => (Decision::Skip, None),
+        StepStatus::Halted => (Decision::Halt, None),
+        StepStatus::Pending => (Decision::Undecided, None),
     };
     let action = walk.action().map(str::to_string);
-    let decided = audit(
-        "decision",
-        serde_json::json!({
-            "step": walk.card.step_id, "step_number": walk.index + 1, "decision": decision,
-            "latency_ms": model.now_ms.saturating_sub(walk.shown_at_ms),
-            "verdict": verdict, "note": note, "risk": walk.card.risk,
-            "action": action, "action_sha256": action.as_deref().map(|a| sha256_hex(a.as_bytes())),
-            "preflight": walk.current_preflight().map(|j| serde_json::json!({
-                "command": j.command, "verdict": j.judgement.verdict, "at_ms": j.at_ms})),
-            "unverified": walk.card.unverified, "stale": walk.card.stale,
+    let decided = Effect::Audit(Event::Decision(Decided {
+        step: walk.card.step_id.clone(),
+        step_number: walk.index + 1,
+        decision,
+        latency_ms: model.now_ms.saturating_sub(walk.shown_at_ms),
+        verdict,
+        note,
+        risk: Some(walk.card.risk),
+        action_sha256: action.as_deref().map(|a| sha256_hex(a.as_bytes())),
+        action,
+        preflight: walk.current_preflight().map(|j| PreflightSeen {
+            command: j.command.clone(),
+            verdict: j.judgement.verdict,
+            at_ms: j.at_ms,
         }),
-    );
+        unverified: walk.card.unverified.clone(),
+        stale: walk.card.stale.clone(),
+    }));
     model.overlay = Overlay::None;
     if status == StepStatus::Halted {
         walk.phase = Phase::Decided(WalkEnd::Halted {
@@ -416,8 +427,4 @@ pub fn finish_step(model: &mut Model, status: StepStatus, note: String) -> Vec<E
     let mut effects = vec![decided];
     effects.extend(super::update::request_drafts(model, None, false));
     effects
-}
-
-pub(super) fn audit(kind: &'static str, data: serde_json::Value) -> Effect {
-    Effect::Audit { kind, data }
 }

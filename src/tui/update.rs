@@ -9,10 +9,12 @@ use super::keys::{self, Command};
 use super::model::*;
 use super::msg::DraftJob;
 use super::msg::{CheckKind, Effect, Msg};
-use super::step::{self, audit};
+use super::step;
 use crate::digest::sha256_hex;
 use crate::draft::compose;
 use crate::sanitize::sanitize_line;
+use crate::session::event::{ContextValue, DraftResult, IncidentContext};
+use crate::session::Event;
 
 pub fn update(model: &mut Model, msg: Msg) -> Vec<Effect> {
     // Cards judge standing rules at the time the runtime handed in.
@@ -52,7 +54,7 @@ pub fn update(model: &mut Model, msg: Msg) -> Vec<Effect> {
                 return Vec::new();
             }
             model.target = context.clone();
-            vec![audit("target", serde_json::json!({"context": context}))]
+            vec![Effect::Audit(Event::Target { context })]
         }
         Msg::Rules(rules) => {
             model.ctx.rules = rules;
@@ -173,19 +175,7 @@ fn on_draft_done(
         return Vec::new();
     }
     let step = walk.runbook.steps[step_index].id.clone();
-    let event = audit(
-        "draft",
-        match &result {
-            Ok(o) => serde_json::json!({
-                "step": step, "model": o.model, "cached": o.cached, "usage": o.usage,
-                "redactions": o.redactions, "prompt_sha256": o.prompt_sha256,
-                "duration_ms": o.elapsed_ms, "response_sha256": sha256_hex(
-                    serde_json::to_string(&o.draft).unwrap_or_default().as_bytes()),
-                "stale": o.draft.stale.len(), "suspicious": o.suspicious.len(),
-            }),
-            Err(e) => serde_json::json!({"step": step, "error": e}),
-        },
-    );
+    let event = Effect::Audit(Event::Draft(DraftResult::new(step, &result)));
     match result {
         Ok(outcome) => {
             if step_index == walk.index {
@@ -473,10 +463,11 @@ fn on_prompt_key(model: &mut Model, key: KeyEvent) -> Vec<Effect> {
                 return Vec::new();
             };
             vec![
-                audit(
-                    "override",
-                    serde_json::json!({"what": "copy to another target", "mismatch": mismatch, "reason": input}),
-                ),
+                Effect::Audit(Event::Override {
+                    what: "copy to another target".into(),
+                    mismatch,
+                    reason: input,
+                }),
                 Effect::Copy {
                     what: "action",
                     text,
@@ -586,28 +577,19 @@ fn set_state(model: &mut Model, text: String) -> Vec<Effect> {
 /// the state itself) and the values in use with where they came from.
 pub fn context_event(model: &Model) -> Effect {
     let state = model.ctx.state_text().unwrap_or("");
-    let values: Vec<serde_json::Value> = model
+    let values = model
         .walk
         .as_ref()
-        .map(|w| {
-            w.card
-                .values
-                .iter()
-                .map(|v| {
-                    serde_json::json!({"name": v.name, "value": v.value, "verified": v.verified,
-                    "source": v.evidence.as_ref().map(|e| e.source)})
-                })
-                .collect()
-        })
+        .map(|w| w.card.values.iter().map(ContextValue::from).collect())
         .unwrap_or_default();
-    audit(
-        "context",
-        serde_json::json!({
-            "state_sha256": sha256_hex(state.as_bytes()), "state_lines": model.state.lines,
-            "state_bytes": model.state.bytes, "vars": model.ctx.vars,
-            "alert": model.ctx.alert.as_ref().map(|a| &a.labels), "values": values,
-        }),
-    )
+    Effect::Audit(Event::Context(IncidentContext {
+        state_sha256: sha256_hex(state.as_bytes()),
+        state_lines: model.state.lines,
+        state_bytes: model.state.bytes,
+        vars: model.ctx.vars.clone(),
+        alert: model.ctx.alert.as_ref().map(|a| a.labels.clone()),
+        values,
+    }))
 }
 
 fn on_edited(model: &mut Model, result: Result<String, String>) -> Vec<Effect> {
@@ -627,10 +609,11 @@ fn on_edited(model: &mut Model, result: Result<String, String>) -> Vec<Effect> {
             // The approval was for another action: judge the world again.
             walk.preflight = None;
             model.status = Some("action edited (recorded); run the pre-flight again (r)".into());
-            vec![audit(
-                "edit",
-                serde_json::json!({"step": walk.card.step_id, "before": before, "after": text}),
-            )]
+            vec![Effect::Audit(Event::Edit {
+                step: walk.card.step_id.clone(),
+                before,
+                after: text,
+            })]
         }
         Err(e) => {
             model.status = Some(format!("edit failed: {e}"));
