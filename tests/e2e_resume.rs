@@ -274,7 +274,7 @@ fn sigkill_during_a_preflight_kills_it_and_resumes_at_the_step() {
         state.path(),
     );
     let screen = t.wait_for("resumed at step 1/1");
-    assert!(screen.contains("no verdict yet"), "{screen}");
+    assert!(screen.contains("p needs a verdict"), "{screen}");
     t.keys(&["q"]);
     t.wait_for("EXITED 0");
     assert!(stepguard(state.path(), &["audit", "verify", &id])
