@@ -60,7 +60,7 @@ fn only_the_guarded_runner_spawns_processes() {
     );
     let runner = std::fs::read_to_string(root.join(SPAWN_SITES[0])).unwrap();
     let guard_at = runner
-        .find("super::guard_to_run(&req.command)")
+        .find("super::guard_to_run(&req.command, req.rules.as_ref())")
         .expect("runner asks the guard");
     let spawn_at = runner
         .find("spawn(&req.command, prepared)")
