@@ -123,6 +123,7 @@ fn end_screen() {
         &mut m,
         Msg::Copied {
             what: "rollback",
+            text: "rm /tmp/x-payments".into(),
             result: Ok("tmux buffer".into()),
         },
     );

@@ -11,6 +11,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use stepguard::draft::Context;
 use stepguard::exec::Verdict;
 use stepguard::runbook::parse_str;
+use stepguard::session::Event;
 use stepguard::tui::model::{Gate, Overlay, Phase, PromptKind, Screen, StepStatus};
 use stepguard::tui::{update, Effect, Model, Msg};
 
@@ -101,6 +102,7 @@ fn worker_messages_never_advance() {
         },
         Msg::Copied {
             what: "rollback",
+            text: "rm /tmp/x-payments".into(),
             result: Ok("tmux buffer".into()),
         },
         Msg::Edited(Ok("touch /tmp/other".into())),
@@ -256,7 +258,10 @@ fn manual_step_needs_a_note_and_ends_the_walk() {
     typed(&mut m, "dashboard is green");
     update(&mut m, code(KeyCode::Enter));
     assert_eq!(m.screen(), Screen::End);
-    assert_eq!(update(&mut m, key('q')), vec![Effect::Quit]);
+    assert_eq!(
+        update(&mut m, key('q')),
+        vec![Effect::Audit(Event::Quit {}), Effect::Quit]
+    );
 }
 
 #[test]
@@ -330,18 +335,29 @@ fn esc_cancels_a_running_check_and_q_quits_cleanly() {
     };
     assert_eq!(
         update(&mut m, code(KeyCode::Esc)),
-        vec![Effect::CancelCheck { run_id }]
+        vec![
+            Effect::CancelCheck { run_id },
+            Effect::Audit(Event::Cancel { run_id })
+        ]
     );
     assert_eq!(
         update(
             &mut m,
             Msg::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL))
         ),
-        vec![Effect::CancelCheck { run_id }]
+        vec![
+            Effect::CancelCheck { run_id },
+            Effect::Audit(Event::Cancel { run_id })
+        ]
     );
     assert_eq!(
         update(&mut m, key('q')),
-        vec![Effect::CancelCheck { run_id }, Effect::Quit]
+        vec![
+            Effect::CancelCheck { run_id },
+            Effect::Audit(Event::Cancel { run_id }),
+            Effect::Audit(Event::Quit {}),
+            Effect::Quit
+        ]
     );
 }
 
@@ -394,7 +410,10 @@ fn picker_filters_and_opens() {
     update(&mut m, code(KeyCode::Enter));
     assert_eq!(m.screen(), Screen::Walk);
     let mut m = Model::new(vec![], Context::default());
-    assert_eq!(update(&mut m, code(KeyCode::Esc)), vec![Effect::Quit]);
+    assert_eq!(
+        update(&mut m, code(KeyCode::Esc)),
+        vec![Effect::Audit(Event::Quit {}), Effect::Quit]
+    );
 }
 
 fn outcome_for(values: &[(&str, &str, &str)], evidence: &str) -> Box<stepguard::llm::ModelOutcome> {

@@ -27,7 +27,6 @@ use crate::draft::Context;
 use crate::exec::{self, OutputLimits, Predicates, RunRequest};
 use crate::llm::{DraftJob, Drafter};
 use crate::runbook::Runbook;
-use crate::session::event::Copied;
 use crate::session::{now_ms, Event};
 
 /// Messages handled before a frame is drawn, at most.
@@ -111,26 +110,16 @@ impl Runtime {
         input: &Input,
     ) -> Next {
         match effect {
-            Effect::Quit => {
-                self.audit(model, Event::Quit {});
-                return Next::Quit;
-            }
+            Effect::Quit => return Next::Quit,
             Effect::Audit(event) => self.audit(model, event),
             Effect::RunCheck {
                 run_id,
-                kind,
+                kind: _,
                 command,
                 timeout_ms,
                 proceed_if,
                 stop_if,
             } => {
-                self.audit(
-                    model,
-                    Event::RunStart {
-                        kind,
-                        command: command.clone(),
-                    },
-                );
                 let (cancel_tx, cancel_rx) = oneshot::channel();
                 self.checks.insert(run_id, cancel_tx);
                 let predicates =
@@ -153,7 +142,6 @@ impl Runtime {
                 if let Some(cancel) = self.checks.remove(&run_id) {
                     let _ = cancel.send(());
                 }
-                self.audit(model, Event::Cancel { run_id });
             }
             Effect::RequestDraft { generation, job } => {
                 let Some(drafter) = self.drafter.clone() else {
@@ -179,8 +167,7 @@ impl Runtime {
             }
             Effect::Copy { what, text } => {
                 let result = self.clipboard.copy(&text);
-                self.audit(model, Event::Copy(Copied::new(what, text, &result)));
-                pending.push_back(Msg::Copied { what, result });
+                pending.push_back(Msg::Copied { what, text, result });
             }
             Effect::EditAction { text } => {
                 input.pause();

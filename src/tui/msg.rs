@@ -26,6 +26,8 @@ pub enum Msg {
     },
     Copied {
         what: &'static str,
+        /// What was copied (for the record).
+        text: String,
         result: Result<String, String>,
     },
     /// The edited action, or why editing failed.

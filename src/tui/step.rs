@@ -127,14 +127,20 @@ pub fn start_check(model: &mut Model, kind: CheckKind) -> Vec<Effect> {
     }
     walk.focus = Focus::Output;
     model.status = Some(format!("running the {kind}… (Esc cancels)"));
-    vec![Effect::RunCheck {
-        run_id,
-        kind,
-        command: card_check.command.clone(),
-        timeout_ms: card_check.timeout_ms,
-        proceed_if: card_check.proceed_if.clone(),
-        stop_if: card_check.stop_if.clone(),
-    }]
+    vec![
+        Effect::RunCheck {
+            run_id,
+            kind,
+            command: card_check.command.clone(),
+            timeout_ms: card_check.timeout_ms,
+            proceed_if: card_check.proceed_if.clone(),
+            stop_if: card_check.stop_if.clone(),
+        },
+        Effect::Audit(Event::RunStart {
+            kind,
+            command: card_check.command.clone(),
+        }),
+    ]
 }
 
 /// The running check finished (or failed to run): judge it, back to reading.

@@ -13,7 +13,7 @@ use super::step;
 use crate::digest::sha256_hex;
 use crate::draft::compose;
 use crate::sanitize::sanitize_line;
-use crate::session::event::{ContextValue, DraftResult, IncidentContext};
+use crate::session::event::{ContextValue, Copied, DraftResult, IncidentContext};
 use crate::session::Event;
 
 pub fn update(model: &mut Model, msg: Msg) -> Vec<Effect> {
@@ -35,7 +35,8 @@ pub fn update(model: &mut Model, msg: Msg) -> Vec<Effect> {
             Vec::new()
         }
         Msg::CheckDone { run_id, result } => step::check_done(model, run_id, result),
-        Msg::Copied { what, result } => {
+        Msg::Copied { what, text, result } => {
+            let event = Effect::Audit(Event::Copy(Copied::new(what, text, &result)));
             model.status = Some(match result {
                 Ok(method) => {
                     if let Some(walk) = model.walk.as_mut() {
@@ -45,7 +46,7 @@ pub fn update(model: &mut Model, msg: Msg) -> Vec<Effect> {
                 }
                 Err(e) => format!("could not copy the {what}: {e}"),
             });
-            Vec::new()
+            vec![event]
         }
         Msg::Edited(result) => on_edited(model, result),
         Msg::Target(context) => {
@@ -229,8 +230,8 @@ fn on_key(model: &mut Model, key: KeyEvent) -> Vec<Effect> {
         Screen::Picker => on_picker_key(model, key),
         Screen::Walk => on_walk_key(model, key),
         Screen::End => match key.code {
-            KeyCode::Char('q') | KeyCode::Enter | KeyCode::Esc => vec![Effect::Quit],
-            _ if is_ctrl_c(&key) => vec![Effect::Quit],
+            KeyCode::Char('q') | KeyCode::Enter | KeyCode::Esc => quit(),
+            _ if is_ctrl_c(&key) => quit(),
             _ => Vec::new(),
         },
     }
@@ -238,11 +239,11 @@ fn on_key(model: &mut Model, key: KeyEvent) -> Vec<Effect> {
 
 fn on_picker_key(model: &mut Model, key: KeyEvent) -> Vec<Effect> {
     if is_ctrl_c(&key) {
-        return vec![Effect::Quit];
+        return quit();
     }
     let count = model.filtered().len();
     match key.code {
-        KeyCode::Esc if model.picker.filter.is_empty() => return vec![Effect::Quit],
+        KeyCode::Esc if model.picker.filter.is_empty() => return quit(),
         KeyCode::Esc => model.picker.filter.clear(),
         KeyCode::Up => model.picker.selected = model.picker.selected.saturating_sub(1),
         KeyCode::Down => {
@@ -279,7 +280,7 @@ fn on_walk_key(model: &mut Model, key: KeyEvent) -> Vec<Effect> {
     if is_ctrl_c(&key) || key.code == KeyCode::Esc {
         if let Some((run_id, _)) = walk.running() {
             model.status = Some("cancelling…".into());
-            return vec![Effect::CancelCheck { run_id }];
+            return cancel_check(run_id);
         }
         if let Some(DraftSlot::InFlight { .. }) = walk.drafts.get(&walk.index) {
             let (step_index, generation) = (walk.index, walk.generation);
@@ -366,9 +367,9 @@ fn on_walk_key(model: &mut Model, key: KeyEvent) -> Vec<Effect> {
         Command::Quit => {
             let mut effects = Vec::new();
             if let Some((run_id, _)) = walk.running() {
-                effects.push(Effect::CancelCheck { run_id });
+                effects.extend(cancel_check(run_id));
             }
-            effects.push(Effect::Quit);
+            effects.extend(quit());
             return effects;
         }
         // Handled above, before the table: it must work whatever runs.
@@ -675,7 +676,7 @@ pub fn wrong_target(action: &str, walk: &Walk, context: &str) -> Option<String> 
 /// opens ranked by it), Esc goes to the runbook picker.
 fn on_alerts_key(model: &mut Model, key: KeyEvent) -> Vec<Effect> {
     if is_ctrl_c(&key) {
-        return vec![Effect::Quit];
+        return quit();
     }
     let count = model.alerts.len();
     match key.code {
@@ -684,7 +685,7 @@ fn on_alerts_key(model: &mut Model, key: KeyEvent) -> Vec<Effect> {
             model.alert_selected = (model.alert_selected + 1).min(count.saturating_sub(1))
         }
         KeyCode::Esc => model.nav = Screen::Picker,
-        KeyCode::Char('q') => return vec![Effect::Quit],
+        KeyCode::Char('q') => return quit(),
         KeyCode::Enter => {
             let Some(alert) = model.alerts.get(model.alert_selected).cloned() else {
                 return Vec::new();
@@ -729,4 +730,17 @@ fn on_gate_key(model: &mut Model, key: KeyEvent) -> Vec<Effect> {
         _ => {}
     }
     Vec::new()
+}
+
+/// Quitting, recorded (the session is kept).
+fn quit() -> Vec<Effect> {
+    vec![Effect::Audit(Event::Quit {}), Effect::Quit]
+}
+
+/// Cancelling a running check, recorded.
+fn cancel_check(run_id: u64) -> Vec<Effect> {
+    vec![
+        Effect::CancelCheck { run_id },
+        Effect::Audit(Event::Cancel { run_id }),
+    ]
 }
