@@ -995,3 +995,64 @@ fn one_key_table_drives_dispatch_footer_and_help() {
     assert_eq!(scroll(&m), 0, "G follows the end again");
     assert_eq!(index(&m), 0, "no scroll key advanced");
 }
+
+#[test]
+fn a_card_that_changes_while_p_asks_is_read_again() {
+    let mut m = model();
+    m.model_enabled = true;
+    run_preflight(&mut m, &["ok"], 0);
+    update(&mut m, key('p'));
+    run_preflight(&mut m, &["ok"], 0);
+    update(&mut m, key('p'));
+    assert!(matches!(
+        m.walk.as_ref().unwrap().phase,
+        Phase::Gating { .. }
+    ));
+    typed(&mut m, "paym");
+    // The same card again (a draft that adds nothing new): the gate stays.
+    let generation = m.walk.as_ref().unwrap().generation;
+    update(&mut m, Msg::Rules(Vec::new().into()));
+    assert!(matches!(
+        m.walk.as_ref().unwrap().phase,
+        Phase::Gating { .. }
+    ));
+    // A late draft flags a stale assumption: the gates asked were for the
+    // card without it, so p must be pressed again on the new card.
+    let mut outcome = outcome_for(&[], "");
+    outcome.draft.stale = vec![stepguard::llm::reply::StaleFlag {
+        assumption: "the pod is crash-looping".into(),
+        why: "state shows it Running".into(),
+    }];
+    m.walk.as_mut().unwrap().drafts.insert(
+        1,
+        stepguard::tui::model::DraftSlot::InFlight {
+            elapsed_ms: 0,
+            chars: 0,
+            tail: String::new(),
+            usage: None,
+            note: None,
+        },
+    );
+    update(
+        &mut m,
+        Msg::DraftDone {
+            step_index: 1,
+            generation,
+            result: Ok(outcome),
+        },
+    );
+    let walk = m.walk.as_ref().unwrap();
+    assert_eq!(walk.phase, Phase::Reading, "{:?}", m.status);
+    assert!(!walk.card.stale.is_empty());
+    typed(&mut m, "ent");
+    update(&mut m, code(KeyCode::Enter));
+    assert_eq!(index(&m), 1, "typing after the reset advanced");
+    update(&mut m, key('p'));
+    let Some(p) = m.prompt() else {
+        panic!("no gate")
+    };
+    assert!(
+        matches!(p.kind, PromptKind::Gate(Gate::Override { .. })),
+        "the stale flag is asked first: {p:?}"
+    );
+}

@@ -367,6 +367,28 @@ pub fn cancel_gates(model: &mut Model) {
     model.status = Some("cancelled: nothing changed".into());
 }
 
+/// Build the current card again from the context and its ready draft. If
+/// `p`'s gates are being asked and the card changed (a late draft's stale
+/// flag, a rule used up), the gates were for another card: back to reading,
+/// so the human sees the new card and presses `p` again.
+pub fn recompose(model: &mut Model) {
+    let Some(walk) = model.walk.as_mut() else {
+        return;
+    };
+    if matches!(walk.phase, Phase::Decided(_)) {
+        return;
+    }
+    let ready = walk.drafts.get(&walk.index).and_then(DraftSlot::ready);
+    let card = compose(&walk.runbook, walk.index, &model.ctx, ready);
+    if matches!(walk.phase, Phase::Gating { .. })
+        && serde_json::to_value(&card).ok() != serde_json::to_value(&walk.card).ok()
+    {
+        walk.phase = Phase::Reading;
+        model.status = Some("the card changed while p was asked: read it again, then p".into());
+    }
+    walk.card = card;
+}
+
 /// Close the current step and open the next (or decide the walk's end).
 pub fn finish_step(model: &mut Model, status: StepStatus, note: String) -> Vec<Effect> {
     let Some(walk) = model.walk.as_mut() else {

@@ -59,10 +59,7 @@ pub fn update(model: &mut Model, msg: Msg) -> Vec<Effect> {
         }
         Msg::Rules(rules) => {
             model.ctx.rules = rules;
-            if let Some(walk) = model.walk.as_mut() {
-                let ready = walk.drafts.get(&walk.index).and_then(DraftSlot::ready);
-                walk.card = compose(&walk.runbook, walk.index, &model.ctx, ready);
-            }
+            step::recompose(model);
             Vec::new()
         }
         Msg::DraftProgress {
@@ -179,10 +176,10 @@ fn on_draft_done(
     let event = Effect::Audit(Event::Draft(DraftResult::new(step, &result)));
     match result {
         Ok(outcome) => {
-            if step_index == walk.index {
-                walk.card = compose(&walk.runbook, step_index, &model.ctx, Some(&outcome));
-            }
             walk.drafts.insert(step_index, DraftSlot::Ready(outcome));
+            if step_index == walk.index {
+                step::recompose(model);
+            }
         }
         Err(e) => {
             let e = sanitize_line(&e, 200).into_owned();
