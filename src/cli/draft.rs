@@ -13,7 +13,7 @@ use stepguard::llm::{compose, DraftJob, Drafter};
 use stepguard::sanitize::sanitize_line;
 
 use super::inputs::{find_runbook, load_context, model_config};
-use super::ContextArgs;
+use super::{ContextArgs, ModelArgs};
 use crate::{Runtime, EXIT_FAILED, EXIT_OK};
 
 #[derive(Args, Debug)]
@@ -25,12 +25,8 @@ pub struct DraftArgs {
     step: String,
     #[command(flatten)]
     context: ContextArgs,
-    /// Never call a model: steps render from the runbook's own templates.
-    #[arg(long)]
-    offline: bool,
-    /// The model to draft with (overrides STEPGUARD_MODEL and the config file).
-    #[arg(long, value_name = "NAME")]
-    model: Option<String>,
+    #[command(flatten)]
+    drafting: ModelArgs,
     /// Print the card as JSON.
     #[arg(long)]
     json: bool,
@@ -55,7 +51,7 @@ pub fn draft(runtime: &mut Runtime, dirs: &[PathBuf], args: DraftArgs) -> Result
         )
     })?;
     let ctx = load_context(&args.context, &runbook)?;
-    let cfg = model_config(args.offline, args.model.clone())?;
+    let cfg = model_config(args.drafting.offline, args.drafting.model.clone())?;
     let mut card = match Drafter::from_config(&cfg) {
         Err(_offline) => compose(&runbook, index, &ctx, None),
         Ok(drafter) => {

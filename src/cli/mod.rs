@@ -132,6 +132,17 @@ pub enum Command {
     Doctor,
 }
 
+/// How steps are drafted (`run` and `draft`).
+#[derive(Args, Debug)]
+pub struct ModelArgs {
+    /// Never call a model: steps render from the runbook's own templates.
+    #[arg(long)]
+    pub offline: bool,
+    /// The model to draft with (overrides STEPGUARD_MODEL and the config file).
+    #[arg(long, value_name = "NAME")]
+    pub model: Option<String>,
+}
+
 #[derive(Args, Debug)]
 pub struct ContextArgs {
     /// Pasted cluster state from a file, or - for stdin.

@@ -17,7 +17,7 @@ use super::inputs::{
     config_file, display_paths, fetch_alertmanager, find_runbook, load_catalog, load_context,
     model_config, policy_config, read_state, rule_store, with_rules,
 };
-use super::{CliError, ContextArgs};
+use super::{CliError, ContextArgs, ModelArgs};
 use crate::{Runtime, EXIT_OK};
 
 #[derive(Args, Debug)]
@@ -34,12 +34,8 @@ pub struct RunArgs {
     alertmanager: Option<String>,
     #[command(flatten)]
     context: ContextArgs,
-    /// Never call a model: steps render from the runbook's own templates.
-    #[arg(long)]
-    offline: bool,
-    /// The model to draft with (overrides STEPGUARD_MODEL and the config file).
-    #[arg(long, value_name = "NAME")]
-    model: Option<String>,
+    #[command(flatten)]
+    drafting: ModelArgs,
 }
 
 /// The full-screen walk: everything is loaded and validated first, so a bad
@@ -98,9 +94,9 @@ pub fn tui(runtime: &mut Runtime, dirs: &[PathBuf], args: Option<RunArgs>) -> Re
             display_paths(dirs)
         );
     }
-    let (offline, model) = args
-        .as_ref()
-        .map_or((false, None), |a| (a.offline, a.model.clone()));
+    let (offline, model) = args.as_ref().map_or((false, None), |a| {
+        (a.drafting.offline, a.drafting.model.clone())
+    });
     let cfg = model_config(offline, model)?;
     let (drafter, offline) = match Drafter::from_config(&cfg) {
         Ok(d) => (Some(d), None),
