@@ -407,7 +407,11 @@ fn picker_filters_and_opens() {
     }
     typed(&mut m, "walk");
     assert_eq!(m.filtered().len(), 1);
-    update(&mut m, code(KeyCode::Enter));
+    // Opening a runbook starts the session before anything else happens.
+    assert_eq!(
+        update(&mut m, code(KeyCode::Enter)).first(),
+        Some(&Effect::StartSession)
+    );
     assert_eq!(m.screen(), Screen::Walk);
     let mut m = Model::new(vec![], Context::default());
     assert_eq!(

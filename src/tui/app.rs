@@ -73,6 +73,7 @@ struct Runtime {
     drafts: HashMap<(usize, u64), oneshot::Sender<()>>,
     recorder: Option<Recorder>,
     rules: Option<crate::standing::RuleStore>,
+    state_dir: Option<PathBuf>,
 }
 
 enum Next {
@@ -81,13 +82,12 @@ enum Next {
 }
 
 impl Runtime {
-    /// The session starts on disk as soon as a runbook is open, before any
-    /// effect of the message that opened it is performed.
-    fn start_recording(&mut self, model: &mut Model, state_dir: Option<&std::path::Path>) {
+    /// `Effect::StartSession`: the session's files, once per walk.
+    fn start_recording(&mut self, model: &mut Model) {
         if self.recorder.is_some() || model.walk.is_none() {
             return;
         }
-        if let Some(dir) = state_dir {
+        if let Some(dir) = self.state_dir.clone().as_deref() {
             match Recorder::start(dir, model) {
                 Ok(rec) => self.recorder = Some(rec),
                 Err(e) => model.banner = Some(format!("this session is not saved ({e})")),
@@ -111,6 +111,7 @@ impl Runtime {
     ) -> Next {
         match effect {
             Effect::Quit => return Next::Quit,
+            Effect::StartSession => self.start_recording(model),
             Effect::Audit(event) => self.audit(model, event),
             Effect::RunCheck {
                 run_id,
@@ -214,6 +215,7 @@ pub async fn run(options: Options) -> Result<(), Error> {
         drafts: HashMap::new(),
         recorder: None,
         rules: options.rules,
+        state_dir: options.state_dir.clone(),
     };
     model.clipboard = rt.clipboard.label();
     model.banner = options.banner;
@@ -267,7 +269,17 @@ pub async fn run(options: Options) -> Result<(), Error> {
     }
     // The session's files (fsync'd) are created after the first frame, and
     // before any key is handled.
-    rt.start_recording(&mut model, options.state_dir.as_deref());
+    if model.walk.is_some() {
+        // Opened with a runbook (or resumed): the session is on disk before
+        // any key is handled.
+        rt.perform(
+            &mut model,
+            Effect::StartSession,
+            &mut pending,
+            &mut term,
+            &input,
+        );
+    }
     if !model.session_id.is_empty() {
         // The header shows the session id as soon as there is one.
         term.terminal.draw(|f| view::draw(f, &model, theme))?;
@@ -289,7 +301,6 @@ pub async fn run(options: Options) -> Result<(), Error> {
             }
             model.now_ms = now_ms();
             let effects = update(&mut model, msg);
-            rt.start_recording(&mut model, options.state_dir.as_deref());
             for effect in effects {
                 if let Next::Quit = rt.perform(&mut model, effect, &mut pending, &mut term, &input)
                 {

@@ -77,6 +77,9 @@ pub enum Effect {
         step_index: usize,
         generation: u64,
     },
+    /// A runbook was opened: the session starts on disk now, before any
+    /// effect after this one (a resumed session is already recording).
+    StartSession,
     /// Append an event to the session's audit log.
     Audit(Event),
     Quit,

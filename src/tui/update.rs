@@ -253,7 +253,9 @@ fn on_picker_key(model: &mut Model, key: KeyEvent) -> Vec<Effect> {
             if let Some(&i) = model.filtered().get(model.picker.selected) {
                 let runbook = model.catalog[i].clone();
                 model.start_walk(runbook);
-                return request_drafts(model, None, false);
+                let mut effects = vec![Effect::StartSession];
+                effects.extend(request_drafts(model, None, false));
+                return effects;
             }
             return Vec::new();
         }
@@ -695,7 +697,7 @@ fn on_alerts_key(model: &mut Model, key: KeyEvent) -> Vec<Effect> {
                 Some((i, c)) if c >= model.policy.match_threshold => {
                     let runbook = model.catalog[i].clone();
                     model.start_walk(runbook);
-                    let mut effects = vec![context_event(model)];
+                    let mut effects = vec![Effect::StartSession, context_event(model)];
                     effects.extend(request_drafts(model, None, false));
                     return effects;
                 }
