@@ -77,8 +77,10 @@ pub struct PolicyInput {
     pub verdict: Option<Verdict>,
     /// Why the pre-flight decided as it did (shown with a STOP).
     pub verdict_reason: String,
-    /// How old the pre-flight's verdict is (None: no verdict).
-    pub verdict_age_ms: Option<u64>,
+    /// When the pre-flight's verdict was reached (None: no verdict), and
+    /// now, on the same clock.
+    pub verdict_at_ms: Option<u64>,
+    pub now_ms: u64,
     /// The verify's verdict for this step, once it ran.
     pub verify: Option<Verdict>,
     pub verify_reason: String,
@@ -108,15 +110,20 @@ pub fn decide(cfg: &PolicyConfig, input: &PolicyInput) -> Outcome {
     let mut gates = Vec::new();
     let raise = |d: Decision, decision: &mut Decision| *decision = (*decision).max(d);
     let window_ms = cfg.freshness_minutes.saturating_mul(60_000);
-    let wait = match input.verdict_age_ms {
+    let wait = match input.verdict_at_ms.map(|at| input.now_ms.checked_sub(at)) {
         _ if !input.has_preflight => None,
         None => Some("run the pre-flight first (r): p needs a verdict".to_string()),
-        Some(age) if age > window_ms => Some(format!(
+        // Stamped after now: the clock went back, and its age is unknown.
+        Some(None) => Some(
+            "the pre-flight's time is later than now (the clock went back): run it again (r)"
+                .to_string(),
+        ),
+        Some(Some(age)) if age > window_ms => Some(format!(
             "the pre-flight is {} min old (window {} min): run it again (r)",
             age / 60_000,
             cfg.freshness_minutes
         )),
-        Some(_) => None,
+        Some(Some(_)) => None,
     };
 
     if input.verdict == Some(Verdict::Stop) {

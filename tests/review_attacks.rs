@@ -2,9 +2,8 @@
 //! (`tui::update`), the snapshot restore (`tui::persist`), the policy's
 //! `wait`, and standing rules handed to cards as data.
 //!
-//! Tests that show a defect in the code as reviewed are `#[ignore]`d and
-//! marked `// FAILS:` with what breaks; run them with
-//! `cargo test --test review_attacks -- --ignored`.
+//! Each attack that once broke an invariant says so in a `// Found:`
+//! comment (what broke, and where the fix is); all of them pass now.
 
 mod common;
 
@@ -130,8 +129,7 @@ fn rule(id: &str, program: &str, args: Vec<ArgRule>, expires_at: Option<u64>) ->
 // ------------------------------------------- A1: a late CheckDone (stale id)
 
 #[test]
-#[ignore]
-// FAILS: step::check_done does `mem::replace(&mut walk.phase, Phase::Reading)`
+// Found: step::check_done does `mem::replace(&mut walk.phase, Phase::Reading)`
 // before it looks at the phase: a CheckDone whose run is not running turns
 // Decided(Halted) back into Reading, and `p` then proceeds the halted step.
 fn a_stale_check_done_reopens_a_halted_walk() {
@@ -159,8 +157,7 @@ fn a_stale_check_done_reopens_a_halted_walk() {
 }
 
 #[test]
-#[ignore]
-// FAILS: same root cause; a completed walk re-opens and its last step is
+// Found: same root cause; a completed walk re-opens and its last step is
 // decided a second time (a second `decision` audit event for step 3).
 fn a_stale_check_done_reopens_a_completed_walk() {
     let mut m = model_at(T0, false);
@@ -191,8 +188,7 @@ fn a_stale_check_done_reopens_a_completed_walk() {
 }
 
 #[test]
-#[ignore]
-// FAILS: same root cause, fail-closed but wrong: a stale CheckDone throws
+// Found: same root cause, fail-closed but wrong: a stale CheckDone throws
 // away the gates being answered (and what was typed at them).
 fn a_stale_check_done_does_not_touch_the_gates() {
     let mut m = model_at(T0, false);
@@ -240,8 +236,7 @@ fn stale_check_lines_and_done_never_touch_a_running_check() {
 // ------------------------------- A2: a model reply while p's gates are asked
 
 #[test]
-#[ignore]
-// FAILS: on_draft_done recomposes the card while Phase::Gating keeps the
+// Found: on_draft_done recomposes the card while Phase::Gating keeps the
 // gates computed for the card `p` saw. A stale-assumption flag arriving
 // mid-gate is never asked: the step closes on the target alone, and the
 // decision event records a card whose policy asks an Override.
@@ -280,8 +275,7 @@ fn a_draft_mid_gating_adds_a_stale_flag_that_is_never_asked() {
 }
 
 #[test]
-#[ignore]
-// FAILS: same root cause, worse: on a prose step the ManualNote gate (which
+// Found: same root cause, worse: on a prose step the ManualNote gate (which
 // accepts a paste) was asked for a card with no commands; a model reply
 // mid-gate gives the card a model-written action and pre-flight, and the
 // step closes with that action recorded as decided — though the policy for
@@ -329,8 +323,7 @@ fn a_draft_mid_gating_swaps_in_a_model_action() {
 // -------------------------------- A3: an edit result arriving at the wrong time
 
 #[test]
-#[ignore]
-// FAILS: on_edited runs in any phase. Mid-gate it replaces the action and
+// Found: on_edited runs in any phase. Mid-gate it replaces the action and
 // voids the pre-flight (`walk.preflight = None`), yet the gates stay and
 // the last Enter closes the step as Proceeded(None) with the edited action:
 // a step with a pre-flight advanced with no verdict.
@@ -339,7 +332,10 @@ fn an_edit_mid_gating_voids_the_verdict_but_the_step_still_closes() {
     at_high_gate(&mut m);
     update(
         &mut m,
-        Msg::Edited(Ok("kubectl -n payments delete pod --all".into())),
+        Msg::Edited {
+            step: 1,
+            result: Ok("kubectl -n payments delete pod --all".into()),
+        },
     );
     assert!(step::decision(&m, walk(&m)).wait.is_some());
     typed(&mut m, "payments");
@@ -353,8 +349,7 @@ fn an_edit_mid_gating_voids_the_verdict_but_the_step_still_closes() {
 }
 
 #[test]
-#[ignore]
-// FAILS: Msg::Edited carries no step. The runtime performs EditAction and
+// Found: Msg::Edited carries no step. The runtime performs EditAction and
 // pushes Msg::Edited to the BACK of `pending`, behind keys already read in
 // the same batch: `e` then `p` typed ahead closes step 0 first, and the
 // edit of step 0's action lands on step 1 as its action (and `a` copies it).
@@ -367,7 +362,10 @@ fn a_late_edit_lands_on_the_next_step() {
     assert_eq!(index(&m), 1);
     update(
         &mut m,
-        Msg::Edited(Ok("touch /tmp/x-payments-edited".into())),
+        Msg::Edited {
+            step: 0,
+            result: Ok("touch /tmp/x-payments-edited".into()),
+        },
     );
     assert_eq!(
         walk(&m).action(),
@@ -378,8 +376,7 @@ fn a_late_edit_lands_on_the_next_step() {
 }
 
 #[test]
-#[ignore]
-// FAILS (minor, record only): Msg::Copied has the same shape; a copy of
+// Found (minor, record only): Msg::Copied has the same shape; a copy of
 // step 0's rollback is recorded in step 1's StepRecord.copied.
 fn a_late_copied_is_recorded_on_the_next_step() {
     let mut m = model_at(T0, false);
@@ -390,6 +387,8 @@ fn a_late_copied_is_recorded_on_the_next_step() {
         &mut m,
         Msg::Copied {
             what: "rollback",
+            step: 0,
+            text: "rm /tmp/x-payments".into(),
             result: Ok("tmux buffer".into()),
         },
     );
@@ -413,8 +412,7 @@ fn restored(snap: &persist::Snapshot, now: u64) -> Model {
 }
 
 #[test]
-#[ignore]
-// FAILS: restore puts the saved `gates` back as Phase::Gating without
+// Found: restore puts the saved `gates` back as Phase::Gating without
 // asking the policy again: resumed a day later, the verdict is far outside
 // the freshness window (p would WAIT), yet typing the target closes the
 // step on it.
@@ -423,7 +421,8 @@ fn a_restore_mid_gate_skips_the_freshness_window() {
     at_high_gate(&mut m);
     let snap = snapshot(&m);
     let mut m = restored(&snap, T0 + 24 * 60 * MIN);
-    assert!(matches!(walk(&m).phase, Phase::Gating { .. }));
+    // Fixed: restore asks the policy again and lands in reading.
+    assert_eq!(walk(&m).phase, Phase::Reading);
     assert!(step::decision(&m, walk(&m)).wait.is_some());
     typed(&mut m, "payments");
     update(&mut m, code(KeyCode::Enter));
@@ -431,8 +430,7 @@ fn a_restore_mid_gate_skips_the_freshness_window() {
 }
 
 #[test]
-#[ignore]
-// FAILS: the snapshot is not covered by the audit chain (only its
+// Found: the snapshot is not covered by the audit chain (only its
 // audit_head is checked), and restore trusts its `gates`: an edited
 // snapshot turns a high-risk target gate into a ManualNote, which a paste
 // answers.
@@ -468,8 +466,7 @@ fn a_restore_of_a_reading_step_asks_the_policy_again() {
 // ------------------------------------- A5: the clock while the gates are asked
 
 #[test]
-#[ignore]
-// FAILS: freshness is judged only when `p` is pressed. The human answers
+// Found: freshness is judged only when `p` is pressed. The human answers
 // gates for 30 minutes (or the clock steps back an hour): the last Enter
 // still closes the step on a verdict `p` would now refuse.
 fn the_last_gate_does_not_recheck_freshness() {
@@ -866,7 +863,10 @@ fn rules_never_make_an_action_run() {
     let mut keys: Vec<Msg> = ('a'..='z').map(key).collect();
     keys.extend([KeyCode::Enter, KeyCode::Esc, KeyCode::Tab].map(code));
     keys.push(Msg::Paste("mycorp-cli restart payments".into()));
-    keys.push(Msg::Edited(Ok("mycorp-cli restart payments".into())));
+    keys.push(Msg::Edited {
+        step: walk(&m).index,
+        result: Ok("mycorp-cli restart payments".into()),
+    });
     for k in keys {
         let label = format!("{k:?}");
         for e in update(&mut m, k) {
@@ -899,8 +899,7 @@ fn rules_never_make_an_action_run() {
 }
 
 #[test]
-#[ignore]
-// FAILS: the card's guard decision is computed when the card is composed
+// Found: the card's guard decision is computed when the card is composed
 // (ctx.now_secs of that moment) and `r` trusts `card_check.guard.allowed`:
 // after the rule expires the card still says "stepguard runs this" and `r`
 // emits RunCheck (and a run_start audit event) for a command the guard with
@@ -1337,6 +1336,8 @@ fn random_walks(mode: Mode, seeds: std::ops::Range<u64>, steps: usize) -> (Vec<S
                         83 => Msg::Resize(rng.below(200) as u16, rng.below(60) as u16),
                         84 => Msg::Copied {
                             what: "action",
+                            step: w.index,
+                            text: "x".into(),
                             result: Ok("tmux".into()),
                         },
                         85..=89 if mode == Mode::Everything => {
@@ -1374,9 +1375,12 @@ fn random_walks(mode: Mode, seeds: std::ops::Range<u64>, steps: usize) -> (Vec<S
                                 result,
                             }
                         }
-                        90..=91 if mode == Mode::Everything => Msg::Edited(Ok(rng
-                            .pick(&["touch /tmp/edited", "kubectl delete ns prod"])
-                            .to_string())),
+                        90..=91 if mode == Mode::Everything => Msg::Edited {
+                            step: w.index,
+                            result: Ok(rng
+                                .pick(&["touch /tmp/edited", "kubectl delete ns prod"])
+                                .to_string()),
+                        },
                         92..=93 if mode == Mode::Everything => Msg::CheckDone {
                             run_id: rng.below(50),
                             result: Err("late".into()),
@@ -1477,8 +1481,7 @@ fn random_walks_keep_the_invariants() {
 }
 
 #[test]
-#[ignore]
-// FAILS: with model replies, edit results, stale check results and clock
+// Found: with model replies, edit results, stale check results and clock
 // jumps mixed in, the walk closes steps on gates the card no longer asks,
 // while p would wait, or re-opens a decided walk (A1–A5 above). The panic
 // prints the seed and the last 40 messages.
@@ -1509,8 +1512,7 @@ fn built_user_prompt(job: &stepguard::llm::DraftJob) -> String {
 }
 
 #[test]
-#[ignore]
-// FAILS: the state and the alert are redacted before a request is built,
+// Found: the state and the alert are redacted before a request is built,
 // but the walk's history is not: a reason pasted at an Override gate (the
 // gate accepts pastes, and on-call people paste the error they saw) becomes
 // the step's note, goes into the next DraftJob's history and is sent to the
@@ -1549,8 +1551,7 @@ fn a_secret_pasted_as_a_reason_reaches_the_model() {
 }
 
 #[test]
-#[ignore]
-// FAILS: same hole for the `d` hint (its prompt accepts a paste).
+// Found: same hole for the `d` hint (its prompt accepts a paste).
 fn a_secret_pasted_as_a_redraft_hint_reaches_the_model() {
     let mut m = model_at(T0, true);
     update(&mut m, key('d'));
@@ -1566,8 +1567,7 @@ fn a_secret_pasted_as_a_redraft_hint_reaches_the_model() {
 }
 
 #[test]
-#[ignore]
-// FAILS (cosmetic): a verdict stamped in the future is treated as
+// Found (cosmetic): a verdict stamped in the future is treated as
 // u64::MAX old, and the line under the output says "the pre-flight is
 // 307445734561825 min old". It should say the clock went back.
 fn a_future_verdict_is_not_called_ancient() {

@@ -123,6 +123,7 @@ fn end_screen() {
         &mut m,
         Msg::Copied {
             what: "rollback",
+            step: 0,
             text: "rm /tmp/x-payments".into(),
             result: Ok("tmux buffer".into()),
         },
@@ -213,9 +214,10 @@ fn copy_refused_for_the_wrong_namespace() {
     // The human edits the action and points it at another namespace.
     update(
         &mut m,
-        Msg::Edited(Ok(
-            "kubectl -n billing rollout undo deployment/checkout".into()
-        )),
+        Msg::Edited {
+            step: 0,
+            result: Ok("kubectl -n billing rollout undo deployment/checkout".into()),
+        },
     );
     let effects = update(&mut m, key('a'));
     assert!(effects.is_empty(), "copied without a reason: {effects:?}");
@@ -235,9 +237,12 @@ fn copy_refused_for_the_wrong_namespace() {
     // The same context and namespace copy at once; another --context does not.
     update(
         &mut m,
-        Msg::Edited(Ok(
-            "kubectl --context prod-eu-1 -n payments rollout undo deployment/checkout".into(),
-        )),
+        Msg::Edited {
+            step: 0,
+            result: Ok(
+                "kubectl --context prod-eu-1 -n payments rollout undo deployment/checkout".into(),
+            ),
+        },
     );
     assert!(matches!(
         update(&mut m, key('a')).as_slice(),
@@ -245,9 +250,12 @@ fn copy_refused_for_the_wrong_namespace() {
     ));
     update(
         &mut m,
-        Msg::Edited(Ok(
-            "kubectl --context=prod-us-2 -n payments rollout undo deployment/checkout".into(),
-        )),
+        Msg::Edited {
+            step: 0,
+            result: Ok(
+                "kubectl --context=prod-us-2 -n payments rollout undo deployment/checkout".into(),
+            ),
+        },
     );
     assert!(update(&mut m, key('a')).is_empty());
 }

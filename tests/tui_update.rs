@@ -102,10 +102,14 @@ fn worker_messages_never_advance() {
         },
         Msg::Copied {
             what: "rollback",
+            step: 0,
             text: "rm /tmp/x-payments".into(),
             result: Ok("tmux buffer".into()),
         },
-        Msg::Edited(Ok("touch /tmp/other".into())),
+        Msg::Edited {
+            step: 0,
+            result: Ok("touch /tmp/other".into()),
+        },
         Msg::Resize(80, 24),
     ] {
         update(&mut m, msg);
@@ -289,7 +293,13 @@ fn a_verdict_counts_only_for_the_command_it_judged() {
     assert_eq!(index(&m), 0);
     // Editing the action also asks for a fresh pre-flight.
     run_preflight(&mut m, &["ok"], 0);
-    update(&mut m, Msg::Edited(Ok("touch /tmp/x-billing-2\n".into())));
+    update(
+        &mut m,
+        Msg::Edited {
+            step: 0,
+            result: Ok("touch /tmp/x-billing-2\n".into()),
+        },
+    );
     assert_eq!(
         m.walk.as_ref().unwrap().action(),
         Some("touch /tmp/x-billing-2")
@@ -305,6 +315,7 @@ fn copy_keys_copy_exact_commands_and_never_run_them() {
         update(&mut m, key('a')),
         vec![Effect::Copy {
             what: "action",
+            step: 0,
             text: "touch /tmp/x-payments".into()
         }]
     );
@@ -312,6 +323,7 @@ fn copy_keys_copy_exact_commands_and_never_run_them() {
         update(&mut m, key('y')),
         vec![Effect::Copy {
             what: "rollback",
+            step: 0,
             text: "rm /tmp/x-payments".into()
         }]
     );

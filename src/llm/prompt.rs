@@ -233,6 +233,10 @@ pub fn build(prompts: &Prompts, input: &DraftInput) -> BuiltPrompt {
         .filter(|h| !h.trim().is_empty())
         .map(|h| format!("\nThe engineer adds this hint: {}\n", h.trim()))
         .unwrap_or_default();
+    // Typed and pasted reasons and the hint are the human's words, but a
+    // token pasted into them is as secret as one in the state.
+    let history = redact(&history);
+    let hint = redact(&hint);
 
     let mut fields: BTreeMap<&str, String> = BTreeMap::new();
     fields.insert("runbook_id", rb.id.clone());
@@ -247,8 +251,8 @@ pub fn build(prompts: &Prompts, input: &DraftInput) -> BuiltPrompt {
     fields.insert("variables", or_none(variables));
     fields.insert("known_values", or_none(known));
     fields.insert("assumptions", or_none(assumptions));
-    fields.insert("history", or_none(history));
-    fields.insert("hint", hint);
+    fields.insert("history", or_none(history.text.to_string()));
+    fields.insert("hint", hint.text.to_string());
     fields.insert("fence", fence);
     fields.insert("alert", or_none(fenced(&alert.text)));
     fields.insert("state", or_none(fenced(&state_excerpt)));
@@ -258,7 +262,7 @@ pub fn build(prompts: &Prompts, input: &DraftInput) -> BuiltPrompt {
     BuiltPrompt {
         system: prompts.system.clone(),
         user,
-        redactions: alert.total() + state_secrets,
+        redactions: alert.total() + state_secrets + history.total() + hint.total(),
         evidence: Sources {
             alert: alert.text.into_owned(),
             state: input.ctx.state.clone(),

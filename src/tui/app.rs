@@ -166,17 +166,25 @@ impl Runtime {
                     let _ = cancel.send(());
                 }
             }
-            Effect::Copy { what, text } => {
+            // The answers of these effects come before messages already
+            // queued (keys typed ahead act on what the effect changed).
+            Effect::Copy { what, step, text } => {
                 let result = self.clipboard.copy(&text);
-                pending.push_back(Msg::Copied { what, text, result });
+                pending.push_front(Msg::Copied {
+                    what,
+                    step,
+                    text,
+                    result,
+                });
             }
-            Effect::EditAction { text } => {
+            Effect::EditAction { step, text } => {
                 input.pause();
                 let edited = term.suspend(|| super::editor::edit(&text));
                 input.resume();
-                pending.push_back(Msg::Edited(
-                    edited.map_err(|e| e.to_string()).and_then(|r| r),
-                ));
+                pending.push_front(Msg::Edited {
+                    step,
+                    result: edited.map_err(|e| e.to_string()).and_then(|r| r),
+                });
             }
         }
         Next::Continue
@@ -262,6 +270,7 @@ pub async fn run(options: Options) -> Result<(), Error> {
     }
     // The session's target: `--var context=…`, else kubectl's current
     // context (asked after the first frame: kubectl takes tens of ms).
+    tokio::spawn(tick(tx.clone()));
     if let Some(context) = model.ctx.vars.get("context") {
         model.target = context.clone();
     } else if which::which("kubectl").is_ok() {
@@ -417,6 +426,18 @@ async fn run_draft(
             result: result.map(Box::new),
         })
         .await;
+}
+
+/// A tick every few seconds, so the screen is drawn as time passes.
+async fn tick(tx: mpsc::Sender<Msg>) {
+    let mut every = tokio::time::interval(Duration::from_secs(5));
+    every.tick().await;
+    loop {
+        every.tick().await;
+        if tx.send(Msg::Tick).await.is_err() {
+            break;
+        }
+    }
 }
 
 /// `kubectl config current-context`, through the guard like any read.

@@ -242,6 +242,8 @@ pub enum Phase {
         stop_if: Option<String>,
     },
     Gating {
+        /// Every gate `p` asked, as the policy decided it when pressed.
+        asked: Vec<Gate>,
         /// Still to pass, the first one asked now.
         gates: Vec<Gate>,
         /// What was typed at each gate passed so far (kept for the record).

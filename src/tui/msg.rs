@@ -15,6 +15,9 @@ pub enum Msg {
     /// A bracketed paste: text, never keystrokes.
     Paste(String),
     Resize(u16, u16),
+    /// Time passed (every few seconds): the screen is drawn again, so what
+    /// `p` will do stays true as a verdict ages or a rule expires.
+    Tick,
     CheckLine {
         run_id: u64,
         stream: Stream,
@@ -26,12 +29,19 @@ pub enum Msg {
     },
     Copied {
         what: &'static str,
+        /// The step the copy was asked on.
+        step: usize,
         /// What was copied (for the record).
         text: String,
         result: Result<String, String>,
     },
     /// The edited action, or why editing failed.
-    Edited(Result<String, String>),
+    Edited {
+        /// The step whose action was edited (a late result for another
+        /// step is dropped).
+        step: usize,
+        result: Result<String, String>,
+    },
     /// The session's target: the current kube context.
     Target(String),
     /// The active standing rules, reloaded after a run used one.
@@ -64,9 +74,11 @@ pub enum Effect {
     },
     Copy {
         what: &'static str,
+        step: usize,
         text: String,
     },
     EditAction {
+        step: usize,
         text: String,
     },
     RequestDraft {

@@ -119,24 +119,40 @@ pub fn restore(model: &mut Model, runbook: Runbook, snap: &Snapshot) {
     walk.edited_action = snap.edited_action.clone();
     // The phase as it was saved: decided, answering `p`'s gates (with what
     // was typed at the current one), or reading (a check that was running
-    // must run again).
-    walk.phase = match (&snap.end, &snap.prompt) {
-        (Some(end), _) => Phase::Decided(end.clone()),
-        (
-            None,
-            Some(Prompt {
-                kind: PromptKind::Gate(_),
-                input,
-                error,
-            }),
-        ) if !snap.gates.is_empty() => Phase::Gating {
-            gates: snap.gates.clone(),
-            answers: snap.answers.clone(),
-            input: input.clone(),
-            error: error.clone(),
-        },
-        _ => Phase::Reading,
+    // must run again). Saved gates are only taken back if the policy asks
+    // exactly them now (the snapshot is not part of the audit chain, and
+    // the verdict may have gone stale meanwhile).
+    walk.phase = match &snap.end {
+        Some(end) => Phase::Decided(end.clone()),
+        None => Phase::Reading,
     };
+    if let (
+        None,
+        Some(Prompt {
+            kind: PromptKind::Gate(_),
+            input,
+            error,
+        }),
+    ) = (&snap.end, &snap.prompt)
+    {
+        let walk = model.walk.as_ref().expect("opened above");
+        let now = super::step::decision(model, walk);
+        let answered = snap.answers.len();
+        let same = now.wait.is_none()
+            && !snap.gates.is_empty()
+            && now.gates.len() == answered + snap.gates.len()
+            && now.gates[answered..] == snap.gates[..];
+        if same {
+            let walk = model.walk.as_mut().expect("opened above");
+            walk.phase = Phase::Gating {
+                asked: now.gates,
+                gates: snap.gates.clone(),
+                answers: snap.answers.clone(),
+                input: input.clone(),
+                error: error.clone(),
+            };
+        }
+    }
     match &snap.prompt {
         Some(Prompt {
             kind: PromptKind::Gate(_),
@@ -145,6 +161,7 @@ pub fn restore(model: &mut Model, runbook: Runbook, snap: &Snapshot) {
         | None => {}
         Some(p) => model.overlay = Overlay::Prompt(p.clone()),
     }
+    let walk = model.walk.as_ref().expect("opened above");
     let done = walk
         .steps
         .iter()

@@ -53,8 +53,8 @@ pub fn policy_input(model: &Model, walk: &Walk) -> PolicyInput {
         verdict_reason: judged
             .map(|j| j.judgement.reason.clone())
             .unwrap_or_default(),
-        // A verdict stamped after now (the clock went back) is not fresh.
-        verdict_age_ms: judged.map(|j| model.now_ms.checked_sub(j.at_ms).unwrap_or(u64::MAX)),
+        verdict_at_ms: judged.map(|j| j.at_ms),
+        now_ms: model.now_ms,
         verify: verify.map(|j| j.judgement.verdict),
         verify_reason: verify
             .map(|j| j.judgement.reason.clone())
@@ -102,11 +102,16 @@ pub fn start_check(model: &mut Model, kind: CheckKind) -> Vec<Effect> {
         ));
         return Vec::new();
     }
-    if !card_check.guard.allowed {
-        model.status = Some(format!(
-            "the guard refuses the {kind}: {}",
-            card_check.guard.reason
-        ));
+    // Asked again now: a standing rule the card was built with may have
+    // expired since (the runner asks once more, on disk, before running).
+    let guard = model.ctx.guard(&card_check.command);
+    if !card_check.guard.allowed || !guard.allowed {
+        let reason = if card_check.guard.allowed {
+            guard.reason
+        } else {
+            card_check.guard.reason.clone()
+        };
+        model.status = Some(format!("the guard refuses the {kind}: {reason}"));
         return Vec::new();
     }
     let run_id = model.next_run_id;
@@ -153,25 +158,20 @@ pub fn check_done(
     let Some(walk) = model.walk.as_mut() else {
         return Vec::new();
     };
+    // Only the result of the run in progress counts: a late one (of a
+    // cancelled run) changes nothing, whatever the phase.
+    if walk.running().map(|(id, _)| id) != Some(run_id) {
+        return Vec::new();
+    }
     let Phase::Checking {
-        run_id: running,
         kind,
         proceed_if,
         stop_if,
+        ..
     } = std::mem::replace(&mut walk.phase, Phase::Reading)
     else {
         return Vec::new();
     };
-    if running != run_id {
-        // A late result of a cancelled run: the one running stays.
-        walk.phase = Phase::Checking {
-            run_id: running,
-            kind,
-            proceed_if,
-            stop_if,
-        };
-        return Vec::new();
-    }
     let mut output_digest = String::new();
     let mut dropped = 0;
     let mut rule_uses = Vec::new();
@@ -273,6 +273,7 @@ pub fn proceed(model: &mut Model) -> Vec<Effect> {
         return Vec::new();
     };
     walk.phase = Phase::Gating {
+        asked: outcome.gates.clone(),
         gates: outcome.gates,
         answers: Vec::new(),
         input: String::new(),
@@ -325,13 +326,38 @@ pub fn gate_backspace(model: &mut Model) {
     }
 }
 
-/// Enter at a gate: pass it (and advance when it was the last) or say why not.
+/// Enter at a gate: pass it (and advance when it was the last) or say why
+/// not. The policy is asked again first: a verdict that went stale while
+/// the gates were answered, or a card that changed, sends the step back to
+/// reading (`p` again), never through on gates decided for something else.
 pub fn gate_enter(model: &mut Model) -> Vec<Effect> {
+    let Some(walk) = model.walk.as_ref() else {
+        return Vec::new();
+    };
+    let Phase::Gating { asked, .. } = &walk.phase else {
+        return Vec::new();
+    };
+    let now = decision(model, walk);
+    let changed = match now.wait {
+        Some(wait) => Some(wait),
+        None if &now.gates != asked => {
+            Some("what p asks changed since it was pressed: read the card, then p".into())
+        }
+        None => None,
+    };
+    if let Some(why) = changed {
+        if let Some(walk) = model.walk.as_mut() {
+            walk.phase = Phase::Reading;
+        }
+        model.status = Some(why);
+        return Vec::new();
+    }
     let Some(Phase::Gating {
         gates,
         answers,
         input,
         error,
+        ..
     }) = model.walk.as_mut().map(|w| &mut w.phase)
     else {
         return Vec::new();
@@ -410,7 +436,9 @@ pub fn finish_step(model: &mut Model, status: StepStatus, note: String) -> Vec<E
         decision,
         latency_ms: model.now_ms.saturating_sub(walk.shown_at_ms),
         verdict,
-        note,
+        // The record may be shared (the report): a token pasted into a
+        // reason is removed there too.
+        note: crate::redact::redact(&note).text.into_owned(),
         risk: Some(walk.card.risk),
         action_sha256: action.as_deref().map(|a| sha256_hex(a.as_bytes())),
         action,

@@ -24,6 +24,13 @@ pub fn update(model: &mut Model, msg: Msg) -> Vec<Effect> {
         Msg::Key(key) => on_key(model, key),
         Msg::Paste(text) => on_paste(model, text),
         Msg::Resize(..) => Vec::new(),
+        Msg::Tick => {
+            // A standing rule may have expired: the card says so now.
+            if !model.ctx.rules.is_empty() {
+                step::recompose(model);
+            }
+            Vec::new()
+        }
         Msg::CheckLine {
             run_id,
             stream,
@@ -35,12 +42,18 @@ pub fn update(model: &mut Model, msg: Msg) -> Vec<Effect> {
             Vec::new()
         }
         Msg::CheckDone { run_id, result } => step::check_done(model, run_id, result),
-        Msg::Copied { what, text, result } => {
+        Msg::Copied {
+            what,
+            step,
+            text,
+            result,
+        } => {
             let event = Effect::Audit(Event::Copy(Copied::new(what, text, &result)));
             model.status = Some(match result {
                 Ok(method) => {
-                    if let Some(walk) = model.walk.as_mut() {
-                        walk.steps[walk.index].copied.push(what.to_string());
+                    // Recorded on the step it was copied from.
+                    if let Some(record) = model.walk.as_mut().and_then(|w| w.steps.get_mut(step)) {
+                        record.copied.push(what.to_string());
                     }
                     format!("{what} copied ({method})")
                 }
@@ -48,7 +61,7 @@ pub fn update(model: &mut Model, msg: Msg) -> Vec<Effect> {
             });
             vec![event]
         }
-        Msg::Edited(result) => on_edited(model, result),
+        Msg::Edited { step, result } => on_edited(model, step, result),
         Msg::Target(context) => {
             let context = sanitize_line(context.trim(), 100).into_owned();
             if context.is_empty() || !model.target.is_empty() {
@@ -321,6 +334,7 @@ fn on_walk_key(model: &mut Model, key: KeyEvent) -> Vec<Effect> {
                 }
                 return vec![Effect::Copy {
                     what: "action",
+                    step: walk.index,
                     text: text.to_string(),
                 }];
             }
@@ -330,6 +344,7 @@ fn on_walk_key(model: &mut Model, key: KeyEvent) -> Vec<Effect> {
             Some(text) => {
                 return vec![Effect::Copy {
                     what: "rollback",
+                    step: walk.index,
                     text: text.to_string(),
                 }]
             }
@@ -345,6 +360,7 @@ fn on_walk_key(model: &mut Model, key: KeyEvent) -> Vec<Effect> {
         Command::EditAction => match walk.action() {
             Some(text) => {
                 return vec![Effect::EditAction {
+                    step: walk.index,
                     text: text.to_string(),
                 }]
             }
@@ -454,11 +470,10 @@ fn on_prompt_key(model: &mut Model, key: KeyEvent) -> Vec<Effect> {
         PromptKind::HaltReason => step::finish_step(model, StepStatus::Halted, input),
         PromptKind::CopyOverride { mismatch } => {
             model.overlay = Overlay::None;
-            let Some(text) = model
+            let Some((step, text)) = model
                 .walk
                 .as_ref()
-                .and_then(|w| w.action())
-                .map(str::to_string)
+                .and_then(|w| Some((w.index, w.action()?.to_string())))
             else {
                 return Vec::new();
             };
@@ -470,6 +485,7 @@ fn on_prompt_key(model: &mut Model, key: KeyEvent) -> Vec<Effect> {
                 }),
                 Effect::Copy {
                     what: "action",
+                    step,
                     text,
                 },
             ]
@@ -592,10 +608,14 @@ pub fn context_event(model: &Model) -> Effect {
     }))
 }
 
-fn on_edited(model: &mut Model, result: Result<String, String>) -> Vec<Effect> {
+fn on_edited(model: &mut Model, step: usize, result: Result<String, String>) -> Vec<Effect> {
     let Some(walk) = model.walk.as_mut() else {
         return Vec::new();
     };
+    if step != walk.index || walk.end().is_some() {
+        model.status = Some("edit dropped: it was for another step (e edits this one)".into());
+        return Vec::new();
+    }
     match result {
         Ok(text) => {
             let text = text.trim_end_matches('\n').to_string();
@@ -606,8 +626,12 @@ fn on_edited(model: &mut Model, result: Result<String, String>) -> Vec<Effect> {
             let before = walk.action().unwrap_or_default().to_string();
             walk.edited_action = Some(text.clone());
             walk.steps[walk.index].edited = true;
-            // The approval was for another action: judge the world again.
+            // The approval was for another action: judge the world again,
+            // and gates asked for the old action are asked again by `p`.
             walk.preflight = None;
+            if matches!(walk.phase, Phase::Gating { .. }) {
+                walk.phase = Phase::Reading;
+            }
             model.status = Some("action edited (recorded); run the pre-flight again (r)".into());
             vec![Effect::Audit(Event::Edit {
                 step: walk.card.step_id.clone(),
