@@ -1072,3 +1072,23 @@ fn a_card_that_changes_while_p_asks_is_read_again() {
         "the stale flag is asked first: {p:?}"
     );
 }
+
+#[test]
+fn a_token_pasted_into_a_reason_is_not_in_the_decision_record() {
+    let mut m = model();
+    update(&mut m, key('s'));
+    update(
+        &mut m,
+        Msg::Paste("rotated ghp_0123456789abcdefghijABCDEFGHIJ012345 already".into()),
+    );
+    let effects = update(&mut m, code(KeyCode::Enter));
+    let note = effects
+        .iter()
+        .find_map(|e| match e {
+            Effect::Audit(Event::Decision(d)) => Some(d.note.clone()),
+            _ => None,
+        })
+        .expect("a decision event");
+    assert!(!note.contains("ghp_0123456789"), "{note}");
+    assert!(note.contains("[REDACTED"), "{note}");
+}
