@@ -9,7 +9,7 @@
 //! `scripts/bench.sh` makes the venv (`shell-gpt` with `typer==0.22.0`).
 //! Without `SGPT`, only stepguard is measured.
 
-#[path = "../tests/openai_server/mod.rs"]
+#[path = "../tests/support/openai_server.rs"]
 mod openai_server;
 
 use std::path::{Path, PathBuf};

@@ -4,7 +4,7 @@
 //!
 //!     cargo bench --bench prefetch
 
-#[path = "../tests/openai_server/mod.rs"]
+#[path = "../tests/support/openai_server.rs"]
 mod openai_server;
 
 use std::path::Path;

@@ -1,5 +1,6 @@
 //! What must hold for any input, checked by the fuzz targets (`fuzz_targets/`)
-//! and, on stable, by `tests/fuzz_corpus.rs`, which replays the kept corpora.
+//! and, on stable, by `tests/integration/fuzz_corpus.rs`, which replays the
+//! kept corpora.
 //!
 //! Each function panics when a property breaks; a panic is what the fuzzer
 //! reports as a crash.

@@ -1,0 +1,54 @@
+//! The library-level tests, in one binary so the library is linked once.
+//! The tests that drive the built binary in a terminal are in `tests/e2e`.
+
+// Helpers that drive the pure `update` the way the runtime does.
+#[path = "../support/common.rs"]
+mod common;
+// An OpenAI-compatible server inside the test process (shared with e2e).
+#[path = "../support/openai_server.rs"]
+mod openai_server;
+
+// Every bundled runbook's steps drafted offline into full cards.
+mod draft_cards;
+// The pre-flight runner against real processes: timeouts, cancel, bounds.
+mod exec;
+// The kept fuzz corpora replayed through the fuzz targets' properties.
+mod fuzz_corpus;
+// The guard against the hostile and benign command corpora.
+mod guard_corpus;
+// The guard against the real programs it allows, under Landlock.
+mod guard_differential;
+// Markdown runbooks: the prometheus-operator corpus and its conversion.
+mod markdown_runbooks;
+// Runbook matching and the scenario eval.
+mod matching;
+// The model path against the in-process SSE server.
+mod model_drafting;
+// No code path spawns an action or rollback.
+mod no_mutation;
+// The in-process OpenAI-compatible server itself.
+mod openai_server_selftest;
+// The escalation policy as a table.
+mod policy;
+// Secret redaction before anything reaches a model.
+mod redact;
+// Reports and stats from recorded sessions.
+mod report_stats;
+// Runbook loading: bundled runbooks valid, broken fixtures located.
+mod runbook_load;
+// The kernel sandbox around pre-flights, and `stepguard doctor`.
+mod sandbox;
+// Nothing from outside reaches the terminal raw.
+mod sanitize;
+// Standing rules: the store, matching, limits.
+mod standing_rules;
+// Standing rules through the runner and `stepguard guard`.
+mod standing_runner;
+// Every screen against its reviewed snapshot.
+mod tui_snapshots;
+// The walk's rules on the pure `update`.
+mod tui_update;
+// Hostile values refused or quoted into one literal argument.
+mod values_quoting;
+// The wrong-target guard as a table.
+mod wrong_target;

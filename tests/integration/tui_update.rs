@@ -1,0 +1,1093 @@
+//! The walk's rules, proven on the pure `update` with no terminal: only `p`
+//! (with its typed confirmations) advances; a paste never acts as keys; a
+//! verdict counts only for the command it judged.
+
+use std::path::Path;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use stepguard::draft::Context;
+use stepguard::exec::Verdict;
+use stepguard::runbook::parse_str;
+use stepguard::session::Event;
+use stepguard::tui::model::{Gate, Overlay, Phase, PromptKind, Screen, StepStatus};
+use stepguard::tui::{update, Effect, Model, Msg};
+
+use crate::common::*;
+
+fn every_key_but(excluded: &[char]) -> Vec<Msg> {
+    let mut keys: Vec<Msg> = (' '..='~')
+        .filter(|c| !excluded.contains(c))
+        .map(key)
+        .collect();
+    for c in [
+        KeyCode::Enter,
+        KeyCode::Tab,
+        KeyCode::BackTab,
+        KeyCode::Backspace,
+        KeyCode::Esc,
+        KeyCode::Up,
+        KeyCode::Down,
+        KeyCode::Left,
+        KeyCode::Right,
+        KeyCode::PageUp,
+        KeyCode::PageDown,
+        KeyCode::Home,
+        KeyCode::End,
+        KeyCode::Delete,
+        KeyCode::Insert,
+        KeyCode::F(1),
+        KeyCode::F(5),
+        KeyCode::Null,
+    ] {
+        keys.push(code(c));
+    }
+    for c in ['p', 'c', 'd', 'n', 'm', 'j'] {
+        keys.push(Msg::Key(KeyEvent::new(
+            KeyCode::Char(c),
+            KeyModifiers::CONTROL,
+        )));
+        keys.push(Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::ALT)));
+    }
+    keys.push(Msg::Key(KeyEvent::new(
+        KeyCode::Char('P'),
+        KeyModifiers::SHIFT,
+    )));
+    keys
+}
+
+#[test]
+fn no_key_but_p_advances_even_after_a_pass() {
+    // 'p' proceeds; 's' skips only after a typed reason (tested below).
+    for msg in every_key_but(&['p', 's']) {
+        let mut m = model();
+        run_preflight(&mut m, &["ok"], 0);
+        let label = format!("{msg:?}");
+        update(&mut m, msg);
+        // Whatever the key opened, an Enter and more keys must not advance either.
+        update(&mut m, code(KeyCode::Enter));
+        update(&mut m, code(KeyCode::Esc));
+        assert_eq!(index(&m), 0, "{label} advanced the walk");
+        assert_eq!(m.screen(), Screen::Walk, "{label} left the walk");
+        assert_eq!(
+            m.walk.as_ref().unwrap().steps[0].status,
+            StepStatus::Pending,
+            "{label}"
+        );
+    }
+    let mut m = model();
+    run_preflight(&mut m, &["ok"], 0);
+    update(&mut m, key('p'));
+    assert_eq!(index(&m), 1, "p after a PASS on a low-risk step advances");
+    assert_eq!(
+        m.walk.as_ref().unwrap().steps[0].status,
+        StepStatus::Proceeded(Some(Verdict::Pass))
+    );
+}
+
+#[test]
+fn worker_messages_never_advance() {
+    let mut m = model();
+    run_preflight(&mut m, &["ok"], 0);
+    let run_id = 99;
+    for msg in [
+        Msg::CheckLine {
+            run_id,
+            stream: stepguard::exec::Stream::Stdout,
+            text: "p".into(),
+        },
+        Msg::CheckDone {
+            run_id,
+            result: Ok(Box::new(outcome("echo payments", &["ok"], 0))),
+        },
+        Msg::Copied {
+            what: "rollback",
+            step: 0,
+            text: "rm /tmp/x-payments".into(),
+            result: Ok("tmux buffer".into()),
+        },
+        Msg::Edited {
+            step: 0,
+            result: Ok("touch /tmp/other".into()),
+        },
+        Msg::Resize(80, 24),
+    ] {
+        update(&mut m, msg);
+        assert_eq!(index(&m), 0);
+    }
+}
+
+#[test]
+fn a_paste_never_acts_as_keys() {
+    for text in [
+        "p",
+        "p\n",
+        "p\r",
+        "r",
+        "q",
+        "s",
+        "h",
+        "\r\r\r",
+        "proceed\n",
+        "payments\np\n",
+        "\x1b[A",
+        "y",
+    ] {
+        let mut m = model();
+        run_preflight(&mut m, &["ok"], 0);
+        let effects = update(&mut m, Msg::Paste(text.into()));
+        assert!(effects.is_empty(), "paste {text:?} produced {effects:?}");
+        assert_eq!(index(&m), 0, "paste {text:?} advanced");
+        // It is offered as cluster state, pending the human's Enter.
+        assert!(
+            matches!(&m.overlay, Overlay::State { pending: Some(p), .. } if *p == text.replace('\r', "\n")),
+            "paste {text:?} gave {:?}",
+            m.overlay
+        );
+        update(&mut m, code(KeyCode::Esc));
+        assert_eq!(index(&m), 0);
+        assert_eq!(m.overlay, Overlay::None);
+    }
+}
+
+#[test]
+fn p_needs_a_verdict() {
+    let mut m = model();
+    assert!(update(&mut m, key('p')).is_empty());
+    assert_eq!(index(&m), 0);
+    assert!(m
+        .status
+        .as_deref()
+        .unwrap()
+        .contains("run the pre-flight first"));
+}
+
+#[test]
+fn p_is_refused_while_the_preflight_runs() {
+    let mut m = model();
+    update(&mut m, key('r'));
+    update(&mut m, key('p'));
+    assert_eq!(index(&m), 0);
+    assert_eq!(m.overlay, Overlay::None);
+}
+
+#[test]
+fn stop_needs_a_typed_reason() {
+    let mut m = model();
+    run_preflight(&mut m, &["ok", "payment-gateway: circuit open"], 0);
+    assert_eq!(
+        m.walk
+            .as_ref()
+            .unwrap()
+            .preflight
+            .as_ref()
+            .unwrap()
+            .judgement
+            .verdict,
+        Verdict::Stop
+    );
+    update(&mut m, key('p'));
+    let Some(p) = m.prompt() else {
+        panic!("no prompt")
+    };
+    assert!(matches!(p.kind, PromptKind::Gate(Gate::Override { .. })));
+    update(&mut m, code(KeyCode::Enter));
+    assert_eq!(index(&m), 0, "an empty reason is not a reason");
+    typed(&mut m, "breaker is expected during failover");
+    update(&mut m, code(KeyCode::Enter));
+    assert_eq!(index(&m), 1);
+    let rec = &m.walk.as_ref().unwrap().steps[0];
+    assert_eq!(rec.status, StepStatus::Proceeded(Some(Verdict::Stop)));
+    assert_eq!(rec.note, "breaker is expected during failover");
+}
+
+#[test]
+fn high_risk_needs_the_target_typed_not_pasted() {
+    let mut m = model();
+    run_preflight(&mut m, &["ok"], 0);
+    update(&mut m, key('p'));
+    assert_eq!(index(&m), 1);
+    run_preflight(&mut m, &["ok"], 0);
+    update(&mut m, key('p'));
+    let Some(p) = m.prompt() else {
+        panic!("no prompt")
+    };
+    assert_eq!(
+        p.kind,
+        PromptKind::Gate(Gate::TypeTarget {
+            target: "payments".into()
+        })
+    );
+    update(&mut m, Msg::Paste("payments".into()));
+    update(&mut m, code(KeyCode::Enter));
+    assert_eq!(index(&m), 1, "a pasted confirmation must not count");
+    typed(&mut m, "paymentz");
+    update(&mut m, code(KeyCode::Enter));
+    assert_eq!(index(&m), 1, "a wrong name must not count");
+    for _ in 0..8 {
+        update(&mut m, code(KeyCode::Backspace));
+    }
+    typed(&mut m, "payments");
+    update(&mut m, code(KeyCode::Enter));
+    assert_eq!(index(&m), 2);
+}
+
+#[test]
+fn esc_in_a_prompt_cancels_the_whole_proceed() {
+    let mut m = model();
+    run_preflight(&mut m, &["circuit open"], 0);
+    update(&mut m, key('p'));
+    typed(&mut m, "reason");
+    update(&mut m, code(KeyCode::Esc));
+    assert_eq!(m.overlay, Overlay::None);
+    assert_eq!(index(&m), 0);
+    assert_eq!(m.walk.as_ref().unwrap().phase, Phase::Reading);
+}
+
+#[test]
+fn manual_step_needs_a_note_and_ends_the_walk() {
+    let mut m = model();
+    run_preflight(&mut m, &["ok"], 0);
+    update(&mut m, key('p'));
+    run_preflight(&mut m, &["ok"], 0);
+    update(&mut m, key('p'));
+    typed(&mut m, "payments");
+    update(&mut m, code(KeyCode::Enter));
+    assert_eq!(index(&m), 2);
+    assert!(
+        update(&mut m, key('r')).is_empty(),
+        "a manual step has nothing to run"
+    );
+    update(&mut m, key('p'));
+    typed(&mut m, "dashboard is green");
+    update(&mut m, code(KeyCode::Enter));
+    assert_eq!(m.screen(), Screen::End);
+    assert_eq!(
+        update(&mut m, key('q')),
+        vec![Effect::Audit(Event::Quit {}), Effect::Quit]
+    );
+}
+
+#[test]
+fn a_verdict_counts_only_for_the_command_it_judged() {
+    let mut m = model();
+    m.ctx.vars.clear();
+    update(&mut m, Msg::Paste("ns: checkout\n".into()));
+    update(&mut m, code(KeyCode::Enter));
+    run_preflight(&mut m, &["ok"], 0);
+    assert!(m.walk.as_ref().unwrap().current_preflight().is_some());
+    // New state changes the value, hence the command: the PASS no longer applies.
+    update(&mut m, Msg::Paste("ns: billing\n".into()));
+    update(&mut m, code(KeyCode::Enter));
+    assert!(m
+        .walk
+        .as_ref()
+        .unwrap()
+        .card
+        .preflight
+        .as_ref()
+        .unwrap()
+        .command
+        .contains("billing"));
+    update(&mut m, key('p'));
+    assert_eq!(index(&m), 0);
+    // Editing the action also asks for a fresh pre-flight.
+    run_preflight(&mut m, &["ok"], 0);
+    update(
+        &mut m,
+        Msg::Edited {
+            step: 0,
+            result: Ok("touch /tmp/x-billing-2\n".into()),
+        },
+    );
+    assert_eq!(
+        m.walk.as_ref().unwrap().action(),
+        Some("touch /tmp/x-billing-2")
+    );
+    update(&mut m, key('p'));
+    assert_eq!(index(&m), 0);
+}
+
+#[test]
+fn copy_keys_copy_exact_commands_and_never_run_them() {
+    let mut m = model();
+    assert_eq!(
+        update(&mut m, key('a')),
+        vec![Effect::Copy {
+            what: "action",
+            step: 0,
+            text: "touch /tmp/x-payments".into()
+        }]
+    );
+    assert_eq!(
+        update(&mut m, key('y')),
+        vec![Effect::Copy {
+            what: "rollback",
+            step: 0,
+            text: "rm /tmp/x-payments".into()
+        }]
+    );
+    // No key ever asks the runtime to run anything but the pre-flight or verify.
+    for msg in every_key_but(&[]) {
+        let mut m = model();
+        for effect in update(&mut m, msg) {
+            if let Effect::RunCheck { command, .. } = effect {
+                assert_eq!(command, "echo payments");
+            }
+        }
+    }
+}
+
+#[test]
+fn esc_cancels_a_running_check_and_q_quits_cleanly() {
+    let mut m = model();
+    let effects = update(&mut m, key('r'));
+    let Some(Effect::RunCheck { run_id, .. }) = effects.first().cloned() else {
+        panic!()
+    };
+    assert_eq!(
+        update(&mut m, code(KeyCode::Esc)),
+        vec![
+            Effect::CancelCheck { run_id },
+            Effect::Audit(Event::Cancel { run_id })
+        ]
+    );
+    assert_eq!(
+        update(
+            &mut m,
+            Msg::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL))
+        ),
+        vec![
+            Effect::CancelCheck { run_id },
+            Effect::Audit(Event::Cancel { run_id })
+        ]
+    );
+    assert_eq!(
+        update(&mut m, key('q')),
+        vec![
+            Effect::CancelCheck { run_id },
+            Effect::Audit(Event::Cancel { run_id }),
+            Effect::Audit(Event::Quit {}),
+            Effect::Quit
+        ]
+    );
+}
+
+#[test]
+fn lines_from_a_stale_run_are_ignored() {
+    let mut m = model();
+    update(&mut m, key('r'));
+    update(
+        &mut m,
+        Msg::CheckLine {
+            run_id: 12345,
+            stream: stepguard::exec::Stream::Stdout,
+            text: "stale".into(),
+        },
+    );
+    assert!(m.walk.as_ref().unwrap().output.lines.is_empty());
+}
+
+#[test]
+fn skip_and_halt_need_reasons() {
+    let mut m = model();
+    update(&mut m, key('s'));
+    update(&mut m, code(KeyCode::Enter));
+    assert_eq!(index(&m), 0);
+    typed(&mut m, "not applicable");
+    update(&mut m, code(KeyCode::Enter));
+    assert_eq!(index(&m), 1);
+    assert_eq!(
+        m.walk.as_ref().unwrap().steps[0].status,
+        StepStatus::Skipped
+    );
+    update(&mut m, key('h'));
+    typed(&mut m, "paging the database team");
+    update(&mut m, code(KeyCode::Enter));
+    assert_eq!(m.screen(), Screen::End);
+    assert_eq!(m.walk.as_ref().unwrap().steps[1].status, StepStatus::Halted);
+}
+
+#[test]
+fn picker_filters_and_opens() {
+    let rb = parse_str(RUNBOOK, Path::new("walk-test.yaml")).unwrap();
+    let mut m = Model::new(vec![rb], Context::default());
+    typed(&mut m, "nothing-matches");
+    assert!(m.filtered().is_empty());
+    for _ in 0.."nothing-matches".len() {
+        update(&mut m, code(KeyCode::Backspace));
+    }
+    typed(&mut m, "walk");
+    assert_eq!(m.filtered().len(), 1);
+    // Opening a runbook starts the session before anything else happens.
+    assert_eq!(
+        update(&mut m, code(KeyCode::Enter)).first(),
+        Some(&Effect::StartSession)
+    );
+    assert_eq!(m.screen(), Screen::Walk);
+    let mut m = Model::new(vec![], Context::default());
+    assert_eq!(
+        update(&mut m, code(KeyCode::Esc)),
+        vec![Effect::Audit(Event::Quit {}), Effect::Quit]
+    );
+}
+
+fn outcome_for(values: &[(&str, &str, &str)], evidence: &str) -> Box<stepguard::llm::ModelOutcome> {
+    let mut draft = stepguard::llm::ModelDraft::default();
+    for (name, value, ev) in values {
+        draft.values.insert(
+            name.to_string(),
+            stepguard::llm::reply::DraftValue {
+                value: value.to_string(),
+                evidence: Some(ev.to_string()),
+            },
+        );
+    }
+    draft.notes = Some("advice only".into());
+    Box::new(stepguard::llm::ModelOutcome {
+        draft,
+        model: "fake-model".into(),
+        evidence: evidence.into(),
+        suspicious: vec![],
+        usage: Some((10, 5)),
+        cached: false,
+        redactions: 0,
+        prompt_sha256: String::new(),
+        elapsed_ms: 0,
+    })
+}
+
+fn model_walk() -> (Model, Vec<Effect>) {
+    let rb = parse_str(RUNBOOK, Path::new("walk-test.yaml")).unwrap();
+    let mut m = Model::new(vec![rb.clone()], Context::default());
+    m.model_enabled = true;
+    m.start_walk(rb);
+    let effects = stepguard::tui::update::request_drafts(&mut m, None, false);
+    (m, effects)
+}
+
+#[test]
+fn the_next_step_is_prefetched_and_used_on_p() {
+    let (mut m, effects) = model_walk();
+    let requested: Vec<usize> = effects
+        .iter()
+        .map(|e| match e {
+            Effect::RequestDraft { job, .. } => job.step_index,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(requested, vec![0, 1], "the current step and the next one");
+    let generation = m.walk.as_ref().unwrap().generation;
+    // Step 0's draft supplies the value (with evidence); step 1's arrives early.
+    update(
+        &mut m,
+        Msg::DraftDone {
+            step_index: 0,
+            generation,
+            result: Ok(outcome_for(
+                &[("ns", "payments", "ns: payments")],
+                "ns: payments",
+            )),
+        },
+    );
+    assert_eq!(m.walk.as_ref().unwrap().card.drafter, "fake-model");
+    assert_eq!(
+        m.walk
+            .as_ref()
+            .unwrap()
+            .card
+            .preflight
+            .as_ref()
+            .unwrap()
+            .command,
+        "echo payments"
+    );
+    update(
+        &mut m,
+        Msg::DraftDone {
+            step_index: 1,
+            generation,
+            result: Ok(outcome_for(
+                &[("ns", "payments", "ns: payments")],
+                "ns: payments",
+            )),
+        },
+    );
+    assert_eq!(index(&m), 0, "a draft never advances");
+    run_preflight(&mut m, &["ok"], 0);
+    let effects = update(&mut m, key('p'));
+    assert_eq!(index(&m), 1);
+    let card = &m.walk.as_ref().unwrap().card;
+    assert_eq!(
+        card.drafter, "fake-model",
+        "the prefetched draft is used at once"
+    );
+    assert_eq!(card.notes, "advice only");
+    // Moving on prefetches the step after.
+    assert!(effects
+        .iter()
+        .any(|e| matches!(e, Effect::RequestDraft { job, .. } if job.step_index == 2)));
+}
+
+#[test]
+fn new_state_discards_drafts_and_late_replies() {
+    let (mut m, _) = model_walk();
+    let old = m.walk.as_ref().unwrap().generation;
+    update(&mut m, Msg::Paste("ns: billing\n".into()));
+    let effects = update(&mut m, code(KeyCode::Enter));
+    let drafts = effects
+        .iter()
+        .filter(|e| matches!(e, Effect::RequestDraft { .. }))
+        .count();
+    assert_eq!(drafts, 2, "current and next step drafted again");
+    assert!(effects
+        .iter()
+        .any(|e| matches!(e, Effect::Audit(stepguard::session::Event::Context(_)))));
+    let walk = m.walk.as_ref().unwrap();
+    assert!(walk.generation > old);
+    // A reply to the old request arrives late: ignored.
+    update(
+        &mut m,
+        Msg::DraftDone {
+            step_index: 0,
+            generation: old,
+            result: Ok(outcome_for(&[("ns", "payments", "x")], "x")),
+        },
+    );
+    let card = &m.walk.as_ref().unwrap().card;
+    assert_eq!(card.drafter, "offline");
+    assert!(card.preflight.as_ref().unwrap().command.contains("billing"));
+}
+
+#[test]
+fn a_failed_draft_falls_back_with_a_banner() {
+    let (mut m, _) = model_walk();
+    let generation = m.walk.as_ref().unwrap().generation;
+    update(
+        &mut m,
+        Msg::DraftDone {
+            step_index: 0,
+            generation,
+            result: Err("cannot reach the endpoint: refused".into()),
+        },
+    );
+    assert!(m.banner.as_deref().unwrap().contains("model unavailable"));
+    assert_eq!(m.walk.as_ref().unwrap().card.drafter, "offline");
+    assert_eq!(index(&m), 0);
+    // Esc while a draft is in flight cancels it; d asks for a hint and drafts afresh.
+    let (mut m, _) = model_walk();
+    let effects = update(&mut m, code(KeyCode::Esc));
+    assert!(
+        matches!(
+            effects.as_slice(),
+            [Effect::CancelDraft { step_index: 0, .. }]
+        ),
+        "{effects:?}"
+    );
+    update(&mut m, key('d'));
+    typed(&mut m, "the pod is in billing");
+    let effects = update(&mut m, code(KeyCode::Enter));
+    match effects.as_slice() {
+        [Effect::RequestDraft { job, .. }] => {
+            assert_eq!(job.hint.as_deref(), Some("the pod is in billing"));
+            assert!(job.fresh);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_model_value_without_evidence_needs_a_reason() {
+    let (mut m, _) = model_walk();
+    let generation = m.walk.as_ref().unwrap().generation;
+    update(
+        &mut m,
+        Msg::DraftDone {
+            step_index: 0,
+            generation,
+            result: Ok(outcome_for(&[("ns", "payments", "invented")], "ns: other")),
+        },
+    );
+    assert_eq!(m.walk.as_ref().unwrap().card.unverified, vec!["ns"]);
+    run_preflight(&mut m, &["ok"], 0);
+    update(&mut m, key('p'));
+    assert!(
+        matches!(m.prompt(), Some(p) if matches!(p.kind, PromptKind::Gate(Gate::Override { .. })))
+    );
+    assert_eq!(index(&m), 0);
+}
+
+#[test]
+fn earlier_rejections_reach_the_card_and_the_model() {
+    let (mut m, _) = model_walk();
+    m.now_ms = 10 * 60_000 + 5;
+    m.rejections = vec![stepguard::session::Rejection {
+        session: "ab12cd34".into(),
+        runbook_id: "walk-test".into(),
+        step_id: "low-step".into(),
+        decision: "skip".into(),
+        reason: "the cache was already warm".into(),
+        at_ms: 5,
+    }];
+    let walk = m.walk.as_mut().unwrap();
+    walk.drafts.clear();
+    let effects = stepguard::tui::update::request_drafts(&mut m, None, false);
+    let Some(Effect::RequestDraft { job, .. }) = effects.first() else {
+        panic!("{effects:?}")
+    };
+    let earlier = job
+        .history
+        .iter()
+        .find(|h| h.step.contains("earlier session"))
+        .expect("rejection in the context");
+    assert_eq!(earlier.outcome, "skipped 10 min ago");
+    assert_eq!(earlier.reason, "the cache was already warm");
+    let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(120, 40)).unwrap();
+    terminal
+        .draw(|f| stepguard::tui::view::draw(f, &m, stepguard::tui::view::Theme { color: false }))
+        .unwrap();
+    let screen = terminal.backend().to_string();
+    assert!(
+        screen.contains("skipped 10 min ago (session ab12cd34): the cache was already warm"),
+        "{screen}"
+    );
+}
+
+#[test]
+fn the_picker_ranks_by_the_pasted_state() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let catalog = stepguard::runbook::load_dir(&root.join("runbooks")).unwrap();
+    let mut m = Model::new(catalog.clone(), Context::default());
+    m.matcher = Some(std::sync::Arc::new(stepguard::matching::Matcher::new(
+        &catalog,
+    )));
+    let first = |m: &Model| m.catalog[m.filtered()[0]].id.clone();
+    update(
+        &mut m,
+        Msg::Paste("redis used_memory is at 98% of maxmemory, evictions climbing\n".into()),
+    );
+    update(&mut m, code(KeyCode::Enter));
+    assert_eq!(first(&m), "redis-near-maxmemory");
+    assert!(m.confidence(m.filtered()[0]).unwrap() > 0.0);
+    update(
+        &mut m,
+        Msg::Paste(
+            "NAME READY STATUS\ncheckout-7d9f 0/1 CrashLoopBackOff after the rollout\n".into(),
+        ),
+    );
+    update(&mut m, code(KeyCode::Enter));
+    assert_eq!(first(&m), "k8s-crashloop-bad-rollout");
+    // Typing still filters, in ranked order.
+    typed(&mut m, "k8s");
+    assert_eq!(first(&m), "k8s-crashloop-bad-rollout");
+}
+
+#[test]
+fn starting_from_an_alert() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let catalog = stepguard::runbook::load_dir(&root.join("runbooks")).unwrap();
+    let alert = |json: &str| stepguard::draft::Alerts::parse(json).unwrap().0[0].clone();
+    let crash = alert(
+        r#"{"labels": {"alertname": "KubePodCrashLooping", "namespace": "payments", "pod": "checkout-1"}}"#,
+    );
+    let watchdog = alert(r#"{"labels": {"alertname": "Watchdog"}}"#);
+    let mut m = Model::new(catalog.clone(), Context::default());
+    m.matcher = Some(std::sync::Arc::new(stepguard::matching::Matcher::new(
+        &catalog,
+    )));
+    m.alerts = vec![crash, watchdog];
+    m.nav = Screen::Alerts;
+    let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(120, 12)).unwrap();
+    terminal
+        .draw(|f| stepguard::tui::view::draw(f, &m, stepguard::tui::view::Theme { color: false }))
+        .unwrap();
+    let screen = terminal.backend().to_string();
+    assert!(
+        screen.contains("0.99 k8s-crashloop-bad-rollout") && screen.contains("no runbook"),
+        "{screen}"
+    );
+
+    update(&mut m, code(KeyCode::Down));
+    update(&mut m, code(KeyCode::Enter));
+    assert_eq!(
+        m.screen(),
+        Screen::Picker,
+        "an alert nothing matches opens the picker"
+    );
+    m.nav = Screen::Alerts;
+    update(&mut m, code(KeyCode::Up));
+    update(&mut m, code(KeyCode::Enter));
+    assert_eq!(m.screen(), Screen::Walk);
+    let walk = m.walk.as_ref().unwrap();
+    assert_eq!(walk.runbook.id, "k8s-crashloop-bad-rollout");
+    let ns = walk
+        .card
+        .values
+        .iter()
+        .find(|v| v.name == "namespace")
+        .unwrap();
+    assert_eq!(ns.value.as_deref(), Some("payments"));
+    assert!(ns
+        .evidence
+        .as_ref()
+        .unwrap()
+        .text
+        .contains("alert label namespace"));
+    let confidence = stepguard::tui::step::match_confidence(
+        true,
+        &m.ranking,
+        &m.catalog,
+        "k8s-crashloop-bad-rollout",
+    );
+    assert!(confidence.unwrap() >= 0.99);
+    // A poorly matching runbook for this alert escalates.
+    let low = stepguard::tui::step::match_confidence(
+        true,
+        &m.ranking,
+        &m.catalog,
+        "redis-near-maxmemory",
+    )
+    .unwrap();
+    assert!(low < 0.5);
+}
+
+/// Press v and deliver the verify's result.
+fn run_verify(m: &mut Model, stdout: &[&str], exit: i32) {
+    let effects = update(m, key('v'));
+    let Some(Effect::RunCheck {
+        run_id, command, ..
+    }) = effects.first().cloned()
+    else {
+        panic!("v did not start the verify: {effects:?}");
+    };
+    update(
+        m,
+        Msg::CheckDone {
+            run_id,
+            result: Ok(Box::new(crate::common::outcome(&command, stdout, exit))),
+        },
+    );
+}
+
+/// The line under the output, as drawn.
+fn decision_line(m: &Model) -> String {
+    use ratatui::backend::TestBackend;
+    use ratatui::Terminal;
+    let mut terminal = Terminal::new(TestBackend::new(200, 40)).unwrap();
+    terminal
+        .draw(|f| stepguard::tui::view::draw(f, m, stepguard::tui::view::Theme { color: false }))
+        .unwrap();
+    let screen = terminal.backend().to_string();
+    screen
+        .lines()
+        .find(|l| l.contains(" p: "))
+        .unwrap_or_else(|| panic!("no decision line:\n{screen}"))
+        .to_string()
+}
+
+#[test]
+fn the_decision_line_agrees_with_what_p_does() {
+    const MIN: u64 = 60_000;
+    // (situation, set-up, what the line says p does)
+    type Setup = fn(&mut Model);
+    let table: &[(&str, Setup, &str)] = &[
+        ("no verdict yet", |_| {}, "WAIT"),
+        (
+            "low risk, PASS",
+            |m| run_preflight(m, &["ok"], 0),
+            "PROCEED",
+        ),
+        (
+            "low risk, STOP",
+            |m| run_preflight(m, &["circuit open"], 0),
+            "HALT",
+        ),
+        (
+            "PASS, then the window passes",
+            |m| {
+                run_preflight(m, &["ok"], 0);
+                m.now_ms += 11 * MIN;
+            },
+            "WAIT",
+        ),
+        (
+            "PASS, then the clock goes back",
+            |m| {
+                m.now_ms = 100 * MIN;
+                run_preflight(m, &["ok"], 0);
+                m.now_ms = 50 * MIN;
+            },
+            "WAIT",
+        ),
+        (
+            "PASS, then the verify says STOP",
+            |m| {
+                run_preflight(m, &["ok"], 0);
+                // The verify of step 1 is the pre-flight's command here.
+                m.walk.as_mut().unwrap().card.verify =
+                    m.walk.as_ref().unwrap().card.preflight.clone();
+                run_verify(m, &["circuit open"], 0);
+            },
+            "HALT",
+        ),
+        (
+            "high risk, PASS",
+            |m| {
+                run_preflight(m, &["ok"], 0);
+                update(m, key('p'));
+                run_preflight(m, &["ok"], 0);
+            },
+            "CONFIRM",
+        ),
+        (
+            "manual step",
+            |m| {
+                run_preflight(m, &["ok"], 0);
+                update(m, key('p'));
+                run_preflight(m, &["ok"], 0);
+                update(m, key('p'));
+                typed(m, "payments");
+                update(m, code(KeyCode::Enter));
+            },
+            "CONFIRM",
+        ),
+    ];
+    for (situation, setup, says) in table {
+        let mut m = model();
+        m.now_ms = 1_000 * MIN;
+        setup(&mut m);
+        let line = decision_line(&m);
+        assert!(
+            line.contains(&format!(" p: {says} ")),
+            "{situation}: {line}"
+        );
+        let before = index(&m);
+        let walk = m.walk.as_ref().unwrap();
+        let outcome = stepguard::tui::step::decision(&m, walk);
+        update(&mut m, key('p'));
+        let walk = m.walk.as_ref().unwrap();
+        match *says {
+            "WAIT" => {
+                assert_eq!(walk.phase, Phase::Reading, "{situation}");
+                assert_eq!(index(&m), before, "{situation}: p advanced");
+                assert_eq!(m.status, outcome.wait, "{situation}");
+                assert!(
+                    line.contains(outcome.wait.as_deref().unwrap()),
+                    "{situation}"
+                );
+            }
+            "PROCEED" => assert_eq!(index(&m), before + 1, "{situation}: p did not advance"),
+            _ => {
+                assert_eq!(
+                    index(&m),
+                    before,
+                    "{situation}: p advanced without its gates"
+                );
+                let Phase::Gating { gates, .. } = &walk.phase else {
+                    panic!("{situation}: p asked nothing: {:?}", walk.phase);
+                };
+                assert_eq!(gates, &outcome.gates, "{situation}");
+                assert!(m.prompt().is_some(), "{situation}: no prompt on screen");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_verify_stop_gates_p_with_a_typed_reason() {
+    let mut m = model();
+    run_preflight(&mut m, &["ok"], 0);
+    let check = m.walk.as_ref().unwrap().card.preflight.clone();
+    m.walk.as_mut().unwrap().card.verify = check;
+    run_verify(&mut m, &["circuit open"], 0);
+    update(&mut m, key('p'));
+    let Some(p) = m.prompt() else {
+        panic!("a verify STOP let p advance with no prompt")
+    };
+    assert!(
+        matches!(&p.kind, PromptKind::Gate(Gate::Override { why }) if why.starts_with("verify said STOP")),
+        "{p:?}"
+    );
+    update(&mut m, code(KeyCode::Enter));
+    assert_eq!(index(&m), 0, "an empty reason is not a reason");
+    typed(&mut m, "the breaker is expected to close in a minute");
+    update(&mut m, code(KeyCode::Enter));
+    assert_eq!(index(&m), 1);
+    let rec = &m.walk.as_ref().unwrap().steps[0];
+    assert_eq!(rec.note, "the breaker is expected to close in a minute");
+}
+
+#[test]
+fn a_standing_rule_reaches_the_card_as_data() {
+    const RB: &str = r#"
+id: rule-test
+title: Rule test
+risk: low
+variables:
+  ns: {pattern: '^[a-z]+$', from: [var:ns]}
+steps:
+  - id: inspect
+    title: Inspect
+    intent: A read the allowlist does not know.
+    preflight: {run: 'mycorp-cli inspect {{ns}}', explain: any output}
+"#;
+    let rb = parse_str(RB, Path::new("rule-test.yaml")).unwrap();
+    let mut ctx = Context::default();
+    ctx.vars.insert("ns".into(), "payments".into());
+    let mut m = Model::new(vec![rb.clone()], ctx);
+    m.now_ms = 1_000_000_000;
+    m.start_walk(rb);
+    assert!(
+        update(&mut m, key('r')).is_empty(),
+        "the bare guard ran an unknown program"
+    );
+    let rule = stepguard::guard::StandingRule {
+        id: "0badc0de".into(),
+        program: "mycorp-cli".into(),
+        args: vec![
+            stepguard::guard::ArgRule::Exact("inspect".into()),
+            stepguard::guard::ArgRule::Any,
+        ],
+        max_uses: None,
+        uses: 0,
+        created_at: 0,
+        expires_at: Some(2_000_000),
+        revoked_at: None,
+        reason: "vendor read".into(),
+        created_by: "tester".into(),
+    };
+    update(&mut m, Msg::Rules(vec![rule.clone()].into()));
+    let effects = update(&mut m, key('r'));
+    assert!(
+        matches!(effects.first(), Some(Effect::RunCheck { command, .. }) if command == "mycorp-cli inspect payments"),
+        "{effects:?} {:?}",
+        m.status
+    );
+    // The same rule, expired at the time handed in: the card refuses again.
+    let mut m2 = Model::new(vec![], Context::default());
+    m2.ctx.vars.insert("ns".into(), "payments".into());
+    m2.now_ms = 3_000_000_000;
+    m2.start_walk(parse_str(RB, Path::new("rule-test.yaml")).unwrap());
+    update(&mut m2, Msg::Rules(vec![rule].into()));
+    assert!(
+        update(&mut m2, key('r')).is_empty(),
+        "an expired rule still allowed it"
+    );
+}
+
+#[test]
+fn one_key_table_drives_dispatch_footer_and_help() {
+    use stepguard::tui::keys;
+    let mut m = model();
+    let lines: Vec<String> = (0..40).map(|i| format!("line {i} ok")).collect();
+    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+    run_preflight(&mut m, &lines, 0);
+    let walk = m.walk.as_ref().unwrap();
+    // The footer and ? name only keys the table dispatches, and only those
+    // that apply: no re-draft without a model, no verify on this card.
+    let footer = keys::footer(walk, m.model_enabled);
+    let help = keys::help(Some(walk), m.model_enabled);
+    for (key, _) in footer.iter().chain(&help) {
+        let binding = keys::WALK.iter().find(|b| b.key == *key).unwrap();
+        assert!(
+            keys::applies(binding.command, walk, m.model_enabled),
+            "{key}"
+        );
+        assert_eq!(keys::command(binding.codes[0]), Some(binding.command));
+    }
+    for absent in ["d", "v"] {
+        assert!(!footer.iter().any(|(k, _)| *k == absent), "{absent}");
+        assert!(!help.iter().any(|(k, _)| *k == absent), "{absent}");
+    }
+    // j/k/g/G scroll the focused pane (the output, after a run).
+    let scroll = |m: &Model| m.walk.as_ref().unwrap().output.scroll;
+    update(&mut m, key('k'));
+    assert_eq!(scroll(&m), 1);
+    update(&mut m, key('j'));
+    assert_eq!(scroll(&m), 0);
+    update(&mut m, key('g'));
+    assert_eq!(scroll(&m), 40, "g goes to the top");
+    update(&mut m, key('G'));
+    assert_eq!(scroll(&m), 0, "G follows the end again");
+    assert_eq!(index(&m), 0, "no scroll key advanced");
+}
+
+#[test]
+fn a_card_that_changes_while_p_asks_is_read_again() {
+    let mut m = model();
+    m.model_enabled = true;
+    run_preflight(&mut m, &["ok"], 0);
+    update(&mut m, key('p'));
+    run_preflight(&mut m, &["ok"], 0);
+    update(&mut m, key('p'));
+    assert!(matches!(
+        m.walk.as_ref().unwrap().phase,
+        Phase::Gating { .. }
+    ));
+    typed(&mut m, "paym");
+    // The same card again (a draft that adds nothing new): the gate stays.
+    let generation = m.walk.as_ref().unwrap().generation;
+    update(&mut m, Msg::Rules(Vec::new().into()));
+    assert!(matches!(
+        m.walk.as_ref().unwrap().phase,
+        Phase::Gating { .. }
+    ));
+    // A late draft flags a stale assumption: the gates asked were for the
+    // card without it, so p must be pressed again on the new card.
+    let mut outcome = outcome_for(&[], "");
+    outcome.draft.stale = vec![stepguard::llm::reply::StaleFlag {
+        assumption: "the pod is crash-looping".into(),
+        why: "state shows it Running".into(),
+    }];
+    m.walk.as_mut().unwrap().drafts.insert(
+        1,
+        stepguard::tui::model::DraftSlot::InFlight {
+            elapsed_ms: 0,
+            chars: 0,
+            tail: String::new(),
+            usage: None,
+            note: None,
+        },
+    );
+    update(
+        &mut m,
+        Msg::DraftDone {
+            step_index: 1,
+            generation,
+            result: Ok(outcome),
+        },
+    );
+    let walk = m.walk.as_ref().unwrap();
+    assert_eq!(walk.phase, Phase::Reading, "{:?}", m.status);
+    assert!(!walk.card.stale.is_empty());
+    typed(&mut m, "ent");
+    update(&mut m, code(KeyCode::Enter));
+    assert_eq!(index(&m), 1, "typing after the reset advanced");
+    update(&mut m, key('p'));
+    let Some(p) = m.prompt() else {
+        panic!("no gate")
+    };
+    assert!(
+        matches!(p.kind, PromptKind::Gate(Gate::Override { .. })),
+        "the stale flag is asked first: {p:?}"
+    );
+}
+
+#[test]
+fn a_token_pasted_into_a_reason_is_not_in_the_decision_record() {
+    let mut m = model();
+    update(&mut m, key('s'));
+    update(
+        &mut m,
+        Msg::Paste("rotated ghp_0123456789abcdefghijABCDEFGHIJ012345 already".into()),
+    );
+    let effects = update(&mut m, code(KeyCode::Enter));
+    let note = effects
+        .iter()
+        .find_map(|e| match e {
+            Effect::Audit(Event::Decision(d)) => Some(d.note.clone()),
+            _ => None,
+        })
+        .expect("a decision event");
+    assert!(!note.contains("ghp_0123456789"), "{note}");
+    assert!(note.contains("[REDACTED"), "{note}");
+}
