@@ -34,6 +34,8 @@ mod policy;
 mod redact;
 // Reports and stats from recorded sessions.
 mod report_stats;
+// Attacks on the step machine, the router and restore (with random walks).
+mod review_attacks;
 // Runbook loading: bundled runbooks valid, broken fixtures located.
 mod runbook_load;
 // The kernel sandbox around pre-flights, and `stepguard doctor`.

@@ -5,12 +5,9 @@
 //! Each attack that once broke an invariant says so in a `// Found:`
 //! comment (what broke, and where the fix is); all of them pass now.
 
-mod common;
-
 use std::collections::VecDeque;
 use std::path::Path;
 
-use common::*;
 use crossterm::event::KeyCode;
 use stepguard::draft::Context;
 use stepguard::exec::Verdict;
@@ -24,6 +21,8 @@ use stepguard::tui::model::{
     DraftSlot, Gate, Overlay, Phase, PromptKind, Screen, StepStatus, WalkEnd,
 };
 use stepguard::tui::{persist, step, update, CheckKind, Effect, Model, Msg};
+
+use crate::common::*;
 
 const MIN: u64 = 60_000;
 /// A wall-clock "now" (ms) well past zero, so going back is possible.
