@@ -211,21 +211,6 @@ impl RuleStore {
         })
     }
 
-    /// Takes one use of rule `id`, before the command it allowed runs: the
-    /// rule must still be active at `now` (not revoked, expired or used up
-    /// since the check), or nothing is recorded and the command must not run.
-    pub fn record_use(&self, id: &str, now: u64) -> Result<StandingRule, String> {
-        self.update(|rules| {
-            let rule = find(rules, id)?;
-            let state = rule.state(now);
-            if state != RuleState::Active {
-                return Err(format!("standing rule {id} is {state}"));
-            }
-            rule.uses = rule.uses.saturating_add(1);
-            Ok(rule.clone())
-        })
-    }
-
     /// Takes every use a decision lists (`Decision::rule_uses`), all or
     /// nothing: if any rule cannot give all the uses asked of it at `now`,
     /// nothing is recorded.

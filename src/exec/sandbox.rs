@@ -298,13 +298,6 @@ pub fn confine(exec_dirs: &[PathBuf], writable: &[&Path]) -> Result<RulesetCreat
     Ok(created)
 }
 
-/// Applies a prepared ruleset to the calling process, then the rest of the
-/// confinement (see [`confine_child`]). Called in the child between fork and
-/// exec, so it allocates nothing and fails closed.
-pub fn restrict_child(ruleset: RulesetCreated) -> std::io::Result<()> {
-    confine_child(Some(ruleset))
-}
-
 /// Everything a pre-flight's child gets before `exec`: Landlock (when the
 /// kernel has it), then every capability but a few read-only ones dropped,
 /// the syscall filter, and inherited descriptors closed at exec. The same

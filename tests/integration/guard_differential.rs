@@ -40,7 +40,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_yaml::Value;
-use stepguard::exec::sandbox::{confine, restrict_child, scratch_env, status, SYSTEM_EXEC_DIRS};
+use stepguard::exec::sandbox::{confine, confine_child, scratch_env, status, SYSTEM_EXEC_DIRS};
 use stepguard::guard::{check, Guard, DEFAULT_ALLOWLIST};
 
 const DEFAULT_SEED: u64 = 0x5EED_F00D_CAFE_0001;
@@ -1477,7 +1477,7 @@ fn run(line: &str, iso: Isolation, logs: &Path, timeout: Duration) -> Ran {
             // After setuid, which clears it.
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
             match ruleset.take() {
-                Some(r) => restrict_child(r),
+                Some(r) => confine_child(Some(r)),
                 None => Err(std::io::Error::from_raw_os_error(libc::EPERM)),
             }
         });

@@ -20,7 +20,7 @@ fn sandboxed(script: &str, args: &[&Path]) -> (Output, SandboxStatus) {
     let mut cmd = Command::new("sh");
     cmd.arg("-c").arg(script).arg("sh").args(args);
     cmd.env("TMPDIR", &scratch);
-    // SAFETY: restrict_child only makes system calls.
+    // SAFETY: confine_child only makes system calls.
     unsafe {
         cmd.pre_exec(move || confine_child(ruleset.take()));
     }
