@@ -111,7 +111,8 @@ fn add_list_revoke_persist_across_reloads() {
     assert_eq!(reloaded[1].state(NOW + 11), RuleState::Active);
     assert_eq!(s.active(NOW + 11).unwrap(), vec![b.clone()]);
 
-    s.record_uses(&[b.id.clone()], NOW + 12).unwrap();
+    s.record_uses(std::slice::from_ref(&b.id), NOW + 12)
+        .unwrap();
     assert_eq!(
         RuleStore::new(s.path().parent().unwrap()).load().unwrap()[1].uses,
         1
@@ -245,7 +246,7 @@ fn uses_are_counted_under_a_lock() {
     let r = standing::add(&s, "mytool", &args(&["x"]), Some(5), None, "r", "c", NOW).unwrap();
     let ok = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..8)
-            .map(|_| scope.spawn(|| s.record_uses(&[r.id.clone()], NOW).is_ok()))
+            .map(|_| scope.spawn(|| s.record_uses(std::slice::from_ref(&r.id), NOW).is_ok()))
             .collect();
         handles
             .into_iter()
@@ -389,7 +390,7 @@ fn max_uses_exhausts_after_n_record_use() {
     assert_eq!(s.load().unwrap()[0].state(NOW), RuleState::UsedUp);
     assert_refused(&standing::check(&s, "mytool x", NOW), "mytool x");
     assert!(s
-        .record_uses(&[r.id.clone()], NOW)
+        .record_uses(std::slice::from_ref(&r.id), NOW)
         .unwrap_err()
         .contains("used up"));
     // With the used-up rule passed in directly, the reason says why.
@@ -442,7 +443,7 @@ fn expiry_and_revocation() {
     let d = check_with_rules("mytool x", &s.load().unwrap(), NOW + 1800);
     assert!(d.reason.contains("is expired"), "{}", d.reason);
     assert!(s
-        .record_uses(&[r.id.clone()], NOW + 1800)
+        .record_uses(std::slice::from_ref(&r.id), NOW + 1800)
         .unwrap_err()
         .contains("expired"));
 
@@ -453,7 +454,7 @@ fn expiry_and_revocation() {
     let d = check_with_rules("othertool status", &s.load().unwrap(), NOW + 5);
     assert!(d.reason.contains("is revoked"), "{}", d.reason);
     assert!(s
-        .record_uses(&[r2.id.clone()], NOW + 6)
+        .record_uses(std::slice::from_ref(&r2.id), NOW + 6)
         .unwrap_err()
         .contains("revoked"));
 }
