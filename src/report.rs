@@ -123,8 +123,23 @@ pub fn build(session: &str, events: &[Recorded]) -> Report {
                     clean(&r.runbook)
                 ));
             }
-            Event::Resume { step: at_step, .. } => {
-                text = Some(format!("session resumed at step {at_step}"))
+            Event::Resume {
+                step: at_step,
+                runbook_changes,
+                runbook_from_copy,
+                ..
+            } => {
+                let mut line = format!("session resumed at step {at_step}");
+                if *runbook_from_copy {
+                    line.push_str(" (runbook file gone: from the session's copy)");
+                }
+                if !runbook_changes.is_empty() {
+                    line.push_str(&format!(
+                        "; runbook changed: {}",
+                        clean(&runbook_changes.join("; "))
+                    ));
+                }
+                text = Some(line)
             }
             Event::Context(context) => {
                 r.state_lines = context.state_lines as u64;
@@ -242,7 +257,25 @@ pub fn build(session: &str, events: &[Recorded]) -> Report {
                     ),
                 })
             }
-            Event::Quit {} => text = Some("quit (session saved)".into()),
+            Event::Quit { signal: None } => text = Some("quit (session saved)".into()),
+            Event::Quit { signal: Some(sig) } => {
+                text = Some(format!("ended by {} (session saved)", clean(sig)))
+            }
+            Event::Repair {
+                line,
+                removed_bytes,
+                ..
+            } => {
+                text = Some(format!(
+                    "audit log repaired: a line cut off mid-write (line {line}, {removed_bytes} bytes) was removed"
+                ))
+            }
+            Event::Storage { held, error } => {
+                text = Some(format!(
+                    "writing failed ({}); {held} events were held and written when it worked again",
+                    clean(error)
+                ))
+            }
             Event::RunStart { .. } | Event::Cancel { .. } | Event::Unknown { .. } => {}
         }
         if let Some(text) = text {
@@ -272,31 +305,7 @@ pub fn human_ms(ms: u64) -> String {
     }
 }
 
-/// `HH:MM:SS` UTC of a unix time in milliseconds.
-pub fn clock(ms: u64) -> String {
-    let secs = ms / 1000;
-    format!(
-        "{:02}:{:02}:{:02}",
-        secs / 3600 % 24,
-        secs / 60 % 60,
-        secs % 60
-    )
-}
-
-/// `YYYY-MM-DD` (UTC) of a unix time in milliseconds (civil-from-days).
-pub fn date(ms: u64) -> String {
-    let days = (ms / 86_400_000) as i64;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
-}
+pub use crate::clock::{clock, date};
 
 impl Report {
     /// The report for tools, with every control and invisible character

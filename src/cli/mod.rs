@@ -18,7 +18,7 @@ use stepguard::runbook::LoadError;
 use self::draft::DraftArgs;
 use self::rules::RulesCommand;
 use self::run::RunArgs;
-use self::sessions::AuditCommand;
+use self::sessions::{AuditCommand, SessionsCommand};
 use crate::{Runtime, EXIT_OK};
 
 #[derive(Parser, Debug)]
@@ -117,10 +117,12 @@ pub enum Command {
         #[arg(long, conflicts_with = "json")]
         screen: bool,
     },
-    /// List saved sessions, newest first.
+    /// List saved sessions, newest first, with any damage named.
     Sessions {
         #[arg(long)]
         json: bool,
+        #[command(subcommand)]
+        command: Option<SessionsCommand>,
     },
     /// The audit log of a session.
     Audit {
@@ -180,7 +182,11 @@ pub fn dispatch(cli: Cli, runtime: &mut Runtime) -> Result<u8> {
         }
         Some(Command::Guard { json, command }) => Ok(check::guard(&command, json)),
         Some(Command::Draft(args)) => draft::draft(runtime, &dirs, args),
-        Some(Command::Sessions { json }) => sessions::sessions(json),
+        Some(Command::Sessions {
+            command: Some(SessionsCommand::Repair { id }),
+            ..
+        }) => sessions::repair(&id),
+        Some(Command::Sessions { json, .. }) => sessions::sessions(json),
         Some(Command::Match {
             text,
             alert,

@@ -8,10 +8,9 @@ use clap::Args;
 use stepguard::draft::Context;
 use stepguard::exec;
 use stepguard::llm::Drafter;
-use stepguard::runbook::{self, LoadError, Runbook};
-use stepguard::session::SessionDir;
+use stepguard::runbook::{LoadError, Runbook};
 use stepguard::tui::app;
-use stepguard::tui::persist::Snapshot;
+use stepguard::tui::recorder::RecordError;
 
 use super::inputs::{
     config_file, display_paths, fetch_alertmanager, find_runbook, load_catalog, load_context,
@@ -43,6 +42,16 @@ pub struct RunArgs {
 pub fn tui(runtime: &mut Runtime, dirs: &[PathBuf], args: Option<RunArgs>) -> Result<u8> {
     let catalog = load_catalog(dirs)?;
     let state_dir = stepguard::paths::state_dir();
+    // A state directory that cannot hold sessions is named now, before the
+    // screen opens, not after the first key.
+    if let Some(dir) = &state_dir {
+        stepguard::session::store::check_state_dir(dir).with_context(|| {
+            format!(
+                "the state directory cannot hold sessions (STEPGUARD_STATE_DIR={})",
+                dir.display()
+            )
+        })?;
+    }
     let mut resume = None;
     let mut alert_list = Vec::new();
     let (start, ctx) = match &args {
@@ -141,27 +150,26 @@ pub fn tui(runtime: &mut Runtime, dirs: &[PathBuf], args: Option<RunArgs>) -> Re
     Ok(EXIT_OK)
 }
 
-/// A saved session: its runbook (from the path it was loaded from), its
-/// context, and the snapshot to restore.
+/// A saved session: its runbook (the file, else the session's copy), its
+/// context, and the snapshot brought up to its log.
 fn load_resume(state_dir: Option<&Path>, id: &str) -> Result<(Runbook, Context, app::Resume)> {
     let state_dir = state_dir.context("no state directory (set STEPGUARD_STATE_DIR)")?;
-    let session = SessionDir::open(state_dir, id)?;
-    let snapshot: Snapshot = session
-        .read_snapshot()
-        .with_context(|| format!("session {id}: cannot read its snapshot"))?;
-    let runbook = runbook::load_file(&snapshot.runbook_path).map_err(|e| match e {
-        LoadError::Io { .. } => anyhow::anyhow!("session {id}: {e}"),
-        e => CliError::Invalid(e).into(),
+    let (runbook, resume) = app::Resume::load(state_dir, id).map_err(|e| match e {
+        RecordError::Runbook { error, .. } if !matches!(error, LoadError::Io { .. }) => {
+            CliError::Invalid(error).into()
+        }
+        e => anyhow::Error::from(e),
     })?;
+    let snapshot = &resume.snapshot;
     let ctx = with_rules(Context {
         vars: snapshot.vars.clone(),
         alert: snapshot.alert.clone(),
         state: if snapshot.has_state {
-            session.read_state().map(|s| Arc::new(s.into()))
+            resume.session.read_state().map(|s| Arc::new(s.into()))
         } else {
             None
         },
         ..Context::default()
     });
-    Ok((runbook, ctx, app::Resume { session, snapshot }))
+    Ok((runbook, ctx, resume))
 }

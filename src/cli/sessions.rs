@@ -6,11 +6,19 @@ use std::path::Path;
 use anyhow::{Context as _, Result};
 use clap::Subcommand;
 use stepguard::sanitize::sanitize_line;
-use stepguard::session::{list_sessions, SessionDir};
+use stepguard::session::{audit, list_sessions, SessionDir};
 use stepguard::tui::persist::Snapshot;
 
 use super::inputs::state_dir_or_fail;
 use crate::{EXIT_FAILED, EXIT_OK};
+
+#[derive(Subcommand, Debug)]
+pub enum SessionsCommand {
+    /// Mend a session whose audit log's last line was cut off mid-write:
+    /// the torn line is removed and a `repair` event records it. Any other
+    /// damage is refused and left as evidence.
+    Repair { id: String },
+}
 
 #[derive(Subcommand, Debug)]
 pub enum AuditCommand {
@@ -20,7 +28,7 @@ pub enum AuditCommand {
 
 pub fn sessions(json: bool) -> Result<u8> {
     let dir = state_dir_or_fail()?;
-    let list = list_sessions(&dir);
+    let list = list_sessions(&dir).context("cannot list the sessions")?;
     if json {
         println!("{}", stepguard::sanitize::to_json_pretty(&list)?);
         return Ok(EXIT_OK);
@@ -50,18 +58,57 @@ pub fn sessions(json: bool) -> Result<u8> {
             sanitize_line(&s.status, 10),
             ago
         );
+        for problem in &s.problems {
+            println!("{:<9} ! {}", "", sanitize_line(problem, 200));
+        }
     }
     Ok(EXIT_OK)
+}
+
+pub fn repair(id: &str) -> Result<u8> {
+    let dir = state_dir_or_fail()?;
+    let session = SessionDir::open(&dir, id)?;
+    // Not while a stepguard writes it.
+    let _lock = session.lock()?;
+    session.remove_stale_temp_files();
+    match audit::repair(&session.audit_path(), stepguard::session::now_ms()) {
+        Ok(None) => {
+            println!("session {id}: the audit log is whole; nothing to repair");
+            Ok(EXIT_OK)
+        }
+        Ok(Some(r)) => {
+            println!(
+                "session {id}: removed line {} ({} bytes, sha256 {}), cut off mid-write; a `repair` event records it (line {})",
+                r.line,
+                r.removed_bytes,
+                &r.removed_sha256[..16],
+                r.head.seq
+            );
+            Ok(EXIT_OK)
+        }
+        Err(e) => {
+            println!("session {id}: {e}");
+            Ok(EXIT_FAILED)
+        }
+    }
 }
 
 pub fn audit_verify(id: &str) -> Result<u8> {
     let dir = state_dir_or_fail()?;
     let session = SessionDir::open(&dir, id)?;
-    let head = session
-        .read_snapshot::<Snapshot>()
-        .ok()
-        .map(|s| s.audit_head);
-    match stepguard::session::verify(&session.audit_path(), head.as_ref()) {
+    // The snapshot records where the log ended; without it, lines cut off
+    // the end cannot be told from a log that ended there.
+    let head = match session.read_snapshot::<Snapshot>() {
+        Ok(s) => s.audit_head,
+        Err(e) => {
+            println!(
+                "unverified: the end of the log cannot be checked: the snapshot {} is unreadable ({e})",
+                session.snapshot_path().display()
+            );
+            return Ok(EXIT_FAILED);
+        }
+    };
+    match stepguard::session::verify(&session.audit_path(), Some(&head)) {
         Ok(h) => {
             println!(
                 "ok: {} events, chain intact (head {})",

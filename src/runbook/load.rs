@@ -71,11 +71,16 @@ pub const DEFAULT_VALUE_PATTERN: &str = r"^[A-Za-z0-9][A-Za-z0-9._:/@=+-]*$";
 /// One runbook file: YAML, or Markdown for `*.md` (see [`super::markdown`]).
 /// A Markdown file named here must have a `# Title` heading.
 pub fn load_file(path: &Path) -> Result<Runbook, LoadError> {
-    let src = read(path)?;
+    load_text(&read(path)?, path)
+}
+
+/// A runbook's text as if read from `path` (its id and kind come from the
+/// path): a session's saved copy of a runbook whose file is gone.
+pub fn load_text(src: &str, path: &Path) -> Result<Runbook, LoadError> {
     if is_markdown(path) {
-        super::markdown::parse_markdown(&src, path)
+        super::markdown::parse_markdown(src, path)
     } else {
-        parse_str(&src, path)
+        parse_str(src, path)
     }
 }
 

@@ -3,6 +3,11 @@
 //! returns. Editing, deleting, reordering or truncating a line breaks the
 //! chain at that line; the session snapshot also records the head, so cutting
 //! lines off the end is caught too.
+//!
+//! A failed append (a full disk) cuts the file back to its last whole line,
+//! so a half line never has another appended onto it. A line torn by a
+//! crash mid-write is the one damage [`repair`] mends, and it records that
+//! it did.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
@@ -79,6 +84,9 @@ pub struct VerifyError {
     /// 1-based line number of the first bad line.
     pub line: u64,
     pub why: String,
+    /// The bad line is the last one and does not end: a write cut short,
+    /// which `stepguard sessions repair` mends.
+    pub torn: bool,
 }
 
 pub struct AuditLog {
@@ -104,6 +112,7 @@ impl AuditLog {
                 path: path.to_path_buf(),
                 line: head.seq + 1,
                 why: e.to_string(),
+                torn: false,
             })?;
         Ok(AuditLog {
             file,
@@ -132,9 +141,19 @@ impl AuditLog {
         };
         let mut bytes = serde_json::to_vec(&line)?;
         bytes.push(b'\n');
-        // One write per line: a crash leaves whole lines, not halves.
-        self.file.write_all(&bytes)?;
-        self.file.sync_data()?;
+        let before = self.file.metadata()?.len();
+        // One write per line: a crash leaves whole lines, not halves. A
+        // short write (a full disk) is cut back off, so the next line does
+        // not land on a half one.
+        let written = self
+            .file
+            .write_all(&bytes)
+            .and_then(|()| self.file.sync_data());
+        if let Err(e) = written {
+            let _ = self.file.set_len(before);
+            let _ = self.file.sync_data();
+            return Err(e);
+        }
         self.head = Head { seq, hash };
         Ok(self.head.clone())
     }
@@ -160,6 +179,7 @@ pub fn verify(path: &Path, expected: Option<&Head>) -> Result<Head, VerifyError>
         path: path.to_path_buf(),
         line,
         why,
+        torn: false,
     };
     let file = File::open(path).map_err(|e| bad(0, e.to_string()))?;
     let mut reader = BufReader::new(file);
@@ -176,7 +196,14 @@ pub fn verify(path: &Path, expected: Option<&Head>) -> Result<Head, VerifyError>
         }
         n += 1;
         if raw.last() != Some(&b'\n') {
-            return Err(bad(n, "truncated: the line does not end".into()));
+            return Err(VerifyError {
+                torn: true,
+                ..bad(
+                    n,
+                    "the last line was cut off mid-write (`stepguard sessions repair` mends it)"
+                        .into(),
+                )
+            });
         }
         let line: Line =
             serde_json::from_slice(&raw).map_err(|e| bad(n, format!("not an audit line: {e}")))?;
@@ -202,6 +229,12 @@ pub fn verify(path: &Path, expected: Option<&Head>) -> Result<Head, VerifyError>
                 "its content does not match its hash (edited)".into(),
             ));
         }
+        if expected.is_some_and(|e| e.seq == line.seq && e.hash != line.hash) {
+            return Err(bad(
+                n,
+                "differs from the line the session recorded as its last".into(),
+            ));
+        }
         head = Head {
             seq: line.seq,
             hash: line.hash,
@@ -211,14 +244,61 @@ pub fn verify(path: &Path, expected: Option<&Head>) -> Result<Head, VerifyError>
         if expected.seq > head.seq {
             return Err(bad(head.seq + 1, format!("the log ends at line {} but the session recorded {} lines (lines were cut off)", head.seq, expected.seq)));
         }
-        if expected.seq == head.seq && expected.hash != head.hash {
-            return Err(bad(
-                head.seq,
-                "the last line differs from the one the session recorded".into(),
-            ));
-        }
     }
     Ok(head)
+}
+
+/// What [`repair`] cut off.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Repaired {
+    /// 1-based number of the torn line.
+    pub line: u64,
+    pub removed_bytes: u64,
+    pub removed_sha256: String,
+    /// The head after the `repair` event was appended.
+    pub head: Head,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RepairError {
+    /// Damage other than a torn last line: nothing is changed.
+    #[error("not repairable: {0}")]
+    NotRepairable(VerifyError),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// Mend a log whose last line was cut off mid-write: cut it off and append
+/// a `repair` event saying what was removed (its size and digest). `None`
+/// when the log verifies as it is. Any other damage is refused untouched:
+/// it is evidence, not a crash.
+pub fn repair(path: &Path, ts_ms: u64) -> Result<Option<Repaired>, RepairError> {
+    let err = match verify(path, None) {
+        Ok(_) => return Ok(None),
+        Err(e) if e.torn => e,
+        Err(e) => return Err(RepairError::NotRepairable(e)),
+    };
+    let bytes = std::fs::read(path)?;
+    let keep = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let removed = &bytes[keep..];
+    let removed_sha256 = crate::digest::sha256_hex(removed);
+    let file = OpenOptions::new().write(true).open(path)?;
+    file.set_len(keep as u64)?;
+    file.sync_all()?;
+    drop(file);
+    let mut log = AuditLog::open(path).map_err(RepairError::NotRepairable)?;
+    let event = Event::Repair {
+        line: err.line,
+        removed_bytes: removed.len() as u64,
+        removed_sha256: removed_sha256.clone(),
+    };
+    let head = log.append(ts_ms, &event)?;
+    Ok(Some(Repaired {
+        line: err.line,
+        removed_bytes: removed.len() as u64,
+        removed_sha256,
+        head,
+    }))
 }
 
 /// Every event of a log, for reports (no verification).

@@ -65,8 +65,39 @@ pub enum Event {
         step: usize,
         #[serde(default)]
         runbook_changed: bool,
+        /// What changed in the runbook since the session started.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        runbook_changes: Vec<String>,
+        /// The runbook file was gone: the walk goes on from the session's copy.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        runbook_from_copy: bool,
+        /// Events of the log replayed onto an older snapshot (or onto none).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        replayed: u64,
     },
-    Quit {},
+    Quit {
+        /// The signal that ended stepguard (`SIGHUP`, `SIGTERM`, …); none for `q`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        signal: Option<String>,
+    },
+    /// A last line cut off mid-write was removed (`stepguard sessions repair`).
+    Repair {
+        /// 1-based number of the torn line.
+        #[serde(default)]
+        line: u64,
+        #[serde(default)]
+        removed_bytes: u64,
+        #[serde(default)]
+        removed_sha256: String,
+    },
+    /// Writing failed for a while and works again: the events held in
+    /// memory meanwhile were written, in order, before this one.
+    Storage {
+        #[serde(default)]
+        held: usize,
+        #[serde(default)]
+        error: String,
+    },
     /// A line this version cannot read, as it was.
     #[serde(skip)]
     Unknown {
@@ -80,10 +111,18 @@ pub enum Event {
 pub struct SessionStart {
     pub session: String,
     pub runbook: String,
+    /// Absolute, so the session resumes from any directory.
     pub runbook_path: String,
     pub runbook_sha256: String,
     pub steps: usize,
     pub drafter: String,
+    /// The session's copy of the runbook text, beside the log.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub runbook_copy: String,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// A digest of the pasted state (never the state) and the values in use.

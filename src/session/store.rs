@@ -1,12 +1,15 @@
-//! The session directory: `session.json` (the snapshot, replaced atomically
-//! on every change), `state.txt` (the pasted cluster state) and
-//! `audit.jsonl`. Directories live under `$STEPGUARD_STATE_DIR/sessions/`.
+//! The session directory: `audit.jsonl` (the truth), `session.json` (a
+//! snapshot of the screen, replaced atomically, a cache the log can rebuild),
+//! `state.txt` (the pasted cluster state), `runbook.*` (a copy of the
+//! runbook as it was) and `lock` (held by the one process writing the
+//! session). Directories live under `$STEPGUARD_STATE_DIR/sessions/`.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
+use super::audit::Head;
 use super::event::{Decision, Event};
 use crate::paths::{create_private_dir, create_private_dir_new};
 
@@ -34,6 +37,9 @@ pub struct SessionSummary {
     pub status: String,
     pub created_ms: u64,
     pub updated_ms: u64,
+    /// What is wrong with the session's files (listed, never hidden).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
 }
 
 impl SessionDir {
@@ -57,11 +63,12 @@ impl SessionDir {
         }
     }
 
-    /// An existing session; ids are 8 hex characters and nothing else.
+    /// An existing session; ids are 8 hex characters and nothing else. Its
+    /// log makes it a session (the snapshot may be lost).
     pub fn open(state_dir: &Path, id: &str) -> std::io::Result<Self> {
         let valid = id.len() == 8 && id.bytes().all(|b| b.is_ascii_hexdigit());
         let dir = Self::root(state_dir).join(id);
-        if !valid || !dir.join("session.json").is_file() {
+        if !valid || !(dir.join("audit.jsonl").is_file() || dir.join("session.json").is_file()) {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::NotFound,
                 format!("no session '{id}' in {}", Self::root(state_dir).display()),
@@ -83,6 +90,69 @@ impl SessionDir {
 
     pub fn state_path(&self) -> PathBuf {
         self.dir.join("state.txt")
+    }
+
+    /// The copy of the runbook text: `runbook.md` or `runbook.yaml`, after
+    /// the original's kind (the loader reads Markdown by its extension).
+    pub fn runbook_copy_path(&self, original: &Path) -> PathBuf {
+        let md = original
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("md"));
+        self.dir
+            .join(if md { "runbook.md" } else { "runbook.yaml" })
+    }
+
+    pub fn lock_path(&self) -> PathBuf {
+        self.dir.join("lock")
+    }
+
+    /// Take the session's lock for this process: one writer per session.
+    /// Refused, naming the holder, while another stepguard has it; the
+    /// kernel releases it when that process ends, however it ends.
+    pub fn lock(&self) -> Result<SessionLock, LockError> {
+        let file = crate::paths::open_private_file(
+            &self.lock_path(),
+            std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true),
+        )?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let holder = std::fs::read_to_string(self.lock_path())
+                    .ok()
+                    .and_then(|t| serde_json::from_str(&t).ok())
+                    .unwrap_or_default();
+                return Err(LockError::Held {
+                    id: self.id.clone(),
+                    holder,
+                });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(e.into()),
+        }
+        let holder = LockHolder {
+            pid: std::process::id(),
+            host: hostname(),
+            since_ms: crate::clock::now_ms(),
+        };
+        let mut f = &file;
+        f.set_len(0)?;
+        f.write_all(serde_json::to_string(&holder)?.as_bytes())?;
+        Ok(SessionLock { _file: file })
+    }
+
+    /// Temp files a process killed mid-save left behind (the rename that
+    /// would have consumed them never happened).
+    pub fn remove_stale_temp_files(&self) {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            if entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX) {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
     }
 
     pub fn write_snapshot<T: Serialize>(&self, snapshot: &T) -> std::io::Result<()> {
@@ -110,7 +180,11 @@ impl SessionDir {
 /// The file is owner-only (tempfile creates it 0600).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    // Removed on any error by its drop; one left by a kill is removed when
+    // the session is next opened.
+    let mut tmp = tempfile::Builder::new()
+        .prefix(TEMP_PREFIX)
+        .tempfile_in(dir)?;
     tmp.write_all(bytes)?;
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
@@ -120,21 +194,189 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Every session with a readable snapshot, newest first.
-pub fn list_sessions(state_dir: &Path) -> Vec<SessionSummary> {
-    let Ok(entries) = std::fs::read_dir(SessionDir::root(state_dir)) else {
-        return Vec::new();
+const TEMP_PREFIX: &str = ".tmp-";
+
+/// Who holds a session's lock (what its `lock` file says).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LockHolder {
+    pub pid: u32,
+    pub host: String,
+    pub since_ms: u64,
+}
+
+/// Held while a process writes a session; released when dropped or when
+/// the process ends.
+#[derive(Debug)]
+pub struct SessionLock {
+    _file: std::fs::File,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error(
+        "session {id} is open in another stepguard (pid {} on {}, since {}): one writer per session; \
+         for a read-only view run `stepguard report {id}`",
+        holder.pid, holder.host, crate::clock::format_utc(holder.since_ms)
+    )]
+    Held { id: String, holder: LockHolder },
+    #[error("the session's lock: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl From<serde_json::Error> for LockError {
+    fn from(e: serde_json::Error) -> Self {
+        LockError::Io(e.into())
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "this host".into())
+}
+
+/// Every session, newest first: from its snapshot, or rebuilt from its log
+/// when the snapshot is unreadable, with what is wrong in `problems`. An
+/// unreadable sessions directory is an error (another user's, a file), not
+/// "no sessions".
+pub fn list_sessions(state_dir: &Path) -> std::io::Result<Vec<SessionSummary>> {
+    let root = SessionDir::root(state_dir);
+    let entries = match std::fs::read_dir(&root) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => {
+            return Err(std::io::Error::new(
+                e.kind(),
+                format!("{}: {e}", root.display()),
+            ))
+        }
     };
     let mut list: Vec<SessionSummary> = entries
         .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_dir())
         .filter_map(|e| {
-            let text = std::fs::read_to_string(e.path().join("session.json")).ok()?;
-            let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-            serde_json::from_value(v.get("summary")?.clone()).ok()
+            let id = e.file_name().to_string_lossy().into_owned();
+            let session = SessionDir::open(state_dir, &id).ok()?;
+            Some(session.summary())
         })
         .collect();
     list.sort_by_key(|s| std::cmp::Reverse(s.updated_ms));
-    list
+    Ok(list)
+}
+
+impl SessionDir {
+    /// What `sessions` lists: the snapshot's summary brought up to the log,
+    /// with every problem of the session's files named.
+    pub fn summary(&self) -> SessionSummary {
+        let mut problems = Vec::new();
+        let snapshot: Option<(SessionSummary, Head, bool)> =
+            std::fs::read_to_string(self.snapshot_path())
+                .map_err(|e| e.to_string())
+                .and_then(|t| {
+                    serde_json::from_str::<serde_json::Value>(&t).map_err(|e| e.to_string())
+                })
+                .and_then(|v| {
+                    let summary =
+                        serde_json::from_value(v.get("summary").cloned().unwrap_or_default())
+                            .map_err(|e| e.to_string())?;
+                    let head =
+                        serde_json::from_value(v.get("audit_head").cloned().unwrap_or_default())
+                            .map_err(|e| e.to_string())?;
+                    let has_state = v
+                        .get("has_state")
+                        .and_then(serde_json::Value::as_bool)
+                        .unwrap_or(false);
+                    Ok((summary, head, has_state))
+                })
+                .map_err(|e| {
+                    problems.push(format!(
+                        "snapshot unreadable ({e}): the audit log rebuilds it on resume"
+                    ))
+                })
+                .ok();
+        if let Err(e) = super::audit::verify(&self.audit_path(), snapshot.as_ref().map(|s| &s.1)) {
+            problems.push(if e.torn {
+                format!("audit log: last line cut off mid-write: `stepguard sessions repair {}` mends it", self.id)
+            } else {
+                format!("audit log: {e}")
+            });
+        }
+        let events = super::audit::read_events(&self.audit_path()).unwrap_or_default();
+        let mut summary = summary_from_log(&self.id, &events);
+        if let Some((saved, _, has_state)) = &snapshot {
+            // The snapshot knows the step count and position at least as
+            // well as the log, unless the log went further.
+            if summary.runbook_id.is_empty() {
+                summary.runbook_id = saved.runbook_id.clone();
+            }
+            summary.steps = summary.steps.max(saved.steps);
+            summary.created_ms = saved.created_ms;
+            if saved.updated_ms > summary.updated_ms {
+                summary.step = summary.step.max(saved.step);
+                summary.updated_ms = saved.updated_ms;
+            }
+            if *has_state && !self.state_path().is_file() {
+                problems.push("the pasted state (state.txt) is missing".into());
+            }
+        }
+        if events.is_empty() && snapshot.is_none() {
+            problems.push("nothing readable: no audit log events and no snapshot".into());
+        }
+        summary.problems = problems;
+        summary
+    }
+}
+
+/// A session's summary from its events alone: the step after the last
+/// decided one, halted or completed as the decisions say.
+pub fn summary_from_log(id: &str, events: &[super::Recorded]) -> SessionSummary {
+    let mut summary = SessionSummary {
+        id: id.to_string(),
+        runbook_id: String::new(),
+        step: 1,
+        steps: 0,
+        status: "open".into(),
+        created_ms: events.first().map_or(0, |r| r.ts_ms),
+        updated_ms: events.last().map_or(0, |r| r.ts_ms),
+        problems: Vec::new(),
+    };
+    for r in events {
+        match &r.event {
+            Event::SessionStart(start) => {
+                summary.runbook_id = start.runbook.clone();
+                summary.steps = start.steps;
+            }
+            Event::Decision(d) if d.step_number > 0 => match d.decision {
+                Decision::Halt => {
+                    summary.step = d.step_number;
+                    summary.status = "halted".into();
+                }
+                _ if d.step_number >= summary.steps && summary.steps > 0 => {
+                    summary.step = d.step_number;
+                    summary.status = "completed".into();
+                }
+                _ => summary.step = d.step_number + 1,
+            },
+            _ => {}
+        }
+    }
+    summary
+}
+
+/// The sessions directory works: it is (or can be made) a directory this
+/// user can create sessions in. Checked before the screen opens, so a bad
+/// `STEPGUARD_STATE_DIR` is named at once, not after the first key.
+pub fn check_state_dir(state_dir: &Path) -> std::io::Result<()> {
+    let root = SessionDir::root(state_dir);
+    let named =
+        |e: std::io::Error| std::io::Error::new(e.kind(), format!("{}: {e}", root.display()));
+    create_private_dir(&root).map_err(named)?;
+    tempfile::Builder::new()
+        .prefix(TEMP_PREFIX)
+        .tempfile_in(&root)
+        .map(drop)
+        .map_err(named)
 }
 
 /// A skip or halt of a runbook step in an earlier (or this) session.

@@ -240,9 +240,13 @@ pub async fn run(options: Options) -> Result<(), Error> {
     if let Some(dir) = &options.state_dir {
         model.rejections = crate::session::recent_rejections(dir, model.now_ms, 24 * 3_600_000);
     }
+    // Signals that end stepguard are handled like `q` from here on: the
+    // check is cancelled (its whole session killed), `quit` is logged with
+    // the signal, the session saved and the terminal restored.
+    spawn_signals(tx.clone())?;
     let mut first_effects = Vec::new();
     if let Some(runbook) = options.start {
-        match &options.resume {
+        match options.resume {
             Some(resume) => {
                 restore(&mut model, runbook, &resume.snapshot);
                 rt.recorder = Some(Recorder::resume(resume, &mut model)?);
@@ -261,6 +265,18 @@ pub async fn run(options: Options) -> Result<(), Error> {
     let mut term = TerminalGuard::enter()?;
     let input = Input::spawn(tx.clone());
     let mut pending: VecDeque<Msg> = VecDeque::new();
+    // A session exists before its id is shown: its files (the log's start
+    // and context, the state, the runbook's copy, the snapshot) are synced
+    // before the first frame.
+    if model.walk.is_some() {
+        rt.perform(
+            &mut model,
+            Effect::StartSession,
+            &mut pending,
+            &mut term,
+            &input,
+        );
+    }
     for effect in first_effects {
         rt.perform(&mut model, effect, &mut pending, &mut term, &input);
     }
@@ -276,24 +292,10 @@ pub async fn run(options: Options) -> Result<(), Error> {
     } else if which::which("kubectl").is_ok() {
         tokio::spawn(current_context(tx.clone()));
     }
-    // The session's files (fsync'd) are created after the first frame, and
-    // before any key is handled.
-    if model.walk.is_some() {
-        // Opened with a runbook (or resumed): the session is on disk before
-        // any key is handled.
-        rt.perform(
-            &mut model,
-            Effect::StartSession,
-            &mut pending,
-            &mut term,
-            &input,
-        );
-    }
-    if !model.session_id.is_empty() {
-        // The header shows the session id as soon as there is one.
-        term.terminal.draw(|f| view::draw(f, &model, theme))?;
-    }
 
+    // A frame that cannot be drawn (the terminal is gone) ends the walk
+    // the same way a quit does, through the cleanup below.
+    let mut drawn: std::io::Result<()> = Ok(());
     'running: while let Some(first) = rx.recv().await {
         pending.push_back(first);
         while pending.len() < BATCH {
@@ -324,7 +326,18 @@ pub async fn run(options: Options) -> Result<(), Error> {
         if let Some(rec) = rt.recorder.as_mut() {
             rec.save(&mut model);
         }
-        term.terminal.draw(|f| view::draw(f, &model, theme))?;
+        if let Err(e) = term.terminal.draw(|f| view::draw(f, &model, theme)) {
+            model.now_ms = now_ms();
+            let quit = update(&mut model, Msg::Signal("terminal-lost"));
+            for effect in quit {
+                rt.perform(&mut model, effect, &mut pending, &mut term, &input);
+            }
+            if let Some(rec) = rt.recorder.as_mut() {
+                rec.save(&mut model);
+            }
+            drawn = Err(e);
+            break;
+        }
     }
 
     // Quitting: cancel what runs, stop draining so no worker blocks on a
@@ -341,6 +354,54 @@ pub async fn run(options: Options) -> Result<(), Error> {
     }
     drop(input);
     drop(term);
+    // Events the disk never took are given back, not dropped in silence.
+    if let Some(rec) = &rt.recorder {
+        let unwritten = rec.unwritten();
+        if !unwritten.is_empty() {
+            eprintln!(
+                "stepguard: {} audit event(s) of session {} could not be written ({}):",
+                unwritten.len(),
+                rec.session().id,
+                rec.session().audit_path().display()
+            );
+            for (ts_ms, event) in unwritten {
+                if let Ok((kind, data)) = event.to_parts() {
+                    eprintln!(
+                        "{}",
+                        serde_json::json!({"ts_ms": ts_ms, "kind": kind, "data": data})
+                    );
+                }
+            }
+        }
+    }
+    match drawn {
+        // The terminal went away: that is how the walk ended, not an error.
+        Err(_) if model.walk.is_some() || rt.recorder.is_some() => Ok(()),
+        other => other.map_err(Error::from),
+    }
+}
+
+/// SIGHUP (the terminal closed), SIGTERM, SIGQUIT and SIGINT (outside raw
+/// mode, e.g. while the editor runs) as messages.
+fn spawn_signals(tx: mpsc::Sender<Msg>) -> std::io::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let kinds = [
+        (SignalKind::hangup(), "SIGHUP"),
+        (SignalKind::terminate(), "SIGTERM"),
+        (SignalKind::quit(), "SIGQUIT"),
+        (SignalKind::interrupt(), "SIGINT"),
+    ];
+    for (kind, name) in kinds {
+        let mut stream = signal(kind)?;
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            while stream.recv().await.is_some() {
+                if tx.send(Msg::Signal(name)).await.is_err() {
+                    break;
+                }
+            }
+        });
+    }
     Ok(())
 }
 

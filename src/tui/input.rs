@@ -62,17 +62,22 @@ fn read_loop(
             std::thread::sleep(Duration::from_millis(10));
             continue;
         }
+        // The terminal is gone (closed without a hang-up signal reaching
+        // us): end the walk as a hang-up would, session saved.
+        let lost = || {
+            let _ = tx.blocking_send(Msg::Signal("terminal-lost"));
+        };
         match event::poll(Duration::from_millis(50)) {
             Ok(true) => {}
             Ok(false) => continue,
-            Err(_) => break,
+            Err(_) => return lost(),
         }
         let msg = match event::read() {
             Ok(Event::Key(key)) => Msg::Key(key),
             Ok(Event::Paste(text)) => Msg::Paste(text),
             Ok(Event::Resize(w, h)) => Msg::Resize(w, h),
             Ok(_) => continue,
-            Err(_) => break,
+            Err(_) => return lost(),
         };
         if tx.blocking_send(msg).is_err() {
             break;

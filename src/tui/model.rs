@@ -46,6 +46,9 @@ pub struct Model {
     pub drafter: String,
     /// Shown above everything (e.g. why drafting is offline).
     pub banner: Option<String>,
+    /// Why the session is not being saved right now; cleared by the
+    /// recorder as soon as writing works again (shown before the banner).
+    pub save_error: Option<String>,
     /// Why pre-flights run without the kernel sandbox (header and card);
     /// None when Landlock confines them.
     pub unsandboxed: Option<String>,
@@ -207,6 +210,17 @@ pub struct StepRecord {
     pub edited: bool,
 }
 
+impl StepRecord {
+    pub fn pending() -> Self {
+        StepRecord {
+            status: StepStatus::Pending,
+            note: String::new(),
+            copied: Vec::new(),
+            edited: false,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum StepStatus {
     Pending,
@@ -355,6 +369,7 @@ impl Model {
             clipboard: String::new(),
             drafter: "offline".into(),
             banner: None,
+            save_error: None,
             unsandboxed: None,
             session_id: String::new(),
             target: String::new(),
@@ -459,15 +474,7 @@ impl Model {
     /// Open a runbook at its first step.
     pub fn start_walk(&mut self, runbook: Runbook) {
         let card = compose(&runbook, 0, &self.ctx, None);
-        let steps = vec![
-            StepRecord {
-                status: StepStatus::Pending,
-                note: String::new(),
-                copied: Vec::new(),
-                edited: false,
-            };
-            runbook.steps.len()
-        ];
+        let steps = vec![StepRecord::pending(); runbook.steps.len()];
         self.walk = Some(Walk {
             runbook,
             index: 0,

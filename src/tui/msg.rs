@@ -18,6 +18,9 @@ pub enum Msg {
     /// Time passed (every few seconds): the screen is drawn again, so what
     /// `p` will do stays true as a verdict ages or a rule expires.
     Tick,
+    /// A signal that ends stepguard (`SIGHUP`, `SIGTERM`, `SIGINT`, `SIGQUIT`):
+    /// the running check is cancelled and the session saved before exit.
+    Signal(&'static str),
     CheckLine {
         run_id: u64,
         stream: Stream,

@@ -1,6 +1,11 @@
 //! The durable part of the model: written after every change so that `q`,
 //! a crash or `kill -9` resumes exactly where the human was, down to a
 //! half-typed reason.
+//!
+//! The snapshot is a cache of the audit log, which is the truth: it records
+//! the last event it covers, and a resume replays the events after it
+//! ([`replay`]); a session whose snapshot is lost is rebuilt from its log
+//! ([`from_log`]).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -13,7 +18,8 @@ use super::model::{
 use crate::draft::Alert;
 use crate::exec::Stream;
 use crate::runbook::Runbook;
-use crate::session::{Head, SessionSummary};
+use crate::session::event::Decision;
+use crate::session::{Event, Head, Recorded, SessionSummary};
 
 /// Output lines kept in the snapshot (the pane keeps more while running).
 const SAVED_OUTPUT_LINES: usize = 200;
@@ -40,6 +46,10 @@ pub struct Snapshot {
     pub prompt: Option<Prompt>,
     pub end: Option<WalkEnd>,
     pub audit_head: Head,
+    /// When the current step's card was first shown (decision latency is
+    /// measured from it, across resumes).
+    #[serde(default)]
+    pub shown_at_ms: u64,
 }
 
 pub fn sha256_file(path: &std::path::Path) -> String {
@@ -72,6 +82,7 @@ pub fn snapshot(
             status: status.into(),
             created_ms,
             updated_ms: model.now_ms,
+            problems: Vec::new(),
         },
         runbook_path: walk.runbook.path.clone(),
         runbook_sha256: runbook_sha256.to_string(),
@@ -96,7 +107,122 @@ pub fn snapshot(
         prompt: model.prompt(),
         end: walk.end().cloned(),
         audit_head: audit_head.clone(),
+        shown_at_ms: walk.shown_at_ms,
     })
+}
+
+/// A session's snapshot rebuilt from its log alone (its `session.json` is
+/// lost or unreadable): the context the log recorded, every decision
+/// replayed. What only the screen held (output, a half-typed reason) is gone.
+pub fn from_log(id: &str, events: &[Recorded], steps: usize) -> Snapshot {
+    let summary = crate::session::store::summary_from_log(id, events);
+    let start = events.iter().find_map(|r| match &r.event {
+        Event::SessionStart(s) => Some(s.clone()),
+        _ => None,
+    });
+    let start = start.unwrap_or_default();
+    let mut snap = Snapshot {
+        summary,
+        runbook_path: PathBuf::from(&start.runbook_path),
+        runbook_sha256: start.runbook_sha256,
+        vars: BTreeMap::new(),
+        alert: None,
+        has_state: false,
+        index: 0,
+        steps: vec![StepRecord::pending(); steps],
+        preflight: None,
+        verify: None,
+        output_title: String::new(),
+        output: Vec::new(),
+        edited_action: None,
+        gates: Vec::new(),
+        answers: Vec::new(),
+        prompt: None,
+        end: None,
+        audit_head: Head::default(),
+        shown_at_ms: events.first().map_or(0, |r| r.ts_ms),
+    };
+    replay(&mut snap, events);
+    snap
+}
+
+/// Bring a snapshot up to its log: apply the events after the last one it
+/// covers. A decision in the log decides its step, whatever the snapshot
+/// said (a kill between the append and the save). Returns how many events
+/// were after the snapshot.
+pub fn replay(snap: &mut Snapshot, events: &[Recorded]) -> u64 {
+    let after = snap.audit_head.seq;
+    let mut replayed = 0;
+    for r in events.iter().filter(|r| r.seq > after) {
+        replayed += 1;
+        match &r.event {
+            Event::Context(context) => {
+                snap.vars = context.vars.clone();
+                if let Some(labels) = &context.alert {
+                    let keep = snap.alert.as_ref().filter(|a| &a.labels == labels).cloned();
+                    snap.alert = Some(keep.unwrap_or_else(|| Alert {
+                        labels: labels.clone(),
+                        annotations: BTreeMap::new(),
+                        firing: true,
+                    }));
+                }
+                snap.has_state = context.state_bytes > 0;
+            }
+            Event::Decision(d) => {
+                let Some(i) = d
+                    .step_number
+                    .checked_sub(1)
+                    .filter(|i| *i < snap.steps.len())
+                else {
+                    continue;
+                };
+                let record = &mut snap.steps[i];
+                record.status = match d.decision {
+                    Decision::Proceed => StepStatus::Proceeded(d.verdict),
+                    Decision::Skip => StepStatus::Skipped,
+                    Decision::Halt => StepStatus::Halted,
+                    Decision::Undecided => continue,
+                };
+                record.note = d.note.clone();
+                if i < snap.index {
+                    continue;
+                }
+                // The step is over: what was on screen for it is too.
+                snap.preflight = None;
+                snap.verify = None;
+                snap.output_title = String::new();
+                snap.output.clear();
+                snap.edited_action = None;
+                snap.gates.clear();
+                snap.answers.clear();
+                snap.prompt = None;
+                if d.decision == Decision::Halt {
+                    snap.index = i;
+                    snap.end = Some(WalkEnd::Halted {
+                        reason: d.note.clone(),
+                    });
+                } else if i + 1 >= snap.steps.len() {
+                    snap.index = i;
+                    snap.end = Some(WalkEnd::Completed);
+                } else {
+                    snap.index = i + 1;
+                    snap.shown_at_ms = r.ts_ms;
+                }
+            }
+            _ => {}
+        }
+    }
+    snap.summary.step = snap.index + 1;
+    snap.summary.status = match &snap.end {
+        Some(WalkEnd::Completed) => "completed",
+        Some(WalkEnd::Halted { .. }) => "halted",
+        None => "open",
+    }
+    .into();
+    if let Some(last) = events.last() {
+        snap.summary.updated_ms = snap.summary.updated_ms.max(last.ts_ms);
+    }
+    replayed
 }
 
 /// Put a saved walk back into a fresh model (whose ctx already holds the
@@ -117,6 +243,9 @@ pub fn restore(model: &mut Model, runbook: Runbook, snap: &Snapshot) {
     walk.output.title = snap.output_title.clone();
     walk.output.lines = snap.output.iter().cloned().collect();
     walk.edited_action = snap.edited_action.clone();
+    if snap.shown_at_ms > 0 {
+        walk.shown_at_ms = snap.shown_at_ms;
+    }
     // The phase as it was saved: decided, answering `p`'s gates (with what
     // was typed at the current one), or reading (a check that was running
     // must run again). Saved gates are only taken back if the policy asks

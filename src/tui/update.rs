@@ -24,6 +24,17 @@ pub fn update(model: &mut Model, msg: Msg) -> Vec<Effect> {
         Msg::Key(key) => on_key(model, key),
         Msg::Paste(text) => on_paste(model, text),
         Msg::Resize(..) => Vec::new(),
+        Msg::Signal(name) => {
+            let mut effects = Vec::new();
+            if let Some((run_id, _)) = model.walk.as_ref().and_then(|w| w.running()) {
+                effects.extend(cancel_check(run_id));
+            }
+            effects.push(Effect::Audit(Event::Quit {
+                signal: Some(name.to_string()),
+            }));
+            effects.push(Effect::Quit);
+            effects
+        }
         Msg::Tick => {
             // A standing rule may have expired: the card says so now.
             if !model.ctx.rules.is_empty() {
@@ -757,7 +768,7 @@ fn on_gate_key(model: &mut Model, key: KeyEvent) -> Vec<Effect> {
 
 /// Quitting, recorded (the session is kept).
 fn quit() -> Vec<Effect> {
-    vec![Effect::Audit(Event::Quit {}), Effect::Quit]
+    vec![Effect::Audit(Event::Quit { signal: None }), Effect::Quit]
 }
 
 /// Cancelling a running check, recorded.

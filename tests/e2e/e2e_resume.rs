@@ -279,3 +279,178 @@ fn sigkill_during_a_preflight_kills_it_and_resumes_at_the_step() {
         .status
         .success());
 }
+
+/// A one-step runbook whose pre-flight runs `sleep SECS` (a marker no other
+/// test uses), in a directory of its own.
+fn slow_runbook(secs: u32) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let runbook = dir.path().join("slow.yaml");
+    std::fs::write(
+        &runbook,
+        format!("id: slow\ntitle: Slow pre-flight\nsteps:\n  - id: wait\n    title: Wait\n    intent: A pre-flight that takes its time.\n    preflight: {{run: 'sleep {secs}', explain: slow, timeout: 2m}}\n"),
+    )
+    .unwrap();
+    (dir, runbook)
+}
+
+fn assert_gone(pattern: &str) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Command::new("pgrep")
+        .args(["-f", pattern])
+        .output()
+        .unwrap()
+        .status
+        .success()
+    {
+        assert!(Instant::now() < deadline, "'{pattern}' outlived stepguard");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn last_event(state_dir: &Path, id: &str) -> serde_json::Value {
+    let path: PathBuf = state_dir.join("sessions").join(id).join("audit.jsonl");
+    let text = std::fs::read_to_string(path).unwrap();
+    serde_json::from_str(text.lines().last().unwrap()).unwrap()
+}
+
+#[test]
+fn sigterm_mid_preflight_kills_it_logs_quit_and_restores_the_terminal() {
+    let state = tempfile::tempdir().unwrap();
+    let (_dir, runbook) = slow_runbook(51);
+    let t = Tmux::start(
+        "sigterm",
+        &crate::tmux::shell_line(&format!("run {}", runbook.display())),
+        &[("STEPGUARD_STATE_DIR", state.path().to_str().unwrap())],
+    );
+    t.wait_for("step 1/1");
+    t.keys(&["r"]);
+    t.wait_for("running");
+    assert!(Command::new("kill")
+        .args(["-TERM", &stepguard_pid(state.path()).to_string()])
+        .status()
+        .unwrap()
+        .success());
+    crate::tmux::assert_restored(&t, 0);
+    assert_gone("^sleep 51$");
+    let id = only_session(state.path())["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let last = last_event(state.path(), &id);
+    assert_eq!(last["kind"], "quit", "{last}");
+    assert_eq!(last["data"]["signal"], "SIGTERM", "{last}");
+    let kinds = audit_kinds(state.path(), &id);
+    assert!(kinds.contains(&"cancel".to_string()), "{kinds:?}");
+    assert!(stepguard(state.path(), &["audit", "verify", &id])
+        .status
+        .success());
+}
+
+#[test]
+fn a_hang_up_mid_preflight_kills_it_and_logs_quit() {
+    let state = tempfile::tempdir().unwrap();
+    let (_dir, runbook) = slow_runbook(53);
+    let t = start(
+        "sighup",
+        &line(&format!("run {}", runbook.display())),
+        state.path(),
+    );
+    t.wait_for("step 1/1");
+    t.keys(&["r"]);
+    t.wait_for("running");
+    let pid = stepguard_pid(state.path());
+    // The terminal goes away: its session gets SIGHUP.
+    t.tmux(&["kill-server"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::path::Path::new(&format!("/proc/{pid}")).exists() {
+        assert!(Instant::now() < deadline, "stepguard outlived its terminal");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_gone("^sleep 53$");
+    let id = only_session(state.path())["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let last = last_event(state.path(), &id);
+    assert_eq!(last["kind"], "quit", "{last}");
+    let signal = last["data"]["signal"].as_str().unwrap_or_default();
+    assert!(signal == "SIGHUP" || signal == "terminal-lost", "{last}");
+    assert!(stepguard(state.path(), &["audit", "verify", &id])
+        .status
+        .success());
+}
+
+#[test]
+fn a_second_resume_of_a_live_session_is_refused_and_it_resumes_from_anywhere() {
+    let state = tempfile::tempdir().unwrap();
+    let t = start(
+        "first-writer",
+        &line("run demo-checkout-logs --state demo/state.txt"),
+        state.path(),
+    );
+    t.wait_for("step 1/");
+    let id = only_session(state.path())["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let second = stepguard(state.path(), &["run", "--resume", &id]);
+    assert!(!second.status.success());
+    let err = String::from_utf8_lossy(&second.stderr);
+    let pid = stepguard_pid(state.path());
+    assert!(
+        err.contains(&format!("pid {pid}")) && err.contains("stepguard report"),
+        "{err}"
+    );
+    t.keys(&["q"]);
+    t.wait_for("EXITED 0");
+    drop(t);
+    // From another directory (the runbook path is absolute in the session).
+    let t = start(
+        "resume-elsewhere",
+        &format!(
+            "cd / && {} run --resume {id}; echo \"EXITED $?\"; sleep 60",
+            bin()
+        ),
+        state.path(),
+    );
+    t.wait_for("resumed at step 1/");
+    t.keys(&["q"]);
+    t.wait_for("EXITED 0");
+}
+
+#[test]
+fn state_directory_problems_are_named_before_the_screen_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_a_dir = dir.path().join("file");
+    std::fs::write(&not_a_dir, "").unwrap();
+    let out = Command::new(bin())
+        .args(["run", "demo-checkout-logs", "--state", "demo/state.txt"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("STEPGUARD_STATE_DIR", &not_a_dir)
+        .env("STEPGUARD_CONFIG", "/dev/null")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("cannot hold sessions") && err.contains("Not a directory"),
+        "{err}"
+    );
+    // Another user's sessions: an error, not "no sessions".
+    let state = tempfile::tempdir().unwrap();
+    std::fs::create_dir(state.path().join("sessions")).unwrap();
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            bin(),
+            "sessions",
+        ])
+        .env("STEPGUARD_STATE_DIR", state.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("Permission denied"), "{text}");
+}

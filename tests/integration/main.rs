@@ -26,6 +26,8 @@ mod matching;
 mod model_drafting;
 // No code path spawns an action or rollback.
 mod no_mutation;
+// Sessions under faults: log as truth, one writer, full disk, damage.
+mod session_faults;
 // The in-process OpenAI-compatible server itself.
 mod openai_server_selftest;
 // The escalation policy as a table.

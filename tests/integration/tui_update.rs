@@ -263,7 +263,7 @@ fn manual_step_needs_a_note_and_ends_the_walk() {
     assert_eq!(m.screen(), Screen::End);
     assert_eq!(
         update(&mut m, key('q')),
-        vec![Effect::Audit(Event::Quit {}), Effect::Quit]
+        vec![Effect::Audit(Event::Quit { signal: None }), Effect::Quit]
     );
 }
 
@@ -366,7 +366,7 @@ fn esc_cancels_a_running_check_and_q_quits_cleanly() {
         vec![
             Effect::CancelCheck { run_id },
             Effect::Audit(Event::Cancel { run_id }),
-            Effect::Audit(Event::Quit {}),
+            Effect::Audit(Event::Quit { signal: None }),
             Effect::Quit
         ]
     );
@@ -427,7 +427,7 @@ fn picker_filters_and_opens() {
     let mut m = Model::new(vec![], Context::default());
     assert_eq!(
         update(&mut m, code(KeyCode::Esc)),
-        vec![Effect::Audit(Event::Quit {}), Effect::Quit]
+        vec![Effect::Audit(Event::Quit { signal: None }), Effect::Quit]
     );
 }
 

@@ -90,10 +90,14 @@ pub(crate) fn span<'a>(text: &str, style: Style) -> Span<'a> {
 /// Draw the whole screen.
 pub fn draw(frame: &mut Frame, model: &Model, theme: Theme) {
     let area = frame.area();
-    let banner_height = u16::from(model.banner.is_some());
+    let text = match (&model.save_error, &model.banner) {
+        (Some(a), Some(b)) => Some(format!("{a} · {b}")),
+        (a, b) => a.clone().or_else(|| b.clone()),
+    };
+    let banner_height = u16::from(text.is_some());
     let [banner, body] =
         Layout::vertical([Constraint::Length(banner_height), Constraint::Min(0)]).areas(area);
-    if let Some(text) = &model.banner {
+    if let Some(text) = &text {
         frame.render_widget(Paragraph::new(Line::from(span(text, theme.warn()))), banner);
     }
     match model.screen() {
