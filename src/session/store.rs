@@ -196,6 +196,16 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 const TEMP_PREFIX: &str = ".tmp-";
 
+/// The part of a snapshot `sessions` reads (the rest is the screen's).
+#[derive(Deserialize)]
+struct Listing {
+    summary: SessionSummary,
+    #[serde(default)]
+    audit_head: Head,
+    #[serde(default)]
+    has_state: bool,
+}
+
 /// Who holds a session's lock (what its `lock` file says).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -270,31 +280,16 @@ impl SessionDir {
     /// with every problem of the session's files named.
     pub fn summary(&self) -> SessionSummary {
         let mut problems = Vec::new();
-        let snapshot: Option<(SessionSummary, Head, bool)> =
-            std::fs::read_to_string(self.snapshot_path())
-                .map_err(|e| e.to_string())
-                .and_then(|t| {
-                    serde_json::from_str::<serde_json::Value>(&t).map_err(|e| e.to_string())
-                })
-                .and_then(|v| {
-                    let summary =
-                        serde_json::from_value(v.get("summary").cloned().unwrap_or_default())
-                            .map_err(|e| e.to_string())?;
-                    let head =
-                        serde_json::from_value(v.get("audit_head").cloned().unwrap_or_default())
-                            .map_err(|e| e.to_string())?;
-                    let has_state = v
-                        .get("has_state")
-                        .and_then(serde_json::Value::as_bool)
-                        .unwrap_or(false);
-                    Ok((summary, head, has_state))
-                })
-                .map_err(|e| {
-                    problems.push(format!(
-                        "snapshot unreadable ({e}): the audit log rebuilds it on resume"
-                    ))
-                })
-                .ok();
+        let snapshot = std::fs::read_to_string(self.snapshot_path())
+            .map_err(|e| e.to_string())
+            .and_then(|t| serde_json::from_str::<Listing>(&t).map_err(|e| e.to_string()))
+            .map_err(|e| {
+                problems.push(format!(
+                    "snapshot unreadable ({e}): the audit log rebuilds it on resume"
+                ))
+            })
+            .ok();
+        let snapshot = snapshot.map(|l| (l.summary, l.audit_head, l.has_state));
         if let Err(e) = super::audit::verify(&self.audit_path(), snapshot.as_ref().map(|s| &s.1)) {
             problems.push(if e.torn {
                 format!("audit log: last line cut off mid-write: `stepguard sessions repair {}` mends it", self.id)
@@ -305,17 +300,18 @@ impl SessionDir {
         let events = super::audit::read_events(&self.audit_path()).unwrap_or_default();
         let mut summary = summary_from_log(&self.id, &events);
         if let Some((saved, _, has_state)) = &snapshot {
-            // The snapshot knows the step count and position at least as
-            // well as the log, unless the log went further.
+            // The snapshot is never ahead of the log, but may lag it (a
+            // kill between the two writes): the furthest step wins.
             if summary.runbook_id.is_empty() {
                 summary.runbook_id = saved.runbook_id.clone();
             }
             summary.steps = summary.steps.max(saved.steps);
-            summary.created_ms = saved.created_ms;
-            if saved.updated_ms > summary.updated_ms {
-                summary.step = summary.step.max(saved.step);
-                summary.updated_ms = saved.updated_ms;
+            summary.step = summary.step.max(saved.step);
+            if summary.status == "open" {
+                summary.status = saved.status.clone();
             }
+            summary.created_ms = saved.created_ms;
+            summary.updated_ms = summary.updated_ms.max(saved.updated_ms);
             if *has_state && !self.state_path().is_file() {
                 problems.push("the pasted state (state.txt) is missing".into());
             }
