@@ -436,9 +436,16 @@ fn state_directory_problems_are_named_before_the_screen_opens() {
         err.contains("cannot hold sessions") && err.contains("Not a directory"),
         "{err}"
     );
-    // Another user's sessions: an error, not "no sessions".
+    // Reading them as someone else: an error, not "no sessions".
+    // Another user's sessions, owner-only as stepguard makes them.
     let state = tempfile::tempdir().unwrap();
-    std::fs::create_dir(state.path().join("sessions")).unwrap();
+    let sessions = state.path().join("sessions");
+    std::fs::create_dir(&sessions).unwrap();
+    std::fs::set_permissions(
+        &sessions,
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
     let out = Command::new("setpriv")
         .args([
             "--reuid=65534",
