@@ -314,36 +314,43 @@ fn last_event(state_dir: &Path, id: &str) -> serde_json::Value {
 }
 
 #[test]
-fn sigterm_mid_preflight_kills_it_logs_quit_and_restores_the_terminal() {
-    let state = tempfile::tempdir().unwrap();
-    let (_dir, runbook) = slow_runbook(51);
-    let t = Tmux::start(
-        "sigterm",
-        &crate::tmux::shell_line(&format!("run {}", runbook.display())),
-        &[("STEPGUARD_STATE_DIR", state.path().to_str().unwrap())],
-    );
-    t.wait_for("step 1/1");
-    t.keys(&["r"]);
-    t.wait_for("running");
-    assert!(Command::new("kill")
-        .args(["-TERM", &stepguard_pid(state.path()).to_string()])
-        .status()
-        .unwrap()
-        .success());
-    crate::tmux::assert_restored(&t, 0);
-    assert_gone("^sleep 51$");
-    let id = only_session(state.path())["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let last = last_event(state.path(), &id);
-    assert_eq!(last["kind"], "quit", "{last}");
-    assert_eq!(last["data"]["signal"], "SIGTERM", "{last}");
-    let kinds = audit_kinds(state.path(), &id);
-    assert!(kinds.contains(&"cancel".to_string()), "{kinds:?}");
-    assert!(stepguard(state.path(), &["audit", "verify", &id])
-        .status
-        .success());
+fn sigterm_or_sigint_mid_preflight_kills_it_logs_quit_and_restores_the_terminal() {
+    // SIGINT arrives as a signal only outside raw mode (the editor, a
+    // `kill -INT`); in raw mode Ctrl-C is a key.
+    for (signal, secs) in [("TERM", 51), ("INT", 52)] {
+        let state = tempfile::tempdir().unwrap();
+        let (_dir, runbook) = slow_runbook(secs);
+        let t = Tmux::start(
+            "sigterm",
+            &crate::tmux::shell_line(&format!("run {}", runbook.display())),
+            &[("STEPGUARD_STATE_DIR", state.path().to_str().unwrap())],
+        );
+        t.wait_for("step 1/1");
+        t.keys(&["r"]);
+        t.wait_for("running");
+        assert!(Command::new("kill")
+            .args([
+                &format!("-{signal}"),
+                &stepguard_pid(state.path()).to_string()
+            ])
+            .status()
+            .unwrap()
+            .success());
+        crate::tmux::assert_restored(&t, 0);
+        assert_gone(&format!("^sleep {secs}$"));
+        let id = only_session(state.path())["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let last = last_event(state.path(), &id);
+        assert_eq!(last["kind"], "quit", "{last}");
+        assert_eq!(last["data"]["signal"], format!("SIG{signal}"), "{last}");
+        let kinds = audit_kinds(state.path(), &id);
+        assert!(kinds.contains(&"cancel".to_string()), "{kinds:?}");
+        assert!(stepguard(state.path(), &["audit", "verify", &id])
+            .status
+            .success());
+    }
 }
 
 #[test]

@@ -1091,3 +1091,34 @@ fn a_token_pasted_into_a_reason_is_not_in_the_decision_record() {
     assert!(!note.contains("ghp_0123456789"), "{note}");
     assert!(note.contains("[REDACTED"), "{note}");
 }
+
+#[test]
+fn a_signal_cancels_the_running_check_and_quits_on_the_record() {
+    let mut m = model();
+    let effects = update(&mut m, key('r'));
+    let Some(Effect::RunCheck { run_id, .. }) = effects.first().cloned() else {
+        panic!("r did not start the pre-flight: {effects:?}");
+    };
+    assert_eq!(
+        update(&mut m, Msg::Signal("SIGHUP")),
+        vec![
+            Effect::CancelCheck { run_id },
+            Effect::Audit(Event::Cancel { run_id }),
+            Effect::Audit(Event::Quit {
+                signal: Some("SIGHUP".into())
+            }),
+            Effect::Quit
+        ]
+    );
+    // With nothing running, at the picker too: just the quit.
+    let mut picker = Model::new(Vec::new(), Context::default());
+    assert_eq!(
+        update(&mut picker, Msg::Signal("SIGTERM")),
+        vec![
+            Effect::Audit(Event::Quit {
+                signal: Some("SIGTERM".into())
+            }),
+            Effect::Quit
+        ]
+    );
+}
