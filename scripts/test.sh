@@ -9,6 +9,9 @@ need_apt=()
 command -v tmux >/dev/null 2>&1 || need_apt+=(tmux)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 command -v prometheus-alertmanager >/dev/null 2>&1 || need_apt+=(prometheus-alertmanager)
+# Clock jumps, end to end (libfaketime), and `sessions` as another user (setpriv).
+command -v faketime >/dev/null 2>&1 || need_apt+=(faketime)
+command -v setpriv >/dev/null 2>&1 || need_apt+=(util-linux)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     export DEBIAN_FRONTEND=noninteractive

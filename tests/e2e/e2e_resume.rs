@@ -468,3 +468,86 @@ fn state_directory_problems_are_named_before_the_screen_opens() {
     assert!(!out.status.success(), "{text}");
     assert!(text.contains("Permission denied"), "{text}");
 }
+
+/// libfaketime, with the offset read from `file` on every call (the wall
+/// clock only: the boot-time clock is left alone, as the kernel does when
+/// the wall clock is set).
+fn faketime_env(file: &Path) -> String {
+    let lib = std::fs::read_dir("/usr/lib")
+        .unwrap()
+        .flatten()
+        .map(|d| d.path().join("faketime/libfaketime.so.1"))
+        .find(|p| p.is_file())
+        .expect("these tests need libfaketime (apt-get install faketime)");
+    format!(
+        "LD_PRELOAD={} FAKETIME_TIMESTAMP_FILE={} FAKETIME_NO_CACHE=1 FAKETIME_DONT_FAKE_MONOTONIC=1",
+        lib.display(),
+        file.display()
+    )
+}
+
+#[test]
+fn a_clock_set_back_neither_blocks_a_fresh_verdict_nor_freshens_an_old_one() {
+    let state = tempfile::tempdir().unwrap();
+    let clock = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(clock.path(), "+0\n").unwrap();
+    let env = faketime_env(clock.path());
+    let t = start(
+        "clock-back",
+        &format!(
+            "cd {} && {env} {} run demo-checkout-logs --state demo/state.txt; echo \"EXITED $?\"; sleep 60",
+            env!("CARGO_MANIFEST_DIR"),
+            bin()
+        ),
+        state.path(),
+    );
+    t.wait_for("step 1/");
+    t.keys(&["r"]);
+    t.wait_for(" PASS ");
+    // The wall clock is set back three hours while the verdict is on screen:
+    // it is still a minute old, not "from the future".
+    std::fs::write(clock.path(), "-10800\n").unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    t.keys(&["p"]);
+    t.wait_for("step 2/");
+    t.keys(&["r"]);
+    t.wait_for(" PASS ");
+    t.keys(&["q"]);
+    t.wait_for("EXITED 0");
+    drop(t);
+    let id = only_session(state.path())["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let path = state.path().join("sessions").join(&id).join("audit.jsonl");
+    let stamps: Vec<u64> = std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["ts_ms"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert!(
+        stamps.windows(2).all(|w| w[0] <= w[1]),
+        "audit time ran backwards: {stamps:?}"
+    );
+    // Resumed by a process whose clock is three hours behind: step 2's
+    // verdict is stamped in its future, so it is stale, and `p` says so.
+    let t = start(
+        "clock-back-resumed",
+        &format!(
+            "cd / && {env} {} run --resume {id}; echo \"EXITED $?\"; sleep 60",
+            bin()
+        ),
+        state.path(),
+    );
+    t.wait_for("resumed at step 2/");
+    t.keys(&["p"]);
+    t.wait_for("clock went back");
+    let screen = t.screen();
+    assert!(screen.contains("step 2/"), "{screen}");
+    t.keys(&["q"]);
+    t.wait_for("EXITED 0");
+}
