@@ -440,12 +440,11 @@ impl Walk {
     }
 
     /// Type `text` at the open prompt and wait until it shows.
-    fn type_at_prompt(&self, text: &str) -> Result<(), String> {
+    fn type_at_prompt(&self, text: &str) -> Result<String, String> {
         self.t.type_text(text);
         self.wait(&format!("'> {text}'"), 10, |s| {
             s.contains(&format!("> {text}"))
         })
-        .map(drop)
     }
 
     /// `p`, and the gate's answer when there is one, until the step closes.
@@ -468,7 +467,7 @@ impl Walk {
     fn half_answer(&self, key: &str, half: &str) -> Result<(), String> {
         self.t.keys(&[key]);
         self.wait("a prompt", 10, prompt_open)?;
-        self.type_at_prompt(half)
+        self.type_at_prompt(half).map(drop)
     }
 }
 
@@ -713,17 +712,24 @@ fn proceed_after_resume(walk: &Walk, step: usize) -> Result<(), String> {
                 compact(&s)
             ));
         }
-        if prompt_open(&s) {
+        // The screen the key below acts on: the next look waits until it
+        // changed (a prompt still on screen after its Enter must not be
+        // answered twice: the answer would land on the walk as keys).
+        let before = if prompt_open(&s) {
             if s.contains("skip this step") {
                 walk.t.keys(&["Escape"]);
+                s
             } else {
                 // A half-typed answer may be restored: clear it first.
                 walk.t
                     .tmux(&["send-keys", "-t", "sg", "-N", "40", "BSpace"]);
-                // Until the deadline: a prompt that closed meanwhile is
-                // looked at again.
-                if walk.type_at_prompt(&walk.answer(&s)).is_ok() {
-                    walk.t.keys(&["Enter"]);
+                match walk.type_at_prompt(&walk.answer(&s)) {
+                    Ok(typed) => {
+                        walk.t.keys(&["Enter"]);
+                        typed
+                    }
+                    // The prompt closed meanwhile: look again.
+                    Err(_) => continue,
                 }
             }
         } else if s.contains("running…") {
@@ -734,11 +740,11 @@ fn proceed_after_resume(walk: &Walk, step: usize) -> Result<(), String> {
             continue;
         } else {
             walk.t.keys(&["p"]);
-        }
-        // Let the key act before looking again.
+            s
+        };
         let _ = walk
             .t
-            .poll("a change", Duration::from_secs(2), |now| now != s);
+            .poll("a change", Duration::from_secs(2), |now| now != before);
     }
 }
 
