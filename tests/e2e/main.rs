@@ -16,6 +16,8 @@ mod e2e_alertmanager;
 mod e2e_resume;
 // A walk in a real terminal: nothing advances without `p`, no canary.
 mod e2e_tmux;
+// SIGKILL at random moments of a walk: nothing lost, resumes where the log says.
+mod kill_harness;
 // Each bypass class reproduced end to end against a hostile model server.
 mod hostile_e2e;
 // Everything under the state directory is owner-only whatever the umask.

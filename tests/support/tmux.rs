@@ -116,6 +116,29 @@ impl Tmux {
         self.screen()
     }
 
+    /// Like [`Tmux::wait_for`], without panicking: the screen once `done`
+    /// holds for it, else (after `timeout`) why not, with the last screen.
+    pub fn poll(
+        &self,
+        what: &str,
+        timeout: Duration,
+        done: impl Fn(&str) -> bool,
+    ) -> Result<String, String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let screen = self.screen();
+            if done(&screen) {
+                return Ok(screen);
+            }
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "timed out after {timeout:?} waiting for {what}; screen:\n{screen}"
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     pub fn format(&self, f: &str) -> String {
         self.tmux(&["display-message", "-p", "-t", "sg", f])
             .trim()
@@ -152,4 +175,30 @@ pub fn assert_restored(t: &Tmux, code: i32) {
         lines.contains(&"icanon") && lines.contains(&"echo"),
         "raw mode left on:\n{screen}"
     );
+}
+
+/// The live process running `exe` (not one of its `__reap` watchers) whose
+/// environment holds `entry` (`KEY=VALUE`), in one scan of /proc.
+pub fn pid_with_env(exe: &std::path::Path, entry: &str) -> Option<u32> {
+    for e in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        if std::fs::read_link(format!("/proc/{pid}/exe"))
+            .ok()
+            .as_deref()
+            != Some(exe)
+        {
+            continue;
+        }
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if cmdline.split(|b| *b == 0).any(|a| a == b"__reap") {
+            continue;
+        }
+        let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+        if env.split(|b| *b == 0).any(|kv| kv == entry.as_bytes()) {
+            return Some(pid);
+        }
+    }
+    None
 }
