@@ -96,6 +96,12 @@ impl Resume {
             }
         };
         snapshot.audit_head = head;
+        // The log names the runbook and its digest, not the snapshot (which
+        // is not part of the chain).
+        if let Some(start) = start.as_ref().filter(|s| !s.runbook_path.is_empty()) {
+            snapshot.runbook_path = PathBuf::from(&start.runbook_path);
+            snapshot.runbook_sha256 = start.runbook_sha256.clone();
+        }
         let found = find_runbook(&session, &snapshot, start.as_ref())?;
         if found.runbook.steps.len() != snapshot.steps.len() || !found.changes.is_empty() {
             if let Some(old) = &found.saved {
@@ -146,9 +152,14 @@ fn find_runbook(
         .filter(|s| !s.runbook_copy.is_empty())
         .map(|s| session.dir.join(&s.runbook_copy))
         .unwrap_or_else(|| session.runbook_copy_path(&path));
-    // Parsed as if it were the original file: same id, same kind.
-    let saved = std::fs::read_to_string(&copy_path)
-        .ok()
+    // Parsed as if it were the original file: same id, same kind. A copy
+    // that is not the text the log recorded is not the runbook as it was.
+    let copy = std::fs::read_to_string(&copy_path).ok();
+    let tampered = copy
+        .as_ref()
+        .is_some_and(|text| crate::digest::sha256_hex(text.as_bytes()) != snap.runbook_sha256);
+    let saved = copy
+        .filter(|_| !tampered)
         .and_then(|text| runbook::load_text(&text, &path).ok());
     let unusable = |error| RecordError::Runbook {
         id: session.id.clone(),
@@ -192,6 +203,13 @@ fn find_runbook(
                     )],
                 },
                 from_copy: true,
+            }),
+            None if tampered => Err(RecordError::Unusable {
+                id: session.id.clone(),
+                why: format!(
+                    "its runbook cannot be loaded ({error}) and the session's copy {} differs from the runbook the audit log recorded",
+                    copy_path.display()
+                ),
             }),
             None => Err(unusable(error)),
         },
