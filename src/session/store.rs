@@ -343,17 +343,25 @@ pub fn summary_from_log(id: &str, events: &[super::Recorded]) -> SessionSummary 
                 summary.runbook_id = start.runbook.clone();
                 summary.steps = start.steps;
             }
-            Event::Decision(d) if d.step_number > 0 => match d.decision {
-                Decision::Halt => {
-                    summary.step = d.step_number;
-                    summary.status = "halted".into();
+            // A halt ends the walk; a step the runbook does not have is no
+            // step (as on resume).
+            Event::Decision(d)
+                if d.step_number > 0
+                    && (summary.steps == 0 || d.step_number <= summary.steps)
+                    && summary.status != "halted" =>
+            {
+                match d.decision {
+                    Decision::Halt => {
+                        summary.step = d.step_number;
+                        summary.status = "halted".into();
+                    }
+                    _ if d.step_number >= summary.steps && summary.steps > 0 => {
+                        summary.step = d.step_number;
+                        summary.status = "completed".into();
+                    }
+                    _ => summary.step = d.step_number + 1,
                 }
-                _ if d.step_number >= summary.steps && summary.steps > 0 => {
-                    summary.step = d.step_number;
-                    summary.status = "completed".into();
-                }
-                _ => summary.step = d.step_number + 1,
-            },
+            }
             _ => {}
         }
     }
