@@ -264,7 +264,9 @@ pub fn list_sessions(state_dir: &Path) -> std::io::Result<Vec<SessionSummary>> {
     };
     let mut list: Vec<SessionSummary> = entries
         .filter_map(|e| e.ok())
-        .filter(|e| e.path().is_dir())
+        // Not through a symlink: stepguard makes none, and one would list
+        // a session twice, under an id it never had.
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
         .filter_map(|e| {
             let id = e.file_name().to_string_lossy().into_owned();
             let session = SessionDir::open(state_dir, &id).ok()?;
