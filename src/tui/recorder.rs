@@ -352,6 +352,16 @@ impl Recorder {
             rec.audit(model, &context);
         }
         rec.save(model);
+        if rec.log.head().seq == 0 {
+            // Not even its start is in the log: no session to resume, so
+            // none is shown (the screen says it is not saved).
+            let why = model.save_error.take().unwrap_or_default();
+            model.session_id.clear();
+            let dir = rec.session.dir.clone();
+            drop(rec);
+            let _ = std::fs::remove_dir_all(dir);
+            return Err(RecordError::Io(std::io::Error::other(why)));
+        }
         Ok(rec)
     }
 
