@@ -76,6 +76,14 @@ impl Resume {
             Event::SessionStart(s) => Some(s.clone()),
             _ => None,
         });
+        // The snapshot is a cache, not part of the chain: where it disagrees
+        // with the log up to the line it covers, the log is rebuilt from.
+        let saved = saved.and_then(|snap| match &start {
+            Some(start) if !agrees_with_log(&snap, &events, start.steps) => {
+                Err("it disagrees with the audit log".to_string())
+            }
+            _ => Ok(snap),
+        });
         let (mut snapshot, replayed) = match saved {
             Ok(mut snap) => {
                 let n = replay(&mut snap, &events);
@@ -129,6 +137,33 @@ impl Resume {
             },
         ))
     }
+}
+
+/// The snapshot's decided steps, current step and end are the log's up to
+/// the line it covers. Its steps are the session's runbook's, unless a
+/// resume before that line reported the runbook changed (then its layout
+/// is the changed runbook's, which this cannot check).
+fn agrees_with_log(snap: &Snapshot, events: &[crate::session::Recorded], steps: usize) -> bool {
+    let covered: Vec<_> = events
+        .iter()
+        .filter(|r| r.seq <= snap.audit_head.seq)
+        .cloned()
+        .collect();
+    if snap.steps.len() != steps {
+        return covered.iter().any(|r| {
+            matches!(
+                r.event,
+                Event::Resume {
+                    runbook_changed: true,
+                    ..
+                }
+            )
+        });
+    }
+    let log = from_log(&snap.summary.id, &covered, steps);
+    let statuses = |s: &Snapshot| s.steps.iter().map(|r| r.status).collect::<Vec<_>>();
+    let end = |s: &Snapshot| s.end.as_ref().map(std::mem::discriminant);
+    statuses(snap) == statuses(&log) && snap.index == log.index && end(snap) == end(&log)
 }
 
 struct Found {
