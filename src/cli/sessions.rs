@@ -71,6 +71,19 @@ pub fn repair(id: &str) -> Result<u8> {
     // Not while a stepguard writes it.
     let _lock = session.lock()?;
     session.remove_stale_temp_files();
+    // A line the snapshot recorded as written was not cut off by a crash
+    // inside its write (the snapshot follows the sync): the log was cut.
+    let recorded = session
+        .read_snapshot::<Snapshot>()
+        .map_or(0, |s| s.audit_head.seq);
+    if let Err(e) = audit::verify(&session.audit_path(), None) {
+        if e.torn && e.line <= recorded {
+            println!(
+                "session {id}: not repairable: {e}; the snapshot recorded {recorded} whole lines: the log was cut, not torn by a crash"
+            );
+            return Ok(EXIT_FAILED);
+        }
+    }
     match audit::repair(&session.audit_path(), stepguard::session::now_ms()) {
         Ok(None) => {
             println!("session {id}: the audit log is whole; nothing to repair");

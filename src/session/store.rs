@@ -264,7 +264,9 @@ pub fn list_sessions(state_dir: &Path) -> std::io::Result<Vec<SessionSummary>> {
     };
     let mut list: Vec<SessionSummary> = entries
         .filter_map(|e| e.ok())
-        .filter(|e| e.path().is_dir())
+        // Not through a symlink: stepguard makes none, and one would list
+        // a session twice, under an id it never had.
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
         .filter_map(|e| {
             let id = e.file_name().to_string_lossy().into_owned();
             let session = SessionDir::open(state_dir, &id).ok()?;
@@ -343,17 +345,25 @@ pub fn summary_from_log(id: &str, events: &[super::Recorded]) -> SessionSummary 
                 summary.runbook_id = start.runbook.clone();
                 summary.steps = start.steps;
             }
-            Event::Decision(d) if d.step_number > 0 => match d.decision {
-                Decision::Halt => {
-                    summary.step = d.step_number;
-                    summary.status = "halted".into();
+            // A halt ends the walk; a step the runbook does not have is no
+            // step (as on resume).
+            Event::Decision(d)
+                if d.step_number > 0
+                    && (summary.steps == 0 || d.step_number <= summary.steps)
+                    && summary.status != "halted" =>
+            {
+                match d.decision {
+                    Decision::Halt => {
+                        summary.step = d.step_number;
+                        summary.status = "halted".into();
+                    }
+                    _ if d.step_number >= summary.steps && summary.steps > 0 => {
+                        summary.step = d.step_number;
+                        summary.status = "completed".into();
+                    }
+                    _ => summary.step = d.step_number + 1,
                 }
-                _ if d.step_number >= summary.steps && summary.steps > 0 => {
-                    summary.step = d.step_number;
-                    summary.status = "completed".into();
-                }
-                _ => summary.step = d.step_number + 1,
-            },
+            }
             _ => {}
         }
     }

@@ -168,6 +168,8 @@ pub fn replay(snap: &mut Snapshot, events: &[Recorded]) -> u64 {
                 }
                 snap.has_state = context.state_bytes > 0;
             }
+            // A halt ends the walk: nothing after it decides a step.
+            Event::Decision(_) if matches!(snap.end, Some(WalkEnd::Halted { .. })) => {}
             Event::Decision(d) => {
                 let Some(i) = d
                     .step_number

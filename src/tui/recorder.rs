@@ -76,6 +76,14 @@ impl Resume {
             Event::SessionStart(s) => Some(s.clone()),
             _ => None,
         });
+        // The snapshot is a cache, not part of the chain: where it disagrees
+        // with the log up to the line it covers, the log is rebuilt from.
+        let saved = saved.and_then(|snap| match &start {
+            Some(start) if !agrees_with_log(&snap, &events, start.steps) => {
+                Err("it disagrees with the audit log".to_string())
+            }
+            _ => Ok(snap),
+        });
         let (mut snapshot, replayed) = match saved {
             Ok(mut snap) => {
                 let n = replay(&mut snap, &events);
@@ -96,6 +104,12 @@ impl Resume {
             }
         };
         snapshot.audit_head = head;
+        // The log names the runbook and its digest, not the snapshot (which
+        // is not part of the chain).
+        if let Some(start) = start.as_ref().filter(|s| !s.runbook_path.is_empty()) {
+            snapshot.runbook_path = PathBuf::from(&start.runbook_path);
+            snapshot.runbook_sha256 = start.runbook_sha256.clone();
+        }
         let found = find_runbook(&session, &snapshot, start.as_ref())?;
         if found.runbook.steps.len() != snapshot.steps.len() || !found.changes.is_empty() {
             if let Some(old) = &found.saved {
@@ -125,6 +139,33 @@ impl Resume {
     }
 }
 
+/// The snapshot's decided steps, current step and end are the log's up to
+/// the line it covers. Its steps are the session's runbook's, unless a
+/// resume before that line reported the runbook changed (then its layout
+/// is the changed runbook's, which this cannot check).
+fn agrees_with_log(snap: &Snapshot, events: &[crate::session::Recorded], steps: usize) -> bool {
+    let covered: Vec<_> = events
+        .iter()
+        .filter(|r| r.seq <= snap.audit_head.seq)
+        .cloned()
+        .collect();
+    if snap.steps.len() != steps {
+        return covered.iter().any(|r| {
+            matches!(
+                r.event,
+                Event::Resume {
+                    runbook_changed: true,
+                    ..
+                }
+            )
+        });
+    }
+    let log = from_log(&snap.summary.id, &covered, steps);
+    let statuses = |s: &Snapshot| s.steps.iter().map(|r| r.status).collect::<Vec<_>>();
+    let end = |s: &Snapshot| s.end.as_ref().map(std::mem::discriminant);
+    statuses(snap) == statuses(&log) && snap.index == log.index && end(snap) == end(&log)
+}
+
 struct Found {
     runbook: Runbook,
     /// The runbook as the session started (its copy), when there is one.
@@ -146,9 +187,14 @@ fn find_runbook(
         .filter(|s| !s.runbook_copy.is_empty())
         .map(|s| session.dir.join(&s.runbook_copy))
         .unwrap_or_else(|| session.runbook_copy_path(&path));
-    // Parsed as if it were the original file: same id, same kind.
-    let saved = std::fs::read_to_string(&copy_path)
-        .ok()
+    // Parsed as if it were the original file: same id, same kind. A copy
+    // that is not the text the log recorded is not the runbook as it was.
+    let copy = std::fs::read_to_string(&copy_path).ok();
+    let tampered = copy
+        .as_ref()
+        .is_some_and(|text| crate::digest::sha256_hex(text.as_bytes()) != snap.runbook_sha256);
+    let saved = copy
+        .filter(|_| !tampered)
         .and_then(|text| runbook::load_text(&text, &path).ok());
     let unusable = |error| RecordError::Runbook {
         id: session.id.clone(),
@@ -192,6 +238,13 @@ fn find_runbook(
                     )],
                 },
                 from_copy: true,
+            }),
+            None if tampered => Err(RecordError::Unusable {
+                id: session.id.clone(),
+                why: format!(
+                    "its runbook cannot be loaded ({error}) and the session's copy {} differs from the runbook the audit log recorded",
+                    copy_path.display()
+                ),
             }),
             None => Err(unusable(error)),
         },
@@ -334,6 +387,16 @@ impl Recorder {
             rec.audit(model, &context);
         }
         rec.save(model);
+        if rec.log.head().seq == 0 {
+            // Not even its start is in the log: no session to resume, so
+            // none is shown (the screen says it is not saved).
+            let why = model.save_error.take().unwrap_or_default();
+            model.session_id.clear();
+            let dir = rec.session.dir.clone();
+            drop(rec);
+            let _ = std::fs::remove_dir_all(dir);
+            return Err(RecordError::Io(std::io::Error::other(why)));
+        }
         Ok(rec)
     }
 

@@ -28,6 +28,8 @@ mod model_drafting;
 mod no_mutation;
 // Sessions under faults: log as truth, one writer, full disk, damage.
 mod session_faults;
+// Attacks on sessions: lying snapshots, odd logs, changed runbooks, repair.
+mod session_attacks;
 // The in-process OpenAI-compatible server itself.
 mod openai_server_selftest;
 // The escalation policy as a table.
