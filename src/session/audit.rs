@@ -35,6 +35,14 @@ pub trait AuditSink {
     /// The last event appended (or found when the sink was opened), which
     /// the session snapshot records.
     fn head(&self) -> &Head;
+
+    /// Append events in order, all or none as far as the sink can; the new head.
+    fn append_all(&mut self, events: &[(u64, Event)]) -> std::io::Result<Head> {
+        for (ts_ms, event) in events {
+            self.append(*ts_ms, event)?;
+        }
+        Ok(self.head().clone())
+    }
 }
 
 /// One event read back from a log.
@@ -129,22 +137,31 @@ impl AuditLog {
     /// Events go through [`AuditSink::append`]; this writes lines an older
     /// or other writer would have.
     pub fn append_raw(&mut self, kind: &str, data: Value, ts_ms: u64) -> std::io::Result<Head> {
-        let seq = self.head.seq + 1;
-        let hash = line_hash(seq, ts_ms, kind, &data, &self.head.hash);
-        let line = Line {
-            seq,
-            ts_ms,
-            kind: kind.to_string(),
-            data,
-            prev: self.head.hash.clone(),
-            hash: hash.clone(),
-        };
-        let mut bytes = serde_json::to_vec(&line)?;
-        bytes.push(b'\n');
+        self.append_lines(vec![(kind.to_string(), data, ts_ms)])
+    }
+
+    /// Chain and write lines in one write and one sync. A short write (a
+    /// full disk) is cut back off, so the next line never lands on a half
+    /// one, and the head does not move.
+    fn append_lines(&mut self, lines: Vec<(String, Value, u64)>) -> std::io::Result<Head> {
+        let mut head = self.head.clone();
+        let mut bytes = Vec::new();
+        for (kind, data, ts_ms) in lines {
+            let seq = head.seq + 1;
+            let hash = line_hash(seq, ts_ms, &kind, &data, &head.hash);
+            let line = Line {
+                seq,
+                ts_ms,
+                kind,
+                data,
+                prev: head.hash,
+                hash: hash.clone(),
+            };
+            serde_json::to_writer(&mut bytes, &line)?;
+            bytes.push(b'\n');
+            head = Head { seq, hash };
+        }
         let before = self.file.metadata()?.len();
-        // One write per line: a crash leaves whole lines, not halves. A
-        // short write (a full disk) is cut back off, so the next line does
-        // not land on a half one.
         let written = self
             .file
             .write_all(&bytes)
@@ -154,7 +171,7 @@ impl AuditLog {
             let _ = self.file.sync_data();
             return Err(e);
         }
-        self.head = Head { seq, hash };
+        self.head = head;
         Ok(self.head.clone())
     }
 }
@@ -169,6 +186,14 @@ impl AuditSink for AuditLog {
 
     fn head(&self) -> &Head {
         &self.head
+    }
+
+    fn append_all(&mut self, events: &[(u64, Event)]) -> std::io::Result<Head> {
+        let lines = events
+            .iter()
+            .map(|(ts_ms, event)| event.to_parts().map(|(kind, data)| (kind, data, *ts_ms)))
+            .collect::<serde_json::Result<Vec<_>>>()?;
+        self.append_lines(lines)
     }
 }
 

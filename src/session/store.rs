@@ -157,7 +157,10 @@ impl SessionDir {
 
     pub fn write_snapshot<T: Serialize>(&self, snapshot: &T) -> std::io::Result<()> {
         let bytes = serde_json::to_vec_pretty(snapshot)?;
-        write_atomic(&self.snapshot_path(), &bytes)
+        // A cache of the log: replaced atomically (a kill leaves the old or
+        // the new one), not synced (after a power loss the log rebuilds it),
+        // so a keypress never waits for the disk.
+        write_replace(&self.snapshot_path(), &bytes)
     }
 
     pub fn read_snapshot<T: DeserializeOwned>(&self) -> std::io::Result<T> {
@@ -167,7 +170,11 @@ impl SessionDir {
     }
 
     pub fn write_state(&self, text: &str) -> std::io::Result<()> {
-        write_atomic(&self.state_path(), text.as_bytes())
+        // Synced off the screen's path: a 10 MB paste must not hold the
+        // first frame (a kill cannot lose it once renamed into place).
+        write_replace(&self.state_path(), text.as_bytes())?;
+        sync_in_background(vec![self.state_path(), self.dir.clone()]);
+        Ok(())
     }
 
     pub fn read_state(&self) -> Option<String> {
@@ -175,9 +182,35 @@ impl SessionDir {
     }
 }
 
+/// Temp file in the same directory, renamed over the target: a reader (and
+/// a process killed at any moment) sees the old file or the new one, never
+/// half. Owner-only (tempfile creates it 0600). Not synced: see
+/// [`write_atomic`] for that.
+pub fn write_replace(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::Builder::new()
+        .prefix(TEMP_PREFIX)
+        .tempfile_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// fsync files and directories on a thread of their own, for what must
+/// reach the disk soon but must not hold the screen.
+pub fn sync_in_background(paths: Vec<PathBuf>) {
+    std::thread::spawn(move || {
+        for path in paths {
+            if let Ok(f) = std::fs::File::open(&path) {
+                let _ = f.sync_all();
+            }
+        }
+    });
+}
+
 /// Temp file in the same directory, fsync, rename over the target, fsync
-/// the directory: a reader sees the old file or the new one, never half.
-/// The file is owner-only (tempfile creates it 0600).
+/// the directory: a reader sees the old file or the new one, never half,
+/// even after a power loss. The file is owner-only (tempfile creates it 0600).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     // Removed on any error by its drop; one left by a kill is removed when

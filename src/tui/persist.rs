@@ -35,6 +35,11 @@ pub struct Snapshot {
     pub has_state: bool,
     pub index: usize,
     pub steps: Vec<StepRecord>,
+    /// The id of each step in `steps` (the runbook's layout when saved):
+    /// records and the log's decisions are matched by id, so a runbook
+    /// edited between resumes keeps each decision on its step.
+    #[serde(default)]
+    pub step_ids: Vec<String>,
     pub preflight: Option<Judged>,
     pub verify: Option<Judged>,
     pub output_title: String,
@@ -91,6 +96,7 @@ pub fn snapshot(
         has_state: model.ctx.state.is_some(),
         index: walk.index,
         steps: walk.steps.clone(),
+        step_ids: walk.runbook.steps.iter().map(|s| s.id.clone()).collect(),
         preflight: walk.preflight.clone(),
         verify: walk.verify.clone(),
         output_title: walk.output.title.clone(),
@@ -114,7 +120,7 @@ pub fn snapshot(
 /// A session's snapshot rebuilt from its log alone (its `session.json` is
 /// lost or unreadable): the context the log recorded, every decision
 /// replayed. What only the screen held (output, a half-typed reason) is gone.
-pub fn from_log(id: &str, events: &[Recorded], steps: usize) -> Snapshot {
+pub fn from_log(id: &str, events: &[Recorded], step_ids: &[String]) -> Snapshot {
     let summary = crate::session::store::summary_from_log(id, events);
     let start = events.iter().find_map(|r| match &r.event {
         Event::SessionStart(s) => Some(s.clone()),
@@ -129,7 +135,8 @@ pub fn from_log(id: &str, events: &[Recorded], steps: usize) -> Snapshot {
         alert: None,
         has_state: false,
         index: 0,
-        steps: vec![StepRecord::pending(); steps],
+        steps: vec![StepRecord::pending(); step_ids.len()],
+        step_ids: step_ids.to_vec(),
         preflight: None,
         verify: None,
         output_title: String::new(),
@@ -171,11 +178,15 @@ pub fn replay(snap: &mut Snapshot, events: &[Recorded]) -> u64 {
             // A halt ends the walk: nothing after it decides a step.
             Event::Decision(_) if matches!(snap.end, Some(WalkEnd::Halted { .. })) => {}
             Event::Decision(d) => {
-                let Some(i) = d
-                    .step_number
-                    .checked_sub(1)
-                    .filter(|i| *i < snap.steps.len())
-                else {
+                // By the step's id when both sides know ids (a runbook
+                // edited mid-session renumbers steps); by number otherwise.
+                let by_id = !d.step.is_empty() && !snap.step_ids.is_empty();
+                let at = if by_id {
+                    snap.step_ids.iter().position(|id| *id == d.step)
+                } else {
+                    d.step_number.checked_sub(1)
+                };
+                let Some(i) = at.filter(|i| *i < snap.steps.len()) else {
                     continue;
                 };
                 let record = &mut snap.steps[i];

@@ -76,13 +76,33 @@ impl Resume {
             Event::SessionStart(s) => Some(s.clone()),
             _ => None,
         });
+        let Some(start) = start else {
+            return Err(RecordError::Unusable {
+                id: id.to_string(),
+                why: "its audit log has no session-start: nothing to resume".into(),
+            });
+        };
+        // The log names the runbook and its digest, not the snapshot (which
+        // is not part of the chain).
+        let found = find_runbook(&session, &start)?;
+        let walked: Vec<String> = found.runbook.steps.iter().map(|s| s.id.clone()).collect();
+        // The layout a snapshot of an older version was written in: the
+        // runbook as the session started.
+        let started: Vec<String> = found.saved.as_ref().map_or_else(
+            || walked.clone(),
+            |r| r.steps.iter().map(|s| s.id.clone()).collect(),
+        );
         // The snapshot is a cache, not part of the chain: where it disagrees
-        // with the log up to the line it covers, the log is rebuilt from.
-        let saved = saved.and_then(|snap| match &start {
-            Some(start) if !agrees_with_log(&snap, &events, start.steps) => {
+        // with the log up to the line it covers, it is rebuilt from the log.
+        let saved = saved.and_then(|mut snap| {
+            if snap.step_ids.is_empty() {
+                snap.step_ids = started.clone();
+            }
+            if agrees_with_log(&snap, &events) {
+                Ok(snap)
+            } else {
                 Err("it disagrees with the audit log".to_string())
             }
-            _ => Ok(snap),
         });
         let (mut snapshot, replayed) = match saved {
             Ok(mut snap) => {
@@ -90,35 +110,17 @@ impl Resume {
                 (snap, n)
             }
             Err(why) => {
-                let Some(start) = &start else {
-                    return Err(RecordError::Unusable {
-                        id: id.to_string(),
-                        why: format!("no snapshot ({why}) and no session-start in its log"),
-                    });
-                };
                 problems.push(format!(
                     "the snapshot was unreadable ({why}): rebuilt from the audit log (output and typed text are gone)"
                 ));
-                let snap = from_log(id, &events, start.steps);
-                (snap, head.seq)
+                (from_log(id, &events, &walked), head.seq)
             }
         };
         snapshot.audit_head = head;
-        // The log names the runbook and its digest, not the snapshot (which
-        // is not part of the chain).
-        if let Some(start) = start.as_ref().filter(|s| !s.runbook_path.is_empty()) {
-            snapshot.runbook_path = PathBuf::from(&start.runbook_path);
-            snapshot.runbook_sha256 = start.runbook_sha256.clone();
-        }
-        let found = find_runbook(&session, &snapshot, start.as_ref())?;
-        if found.runbook.steps.len() != snapshot.steps.len() || !found.changes.is_empty() {
-            if let Some(old) = &found.saved {
-                remap_steps(&mut snapshot, old, &found.runbook);
-            }
-        }
-        snapshot
-            .steps
-            .resize(found.runbook.steps.len(), StepRecord::pending());
+        snapshot.runbook_path = PathBuf::from(&start.runbook_path);
+        snapshot.runbook_sha256 = start.runbook_sha256.clone();
+        // Each step's record goes where its id is in the runbook walked now.
+        remap_steps(&mut snapshot, &walked);
         if snapshot.has_state && !session.state_path().is_file() {
             problems.push(
                 "this session's pasted state (state.txt) is missing: paste it again with i".into(),
@@ -140,27 +142,14 @@ impl Resume {
 }
 
 /// The snapshot's decided steps, current step and end are the log's up to
-/// the line it covers. Its steps are the session's runbook's, unless a
-/// resume before that line reported the runbook changed (then its layout
-/// is the changed runbook's, which this cannot check).
-fn agrees_with_log(snap: &Snapshot, events: &[crate::session::Recorded], steps: usize) -> bool {
+/// the line it covers (replayed in the snapshot's own step layout).
+fn agrees_with_log(snap: &Snapshot, events: &[crate::session::Recorded]) -> bool {
     let covered: Vec<_> = events
         .iter()
         .filter(|r| r.seq <= snap.audit_head.seq)
         .cloned()
         .collect();
-    if snap.steps.len() != steps {
-        return covered.iter().any(|r| {
-            matches!(
-                r.event,
-                Event::Resume {
-                    runbook_changed: true,
-                    ..
-                }
-            )
-        });
-    }
-    let log = from_log(&snap.summary.id, &covered, steps);
+    let log = from_log(&snap.summary.id, &covered, &snap.step_ids);
     let statuses = |s: &Snapshot| s.steps.iter().map(|r| r.status).collect::<Vec<_>>();
     let end = |s: &Snapshot| s.end.as_ref().map(std::mem::discriminant);
     statuses(snap) == statuses(&log) && snap.index == log.index && end(snap) == end(&log)
@@ -177,22 +166,19 @@ struct Found {
 /// The session's runbook: the file at its absolute path; its copy when the
 /// file is gone or no longer loads. A file changed since is used, and what
 /// changed is said.
-fn find_runbook(
-    session: &SessionDir,
-    snap: &Snapshot,
-    start: Option<&SessionStart>,
-) -> Result<Found, RecordError> {
-    let path = snap.runbook_path.clone();
-    let copy_path = start
-        .filter(|s| !s.runbook_copy.is_empty())
-        .map(|s| session.dir.join(&s.runbook_copy))
-        .unwrap_or_else(|| session.runbook_copy_path(&path));
+fn find_runbook(session: &SessionDir, start: &SessionStart) -> Result<Found, RecordError> {
+    let path = PathBuf::from(&start.runbook_path);
+    let copy_path = if start.runbook_copy.is_empty() {
+        session.runbook_copy_path(&path)
+    } else {
+        session.dir.join(&start.runbook_copy)
+    };
     // Parsed as if it were the original file: same id, same kind. A copy
     // that is not the text the log recorded is not the runbook as it was.
     let copy = std::fs::read_to_string(&copy_path).ok();
     let tampered = copy
         .as_ref()
-        .is_some_and(|text| crate::digest::sha256_hex(text.as_bytes()) != snap.runbook_sha256);
+        .is_some_and(|text| crate::digest::sha256_hex(text.as_bytes()) != start.runbook_sha256);
     let saved = copy
         .filter(|_| !tampered)
         .and_then(|text| runbook::load_text(&text, &path).ok());
@@ -202,7 +188,7 @@ fn find_runbook(
     };
     match runbook::load_file(&path) {
         Ok(current) => {
-            if sha256_file(&path) == snap.runbook_sha256 {
+            if sha256_file(&path) == start.runbook_sha256 {
                 return Ok(Found {
                     runbook: current,
                     saved,
@@ -293,25 +279,26 @@ pub fn runbook_changes(old: &Runbook, new: &Runbook) -> Vec<String> {
     changes
 }
 
-/// Carry each step's record over to where its id is now; the current step
-/// stays the one the human was on (or, if it was removed, the first step
-/// not yet decided).
-fn remap_steps(snap: &mut Snapshot, old: &Runbook, new: &Runbook) {
-    let current = old.steps.get(snap.index).map(|s| s.id.clone());
-    let mut steps = vec![StepRecord::pending(); new.steps.len()];
-    for (i, step) in old.steps.iter().enumerate() {
-        if let (Some(j), Some(record)) = (
-            new.steps.iter().position(|s| s.id == step.id),
-            snap.steps.get(i),
-        ) {
+/// Carry each step's record over to where its id is in `walked`; the
+/// current step stays the one the human was on (or, if it was removed, the
+/// first step not yet decided). A no-op when the layout is the same.
+fn remap_steps(snap: &mut Snapshot, walked: &[String]) {
+    if snap.step_ids == walked {
+        return;
+    }
+    let current = snap.step_ids.get(snap.index).cloned();
+    let mut steps = vec![StepRecord::pending(); walked.len()];
+    for (id, record) in snap.step_ids.iter().zip(&snap.steps) {
+        if let Some(j) = walked.iter().position(|w| w == id) {
             steps[j] = record.clone();
         }
     }
     let index = current
-        .and_then(|id| new.steps.iter().position(|s| s.id == id))
+        .and_then(|id| walked.iter().position(|w| *w == id))
         .or_else(|| steps.iter().position(|s| s.status == StepStatus::Pending))
-        .unwrap_or(new.steps.len().saturating_sub(1));
-    if index != snap.index {
+        .unwrap_or(walked.len().saturating_sub(1));
+    let moved = walked.get(index) != snap.step_ids.get(snap.index);
+    if moved {
         // Another step: what was on screen belongs to the old one.
         snap.preflight = None;
         snap.verify = None;
@@ -323,6 +310,7 @@ fn remap_steps(snap: &mut Snapshot, old: &Runbook, new: &Runbook) {
     }
     snap.index = index;
     snap.steps = steps;
+    snap.step_ids = walked.to_vec();
 }
 
 pub struct Recorder {
@@ -353,7 +341,8 @@ impl Recorder {
         let text = std::fs::read(&path)?;
         let runbook_sha256 = crate::digest::sha256_hex(&text);
         let copy = session.runbook_copy_path(&path);
-        crate::session::store::write_atomic(&copy, &text)?;
+        crate::session::store::write_replace(&copy, &text)?;
+        crate::session::store::sync_in_background(vec![copy.clone()]);
         let start = Event::SessionStart(SessionStart {
             session: session.id.clone(),
             runbook: walk.runbook.id.clone(),
@@ -382,9 +371,10 @@ impl Recorder {
             failure: None,
         };
         model.session_id = rec.session.id.clone();
-        rec.audit(model, &start);
+        // Start and context in one write and one sync.
+        rec.held.push_back((now_ms(), start));
         if let super::msg::Effect::Audit(context) = super::update::context_event(model) {
-            rec.audit(model, &context);
+            rec.held.push_back((now_ms(), context));
         }
         rec.save(model);
         if rec.log.head().seq == 0 {
@@ -451,10 +441,11 @@ impl Recorder {
         self.flush(model);
     }
 
-    /// Append every held event; false while the log refuses them.
+    /// Append every held event, in one write and one sync; false while the
+    /// log refuses them.
     fn flush(&mut self, model: &mut Model) -> bool {
-        while let Some((ts, event)) = self.held.front() {
-            if let Err(e) = self.log.append(*ts, event) {
+        if !self.held.is_empty() {
+            if let Err(e) = self.log.append_all(self.held.make_contiguous()) {
                 let held = self.held.len();
                 let peak = self.failure.as_ref().map_or(0, |f| f.0).max(held);
                 self.failure = Some((peak, e.to_string()));
@@ -463,7 +454,7 @@ impl Recorder {
                 ));
                 return false;
             }
-            self.held.pop_front();
+            self.held.clear();
         }
         if let Some((held, error)) = self.failure.take() {
             // Say in the log itself that its last lines were written late.
