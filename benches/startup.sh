@@ -31,7 +31,7 @@ export STEPGUARD_EXIT_AFTER_FIRST_FRAME=1
 # Each run is a real session (written and synced before the first frame),
 # kept out of the user's own state directory.
 export STEPGUARD_STATE_DIR="$tmp/state"
-hyperfine -N --warmup 5 --runs 100 --export-json "$tmp/first-frame.json" \
+hyperfine -N --warmup 5 --runs 100 --prepare "rm -rf $tmp/state" --export-json "$tmp/first-frame.json" \
   "$bin run demo-checkout-logs --state demo/state.txt" \
   "$bin run demo-checkout-logs --state $tmp/state-10mb.txt" >/dev/null 2>&1
 /usr/bin/time -v "$bin" run demo-checkout-logs --state "$tmp/state-10mb.txt" 2> "$tmp/time.txt" >/dev/null

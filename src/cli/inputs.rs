@@ -73,7 +73,7 @@ pub fn display_paths(paths: &[PathBuf]) -> String {
 }
 
 pub fn read_state(args: &ContextArgs) -> Result<Option<Arc<PastedState>>> {
-    Ok(match &args.state {
+    let state: Option<Arc<PastedState>> = match &args.state {
         None => None,
         Some(p) if p.as_os_str() == "-" => {
             let mut text = String::new();
@@ -83,7 +83,12 @@ pub fn read_state(args: &ContextArgs) -> Result<Option<Arc<PastedState>>> {
             Some(Arc::new(text.into()))
         }
         Some(p) => Some(Arc::new(read_text(p)?.into())),
-    })
+    };
+    // The session's first events carry its digest, before the first frame.
+    if let Some(state) = &state {
+        state.prefetch_sha256();
+    }
+    Ok(state)
 }
 
 pub fn load_context(args: &ContextArgs, runbook: &Runbook) -> Result<Context> {

@@ -11,6 +11,7 @@ use crate::redact::redact;
 pub struct PastedState {
     text: String,
     redacted: OnceLock<Redacted>,
+    sha256: OnceLock<String>,
 }
 
 struct Redacted {
@@ -24,7 +25,24 @@ impl PastedState {
         PastedState {
             text,
             redacted: OnceLock::new(),
+            sha256: OnceLock::new(),
         }
+    }
+
+    /// The digest the audit log records (computed once, by whoever asks
+    /// first; a concurrent caller waits for it).
+    pub fn sha256(&self) -> &str {
+        self.sha256
+            .get_or_init(|| crate::digest::sha256_hex(self.text.as_bytes()))
+    }
+
+    /// Compute the digest on a thread of its own now, so that a large paste's
+    /// digest is ready when the session's first events are written.
+    pub fn prefetch_sha256(self: &std::sync::Arc<Self>) {
+        let state = std::sync::Arc::clone(self);
+        std::thread::spawn(move || {
+            state.sha256();
+        });
     }
 
     /// The state as pasted.

@@ -438,7 +438,18 @@ pub fn recent_rejections(state_dir: &Path, now_ms: u64, window_ms: u64) -> Vec<R
     let mut out = Vec::new();
     for entry in entries.flatten() {
         let session = entry.file_name().to_string_lossy().into_owned();
-        let Ok(events) = super::audit::read_events(&entry.path().join("audit.jsonl")) else {
+        let log = entry.path().join("audit.jsonl");
+        // A log last written before the window has nothing in it: months of
+        // sessions must not be read at every start.
+        let modified_ms = std::fs::metadata(&log)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_millis() as u64);
+        if modified_ms.is_some_and(|m| now_ms.saturating_sub(m) > window_ms) {
+            continue;
+        }
+        let Ok(events) = super::audit::read_events(&log) else {
             continue;
         };
         let runbook = events.iter().find_map(|r| match &r.event {

@@ -603,14 +603,18 @@ fn set_state(model: &mut Model, text: String) -> Vec<Effect> {
 /// What the human told us, for the audit log: a digest of the state (never
 /// the state itself) and the values in use with where they came from.
 pub fn context_event(model: &Model) -> Effect {
-    let state = model.ctx.state_text().unwrap_or("");
+    let state_sha256 = model
+        .ctx
+        .state
+        .as_ref()
+        .map_or_else(|| sha256_hex(b""), |s| s.sha256().to_string());
     let values = model
         .walk
         .as_ref()
         .map(|w| w.card.values.iter().map(ContextValue::from).collect())
         .unwrap_or_default();
     Effect::Audit(Event::Context(IncidentContext {
-        state_sha256: sha256_hex(state.as_bytes()),
+        state_sha256,
         state_lines: model.state.lines,
         state_bytes: model.state.bytes,
         vars: model.ctx.vars.clone(),
