@@ -117,19 +117,27 @@ impl SessionDir {
                 .write(true)
                 .create(true),
         )?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                let holder = std::fs::read_to_string(self.lock_path())
-                    .ok()
-                    .and_then(|t| serde_json::from_str(&t).ok())
-                    .unwrap_or_default();
-                return Err(LockError::Held {
-                    id: self.id.clone(),
-                    holder,
-                });
+        // flock(2): released by the kernel when the process ends, however.
+        // SAFETY: flock on a file descriptor this function owns.
+        let locked = unsafe {
+            libc::flock(
+                std::os::fd::AsRawFd::as_raw_fd(&file),
+                libc::LOCK_EX | libc::LOCK_NB,
+            )
+        };
+        if locked != 0 {
+            let e = std::io::Error::last_os_error();
+            if e.raw_os_error() != Some(libc::EWOULDBLOCK) {
+                return Err(e.into());
             }
-            Err(std::fs::TryLockError::Error(e)) => return Err(e.into()),
+            let holder = std::fs::read_to_string(self.lock_path())
+                .ok()
+                .and_then(|t| serde_json::from_str(&t).ok())
+                .unwrap_or_default();
+            return Err(LockError::Held {
+                id: self.id.clone(),
+                holder,
+            });
         }
         let holder = LockHolder {
             pid: std::process::id(),
