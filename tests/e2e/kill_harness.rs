@@ -665,7 +665,12 @@ fn duplicates(decided: &[(u64, String)]) -> Vec<u64> {
 }
 
 fn start_pane(name: &str, dir: &str, args: &str, state: &Path) -> Tmux {
-    let line = format!("cd {dir} && {} {args}; echo \"EXITED $?\"; sleep 60", bin());
+    // The exit code on a line of its own: the shell's "Killed" message
+    // (with the whole command) can wrap it otherwise.
+    let line = format!(
+        "cd {dir} && {} {args}; code=$?; echo; echo \"EXITED $code\"; sleep 60",
+        bin()
+    );
     Tmux::start(
         name,
         &line,
