@@ -665,10 +665,11 @@ fn duplicates(decided: &[(u64, String)]) -> Vec<u64> {
 }
 
 fn start_pane(name: &str, dir: &str, args: &str, state: &Path) -> Tmux {
-    // The exit code on a line of its own: the shell's "Killed" message
-    // (with the whole command) can wrap it otherwise.
+    // The exit code on a line of its own, from column 0: a SIGKILLed
+    // stepguard leaves the tty raw (no carriage return on a newline), so
+    // the text could otherwise wrap mid-word after the shell's "Killed".
     let line = format!(
-        "cd {dir} && {} {args}; code=$?; echo; echo \"EXITED $code\"; sleep 60",
+        "cd {dir} && {} {args}; code=$?; stty sane; echo; echo \"EXITED $code\"; sleep 60",
         bin()
     );
     Tmux::start(
