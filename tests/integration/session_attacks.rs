@@ -12,106 +12,14 @@ use stepguard::session::audit::{read_events, repair};
 use stepguard::session::event::Decision;
 use stepguard::session::{list_sessions, verify, AuditLog, Event, Head, SessionDir};
 use stepguard::tui::model::{StepStatus, WalkEnd};
-use stepguard::tui::persist::{restore, Snapshot};
+use stepguard::tui::persist::Snapshot;
 use stepguard::tui::recorder::{RecordError, Recorder, Resume};
-use stepguard::tui::{update, Effect, Model, Msg};
+use stepguard::tui::{update, Effect, Msg};
 
 use crate::common::*;
-
-struct Session {
-    state: tempfile::TempDir,
-    runbooks: tempfile::TempDir,
-    model: Model,
-    rec: Option<Recorder>,
-}
+use crate::session_faults::{decisions, resumed, Session, SmallDisk};
 
 impl Session {
-    fn start() -> Session {
-        Session::start_in(tempfile::tempdir().unwrap())
-    }
-
-    fn start_in(state: tempfile::TempDir) -> Session {
-        let runbooks = tempfile::tempdir().unwrap();
-        let path = runbooks.path().join("walk-test.yaml");
-        std::fs::write(&path, RUNBOOK).unwrap();
-        let rb = stepguard::runbook::load_file(&path).unwrap();
-        let mut model = model();
-        model.now_ms = stepguard::clock::now_ms();
-        model.start_walk(rb);
-        let rec = Recorder::start(state.path(), &mut model).unwrap();
-        Session {
-            state,
-            runbooks,
-            model,
-            rec: Some(rec),
-        }
-    }
-
-    fn id(&self) -> String {
-        self.model.session_id.clone()
-    }
-
-    fn dir(&self) -> SessionDir {
-        SessionDir::open(self.state.path(), &self.id()).unwrap()
-    }
-
-    fn log(&self) -> PathBuf {
-        self.dir().audit_path()
-    }
-
-    fn runbook_path(&self) -> PathBuf {
-        self.runbooks.path().join("walk-test.yaml")
-    }
-
-    fn send(&mut self, msg: Msg) -> Vec<Effect> {
-        self.model.now_ms = stepguard::clock::now_ms();
-        let effects = update(&mut self.model, msg);
-        let rec = self.rec.as_mut().unwrap();
-        for effect in &effects {
-            if let Effect::Audit(event) = effect {
-                rec.audit(&mut self.model, event);
-            }
-        }
-        rec.save(&mut self.model);
-        effects
-    }
-
-    fn preflight_ok(&mut self) {
-        let effects = self.send(key('r'));
-        let Some(Effect::RunCheck {
-            run_id, command, ..
-        }) = effects
-            .into_iter()
-            .find(|e| matches!(e, Effect::RunCheck { .. }))
-        else {
-            panic!("r did not start the pre-flight");
-        };
-        self.send(Msg::CheckDone {
-            run_id,
-            result: Ok(Box::new(outcome(&command, &["ok"], 0))),
-        });
-    }
-
-    fn kill(&mut self) {
-        self.rec = None;
-    }
-
-    fn resume(&self) -> Result<(stepguard::runbook::Runbook, Resume), RecordError> {
-        Resume::load(self.state.path(), &self.id())
-    }
-
-    fn snapshot(&self) -> Snapshot {
-        self.dir().read_snapshot().unwrap()
-    }
-
-    fn events(&self) -> Vec<Event> {
-        read_events(&self.log())
-            .unwrap()
-            .into_iter()
-            .map(|r| r.event)
-            .collect()
-    }
-
     /// Lines as another writer (or a forger who re-hashes) appends them.
     fn append(&self, kind: &str, data: serde_json::Value) {
         let mut log = AuditLog::open(&self.log()).unwrap();
@@ -144,33 +52,12 @@ impl Session {
     }
 }
 
-fn decisions(events: &[Event]) -> Vec<(usize, Decision)> {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            Event::Decision(d) => Some((d.step_number, d.decision)),
-            _ => None,
-        })
-        .collect()
-}
-
 fn statuses(snap: &Snapshot) -> Vec<StepStatus> {
     snap.steps.iter().map(|s| s.status).collect()
 }
 
 fn decided(status: StepStatus) -> bool {
     status != StepStatus::Pending
-}
-
-/// A fresh model restored from a resume, with a recorder, as `run --resume` does.
-fn resumed(s: &Session) -> (Model, Recorder) {
-    let (rb, resume) = s.resume().unwrap();
-    let mut m = model();
-    m.ctx.vars = resume.snapshot.vars.clone();
-    m.now_ms = stepguard::clock::now_ms();
-    restore(&mut m, rb, &resume.snapshot);
-    let rec = Recorder::resume(resume, &mut m).unwrap();
-    (m, rec)
 }
 
 fn temp_files(dir: &Path) -> Vec<String> {
@@ -837,48 +724,6 @@ fn an_old_session_lists_verifies_and_resumes() {
 
 // ---------------------------------------------------------------------------
 // A full disk at each write.
-
-/// A tmpfs of 512 KiB (root only).
-struct SmallDisk {
-    dir: tempfile::TempDir,
-}
-
-impl SmallDisk {
-    fn mount() -> Option<SmallDisk> {
-        let dir = tempfile::tempdir().unwrap();
-        let ok = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "size=512k", "tmpfs"])
-            .arg(dir.path())
-            .status()
-            .is_ok_and(|s| s.success());
-        ok.then_some(SmallDisk { dir })
-    }
-
-    /// Fill it, leaving `spare` bytes free (in whole pages).
-    fn fill_leaving(&self, spare: usize) -> (PathBuf, PathBuf) {
-        let keep = self.dir.path().join("spare");
-        if spare > 0 {
-            std::fs::write(&keep, vec![b's'; spare]).unwrap();
-        }
-        let filler = self.dir.path().join("filler");
-        let mut f = std::fs::File::create(&filler).unwrap();
-        let chunk = vec![b'x'; 4096];
-        while std::io::Write::write_all(&mut f, &chunk).is_ok() {}
-        while std::io::Write::write_all(&mut f, b"x").is_ok() {}
-        if spare > 0 {
-            std::fs::remove_file(&keep).unwrap();
-        }
-        (filler, keep)
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg(self.dir.path())
-            .status();
-    }
-}
 
 #[test]
 fn a_full_disk_at_the_snapshot_then_a_kill_loses_and_doubles_nothing() {

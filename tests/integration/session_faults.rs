@@ -17,20 +17,21 @@ use stepguard::tui::{update, Effect, Model, Msg};
 
 use crate::common::*;
 
-struct Session {
-    state: tempfile::TempDir,
-    runbooks: tempfile::TempDir,
-    model: Model,
-    rec: Option<Recorder>,
+/// A walk recorded as the screen records it (shared with `session_attacks`).
+pub(crate) struct Session {
+    pub(crate) state: tempfile::TempDir,
+    pub(crate) runbooks: tempfile::TempDir,
+    pub(crate) model: Model,
+    pub(crate) rec: Option<Recorder>,
 }
 
 impl Session {
-    fn start() -> Session {
+    pub(crate) fn start() -> Session {
         let state = tempfile::tempdir().unwrap();
         Session::start_in(state)
     }
 
-    fn start_in(state: tempfile::TempDir) -> Session {
+    pub(crate) fn start_in(state: tempfile::TempDir) -> Session {
         let runbooks = tempfile::tempdir().unwrap();
         let path = runbooks.path().join("walk-test.yaml");
         std::fs::write(&path, RUNBOOK).unwrap();
@@ -47,21 +48,29 @@ impl Session {
         }
     }
 
-    fn id(&self) -> String {
+    pub(crate) fn id(&self) -> String {
         self.model.session_id.clone()
     }
 
-    fn dir(&self) -> SessionDir {
+    pub(crate) fn dir(&self) -> SessionDir {
         SessionDir::open(self.state.path(), &self.id()).unwrap()
     }
 
-    fn runbook_path(&self) -> PathBuf {
+    pub(crate) fn log(&self) -> PathBuf {
+        self.dir().audit_path()
+    }
+
+    pub(crate) fn snapshot(&self) -> Snapshot {
+        self.dir().read_snapshot().unwrap()
+    }
+
+    pub(crate) fn runbook_path(&self) -> PathBuf {
         self.runbooks.path().join("walk-test.yaml")
     }
 
     /// One message as the runtime handles it: update, audit effects to the
     /// log, then the save after the batch.
-    fn send(&mut self, msg: Msg) -> Vec<Effect> {
+    pub(crate) fn send(&mut self, msg: Msg) -> Vec<Effect> {
         self.model.now_ms = stepguard::clock::now_ms();
         let effects = update(&mut self.model, msg);
         let rec = self.rec.as_mut().unwrap();
@@ -74,7 +83,7 @@ impl Session {
         effects
     }
 
-    fn preflight_ok(&mut self) {
+    pub(crate) fn preflight_ok(&mut self) {
         let effects = self.send(key('r'));
         let Some(Effect::RunCheck {
             run_id, command, ..
@@ -91,15 +100,15 @@ impl Session {
     }
 
     /// Stop writing, as a kill does (the lock goes with the process).
-    fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         self.rec = None;
     }
 
-    fn resume(&self) -> Result<(stepguard::runbook::Runbook, Resume), RecordError> {
+    pub(crate) fn resume(&self) -> Result<(stepguard::runbook::Runbook, Resume), RecordError> {
         Resume::load(self.state.path(), &self.id())
     }
 
-    fn events(&self) -> Vec<Event> {
+    pub(crate) fn events(&self) -> Vec<Event> {
         read_events(&self.dir().audit_path())
             .unwrap()
             .into_iter()
@@ -108,7 +117,7 @@ impl Session {
     }
 }
 
-fn decisions(events: &[Event]) -> Vec<(usize, Decision)> {
+pub(crate) fn decisions(events: &[Event]) -> Vec<(usize, Decision)> {
     events
         .iter()
         .filter_map(|e| match e {
@@ -119,7 +128,7 @@ fn decisions(events: &[Event]) -> Vec<(usize, Decision)> {
 }
 
 /// A fresh model restored from a resume, with a recorder, as `run --resume` does.
-fn resumed(s: &Session) -> (Model, Recorder) {
+pub(crate) fn resumed(s: &Session) -> (Model, Recorder) {
     let (rb, resume) = s.resume().unwrap();
     let mut m = model();
     m.ctx.vars = resume.snapshot.vars.clone();
@@ -336,12 +345,12 @@ fn a_verdict_from_the_future_is_stale_and_latency_counts_from_the_first_showing(
 }
 
 /// A tmpfs of 512 KiB (root only; CI runs as root).
-struct SmallDisk {
-    dir: tempfile::TempDir,
+pub(crate) struct SmallDisk {
+    pub(crate) dir: tempfile::TempDir,
 }
 
 impl SmallDisk {
-    fn mount() -> Option<SmallDisk> {
+    pub(crate) fn mount() -> Option<SmallDisk> {
         let dir = tempfile::tempdir().unwrap();
         let ok = std::process::Command::new("mount")
             .args(["-t", "tmpfs", "-o", "size=512k", "tmpfs"])
@@ -351,13 +360,25 @@ impl SmallDisk {
         ok.then_some(SmallDisk { dir })
     }
 
-    fn fill(&self) -> PathBuf {
+    pub(crate) fn fill(&self) -> PathBuf {
+        self.fill_leaving(0).0
+    }
+
+    /// Fill it, leaving `spare` bytes free (in whole pages).
+    pub(crate) fn fill_leaving(&self, spare: usize) -> (PathBuf, PathBuf) {
+        let keep = self.dir.path().join("spare");
+        if spare > 0 {
+            std::fs::write(&keep, vec![b's'; spare]).unwrap();
+        }
         let filler = self.dir.path().join("filler");
         let mut f = std::fs::File::create(&filler).unwrap();
         let chunk = vec![b'x'; 4096];
         while std::io::Write::write_all(&mut f, &chunk).is_ok() {}
-        let _ = std::io::Write::write_all(&mut f, b"x");
-        filler
+        while std::io::Write::write_all(&mut f, b"x").is_ok() {}
+        if spare > 0 {
+            std::fs::remove_file(&keep).unwrap();
+        }
+        (filler, keep)
     }
 }
 
