@@ -144,9 +144,12 @@ impl SessionDir {
             host: hostname(),
             since_ms: crate::clock::now_ms(),
         };
+        // Who holds it, for a second writer's refusal; the lock holds even
+        // when this cannot be written (a full disk must not block a resume).
         let mut f = &file;
-        f.set_len(0)?;
-        f.write_all(serde_json::to_string(&holder)?.as_bytes())?;
+        let _ = f
+            .set_len(0)
+            .and_then(|()| f.write_all(serde_json::to_string(&holder)?.as_bytes()));
         Ok(SessionLock { _file: file })
     }
 
