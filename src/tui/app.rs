@@ -266,8 +266,8 @@ pub async fn run(options: Options) -> Result<(), Error> {
     let input = Input::spawn(tx.clone());
     let mut pending: VecDeque<Msg> = VecDeque::new();
     // A session exists before its id is shown: its files (the log's start
-    // and context, the state, the runbook's copy, the snapshot) are synced
-    // before the first frame.
+    // and context, synced; the state, the runbook's copy, the snapshot) are
+    // written before the first frame.
     if model.walk.is_some() {
         rt.perform(
             &mut model,
