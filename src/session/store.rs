@@ -271,7 +271,7 @@ pub enum LockError {
     #[error(
         "session {id} is open in another stepguard (pid {} on {}, since {}): one writer per session; \
          for a read-only view run `stepguard report {id}`",
-        holder.pid, holder.host, crate::clock::format_utc(holder.since_ms)
+        holder.pid, crate::sanitize::sanitize_line(&holder.host, 64), crate::clock::format_utc(holder.since_ms)
     )]
     Held { id: String, holder: LockHolder },
     #[error("the session's lock: {0}")]

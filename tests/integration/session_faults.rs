@@ -248,6 +248,21 @@ fn a_second_writer_is_refused_and_told_who_holds_the_session() {
         text.contains(&format!("pid {}", std::process::id())) && text.contains("stepguard report"),
         "{text}"
     );
+    // What the lock file says reaches the terminal in that message: a
+    // planted escape sequence does not.
+    std::fs::write(
+        s.dir().lock_path(),
+        r#"{"pid":1,"host":"evil\u001b[2J\u009b31m","since_ms":0}"#,
+    )
+    .unwrap();
+    let Err(RecordError::Lock(e)) = s.resume() else {
+        panic!("a second writer was let in");
+    };
+    assert!(
+        !e.to_string().chars().any(|c| c.is_control()),
+        "{:?}",
+        e.to_string()
+    );
     s.kill();
     assert!(s.resume().is_ok(), "the lock goes with its process");
 }
