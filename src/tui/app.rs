@@ -365,11 +365,15 @@ pub async fn run(options: Options) -> Result<(), Error> {
                 rec.session().audit_path().display()
             );
             for (ts_ms, event) in unwritten {
-                if let Ok((kind, data)) = event.to_parts() {
-                    eprintln!(
-                        "{}",
-                        serde_json::json!({"ts_ms": ts_ms, "kind": kind, "data": data})
-                    );
+                // Escaped like every JSON stepguard prints: commands and
+                // reasons in them are outside text.
+                let line = event.to_parts().and_then(|(kind, data)| {
+                    crate::sanitize::to_json(
+                        &serde_json::json!({"ts_ms": ts_ms, "kind": kind, "data": data}),
+                    )
+                });
+                if let Ok(line) = line {
+                    eprintln!("{line}");
                 }
             }
         }
