@@ -118,18 +118,32 @@ impl SessionDir {
                 .create(true),
         )?;
         // flock(2): released by the kernel when the process ends, however.
-        // SAFETY: flock on a file descriptor this function owns.
-        let locked = unsafe {
-            libc::flock(
-                std::os::fd::AsRawFd::as_raw_fd(&file),
-                libc::LOCK_EX | libc::LOCK_NB,
-            )
-        };
-        if locked != 0 {
+        // A holder that is ending (the old process of a dropped SSH session
+        // still cancelling its check, or a child forked with the descriptor
+        // and not yet exec'd) lets go within moments: wait that long before
+        // refusing, so a reconnect's resume is not turned away.
+        let deadline = std::time::Instant::now() + LOCK_WAIT;
+        let held = loop {
+            // SAFETY: flock on a file descriptor this function owns.
+            let rc = unsafe {
+                libc::flock(
+                    std::os::fd::AsRawFd::as_raw_fd(&file),
+                    libc::LOCK_EX | libc::LOCK_NB,
+                )
+            };
+            if rc == 0 {
+                break false;
+            }
             let e = std::io::Error::last_os_error();
             if e.raw_os_error() != Some(libc::EWOULDBLOCK) {
                 return Err(e.into());
             }
+            if std::time::Instant::now() >= deadline {
+                break true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(25));
+        };
+        if held {
             let holder = std::fs::read_to_string(self.lock_path())
                 .ok()
                 .and_then(|t| serde_json::from_str(&t).ok())
@@ -239,6 +253,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 const TEMP_PREFIX: &str = ".tmp-";
+
+/// How long `lock` waits for a holder that is ending before refusing.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_millis(1500);
 
 /// The part of a snapshot `sessions` reads (the rest is the screen's).
 #[derive(Deserialize)]
