@@ -245,6 +245,18 @@ impl Gate {
         matches!(self, Gate::Override { .. } | Gate::ManualNote)
     }
 
+    /// What the gate asks for, in a few words (the line that says what
+    /// `p` will do).
+    pub fn asks(&self) -> String {
+        match self {
+            Gate::Override { .. } => "a typed reason".into(),
+            Gate::TypeProceed => "'proceed' typed".into(),
+            Gate::TypeTarget { target } => format!("the target '{target}' typed"),
+            Gate::SecondPerson { .. } => "a second person's handle".into(),
+            Gate::ManualNote => "a note of what you checked by hand".into(),
+        }
+    }
+
     pub fn prompt(&self) -> String {
         match self {
             Gate::Override { why } => format!("{why} — type a reason to proceed anyway"),

@@ -210,6 +210,26 @@ pub fn build(session: &str, events: &[Recorded]) -> Report {
                 r.totals.edits += 1;
                 text = Some("edited the action".into());
             }
+            Event::Value {
+                name,
+                value,
+                previous,
+                ..
+            } => {
+                text = Some(match previous {
+                    Some(old) => format!(
+                        "value set by the operator: {} = `{}` (was `{}`)",
+                        clean(name),
+                        clean(value),
+                        clean(old)
+                    ),
+                    None => format!(
+                        "value set by the operator: {} = `{}`",
+                        clean(name),
+                        clean(value)
+                    ),
+                });
+            }
             Event::Override { what, reason, .. } => {
                 r.totals.overrides += 1;
                 text = Some(format!("override ({}): {}", clean(what), clean(reason)));

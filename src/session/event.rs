@@ -48,6 +48,19 @@ pub enum Event {
         #[serde(default)]
         after: String,
     },
+    /// A value the operator set in the walk (`=`), checked by the
+    /// variable's pattern before it was taken.
+    Value {
+        #[serde(default)]
+        step: String,
+        #[serde(default)]
+        name: String,
+        #[serde(default)]
+        value: String,
+        /// The value it replaced (None: it was missing).
+        #[serde(default)]
+        previous: Option<String>,
+    },
     Override {
         #[serde(default)]
         what: String,
@@ -405,7 +418,7 @@ impl Event {
             Event::Run(run) => run.step.as_str(),
             Event::Decision(d) => d.step.as_str(),
             Event::Draft(d) => d.step(),
-            Event::Edit { step, .. } => step.as_str(),
+            Event::Edit { step, .. } | Event::Value { step, .. } => step.as_str(),
             Event::Unknown { data, .. } => data.get("step").and_then(Value::as_str)?,
             _ => return None,
         };

@@ -4,6 +4,7 @@
 //! lines costs one frame, not thousands).
 
 use std::collections::{HashMap, VecDeque};
+use std::io::Write as _;
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -377,6 +378,22 @@ pub async fn run(options: Options) -> Result<(), Error> {
                 }
             }
         }
+    }
+    // Where the session is, and the exact commands to go back to it (the
+    // header's id may have been cut at 80 columns). Ignored if the terminal
+    // is gone.
+    if let (Some(rec), Some(walk)) = (&rt.recorder, &model.walk) {
+        let id = &rec.session().id;
+        let place = match walk.end() {
+            Some(crate::tui::model::WalkEnd::Completed) => "completed".to_string(),
+            Some(crate::tui::model::WalkEnd::Halted { .. }) => "halted".to_string(),
+            None => format!("at step {}/{}", walk.index + 1, walk.runbook.steps.len()),
+        };
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(
+            out,
+            "stepguard: session {id} saved ({place})\n  resume:  stepguard run --resume {id}\n  report:  stepguard report {id}"
+        );
     }
     match drawn {
         // The terminal went away: that is how the walk ended, not an error.

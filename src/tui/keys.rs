@@ -29,6 +29,10 @@ pub enum Command {
     PageDown,
     Top,
     Bottom,
+    Left,
+    Right,
+    SetValue,
+    ViewState,
 }
 
 pub struct Binding {
@@ -119,11 +123,25 @@ pub const WALK: &[Binding] = &[
         Halt,
     ),
     bind(
+        &[Char('=')],
+        "=",
+        "set value",
+        "set or pick a value (checked by its pattern, recorded; r runs again)",
+        SetValue,
+    ),
+    bind(
         &[Char('i')],
         "i",
-        "state",
+        "paste state",
         "paste / replace the cluster state",
         PasteState,
+    ),
+    bind(
+        &[Char('S')],
+        "S",
+        "",
+        "the whole pasted state, full screen, with search (/)",
+        ViewState,
     ),
     bind(
         &[KeyCode::Esc],
@@ -149,6 +167,14 @@ pub const WALK: &[Binding] = &[
         "scroll down a page",
         PageDown,
     ),
+    bind(
+        &[KeyCode::Left],
+        "←/→",
+        "",
+        "scroll the output sideways (long lines)",
+        Left,
+    ),
+    bind(&[KeyCode::Right], "→", "", "", Right),
     bind(&[KeyCode::Home, Char('g')], "g", "", "to the top", Top),
     bind(
         &[KeyCode::End, Char('G')],
@@ -178,8 +204,10 @@ pub fn command(code: KeyCode) -> Option<Command> {
 pub fn applies(command: Command, walk: &Walk, model_enabled: bool) -> bool {
     let running = walk.running().is_some();
     match command {
-        Cancel | Focus | Up | Down | PageUp | PageDown | Top | Bottom | Quit => true,
+        Cancel | Focus | Up | Down | PageUp | PageDown | Top | Bottom | Left | Right | Quit
+        | ViewState => true,
         _ if running => false,
+        SetValue => !walk.card.values.is_empty(),
         RunPreflight => walk.card.preflight.is_some(),
         RunVerify => walk.card.verify.is_some(),
         CopyAction | EditAction => walk.card.action.is_some(),
@@ -202,6 +230,7 @@ pub fn footer(walk: &Walk, model_enabled: bool) -> Vec<(&'static str, &'static s
 /// `?`: every key that applies now, with what it does.
 pub fn help(walk: Option<&Walk>, model_enabled: bool) -> Vec<(&'static str, &'static str)> {
     WALK.iter()
+        .filter(|b| !b.help.is_empty())
         .filter(|b| walk.is_none_or(|w| applies(b.command, w, model_enabled)))
         .map(|b| (b.key, b.help))
         .collect()

@@ -277,6 +277,9 @@ pub struct OutputPane {
     pub dropped: u64,
     /// Lines scrolled up from the bottom (0 follows new output).
     pub scroll: usize,
+    /// Columns scrolled to the right (long lines are not wrapped: a table
+    /// keeps its columns).
+    pub hscroll: u16,
 }
 
 impl OutputPane {
@@ -300,6 +303,8 @@ pub enum Overlay {
     None,
     Help,
     Prompt(Prompt),
+    /// The whole pasted state, full screen (`S`).
+    Viewer(Box<Viewer>),
     /// Pasting the cluster state: `pending` holds a paste until Enter.
     State {
         pending: Option<String>,
@@ -307,6 +312,80 @@ pub enum Overlay {
         /// must not be rescanned on every frame.
         lines: usize,
     },
+}
+
+/// The state viewer: every line of the pasted state, scrolled, searched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Viewer {
+    /// Where each line starts (bytes), counted once when the viewer opens.
+    pub starts: Vec<usize>,
+    /// The first line on screen.
+    pub top: usize,
+    /// Columns scrolled to the right (lines are not wrapped).
+    pub hscroll: u16,
+    /// A search being typed after `/`.
+    pub typing: Option<String>,
+    /// The last search, and the line it found.
+    pub query: String,
+    pub hit: Option<usize>,
+    /// What the last search or key did (e.g. "not found").
+    pub note: Option<String>,
+    /// Lines on screen, as last drawn (the view knows the height).
+    pub page: std::cell::Cell<usize>,
+}
+
+impl Viewer {
+    pub fn of(text: &str) -> Self {
+        let mut starts = vec![0];
+        starts.extend(
+            text.bytes()
+                .enumerate()
+                .filter(|(_, b)| *b == b'\n')
+                .map(|(i, _)| i + 1)
+                .filter(|&i| i < text.len()),
+        );
+        Viewer {
+            starts,
+            top: 0,
+            hscroll: 0,
+            typing: None,
+            query: String::new(),
+            hit: None,
+            note: None,
+            page: std::cell::Cell::new(20),
+        }
+    }
+
+    /// Line `i` of `text` (without its newline).
+    pub fn line<'t>(&self, text: &'t str, i: usize) -> &'t str {
+        let start = self.starts[i];
+        let end = self.starts.get(i + 1).map_or(text.len(), |e| e - 1);
+        &text[start..end.max(start)]
+    }
+
+    /// The next line after (or before) `from` containing the query,
+    /// ignoring ASCII case, wrapping around.
+    pub fn find(&self, text: &str, from: usize, forward: bool) -> Option<usize> {
+        let needle = self.query.as_bytes();
+        if needle.is_empty() {
+            return None;
+        }
+        let n = self.starts.len();
+        (1..=n)
+            .map(|k| {
+                if forward {
+                    (from + k) % n
+                } else {
+                    (from + n * 2 - k) % n
+                }
+            })
+            .find(|&i| {
+                self.line(text, i)
+                    .as_bytes()
+                    .windows(needle.len())
+                    .any(|w| w.eq_ignore_ascii_case(needle))
+            })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -327,6 +406,14 @@ pub enum PromptKind {
     /// `a` on an action aimed at another target: a reason to copy anyway.
     CopyOverride {
         mismatch: String,
+    },
+    /// `=`: a value for one of the step's variables, typed or picked.
+    SetValue {
+        name: String,
+        /// What the variable is, and its current value.
+        about: String,
+        /// Values the context offers (↑/↓ put one in the input).
+        choices: Vec<String>,
     },
 }
 
@@ -349,6 +436,21 @@ impl Prompt {
             }
             PromptKind::RedraftHint => {
                 "re-draft this step — a hint for the model (optional, Enter to send)".into()
+            }
+            PromptKind::SetValue {
+                name,
+                about,
+                choices,
+            } => {
+                let mut title = format!("set {name} — {about}");
+                if !choices.is_empty() {
+                    title.push_str(&format!(
+                        " · the state offers: {} (↑/↓ picks)",
+                        choices.join(", ")
+                    ));
+                }
+                title.push_str(" · Tab: another value");
+                title
             }
         }
     }

@@ -74,9 +74,25 @@ pub fn policy_input(model: &Model, walk: &Walk) -> PolicyInput {
     }
 }
 
-/// What `p` does now: wait (and why), advance, or ask these gates.
+/// What `p` does now: wait (and why), advance, or ask these gates. A
+/// pre-flight that cannot run yet says what it lacks, so the wait names the
+/// key that helps (a value to set, not just "run it first").
 pub fn decision(model: &Model, walk: &Walk) -> Outcome {
-    crate::policy::decide(&model.policy, &policy_input(model, walk))
+    let mut outcome = crate::policy::decide(&model.policy, &policy_input(model, walk));
+    if let (Some(pre), None) = (&walk.card.preflight, walk.current_preflight()) {
+        if !pre.missing.is_empty() {
+            outcome.wait = Some(format!(
+                "missing {}: = sets a value (or i pastes state), then r runs the pre-flight",
+                pre.missing.join(", ")
+            ));
+        } else if !pre.guard.allowed {
+            outcome.wait = Some(format!(
+                "the guard refuses the pre-flight ({}): s skips or h halts, with a reason",
+                pre.guard.reason
+            ));
+        }
+    }
+    outcome
 }
 
 /// `r` / `v`: run the card's read-only check.
@@ -97,7 +113,7 @@ pub fn start_check(model: &mut Model, kind: CheckKind) -> Vec<Effect> {
     };
     if !card_check.missing.is_empty() {
         model.status = Some(format!(
-            "cannot run the {kind}: missing {} (i to paste state)",
+            "cannot run the {kind}: missing {} (= sets a value, i pastes state)",
             card_check.missing.join(", ")
         ));
         return Vec::new();
@@ -455,7 +471,7 @@ pub fn finish_step(model: &mut Model, status: StepStatus, note: String) -> Vec<E
         walk.phase = Phase::Decided(WalkEnd::Halted {
             reason: walk.steps[walk.index].note.clone(),
         });
-        model.status = Some("halted: hand over with the summary below".into());
+        model.status = Some("halted: hand over with the summary above".into());
         return vec![decided];
     }
     if walk.index + 1 >= walk.runbook.steps.len() {

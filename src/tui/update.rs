@@ -236,6 +236,10 @@ fn on_key(model: &mut Model, key: KeyEvent) -> Vec<Effect> {
         }
         Overlay::Prompt(_) => return on_prompt_key(model, key),
         Overlay::State { .. } => return on_state_key(model, key),
+        Overlay::Viewer(_) => {
+            on_viewer_key(model, key);
+            return Vec::new();
+        }
         Overlay::None => {}
     }
     if model
@@ -390,6 +394,14 @@ fn on_walk_key(model: &mut Model, key: KeyEvent) -> Vec<Effect> {
             }
         }
         Command::Help => model.overlay = Overlay::Help,
+        Command::ViewState => match model.ctx.state_text() {
+            Some(text) => model.overlay = Overlay::Viewer(Box::new(Viewer::of(text))),
+            None => model.status = Some("no state pasted yet: i pastes it".into()),
+        },
+        Command::SetValue => match set_value_prompt(walk, None) {
+            Some(prompt) => model.overlay = Overlay::Prompt(prompt),
+            None => model.status = Some("this step uses no values".into()),
+        },
         Command::Quit => {
             let mut effects = Vec::new();
             if let Some((run_id, _)) = walk.running() {
@@ -412,8 +424,184 @@ fn on_walk_key(model: &mut Model, key: KeyEvent) -> Vec<Effect> {
         Command::PageDown => scroll(walk, 10, false),
         Command::Top => scroll(walk, usize::MAX, true),
         Command::Bottom => scroll(walk, usize::MAX, false),
+        Command::Left => walk.output.hscroll = walk.output.hscroll.saturating_sub(8),
+        Command::Right => walk.output.hscroll = walk.output.hscroll.saturating_add(8).min(4096),
     }
     Vec::new()
+}
+
+/// The `=` prompt for `name`, or for the step's first missing value, else
+/// its first unverified one, else its first.
+fn set_value_prompt(walk: &Walk, name: Option<&str>) -> Option<Prompt> {
+    let values = &walk.card.values;
+    let value = match name {
+        Some(name) => values.iter().find(|v| v.name == name)?,
+        None => values
+            .iter()
+            .find(|v| v.value.is_none())
+            .or_else(|| values.iter().find(|v| !v.verified))
+            .or_else(|| values.first())?,
+    };
+    let var = walk.runbook.variables.get(&value.name);
+    let mut about = var
+        .map(|v| sanitize_line(&v.description, 80).into_owned())
+        .filter(|d| !d.is_empty())
+        .unwrap_or_else(|| "a value of this step".into());
+    match &value.value {
+        Some(current) => about.push_str(&format!(" (now {})", sanitize_line(current, 60))),
+        None => about.push_str(" (missing)"),
+    }
+    let mut choices: Vec<String> = value.value.iter().cloned().collect();
+    for c in value_choices(value) {
+        if !choices.contains(&c) {
+            choices.push(c);
+        }
+    }
+    let choices = choices
+        .into_iter()
+        .map(|c| sanitize_line(&c, 80).into_owned())
+        .take(8)
+        .collect();
+    Some(Prompt::new(PromptKind::SetValue {
+        name: value.name.clone(),
+        about,
+        choices,
+    }))
+}
+
+/// Other values the context offers for a variable.
+fn value_choices(value: &crate::draft::ResolvedValue) -> Vec<String> {
+    value
+        .rejected
+        .iter()
+        .filter(|_| false)
+        .map(|r| r.value.clone())
+        .collect()
+}
+
+/// Enter on `=`: the value is taken only if the variable's pattern accepts
+/// it; then it is the engineer's (like `--var`), recorded, every command is
+/// rendered again, and a verdict on the old command no longer counts.
+fn set_value(model: &mut Model, name: String, input: String) -> Vec<Effect> {
+    let Some(walk) = model.walk.as_mut() else {
+        return Vec::new();
+    };
+    let checked = match walk.runbook.variables.get(&name) {
+        Some(var) => var.validate(&input),
+        None => Err("not a variable of this runbook".into()),
+    };
+    if let Err(why) = checked {
+        if let Overlay::Prompt(prompt) = &mut model.overlay {
+            prompt.error = Some(format!("not taken: {why}"));
+        }
+        return Vec::new();
+    }
+    model.overlay = Overlay::None;
+    let previous = walk
+        .card
+        .values
+        .iter()
+        .find(|v| v.name == name)
+        .and_then(|v| v.value.clone());
+    if previous.as_deref() == Some(input.as_str()) && model.ctx.vars.get(&name) == Some(&input) {
+        model.status = Some(format!("{name} is already {input}"));
+        return Vec::new();
+    }
+    model.ctx.vars.insert(name.clone(), input.clone());
+    // Drafts were made with the old values.
+    walk.generation += 1;
+    walk.drafts.clear();
+    walk.card = compose(&walk.runbook, walk.index, &model.ctx, None);
+    walk.preflight = None;
+    walk.verify = None;
+    let step = walk.card.step_id.clone();
+    model.status = Some(format!(
+        "{name} set to {} (recorded); r runs the pre-flight with it",
+        sanitize_line(&input, 60)
+    ));
+    let mut effects = vec![
+        Effect::Audit(Event::Value {
+            step,
+            name,
+            value: input,
+            previous,
+        }),
+        context_event(model),
+    ];
+    effects.extend(request_drafts(model, None, false));
+    effects
+}
+
+/// The state viewer: scroll, sideways, search (`/`, `n`, `N`), Esc/q close.
+fn on_viewer_key(model: &mut Model, key: KeyEvent) {
+    let Overlay::Viewer(viewer) = &mut model.overlay else {
+        return;
+    };
+    let text = model.ctx.state_text().unwrap_or("");
+    if let Some(typing) = &mut viewer.typing {
+        match key.code {
+            KeyCode::Esc => viewer.typing = None,
+            KeyCode::Backspace => {
+                typing.pop();
+            }
+            KeyCode::Enter => {
+                viewer.query = std::mem::take(typing);
+                viewer.typing = None;
+                let from = viewer.hit.unwrap_or(viewer.top).wrapping_sub(1);
+                jump(viewer, text, from.min(viewer.starts.len() - 1), true);
+            }
+            KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
+                if typing.chars().count() < 200 {
+                    typing.push(c)
+                }
+            }
+            _ if is_ctrl_c(&key) => viewer.typing = None,
+            _ => {}
+        }
+        return;
+    }
+    let last = viewer.starts.len().saturating_sub(1);
+    let page = viewer.page.get().max(1);
+    let max_top = viewer.starts.len().saturating_sub(page);
+    match key.code {
+        KeyCode::Esc | KeyCode::Char('q') => {
+            model.overlay = Overlay::None;
+            return;
+        }
+        _ if is_ctrl_c(&key) => {
+            model.overlay = Overlay::None;
+            return;
+        }
+        KeyCode::Char('/') => viewer.typing = Some(String::new()),
+        KeyCode::Char('n') => jump(viewer, text, viewer.hit.unwrap_or(viewer.top), true),
+        KeyCode::Char('N') => jump(viewer, text, viewer.hit.unwrap_or(viewer.top), false),
+        KeyCode::Up | KeyCode::Char('k') => viewer.top = viewer.top.saturating_sub(1),
+        KeyCode::Down | KeyCode::Char('j') => viewer.top = (viewer.top + 1).min(max_top),
+        KeyCode::PageUp => viewer.top = viewer.top.saturating_sub(page),
+        KeyCode::PageDown | KeyCode::Char(' ') => viewer.top = (viewer.top + page).min(max_top),
+        KeyCode::Home | KeyCode::Char('g') => viewer.top = 0,
+        KeyCode::End | KeyCode::Char('G') => viewer.top = max_top.min(last),
+        KeyCode::Left => viewer.hscroll = viewer.hscroll.saturating_sub(8),
+        KeyCode::Right => viewer.hscroll = viewer.hscroll.saturating_add(8).min(4096),
+        _ => {}
+    }
+}
+
+/// Move the viewer to the next match of its query from line `from`.
+fn jump(viewer: &mut Viewer, text: &str, from: usize, forward: bool) {
+    match viewer.find(text, from, forward) {
+        Some(i) => {
+            viewer.hit = Some(i);
+            // The match a few lines below the top, so its context shows.
+            viewer.top = i.saturating_sub(3);
+            viewer.note = None;
+        }
+        None if viewer.query.is_empty() => viewer.note = Some("/ types a search".into()),
+        None => {
+            viewer.hit = None;
+            viewer.note = Some(format!("not found: {}", sanitize_line(&viewer.query, 60)));
+        }
+    }
 }
 
 fn scroll(walk: &mut Walk, by: usize, up: bool) {
@@ -447,6 +635,34 @@ fn on_prompt_key(model: &mut Model, key: KeyEvent) -> Vec<Effect> {
         model.overlay = Overlay::None;
         model.status = Some("cancelled: nothing changed".into());
         return Vec::new();
+    }
+    if let PromptKind::SetValue { name, choices, .. } = &prompt.kind {
+        match key.code {
+            KeyCode::Tab => {
+                let Some(walk) = model.walk.as_ref() else {
+                    return Vec::new();
+                };
+                let values = &walk.card.values;
+                let at = values.iter().position(|v| &v.name == name).unwrap_or(0);
+                let next = &values[(at + 1) % values.len()].name;
+                if let Some(p) = set_value_prompt(walk, Some(next)) {
+                    model.overlay = Overlay::Prompt(p);
+                }
+                return Vec::new();
+            }
+            KeyCode::Up | KeyCode::Down if !choices.is_empty() => {
+                let at = choices.iter().position(|c| *c == prompt.input);
+                let next = match (at, key.code == KeyCode::Down) {
+                    (None, _) => 0,
+                    (Some(i), true) => (i + 1) % choices.len(),
+                    (Some(i), false) => (i + choices.len() - 1) % choices.len(),
+                };
+                prompt.input = choices[next].clone();
+                prompt.error = None;
+                return Vec::new();
+            }
+            _ => {}
+        }
     }
     match key.code {
         KeyCode::Enter => {}
@@ -501,6 +717,11 @@ fn on_prompt_key(model: &mut Model, key: KeyEvent) -> Vec<Effect> {
                 },
             ]
         }
+        PromptKind::SetValue { .. } if input.is_empty() => {
+            prompt.error = Some("type a value, or ↑/↓ to pick one (Esc cancels)".into());
+            Vec::new()
+        }
+        PromptKind::SetValue { name, .. } => set_value(model, name, input),
         PromptKind::RedraftHint => {
             model.overlay = Overlay::None;
             let Some(walk) = model.walk.as_mut() else {
@@ -565,7 +786,7 @@ fn on_paste(model: &mut Model, text: String) -> Vec<Effect> {
                 prompt.error = Some("type it: a paste does not confirm".into());
             }
         }
-        Overlay::State { .. } | Overlay::Help | Overlay::None => {
+        Overlay::State { .. } | Overlay::Help | Overlay::Viewer(_) | Overlay::None => {
             model.overlay = Overlay::State {
                 lines: text.lines().count(),
                 pending: Some(text),

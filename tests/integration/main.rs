@@ -9,6 +9,8 @@ mod common;
 mod openai_server;
 
 // Every bundled runbook's steps drafted offline into full cards.
+// What `p` will do, said first, whole, and done.
+mod decision_line;
 mod draft_cards;
 // The pre-flight runner against real processes: timeouts, cancel, bounds.
 mod exec;

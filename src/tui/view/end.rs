@@ -31,7 +31,21 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: Theme) {
     }
     lines.push(Line::default());
     let (mut proceeded, mut skipped, mut edited) = (0, 0, 0);
-    for (i, (step, record)) in walk.runbook.steps.iter().zip(&walk.steps).enumerate() {
+    // One column for the titles, by display width (a long or wide-character
+    // title is cut with "…", never pushing its status out of line).
+    let titles: Vec<String> = walk
+        .runbook
+        .steps
+        .iter()
+        .map(|s| super::clean(&s.title).into_owned())
+        .collect();
+    let column = titles
+        .iter()
+        .map(|t| Span::raw(t.as_str()).width())
+        .max()
+        .unwrap_or(0)
+        .min(48);
+    for (i, (title, record)) in titles.iter().zip(&walk.steps).enumerate() {
         let (what, style) = match record.status {
             StepStatus::Pending => ("not reached".to_string(), theme.dim()),
             StepStatus::Proceeded(v) => {
@@ -52,10 +66,7 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: Theme) {
         };
         edited += usize::from(record.edited);
         lines.push(Line::from(vec![
-            span(
-                &format!("{:>2}. {:<40} ", i + 1, step.title),
-                Style::default(),
-            ),
+            Span::raw(format!("{:>2}. {} ", i + 1, fit(title, column))),
             Span::styled(what, style),
         ]));
         let mut details = Vec::new();
@@ -97,4 +108,26 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: Theme) {
         &[("q", "quit"), ("Enter", "quit")],
         theme,
     );
+}
+
+/// `text` cut or padded to exactly `width` columns.
+fn fit(text: &str, width: usize) -> String {
+    let mut out = String::new();
+    let mut used = 0;
+    let over = Span::raw(text).width() > width;
+    let room = if over { width.saturating_sub(1) } else { width };
+    for c in text.chars() {
+        let w = Span::raw(c.to_string()).width();
+        if used + w > room {
+            break;
+        }
+        out.push(c);
+        used += w;
+    }
+    if over {
+        out.push('…');
+        used += 1;
+    }
+    out.push_str(&" ".repeat(width.saturating_sub(used)));
+    out
 }

@@ -87,6 +87,18 @@ pub(crate) fn span<'a>(text: &str, style: Style) -> Span<'a> {
     Span::styled(clean(text).into_owned(), style)
 }
 
+/// The line under the output as plain text: what `p` will do or ask for,
+/// why, and the verdicts it rests on (empty outside a walk).
+pub fn decision_text(model: &Model) -> String {
+    model.walk.as_ref().map_or_else(String::new, |walk| {
+        walk::decision_line(model, walk, Theme { color: false })
+            .spans
+            .iter()
+            .map(|s| s.content.as_ref())
+            .collect()
+    })
+}
+
 /// Draw the whole screen.
 pub fn draw(frame: &mut Frame, model: &Model, theme: Theme) {
     let area = frame.area();

@@ -123,9 +123,17 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: Theme) {
         &[
             ("↑↓", "select"),
             ("Enter", "open"),
-            ("type", "filter"),
+            ("type", "filter (every key, q and ? too, is text here)"),
             ("paste", "cluster state"),
-            ("Esc", "quit"),
+            (
+                "Esc",
+                if model.picker.filter.is_empty() {
+                    "quit"
+                } else {
+                    "clear the filter"
+                },
+            ),
+            ("Ctrl-C", "quit"),
         ],
         theme,
     );

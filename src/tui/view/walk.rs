@@ -1,7 +1,7 @@
 //! The walk: header, steps, state, the card, streaming output, verdict, keys.
 
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::Style;
+use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Wrap};
 use ratatui::Frame;
@@ -25,10 +25,13 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: Theme) {
 
     // Narrow terminals give the card the whole width; the header still
     // says which step this is and how much state was pasted.
+    // Wide terminals give the state a third: a `kubectl get pods` table
+    // needs its columns, not just NAME.
     let left_width = match body.width {
         0..90 => 0,
         90..120 => 24,
-        _ => 34,
+        120..150 => 34,
+        w => w / 3,
     };
     let [left, main] =
         Layout::horizontal([Constraint::Length(left_width), Constraint::Min(20)]).areas(body);
@@ -41,10 +44,11 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: Theme) {
 
     // Before anything ran the card gets the room; output takes 2/5 once it streams.
     let idle = walk.output.lines.is_empty() && !matches!(walk.phase, Phase::Checking { .. });
+    let decision = decision_rows(model, walk, main.width);
     let output_height = if idle {
-        4
+        3 + decision
     } else {
-        (main.height * 2 / 5).max(5)
+        (main.height * 2 / 5).max(4 + decision)
     };
     let [card_area, output_area] =
         Layout::vertical([Constraint::Min(5), Constraint::Length(output_height)]).areas(main);
@@ -96,7 +100,6 @@ fn risk_style(risk: crate::runbook::Risk, theme: Theme) -> Style {
 }
 
 fn draw_steps(frame: &mut Frame, area: Rect, walk: &Walk, theme: Theme) {
-    let width = area.width.saturating_sub(6) as usize;
     let lines: Vec<Line> = walk
         .runbook
         .steps
@@ -115,12 +118,36 @@ fn draw_steps(frame: &mut Frame, area: Rect, walk: &Walk, theme: Theme) {
                     StepStatus::Halted => ("■", theme.danger()),
                 }
             };
-            let title: String = clean(&step.title).chars().take(width).collect();
-            Line::from(Span::styled(format!("{mark} {:>2} {title}", i + 1), style))
+            Line::from(Span::styled(
+                format!("{mark} {:>2} {}", i + 1, clean(&step.title)),
+                style,
+            ))
         })
         .collect();
+    // Titles wrap; the list scrolls so the current step is in view.
+    let inner = area.width.saturating_sub(2).max(1);
+    let rows = area.height.saturating_sub(2) as usize;
+    let before = Paragraph::new(lines[..walk.index.min(lines.len())].to_vec())
+        .wrap(Wrap { trim: false })
+        .line_count(inner);
+    let total = Paragraph::new(lines.clone())
+        .wrap(Wrap { trim: false })
+        .line_count(inner);
+    let scroll = before
+        .saturating_sub(rows / 2)
+        .min(total.saturating_sub(rows));
+    let mut block = Block::bordered().title(" steps ");
+    if scroll > 0 {
+        block = block.title(Span::styled("↑ more ", theme.dim()));
+    }
+    if total > scroll + rows {
+        block = block.title_bottom(Span::styled(" ↓ more ", theme.dim()));
+    }
     frame.render_widget(
-        Paragraph::new(lines).block(Block::bordered().title(" steps ")),
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .scroll((u16::try_from(scroll).unwrap_or(u16::MAX), 0))
+            .block(block),
         area,
     );
 }
@@ -129,7 +156,7 @@ fn draw_state(frame: &mut Frame, area: Rect, model: &Model, theme: Theme) {
     let title = if model.state.lines == 0 {
         " state (i) ".to_string()
     } else {
-        format!(" state · {} lines (i) ", model.state.lines)
+        format!(" state · {} lines ", model.state.lines)
     };
     let lines: Vec<Line> = if model.state.lines == 0 {
         vec![Line::from(span("none: press i, then paste", theme.dim()))]
@@ -143,8 +170,14 @@ fn draw_state(frame: &mut Frame, area: Rect, model: &Model, theme: Theme) {
             .map(|l| Line::from(Span::raw(l.clone())))
             .collect()
     };
+    let mut block = Block::bordered().title(title);
+    if model.state.lines > 0 {
+        block = block.title_bottom(Span::styled(" S views all · i replaces ", theme.dim()));
+    }
     frame.render_widget(
-        Paragraph::new(lines).block(Block::bordered().title(title)),
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(block),
         area,
     );
 }
@@ -243,7 +276,8 @@ fn draft_status(walk: &Walk, drafter: &str, theme: Theme) -> Vec<Line<'static>> 
     lines
 }
 
-fn card_lines(model: &Model, walk: &Walk, theme: Theme) -> Vec<Line<'static>> {
+/// The card's lines, and the index of the ROLLBACK line if it has one.
+fn card_lines(model: &Model, walk: &Walk, theme: Theme) -> (Vec<Line<'static>>, Option<usize>) {
     let card = &walk.card;
     let mut lines: Vec<Line> = draft_status(walk, &model.drafter, theme);
     for r in model
@@ -305,6 +339,7 @@ fn card_lines(model: &Model, walk: &Walk, theme: Theme) -> Vec<Line<'static>> {
     if let Some(check) = &card.verify {
         check_lines(&mut lines, "VERIFY", "after the action (v)", check, theme);
     }
+    let rollback_at = card.rollback.command().map(|_| lines.len());
     match &card.rollback {
         CardRollback::Command { command } => {
             lines.push(Line::from(vec![
@@ -353,29 +388,55 @@ fn card_lines(model: &Model, walk: &Walk, theme: Theme) -> Vec<Line<'static>> {
             span(&card.notes, Style::default()),
         ]));
     }
-    lines
+    (lines, rollback_at)
 }
 
 fn draw_card(frame: &mut Frame, area: Rect, model: &Model, walk: &Walk, theme: Theme) {
-    let lines = card_lines(model, walk, theme);
-    let mut title = format!(
-        " {}/{} · {} ",
-        walk.index + 1,
-        walk.runbook.steps.len(),
-        clean(&walk.card.title)
+    let (mut lines, rollback_at) = card_lines(model, walk, theme);
+    // The full title first (wrapped): the border only numbers the step.
+    lines.insert(
+        0,
+        Line::from(span(
+            &walk.card.title,
+            theme.heading().add_modifier(Modifier::BOLD),
+        )),
     );
-    // Rows once wrapped (close enough: a word may wrap a little earlier).
-    let inner = area.width.saturating_sub(2).max(1) as usize;
-    let rows: usize = lines.iter().map(|l| l.width().max(1).div_ceil(inner)).sum();
+    let rollback_at = rollback_at.map(|i| i + 1);
+    let inner = area.width.saturating_sub(2).max(1);
+    let rows_of = |lines: &[Line<'static>]| {
+        Paragraph::new(lines.to_vec())
+            .wrap(Wrap { trim: false })
+            .line_count(inner)
+    };
+    let rows = rows_of(&lines);
     let page = area.height.saturating_sub(2) as usize;
     // G and PgDn stop at the last page, not in blank space below it.
     let max = u16::try_from(rows.saturating_sub(page)).unwrap_or(u16::MAX);
     walk.card_max_scroll.set(max);
     let scroll = walk.card_scroll.min(max);
-    if rows > page + scroll as usize {
-        title.push_str("· more below: Tab, ↓ ");
+    let mut title = format!(" step {}/{} ", walk.index + 1, walk.runbook.steps.len());
+    if scroll > 0 {
+        title.push_str("· ↑ more above ");
     }
     let mut block = Block::bordered().title(Span::styled(title, theme.heading()));
+    let below = rows > page + scroll as usize;
+    // The rollback is always on screen: pinned to the border when the
+    // card's own ROLLBACK line is scrolled out of view.
+    let rollback_hidden = rollback_at.is_some_and(|at| {
+        let row = rows_of(&lines[..at]);
+        row < scroll as usize || row >= scroll as usize + page
+    });
+    let mut bottom = Vec::new();
+    if below {
+        bottom.push(Span::styled(" ↓ more below (PgDn, G) ", theme.key()));
+    }
+    if let (true, Some(command)) = (rollback_hidden, walk.card.rollback.command()) {
+        bottom.push(Span::styled(" ROLLBACK (y copies) ", theme.heading()));
+        bottom.push(span(&format!("$ {command} "), theme.command()));
+    }
+    if !bottom.is_empty() {
+        block = block.title_bottom(Line::from(bottom));
+    }
     if walk.focus == Focus::Card {
         block = block.border_style(theme.key());
     }
@@ -389,8 +450,11 @@ fn draw_card(frame: &mut Frame, area: Rect, model: &Model, walk: &Walk, theme: T
 }
 
 fn draw_output(frame: &mut Frame, area: Rect, model: &Model, walk: &Walk, theme: Theme) {
-    let [out_area, verdict_area] =
-        Layout::vertical([Constraint::Min(2), Constraint::Length(1)]).areas(area);
+    let [out_area, verdict_area] = Layout::vertical([
+        Constraint::Min(2),
+        Constraint::Length(decision_rows(model, walk, area.width)),
+    ])
+    .areas(area);
     let pane = &walk.output;
     let rows = out_area.height.saturating_sub(2) as usize;
     let end = pane.lines.len().saturating_sub(pane.scroll);
@@ -420,88 +484,128 @@ fn draw_output(frame: &mut Frame, area: Rect, model: &Model, walk: &Walk, theme:
     if pane.scroll > 0 {
         title.push_str(&format!("· scrolled {} (End follows) ", pane.scroll));
     }
+    // Long lines are scrolled sideways, not cut or wrapped (a table keeps
+    // its columns): say so when a visible line runs past the edge.
+    let width = out_area.width.saturating_sub(2) as usize + pane.hscroll as usize;
+    let hidden_right = lines.iter().any(|l| l.width() > width);
     let mut block = Block::bordered().title(title);
+    if pane.hscroll > 0 || hidden_right {
+        let mut note = String::from(" ");
+        if pane.hscroll > 0 {
+            note.push_str(&format!("← {} columns ", pane.hscroll));
+        }
+        if hidden_right {
+            note.push_str("→ lines run on ");
+        }
+        note.push_str("(←/→ scroll) ");
+        block = block.title_bottom(Span::styled(note, theme.dim()));
+    }
     if walk.focus == Focus::Output {
         block = block.border_style(theme.key());
     }
-    frame.render_widget(Paragraph::new(lines).block(block), out_area);
+    frame.render_widget(
+        Paragraph::new(lines).scroll((0, pane.hscroll)).block(block),
+        out_area,
+    );
 
-    let verdict_line = match (walk.running(), walk.current_preflight(), &walk.verify) {
-        (Some((_, kind)), _, _) => Line::from(Span::styled(
-            format!(" {kind} running… Esc cancels"),
-            theme.warn(),
-        )),
-        (_, pre, verify) if pre.is_some() || verify.is_some() => {
-            let mut spans = Vec::new();
-            for (kind, judged) in [
-                (CheckKind::Preflight, pre),
-                (CheckKind::Verify, verify.as_ref()),
-            ] {
-                if let Some(j) = judged {
-                    spans.push(Span::raw(format!(" {kind} ")));
-                    spans.push(Span::styled(
-                        format!(" {} ", j.judgement.verdict),
-                        theme
-                            .verdict(j.judgement.verdict)
-                            .add_modifier(ratatui::style::Modifier::REVERSED),
-                    ));
-                    spans.push(span(&format!(" {} ", j.judgement.reason), Style::default()));
-                    if !j.suspicious.is_empty() {
-                        spans.push(Span::styled(
-                            format!(
-                                " ⚠ {} suspicious line(s) in the output ",
-                                j.suspicious.len()
-                            ),
-                            theme.danger(),
-                        ));
-                    }
-                }
-            }
-            Line::from(spans)
+    let line = decision_line(model, walk, theme);
+    frame.render_widget(Paragraph::new(line).wrap(Wrap { trim: true }), verdict_area);
+}
+
+/// Rows the decision line takes at this width (it wraps; at most 4).
+fn decision_rows(model: &Model, walk: &Walk, width: u16) -> u16 {
+    let rows = Paragraph::new(decision_line(model, walk, Theme { color: false }))
+        .wrap(Wrap { trim: true })
+        .line_count(width.max(1));
+    (rows as u16).clamp(1, 4)
+}
+
+/// The line under the output: first what `p` will do or ask for, then
+/// why, then the verdicts it rests on. It is computed from the same
+/// [`crate::tui::step::decision`] that `p` obeys, and wraps rather than cut.
+pub fn decision_line(model: &Model, walk: &Walk, theme: Theme) -> Line<'static> {
+    let reversed = |style: Style| style.add_modifier(Modifier::REVERSED);
+    let mut spans = Vec::new();
+    match &walk.phase {
+        Phase::Checking { kind, .. } => {
+            spans.push(Span::styled(" p: WAIT ", reversed(theme.warn())));
+            spans.push(Span::styled(
+                format!(" the {kind} is running (Esc cancels it)"),
+                theme.warn(),
+            ));
+            return Line::from(spans);
         }
-        _ if walk.card.preflight.is_some() => {
-            Line::from(span(" no verdict yet: r runs the pre-flight", theme.dim()))
+        Phase::Gating { gates, .. } => {
+            let left = gates
+                .iter()
+                .map(|g| g.asks())
+                .collect::<Vec<_>>()
+                .join(", then ");
+            spans.push(Span::styled(" p: ASKING ", reversed(theme.warn())));
+            spans.push(span(&format!(" {left} (Esc cancels)"), theme.warn()));
+            return Line::from(spans);
         }
-        _ => Line::from(span(" no pre-flight in this step", theme.dim())),
-    };
-    // What `p` will ask for, decided by the policy from what is known now.
-    let mut verdict_line = verdict_line;
-    if matches!(walk.phase, Phase::Reading) {
-        let outcome = crate::tui::step::decision(model, walk);
-        // First, so a narrow screen cuts the reasons, not the decision.
-        let mut spans = match &outcome.wait {
-            Some(wait) => vec![
-                Span::styled(
-                    " p: WAIT ",
-                    theme
-                        .warn()
-                        .add_modifier(ratatui::style::Modifier::REVERSED),
-                ),
-                span(&format!(" {wait} "), theme.warn()),
-            ],
-            None => {
-                let style = match outcome.decision {
-                    crate::policy::Decision::Proceed => theme.ok(),
-                    crate::policy::Decision::Confirm => theme.warn(),
-                    _ => theme.danger(),
-                };
-                vec![
-                    Span::styled(
-                        format!(" p: {} ", outcome.decision),
-                        style.add_modifier(ratatui::style::Modifier::REVERSED),
-                    ),
-                    Span::raw(" "),
-                ]
-            }
-        };
-        // Waiting for a first verdict: the reason already says so.
-        if outcome.wait.is_none() || walk.current_preflight().is_some() {
-            spans.append(&mut verdict_line.spans);
-        }
-        if outcome.wait.is_none() {
-            spans.push(span(&format!(" · {}", outcome.why.join("; ")), theme.dim()));
-        }
-        verdict_line.spans = spans;
+        Phase::Decided(_) => return Line::default(),
+        Phase::Reading => {}
     }
-    frame.render_widget(Paragraph::new(verdict_line), verdict_area);
+    let outcome = crate::tui::step::decision(model, walk);
+    match &outcome.wait {
+        Some(wait) => {
+            spans.push(Span::styled(" p: WAIT ", reversed(theme.warn())));
+            spans.push(span(&format!(" {wait}"), theme.warn()));
+        }
+        None => {
+            let style = match outcome.decision {
+                crate::policy::Decision::Proceed => theme.ok(),
+                crate::policy::Decision::Confirm => theme.warn(),
+                _ => theme.danger(),
+            };
+            spans.push(Span::styled(
+                format!(" p: {} ", outcome.decision),
+                reversed(style),
+            ));
+            let next = if walk.index + 1 >= walk.runbook.steps.len() {
+                "ends the runbook".to_string()
+            } else {
+                format!("goes to step {}", walk.index + 2)
+            };
+            let what = if outcome.gates.is_empty() {
+                format!(" {next}")
+            } else {
+                let asks: Vec<String> = outcome.gates.iter().map(|g| g.asks()).collect();
+                format!(" asks {}, then {next}", asks.join(", then "))
+            };
+            spans.push(span(&what, style));
+            spans.push(span(
+                &format!(" · because {}", outcome.why.join("; ")),
+                theme.dim(),
+            ));
+        }
+    }
+    for (kind, judged) in [
+        (CheckKind::Preflight, walk.current_preflight()),
+        (CheckKind::Verify, walk.verify.as_ref()),
+    ] {
+        let Some(j) = judged else { continue };
+        spans.push(Span::raw(format!(" · {kind} ")));
+        spans.push(Span::styled(
+            format!(" {} ", j.judgement.verdict),
+            reversed(theme.verdict(j.judgement.verdict)),
+        ));
+        spans.push(span(
+            &format!(
+                " {} ({})",
+                j.judgement.reason,
+                crate::tui::model::ago(model.now_ms, j.at_ms)
+            ),
+            Style::default(),
+        ));
+        if !j.suspicious.is_empty() {
+            spans.push(Span::styled(
+                format!(" ⚠ {} suspicious line(s) in the output", j.suspicious.len()),
+                theme.danger(),
+            ));
+        }
+    }
+    Line::from(spans)
 }
