@@ -425,7 +425,18 @@ fn on_walk_key(model: &mut Model, key: KeyEvent) -> Vec<Effect> {
         Command::Top => scroll(walk, usize::MAX, true),
         Command::Bottom => scroll(walk, usize::MAX, false),
         Command::Left => walk.output.hscroll = walk.output.hscroll.saturating_sub(8),
-        Command::Right => walk.output.hscroll = walk.output.hscroll.saturating_add(8).min(4096),
+        Command::Right => {
+            // No further than the longest line's end stays in view.
+            let longest = walk
+                .output
+                .lines
+                .iter()
+                .map(|(_, l)| l.chars().count())
+                .max()
+                .unwrap_or(0);
+            let limit = u16::try_from(longest.saturating_sub(20)).unwrap_or(u16::MAX);
+            walk.output.hscroll = walk.output.hscroll.saturating_add(8).min(limit);
+        }
     }
     Vec::new()
 }
@@ -616,12 +627,14 @@ fn scroll(walk: &mut Walk, by: usize, up: bool) {
         }
         Focus::Card => {
             let by = u16::try_from(by).unwrap_or(u16::MAX);
+            // From where the card is drawn (the last page may have grown
+            // since: the pinned rollback leaves once it is in view).
+            let max = walk.card_max_scroll.get();
+            let at = walk.card_scroll.min(max);
             walk.card_scroll = if up {
-                walk.card_scroll.saturating_sub(by)
+                at.saturating_sub(by)
             } else {
-                walk.card_scroll
-                    .saturating_add(by)
-                    .min(walk.card_max_scroll.get())
+                at.saturating_add(by).min(max)
             };
         }
     }

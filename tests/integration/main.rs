@@ -11,7 +11,9 @@ mod openai_server;
 // Every bundled runbook's steps drafted offline into full cards.
 // What `p` will do, said first, whole, and done.
 mod decision_line;
+// Screens that show everything: values set in the walk, the state viewer, long lines.
 mod draft_cards;
+mod tui_screens;
 // The pre-flight runner against real processes: timeouts, cancel, bounds.
 mod exec;
 // The kept fuzz corpora replayed through the fuzz targets' properties.

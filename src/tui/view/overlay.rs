@@ -181,7 +181,7 @@ fn draw_viewer(frame: &mut Frame, area: Rect, model: &Model, viewer: &Viewer, th
         ]),
         (None, note) => {
             let mut spans = vec![Span::styled(
-                " ↑↓ PgUp/PgDn g/G scroll · ←/→ sideways · / search · n/N next/previous · Esc closes",
+                " ↑↓ PgUp PgDn g G · ←→ sideways · / search · n/N next/previous · Esc closes",
                 theme.dim(),
             )];
             if let Some(note) = note {

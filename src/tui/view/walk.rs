@@ -409,33 +409,42 @@ fn draw_card(frame: &mut Frame, area: Rect, model: &Model, walk: &Walk, theme: T
             .line_count(inner)
     };
     let rows = rows_of(&lines);
-    let page = area.height.saturating_sub(2) as usize;
-    // G and PgDn stop at the last page, not in blank space below it.
-    let max = u16::try_from(rows.saturating_sub(page)).unwrap_or(u16::MAX);
+    let rollback_row = rollback_at.map(|at| rows_of(&lines[..at]));
+    let layout = |height: u16| {
+        let page = height.saturating_sub(2) as usize;
+        // G and PgDn stop at the last page, not in blank space below it.
+        let max = u16::try_from(rows.saturating_sub(page)).unwrap_or(u16::MAX);
+        let scroll = walk.card_scroll.min(max);
+        let hidden = rollback_row
+            .is_some_and(|row| row < scroll as usize || row + 1 >= scroll as usize + page);
+        (page, max, scroll, hidden)
+    };
+    // The rollback is always on screen: pinned under the card when the
+    // card's own ROLLBACK lines are scrolled out of view.
+    let pinned = match (layout(area.height).3, walk.card.rollback.command()) {
+        (true, Some(command)) => Some(Line::from(vec![
+            Span::styled("ROLLBACK (y copies) ", theme.heading()),
+            span(&format!("$ {command}"), theme.command()),
+        ])),
+        _ => None,
+    };
+    let pinned_rows = pinned.as_ref().map_or(0, |l| {
+        (Paragraph::new(l.clone())
+            .wrap(Wrap { trim: false })
+            .line_count(area.width.max(1)) as u16)
+            .min(3)
+    });
+    let [area, pin_area] =
+        Layout::vertical([Constraint::Min(3), Constraint::Length(pinned_rows)]).areas(area);
+    let (page, max, scroll, _) = layout(area.height);
     walk.card_max_scroll.set(max);
-    let scroll = walk.card_scroll.min(max);
     let mut title = format!(" step {}/{} ", walk.index + 1, walk.runbook.steps.len());
     if scroll > 0 {
         title.push_str("· ↑ more above ");
     }
     let mut block = Block::bordered().title(Span::styled(title, theme.heading()));
-    let below = rows > page + scroll as usize;
-    // The rollback is always on screen: pinned to the border when the
-    // card's own ROLLBACK line is scrolled out of view.
-    let rollback_hidden = rollback_at.is_some_and(|at| {
-        let row = rows_of(&lines[..at]);
-        row < scroll as usize || row >= scroll as usize + page
-    });
-    let mut bottom = Vec::new();
-    if below {
-        bottom.push(Span::styled(" ↓ more below (PgDn, G) ", theme.key()));
-    }
-    if let (true, Some(command)) = (rollback_hidden, walk.card.rollback.command()) {
-        bottom.push(Span::styled(" ROLLBACK (y copies) ", theme.heading()));
-        bottom.push(span(&format!("$ {command} "), theme.command()));
-    }
-    if !bottom.is_empty() {
-        block = block.title_bottom(Line::from(bottom));
+    if rows > page + scroll as usize {
+        block = block.title_bottom(Span::styled(" ↓ more below (PgDn, G) ", theme.key()));
     }
     if walk.focus == Focus::Card {
         block = block.border_style(theme.key());
@@ -447,6 +456,9 @@ fn draw_card(frame: &mut Frame, area: Rect, model: &Model, walk: &Walk, theme: T
             .block(block),
         area,
     );
+    if let Some(line) = pinned {
+        frame.render_widget(Paragraph::new(line).wrap(Wrap { trim: false }), pin_area);
+    }
 }
 
 fn draw_output(frame: &mut Frame, area: Rect, model: &Model, walk: &Walk, theme: Theme) {
