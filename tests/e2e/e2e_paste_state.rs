@@ -1,0 +1,71 @@
+//! The README's example as a new user does it, in a real terminal: open the
+//! crash-loop runbook with nothing known, paste `kubectl get pods -n
+//! payments` as the terminal showed it, see the namespace filled from it and
+//! the pre-flight rendered, set the one value the paste cannot show with
+//! `=`, then quit and be told the session's id and how to come back.
+
+use crate::tmux::{assert_restored, shell_line, Tmux};
+
+const PODS: &str = "$ kubectl get pods -n payments
+NAME                        READY   STATUS             RESTARTS        AGE
+checkout-7d9f8c6b5-xk2lq    0/1     CrashLoopBackOff   17 (2m ago)     41m
+checkout-7d9f8c6b5-zz9p1    0/1     CrashLoopBackOff   16 (4m ago)     41m
+cart-5f6d7c8b9-abcde        1/1     Running            0               3d
+";
+
+#[test]
+fn pasted_kubectl_output_fills_the_crash_loop_runbook() {
+    let t = Tmux::start(
+        "paste-state",
+        &shell_line("run runbooks/k8s-crashloop-bad-rollout.yaml"),
+        &[],
+    );
+    let screen = t.wait_for("p proceed");
+    assert!(screen.contains("missing namespace"), "{screen}");
+    assert!(!screen.contains("refused"), "a missing value is not a refusal:\n{screen}");
+
+    t.keys(&["i"]);
+    t.wait_for("Paste the cluster state");
+    t.paste(PODS);
+    t.wait_for("Enter keeps it");
+    t.keys(&["Enter"]);
+    let screen = t.wait_for("state replaced");
+    assert!(screen.contains("namespace = payments"), "{screen}");
+    assert!(screen.contains("deployment = checkout"), "{screen}");
+
+    // The selector is not in a `get pods` table: named missing, set by hand.
+    if !screen.contains("kubectl -n payments get pods -l app=") {
+        assert!(screen.contains("missing selector"), "{screen}");
+        t.keys(&["="]);
+        let mut prompt = t.wait_for("set ");
+        // Tab to the selector if another value is asked first.
+        for _ in 0..3 {
+            if prompt.contains("set selector") {
+                break;
+            }
+            t.keys(&["Tab"]);
+            prompt = t.settle();
+        }
+        assert!(prompt.contains("set selector"), "{prompt}");
+        t.type_text("app=checkout");
+        t.keys(&["Enter"]);
+        t.wait_for("selector set to app=checkout");
+    }
+    let screen = t.wait_for("$ kubectl -n payments get pods -l app=checkout -o wide 2>&1");
+    assert!(screen.contains("p: WAIT"), "{screen}");
+
+    t.keys(&["q"]);
+    let screen = t.wait_for("EXITED 0");
+    let id = screen
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("stepguard: session "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no session id printed on exit:\n{screen}"))
+        .to_string();
+    assert!(
+        screen.contains(&format!("stepguard run --resume {id}"))
+            && screen.contains(&format!("stepguard report {id}")),
+        "{screen}"
+    );
+    assert_restored(&t, 0);
+}
