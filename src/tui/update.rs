@@ -561,10 +561,11 @@ fn on_viewer_key(model: &mut Model, key: KeyEvent) {
                 let from = viewer.hit.unwrap_or(viewer.top).wrapping_sub(1);
                 jump(viewer, text, from.min(viewer.starts.len() - 1), true);
             }
-            KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
-                if typing.chars().count() < 200 {
-                    typing.push(c)
-                }
+            KeyCode::Char(c)
+                if !key.modifiers.contains(KeyModifiers::CONTROL)
+                    && typing.chars().count() < 200 =>
+            {
+                typing.push(c)
             }
             _ if is_ctrl_c(&key) => viewer.typing = None,
             _ => {}
@@ -575,14 +576,8 @@ fn on_viewer_key(model: &mut Model, key: KeyEvent) {
     let page = viewer.page.get().max(1);
     let max_top = viewer.starts.len().saturating_sub(page);
     match key.code {
-        KeyCode::Esc | KeyCode::Char('q') => {
-            model.overlay = Overlay::None;
-            return;
-        }
-        _ if is_ctrl_c(&key) => {
-            model.overlay = Overlay::None;
-            return;
-        }
+        KeyCode::Esc | KeyCode::Char('q') => model.overlay = Overlay::None,
+        _ if is_ctrl_c(&key) => model.overlay = Overlay::None,
         KeyCode::Char('/') => viewer.typing = Some(String::new()),
         KeyCode::Char('n') => jump(viewer, text, viewer.hit.unwrap_or(viewer.top), true),
         KeyCode::Char('N') => jump(viewer, text, viewer.hit.unwrap_or(viewer.top), false),
