@@ -22,7 +22,10 @@ fn pasted_kubectl_output_fills_the_crash_loop_runbook() {
     );
     let screen = t.wait_for("p proceed");
     assert!(screen.contains("missing namespace"), "{screen}");
-    assert!(!screen.contains("refused"), "a missing value is not a refusal:\n{screen}");
+    assert!(
+        !screen.contains("refused"),
+        "a missing value is not a refusal:\n{screen}"
+    );
 
     t.keys(&["i"]);
     t.wait_for("Paste the cluster state");

@@ -92,10 +92,16 @@ pub(crate) fn span<'a>(text: &str, style: Style) -> Span<'a> {
 pub fn decision_text(model: &Model) -> String {
     model.walk.as_ref().map_or_else(String::new, |walk| {
         walk::decision_line(model, walk, Theme { color: false })
-            .spans
+            .lines
             .iter()
-            .map(|s| s.content.as_ref())
-            .collect()
+            .map(|line| {
+                line.spans
+                    .iter()
+                    .map(|s| s.content.as_ref())
+                    .collect::<String>()
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
     })
 }
 

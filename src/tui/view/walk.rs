@@ -2,7 +2,7 @@
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
-use ratatui::text::{Line, Span};
+use ratatui::text::{Line, Span, Text};
 use ratatui::widgets::{Block, Paragraph, Wrap};
 use ratatui::Frame;
 
@@ -524,28 +524,28 @@ fn draw_output(frame: &mut Frame, area: Rect, model: &Model, walk: &Walk, theme:
     frame.render_widget(Paragraph::new(line).wrap(Wrap { trim: true }), verdict_area);
 }
 
-/// Rows the decision line takes at this width (it wraps; at most 4).
+/// Rows the decision line takes at this width (it wraps; at most 5).
 fn decision_rows(model: &Model, walk: &Walk, width: u16) -> u16 {
     let rows = Paragraph::new(decision_line(model, walk, Theme { color: false }))
         .wrap(Wrap { trim: true })
         .line_count(width.max(1));
-    (rows as u16).clamp(1, 4)
+    (rows as u16).clamp(1, 5)
 }
 
 /// The line under the output: first what `p` will do or ask for, then
 /// why, then the verdicts it rests on. It is computed from the same
 /// [`crate::tui::step::decision`] that `p` obeys, and wraps rather than cut.
-pub fn decision_line(model: &Model, walk: &Walk, theme: Theme) -> Line<'static> {
+pub fn decision_line(model: &Model, walk: &Walk, theme: Theme) -> Text<'static> {
     let reversed = |style: Style| style.add_modifier(Modifier::REVERSED);
     let mut spans = Vec::new();
     match &walk.phase {
         Phase::Checking { kind, .. } => {
             spans.push(Span::styled(" p: WAIT ", reversed(theme.warn())));
             spans.push(Span::styled(
-                format!(" the {kind} is running (Esc cancels it)"),
+                format!(" {kind} running… Esc cancels it"),
                 theme.warn(),
             ));
-            return Line::from(spans);
+            return Text::from(Line::from(spans));
         }
         Phase::Gating { gates, .. } => {
             let left = gates
@@ -555,9 +555,9 @@ pub fn decision_line(model: &Model, walk: &Walk, theme: Theme) -> Line<'static> 
                 .join(", then ");
             spans.push(Span::styled(" p: ASKING ", reversed(theme.warn())));
             spans.push(span(&format!(" {left} (Esc cancels)"), theme.warn()));
-            return Line::from(spans);
+            return Text::from(Line::from(spans));
         }
-        Phase::Decided(_) => return Line::default(),
+        Phase::Decided(_) => return Text::default(),
         Phase::Reading => {}
     }
     let outcome = crate::tui::step::decision(model, walk);
@@ -594,12 +594,16 @@ pub fn decision_line(model: &Model, walk: &Walk, theme: Theme) -> Line<'static> 
             ));
         }
     }
+    // The verdicts on a line of their own: "pre-flight  PASS" is never
+    // split across rows.
+    let mut text = Text::from(Line::from(spans));
+    let mut spans = Vec::new();
     for (kind, judged) in [
         (CheckKind::Preflight, walk.current_preflight()),
         (CheckKind::Verify, walk.verify.as_ref()),
     ] {
         let Some(j) = judged else { continue };
-        spans.push(Span::raw(format!(" · {kind} ")));
+        spans.push(Span::raw(format!(" {kind} ")));
         spans.push(Span::styled(
             format!(" {} ", j.judgement.verdict),
             reversed(theme.verdict(j.judgement.verdict)),
@@ -619,5 +623,8 @@ pub fn decision_line(model: &Model, walk: &Walk, theme: Theme) -> Line<'static> 
             ));
         }
     }
-    Line::from(spans)
+    if !spans.is_empty() {
+        text.push_line(Line::from(spans));
+    }
+    text
 }
