@@ -3,6 +3,7 @@
 # README's performance table quotes:
 #
 #   start to first frame and peak RSS (benches/startup.sh, tmux + hyperfine),
+#   peak RSS of a 50 MiB paste, model path and real screen (benches/paste_memory.sh),
 #   a pre-flight with and without the Landlock sandbox (benches/sandbox.sh),
 #   keypress to frame under a 10 MB paste and 50 MB of output (tui),
 #   guard throughput (guard), match latency over 10,000 runbooks (matching),
@@ -10,7 +11,7 @@
 #   and a Python LLM command line, shell-gpt, against the same server (peer).
 #
 #     scripts/bench.sh            # everything: ~4 minutes on 2 cores once built
-#     scripts/bench.sh peer tui   # some of: startup sandbox tui guard matching prefetch peer
+#     scripts/bench.sh peer tui   # some of: startup paste sandbox tui guard matching prefetch peer
 #
 # Installs what it needs from Debian (tmux, hyperfine, time, python3-venv) if
 # missing, and shell-gpt into target/bench/sgpt-venv (typer==0.22.0 pinned:
@@ -49,12 +50,13 @@ if awk -v l="$load" 'BEGIN {exit !(l > 0.5)}'; then
   echo "# warning: the machine is not idle (load $load); figures will be noisy"
 fi
 
-all=(startup sandbox tui guard matching prefetch peer)
+all=(startup paste sandbox tui guard matching prefetch peer)
 [ "$#" -gt 0 ] && selected=("$@") || selected=("${all[@]}")
 
 run() {
   case $1 in
     startup) benches/startup.sh ;;
+    paste) benches/paste_memory.sh ;;
     sandbox) benches/sandbox.sh ;;
     tui | matching | prefetch) cargo bench --quiet --bench "$1" 2>/dev/null ;;
     # Criterion's own lines: the throughput is the figure the table quotes.

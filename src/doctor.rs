@@ -11,6 +11,7 @@ use std::time::Duration;
 use crate::exec::{SandboxMode, SandboxPolicy, SandboxStatus};
 use crate::llm::ModelConfig;
 use crate::sanitize::sanitize_line;
+use crate::words::count;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -260,15 +261,14 @@ fn runbooks(dirs: &[PathBuf]) -> Finding {
         }
         Ok(list) => {
             let steps: usize = list.iter().map(|r| r.steps.len()).sum();
-            let noun = if list.len() == 1 {
-                "runbook"
-            } else {
-                "runbooks"
-            };
             finding(
                 WHAT,
                 Level::Ok,
-                format!("{} {noun} ({steps} steps) from {shown}", list.len()),
+                format!(
+                    "{} ({}) from {shown}",
+                    count(list.len() as u64, "runbook", "runbooks"),
+                    count(steps as u64, "step", "steps")
+                ),
             )
         }
         Err(e) => {
@@ -278,8 +278,8 @@ fn runbooks(dirs: &[PathBuf]) -> Finding {
                 WHAT,
                 Level::Fail,
                 format!(
-                    "{} problem(s) in {shown}; first: {first} (stepguard check lists them)",
-                    problems.len().max(1)
+                    "{} in {shown}; first: {first} (stepguard check lists them)",
+                    count(problems.len().max(1) as u64, "problem", "problems")
                 ),
             )
         }

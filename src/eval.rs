@@ -145,8 +145,9 @@ impl EvalReport {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "{} scenarios, threshold {:.2}",
-            self.scenarios, self.threshold
+            "{}, threshold {:.2}",
+            crate::words::count(self.scenarios as u64, "scenario", "scenarios"),
+            self.threshold
         );
         let _ = writeln!(out, "top-1               {:>6.1} %", self.top1 * 100.0);
         let _ = writeln!(out, "top-3               {:>6.1} %", self.top3 * 100.0);

@@ -26,3 +26,4 @@ pub mod standing;
 pub mod stats;
 pub mod tui;
 pub mod verdict;
+pub mod words;

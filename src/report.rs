@@ -11,6 +11,7 @@ use crate::sanitize::sanitize_line;
 use crate::session::event::{Decision, DraftResult, Event};
 use crate::session::Recorded;
 use crate::verdict::{CheckKind, Verdict};
+use crate::words::count;
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Report {
@@ -89,7 +90,7 @@ pub fn build(session: &str, events: &[Recorded]) -> Report {
         ..Report::default()
     };
     let mut steps: Vec<StepSummary> = Vec::new();
-    let mut current = String::new();
+    let on_screen = screen_steps(events);
     let step_of = |steps: &mut Vec<StepSummary>, id: &str| -> usize {
         match steps.iter().position(|s| s.step == id) {
             Some(i) => i,
@@ -102,16 +103,26 @@ pub fn build(session: &str, events: &[Recorded]) -> Report {
             }
         }
     };
-    for Recorded {
-        ts_ms: at, event, ..
-    } in events
+    for (
+        Recorded {
+            ts_ms: at, event, ..
+        },
+        screen,
+    ) in events.iter().zip(on_screen)
     {
         r.started_ms = if r.started_ms == 0 { *at } else { r.started_ms };
         r.ended_ms = *at;
-        let step = event.step().map(String::from);
-        if let Some(id) = &step {
-            current = id.clone();
-        }
+        // Its own step where it names one, else the step on screen then.
+        let current = event.step().map(String::from).or(screen);
+        let step = match event {
+            // Facts about the session, not about a step.
+            Event::SessionStart(_)
+            | Event::Target { .. }
+            | Event::Storage { .. }
+            | Event::Repair { .. } => None,
+            _ => current.clone(),
+        };
+        let current = current.unwrap_or_default();
         let mut text = None;
         match event {
             Event::SessionStart(start) => {
@@ -159,7 +170,10 @@ pub fn build(session: &str, events: &[Recorded]) -> Report {
                         )
                     })
                     .collect();
-                text = Some(format!("cluster state given: {} lines", r.state_lines));
+                text = Some(format!(
+                    "cluster state given: {}",
+                    count(r.state_lines, "line", "lines")
+                ));
             }
             Event::Target { context } => {
                 r.target = Some(context.clone());
@@ -287,13 +301,18 @@ pub fn build(session: &str, events: &[Recorded]) -> Report {
                 ..
             } => {
                 text = Some(format!(
-                    "audit log repaired: a line cut off mid-write (line {line}, {removed_bytes} bytes) was removed"
+                    "audit log repaired: a line cut off mid-write (line {line}, {}) was removed",
+                    count(*removed_bytes, "byte", "bytes")
                 ))
             }
             Event::Storage { held, error } => {
                 text = Some(format!(
-                    "writing failed ({}); {held} events were held and written when it worked again",
-                    clean(error)
+                    "writing failed ({}); {} held and written when it worked again",
+                    clean(error),
+                    match held {
+                        1 => "1 event was".to_string(),
+                        n => format!("{n} events were"),
+                    }
                 ))
             }
             Event::RunStart { .. } | Event::Cancel { .. } | Event::Unknown { .. } => {}
@@ -301,7 +320,7 @@ pub fn build(session: &str, events: &[Recorded]) -> Report {
         if let Some(text) = text {
             r.timeline.push(Entry {
                 at_ms: *at,
-                step: step.unwrap_or_else(|| current.clone()),
+                step: step.unwrap_or_default(),
                 text,
             });
         }
@@ -314,6 +333,70 @@ pub fn build(session: &str, events: &[Recorded]) -> Report {
     r.totals.duration_ms = r.ended_ms.saturating_sub(r.started_ms);
     r.steps = steps;
     r
+}
+
+/// Where the screen was.
+#[derive(Clone)]
+enum Screen {
+    /// Before the walk (the picker).
+    Nowhere,
+    /// The step with this id.
+    Step(String),
+    /// The step with this 1-based number: the walk moved on to it (a
+    /// decision, a resume) and no event has named it yet.
+    Number(usize),
+}
+
+/// The id of the step on screen when each event happened, for events that
+/// do not name their own step (a new paste, an override, a quit, and
+/// copies in logs from before copies named theirs). The screen moves to a
+/// step when an event on it names it (a run, a copy, an edit, a decision),
+/// and to the next step after a proceed or a skip; a draft does not move
+/// it (the next step's is prefetched). A step reached by number is named
+/// by the first event on it, or by its decision, anywhere in the log;
+/// failing both it is `step N`.
+fn screen_steps(events: &[Recorded]) -> Vec<Option<String>> {
+    let mut total = 0;
+    let mut screen = Screen::Nowhere;
+    let mut named: std::collections::BTreeMap<usize, String> = Default::default();
+    let mut at: Vec<Screen> = Vec::with_capacity(events.len());
+    for Recorded { event, .. } in events {
+        at.push(screen.clone());
+        match event {
+            Event::SessionStart(start) => {
+                total = start.steps;
+                screen = Screen::Number(1);
+            }
+            // 0: a log from before resumes recorded their step.
+            Event::Resume { step, .. } if *step > 0 => screen = Screen::Number(*step),
+            Event::Run(_) | Event::Copy(_) | Event::Edit { .. } | Event::Decision(_) => {
+                let Some(id) = event.step() else { continue };
+                if let Screen::Number(n) = screen {
+                    named.entry(n).or_insert_with(|| id.to_string());
+                }
+                screen = Screen::Step(id.to_string());
+                if let Event::Decision(d) = event {
+                    if d.step_number > 0 {
+                        named.insert(d.step_number, id.to_string());
+                    }
+                    let moves_on = matches!(d.decision, Decision::Proceed | Decision::Skip);
+                    // After the last step the walk is over, still on it.
+                    let last = total > 0 && d.step_number >= total;
+                    if moves_on && d.step_number > 0 && !last {
+                        screen = Screen::Number(d.step_number + 1);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    at.into_iter()
+        .map(|s| match s {
+            Screen::Nowhere => None,
+            Screen::Step(id) => Some(id),
+            Screen::Number(n) => Some(named.get(&n).cloned().unwrap_or(format!("step {n}"))),
+        })
+        .collect()
 }
 
 /// `1 min 05 s`, `12 s`, `850 ms`.
@@ -367,8 +450,8 @@ impl Report {
         if self.state_lines > 0 {
             let _ = writeln!(
                 o,
-                "- Cluster state: {} lines (sha256 `{}`)",
-                self.state_lines,
+                "- Cluster state: {} (sha256 `{}`)",
+                count(self.state_lines, "line", "lines"),
                 clean(&self.state_sha256.chars().take(16).collect::<String>())
             );
         }

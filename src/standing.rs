@@ -235,8 +235,8 @@ impl RuleStore {
                 if let Some(max) = rule.max_uses {
                     if u64::from(rule.uses) + u64::from(*n) > u64::from(max) {
                         return Err(format!(
-                            "standing rule {id} has {} use(s) left, {n} asked",
-                            max - rule.uses
+                            "standing rule {id} has {} left, {n} asked",
+                            crate::words::count(max - rule.uses, "use", "uses")
                         ));
                     }
                 }

@@ -11,6 +11,7 @@ use crate::report::human_ms;
 use crate::session::event::{Decision, Event};
 use crate::session::Recorded;
 use crate::verdict::{CheckKind, Verdict};
+use crate::words::count;
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct Rates {
@@ -157,8 +158,8 @@ pub fn compute(sessions: &[(String, Vec<Recorded>)]) -> Stats {
     let o = &stats.overall;
     if o.proceeded >= 5 && o.latency_p50_ms < 10_000 && o.rejection_rate < 0.01 && o.modified == 0 {
         stats.rubber_stamp = Some(format!(
-            "RUBBER-STAMPING: {} approvals, median {} to approve, {:.0}% rejected, nothing modified: the human gate may not be real",
-            o.proceeded,
+            "RUBBER-STAMPING: {}, median {} to approve, {:.0}% rejected, nothing modified: the human gate may not be real",
+            count(o.proceeded as u64, "approval", "approvals"),
             human_ms(o.latency_p50_ms),
             o.rejection_rate * 100.0
         ));
@@ -186,8 +187,11 @@ impl Stats {
         let r = &self.overall;
         let _ = writeln!(
             o,
-            "{} sessions, {} decisions ({} proceeded, {} rejected)",
-            self.sessions, r.decisions, r.proceeded, r.rejected
+            "{}, {} ({} proceeded, {} rejected)",
+            count(self.sessions as u64, "session", "sessions"),
+            count(r.decisions as u64, "decision", "decisions"),
+            r.proceeded,
+            r.rejected
         );
         let _ = writeln!(
             o,
@@ -198,12 +202,12 @@ impl Stats {
         );
         let _ = writeln!(
             o,
-            "rejection {} · modification {} · override {} · STOP trips {} of {} pre-flights\n",
+            "rejection {} · modification {} · override {} · STOP trips {} of {}\n",
             pct(r.rejection_rate),
             pct(r.modification_rate),
             pct(r.override_rate),
             r.stop_trips,
-            r.preflights
+            count(r.preflights as u64, "pre-flight", "pre-flights")
         );
         let _ = writeln!(
             o,

@@ -8,6 +8,7 @@ use stepguard::draft::Alerts;
 use stepguard::matching::{self, Match, Query};
 use stepguard::runbook::{self, LoadError};
 use stepguard::sanitize::sanitize_line;
+use stepguard::words::count;
 
 use super::inputs::{fetch_alertmanager, load_catalog, read_text};
 use super::CliError;
@@ -25,7 +26,11 @@ pub fn check(paths: &[PathBuf]) -> Result<u8> {
     match runbook::load_paths(paths) {
         Ok(list) => {
             let steps: usize = list.iter().map(|r| r.steps.len()).sum();
-            println!("ok: {} runbooks, {} steps", list.len(), steps);
+            println!(
+                "ok: {}, {}",
+                count(list.len() as u64, "runbook", "runbooks"),
+                count(steps as u64, "step", "steps")
+            );
             Ok(EXIT_OK)
         }
         Err(LoadError::Io { path, source }) => bail!("{}: {source}", path.display()),

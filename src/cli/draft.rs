@@ -11,8 +11,9 @@ use stepguard::draft::Card;
 use stepguard::exec::{self, judge, OutputLimits, Predicates, RunRequest};
 use stepguard::llm::{compose, DraftJob, Drafter};
 use stepguard::sanitize::sanitize_line;
+use stepguard::verdict::display_rule;
 
-use super::inputs::{find_runbook, load_context, model_config};
+use super::inputs::{find_runbook, load_context, model_config, Doubtful};
 use super::{ContextArgs, ModelArgs};
 use crate::{Runtime, EXIT_FAILED, EXIT_OK};
 
@@ -50,7 +51,7 @@ pub fn draft(runtime: &mut Runtime, dirs: &[PathBuf], args: DraftArgs) -> Result
                 .join(", ")
         )
     })?;
-    let ctx = load_context(&args.context, &runbook)?;
+    let ctx = load_context(&args.context, &runbook, Doubtful::Refuse)?;
     let cfg = model_config(args.drafting.offline, args.drafting.model.clone())?;
     let mut card = match Drafter::from_config(&cfg) {
         Err(_offline) => compose(&runbook, index, &ctx, None),
@@ -84,12 +85,12 @@ pub fn draft(runtime: &mut Runtime, dirs: &[PathBuf], args: DraftArgs) -> Result
         if args.json {
             println!("{}", stepguard::sanitize::to_json_pretty(&card)?);
         } else {
-            print!("{}", card.to_text());
+            print!("{}", card_text(&card));
         }
         return Ok(EXIT_OK);
     }
     if !args.json {
-        print!("{}", card.to_text());
+        print!("{}", card_text(&card));
     }
     let result = run_preflight(runtime, &card, !args.json)?;
     if args.json {
@@ -101,6 +102,24 @@ pub fn draft(runtime: &mut Runtime, dirs: &[PathBuf], args: DraftArgs) -> Result
         .and_then(|v| v.as_str())
         .is_none_or(|v| v == "STOP");
     Ok(if stopped { EXIT_FAILED } else { EXIT_OK })
+}
+
+/// The card as text, its rules shown as a reader reads them
+/// ([`display_rule`]); JSON and the pre-flight keep them as written.
+fn card_text(card: &Card) -> String {
+    let mut shown = card.clone();
+    for check in [shown.preflight.as_mut(), shown.verify.as_mut()]
+        .into_iter()
+        .flatten()
+    {
+        for rule in [&mut check.proceed_if, &mut check.stop_if]
+            .into_iter()
+            .flatten()
+        {
+            *rule = display_rule(rule).into_owned();
+        }
+    }
+    shown.to_text()
 }
 
 /// Run a card's pre-flight, streaming its output when `stream` is set.
@@ -170,8 +189,12 @@ fn run_preflight(runtime: &mut Runtime, card: &Card, stream: bool) -> Result<ser
     if stream {
         if outcome.output.truncated() {
             println!(
-                "  ({} earlier lines not kept)",
-                outcome.output.dropped_lines
+                "  ({} not kept)",
+                stepguard::words::count(
+                    outcome.output.dropped_lines,
+                    "earlier line",
+                    "earlier lines"
+                )
             );
         }
         println!(

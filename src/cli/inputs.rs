@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{bail, Context as _, Result};
+use stepguard::draft::pasted::{assess_bytes, StateWarning, SAMPLE_BYTES};
 use stepguard::draft::{Alerts, Context, PastedState};
 use stepguard::llm::ModelConfig;
 use stepguard::runbook::{self, LoadError, Runbook};
@@ -72,27 +73,118 @@ pub fn display_paths(paths: &[PathBuf]) -> String {
         .join(", ")
 }
 
-pub fn read_state(args: &ContextArgs) -> Result<Option<Arc<PastedState>>> {
-    let state: Option<Arc<PastedState>> = match &args.state {
-        None => None,
-        Some(p) if p.as_os_str() == "-" => {
-            let mut text = String::new();
-            std::io::stdin()
-                .read_to_string(&mut text)
-                .context("reading the state from stdin")?;
-            Some(Arc::new(text.into()))
-        }
-        Some(p) => Some(Arc::new(read_text(p)?.into())),
-    };
-    // The session's first events carry its digest, before the first frame.
-    if let Some(state) = &state {
-        state.prefetch_sha256();
-    }
-    Ok(state)
+/// What becomes of a state that looks binary or is very large
+/// ([`stepguard::draft::pasted::assess_bytes`]) without `--state-anyway`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Doubtful {
+    /// Ask on the terminal, before the screen opens (`run`).
+    Ask,
+    /// Refuse, naming the flag that keeps it (`draft`: nobody to ask).
+    Refuse,
 }
 
-pub fn load_context(args: &ContextArgs, runbook: &Runbook) -> Result<Context> {
-    let state = read_state(args)?;
+pub fn read_state(args: &ContextArgs, doubtful: Doubtful) -> Result<Option<Arc<PastedState>>> {
+    let Some(path) = &args.state else {
+        return Ok(None);
+    };
+    let from_stdin = path.as_os_str() == "-";
+    let name = if from_stdin {
+        "the state on stdin".to_string()
+    } else {
+        path.display().to_string()
+    };
+    let keep = |warning: Option<StateWarning>| match warning {
+        None => Ok(()),
+        Some(_) if args.state_anyway => Ok(()),
+        Some(w) => confirm_state(&name, w, doubtful, from_stdin),
+    };
+    let bytes = if from_stdin {
+        let mut bytes = Vec::new();
+        std::io::stdin()
+            .lock()
+            .read_to_end(&mut bytes)
+            .context("reading the state from stdin")?;
+        keep(assess_bytes(&bytes, bytes.len() as u64))?;
+        bytes
+    } else {
+        let cannot = || format!("{}: cannot read", path.display());
+        let mut file = std::fs::File::open(path).with_context(cannot)?;
+        let meta = file.metadata().with_context(cannot)?;
+        let mut bytes = Vec::with_capacity(if meta.is_file() {
+            usize::try_from(meta.len()).unwrap_or(0).saturating_add(1)
+        } else {
+            0
+        });
+        // A file's beginning and size decide before the rest is read.
+        (&mut file)
+            .take(SAMPLE_BYTES as u64)
+            .read_to_end(&mut bytes)
+            .with_context(cannot)?;
+        if meta.is_file() {
+            keep(assess_bytes(&bytes, meta.len().max(bytes.len() as u64)))?;
+        }
+        file.read_to_end(&mut bytes).with_context(cannot)?;
+        if !meta.is_file() {
+            keep(assess_bytes(&bytes, bytes.len() as u64))?;
+        }
+        bytes
+    };
+    let state = Arc::new(PastedState::new(into_text(bytes)));
+    // The session's first events carry its digest, before the first frame.
+    state.prefetch_sha256();
+    Ok(Some(state))
+}
+
+/// Keep a doubtful state only if the human says so on the terminal.
+fn confirm_state(
+    name: &str,
+    warning: StateWarning,
+    doubtful: Doubtful,
+    from_stdin: bool,
+) -> Result<()> {
+    let refused = |why: &str| {
+        anyhow::anyhow!(
+            "{name} {warning}: not kept as the state{why} (pass --state-anyway to keep it)"
+        )
+    };
+    if doubtful == Doubtful::Refuse {
+        return Err(refused(""));
+    }
+    let question = format!("stepguard: {name} {warning}. Keep it as the state? [y/N] ");
+    match ask(&question, from_stdin) {
+        Some(true) => Ok(()),
+        Some(false) => bail!("{name}: not kept as the state (answered no)"),
+        None => Err(refused(" (no terminal to ask on)")),
+    }
+}
+
+/// A yes/no question on the controlling terminal (stdin may be the state
+/// itself), else on stdin and stderr when they are a terminal. `None`:
+/// nowhere to ask.
+fn ask(question: &str, from_stdin: bool) -> Option<bool> {
+    use std::io::{BufRead, BufReader, IsTerminal, Write};
+    let mut answer = String::new();
+    if let Ok(tty) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+    {
+        (&tty).write_all(question.as_bytes()).ok()?;
+        BufReader::new(&tty).read_line(&mut answer).ok()?;
+    } else if !from_stdin && std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
+        eprint!("{question}");
+        std::io::stdin().lock().read_line(&mut answer).ok()?;
+    } else {
+        return None;
+    }
+    Some(matches!(
+        answer.trim().to_ascii_lowercase().as_str(),
+        "y" | "yes"
+    ))
+}
+
+pub fn load_context(args: &ContextArgs, runbook: &Runbook, doubtful: Doubtful) -> Result<Context> {
+    let state = read_state(args, doubtful)?;
     let alert = match &args.alert {
         None => None,
         Some(p) => {
@@ -124,9 +216,13 @@ pub fn with_rules(mut ctx: Context) -> Context {
 
 pub fn read_text(path: &Path) -> Result<String> {
     let bytes = std::fs::read(path).with_context(|| format!("{}: cannot read", path.display()))?;
-    // Valid UTF-8 (the usual case) becomes the String without a copy.
-    Ok(String::from_utf8(bytes)
-        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
+    Ok(into_text(bytes))
+}
+
+/// Valid UTF-8 (the usual case) becomes the String without a copy; bytes
+/// that are not UTF-8 become U+FFFD.
+fn into_text(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 /// The config file, or the defaults without one.

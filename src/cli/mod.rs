@@ -150,6 +150,10 @@ pub struct ContextArgs {
     /// Pasted cluster state from a file, or - for stdin.
     #[arg(long, value_name = "FILE|-")]
     pub state: Option<PathBuf>,
+    /// Keep a state that looks binary or is over 16 MiB without asking
+    /// (`run` asks on the terminal; `draft` refuses without this).
+    #[arg(long, requires = "state")]
+    pub state_anyway: bool,
     /// A known value (repeatable).
     #[arg(long = "var", value_name = "KEY=VALUE", value_parser = parse_key_value)]
     pub vars: Vec<(String, String)>,

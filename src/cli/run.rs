@@ -14,7 +14,7 @@ use stepguard::tui::recorder::RecordError;
 
 use super::inputs::{
     config_file, display_paths, fetch_alertmanager, find_runbook, load_catalog, load_context,
-    model_config, policy_config, read_state, rule_store, with_rules,
+    model_config, policy_config, read_state, rule_store, with_rules, Doubtful,
 };
 use super::{CliError, ContextArgs, ModelArgs};
 use crate::{Runtime, EXIT_OK};
@@ -59,17 +59,23 @@ pub fn tui(runtime: &mut Runtime, dirs: &[PathBuf], args: Option<RunArgs>) -> Re
             resume: Some(id), ..
         }) => {
             let (runbook, ctx, r) = load_resume(state_dir.as_deref(), id)?;
+            require_terminal()?;
             resume = Some(r);
             (Some(runbook), ctx)
         }
         Some(a) if a.alertmanager.is_some() => {
             let url = a.alertmanager.as_deref().unwrap_or_default();
+            let runbook = a
+                .runbook
+                .as_deref()
+                .map(|key| find_runbook(dirs, key))
+                .transpose()?;
+            require_terminal()?;
             let alerts = fetch_alertmanager(runtime, url)?;
-            match &a.runbook {
+            match runbook {
                 // With a runbook: the alert it answers fills its values.
-                Some(key) => {
-                    let runbook = find_runbook(dirs, key)?;
-                    let mut ctx = load_context(&a.context, &runbook)?;
+                Some(runbook) => {
+                    let mut ctx = load_context(&a.context, &runbook, Doubtful::Ask)?;
                     ctx.alert = alerts.pick(&runbook.alerts).cloned();
                     (Some(runbook), ctx)
                 }
@@ -82,7 +88,7 @@ pub fn tui(runtime: &mut Runtime, dirs: &[PathBuf], args: Option<RunArgs>) -> Re
                     // The pasted state and values wait for the chosen runbook.
                     let ctx = with_rules(Context {
                         vars: a.context.vars.iter().cloned().collect(),
-                        state: read_state(&a.context)?,
+                        state: read_state(&a.context, Doubtful::Ask)?,
                         ..Context::default()
                     });
                     (None, ctx)
@@ -92,10 +98,14 @@ pub fn tui(runtime: &mut Runtime, dirs: &[PathBuf], args: Option<RunArgs>) -> Re
         Some(a) => {
             let key = a.runbook.as_deref().unwrap_or_default();
             let runbook = find_runbook(dirs, key)?;
-            let ctx = load_context(&a.context, &runbook)?;
+            require_terminal()?;
+            let ctx = load_context(&a.context, &runbook, Doubtful::Ask)?;
             (Some(runbook), ctx)
         }
-        None => (None, Context::default()),
+        None => {
+            require_terminal()?;
+            (None, Context::default())
+        }
     };
     if start.is_none() && catalog.is_empty() {
         bail!(
@@ -148,6 +158,32 @@ pub fn tui(runtime: &mut Runtime, dirs: &[PathBuf], args: Option<RunArgs>) -> Re
     };
     runtime.block_on(app::run(options))??;
     Ok(EXIT_OK)
+}
+
+/// The screen needs a terminal to draw on and one to read keys from:
+/// stdout and stdin, or else the controlling terminal (keys come from it
+/// with `--state -`). Checked after the inputs (a bad runbook is named
+/// first) and before anything is asked or drawn.
+fn require_terminal() -> Result<()> {
+    terminal_for("run needs one; for scripts use `stepguard draft RUNBOOK --step N --json`")
+}
+
+/// [`require_terminal`] for any full-screen command; `instead` says why
+/// and what to do without one.
+pub(super) fn terminal_for(instead: &str) -> Result<()> {
+    use std::io::IsTerminal;
+    let controlling = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+        .is_ok();
+    if !std::io::stdout().is_terminal() && !controlling {
+        bail!("no terminal to draw on ({instead})");
+    }
+    if !std::io::stdin().is_terminal() && !controlling {
+        bail!("no terminal to read keys from ({instead})");
+    }
+    Ok(())
 }
 
 /// A saved session: its runbook (the file, else the session's copy), its

@@ -91,9 +91,9 @@ pub fn repair(id: &str) -> Result<u8> {
         }
         Ok(Some(r)) => {
             println!(
-                "session {id}: removed line {} ({} bytes, sha256 {}), cut off mid-write; a `repair` event records it (line {})",
+                "session {id}: removed line {} ({}, sha256 {}), cut off mid-write; a `repair` event records it (line {})",
                 r.line,
-                r.removed_bytes,
+                stepguard::words::count(r.removed_bytes, "byte", "bytes"),
                 &r.removed_sha256[..16],
                 r.head.seq
             );
@@ -124,8 +124,8 @@ pub fn audit_verify(id: &str) -> Result<u8> {
     match stepguard::session::verify(&session.audit_path(), Some(&head)) {
         Ok(h) => {
             println!(
-                "ok: {} events, chain intact (head {})",
-                h.seq,
+                "ok: {}, chain intact (head {})",
+                stepguard::words::count(h.seq, "event", "events"),
                 &h.hash[..h.hash.len().min(16)]
             );
             Ok(EXIT_OK)
@@ -168,6 +168,7 @@ pub fn stats(json: bool, screen: bool) -> Result<u8> {
     let dir = state_dir_or_fail()?;
     let stats = stepguard::stats::compute(&stepguard::stats::load_all(&dir));
     if screen {
+        super::run::terminal_for("stats --screen needs one; without --screen stats prints text")?;
         stepguard::tui::stats_screen::show(&stats)?;
     } else if json {
         println!("{}", stats.to_json()?);

@@ -293,6 +293,10 @@ impl DraftResult {
 pub struct Copied {
     /// `action` or `rollback`.
     pub what: String,
+    /// The id of the step the copy was made on (empty in logs from before
+    /// copies named their step).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub step: String,
     pub text: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub via: Option<String>,
@@ -308,10 +312,17 @@ impl Copied {
         };
         Copied {
             what: what.to_string(),
+            step: String::new(),
             text,
             via,
             error,
         }
+    }
+
+    /// The copy, made on step `step` (its id).
+    pub fn on_step(mut self, step: impl Into<String>) -> Self {
+        self.step = step.into();
+        self
     }
 }
 
@@ -412,6 +423,17 @@ impl Event {
         Ok((kind, line.remove("data").unwrap_or_default()))
     }
 
+    /// Name `on_screen` (the id of the step on screen as the event is
+    /// recorded) on an event that happened on that step but was made
+    /// without naming it: a copy. An event that names its step keeps it.
+    pub fn name_step(&mut self, on_screen: &str) {
+        if let Event::Copy(copied) = self {
+            if copied.step.is_empty() {
+                copied.step = on_screen.to_string();
+            }
+        }
+    }
+
     /// The runbook step an event is about, when it names one.
     pub fn step(&self) -> Option<&str> {
         let step = match self {
@@ -419,6 +441,7 @@ impl Event {
             Event::Decision(d) => d.step.as_str(),
             Event::Draft(d) => d.step(),
             Event::Edit { step, .. } | Event::Value { step, .. } => step.as_str(),
+            Event::Copy(copied) => copied.step.as_str(),
             Event::Unknown { data, .. } => data.get("step").and_then(Value::as_str)?,
             _ => return None,
         };
@@ -560,6 +583,38 @@ mod tests {
         }
         let unknown = Event::from_parts("handover", json!({"step": "drain"}));
         assert_eq!(unknown.step(), Some("drain"));
+    }
+
+    #[test]
+    fn a_copy_names_its_step_and_an_older_one_reads_without() {
+        let old = json!({"what": "action", "text": "kubectl delete pod x", "via": "tmux buffer"});
+        let event = Event::from_parts("copy", old.clone());
+        assert_eq!(
+            event.step(),
+            None,
+            "a copy from before copies named their step"
+        );
+        assert_eq!(
+            event.to_parts().unwrap().1,
+            old,
+            "and it writes back unchanged"
+        );
+
+        let mut event = Event::Copy(Copied::new("rollback", "x".into(), &Ok("xclip".into())));
+        event.name_step("drain");
+        assert_eq!(event.step(), Some("drain"));
+        let (kind, data) = event.to_parts().unwrap();
+        assert_eq!((kind.as_str(), &data["step"]), ("copy", &json!("drain")));
+        assert_eq!(Event::from_parts("copy", data).step(), Some("drain"));
+        // A step already named is kept.
+        event.name_step("uncordon");
+        assert_eq!(event.step(), Some("drain"));
+        let made = Copied::new("action", "x".into(), &Err("no clipboard".into())).on_step("cordon");
+        assert_eq!(Event::Copy(made).step(), Some("cordon"));
+        // Other kinds are left as they are.
+        let mut quit = Event::Quit { signal: None };
+        quit.name_step("drain");
+        assert_eq!(quit, Event::Quit { signal: None });
     }
 
     #[test]

@@ -360,8 +360,8 @@ pub async fn run(options: Options) -> Result<(), Error> {
         let unwritten = rec.unwritten();
         if !unwritten.is_empty() {
             eprintln!(
-                "stepguard: {} audit event(s) of session {} could not be written ({}):",
-                unwritten.len(),
+                "stepguard: {} of session {} could not be written ({}):",
+                crate::words::count(unwritten.len() as u64, "audit event", "audit events"),
                 rec.session().id,
                 rec.session().audit_path().display()
             );

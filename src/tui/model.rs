@@ -311,6 +311,9 @@ pub enum Overlay {
         /// Lines in `pending`, counted once at paste time: a 10 MB paste
         /// must not be rescanned on every frame.
         lines: usize,
+        /// Why the paste may not be state (binary, very large): the dialog
+        /// says so and Enter keeps it only as an answer to that.
+        warning: Option<String>,
     },
 }
 

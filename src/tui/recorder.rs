@@ -437,7 +437,17 @@ impl Recorder {
     /// Record an event: appended and synced now, or held (in order) until
     /// the disk takes it.
     pub fn audit(&mut self, model: &mut Model, event: &Event) {
-        self.held.push_back((now_ms(), event.clone()));
+        let mut event = event.clone();
+        // A copy names the step on screen: effects come back before any
+        // queued key, so it is the step the copy was asked on.
+        if let Some(step) = model
+            .walk
+            .as_ref()
+            .and_then(|w| w.runbook.steps.get(w.index))
+        {
+            event.name_step(&step.id);
+        }
+        self.held.push_back((now_ms(), event));
         self.flush(model);
     }
 
@@ -450,7 +460,8 @@ impl Recorder {
                 let peak = self.failure.as_ref().map_or(0, |f| f.0).max(held);
                 self.failure = Some((peak, e.to_string()));
                 model.save_error = Some(format!(
-                    "the audit log cannot be written ({e}): {held} event(s) held in memory, written as soon as the disk takes them"
+                    "the audit log cannot be written ({e}): {} held in memory, written as soon as the disk takes them",
+                    crate::words::count(held as u64, "event", "events")
                 ));
                 return false;
             }

@@ -59,7 +59,17 @@ pub fn update(model: &mut Model, msg: Msg) -> Vec<Effect> {
             text,
             result,
         } => {
-            let event = Effect::Audit(Event::Copy(Copied::new(what, text, &result)));
+            // Recorded on the step it was copied from, even when the
+            // result arrives after the walk moved on.
+            let step_id = model
+                .walk
+                .as_ref()
+                .and_then(|w| w.runbook.steps.get(step))
+                .map(|s| s.id.clone())
+                .unwrap_or_default();
+            let event = Effect::Audit(Event::Copy(
+                Copied::new(what, text, &result).on_step(step_id),
+            ));
             model.status = Some(match result {
                 Ok(method) => {
                     // Recorded on the step it was copied from.
@@ -391,6 +401,7 @@ fn on_walk_key(model: &mut Model, key: KeyEvent) -> Vec<Effect> {
             model.overlay = Overlay::State {
                 pending: None,
                 lines: 0,
+                warning: None,
             }
         }
         Command::Help => model.overlay = Overlay::Help,
@@ -769,7 +780,8 @@ fn on_state_key(model: &mut Model, key: KeyEvent) -> Vec<Effect> {
 /// a "p" or an Enter inside it does nothing but become text.
 fn on_paste(model: &mut Model, text: String) -> Vec<Effect> {
     // tmux and some terminals send CR for newlines inside a paste.
-    let text = text.replace("\r\n", "\n").replace('\r', "\n");
+    // In place: a 50 MB paste must not be copied twice over.
+    let text = crate::draft::pasted::normalize_newlines(text);
     let gating = model
         .walk
         .as_ref()
@@ -797,6 +809,7 @@ fn on_paste(model: &mut Model, text: String) -> Vec<Effect> {
         Overlay::State { .. } | Overlay::Help | Overlay::Viewer(_) | Overlay::None => {
             model.overlay = Overlay::State {
                 lines: text.lines().count(),
+                warning: crate::draft::pasted::assess(&text).map(|w| w.to_string()),
                 pending: Some(text),
             };
         }

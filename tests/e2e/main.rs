@@ -24,3 +24,7 @@ mod kill_harness;
 mod hostile_e2e;
 // Everything under the state directory is owner-only whatever the umask.
 mod state_modes;
+// The full screen without a terminal: one line, exit 2, nothing written.
+mod no_terminal;
+// A binary or very large state: asked about, refused, or stored once.
+mod doubtful_state;

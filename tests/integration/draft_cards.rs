@@ -423,3 +423,34 @@ steps:
     let values = model_values(&rb, 0, &ctx, &[("pod", "web-5f6d-abcde", "")]);
     assert!(value(&values, "pod").verified);
 }
+
+/// `draft` shows a rule as a reader reads it, without inline flags such as
+/// `(?m)`; `--json` keeps the rule as written (tools run it).
+#[test]
+fn draft_text_shows_rules_without_inline_flags() {
+    let draft = |json: bool| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_stepguard"));
+        cmd.env_remove("OPENAI_API_KEY")
+            .env_remove("OPENAI_BASE_URL")
+            .env("STEPGUARD_CONFIG", "/dev/null")
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(["draft", "demo-checkout-logs", "--step", "4", "--offline"])
+            .args(["--state", "demo/state.txt"]);
+        if json {
+            cmd.arg("--json");
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let text = draft(false);
+    assert!(!text.contains("(?m)"), "{text}");
+    assert!(text.contains(r"proceed if: /\sapp\.log\.1$/"), "{text}");
+    assert!(text.contains(r"stop if:    /\sapp\.log\.1\.gz$/"), "{text}");
+    let card: serde_json::Value = serde_json::from_str(&draft(true)).unwrap();
+    assert_eq!(card["preflight"]["proceed_if"], r"(?m)\sapp\.log\.1$");
+}

@@ -298,3 +298,178 @@ fn machine_and_markdown_reports_carry_no_raw_controls() {
         }
     }
 }
+
+/// A walk of four steps, recorded the way the screen records it: each
+/// event goes under the step that was on screen when it happened, not
+/// under the last step an event named.
+fn walk_events(copies_name_their_step: bool) -> Vec<stepguard::session::Recorded> {
+    let copy = |step: &str, what: &str| {
+        let mut data =
+            json!({"what": what, "text": format!("{what} of {step}"), "via": "tmux buffer"});
+        if copies_name_their_step {
+            data["step"] = json!(step);
+        }
+        ("copy", data)
+    };
+    let run = |step: &str| {
+        (
+            "run",
+            json!({"kind": "preflight", "step": step, "verdict": "PASS"}),
+        )
+    };
+    let decide = |step: &str, n: usize| {
+        (
+            "decision",
+            json!({"step": step, "step_number": n, "decision": "proceed", "verdict": "PASS"}),
+        )
+    };
+    let events = vec![
+        (
+            "session-start",
+            json!({"runbook": "k8s-node-notready", "steps": 4}),
+        ),
+        ("context", json!({"state_lines": 1})),
+        run("confirm"),
+        decide("confirm", 1),
+        // Step 2 is prefetched while step 1 is read: a draft moves nothing.
+        (
+            "draft",
+            json!({"step": "cordon", "model": "m", "usage": null}),
+        ),
+        run("read"),
+        decide("read", 2),
+        // On step 3 before anything else names it: a copy, then a quit
+        // and a resume.
+        copy("cordon", "rollback"),
+        ("quit", json!({})),
+        ("resume", json!({"session": "s", "step": 3})),
+        (
+            "draft",
+            json!({"step": "drain", "model": "m", "usage": null}),
+        ),
+        run("cordon"),
+        decide("cordon", 3),
+        // Step 4: a copy of the action (with an override), a new paste.
+        (
+            "override",
+            json!({"what": "copy to another target", "reason": "same cluster"}),
+        ),
+        copy("drain", "action"),
+        ("context", json!({"state_lines": 2})),
+        decide("drain", 4),
+        ("quit", json!({})),
+    ];
+    events
+        .into_iter()
+        .enumerate()
+        .map(|(n, (kind, data))| stepguard::session::Recorded {
+            seq: n as u64 + 1,
+            ts_ms: 1_700_000_000_000 + n as u64 * 1_000,
+            event: stepguard::session::Event::from_parts(kind, data),
+        })
+        .collect()
+}
+
+#[test]
+fn the_report_puts_each_event_under_the_step_on_screen() {
+    for named in [true, false] {
+        let report = stepguard::report::build("s", &walk_events(named));
+        let rows: Vec<(&str, &str)> = report
+            .timeline
+            .iter()
+            .map(|e| (e.step.as_str(), e.text.as_str()))
+            .collect();
+        let under = |text: &str| {
+            rows.iter()
+                .filter(|(_, t)| t.starts_with(text))
+                .map(|(s, _)| *s)
+                .collect::<Vec<_>>()
+        };
+        let label = if named {
+            "copies naming their step"
+        } else {
+            "a log from before"
+        };
+        assert_eq!(
+            under("copied the rollback"),
+            ["cordon"],
+            "{label}: {rows:?}"
+        );
+        assert_eq!(under("copied the action"), ["drain"], "{label}: {rows:?}");
+        assert_eq!(under("override"), ["drain"], "{label}: {rows:?}");
+        assert_eq!(
+            under("cluster state given"),
+            ["confirm", "drain"],
+            "{label}: {rows:?}"
+        );
+        assert_eq!(under("quit"), ["cordon", "drain"], "{label}: {rows:?}");
+        assert_eq!(under("session resumed"), ["cordon"], "{label}: {rows:?}");
+        assert_eq!(
+            under("drafted by"),
+            ["cordon", "drain"],
+            "a draft keeps its own step"
+        );
+        assert_eq!(under("session started"), [""], "the session is no step's");
+        let copies = |id: &str| {
+            report
+                .steps
+                .iter()
+                .find(|s| s.step == id)
+                .map(|s| s.copies.clone())
+                .unwrap_or_default()
+        };
+        assert_eq!(copies("read"), Vec::<String>::new(), "{label}");
+        assert_eq!(copies("cordon").len(), 1, "{label}");
+        assert!(copies("drain")[0].starts_with("action"), "{label}");
+    }
+}
+
+/// A copy on a step no later event names (an old log, quit right after):
+/// said by number rather than put under the step before it.
+#[test]
+fn a_step_no_event_names_is_said_by_number() {
+    let mut events = walk_events(false);
+    events.truncate(9); // up to the quit on step 3, before the resume
+    let report = stepguard::report::build("s", &events);
+    let copy = report
+        .timeline
+        .iter()
+        .find(|e| e.text.starts_with("copied the rollback"))
+        .unwrap();
+    assert_eq!(copy.step, "step 3");
+}
+
+/// The recorder the screen uses names the step on screen on a copy, and
+/// the report of that log puts the copy there: a rollback copied on step 2
+/// right after step 1 was decided is step 2's.
+#[test]
+fn a_copy_recorded_by_the_screen_names_its_step() {
+    use stepguard::tui::Msg;
+    let mut s = crate::session_faults::Session::start();
+    s.preflight_ok();
+    s.send(crate::common::key('p'));
+    assert_eq!(crate::common::index(&s.model), 1, "on step 2");
+    s.send(Msg::Copied {
+        what: "rollback",
+        step: 1,
+        text: "kubectl undo".into(),
+        result: Ok("tmux buffer".into()),
+    });
+    let copies: Vec<_> = s
+        .events()
+        .into_iter()
+        .filter_map(|e| match e {
+            stepguard::session::Event::Copy(c) => Some(c.step),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(copies, ["high-step"]);
+    let events = stepguard::session::audit::read_events(&s.log()).unwrap();
+    let report = stepguard::report::build(&s.id(), &events);
+    let high = report.steps.iter().find(|x| x.step == "high-step").unwrap();
+    assert_eq!(high.copies.len(), 1);
+    assert!(report
+        .steps
+        .iter()
+        .all(|x| x.step == "high-step" || x.copies.is_empty()));
+}

@@ -217,3 +217,25 @@ fn problems_print_on_one_line_without_controls() {
         assert!(line.contains(":6:"), "{line}");
     }
 }
+
+/// `check` counts in words that agree: `1 runbook, 1 step`.
+#[test]
+fn check_counts_agree_with_their_nouns() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("one.yaml"),
+        "id: one\ntitle: One\nsteps:\n  - id: look\n    title: Look\n    intent: Look.\n",
+    )
+    .unwrap();
+    let out = stepguard(&["check", dir.path().to_str().unwrap()]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "ok: 1 runbook, 1 step\n"
+    );
+    let out = stepguard(&["check", "runbooks"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with("ok: ") && text.contains(" runbooks, ") && text.ends_with(" steps\n"),
+        "{text}"
+    );
+}

@@ -306,7 +306,7 @@ fn doctor_proves_the_sandbox_and_fails_when_a_requirement_is_missing() {
     for what in ["sandbox", "clipboard", "model", "state dir", "runbooks"] {
         assert!(stdout.contains(what), "{what} missing: {stdout}");
     }
-    assert!(stdout.contains("1 runbook (1 steps)"), "{stdout}");
+    assert!(stdout.contains("1 runbook (1 step)"), "{stdout}");
     assert!(stdout.contains("offline"), "{stdout}");
     if status().enforced() {
         assert_eq!(out.status.code(), Some(0), "{stdout}");

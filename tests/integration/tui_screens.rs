@@ -370,3 +370,32 @@ fn a_card_taller_than_its_pane_pins_its_rollback_and_marks_what_is_hidden() {
     insta::assert_snapshot!("tall_card_200x50", wide);
     assert!(!wide.contains("more below"));
 }
+
+#[test]
+fn a_binary_paste_is_questioned_before_it_is_kept() {
+    let mut m = model();
+    let mut binary = String::from("ELF");
+    binary.push_str(&"\0\u{1}\u{2}garbage".repeat(2_000));
+    update(&mut m, Msg::Paste(binary));
+    let Overlay::State { warning, .. } = &m.overlay else {
+        panic!("{:?}", m.overlay)
+    };
+    assert!(
+        warning.as_deref().unwrap().contains("binary"),
+        "{warning:?}"
+    );
+    let screen = render(&m, 100, 30);
+    assert!(screen.contains("This looks binary"), "{screen}");
+    assert!(screen.contains("Enter keeps it anyway"), "{screen}");
+    update(&mut m, code(KeyCode::Esc));
+    assert!(m.ctx.state.is_none(), "Esc dropped it");
+    // Ordinary state is not questioned.
+    update(
+        &mut m,
+        Msg::Paste("NAME READY STATUS\ncheckout-7d9f 0/1 CrashLoopBackOff\n".into()),
+    );
+    let Overlay::State { warning, .. } = &m.overlay else {
+        panic!()
+    };
+    assert!(warning.is_none());
+}

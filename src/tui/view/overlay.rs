@@ -39,6 +39,7 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: Theme) {
         Overlay::State {
             pending,
             lines: count,
+            warning,
         } => {
             let mut lines = vec![Line::from(span(
                 "Paste the cluster state now (your terminal's paste). Nothing in it acts as a key.",
@@ -49,7 +50,11 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: Theme) {
                 None => lines.push(Line::from(span("waiting for a paste…", theme.dim()))),
                 Some(text) => {
                     lines.push(Line::from(span(
-                        &format!("{count} lines, {} bytes received:", text.len()),
+                        &format!(
+                            "{}, {} received:",
+                            crate::words::count(*count as u64, "line", "lines"),
+                            crate::words::count(text.len() as u64, "byte", "bytes")
+                        ),
                         theme.ok(),
                     )));
                     // One row each, cut: a long line must not push the
@@ -61,10 +66,17 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: Theme) {
                     }
                 }
             }
-            let keys = if pending.is_some() {
-                "Enter keeps it (replaces the current state) · Esc cancels"
-            } else {
-                "Esc cancels"
+            if let Some(w) = warning {
+                lines.push(Line::default());
+                lines.push(Line::from(span(
+                    &format!("This {w}: is it really the state? Esc drops it."),
+                    theme.danger(),
+                )));
+            }
+            let keys = match (pending, warning) {
+                (Some(_), Some(_)) => "Enter keeps it anyway · Esc cancels",
+                (Some(_), None) => "Enter keeps it (replaces the current state) · Esc cancels",
+                (None, _) => "Esc cancels",
             };
             popup(frame, area, 76, lines, " cluster state ", keys);
         }

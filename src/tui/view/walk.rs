@@ -198,13 +198,15 @@ fn check_lines<'a>(
         span(&check.command, theme.command()),
     ]));
     let mut rules = Vec::new();
+    // Flags that do not change what matches (`(?m)`) are not shown.
+    let shown = |p: &str| format!("/{}/", crate::verdict::display_rule(p));
     if let Some(p) = &check.stop_if {
         rules.push(Span::styled("  stop if ", theme.danger()));
-        rules.push(span(&format!("/{p}/"), Style::default()));
+        rules.push(span(&shown(p), Style::default()));
     }
     if let Some(p) = &check.proceed_if {
         rules.push(Span::styled("  proceed if ", theme.ok()));
-        rules.push(span(&format!("/{p}/"), Style::default()));
+        rules.push(span(&shown(p), Style::default()));
     }
     if !rules.is_empty() {
         lines.push(Line::from(rules));
