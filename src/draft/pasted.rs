@@ -6,12 +6,14 @@
 use std::fmt;
 use std::sync::OnceLock;
 
+use super::facts::Facts;
 use crate::redact::redact;
 
 pub struct PastedState {
     text: String,
     redacted: OnceLock<Redacted>,
     sha256: OnceLock<String>,
+    facts: OnceLock<Facts>,
 }
 
 struct Redacted {
@@ -26,7 +28,15 @@ impl PastedState {
             text,
             redacted: OnceLock::new(),
             sha256: OnceLock::new(),
+            facts: OnceLock::new(),
         }
+    }
+
+    /// What the state says (values with their lines, instruction-like
+    /// lines), read in one pass by the first caller and then shared: every
+    /// card of every step reads the same facts.
+    pub fn facts(&self) -> &Facts {
+        self.facts.get_or_init(|| Facts::parse(&self.text))
     }
 
     /// The digest the audit log records (computed once, by whoever asks
