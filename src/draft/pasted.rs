@@ -39,6 +39,22 @@ impl PastedState {
         self.facts.get_or_init(|| Facts::parse(&self.text))
     }
 
+    /// Read the facts on a thread of their own now (a 10 MB paste takes a
+    /// good part of a second), so that the first card built from this
+    /// state finds them ready instead of reading them itself.
+    pub fn prefetch_facts(self: &std::sync::Arc<Self>) {
+        let state = std::sync::Arc::clone(self);
+        std::thread::spawn(move || {
+            state.facts();
+        });
+    }
+
+    /// The facts, if they have been read already: for a caller that must
+    /// not wait (a frame being drawn).
+    pub fn facts_if_read(&self) -> Option<&Facts> {
+        self.facts.get()
+    }
+
     /// The digest the audit log records (computed once, by whoever asks
     /// first; a concurrent caller waits for it).
     pub fn sha256(&self) -> &str {

@@ -249,11 +249,11 @@ fn candidates(name: &str, var: &Variable, ctx: &Context) -> Vec<Candidate> {
             .take(STATE_CANDIDATES)
         {
             list.push(Candidate {
-                value: fact.value.clone(),
                 evidence: Evidence {
                     source: Source::State,
                     text: fact.evidence(text),
                 },
+                value: fact.value,
                 rank: fact.rank.describe(),
                 line: Some(fact.line),
                 derived: fact.derived,
