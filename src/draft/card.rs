@@ -109,7 +109,14 @@ pub fn build_card(
 
     let check = |c: &Check| {
         let rendered = render_command(&c.run, plain);
-        let guard = ctx.guard(&rendered.text);
+        // A command still waiting for values is not judged: its `<name>`
+        // placeholders would read as redirections and the card would blame
+        // the guard for what is a missing value.
+        let guard = if rendered.missing.is_empty() {
+            ctx.guard(&rendered.text)
+        } else {
+            missing_decision(&rendered.missing)
+        };
         CardCheck {
             runnable: rendered.missing.is_empty() && guard.allowed,
             missing: rendered.missing,
@@ -176,6 +183,17 @@ pub fn build_card(
     card
 }
 
+/// The answer for a check that cannot be judged yet: `missing: a, b`.
+pub fn missing_decision(missing: &[String]) -> Decision {
+    Decision {
+        allowed: false,
+        reason: format!("missing: {}", missing.join(", ")),
+        rule: None,
+        rule_uses: Vec::new(),
+        trust_files: Vec::new(),
+    }
+}
+
 /// Variables a step uses, in order of first appearance.
 fn step_variables(step: &Step) -> Vec<String> {
     let mut texts: Vec<&str> = vec![&step.title, &step.intent];
@@ -209,9 +227,20 @@ fn flags(card: &Card) -> Vec<String> {
         ));
     }
     for name in &card.unverified {
-        flags.push(format!(
-            "value '{name}' is unverified: confirm it before acting"
-        ));
+        let derived = card
+            .values
+            .iter()
+            .find(|v| &v.name == name)
+            .filter(|v| v.derived());
+        match derived {
+            Some(v) => flags.push(format!(
+                "value '{name}' = {} is derived from the state, not printed in it: confirm it before acting",
+                v.value.as_deref().unwrap_or_default()
+            )),
+            None => flags.push(format!(
+                "value '{name}' is unverified: confirm it before acting"
+            )),
+        }
     }
     for v in &card.values {
         for r in &v.rejected {
@@ -263,6 +292,8 @@ impl Card {
         let check_block = |out: &mut String, heading: &str, c: &CardCheck| {
             let status = if c.runnable {
                 "stepguard runs this".to_string()
+            } else if !c.missing.is_empty() {
+                "waits for values".to_string()
             } else {
                 "will not run".to_string()
             };
@@ -276,7 +307,11 @@ impl Card {
             if !c.explain.is_empty() {
                 let _ = writeln!(out, "  rule: {}", s(&c.explain));
             }
-            let _ = writeln!(out, "  guard: {}", s(&c.guard.reason));
+            if c.missing.is_empty() {
+                let _ = writeln!(out, "  guard: {}", s(&c.guard.reason));
+            } else {
+                let _ = writeln!(out, "  {}", s(&c.guard.reason));
+            }
         };
         if let Some(c) = &self.preflight {
             check_block(&mut out, "PRE-FLIGHT", c);
@@ -310,7 +345,11 @@ impl Card {
             for v in &self.values {
                 match (&v.value, &v.evidence) {
                     (Some(value), Some(ev)) => {
-                        let mark = if v.verified { "" } else { "  [UNVERIFIED]" };
+                        let mark = match (v.verified, v.derived()) {
+                            (true, _) => "",
+                            (false, true) => "  [DERIVED: confirm]",
+                            (false, false) => "  [UNVERIFIED]",
+                        };
                         let _ = writeln!(
                             out,
                             "  {} = {}{mark}  ← {}",
@@ -323,8 +362,18 @@ impl Card {
                         let _ = writeln!(out, "  {} = <missing>", s(&v.name));
                     }
                 }
+                // Other values the context offers, best first.
+                for c in v.candidates.iter().skip(1).take(4) {
+                    let from = match (c.line, c.derived) {
+                        (Some(n), true) => format!("derived, state line {n}: {}", c.rank),
+                        (Some(n), false) => format!("state line {n}: {}", c.rank),
+                        (None, _) => c.evidence.text.clone(),
+                    };
+                    let _ = writeln!(out, "      or {}  ← {}", s(&c.value), s(&from));
+                }
             }
         }
+
         if !self.flags.is_empty() {
             let _ = writeln!(out, "\nFLAGS");
             for f in &self.flags {

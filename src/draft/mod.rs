@@ -4,6 +4,7 @@
 pub mod alert;
 pub mod alertmanager;
 pub mod card;
+pub mod facts;
 pub mod pasted;
 pub mod proposal;
 pub mod values;
@@ -12,4 +13,4 @@ pub use alert::{Alert, AlertError, Alerts};
 pub use card::Card;
 pub use pasted::PastedState;
 pub use proposal::{compose, ModelOutcome};
-pub use values::{Context, Evidence, ResolvedValue, Source};
+pub use values::{Candidate, Context, Evidence, ResolvedValue, Source};

@@ -6,6 +6,7 @@
 use std::fmt;
 use std::sync::OnceLock;
 
+use super::facts::Facts;
 use crate::redact::redact;
 
 /// Larger than this (16 MiB), a state is asked about before it is kept:
@@ -159,6 +160,7 @@ pub struct PastedState {
     text: String,
     redacted: OnceLock<Redacted>,
     sha256: OnceLock<String>,
+    facts: OnceLock<Facts>,
 }
 
 struct Redacted {
@@ -173,7 +175,31 @@ impl PastedState {
             text,
             redacted: OnceLock::new(),
             sha256: OnceLock::new(),
+            facts: OnceLock::new(),
         }
+    }
+
+    /// What the state says (values with their lines, instruction-like
+    /// lines), read in one pass by the first caller and then shared: every
+    /// card of every step reads the same facts.
+    pub fn facts(&self) -> &Facts {
+        self.facts.get_or_init(|| Facts::parse(&self.text))
+    }
+
+    /// Read the facts on a thread of their own now (a 10 MB paste takes a
+    /// good part of a second), so that the first card built from this
+    /// state finds them ready instead of reading them itself.
+    pub fn prefetch_facts(self: &std::sync::Arc<Self>) {
+        let state = std::sync::Arc::clone(self);
+        std::thread::spawn(move || {
+            state.facts();
+        });
+    }
+
+    /// The facts, if they have been read already: for a caller that must
+    /// not wait (a frame being drawn).
+    pub fn facts_if_read(&self) -> Option<&Facts> {
+        self.facts.get()
     }
 
     /// The digest the audit log records (computed once, by whoever asks

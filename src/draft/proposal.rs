@@ -10,7 +10,10 @@ use serde_json::Value;
 
 use super::card::{build_card, CardAction, CardCheck, CardRollback};
 use super::pasted::PastedState;
-use super::values::{incident_evidence, resolve, Evidence, Rejected, ResolvedValue, Source};
+use super::values::{
+    incident_evidence, resolve, Candidate, Evidence, Rejected, ResolvedValue, Source,
+    MAX_CANDIDATES,
+};
 use super::{Card, Context};
 use crate::runbook::{Runbook, DEFAULT_TIMEOUT};
 use crate::sanitize::sanitize_line;
@@ -185,8 +188,18 @@ pub fn compose(
     model: Option<&ModelOutcome>,
 ) -> Card {
     let mut values = resolve(runbook, ctx);
+    // Instruction-like lines of the state, found by code with or without a
+    // model (the model path lists the same lines of the redacted state).
+    let offline_suspicious = || {
+        ctx.state
+            .as_deref()
+            .map_or_else(Vec::new, |s| s.facts().suspicious().to_vec())
+    };
     let Some(m) = model else {
-        return build_card(runbook, step_index, &values, "offline", ctx);
+        let mut card = build_card(runbook, step_index, &values, "offline", ctx);
+        card.suspicious = offline_suspicious();
+        flag_suspicious(&mut card);
+        return card;
     };
     let mut flags = Vec::new();
     for (name, proposed) in &m.draft.values {
@@ -202,20 +215,19 @@ pub fn compose(
             });
             continue;
         }
-        // Code-found values win: the engineer's --var, alert labels, the state.
-        if current.verified {
-            if current.value.as_deref() != Some(value.as_str()) {
-                flags.push(format!(
-                    "the model suggested {:?} for '{name}'; kept {:?} from {}",
-                    sanitize_line(&value, 60),
-                    current.value.as_deref().unwrap_or(""),
-                    current
-                        .evidence
-                        .as_ref()
-                        .map_or("the context".into(), |e| e.text.clone())
-                ));
-            }
-            continue;
+        // What the state shows wins over a model that reads it differently;
+        // the disagreement is shown either way.
+        let shown = current
+            .from_state()
+            .filter(|c| c.value != value)
+            .map(|c| (c.value.clone(), c.line));
+        if let Some((shown, line)) = &shown {
+            flags.push(format!(
+                "model says {name}={}; the state shows {}{}",
+                sanitize_line(&value, 60),
+                sanitize_line(shown, 60),
+                line.map_or(String::new(), |n| format!(" (line {n})"))
+            ));
         }
         // The model's own evidence is never proof: code must tie the value
         // to the incident in what the model was given (see incident_evidence).
@@ -230,20 +242,66 @@ pub fn compose(
             [&m.evidence.alert, state],
             &not_data,
         );
+        let text = match &found {
+            Some(found) => format!("model, from: {found}"),
+            None => "model, with nothing in the alert or state tying it to this incident".into(),
+        };
+        let candidate = |text: String| Candidate {
+            value: value.clone(),
+            evidence: Evidence {
+                source: Source::Model,
+                text,
+            },
+            rank: "proposed by the model".into(),
+            line: None,
+            derived: false,
+        };
+        // Code-found values win: the engineer's --var, alert labels, the state.
+        if current.verified {
+            let from_state = current
+                .evidence
+                .as_ref()
+                .is_some_and(|e| e.source == Source::State);
+            if current.value.as_deref() != Some(value.as_str()) && !(from_state && shown.is_some())
+            {
+                flags.push(format!(
+                    "the model suggested {:?} for '{name}'; kept {:?} from {}",
+                    sanitize_line(&value, 60),
+                    current.value.as_deref().unwrap_or(""),
+                    current
+                        .evidence
+                        .as_ref()
+                        .map_or("the context".into(), |e| e.text.clone())
+                ));
+            }
+            list_candidate(current, candidate(text));
+            continue;
+        }
+        // A value derived from the state keeps its place over a model
+        // value nothing ties to the incident: it has a line to show.
+        let derived_from_state = current
+            .evidence
+            .as_ref()
+            .is_some_and(|e| e.source == Source::State);
+        if found.is_none() && derived_from_state {
+            list_candidate(current, candidate(text));
+            continue;
+        }
+        let mut candidates = vec![candidate(text)];
+        candidates.extend(
+            current
+                .candidates
+                .drain(..)
+                .filter(|c| c.value != value)
+                .take(MAX_CANDIDATES - 1),
+        );
         *current = ResolvedValue {
             name: name.clone(),
             value: Some(value),
             verified: found.is_some(),
-            evidence: Some(Evidence {
-                source: Source::Model,
-                text: match found {
-                    Some(found) => format!("model, from: {found}"),
-                    None => {
-                        "model, with nothing in the alert or state tying it to this incident".into()
-                    }
-                },
-            }),
+            evidence: Some(candidates[0].evidence.clone()),
             rejected: std::mem::take(&mut current.rejected),
+            candidates,
         };
     }
     let mut card = build_card(runbook, step_index, &values, &m.model, ctx);
@@ -274,16 +332,36 @@ pub fn compose(
         .as_deref()
         .map(|n| sanitize_line(n.trim(), 500).into_owned())
         .unwrap_or_default();
-    card.suspicious = m.suspicious.clone();
+    card.suspicious = if m.suspicious.is_empty() {
+        offline_suspicious()
+    } else {
+        m.suspicious.clone()
+    };
     card.flags.extend(flags);
     card.flags
         .extend(card.stale.iter().map(|s| format!("stale assumption: {s}")));
+    flag_suspicious(&mut card);
+    card
+}
+
+/// A model's value that is not used, listed after the others.
+fn list_candidate(current: &mut ResolvedValue, candidate: Candidate) {
+    if current.candidates.len() < MAX_CANDIDATES
+        && !current
+            .candidates
+            .iter()
+            .any(|c| c.value == candidate.value)
+    {
+        current.candidates.push(candidate);
+    }
+}
+
+fn flag_suspicious(card: &mut Card) {
     card.flags.extend(
         card.suspicious
             .iter()
             .map(|s| format!("suspicious content in the state, {s}")),
     );
-    card
 }
 
 /// Model-written commands for a prose step: shown for the human; the checks

@@ -65,21 +65,56 @@ pub struct Rejected {
     pub why: String,
 }
 
+/// One value a variable could take, with where it came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Candidate {
+    pub value: String,
+    pub evidence: Evidence,
+    /// Why it stands where it does in the list: its source, and for a value
+    /// from the state what the state says about its line (a failing row
+    /// before a quiet one, a healthy one last).
+    pub rank: String,
+    /// The 1-based line of the state it was read from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    /// Not printed as such but derived from the line by a documented rule
+    /// (a pod's Deployment from its name): the human confirms it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub derived: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ResolvedValue {
     pub name: String,
     pub value: Option<String>,
     pub evidence: Option<Evidence>,
-    /// False when nothing in the vars, alert or state backs the value: the
-    /// human must confirm it.
+    /// False when nothing in the vars, alert or state backs the value (or
+    /// it is derived rather than printed): the human must confirm it.
     pub verified: bool,
     pub rejected: Vec<Rejected>,
+    /// Every valid value found, the chosen one first: `--var`, alert
+    /// labels, the variable's `extract`, what the state shows (ranked),
+    /// the runbook's default.
+    pub candidates: Vec<Candidate>,
 }
 
 impl ResolvedValue {
     /// The value as it goes into a command line.
     pub fn quoted(&self) -> Option<String> {
         self.value.as_deref().map(quote)
+    }
+
+    /// The value is derived from the state rather than printed in it.
+    pub fn derived(&self) -> bool {
+        self.candidates.first().is_some_and(|c| c.derived)
+            && self.candidates.first().map(|c| &c.value) == self.value.as_ref()
+    }
+
+    /// The best value the state shows, if any.
+    pub fn from_state(&self) -> Option<&Candidate> {
+        self.candidates
+            .iter()
+            .find(|c| c.evidence.source == Source::State)
     }
 }
 
@@ -89,9 +124,19 @@ pub fn quote(value: &str) -> String {
     crate::runbook::render::shell_word(value)
 }
 
+/// Candidates listed per variable.
+pub const MAX_CANDIDATES: usize = 10;
+/// Values from the state read per variable (before validation).
+const STATE_CANDIDATES: usize = 12;
+/// Rejected values from the state listed per variable: a hostile paste
+/// must not bury the card in flags.
+const STATE_REJECTIONS: usize = 3;
+
 /// Resolve every variable of a runbook. Order: the engineer's `--var` of the
 /// same name, then the variable's `from` sources, then `extract` over the
-/// state, then its `default` (unverified).
+/// state, then what the parsed state shows ([`super::facts`]), then its
+/// `default` (unverified). Every candidate is validated; the first valid
+/// one is the value.
 pub fn resolve(runbook: &Runbook, ctx: &Context) -> BTreeMap<String, ResolvedValue> {
     runbook
         .variables
@@ -107,36 +152,60 @@ fn resolve_one(name: &str, var: &Variable, ctx: &Context) -> ResolvedValue {
         evidence: None,
         verified: false,
         rejected: Vec::new(),
+        candidates: Vec::new(),
     };
-    for (value, evidence) in candidates(name, var, ctx) {
-        match var.validate(&value) {
-            Ok(()) => {
-                out.verified = evidence.source != Source::Default;
-                out.value = Some(value);
-                out.evidence = Some(evidence);
-                return out;
-            }
-            Err(why) => out.rejected.push(Rejected {
-                source: evidence.source,
-                value: crate::sanitize::sanitize_line(&value, 80).into_owned(),
-                why,
-            }),
+    let mut state_rejections = 0;
+    for c in candidates(name, var, ctx) {
+        if out.candidates.iter().any(|k| k.value == c.value)
+            || out.rejected.iter().any(|r| r.value == c.value)
+        {
+            continue;
         }
+        match var.validate(&c.value) {
+            Ok(()) => {
+                if out.candidates.len() < MAX_CANDIDATES {
+                    out.candidates.push(c);
+                }
+            }
+            Err(why) => {
+                if c.evidence.source == Source::State && c.line.is_some() {
+                    if state_rejections == STATE_REJECTIONS {
+                        continue;
+                    }
+                    state_rejections += 1;
+                }
+                out.rejected.push(Rejected {
+                    source: c.evidence.source,
+                    value: crate::sanitize::sanitize_line(&c.value, 80).into_owned(),
+                    why,
+                });
+            }
+        }
+    }
+    if let Some(first) = out.candidates.first() {
+        out.verified = first.evidence.source != Source::Default && !first.derived;
+        out.value = Some(first.value.clone());
+        out.evidence = Some(first.evidence.clone());
     }
     out
 }
 
-fn candidates(name: &str, var: &Variable, ctx: &Context) -> Vec<(String, Evidence)> {
+fn candidates(name: &str, var: &Variable, ctx: &Context) -> Vec<Candidate> {
     let mut list = Vec::new();
-    let from_var = |key: &str, list: &mut Vec<(String, Evidence)>| {
+    let plain = |value: &str, source: Source, text: String, rank: &str| Candidate {
+        value: value.to_string(),
+        evidence: Evidence { source, text },
+        rank: rank.to_string(),
+        line: None,
+        derived: false,
+    };
+    let from_var = |key: &str, list: &mut Vec<Candidate>| {
         if let Some(v) = ctx.vars.get(key) {
-            let text = format!("--var {key}={v}");
-            list.push((
-                v.clone(),
-                Evidence {
-                    source: Source::Var,
-                    text,
-                },
+            list.push(plain(
+                v,
+                Source::Var,
+                format!("--var {key}={v}"),
+                "given by the engineer (--var)",
             ));
         }
     };
@@ -146,46 +215,65 @@ fn candidates(name: &str, var: &Variable, ctx: &Context) -> Vec<(String, Evidenc
             Some(("var", key)) if key != name => from_var(key, &mut list),
             Some(("label", key)) => {
                 if let Some(v) = ctx.alert.as_ref().and_then(|a| a.labels.get(key)) {
-                    let text = format!("alert label {key}={v:?}");
-                    list.push((
-                        v.clone(),
-                        Evidence {
-                            source: Source::Label,
-                            text,
-                        },
+                    list.push(plain(
+                        v,
+                        Source::Label,
+                        format!("alert label {key}={v:?}"),
+                        "a label of the alert",
                     ));
                 }
             }
             _ => {}
         }
     }
-    if let (Some(pattern), Some(state)) = (&var.extract, ctx.state_text()) {
-        if let Some((value, line)) = extract(pattern, state) {
-            list.push((
-                value,
-                Evidence {
+    if let Some(state) = &ctx.state {
+        let text = state.text();
+        if let Some(pattern) = &var.extract {
+            if let Some((value, line, excerpt)) = extract(pattern, text) {
+                list.push(Candidate {
+                    line: Some(line),
+                    ..plain(
+                        &value,
+                        Source::State,
+                        format!("state line {line}: {excerpt}"),
+                        "the first match of the variable's extract pattern",
+                    )
+                });
+            }
+        }
+        let keys = super::facts::keys_for(name, var);
+        for fact in state
+            .facts()
+            .lookup(&keys)
+            .into_iter()
+            .take(STATE_CANDIDATES)
+        {
+            list.push(Candidate {
+                evidence: Evidence {
                     source: Source::State,
-                    text: line,
+                    text: fact.evidence(text),
                 },
-            ));
+                value: fact.value,
+                rank: fact.rank.describe(),
+                line: Some(fact.line),
+                derived: fact.derived,
+            });
         }
     }
     if let Some(default) = &var.default {
-        let text = "runbook default (nothing in the context confirms it)".to_string();
-        list.push((
-            default.clone(),
-            Evidence {
-                source: Source::Default,
-                text,
-            },
+        list.push(plain(
+            default,
+            Source::Default,
+            "runbook default (nothing in the context confirms it)".to_string(),
+            "the runbook's default",
         ));
     }
     list
 }
 
 /// The first match of `pattern` in the state: capture 1 (or the whole
-/// match), with the state line it sits on as evidence.
-fn extract(pattern: &str, state: &str) -> Option<(String, String)> {
+/// match), with the 1-based number and the text of the line it sits on.
+fn extract(pattern: &str, state: &str) -> Option<(String, usize, String)> {
     let re = Regex::new(pattern).ok()?;
     let caps = re.captures(state)?;
     let m = caps.get(1).or_else(|| caps.get(0))?;
@@ -193,8 +281,13 @@ fn extract(pattern: &str, state: &str) -> Option<(String, String)> {
     let line_end = state[m.end()..]
         .find('\n')
         .map_or(state.len(), |i| m.end() + i);
-    let line = crate::sanitize::sanitize_line(state[line_start..line_end].trim(), 120);
-    Some((m.as_str().to_string(), format!("state: {line}")))
+    let number = state.as_bytes()[..line_start]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1;
+    let line = super::facts::excerpt(&state[line_start..line_end]);
+    Some((m.as_str().to_string(), number, line))
 }
 
 /// What ties a model's value to this incident, found by code (SPEC §3).
@@ -402,7 +495,10 @@ mod tests {
         let r = resolve_one("namespace", &v, &ctx);
         assert_eq!(r.value.as_deref(), Some("payments"));
         assert!(r.verified);
-        assert_eq!(r.evidence.unwrap().text, "state: namespace: payments");
+        assert_eq!(
+            r.evidence.unwrap().text,
+            "state line 2: namespace: payments"
+        );
 
         ctx.vars.insert("ns".into(), "bad;rm -rf /".into());
         let r = resolve_one("namespace", &v, &ctx);

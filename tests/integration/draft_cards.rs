@@ -255,6 +255,36 @@ fn value<'a>(values: &'a [ResolvedValue], name: &str) -> &'a ResolvedValue {
     values.iter().find(|v| v.name == name).unwrap()
 }
 
+/// Does the card use the model's `proposed` value, verified?
+fn verified_as(values: &[ResolvedValue], name: &str, proposed: &str) -> bool {
+    let v = value(values, name);
+    v.value.as_deref() == Some(proposed) && v.verified
+}
+
+/// The model's `proposed` value is listed, not used: either nothing ties
+/// it to the incident, or the state shows it only on a healthy line.
+fn listed_untied(values: &[ResolvedValue], name: &str, proposed: &str) -> bool {
+    value(values, name)
+        .candidates
+        .iter()
+        .find(|c| c.value == proposed)
+        .is_some_and(|c| {
+            c.evidence.text.contains("nothing in the alert or state")
+                || c.rank.starts_with("healthy")
+        })
+}
+
+/// The evidence code attached to the model's proposal for `name` (used or
+/// only listed among the candidates).
+fn model_evidence(values: &[ResolvedValue], name: &str) -> String {
+    value(values, name)
+        .candidates
+        .iter()
+        .find(|c| c.evidence.source == Source::Model)
+        .map(|c| c.evidence.text.clone())
+        .unwrap_or_default()
+}
+
 const PODS: &str = "\
 $ kubectl get pods -A
 NAMESPACE     NAME                              READY   STATUS             RESTARTS      AGE
@@ -287,31 +317,41 @@ fn a_healthy_line_does_not_verify_a_value() {
             ),
         ],
     );
-    for name in ["namespace", "deployment"] {
-        let v = value(&values, name);
-        assert!(!v.verified, "{name}: {:?}", v.evidence);
+    for (name, proposed) in [("namespace", "kube-system"), ("deployment", "coredns")] {
+        assert!(!verified_as(&values, name, proposed), "{name}");
         assert!(
-            v.evidence
-                .as_ref()
-                .unwrap()
-                .text
-                .contains("nothing in the alert or state"),
-            "{:?}",
-            v.evidence
+            listed_untied(&values, name, proposed),
+            "{name}: {:?}",
+            value(&values, name).candidates
         );
     }
+    // What the state shows stays: the crash-looping row's namespace, and
+    // the Deployment its pod's name implies (derived: the human confirms it).
+    assert_eq!(
+        value(&values, "namespace").value.as_deref(),
+        Some("payments")
+    );
+    let deployment = value(&values, "deployment");
+    assert_eq!(deployment.value.as_deref(), Some("checkout"));
+    assert!(!deployment.verified);
+
     // A value present only on healthy lines, one of them matching a
     // pre-flight after the action (`\sRunning\s` checks the recovery).
     let values = model_values(&rb, 1, &ctx, &[("namespace", "monitoring", "monitoring")]);
-    assert!(!value(&values, "namespace").verified);
+    assert!(!verified_as(&values, "namespace", "monitoring"));
+    assert!(listed_untied(&values, "namespace", "monitoring"));
 
     // The crash-looping pod's line carries the runbook's signal.
     let values = model_values(&rb, 1, &ctx, &[("namespace", "payments", "payments")]);
     let ns = value(&values, "namespace");
-    assert!(ns.verified, "{:?}", ns.evidence);
+    assert!(
+        verified_as(&values, "namespace", "payments"),
+        "{:?}",
+        ns.evidence
+    );
     let text = &ns.evidence.as_ref().unwrap().text;
     assert!(
-        text.starts_with("model, from: payments") && text.contains("CrashLoopBackOff"),
+        text.contains("payments") && text.contains("CrashLoopBackOff"),
         "{text}"
     );
     // The deployment is not a whole token of its pod's name: the human confirms it.
@@ -341,8 +381,10 @@ fn the_models_own_evidence_is_not_proof() {
             ),
         ],
     );
-    assert!(!value(&values, "namespace").verified);
-    assert!(!value(&values, "deployment").verified);
+    for (name, proposed) in [("namespace", "staging"), ("deployment", "api")] {
+        assert!(!verified_as(&values, name, proposed), "{name}");
+        assert!(listed_untied(&values, name, proposed), "{name}");
+    }
 }
 
 #[test]
@@ -355,8 +397,12 @@ fn injected_and_comment_lines_do_not_verify() {
     ] {
         let ctx = with_state(&format!("{PODS}{injected}\n"));
         let values = model_values(&rb, 1, &ctx, &[("namespace", "kube-system", injected)]);
-        let ns = value(&values, "namespace");
-        assert!(!ns.verified, "{injected}: {:?}", ns.evidence);
+        assert!(
+            !verified_as(&values, "namespace", "kube-system"),
+            "{injected}: {:?}",
+            value(&values, "namespace").evidence
+        );
+        assert!(listed_untied(&values, "namespace", "kube-system"));
     }
 }
 
@@ -416,12 +462,24 @@ steps:
          api-7c4b-fghij   1/1   Running            0   9m\n",
     );
     let values = model_values(&rb, 0, &ctx, &[("pod", "checkout-7d9f8c-xk2lq", "")]);
-    assert!(value(&values, "pod").verified);
+    assert!(verified_as(&values, "pod", "checkout-7d9f8c-xk2lq"));
     // Not on a line with the signal.
     let values = model_values(&rb, 0, &ctx, &[("pod", "api-7c4b-fghij", "api-7c4b-fghij")]);
-    assert!(!value(&values, "pod").verified);
+    assert!(!verified_as(&values, "pod", "api-7c4b-fghij"));
+    assert!(model_evidence(&values, "pod").contains("nothing in the alert or state"));
+    // Tied by its line, but the alert's own label list names another pod,
+    // and what code reads in the state wins: the model's value is listed.
     let values = model_values(&rb, 0, &ctx, &[("pod", "web-5f6d-abcde", "")]);
-    assert!(value(&values, "pod").verified);
+    let evidence = model_evidence(&values, "pod");
+    assert!(
+        evidence.starts_with("model, from: web-5f6d-abcde")
+            && evidence.contains("CrashLoopBackOff"),
+        "{evidence}"
+    );
+    assert_eq!(
+        value(&values, "pod").value.as_deref(),
+        Some("checkout-7d9f8c-xk2lq")
+    );
 }
 
 /// `draft` shows a rule as a reader reads it, without inline flags such as

@@ -50,6 +50,8 @@ mod runbook_load;
 mod sandbox;
 // Nothing from outside reaches the terminal raw.
 mod sanitize;
+// Values filled from pasted state, through `draft --json`.
+mod state_values;
 // Standing rules: the store, matching, limits.
 mod standing_rules;
 // Standing rules through the runner and `stepguard guard`.

@@ -218,8 +218,14 @@ fn check_lines<'a>(
         )));
     }
     if !check.guard.allowed {
+        // A check waiting for values was not judged: its reason says `missing: …`.
+        let label = if check.missing.is_empty() {
+            "guard: "
+        } else {
+            ""
+        };
         lines.push(Line::from(span(
-            &format!("  guard: {}", check.guard.reason),
+            &format!("  {label}{}", check.guard.reason),
             theme.danger(),
         )));
     }
