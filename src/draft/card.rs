@@ -223,7 +223,7 @@ fn flags(card: &Card) -> Vec<String> {
     let mut flags = Vec::new();
     for name in &card.missing {
         flags.push(format!(
-            "missing value '{name}': pass --var {name}=VALUE or paste state that shows it"
+            "missing value '{name}': = sets it in the walk (--var {name}=VALUE on the command line), or paste state that shows it"
         ));
     }
     for name in &card.unverified {

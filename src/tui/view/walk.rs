@@ -174,12 +174,12 @@ fn draw_state(frame: &mut Frame, area: Rect, model: &Model, theme: Theme) {
     if model.state.lines > 0 {
         block = block.title_bottom(Span::styled(" S views all · i replaces ", theme.dim()));
     }
-    frame.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: false })
-            .block(block),
-        area,
-    );
+    // The preview is cut, not wrapped (a table keeps its rows); S shows all.
+    let mut paragraph = Paragraph::new(lines).block(block);
+    if model.state.lines == 0 {
+        paragraph = paragraph.wrap(Wrap { trim: false });
+    }
+    frame.render_widget(paragraph, area);
 }
 
 fn check_lines<'a>(
@@ -379,9 +379,29 @@ fn card_lines(model: &Model, walk: &Walk, theme: Theme) -> (Vec<Line<'static>>, 
                     }
                     spans.push(span(&format!("  ← {}", ev.text), theme.dim()));
                 }
-                _ => spans.push(Span::styled("<missing>", theme.danger())),
+                _ => spans.push(Span::styled("<missing> (= sets it)", theme.danger())),
             }
             lines.push(Line::from(spans));
+            // The other values the context offers: `=` then ↑/↓ picks one.
+            let others: Vec<String> = v
+                .candidates
+                .iter()
+                .filter(|c| Some(&c.value) != v.value.as_ref())
+                .take(4)
+                .map(|c| match c.line {
+                    Some(n) => format!("{} (line {n})", c.value),
+                    None => c.value.clone(),
+                })
+                .collect();
+            if !others.is_empty() {
+                let more = v.candidates.len().saturating_sub(others.len() + 1);
+                let mut text = format!("      also: {}", others.join(", "));
+                if more > 0 {
+                    text.push_str(&format!(" and {more} more"));
+                }
+                text.push_str(" — = picks another");
+                lines.push(Line::from(span(&text, theme.dim())));
+            }
         }
     }
     if !card.flags.is_empty() {
