@@ -87,6 +87,7 @@ pub fn read_state(args: &ContextArgs) -> Result<Option<Arc<PastedState>>> {
     // The session's first events carry its digest, before the first frame.
     if let Some(state) = &state {
         state.prefetch_sha256();
+        state.prefetch_facts();
     }
     Ok(state)
 }
