@@ -248,7 +248,7 @@ impl Parser {
             }
         }
         if is_psql_record(trimmed) {
-            self.mode = Mode::PsqlRecord(Record::new(at.no));
+            self.mode = Mode::PsqlRecord(Record::new());
             return;
         }
         if let Some(name) = text.strip_prefix("Name:") {
@@ -289,12 +289,18 @@ impl Parser {
         }
         // `redis-cli INFO`: `key:value`, no spaces.
         if let Some((key, value)) = info_field(trimmed) {
-            self.facts.add(&norm(key), value, at, rank, How::Printed);
+            let key = norm(key);
+            if !is_secret_key(&key) {
+                self.facts.add(&key, value, at, rank, How::Printed);
+            }
             return;
         }
         if has_eq {
             for (key, value) in label_pairs(text) {
-                self.facts.add(&norm(key), value, at, rank, How::Printed);
+                let key = norm(key);
+                if !is_secret_key(&key) {
+                    self.facts.add(&key, value, at, rank, How::Printed);
+                }
             }
         }
         if has_unit(text) {
