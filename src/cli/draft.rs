@@ -52,6 +52,10 @@ pub fn draft(runtime: &mut Runtime, dirs: &[PathBuf], args: DraftArgs) -> Result
         )
     })?;
     let ctx = load_context(&args.context, &runbook, Doubtful::Refuse)?;
+    // One card is printed: it waits for the whole state to be read.
+    if let Some(state) = &ctx.state {
+        state.facts();
+    }
     let cfg = model_config(args.drafting.offline, args.drafting.model.clone())?;
     let mut card = match Drafter::from_config(&cfg) {
         Err(_offline) => compose(&runbook, index, &ctx, None),

@@ -130,8 +130,10 @@ pub fn read_state(args: &ContextArgs, doubtful: Doubtful) -> Result<Option<Arc<P
         bytes
     };
     let state = Arc::new(PastedState::new(into_text(bytes)));
-    // The session's first events carry its digest, before the first frame.
+    // The session's first events carry its digest, before the first frame;
+    // its values are read meanwhile.
     state.prefetch_sha256();
+    state.prefetch_facts();
     Ok(Some(state))
 }
 

@@ -48,6 +48,10 @@ pub struct Card {
     pub notes: String,
     /// `offline` or the model's name.
     pub drafter: String,
+    /// The pasted state is still being read (a large paste is read on a
+    /// thread of its own): build the card again once it is.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub state_pending: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -178,6 +182,7 @@ pub fn build_card(
         model_commands: false,
         notes: String::new(),
         drafter: drafter.to_string(),
+        state_pending: false,
     };
     card.flags = flags(&card);
     card

@@ -4,7 +4,8 @@
 //! budget (SPEC §8) as soon as a secret forces the redacted text to differ.
 
 use std::fmt;
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use super::facts::Facts;
 use crate::redact::redact;
@@ -161,7 +162,13 @@ pub struct PastedState {
     redacted: OnceLock<Redacted>,
     sha256: OnceLock<String>,
     facts: OnceLock<Facts>,
+    reading: AtomicBool,
 }
+
+/// States up to this size are read where a card asks for their facts;
+/// larger ones on a thread of their own, so that no frame waits for them
+/// (10 MB take a good part of a second).
+pub const READ_INLINE_BYTES: usize = 256 * 1024;
 
 struct Redacted {
     /// `None` when nothing was found: the redacted text is the text.
@@ -176,28 +183,43 @@ impl PastedState {
             redacted: OnceLock::new(),
             sha256: OnceLock::new(),
             facts: OnceLock::new(),
+            reading: AtomicBool::new(false),
         }
     }
 
     /// What the state says (values with their lines, instruction-like
     /// lines), read in one pass by the first caller and then shared: every
-    /// card of every step reads the same facts.
+    /// card of every step reads the same facts. A concurrent caller waits.
     pub fn facts(&self) -> &Facts {
         self.facts.get_or_init(|| Facts::parse(&self.text))
     }
 
-    /// Read the facts on a thread of their own now (a 10 MB paste takes a
-    /// good part of a second), so that the first card built from this
-    /// state finds them ready instead of reading them itself.
-    pub fn prefetch_facts(self: &std::sync::Arc<Self>) {
-        let state = std::sync::Arc::clone(self);
+    /// The facts for a card that must not wait: read here when the state is
+    /// small ([`READ_INLINE_BYTES`]); for a larger one, `None` until a
+    /// thread of its own has read them (started by the first call).
+    pub fn facts_now(self: &Arc<Self>) -> Option<&Facts> {
+        if self.text.len() <= READ_INLINE_BYTES {
+            return Some(self.facts());
+        }
+        if self.facts.get().is_none() {
+            self.prefetch_facts();
+        }
+        self.facts.get()
+    }
+
+    /// Start reading the facts on a thread of their own (once), so that
+    /// the first card built from this state finds them ready.
+    pub fn prefetch_facts(self: &Arc<Self>) {
+        if self.facts.get().is_some() || self.reading.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let state = Arc::clone(self);
         std::thread::spawn(move || {
             state.facts();
         });
     }
 
-    /// The facts, if they have been read already: for a caller that must
-    /// not wait (a frame being drawn).
+    /// The facts, if they have been read already.
     pub fn facts_if_read(&self) -> Option<&Facts> {
         self.facts.get()
     }
@@ -211,8 +233,8 @@ impl PastedState {
 
     /// Compute the digest on a thread of its own now, so that a large paste's
     /// digest is ready when the session's first events are written.
-    pub fn prefetch_sha256(self: &std::sync::Arc<Self>) {
-        let state = std::sync::Arc::clone(self);
+    pub fn prefetch_sha256(self: &Arc<Self>) {
+        let state = Arc::clone(self);
         std::thread::spawn(move || {
             state.sha256();
         });

@@ -190,15 +190,20 @@ pub fn compose(
     let mut values = resolve(runbook, ctx);
     // Instruction-like lines of the state, found by code with or without a
     // model (the model path lists the same lines of the redacted state).
+    // A large state is read on a thread of its own: until then the card
+    // says so, and is built again once it is read.
+    let facts = ctx.state.as_ref().map(|s| s.facts_now());
+    let pending = matches!(facts, Some(None));
     let offline_suspicious = || {
-        ctx.state
-            .as_deref()
-            .map_or_else(Vec::new, |s| s.facts().suspicious().to_vec())
+        facts
+            .flatten()
+            .map_or_else(Vec::new, |f| f.suspicious().to_vec())
     };
     let Some(m) = model else {
         let mut card = build_card(runbook, step_index, &values, "offline", ctx);
         card.suspicious = offline_suspicious();
         flag_suspicious(&mut card);
+        flag_pending(&mut card, pending, ctx);
         return card;
     };
     let mut flags = Vec::new();
@@ -341,7 +346,18 @@ pub fn compose(
     card.flags
         .extend(card.stale.iter().map(|s| format!("stale assumption: {s}")));
     flag_suspicious(&mut card);
+    flag_pending(&mut card, pending, ctx);
     card
+}
+
+fn flag_pending(card: &mut Card, pending: bool, ctx: &Context) {
+    if let (true, Some(state)) = (pending, &ctx.state) {
+        card.state_pending = true;
+        card.flags.push(format!(
+            "the pasted state ({} KB) is still being read: the values it shows are added when it is",
+            state.text().len() / 1024
+        ));
+    }
 }
 
 /// A model's value that is not used, listed after the others.

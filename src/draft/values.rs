@@ -242,12 +242,13 @@ fn candidates(name: &str, var: &Variable, ctx: &Context) -> Vec<Candidate> {
             }
         }
         let keys = super::facts::keys_for(name, var);
-        for fact in state
-            .facts()
-            .lookup(&keys)
-            .into_iter()
-            .take(STATE_CANDIDATES)
-        {
+        // A large state is read off the caller's thread: until it is, its
+        // values are not offered (the card says so, see `compose`).
+        let facts = state
+            .facts_now()
+            .map(|f| f.lookup(&keys))
+            .unwrap_or_default();
+        for fact in facts.into_iter().take(STATE_CANDIDATES) {
             list.push(Candidate {
                 evidence: Evidence {
                     source: Source::State,

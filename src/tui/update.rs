@@ -36,8 +36,10 @@ pub fn update(model: &mut Model, msg: Msg) -> Vec<Effect> {
             effects
         }
         Msg::Tick => {
-            // A standing rule may have expired: the card says so now.
-            if !model.ctx.rules.is_empty() {
+            // A standing rule may have expired, or a large state been read:
+            // the card says so now.
+            let pending = model.walk.as_ref().is_some_and(|w| w.card.state_pending);
+            if !model.ctx.rules.is_empty() || pending {
                 step::recompose(model);
             }
             Vec::new()

@@ -651,3 +651,112 @@ fn a_model_value_the_state_contradicts_is_flagged() {
         .iter()
         .any(|f| f.starts_with("model says deployment")));
 }
+
+/// A pods table of about `bytes`, its crash-looping row last.
+fn large_state(bytes: usize) -> String {
+    let mut text = String::from(
+        "$ kubectl get pods -A\nNAMESPACE   NAME                       READY   STATUS             RESTARTS   AGE\n",
+    );
+    let mut i = 0;
+    while text.len() < bytes {
+        text.push_str(&format!(
+            "shop-{:03}    web-5f6d8c7b9d-{:05}   1/1     Running            0          1d\n",
+            i % 100,
+            i
+        ));
+        i += 1;
+    }
+    text.push_str(
+        "payments    checkout-7d9f8c6b5-xk2lq   0/1     CrashLoopBackOff   17         41m\n",
+    );
+    text
+}
+
+/// A large paste is read off the thread that builds the card: until it is,
+/// the card says so and offers none of its values; once it is, the card
+/// built again has them.
+#[test]
+fn a_large_state_is_read_without_holding_the_card() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let rb = load_dir(&root.join("runbooks"))
+        .unwrap()
+        .into_iter()
+        .find(|r| r.id == "k8s-crashloop-bad-rollout")
+        .unwrap();
+    let state = large_state(2 * 1024 * 1024);
+    assert!(state.len() > stepguard::draft::pasted::READ_INLINE_BYTES);
+    let ctx = Context {
+        state: Some(Arc::new(state.into())),
+        ..Context::default()
+    };
+    let card = compose(&rb, 1, &ctx, None);
+    let ns = card.values.iter().find(|v| v.name == "namespace").unwrap();
+    if card.state_pending {
+        assert!(ns.value.is_none(), "{ns:?}");
+        assert!(
+            card.flags.iter().any(|f| f.contains("is still being read")),
+            "{:#?}",
+            card.flags
+        );
+    }
+    // Once read, the card built again has what the state shows.
+    ctx.state.as_ref().unwrap().facts();
+    let card = compose(&rb, 1, &ctx, None);
+    assert!(!card.state_pending);
+    let ns = card.values.iter().find(|v| v.name == "namespace").unwrap();
+    assert_eq!(ns.value.as_deref(), Some("payments"));
+    assert!(!card.flags.iter().any(|f| f.contains("still being read")));
+}
+
+/// `draft` prints one card: it waits for a large state to be read.
+#[test]
+fn draft_waits_for_a_large_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.txt");
+    std::fs::write(&path, large_state(1024 * 1024)).unwrap();
+    let path = path.display().to_string();
+    let out = run(&[
+        "draft",
+        "k8s-crashloop-bad-rollout",
+        "--step",
+        "2",
+        "--json",
+        "--offline",
+        "--state",
+        &path,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let card: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(value(&card, "namespace")["value"], "payments");
+    assert_eq!(value(&card, "deployment")["value"], "checkout");
+    assert!(card.get("state_pending").is_none(), "{card:#}");
+}
+
+/// The screen's card picks up a large state's values on the next tick
+/// after it is read.
+#[test]
+fn the_screen_picks_up_a_large_state_once_read() {
+    use stepguard::tui::{update, Model, Msg};
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let rb = load_dir(&root.join("runbooks"))
+        .unwrap()
+        .into_iter()
+        .find(|r| r.id == "k8s-crashloop-bad-rollout")
+        .unwrap();
+    let ctx = Context {
+        state: Some(Arc::new(large_state(2 * 1024 * 1024).into())),
+        ..Context::default()
+    };
+    let mut m = Model::new(vec![rb.clone()], ctx);
+    m.start_walk(rb);
+    m.ctx.state.as_ref().unwrap().facts();
+    update(&mut m, Msg::Tick);
+    let card = &m.walk.as_ref().unwrap().card;
+    assert!(!card.state_pending);
+    let ns = card.values.iter().find(|v| v.name == "namespace").unwrap();
+    assert_eq!(ns.value.as_deref(), Some("payments"));
+}

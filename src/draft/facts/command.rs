@@ -385,10 +385,16 @@ pub(super) fn url_facts(out: &mut Vec<Pending>, url: &str, at: At) {
     }
 }
 
+/// A key (as [`norm`] writes it) whose value is a credential, never a value
+/// to fill: `password`, `db_pass`, `api_key`, `auth_token`, redis's
+/// `requirepass` and `masterauth` (but `author` and `monkey` are fine).
 pub(super) fn is_secret_key(key: &str) -> bool {
-    [
-        "password", "passwd", "pass", "token", "secret", "key", "auth",
-    ]
-    .iter()
-    .any(|s| key.contains(s))
+    key.split('_').any(|part| {
+        matches!(
+            part,
+            "pwd" | "key" | "apikey" | "credential" | "credentials" | "private"
+        ) || ["password", "passwd", "pass", "token", "secret", "auth"]
+            .iter()
+            .any(|s| part.ends_with(s))
+    })
 }

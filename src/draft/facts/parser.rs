@@ -248,7 +248,7 @@ impl Parser {
             }
         }
         if is_psql_record(trimmed) {
-            self.mode = Mode::PsqlRecord(Record::new(at.no));
+            self.mode = Mode::PsqlRecord(Record::new());
             return;
         }
         if let Some(name) = text.strip_prefix("Name:") {
@@ -268,29 +268,42 @@ impl Parser {
         let why = line_health(text);
         self.observe(why, at.no);
         let rank = Rank::line(why);
-        if let Some((host, port)) = redis_prompt(trimmed) {
-            self.facts
-                .add("host", host, at, rank, How::Note("redis-cli's prompt"));
-            self.facts
-                .add("port", port, at, rank, How::Note("redis-cli's prompt"));
-            return;
+        // Cheap byte checks first: most pasted lines hold none of these.
+        let bytes = trimmed.as_bytes();
+        if bytes.contains(&b'>') {
+            if let Some((host, port)) = redis_prompt(trimmed) {
+                self.facts
+                    .add("host", host, at, rank, How::Note("redis-cli's prompt"));
+                self.facts
+                    .add("port", port, at, rank, How::Note("redis-cli's prompt"));
+                return;
+            }
         }
-        if let Some(db) = psql_prompt(trimmed) {
-            self.facts
-                .add("database", db, at, rank, How::Note("psql's prompt"));
-            return;
+        let has_eq = bytes.contains(&b'=');
+        if has_eq {
+            if let Some(db) = psql_prompt(trimmed) {
+                self.facts
+                    .add("database", db, at, rank, How::Note("psql's prompt"));
+                return;
+            }
         }
         // `redis-cli INFO`: `key:value`, no spaces.
         if let Some((key, value)) = info_field(trimmed) {
-            self.facts.add(&norm(key), value, at, rank, How::Printed);
+            let key = norm(key);
+            if !is_secret_key(&key) {
+                self.facts.add(&key, value, at, rank, How::Printed);
+            }
             return;
         }
-        if text.contains('=') {
+        if has_eq {
             for (key, value) in label_pairs(text) {
-                self.facts.add(&norm(key), value, at, rank, How::Printed);
+                let key = norm(key);
+                if !is_secret_key(&key) {
+                    self.facts.add(&key, value, at, rank, How::Printed);
+                }
             }
         }
-        if text.contains('.') {
+        if has_unit(text) {
             for unit in units(text) {
                 self.facts.add("unit", unit, at, rank, How::Printed);
             }
@@ -371,6 +384,16 @@ pub fn label_pairs(line: &str) -> Vec<(&str, &str)> {
         })
         .take(32)
         .collect()
+}
+
+/// Does the line name a systemd unit at all? (One search for the line.)
+fn has_unit(line: &str) -> bool {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    RE.get_or_init(|| {
+        Regex::new(r"\.(?:service|socket|timer|mount|path|scope|slice|target)\b")
+            .expect("static regex")
+    })
+    .is_match(line)
 }
 
 /// systemd unit names on a line (`checkout.service: Main process exited`).

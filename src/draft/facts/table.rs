@@ -273,7 +273,7 @@ impl Parser {
         }
         if is_psql_record(text) {
             self.flush_record(r);
-            return Some(Mode::PsqlRecord(Record::new(l.at.no)));
+            return Some(Mode::PsqlRecord(Record::new()));
         }
         let (key, value) = l.text.split_once('|')?;
         r.acc.add(line_health(l.text), l.at.no);
@@ -621,7 +621,7 @@ pub(super) struct Record {
 }
 
 impl Record {
-    pub(super) fn new(_line: usize) -> Record {
+    pub(super) fn new() -> Record {
         Record {
             acc: Acc::default(),
             fields: Vec::new(),

@@ -745,3 +745,19 @@ fn a_hundred_thousand_lines_stay_linear_and_bounded() {
     assert_eq!(top(&f, "namespace").value, "ns-00777");
     assert!(f.kinds().all(|k| f.lookup(&[k.to_string()]).len() <= KEEP));
 }
+
+#[test]
+fn credentials_are_never_values() {
+    let f = Facts::parse(
+        "DB_PASSWORD=hunter2sekret99 api_key=abc123 author=jdoe\n\
+         requirepass:s3cret\n\
+         $ psql --password=x -h db-01 -c 'SELECT 1'\n",
+    );
+    for kind in ["db_password", "password", "api_key", "requirepass", "pass"] {
+        assert!(values(&f, kind).is_empty(), "{kind}");
+    }
+    assert_eq!(values(&f, "author"), ["jdoe"]);
+    assert_eq!(values(&f, "host"), ["db-01"]);
+    assert!(is_secret_key("db_password") && is_secret_key("auth_token"));
+    assert!(!is_secret_key("author") && !is_secret_key("monkey"));
+}
