@@ -378,7 +378,6 @@ impl Card {
                 }
             }
         }
-
         if !self.flags.is_empty() {
             let _ = writeln!(out, "\nFLAGS");
             for f in &self.flags {
