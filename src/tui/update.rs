@@ -533,13 +533,18 @@ fn set_value(model: &mut Model, name: String, input: String) -> Vec<Effect> {
     // Drafts were made with the old values.
     walk.generation += 1;
     walk.drafts.clear();
-    walk.card = compose(&walk.runbook, walk.index, &model.ctx, None);
+    let dropped = walk.replace_card(compose(&walk.runbook, walk.index, &model.ctx, None));
     walk.preflight = None;
     walk.verify = None;
     let step = walk.card.step_id.clone();
     model.status = Some(format!(
-        "{name} set to {} (recorded); r runs the pre-flight with it",
-        sanitize_line(&input, 60)
+        "{name} set to {} (recorded); r runs the pre-flight with it{}",
+        sanitize_line(&input, 60),
+        if dropped {
+            "; the edited action was for the old value and is dropped (e edits again)"
+        } else {
+            ""
+        }
     ));
     let mut effects = vec![
         Effect::Audit(Event::Value {
@@ -662,6 +667,10 @@ fn on_prompt_key(model: &mut Model, key: KeyEvent) -> Vec<Effect> {
                     return Vec::new();
                 };
                 let values = &walk.card.values;
+                // A restored prompt may sit on a step with no values.
+                if values.is_empty() {
+                    return Vec::new();
+                }
                 let at = values.iter().position(|v| &v.name == name).unwrap_or(0);
                 let next = &values[(at + 1) % values.len()].name;
                 if let Some(p) = set_value_prompt(walk, Some(next)) {
@@ -822,15 +831,21 @@ fn on_paste(model: &mut Model, text: String) -> Vec<Effect> {
 fn set_state(model: &mut Model, text: String) -> Vec<Effect> {
     model.ctx.state = Some(std::sync::Arc::new(text.into()));
     model.state = StateView::of(model.ctx.state_text());
+    let mut dropped = false;
     if let Some(walk) = model.walk.as_mut() {
         // Drafts (prefetched ones too) were made from the old state.
         walk.generation += 1;
         walk.drafts.clear();
-        walk.card = compose(&walk.runbook, walk.index, &model.ctx, None);
+        dropped = walk.replace_card(compose(&walk.runbook, walk.index, &model.ctx, None));
     }
     model.status = Some(format!(
-        "state replaced: {} lines; values re-drafted",
-        model.state.lines
+        "state replaced: {} lines; values re-drafted{}",
+        model.state.lines,
+        if dropped {
+            "; the edited action was for the old values and is dropped (e edits again)"
+        } else {
+            ""
+        }
     ));
     model.state_version += 1;
     if model.nav == Screen::Picker {
