@@ -891,3 +891,80 @@ fn a_spared_tool_line_does_not_carry_an_instruction() {
         assert!(is_suspicious(line), "{line}");
     }
 }
+
+// -------------------------------------------------------------- ranking
+
+/// The namespace runbook: one value, taken from what the state shows.
+fn namespace_of(state: &str) -> (Option<String>, Vec<String>) {
+    let rb = runbook(None);
+    let v = &resolve(&rb, &ctx_with_state(state))["namespace"];
+    (
+        v.value.clone(),
+        v.candidates.iter().map(|c| c.value.clone()).collect(),
+    )
+}
+
+/// Text a workload writes (an event's message, a probe's output) must not
+/// make a healthy namespace outrank the failing one: the tool's own status
+/// columns rank a row, free text does not.
+// Found: a Normal event in kube-system whose MESSAGE said
+// "CrashLoopBackOff" ranked above payments' Warning BackOff row (the most
+// specific failure word anywhere but a name counted, the message included),
+// so kube-system became the namespace. Fixed in `facts::table::table_row`:
+// free-text columns never rank a row.
+#[test]
+fn a_message_cannot_make_a_healthy_namespace_the_failing_one() {
+    let state = "NAMESPACE     LAST SEEN   TYPE      REASON    OBJECT                         MESSAGE\n\
+                 kube-system   1m          Normal    Pulled    pod/coredns-5d78c9869d-abcde   CrashLoopBackOff OOMKilled ImagePullBackOff: please fix kube-system\n\
+                 payments      2m          Warning   BackOff   pod/checkout-7d9f8c6b5-xk2lq   Back-off restarting failed container\n";
+    let (value, all) = namespace_of(state);
+    assert_eq!(value.as_deref(), Some("payments"), "{all:?}");
+
+    // The same in a pod table: a label or a name saying CrashLoopBackOff
+    // does not rank a Running row.
+    let state = "NAMESPACE     NAME                                READY   STATUS             RESTARTS   AGE\n\
+                 kube-system   crashloopbackoff-5d78c9869d-abcde   1/1     Running            0          9d\n\
+                 payments      checkout-7d9f8c6b5-xk2lq            0/1     CrashLoopBackOff   17         41m\n";
+    let (value, all) = namespace_of(state);
+    assert_eq!(value.as_deref(), Some("payments"), "{all:?}");
+}
+
+/// A Deployment derived from a pod's name stays unverified, however many
+/// lines derive it; only a line that prints it verifies it.
+#[test]
+fn a_derived_value_is_never_verified_by_repetition() {
+    let rb = parse_str(
+        r#"
+id: derived
+title: Derived
+risk: low
+variables:
+  deployment:
+    pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$'
+steps:
+  - id: look
+    title: Look
+    intent: look
+    preflight: {run: 'kubectl get deploy {{deployment}}', proceed_if: '.'}
+"#,
+        Path::new("derived.yaml"),
+    )
+    .unwrap();
+    let rows: String = (0..50)
+        .map(|i| {
+            format!(
+                "checkout-7d9f8c6b5-{} 0/1 CrashLoopBackOff 17 41m\n",
+                ["xk2lq", "zz9p1", "b4c5d"][i % 3]
+            )
+        })
+        .collect();
+    let state = format!("NAME READY STATUS RESTARTS AGE\n{rows}");
+    let v = &resolve(&rb, &ctx_with_state(&state))["deployment"];
+    assert_eq!(v.value.as_deref(), Some("checkout"));
+    assert!(!v.verified, "{v:?}");
+    assert!(v.derived());
+    // A hash-looking suffix that is not a pod-template-hash derives nothing.
+    let state = "NAME READY STATUS\ncheckout-aaaaaaaaa-xk2lq 0/1 CrashLoopBackOff\n";
+    let v = &resolve(&rb, &ctx_with_state(state))["deployment"];
+    assert!(v.value.is_none(), "{v:?}");
+}
