@@ -968,3 +968,27 @@ steps:
     let v = &resolve(&rb, &ctx_with_state(state))["deployment"];
     assert!(v.value.is_none(), "{v:?}");
 }
+
+/// A log line a compromised workload prints (`logfmt`, with the incident's
+/// own status word) names a healthy namespace: it must not outrank what
+/// kubectl's table shows failing.
+#[test]
+#[ignore = "design: free-text lines (logfmt k=v, YAML/describe messages) rank by the words on them, like tool tables; a hostile log line with the strongest failure word, earlier in the paste, wins the tie. Needs a rank for where a value was printed (a tool's column before free text)"]
+fn a_log_line_cannot_make_a_healthy_namespace_the_failing_one() {
+    let state = "level=error msg=\"CrashLoopBackOff\" namespace=kube-system\n\
+                 NAMESPACE     NAME                       READY   STATUS             RESTARTS   AGE\n\
+                 payments      checkout-7d9f8c6b5-xk2lq   0/1     CrashLoopBackOff   17         41m\n";
+    let (value, all) = namespace_of(state);
+    assert_eq!(value.as_deref(), Some("payments"), "{all:?}");
+}
+
+/// The same through a YAML object's status message.
+// Found: every line of an object ranked it, a condition's `message:` (and
+// `metadata`, `spec`, bare list items) included, so kube-system won. Fixed in
+// `facts::tree`: only status fields rank an object.
+#[test]
+fn a_yaml_message_cannot_make_a_healthy_namespace_the_failing_one() {
+    let state = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: coredns-5d78c9869d-abcde\n  namespace: kube-system\nstatus:\n  phase: Running\n  conditions:\n  - type: Ready\n    status: \"True\"\n    message: CrashLoopBackOff OOMKilled\n---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: checkout-7d9f8c6b5-xk2lq\n  namespace: payments\nstatus:\n  phase: Running\n  containerStatuses:\n  - name: checkout\n    state:\n      waiting:\n        reason: CrashLoopBackOff\n";
+    let (value, all) = namespace_of(state);
+    assert_eq!(value.as_deref(), Some("payments"), "{all:?}");
+}
