@@ -451,9 +451,13 @@ impl Prompt {
             } => {
                 let mut title = format!("set {name} — {about}");
                 if !choices.is_empty() {
+                    let shown: Vec<String> = choices
+                        .iter()
+                        .map(|c| crate::sanitize::sanitize_line(c, 40).into_owned())
+                        .collect();
                     title.push_str(&format!(
                         " · the state offers: {} (↑/↓ picks)",
-                        choices.join(", ")
+                        shown.join(", ")
                     ));
                 }
                 title.push_str(" · Tab: another value");

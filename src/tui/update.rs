@@ -479,11 +479,10 @@ fn set_value_prompt(walk: &Walk, name: Option<&str>) -> Option<Prompt> {
             choices.push(c);
         }
     }
-    let choices = choices
-        .into_iter()
-        .map(|c| sanitize_line(&c, 80).into_owned())
-        .take(8)
-        .collect();
+    // Kept as they are (each valid for the variable): a choice cut or
+    // escaped for the screen would be another value once picked. The
+    // prompt's title sanitizes and cuts them where it shows them.
+    let choices = choices.into_iter().take(8).collect();
     Some(Prompt::new(PromptKind::SetValue {
         name: value.name.clone(),
         about,
@@ -491,14 +490,11 @@ fn set_value_prompt(walk: &Walk, name: Option<&str>) -> Option<Prompt> {
     }))
 }
 
-/// Other values the context offers for a variable.
+/// Other values the context offers for a variable: its valid candidates
+/// (`--var`, alert labels, what the state shows, ranked; the default).
+/// Rejected values are never offered.
 fn value_choices(value: &crate::draft::ResolvedValue) -> Vec<String> {
-    value
-        .rejected
-        .iter()
-        .filter(|_| false)
-        .map(|r| r.value.clone())
-        .collect()
+    value.candidates.iter().map(|c| c.value.clone()).collect()
 }
 
 /// Enter on `=`: the value is taken only if the variable's pattern accepts

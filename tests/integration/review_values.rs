@@ -992,3 +992,51 @@ fn a_yaml_message_cannot_make_a_healthy_namespace_the_failing_one() {
     let (value, all) = namespace_of(state);
     assert_eq!(value.as_deref(), Some("payments"), "{all:?}");
 }
+
+/// `=` offers the other values the state shows (the merge says it does),
+/// each exactly as shown: a long one is picked whole, never as the cut the
+/// screen shows.
+// Found: `value_choices` filtered every candidate out (`filter(|_| false)`),
+// so ↑/↓ only ever offered the current value; and choices were stored cut
+// to 80 characters with an ellipsis, which a permissive pattern would take
+// as a value the state never showed. Fixed in `update::set_value_prompt`
+// (the candidates, kept whole; the title cuts them for the screen).
+#[test]
+fn equals_offers_the_values_the_state_shows_whole() {
+    let long = format!("checkout-{}-7d9f8c6b5-xk2lq", "a".repeat(100));
+    let state = format!(
+        "NAMESPACE NAME READY STATUS RESTARTS AGE\n\
+         payments checkout-7d9f8c6b5-xk2lq 0/1 CrashLoopBackOff 17 41m\n\
+         payments {long} 0/1 Error 3 41m\n\
+         payments checkout-7d9f8c6b5-zz9p1 1/1 Running 0 41m\n"
+    );
+    let rb = runbook(Some(r"^\S+$"));
+    let mut m = Model::new(vec![rb.clone()], ctx_with_state(&state));
+    m.start_walk(rb);
+    update(&mut m, key('='));
+    update(&mut m, code(KeyCode::Tab));
+    let Overlay::Prompt(p) = &m.overlay else {
+        panic!("{:?}", m.overlay)
+    };
+    let PromptKind::SetValue { name, choices, .. } = &p.kind else {
+        panic!()
+    };
+    assert_eq!(name, "pod");
+    assert_eq!(
+        choices,
+        &[
+            "checkout-7d9f8c6b5-xk2lq",
+            long.as_str(),
+            "checkout-7d9f8c6b5-zz9p1"
+        ]
+    );
+    assert!(p.title().chars().count() < 400);
+    update(&mut m, code(KeyCode::Down));
+    update(&mut m, code(KeyCode::Down));
+    let effects = update(&mut m, code(KeyCode::Enter));
+    assert!(
+        matches!(audit(&effects).first(), Some(Event::Value { value, .. }) if *value == long),
+        "{effects:?}"
+    );
+    render(&m, 80, 24);
+}
