@@ -17,11 +17,24 @@ const PATTERNS: &[&str] = &[
     // Anything piped into a shell or an interpreter reading its program
     // from stdin: `| sh`, `| sudo bash -s`, `| /bin/zsh`, `| python -`,
     // `| xargs sh`. A pipe into a filter (`| grep sh`) is not.
-    r"(?i)\|\s*(?:(?:\S*/)?(?:sudo|doas|env|exec|command|nohup|xargs)(?:\s+(?:-{1,2}[a-z][\w-]*(?:=\S+)?|[a-z_]\w*=\S*))*\s+)*(?:\S*/)?(?:ba|z|da|k|c|tc|fi|a|mk)?sh(?:\s*$|\s+-|\s*[;&)])",
-    r"(?i)\|\s*(?:(?:\S*/)?(?:sudo|doas|env|exec)\s+)*(?:\S*/)?(?:python[0-9.]*|perl|ruby|node|php|lua|pwsh|powershell)(?:\s+-)?\s*(?:$|[;&)])",
-    // A downloaded script run without a pipe: `bash <(curl …)`, `sh -c "$(wget …)"`.
-    r#"(?i)\b(?:ba|z|da)?sh\b\s+(?:-c\s+)?["']?(?:<\(|\$\()\s*(?:curl|wget)\b"#,
+    // A wrapper's options may carry a value, attached or not (`-I{}`,
+    // `-u root`, `-n1`, `--user=x`); `|&` pipes stderr too.
+    r"(?i)\|&?\s*(?:(?:\S*/)?(?:sudo|doas|env|exec|command|nohup|xargs)(?:\s+(?:-{1,2}\w\S*(?:\s+[^-\s|;&<>]\S*)?|[a-z_]\w*=\S*))*\s+)*(?:\S*/)?(?:ba|z|da|k|c|tc|fi|a|mk)?sh(?:\s*$|\s+-|\s*[;&)])",
+    r"(?i)\|&?\s*(?:(?:\S*/)?(?:sudo|doas|env|exec)(?:\s+-{1,2}\w\S*(?:\s+[^-\s|;&<>]\S*)?)*\s+)*(?:\S*/)?(?:python[0-9.]*|perl|ruby|node|php|lua|pwsh|powershell)(?:\s+-)?\s*(?:$|[;&)])",
+    // A downloaded script run without a pipe: `bash <(curl …)`,
+    // `sh -c "$(wget …)"`, `source <(curl …)`, `. <(curl …)`.
+    r#"(?i)(?:\b(?:ba|z|da|k)?sh\b|\bsource\b|(?:^|[;&|({]\s*)\.)\s+(?:-c\s+)?["']?(?:<\s*)?(?:<\(|\$\()\s*(?:curl|wget)\b"#,
+    // `eval` of a command's output runs whatever that output says.
+    r#"(?i)\beval\s+["']?(?:\$\(|`)"#,
     r"(?i)\bdo not (tell|show|inform)\b.{0,30}\b(user|human|engineer|operator)",
+];
+
+/// Whole lines that tools print in their own format and that read like an
+/// instruction only by accident (psql's `\c`: "You are now connected to
+/// database …"). Only the exact format is spared: such a line says nothing
+/// a model could act on.
+const TOOL_LINES: &[&str] = &[
+    r#"^\s*You are now connected to database "[^"]*" as user "[^"]*"(?: on (?:host|server) "[^"]*"(?: \([^)]*\))?(?: at port "\d+")?)?\.\s*$"#,
 ];
 
 fn set() -> &'static RegexSet {
@@ -29,9 +42,15 @@ fn set() -> &'static RegexSet {
     SET.get_or_init(|| RegexSet::new(PATTERNS).expect("static patterns"))
 }
 
+fn tool_line(line: &str) -> bool {
+    static SET: OnceLock<RegexSet> = OnceLock::new();
+    SET.get_or_init(|| RegexSet::new(TOOL_LINES).expect("static patterns"))
+        .is_match(line)
+}
+
 /// Does this one line look like an instruction to a model?
 pub fn is_suspicious(line: &str) -> bool {
-    set().is_match(line)
+    set().is_match(line) && !tool_line(line)
 }
 
 /// Lines of `text` that look like instructions to a model, as
@@ -40,7 +59,7 @@ pub fn suspicious_lines(text: &str, max: usize) -> Vec<String> {
     let set = set();
     text.lines()
         .enumerate()
-        .filter(|(_, line)| set.is_match(line))
+        .filter(|(_, line)| set.is_match(line) && !tool_line(line))
         .take(max)
         .map(|(i, line)| {
             format!(

@@ -212,7 +212,7 @@ pub fn compose(
             continue;
         };
         let value = proposed.value.trim().to_string();
-        if let Err(why) = var.validate(&value) {
+        if let Err(why) = super::values::validate_outside(var, &value) {
             current.rejected.push(Rejected {
                 source: Source::Model,
                 value: sanitize_line(&value, 80).into_owned(),

@@ -118,6 +118,18 @@ impl ResolvedValue {
     }
 }
 
+/// Validate a value that comes from outside (the pasted state, an alert
+/// label, a model): the variable's pattern, and never a leading `-`, which
+/// quoting cannot stop a program from reading as an option (`-oyaml`,
+/// `--all-namespaces`). The engineer may still give one with `--var` or `=`.
+pub fn validate_outside(var: &Variable, value: &str) -> Result<(), String> {
+    var.validate(value)?;
+    if value.starts_with('-') {
+        return Err("begins with '-': a command would read it as an option".into());
+    }
+    Ok(())
+}
+
 /// Shell-quote a validated value as one word (single quotes only where
 /// needed; see [`crate::runbook::render::shell_word`]).
 pub fn quote(value: &str) -> String {
@@ -161,7 +173,11 @@ fn resolve_one(name: &str, var: &Variable, ctx: &Context) -> ResolvedValue {
         {
             continue;
         }
-        match var.validate(&c.value) {
+        let checked = match c.evidence.source {
+            Source::Var | Source::Default => var.validate(&c.value),
+            Source::State | Source::Label | Source::Model => validate_outside(var, &c.value),
+        };
+        match checked {
             Ok(()) => {
                 if out.candidates.len() < MAX_CANDIDATES {
                     out.candidates.push(c);

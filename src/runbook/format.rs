@@ -214,8 +214,13 @@ impl Variable {
         if value.len() > 512 {
             return Err(format!("{} bytes is too long for a value", value.len()));
         }
-        if value.chars().any(|c| c.is_control()) {
-            return Err("contains control characters".into());
+        // Invisible format characters (bidi overrides, zero-width) make a
+        // value read as another: refused like controls, whatever the pattern.
+        if value
+            .chars()
+            .any(|c| c.is_control() || crate::sanitize::is_hidden_format(c))
+        {
+            return Err("contains control or invisible format characters".into());
         }
         let pattern = self.pattern.as_deref().unwrap_or(DEFAULT_VALUE_PATTERN);
         let whole = Regex::new(&format!("^(?:{pattern})$"))

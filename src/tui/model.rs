@@ -362,7 +362,11 @@ impl Viewer {
     /// Line `i` of `text` (without its newline).
     pub fn line<'t>(&self, text: &'t str, i: usize) -> &'t str {
         let start = self.starts[i];
-        let end = self.starts.get(i + 1).map_or(text.len(), |e| e - 1);
+        // Every line ends before its newline, the last one too.
+        let end = self
+            .starts
+            .get(i + 1)
+            .map_or_else(|| text.len() - usize::from(text.ends_with('\n')), |e| e - 1);
         &text[start..end.max(start)]
     }
 
@@ -447,9 +451,13 @@ impl Prompt {
             } => {
                 let mut title = format!("set {name} — {about}");
                 if !choices.is_empty() {
+                    let shown: Vec<String> = choices
+                        .iter()
+                        .map(|c| crate::sanitize::sanitize_line(c, 40).into_owned())
+                        .collect();
                     title.push_str(&format!(
                         " · the state offers: {} (↑/↓ picks)",
-                        choices.join(", ")
+                        shown.join(", ")
                     ));
                 }
                 title.push_str(" · Tab: another value");
@@ -694,6 +702,17 @@ impl Walk {
 
     pub fn risk(&self) -> Risk {
         self.card.risk
+    }
+
+    /// Put a card built again (another value, another state, a draft) on
+    /// screen. An edit counts only for the action it edited: when the
+    /// card's action changed, the edit is dropped (it aimed at the old
+    /// values) and true is returned, for the screen to say so.
+    pub fn replace_card(&mut self, card: Card) -> bool {
+        let action = |c: &Card| c.action.as_ref().map(|a| a.command.clone());
+        let changed = action(&self.card) != action(&card);
+        self.card = card;
+        changed && self.edited_action.take().is_some()
     }
 
     /// The action as it will be copied: the human's edit, else the card's.

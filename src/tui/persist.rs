@@ -175,6 +175,11 @@ pub fn replay(snap: &mut Snapshot, events: &[Recorded]) -> u64 {
                 }
                 snap.has_state = context.state_bytes > 0;
             }
+            // Recorded before the Context event that carries it: a log cut
+            // between the two still holds the value the operator set.
+            Event::Value { name, value, .. } if !name.is_empty() => {
+                snap.vars.insert(name.clone(), value.clone());
+            }
             // A halt ends the walk: nothing after it decides a step.
             Event::Decision(_) if matches!(snap.end, Some(WalkEnd::Halted { .. })) => {}
             Event::Decision(d) => {

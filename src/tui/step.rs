@@ -428,8 +428,14 @@ pub fn recompose(model: &mut Model) {
         walk.phase = Phase::Reading;
         model.status = Some("the card changed while p was asked: read it again, then p".into());
     }
-    walk.card = card;
+    if walk.replace_card(card) {
+        model.status = Some(EDIT_DROPPED.into());
+    }
 }
+
+/// Said when a new card drops an edit made for the old action.
+pub const EDIT_DROPPED: &str =
+    "the action changed: your edit was for the old one and is dropped (e edits again)";
 
 /// Close the current step and open the next (or decide the walk's end).
 pub fn finish_step(model: &mut Model, status: StepStatus, note: String) -> Vec<Effect> {

@@ -481,11 +481,10 @@ fn set_value_prompt(walk: &Walk, name: Option<&str>) -> Option<Prompt> {
             choices.push(c);
         }
     }
-    let choices = choices
-        .into_iter()
-        .map(|c| sanitize_line(&c, 80).into_owned())
-        .take(8)
-        .collect();
+    // Kept as they are (each valid for the variable): a choice cut or
+    // escaped for the screen would be another value once picked. The
+    // prompt's title sanitizes and cuts them where it shows them.
+    let choices = choices.into_iter().take(8).collect();
     Some(Prompt::new(PromptKind::SetValue {
         name: value.name.clone(),
         about,
@@ -493,14 +492,11 @@ fn set_value_prompt(walk: &Walk, name: Option<&str>) -> Option<Prompt> {
     }))
 }
 
-/// Other values the context offers for a variable.
+/// Other values the context offers for a variable: its valid candidates
+/// (`--var`, alert labels, what the state shows, ranked; the default).
+/// Rejected values are never offered.
 fn value_choices(value: &crate::draft::ResolvedValue) -> Vec<String> {
-    value
-        .rejected
-        .iter()
-        .filter(|_| false)
-        .map(|r| r.value.clone())
-        .collect()
+    value.candidates.iter().map(|c| c.value.clone()).collect()
 }
 
 /// Enter on `=`: the value is taken only if the variable's pattern accepts
@@ -535,13 +531,18 @@ fn set_value(model: &mut Model, name: String, input: String) -> Vec<Effect> {
     // Drafts were made with the old values.
     walk.generation += 1;
     walk.drafts.clear();
-    walk.card = compose(&walk.runbook, walk.index, &model.ctx, None);
+    let dropped = walk.replace_card(compose(&walk.runbook, walk.index, &model.ctx, None));
     walk.preflight = None;
     walk.verify = None;
     let step = walk.card.step_id.clone();
     model.status = Some(format!(
-        "{name} set to {} (recorded); r runs the pre-flight with it",
-        sanitize_line(&input, 60)
+        "{name} set to {} (recorded); r runs the pre-flight with it{}",
+        sanitize_line(&input, 60),
+        if dropped {
+            "; the edited action was for the old value and is dropped (e edits again)"
+        } else {
+            ""
+        }
     ));
     let mut effects = vec![
         Effect::Audit(Event::Value {
@@ -664,6 +665,10 @@ fn on_prompt_key(model: &mut Model, key: KeyEvent) -> Vec<Effect> {
                     return Vec::new();
                 };
                 let values = &walk.card.values;
+                // A restored prompt may sit on a step with no values.
+                if values.is_empty() {
+                    return Vec::new();
+                }
                 let at = values.iter().position(|v| &v.name == name).unwrap_or(0);
                 let next = &values[(at + 1) % values.len()].name;
                 if let Some(p) = set_value_prompt(walk, Some(next)) {
@@ -824,15 +829,21 @@ fn on_paste(model: &mut Model, text: String) -> Vec<Effect> {
 fn set_state(model: &mut Model, text: String) -> Vec<Effect> {
     model.ctx.state = Some(std::sync::Arc::new(text.into()));
     model.state = StateView::of(model.ctx.state_text());
+    let mut dropped = false;
     if let Some(walk) = model.walk.as_mut() {
         // Drafts (prefetched ones too) were made from the old state.
         walk.generation += 1;
         walk.drafts.clear();
-        walk.card = compose(&walk.runbook, walk.index, &model.ctx, None);
+        dropped = walk.replace_card(compose(&walk.runbook, walk.index, &model.ctx, None));
     }
     model.status = Some(format!(
-        "state replaced: {} lines; values re-drafted",
-        model.state.lines
+        "state replaced: {} lines; values re-drafted{}",
+        model.state.lines,
+        if dropped {
+            "; the edited action was for the old values and is dropped (e edits again)"
+        } else {
+            ""
+        }
     ));
     model.state_version += 1;
     if model.nav == Screen::Picker {

@@ -64,3 +64,5 @@ mod tui_update;
 mod values_quoting;
 // The wrong-target guard as a table.
 mod wrong_target;
+// Values from pasted state, `=`, the state viewer, the decision line.
+mod review_values;

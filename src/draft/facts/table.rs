@@ -87,11 +87,13 @@ impl Parser {
     pub(super) fn table_row(&mut self, t: &Table, cells: &[Option<&str>], l: &Line<'_>) {
         let at = l.at;
         let mut acc = Acc::default();
-        // Status words anywhere but in names (`payment-failed-retry`); most
-        // rows have none at all, and are read once.
+        // Status words anywhere but in names (`payment-failed-retry`) and
+        // free text (an event's MESSAGE carries what a workload printed: it
+        // must not rank a healthy row as failing); most rows have none at
+        // all, and are read once.
         if failing_word(l.text).is_some() {
             for (col, value) in t.cols.iter().zip(cells) {
-                if let (Some(v), false) = (value, col.role.names()) {
+                if let (Some(v), false) = (value, col.role.names() || col.role.free()) {
                     if let Some(why) = failing_word(v) {
                         acc.add(why, at.no);
                     }

@@ -39,7 +39,8 @@ impl Parser {
                 }
                 if let Some(obj) = &mut t.obj {
                     obj.owner = (None, None);
-                    obj.acc.add(line_health(l.text), l.at.no);
+                    // A bare list item is data (args, finalizers, hosts),
+                    // never a status the tool reports.
                 }
                 Some(Mode::Tree(t))
             }
@@ -297,7 +298,9 @@ impl Obj {
     }
 
     pub(super) fn pair(&mut self, rel: &[&str], key: &str, value: &str, l: &Line<'_>) {
-        self.acc.add(line_health(l.text), l.at.no);
+        if ranks(rel, key) {
+            self.acc.add(line_health(l.text), l.at.no);
+        }
         let at = l.at;
         let keep = |list: &mut Vec<(String, String, At)>| {
             if list.len() < MAX_ENTRIES && !value.is_empty() {
@@ -425,4 +428,17 @@ impl Obj {
         }
         out
     }
+}
+
+/// Does this field of an object say how the object is doing? Its status
+/// and an event's own fields do; free text does not, nor what the object
+/// was told or tagged with (`metadata`, `spec`): a workload writes
+/// messages, annotations and arguments, and a hostile one must not make a
+/// healthy object rank as failing.
+fn ranks(rel: &[&str], key: &str) -> bool {
+    !matches!(rel.first(), Some(&"metadata") | Some(&"spec"))
+        && !matches!(
+            norm(key).as_str(),
+            "message" | "msg" | "note" | "description" | "annotations"
+        )
 }
