@@ -137,8 +137,23 @@ step_no() { screen | sed -n 's/.* · step \([0-9]*\)\/[0-9]* · .*/\1/p' | head 
 
 # The text of the confirm/prompt box, box-drawing stripped and joined.
 prompt_text() {
-  screen | awk '/┌ confirm/ {on=1; next} on && /Enter confirms/ {exit} on' |
-    sed 's/.*││[^│]*│//; s/│.*//' | awk '/^> / {exit} {print}' | tr -s ' \n' ' '
+  # By the box's own columns (it may cover any pane): perl decodes UTF-8
+  # whatever the locale.
+  screen | perl -CSD -e '
+    use utf8;
+    my @rows = <STDIN>; chomp @rows;
+    for my $i (0 .. $#rows) {
+      my $a = index($rows[$i], "┌ confirm"); next if $a < 0;
+      my $b = index($rows[$i], "┐", $a);
+      my @out;
+      for my $row (@rows[$i + 1 .. $#rows]) {
+        my $seg = substr($row, $a + 1, $b - $a - 1) // "";
+        last if substr($row, $a, 1) eq "└" || $seg =~ /^\s*> /;
+        push @out, $seg;
+      }
+      my $t = join(" ", @out); $t =~ s/\s+/ /g; $t =~ s/^ | $//g;
+      print $t; last;
+    }'
 }
 
 # run_check KEY KIND: press r (pre-flight) or v (verify), print the verdict.
