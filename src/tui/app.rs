@@ -510,9 +510,11 @@ async fn run_draft(
         .await;
 }
 
-/// A tick every few seconds, so the screen is drawn as time passes.
+/// A tick every second, so the screen is drawn as time passes and a large
+/// state's values, read on their own thread, reach the card within a
+/// second (an unchanged frame sends nothing to the terminal).
 async fn tick(tx: mpsc::Sender<Msg>) {
-    let mut every = tokio::time::interval(Duration::from_secs(5));
+    let mut every = tokio::time::interval(Duration::from_secs(1));
     every.tick().await;
     loop {
         every.tick().await;

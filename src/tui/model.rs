@@ -722,6 +722,33 @@ impl Walk {
             .or(self.card.action.as_ref().map(|a| a.command.as_str()))
     }
 
+    /// Values the action (`rollback: false`) or the rollback needs that
+    /// nothing supplied: such a command is not copied, and `p` waits.
+    /// An action the human edited is theirs as written.
+    pub fn missing_for(&self, rollback: bool) -> Vec<String> {
+        let step = &self.runbook.steps[self.index];
+        let template = if rollback {
+            match &step.rollback {
+                Some(crate::runbook::Rollback::Command(c)) => Some(c.run.as_str()),
+                _ => None,
+            }
+        } else if self.edited_action.is_some() {
+            None
+        } else {
+            step.action.as_ref().map(|a| a.run.as_str())
+        };
+        let Some(template) = template else {
+            return Vec::new();
+        };
+        let used: Vec<&str> = crate::runbook::render::placeholders(template).collect();
+        self.card
+            .missing
+            .iter()
+            .filter(|m| used.contains(&m.as_str()))
+            .cloned()
+            .collect()
+    }
+
     /// The pre-flight verdict, if it judged the command the card shows now.
     pub fn current_preflight(&self) -> Option<&Judged> {
         let shown = self.card.preflight.as_ref()?;

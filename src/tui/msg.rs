@@ -15,7 +15,7 @@ pub enum Msg {
     /// A bracketed paste: text, never keystrokes.
     Paste(String),
     Resize(u16, u16),
-    /// Time passed (every few seconds): the screen is drawn again, so what
+    /// Time passed (every second): the screen is drawn again, so what
     /// `p` will do stays true as a verdict ages or a rule expires.
     Tick,
     /// A signal that ends stepguard (`SIGHUP`, `SIGTERM`, `SIGINT`, `SIGQUIT`):

@@ -79,6 +79,13 @@ pub fn policy_input(model: &Model, walk: &Walk) -> PolicyInput {
 /// key that helps (a value to set, not just "run it first").
 pub fn decision(model: &Model, walk: &Walk) -> Outcome {
     let mut outcome = crate::policy::decide(&model.policy, &policy_input(model, walk));
+    let lacking = walk.missing_for(false);
+    if !lacking.is_empty() && outcome.wait.is_none() {
+        outcome.wait = Some(format!(
+            "the action lacks {}: = sets a value, then p",
+            lacking.join(", ")
+        ));
+    }
     if let (Some(pre), None) = (&walk.card.preflight, walk.current_preflight()) {
         if !pre.missing.is_empty() {
             outcome.wait = Some(format!(

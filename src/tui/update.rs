@@ -351,6 +351,12 @@ fn on_walk_key(model: &mut Model, key: KeyEvent) -> Vec<Effect> {
         Command::RunVerify => return step::start_check(model, CheckKind::Verify),
         Command::Proceed => return step::proceed(model),
         Command::CopyAction => match walk.action() {
+            Some(_) if !walk.missing_for(false).is_empty() => {
+                model.status = Some(format!(
+                    "not copied: the action lacks {} (= sets a value)",
+                    walk.missing_for(false).join(", ")
+                ))
+            }
             Some(text) => {
                 // An action aimed elsewhere than this session is not copied
                 // without a reason.
@@ -368,6 +374,12 @@ fn on_walk_key(model: &mut Model, key: KeyEvent) -> Vec<Effect> {
             None => model.status = Some("this step has no action".into()),
         },
         Command::CopyRollback => match walk.card.rollback.command() {
+            Some(_) if !walk.missing_for(true).is_empty() => {
+                model.status = Some(format!(
+                    "not copied: the rollback lacks {} (= sets a value)",
+                    walk.missing_for(true).join(", ")
+                ))
+            }
             Some(text) => {
                 return vec![Effect::Copy {
                     what: "rollback",

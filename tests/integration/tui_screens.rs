@@ -399,3 +399,62 @@ fn a_binary_paste_is_questioned_before_it_is_kept() {
     };
     assert!(warning.is_none());
 }
+
+const ACTION_NEEDS: &str = r#"
+id: action-needs
+title: The action needs a value the pre-flight does not
+risk: low
+variables:
+  namespace: {pattern: '^[a-z]+$', from: [var:namespace]}
+  pod: {pattern: '^[a-z0-9-]+$'}
+steps:
+  - id: act
+    title: Delete the stuck pod
+    intent: It comes back.
+    preflight: {run: 'echo {{namespace}}', proceed_if: 'ok'}
+    action: {run: 'kubectl -n {{namespace}} delete pod {{pod}}', blast_radius: one pod}
+    rollback: {run: 'kubectl -n {{namespace}} get pod {{pod}}'}
+"#;
+
+#[test]
+fn an_action_lacking_a_value_is_not_copied_and_p_waits() {
+    let rb = parse_str(ACTION_NEEDS, Path::new("action-needs.yaml")).unwrap();
+    let mut ctx = Context::default();
+    ctx.vars.insert("namespace".into(), "payments".into());
+    let mut m = Model::new(vec![rb.clone()], ctx);
+    m.now_ms = 1_000_000;
+    m.start_walk(rb);
+    run_preflight(&mut m, &["ok"], 0);
+    for (k, what) in [('a', "action"), ('y', "rollback")] {
+        let effects = update(&mut m, key(k));
+        assert!(
+            !effects.iter().any(|e| matches!(e, Effect::Copy { .. })),
+            "{what} with a placeholder was copied: {effects:?}"
+        );
+        let status = m.status.clone().unwrap();
+        assert!(
+            status.contains(&format!("the {what} lacks pod")),
+            "{status}"
+        );
+    }
+    assert!(
+        decision_text(&m).contains("p: WAIT"),
+        "{}",
+        decision_text(&m)
+    );
+    update(&mut m, key('p'));
+    assert_eq!(index(&m), 0, "p moved on with an incomplete action");
+    // Set, it is copied whole and p proceeds (after the pre-flight again).
+    update(&mut m, key('='));
+    typed(&mut m, "web-1");
+    update(&mut m, code(KeyCode::Enter));
+    let effects = update(&mut m, key('a'));
+    assert!(
+        effects.iter().any(|e| matches!(e, Effect::Copy { text, .. } if text == "kubectl -n payments delete pod web-1")),
+        "{effects:?}"
+    );
+    run_preflight(&mut m, &["ok"], 0);
+    update(&mut m, key('p'));
+    assert_eq!(index(&m), 0, "last step: the walk ends instead");
+    assert!(m.walk.as_ref().unwrap().end().is_some());
+}
