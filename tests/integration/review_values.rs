@@ -973,7 +973,6 @@ steps:
 /// own status word) names a healthy namespace: it must not outrank what
 /// kubectl's table shows failing.
 #[test]
-#[ignore = "design: free-text lines (logfmt k=v, a describe block's Message and Events) rank by the words on them, like a tool's status column; a hostile line with the strongest failure word, earlier in the paste, wins the tie. Needs a rank for where a value was printed (a tool's column before free text)"]
 fn a_log_line_cannot_make_a_healthy_namespace_the_failing_one() {
     let state = "level=error msg=\"CrashLoopBackOff\" namespace=kube-system\n\
                  NAMESPACE     NAME                       READY   STATUS             RESTARTS   AGE\n\
@@ -1043,7 +1042,6 @@ fn equals_offers_the_values_the_state_shows_whole() {
 
 /// The same through a describe block's Message field.
 #[test]
-#[ignore = "design: see a_log_line_cannot_make_a_healthy_namespace_the_failing_one"]
 fn a_describe_message_cannot_make_a_healthy_namespace_the_failing_one() {
     let state = "Name:         coredns-5d78c9869d-abcde\nNamespace:    kube-system\nStatus:       Running\nMessage:      CrashLoopBackOff OOMKilled\n\n\
                  NAMESPACE     NAME                       READY   STATUS             RESTARTS   AGE\n\

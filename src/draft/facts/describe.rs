@@ -55,6 +55,9 @@ pub(super) struct Describe {
     pub(super) containers_at: Option<usize>,
     pub(super) container_indent: Option<usize>,
     pub(super) acc: Acc,
+    /// Inside a `Message:` field (its indent): continuation lines too.
+    message_at: Option<usize>,
+    in_events: bool,
 }
 
 impl Describe {
@@ -69,14 +72,17 @@ impl Describe {
             containers_at: None,
             container_indent: None,
             acc: Acc::default(),
+            message_at: None,
+            in_events: false,
         }
     }
 
     pub(super) fn line(&mut self, l: &Line<'_>) {
         let text = l.text;
-        self.acc.add(line_health(text), l.at.no);
         let indent = text.len() - text.trim_start().len();
         let trimmed = text.trim();
+        let why = self.health(text, indent, trimmed);
+        self.acc.add(why, l.at.no);
         if let Some(ci) = self.containers_at {
             if indent <= ci {
                 self.containers_at = None;
@@ -132,6 +138,38 @@ impl Describe {
                 _ => {}
             }
         }
+    }
+
+    /// What a line says. Messages (a condition's, a container state's, the
+    /// message column of Events) are text a workload wrote: their failure
+    /// words rank below the object's own Status, State, Reason and Ready.
+    fn health(&mut self, text: &str, indent: usize, trimmed: &str) -> Why {
+        if self.message_at.is_some_and(|at| indent <= at) {
+            self.message_at = None;
+        }
+        if indent == 0 {
+            self.in_events = text.starts_with("Events:");
+        }
+        if self.message_at.is_some() {
+            return said(text);
+        }
+        if trimmed.starts_with("Message:") {
+            self.message_at = Some(indent);
+            return said(text);
+        }
+        if self.in_events && indent > 0 {
+            // `Type  Reason  Age  From  Message`: the first two are kubectl's.
+            let mut words = trimmed.split_whitespace();
+            let status: String = words.by_ref().take(2).collect::<Vec<_>>().join(" ");
+            let rest: String = words.collect::<Vec<_>>().join(" ");
+            let (a, b) = (line_health(&status), said(&rest));
+            return if (b.class(), b.weight()) > (a.class(), a.weight()) {
+                b
+            } else {
+                a
+            };
+        }
+        line_health(text)
     }
 
     pub(super) fn push_label(&mut self, value: &str, at: At) {

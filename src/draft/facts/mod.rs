@@ -360,6 +360,11 @@ enum Why {
     /// A status word that means failure (`CrashLoopBackOff`, `NotReady`,
     /// …), by its place in [`FAILING`].
     Failing(u8),
+    /// The same word in free text: a log line, a message. A workload
+    /// writes that text, so it ranks below any failure a tool's status
+    /// shows (a log line naming another namespace cannot outrank the row
+    /// that is failing).
+    Said(u8),
     /// An event of type Warning.
     Warning,
     /// READY x/y with x < y.
@@ -392,12 +397,13 @@ enum Scope {
 impl Why {
     fn class(self) -> u32 {
         match self {
-            Why::Failing(_) | Why::Warning => 3,
-            Why::Used(p) if p >= 90 => 3,
-            Why::Used(p) if p >= 80 => 2,
+            Why::Failing(_) | Why::Warning => 6,
+            Why::Used(p) if p >= 90 => 6,
+            Why::Used(p) if p >= 80 => 4,
             Why::Used(_) => 0,
-            Why::NotReady(..) | Why::Restarts(_) | Why::Degraded(_) => 2,
-            Why::Quiet => 1,
+            Why::NotReady(..) | Why::Restarts(_) | Why::Degraded(_) => 4,
+            Why::Said(_) => FAILING_CLASS,
+            Why::Quiet => 2,
             Why::Healthy(_) | Why::NothingFound => 0,
         }
     }
@@ -405,7 +411,7 @@ impl Why {
     fn weight(self) -> u32 {
         match self {
             // The more specific the word, the earlier it is listed.
-            Why::Failing(i) => FAILING.len().saturating_sub(i as usize) as u32,
+            Why::Failing(i) | Why::Said(i) => FAILING.len().saturating_sub(i as usize) as u32,
             Why::Restarts(n) => n.min(99_999),
             Why::Used(p) => p,
             Why::NotReady(r, t) => t.saturating_sub(r).min(99_999),
@@ -416,6 +422,10 @@ impl Why {
     fn words(self) -> String {
         match self {
             Why::Failing(i) => FAILING.get(i as usize).unwrap_or(&"failing").to_string(),
+            Why::Said(i) => format!(
+                "{} in free text",
+                FAILING.get(i as usize).unwrap_or(&"failing")
+            ),
             Why::Warning => "a Warning event".into(),
             Why::NotReady(r, t) => format!("READY {r}/{t}"),
             Why::Restarts(n) => format!("{n} restarts"),
@@ -443,7 +453,7 @@ impl Rank {
 
     /// Does the state show this value failing?
     pub fn failing(&self) -> bool {
-        self.why.class() >= 2
+        self.why.class() >= FAILING_CLASS
     }
 
     /// Read from an echoed command line, ranked by its output.
@@ -490,7 +500,7 @@ struct Acc {
 impl Acc {
     fn add(&mut self, why: Why, line: usize) {
         match why.class() {
-            2.. => {
+            FAILING_CLASS.. => {
                 let better = self
                     .worst
                     .is_none_or(|(w, _)| (why.class(), why.weight()) > (w.class(), w.weight()));
@@ -604,7 +614,19 @@ fn healthy_word(text: &str) -> Option<&'static str> {
     HEALTHY.iter().copied().find(|w| *w == m.as_str())
 }
 
-/// What a line of free text says.
+/// The lowest class that says failing.
+const FAILING_CLASS: u32 = 3;
+
+/// What a line of text a workload wrote says: its failure words rank as
+/// [`Why::Said`].
+fn said(text: &str) -> Why {
+    match line_health(text) {
+        Why::Failing(i) => Why::Said(i),
+        why => why,
+    }
+}
+
+/// What a line says, read as a tool's status.
 fn line_health(text: &str) -> Why {
     if let Some(why) = failing_word(text) {
         why

@@ -265,7 +265,8 @@ impl Parser {
             }
             return;
         }
-        let why = line_health(text);
+        // A line outside any tool's layout: a log line, `key=value`s.
+        let why = said(text);
         self.observe(why, at.no);
         let rank = Rank::line(why);
         // Cheap byte checks first: most pasted lines hold none of these.

@@ -761,3 +761,29 @@ fn credentials_are_never_values() {
     assert!(is_secret_key("db_password") && is_secret_key("auth_token"));
     assert!(!is_secret_key("author") && !is_secret_key("monkey"));
 }
+
+/// A describe block ranks by its Status, State, Reason and the Events'
+/// Type and Reason; words in a Message (a condition's, a state's, an
+/// event's) are a workload's text and rank below them.
+#[test]
+fn describe_messages_rank_below_a_tools_status() {
+    let healthy = "Name:         coredns-5d78c9869d-abcde\nNamespace:    kube-system\nStatus:       Running\nConditions:\n  Type    Status\n  Ready   True\nEvents:\n  Type    Reason   Age   From     Message\n  ----    ------   ----  ----     -------\n  Normal  Pulled   1m    kubelet  CrashLoopBackOff OOMKilled seen upstream\n";
+    let f = Facts::parse(healthy);
+    let ns = top(&f, "namespace");
+    assert!(
+        ns.rank.describe().contains("free text"),
+        "{}",
+        ns.rank.describe()
+    );
+    let failing = "Name:         checkout-7d9f8c6b5-xk2lq\nNamespace:    payments\nStatus:       Running\nContainers:\n  checkout:\n    State:          Waiting\n      Reason:       CrashLoopBackOff\n    Last State:     Terminated\n      Message:      all good here\n";
+    let f = Facts::parse(&format!("{healthy}\n{failing}"));
+    assert_eq!(values(&f, "namespace"), ["payments", "kube-system"]);
+    assert!(top(&f, "namespace").rank.failing());
+    // A multi-line message stays a message to its end.
+    let f = Facts::parse("Name:         a\nNamespace:    quiet\nMessage:      first line\n              CrashLoopBackOff on a later line\nStatus:       Running\n");
+    assert!(
+        top(&f, "namespace").rank.describe().contains("free text"),
+        "{}",
+        top(&f, "namespace").rank.describe()
+    );
+}
