@@ -260,6 +260,7 @@ pub fn compose(
             rank: "proposed by the model".into(),
             line: None,
             derived: false,
+            contested: false,
         };
         // Code-found values win: the engineer's --var, alert labels, the state.
         if current.verified {

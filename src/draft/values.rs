@@ -81,6 +81,11 @@ pub struct Candidate {
     /// (a pod's Deployment from its name): the human confirms it.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub derived: bool,
+    /// The state shows another value failing by a tool's own status more
+    /// than this one's line does (the extract matched a log line, say):
+    /// the human confirms it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub contested: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -199,7 +204,8 @@ fn resolve_one(name: &str, var: &Variable, ctx: &Context) -> ResolvedValue {
         }
     }
     if let Some(first) = out.candidates.first() {
-        out.verified = first.evidence.source != Source::Default && !first.derived;
+        out.verified =
+            first.evidence.source != Source::Default && !first.derived && !first.contested;
         out.value = Some(first.value.clone());
         out.evidence = Some(first.evidence.clone());
     }
@@ -214,6 +220,7 @@ fn candidates(name: &str, var: &Variable, ctx: &Context) -> Vec<Candidate> {
         rank: rank.to_string(),
         line: None,
         derived: false,
+        contested: false,
     };
     let from_var = |key: &str, list: &mut Vec<Candidate>| {
         if let Some(v) = ctx.vars.get(key) {
@@ -244,19 +251,6 @@ fn candidates(name: &str, var: &Variable, ctx: &Context) -> Vec<Candidate> {
     }
     if let Some(state) = &ctx.state {
         let text = state.text();
-        if let Some(pattern) = &var.extract {
-            if let Some((value, line, excerpt)) = extract(pattern, text) {
-                list.push(Candidate {
-                    line: Some(line),
-                    ..plain(
-                        &value,
-                        Source::State,
-                        format!("state line {line}: {excerpt}"),
-                        "the first match of the variable's extract pattern",
-                    )
-                });
-            }
-        }
         let keys = super::facts::keys_for(name, var);
         // A large state is read off the caller's thread: until it is, its
         // values are not offered (the card says so, see `compose`).
@@ -264,6 +258,30 @@ fn candidates(name: &str, var: &Variable, ctx: &Context) -> Vec<Candidate> {
             .facts_now()
             .map(|f| f.lookup(&keys))
             .unwrap_or_default();
+        if let Some(pattern) = &var.extract {
+            if let Some((value, line, excerpt)) = extract(pattern, text) {
+                let mut rank = "the first match of the variable's extract pattern".to_string();
+                let contested = contested_by(&value, &facts);
+                if let Some(best) = contested {
+                    rank.push_str(&format!(
+                        "; unverified: line {} shows {} ({})",
+                        best.line,
+                        best.value,
+                        best.rank.describe()
+                    ));
+                }
+                list.push(Candidate {
+                    line: Some(line),
+                    contested: contested.is_some(),
+                    ..plain(
+                        &value,
+                        Source::State,
+                        format!("state line {line}: {excerpt}"),
+                        &rank,
+                    )
+                });
+            }
+        }
         for fact in facts.into_iter().take(STATE_CANDIDATES) {
             list.push(Candidate {
                 evidence: Evidence {
@@ -274,6 +292,7 @@ fn candidates(name: &str, var: &Variable, ctx: &Context) -> Vec<Candidate> {
                 rank: fact.rank.describe(),
                 line: Some(fact.line),
                 derived: fact.derived,
+                contested: false,
             });
         }
     }
@@ -286,6 +305,21 @@ fn candidates(name: &str, var: &Variable, ctx: &Context) -> Vec<Candidate> {
         ));
     }
     list
+}
+
+/// The fact that contests an extracted value: the best ranked one, when it
+/// is another value that a tool's status shows failing, above anything the
+/// state shows about the extracted value itself.
+fn contested_by<'f>(
+    value: &str,
+    facts: &'f [super::facts::Fact],
+) -> Option<&'f super::facts::Fact> {
+    let best = facts
+        .first()
+        .filter(|f| f.rank.failing() && f.value != value)?;
+    let own = facts.iter().find(|f| f.value == value);
+    own.is_none_or(|f| f.rank.score() < best.rank.score())
+        .then_some(best)
 }
 
 /// The first match of `pattern` in the state: capture 1 (or the whole

@@ -1049,3 +1049,33 @@ fn a_describe_message_cannot_make_a_healthy_namespace_the_failing_one() {
     let (value, all) = namespace_of(state);
     assert_eq!(value.as_deref(), Some("payments"), "{all:?}");
 }
+
+/// The runbook's own `extract` matching a log line takes the value (the
+/// author's rule comes first), but when a tool's status shows another value
+/// failing more strongly the value is not verified: `p` asks for it to be
+/// confirmed, and the card says which line disagrees.
+#[test]
+fn an_extract_matching_a_log_line_is_unverified_when_a_tool_shows_another_failing() {
+    let mut rb = runbook(None);
+    rb.variables.get_mut("namespace").unwrap().extract =
+        Some(r"namespace[=:]\s*([a-z0-9-]+)".into());
+    let hostile = "level=error msg=\"CrashLoopBackOff\" namespace=kube-system\n\
+                   NAMESPACE     NAME                       READY   STATUS             RESTARTS   AGE\n\
+                   payments      checkout-7d9f8c6b5-xk2lq   0/1     CrashLoopBackOff   17         41m\n";
+    let v = &resolve(&rb, &ctx_with_state(hostile))["namespace"];
+    assert_eq!(v.value.as_deref(), Some("kube-system"));
+    assert!(!v.verified, "{v:?}");
+    assert!(
+        v.candidates[0].rank.contains("line 3 shows payments"),
+        "{v:?}"
+    );
+    // When the tool agrees, or shows nothing failing, the extract verifies.
+    let agreeing = "namespace: payments\n\
+                    NAMESPACE     NAME                       READY   STATUS             RESTARTS   AGE\n\
+                    payments      checkout-7d9f8c6b5-xk2lq   0/1     CrashLoopBackOff   17         41m\n";
+    let v = &resolve(&rb, &ctx_with_state(agreeing))["namespace"];
+    assert_eq!(v.value.as_deref(), Some("payments"));
+    assert!(v.verified, "{v:?}");
+    let v = &resolve(&rb, &ctx_with_state("namespace: payments\n"))["namespace"];
+    assert!(v.verified, "{v:?}");
+}
