@@ -86,12 +86,14 @@ pub async fn run(
     }
     let started = Instant::now();
     let status_of_sandbox = prepared.status.clone();
-    // The scratch directory lives until the run is over (dropped at return).
-    let (mut child, _scratch) = spawn(&req.command, prepared)?;
+    let (mut child, scratch) = spawn(&req.command, prepared)?;
     let pgid = child.id();
-    // PDEATHSIG reaches only the shell; the watcher (dropped, hence killed,
-    // when this function returns) cleans up the rest if stepguard dies.
-    let _watcher = pgid.and_then(|pgid| spawn_watcher(pgid, _scratch.path()));
+    // PDEATHSIG reaches only the shell; the watcher cleans up the rest if
+    // stepguard dies, the scratch directory included.
+    let watcher = pgid.and_then(|pgid| spawn_watcher(pgid, scratch.path()));
+    // Dropped at return in this order: the scratch directory is removed,
+    // then the watcher killed, so no kill between the two leaves it behind.
+    let _run = (scratch, watcher);
     let stdout = child.stdout.take().expect("piped stdout");
     let stderr = child.stderr.take().expect("piped stderr");
 
@@ -342,9 +344,9 @@ fn spawn_watcher(pgid: u32, scratch: &std::path::Path) -> Option<tokio::process:
 }
 
 /// `stepguard __reap PGID PARENT [SCRATCH]`: wait until the command's
-/// session is empty, or until PARENT (stepguard) is gone, and then kill the
-/// session and remove the run's scratch directory (stepguard removes it
-/// itself when it lives). Polling the parent works whatever signal ended
+/// session is empty and its scratch directory removed (stepguard removes it
+/// itself when it lives), or until PARENT (stepguard) is gone, and then
+/// kill the session and remove the scratch directory. Polling the parent works whatever signal ended
 /// it, SIGKILL included.
 pub fn reap(pgid: u32, parent: u32, scratch: Option<&std::path::Path>) {
     // The terminal's hang-up and interrupt are for stepguard, not for its
@@ -370,7 +372,9 @@ pub fn reap(pgid: u32, parent: u32, scratch: Option<&std::path::Path>) {
         let members = libc::pid_t::try_from(pgid)
             .map(session_members)
             .unwrap_or_default();
-        if members.is_empty() {
+        // Done once the command is over and stepguard has removed the
+        // scratch directory: a kill in between is still ours to clean up.
+        if members.is_empty() && scratch.is_none_or(|d| !d.exists()) {
             return;
         }
         std::thread::sleep(Duration::from_millis(100));

@@ -199,8 +199,45 @@ fn probe_kernel() -> SandboxStatus {
     }
 }
 
-/// Scratch directories are named so: the reaper removes one left behind.
+/// Scratch directories are named so, then the owning stepguard's pid: the
+/// reaper removes one left behind, and so does the next stepguard that
+/// runs anything once its owner is gone.
 pub const SCRATCH_PREFIX: &str = "stepguard-run-";
+
+/// Remove scratch directories whose stepguard is gone: a SIGKILL between
+/// creating one and starting its watcher leaves it (once per process).
+fn sweep_scratch() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+            return;
+        };
+        // SAFETY: geteuid has no preconditions.
+        let uid = unsafe { libc::geteuid() };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(pid) = name
+                .to_str()
+                .and_then(|n| n.strip_prefix(SCRATCH_PREFIX))
+                .and_then(|rest| rest.split_once('-'))
+                .and_then(|(pid, _)| pid.parse::<libc::pid_t>().ok())
+                .filter(|pid| *pid > 0)
+            else {
+                continue;
+            };
+            // Ours, a directory (not a link), and its owner gone: kill(pid, 0)
+            // fails with ESRCH only when no process has that pid.
+            let ours = std::fs::symlink_metadata(entry.path())
+                .is_ok_and(|m| m.is_dir() && std::os::unix::fs::MetadataExt::uid(&m) == uid);
+            // SAFETY: signal 0 sends nothing; it only checks the pid.
+            let gone = unsafe { libc::kill(pid, 0) } == -1
+                && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+            if ours && gone {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    });
+}
 
 /// Everything one run needs before the fork: its scratch directory, the
 /// ruleset to apply in the child, and what protects it.
@@ -237,8 +274,9 @@ pub fn prepare(policy: &SandboxPolicy) -> Result<Prepared, SandboxError> {
             SandboxStatus::Enforced { .. } => {}
         }
     }
+    sweep_scratch();
     let scratch = tempfile::Builder::new()
-        .prefix(SCRATCH_PREFIX)
+        .prefix(&format!("{SCRATCH_PREFIX}{}-", std::process::id()))
         .permissions(std::fs::Permissions::from_mode(0o700))
         .tempdir()
         .map_err(SandboxError::Scratch)?;

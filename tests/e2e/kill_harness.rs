@@ -3,7 +3,8 @@
 //! SIGKILL at random moments (seeded): right after start, within 2 ms of
 //! the key that decides a step, in the middle of a pre-flight, with a
 //! reason half typed, right after a copy; at step 1, 2, 3 or 4. After each
-//! kill: no process of its pre-flights is left, the audit chain verifies,
+//! kill: no process of its pre-flights is left nor their scratch directories,
+//! the audit chain verifies,
 //! the session is listed, `run --resume` from `/` opens it on the step the
 //! log says (screen and `session.json`), `p` there never decides a step the
 //! log already decided, and the chain verifies after `q`.
@@ -231,7 +232,8 @@ impl Rng {
 enum Check {
     /// The walk reached the moment and SIGKILL ended stepguard.
     Killed,
-    /// No process of the case's pre-flights outlives it (1.5 s allowed).
+    /// No process of the case's pre-flights outlives it (1.5 s allowed),
+    /// nor a scratch directory once it is resumed.
     Reaped,
     /// `audit verify` after the kill.
     Verify,
@@ -672,11 +674,28 @@ fn start_pane(name: &str, dir: &str, args: &str, state: &Path) -> Tmux {
         "cd {dir} && {} {args}; code=$?; stty sane; echo; echo \"EXITED $code\"; sleep 60",
         bin()
     );
+    // Pre-flights' scratch directories go beside the state directory, so
+    // that what a kill leaves behind is seen.
+    let tmp = state.join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
     Tmux::start(
         name,
         &line,
-        &[("STEPGUARD_STATE_DIR", state.to_str().unwrap())],
+        &[
+            ("STEPGUARD_STATE_DIR", state.to_str().unwrap()),
+            ("TMPDIR", tmp.to_str().unwrap()),
+        ],
     )
+}
+
+/// Scratch directories of pre-flights under the case's `TMPDIR`.
+fn scratch_dirs(state: &Path) -> Vec<String> {
+    std::fs::read_dir(state.join("tmp"))
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with("stepguard-run-"))
+        .collect()
 }
 
 /// `run --resume ID` from `dir`: the pane once the walk shows, else the
@@ -912,6 +931,24 @@ fn run_case(plan: Plan) -> CaseResult {
             }
         },
     };
+    // Their scratch directories are gone: removed by the watcher, or (a
+    // kill before the watcher started) swept by the resumed stepguard.
+    if resumed.is_some() {
+        let deadline = Instant::now() + Duration::from_millis(1_500);
+        let left = loop {
+            let left = scratch_dirs(state);
+            if left.is_empty() || Instant::now() > deadline {
+                break left;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        };
+        if !left.is_empty() {
+            r.fail(
+                Check::Reaped,
+                format!("left in TMPDIR after the resume: {}", left.join(", ")),
+            );
+        }
+    }
     let Some(t) = resumed else {
         for c in &CHECKS[5..] {
             r.set(*c, Status::Skipped);
