@@ -280,45 +280,64 @@ async fn no_class_gets_a_hostile_draft_run_through_draft_preflight() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
-/// The walk itself: a drafted prose step whose pre-flight would write the
-/// canary through an awk continuation line; `r` is refused on screen.
+/// The walk itself, one reproduction per class: a drafted prose step whose
+/// pre-flight is the attack; the header says whose commands they are, `r`
+/// is refused on screen, and nothing reaches the canaries.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_tui_refuses_a_hostile_preflight_and_says_whose_commands_they_are() {
     let scene = Scene::new();
     let canary = Canary::start();
-    let (_, command) = reproductions(&scene, &canary).remove(0);
-    let draft = hostile_draft(&command);
-    let server = FakeServer::start(move |_, _| sse(&draft, &ChunkStyle::default())).await;
-    let base = server.base_url.clone();
+    let mut seen = std::collections::BTreeSet::new();
+    let firsts: Vec<_> = reproductions(&scene, &canary)
+        .into_iter()
+        .filter(|(class, _)| seen.insert(class.split(' ').next().unwrap_or_default()))
+        .collect();
+    assert_eq!(firsts.len(), 8, "one reproduction of each class 1-8");
     let work = scene.work().display().to_string();
     let runbook = scene.runbook().display().to_string();
-    tokio::task::block_in_place(|| {
-        let bin = env!("CARGO_BIN_EXE_stepguard");
-        let t = tmux::Tmux::start(
-            "hostile",
-            &format!("cd {work} && {bin} run {runbook}; sleep 60"),
-            &[("OPENAI_BASE_URL", &base), ("OPENAI_API_KEY", "sk-test")],
-        );
-        let screen = t.wait_for("drafted by");
+    for (class, command) in firsts {
+        let draft = hostile_draft(&command);
+        let server = FakeServer::start(move |_, _| sse(&draft, &ChunkStyle::default())).await;
+        let base = server.base_url.clone();
+        tokio::task::block_in_place(|| {
+            let bin = env!("CARGO_BIN_EXE_stepguard");
+            let t = tmux::Tmux::start(
+                "hostile",
+                &format!("cd {work} && {bin} run {runbook}; sleep 60"),
+                &[("OPENAI_BASE_URL", &base), ("OPENAI_API_KEY", "sk-test")],
+            );
+            let screen = t.wait_for("drafted by");
+            assert!(
+                screen.contains("the commands are the model's"),
+                "{class}: a prose step's commands are the model's:\n{screen}"
+            );
+            t.keys(&["r"]);
+            let screen = t.wait_for("refused");
+            assert!(!screen.contains("PASS"), "{class}:\n{screen}");
+            t.keys(&["q"]);
+        });
         assert!(
-            screen.contains("the commands are the model's"),
-            "a prose step's commands are the model's:\n{screen}"
+            !scene.canary_appeared(),
+            "{class}: the canary file appeared"
         );
-        t.keys(&["r"]);
-        let screen = t.wait_for("refused");
-        assert!(!screen.contains("PASS"), "{screen}");
-        t.keys(&["q"]);
-    });
-    assert!(!scene.canary_appeared(), "the canary file appeared");
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let hits = canary.hits.load(Ordering::SeqCst);
+    assert!(hits == 0, "{hits} packet(s) reached the canary server");
 }
 
-/// The kernel without Landlock, forced: the banner and the header say so.
+/// The kernel without Landlock, forced: the banner and the header say so,
+/// and so does the audit log's record of the run.
 #[test]
 fn the_tui_shows_when_there_is_no_sandbox() {
+    let state = tempfile::tempdir().unwrap();
     let t = tmux::Tmux::start(
         "nosandbox",
         &tmux::shell_line("run demo-checkout-logs --state demo/state.txt --offline"),
-        &[("STEPGUARD_SANDBOX_UNAVAILABLE", "1")],
+        &[
+            ("STEPGUARD_SANDBOX_UNAVAILABLE", "1"),
+            ("STEPGUARD_STATE_DIR", state.path().to_str().unwrap()),
+        ],
     );
     let screen = t.wait_for("PRE-FLIGHT");
     assert!(screen.contains("NO SANDBOX"), "{screen}");
@@ -327,4 +346,83 @@ fn the_tui_shows_when_there_is_no_sandbox() {
     t.wait_for("PASS");
     t.keys(&["q"]);
     tmux::assert_restored(&t, 0);
+    let sessions: Vec<_> = std::fs::read_dir(state.path().join("sessions"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert_eq!(sessions.len(), 1);
+    let log = std::fs::read_to_string(sessions[0].path().join("audit.jsonl")).unwrap();
+    let runs: Vec<Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|e| e["kind"] == "run")
+        .collect();
+    assert!(!runs.is_empty(), "no run in the log:\n{log}");
+    for run in &runs {
+        assert_eq!(run["data"]["sandbox"]["kind"], "guard_only", "{run}");
+    }
+}
+
+/// Classes 9 and 10 through the model server: a model's value whose only
+/// evidence is a healthy line stays unverified and the failing row's value
+/// stays; a value built to close a quote and add arguments is refused by
+/// the variable's pattern and never reaches the command.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_models_values_are_neither_verified_nor_rendered() {
+    const VALUES_RUNBOOK: &str = "id: values\ntitle: Values\nrisk: low\nvariables:\n  namespace:\n    \
+        description: the namespace\n  app:\n    description: the app label\nsteps:\n  - id: look\n    \
+        title: Look at the pods\n    intent: See which pods crash.\n    preflight:\n      \
+        run: kubectl -n {{namespace}} get pods -l app={{app}}\n      proceed_if: CrashLoopBackOff\n";
+    const STATE: &str =
+        "NAMESPACE     NAME                       READY   STATUS             RESTARTS   AGE\n\
+        kube-system   coredns-5d78c9869d-abcde   1/1     Running            0          40d\n\
+        payments      checkout-7d9f8c6b5-xk2lq   0/1     CrashLoopBackOff   17         41m\n";
+    let scene = Scene::new();
+    let dir = scene.dir.path();
+    std::fs::write(dir.join("runbooks/values.yaml"), VALUES_RUNBOOK).unwrap();
+    std::fs::write(dir.join("state.txt"), STATE).unwrap();
+    let draft = json!({
+        "values": {
+            "namespace": {"value": "kube-system", "evidence": "kube-system   coredns-5d78c9869d-abcde   1/1     Running"},
+            "app": {"value": "x' --kubeconfig=./kc '", "evidence": "app=x"}
+        },
+        "notes": "values from the state"
+    })
+    .to_string();
+    let server = FakeServer::start(move |_, _| sse(&draft, &ChunkStyle::default())).await;
+    let base = server.base_url.clone();
+    let out = tokio::task::block_in_place(|| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_stepguard"))
+            .current_dir(scene.work())
+            .env("OPENAI_BASE_URL", &base)
+            .env("OPENAI_API_KEY", "sk-test")
+            .env("STEPGUARD_CONFIG", "/dev/null")
+            .env("STEPGUARD_STATE_DIR", dir.join("state"))
+            .args(["draft", dir.join("runbooks/values.yaml").to_str().unwrap()])
+            .args(["--step", "1", "--json", "--state"])
+            .arg(dir.join("state.txt"))
+            .output()
+            .unwrap()
+    });
+    assert_eq!(server.requests().len(), 1, "the model was not asked");
+    let json: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)));
+    let value = |name: &str| {
+        json["values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == name)
+            .unwrap_or_else(|| panic!("no {name}: {json}"))
+            .clone()
+    };
+    let ns = value("namespace");
+    assert_eq!(ns["value"], "payments", "{ns}");
+    let app = value("app");
+    assert!(app["value"].is_null(), "{app}");
+    assert_eq!(app["rejected"][0]["source"], "model", "{app}");
+    let command = json["card"]["preflight"]["command"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(!command.contains("kubeconfig"), "{command}");
 }
