@@ -1,11 +1,22 @@
 //! Terminal events on a thread of their own, sent as `Msg`. The thread can
 //! be paused so that an editor gets every key (STYLE habit 2).
+//!
+//! The thread reads the terminal's bytes itself rather than through
+//! crossterm's event reader: that reader gathers a bracketed paste in its
+//! parse buffer, copies it into the event, and keeps the buffer's memory
+//! (crossterm-rs/crossterm#1060), so a 50 MiB paste cost over twice its size.
+//! Here a paste is read straight into the one buffer that becomes
+//! `Msg::Paste`; every other sequence goes through terminput, a port of
+//! crossterm's own parser, so keys arrive exactly as crossterm would give
+//! them.
 
+use std::fs::File;
+use std::io::{self, IsTerminal, Read};
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crossterm::event::{self, Event};
 use tokio::sync::mpsc;
 
 use super::msg::Msg;
@@ -50,37 +61,355 @@ impl Drop for Input {
     }
 }
 
+/// Where keys come from: stdin when it is the terminal, else the
+/// controlling terminal (`--state -` pipes the state on stdin). The same
+/// choice crossterm makes for raw mode, so both act on one terminal.
+enum Tty {
+    Stdin,
+    Dev(File),
+}
+
+impl Tty {
+    fn open() -> io::Result<Self> {
+        if io::stdin().is_terminal() {
+            Ok(Tty::Stdin)
+        } else {
+            File::options()
+                .read(true)
+                .write(true)
+                .open("/dev/tty")
+                .map(Tty::Dev)
+        }
+    }
+
+    fn fd(&self) -> RawFd {
+        match self {
+            Tty::Stdin => io::stdin().as_raw_fd(),
+            Tty::Dev(f) => f.as_raw_fd(),
+        }
+    }
+
+    /// Whether bytes are waiting, within `timeout`.
+    fn ready(&self, timeout: Duration) -> io::Result<bool> {
+        let mut poll = libc::pollfd {
+            fd: self.fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+        // SAFETY: one valid pollfd, its count is 1.
+        match unsafe { libc::poll(&mut poll, 1, ms) } {
+            -1 => {
+                let e = io::Error::last_os_error();
+                if e.kind() == io::ErrorKind::Interrupted {
+                    Ok(false)
+                } else {
+                    Err(e)
+                }
+            }
+            0 => Ok(false),
+            _ if poll.revents & (libc::POLLERR | libc::POLLNVAL) != 0 => {
+                Err(io::Error::from(io::ErrorKind::BrokenPipe))
+            }
+            _ => Ok(true),
+        }
+    }
+
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Tty::Stdin => io::stdin().lock().read(buf),
+            Tty::Dev(f) => f.read(buf),
+        }
+    }
+}
+
+const READ_SIZE: usize = 64 * 1024;
+/// How often the thread looks at the pause flag and the terminal's size.
+const POLL: Duration = Duration::from_millis(50);
+/// How long an ESC waits for the rest of a sequence: a terminal writes a
+/// sequence at once, so only a pressed Esc is still alone after this.
+const ESC_WAIT: Duration = Duration::from_millis(25);
+
 fn read_loop(
     tx: mpsc::Sender<Msg>,
     paused: Arc<AtomicBool>,
     idle: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
 ) {
+    // The terminal is gone (closed without a hang-up signal reaching us):
+    // end the walk as a hang-up would, session saved.
+    let lost = || {
+        let _ = tx.blocking_send(Msg::Signal("terminal-lost"));
+    };
+    let Ok(mut tty) = Tty::open() else {
+        return lost();
+    };
+    let mut decoder = Decoder::default();
+    let mut buf = vec![0u8; READ_SIZE];
+    // Resizes are noticed by asking the size at every turn (at least every
+    // 50 ms): no signal handler to share with the runtime's.
+    let mut size = crossterm::terminal::size().ok();
     while !stop.load(Ordering::SeqCst) {
         if paused.load(Ordering::SeqCst) {
             idle.store(true, Ordering::SeqCst);
             std::thread::sleep(Duration::from_millis(10));
+            // The editor may have resized the terminal.
+            size = None;
             continue;
         }
-        // The terminal is gone (closed without a hang-up signal reaching
-        // us): end the walk as a hang-up would, session saved.
-        let lost = || {
-            let _ = tx.blocking_send(Msg::Signal("terminal-lost"));
+        let mut out = Vec::new();
+        let now = crossterm::terminal::size().ok();
+        if now != size {
+            if let Some((w, h)) = now {
+                out.push(Msg::Resize(w, h));
+            }
+            size = now;
+        }
+        // An ESC is a key of its own only when nothing follows it soon.
+        let wait = if decoder.holds_escape() {
+            ESC_WAIT
+        } else {
+            POLL
         };
-        match event::poll(Duration::from_millis(50)) {
-            Ok(true) => {}
-            Ok(false) => continue,
+        match tty.ready(wait) {
+            Ok(true) => match tty.read(&mut buf) {
+                Ok(0) => return lost(),
+                Ok(n) => decoder.feed(&buf[..n], &mut |m| out.push(m)),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(_) => return lost(),
+            },
+            Ok(false) => decoder.flush(&mut |m| out.push(m)),
             Err(_) => return lost(),
         }
-        let msg = match event::read() {
-            Ok(Event::Key(key)) => Msg::Key(key),
-            Ok(Event::Paste(text)) => Msg::Paste(text),
-            Ok(Event::Resize(w, h)) => Msg::Resize(w, h),
-            Ok(_) => continue,
-            Err(_) => return lost(),
-        };
-        if tx.blocking_send(msg).is_err() {
-            break;
+        for msg in out {
+            if tx.blocking_send(msg).is_err() {
+                return;
+            }
         }
+    }
+}
+
+const PASTE_START: &[u8] = b"\x1b[200~";
+const PASTE_END: &[u8] = b"\x1b[201~";
+/// An escape sequence longer than this is not one: drop it rather than
+/// grow without bound on a terminal that sends garbage.
+const MAX_SEQUENCE: usize = 1024;
+
+/// Turns the terminal's bytes into messages, keeping state across reads: a
+/// sequence or a paste may be split anywhere.
+#[derive(Default)]
+pub struct Decoder {
+    /// The bytes of a key or escape sequence not yet complete.
+    pending: Vec<u8>,
+    /// Inside a bracketed paste: its text so far.
+    paste: Option<Vec<u8>>,
+}
+
+impl Decoder {
+    /// Feed one read. An ESC at its end is held: the rest of its sequence
+    /// may come in the next read, else [`Decoder::flush`] gives it as Esc.
+    pub fn feed(&mut self, mut bytes: &[u8], emit: &mut impl FnMut(Msg)) {
+        while !bytes.is_empty() {
+            if let Some(paste) = &mut self.paste {
+                // The end marker may have begun in an earlier read.
+                let old = paste.len();
+                paste.extend_from_slice(bytes);
+                let from = old.saturating_sub(PASTE_END.len() - 1);
+                let Some(at) = find(&paste[from..], PASTE_END).map(|i| from + i) else {
+                    return;
+                };
+                let rest = at + PASTE_END.len() - old;
+                paste.truncate(at);
+                let text = self.paste.take().unwrap_or_default();
+                emit(Msg::Paste(into_text(text)));
+                bytes = &bytes[rest..];
+                continue;
+            }
+            let mut consumed = bytes.len();
+            for (i, &b) in bytes.iter().enumerate() {
+                self.pending.push(b);
+                if self.pending == PASTE_START {
+                    self.pending.clear();
+                    self.paste = Some(Vec::new());
+                    consumed = i + 1;
+                    break;
+                }
+                self.key(false, emit);
+            }
+            bytes = &bytes[consumed..];
+        }
+    }
+
+    /// Whether an ESC waits to learn if a sequence follows it.
+    pub fn holds_escape(&self) -> bool {
+        self.pending == [0x1b]
+    }
+
+    /// Nothing more came: a held ESC was the Esc key.
+    pub fn flush(&mut self, emit: &mut impl FnMut(Msg)) {
+        if self.holds_escape() {
+            self.key(true, emit);
+        }
+    }
+
+    /// Try to read a key from the pending bytes; `alone` says no more bytes
+    /// came after them.
+    fn key(&mut self, alone: bool, emit: &mut impl FnMut(Msg)) {
+        let waiting = match self.pending.as_slice() {
+            [0x1b] => !alone,
+            // A paste's start marker, not yet whole.
+            p => PASTE_START.starts_with(p),
+        };
+        if waiting {
+            return;
+        }
+        match terminput::Event::parse_from(&self.pending) {
+            Ok(Some(terminput::Event::Key(key))) => {
+                emit(Msg::Key(terminput_crossterm::to_crossterm_key(key)));
+                self.pending.clear();
+            }
+            Ok(Some(_)) | Err(_) => self.pending.clear(),
+            Ok(None) if self.pending.len() > MAX_SEQUENCE => self.pending.clear(),
+            Ok(None) => {}
+        }
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// The paste as text, without a copy when it is UTF-8 (a binary paste is
+/// questioned by the state dialog, so its lossy copy is rare).
+fn into_text(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+    fn decode(reads: &[&[u8]]) -> Vec<Msg> {
+        let mut d = Decoder::default();
+        let mut out = Vec::new();
+        for r in reads {
+            d.feed(r, &mut |m| out.push(m));
+        }
+        d.flush(&mut |m| out.push(m));
+        out
+    }
+
+    fn keys(msgs: &[Msg]) -> Vec<String> {
+        msgs.iter()
+            .map(|m| match m {
+                Msg::Key(KeyEvent {
+                    code, modifiers, ..
+                }) if modifiers.is_empty() => format!("{code}"),
+                Msg::Key(KeyEvent {
+                    code, modifiers, ..
+                }) => format!("{modifiers}+{code}"),
+                Msg::Paste(t) => format!("paste:{t}"),
+                _ => "other".into(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn keys_and_sequences_read_as_crossterm_reads_them() {
+        let got = decode(&[b"p\r\x1b[A\x1b[6~\x1b[Z\x03=\t\x7f"]);
+        assert_eq!(
+            keys(&got),
+            [
+                "p",
+                "Enter",
+                "Up",
+                "Page Down",
+                "Shift+Back Tab",
+                "Control+c",
+                "=",
+                "Tab",
+                "Backspace"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_lone_esc_is_esc_and_a_split_sequence_waits_for_its_end() {
+        assert_eq!(keys(&decode(&[b"\x1b"])), ["Esc"]);
+        assert_eq!(keys(&decode(&[b"\x1b", b"[B"])), ["Down"]);
+        let mut d = Decoder::default();
+        let mut out = Vec::new();
+        d.feed(b"q\x1b", &mut |m| out.push(m));
+        assert!(d.holds_escape());
+        d.flush(&mut |m| out.push(m));
+        d.feed(b"\x1b", &mut |m| out.push(m));
+        d.flush(&mut |m| out.push(m));
+        assert_eq!(keys(&out), ["q", "Esc", "Esc"]);
+        assert_eq!(keys(&decode(&[b"\x1b[", b"1;5C"])), ["Control+Right"]);
+    }
+
+    #[test]
+    fn multibyte_characters_split_across_reads() {
+        let bytes = "é→".as_bytes();
+        assert_eq!(
+            keys(&decode(&[&bytes[..1], &bytes[1..4], &bytes[4..]])),
+            ["é", "→"]
+        );
+    }
+
+    #[test]
+    fn a_paste_is_one_message_with_its_bytes_verbatim() {
+        let got = decode(&[b"i\x1b[200~line 1\r\nq\x1b[2D\x1b\ttab\x1b[201~\r"]);
+        assert_eq!(
+            keys(&got),
+            ["i", "paste:line 1\r\nq\x1b[2D\x1b\ttab", "Enter"]
+        );
+    }
+
+    #[test]
+    fn markers_split_at_every_position_across_reads() {
+        let whole: &[u8] = b"a\x1b[200~x\x1b[201~b";
+        for cut in 0..=whole.len() {
+            for cut2 in cut..=whole.len() {
+                let got = decode(&[&whole[..cut], &whole[cut..cut2], &whole[cut2..]]);
+                assert_eq!(keys(&got), ["a", "paste:x", "b"], "cut at {cut} and {cut2}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_paste_in_many_reads_and_an_empty_one() {
+        let mut reads: Vec<Vec<u8>> = vec![b"\x1b[200~".to_vec()];
+        reads.extend((0..1000).map(|i| format!("row {i}\n").into_bytes()));
+        reads.push(b"\x1b[201~\x1b[200~\x1b[201~".to_vec());
+        let refs: Vec<&[u8]> = reads.iter().map(Vec::as_slice).collect();
+        let got = decode(&refs);
+        let expected: String = (0..1000).map(|i| format!("row {i}\n")).collect();
+        assert_eq!(keys(&got), [format!("paste:{expected}"), "paste:".into()]);
+    }
+
+    #[test]
+    fn a_paste_that_is_not_utf8_is_replaced_not_lost() {
+        let got = decode(&[b"\x1b[200~ok\xff\xfeok\x1b[201~"]);
+        assert_eq!(keys(&got), ["paste:ok\u{fffd}\u{fffd}ok"]);
+    }
+
+    #[test]
+    fn garbage_never_grows_without_bound() {
+        let mut d = Decoder::default();
+        let mut out = Vec::new();
+        let junk = [b'\x1b', b'[']
+            .into_iter()
+            .chain(std::iter::repeat_n(b'1', 10_000));
+        for b in junk {
+            d.feed(&[b], &mut |m| out.push(m));
+        }
+        assert!(d.pending.len() <= MAX_SEQUENCE + 1);
+        d.feed(b"\x1b[B", &mut |m| out.push(m));
+        assert!(
+            matches!(out.last(), Some(Msg::Key(k)) if k.code == KeyCode::Down && k.modifiers == KeyModifiers::NONE)
+        );
     }
 }
