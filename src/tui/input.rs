@@ -126,9 +126,10 @@ impl Tty {
 const READ_SIZE: usize = 64 * 1024;
 /// How often the thread looks at the pause flag and the terminal's size.
 const POLL: Duration = Duration::from_millis(50);
-/// How long an ESC waits for the rest of a sequence: a terminal writes a
-/// sequence at once, so only a pressed Esc is still alone after this.
-const ESC_WAIT: Duration = Duration::from_millis(25);
+/// How long an ESC waits for the rest of a sequence, and a paste's end
+/// marker for bytes behind it: a terminal writes a sequence or a paste at
+/// once, and no one types within this of seeing it.
+const QUIET: Duration = Duration::from_millis(30);
 
 fn read_loop(
     tx: mpsc::Sender<Msg>,
@@ -165,12 +166,9 @@ fn read_loop(
             }
             size = now;
         }
-        // An ESC is a key of its own only when nothing follows it soon.
-        let wait = if decoder.holds_escape() {
-            ESC_WAIT
-        } else {
-            POLL
-        };
+        // An ESC, or a paste's end marker, means what it says only when
+        // nothing follows it soon.
+        let wait = if decoder.undecided() { QUIET } else { POLL };
         match tty.ready(wait) {
             Ok(true) => match tty.read(&mut buf) {
                 Ok(0) => return lost(),
@@ -198,33 +196,29 @@ const MAX_SEQUENCE: usize = 1024;
 
 /// Turns the terminal's bytes into messages, keeping state across reads: a
 /// sequence or a paste may be split anywhere.
+///
+/// A paste ends at its end marker only when nothing follows the marker
+/// until the terminal goes quiet ([`Decoder::flush`]). A terminal writes a
+/// paste in one go, so bytes right behind the marker came from the
+/// clipboard: pasted text that carries its own `ESC[201~` (a terminal that
+/// does not strip it) stays text, and cannot type `Enter` or `p` into the
+/// walk.
 #[derive(Default)]
 pub struct Decoder {
     /// The bytes of a key or escape sequence not yet complete.
     pending: Vec<u8>,
-    /// Inside a bracketed paste: its text so far.
+    /// Inside a bracketed paste: its bytes so far, markers within included.
     paste: Option<Vec<u8>>,
 }
 
 impl Decoder {
-    /// Feed one read. An ESC at its end is held: the rest of its sequence
-    /// may come in the next read, else [`Decoder::flush`] gives it as Esc.
+    /// Feed one read. What it leaves undecided (an ESC or a paste's end
+    /// marker at its end) waits for the next read or for [`Decoder::flush`].
     pub fn feed(&mut self, mut bytes: &[u8], emit: &mut impl FnMut(Msg)) {
         while !bytes.is_empty() {
             if let Some(paste) = &mut self.paste {
-                // The end marker may have begun in an earlier read.
-                let old = paste.len();
                 paste.extend_from_slice(bytes);
-                let from = old.saturating_sub(PASTE_END.len() - 1);
-                let Some(at) = find(&paste[from..], PASTE_END).map(|i| from + i) else {
-                    return;
-                };
-                let rest = at + PASTE_END.len() - old;
-                paste.truncate(at);
-                let text = self.paste.take().unwrap_or_default();
-                emit(Msg::Paste(into_text(text)));
-                bytes = &bytes[rest..];
-                continue;
+                return;
             }
             let mut consumed = bytes.len();
             for (i, &b) in bytes.iter().enumerate() {
@@ -241,15 +235,27 @@ impl Decoder {
         }
     }
 
-    /// Whether an ESC waits to learn if a sequence follows it.
-    pub fn holds_escape(&self) -> bool {
-        self.pending == [0x1b]
+    /// Whether the last bytes read wait for quiet to mean something: an ESC
+    /// that may start a sequence, or a paste's end marker.
+    pub fn undecided(&self) -> bool {
+        match &self.paste {
+            Some(paste) => paste.ends_with(PASTE_END),
+            None => self.pending == [0x1b],
+        }
     }
 
-    /// Nothing more came: a held ESC was the Esc key.
+    /// The terminal went quiet: a held ESC was the Esc key, and a paste
+    /// whose bytes end with its end marker is whole.
     pub fn flush(&mut self, emit: &mut impl FnMut(Msg)) {
-        if self.holds_escape() {
-            self.key(true, emit);
+        match &mut self.paste {
+            Some(paste) if paste.ends_with(PASTE_END) => {
+                paste.truncate(paste.len() - PASTE_END.len());
+                let text = self.paste.take().unwrap_or_default();
+                emit(Msg::Paste(into_text(text)));
+            }
+            Some(_) => {}
+            None if self.pending == [0x1b] => self.key(true, emit),
+            None => {}
         }
     }
 
@@ -276,10 +282,6 @@ impl Decoder {
     }
 }
 
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
-}
-
 /// The paste as text, without a copy when it is UTF-8 (a binary paste is
 /// questioned by the state dialog, so its lossy copy is rare).
 fn into_text(bytes: Vec<u8>) -> String {
@@ -291,14 +293,23 @@ mod tests {
     use super::*;
     use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-    fn decode(reads: &[&[u8]]) -> Vec<Msg> {
+    /// Each write arrives in the reads given, with the terminal quiet after
+    /// each write.
+    fn writes(writes: &[&[&[u8]]]) -> Vec<Msg> {
         let mut d = Decoder::default();
         let mut out = Vec::new();
-        for r in reads {
-            d.feed(r, &mut |m| out.push(m));
+        for reads in writes {
+            for r in *reads {
+                d.feed(r, &mut |m| out.push(m));
+            }
+            d.flush(&mut |m| out.push(m));
         }
-        d.flush(&mut |m| out.push(m));
         out
+    }
+
+    /// One write in these reads.
+    fn decode(reads: &[&[u8]]) -> Vec<Msg> {
+        writes(&[reads])
     }
 
     fn keys(msgs: &[Msg]) -> Vec<String> {
@@ -339,14 +350,10 @@ mod tests {
     fn a_lone_esc_is_esc_and_a_split_sequence_waits_for_its_end() {
         assert_eq!(keys(&decode(&[b"\x1b"])), ["Esc"]);
         assert_eq!(keys(&decode(&[b"\x1b", b"[B"])), ["Down"]);
-        let mut d = Decoder::default();
-        let mut out = Vec::new();
-        d.feed(b"q\x1b", &mut |m| out.push(m));
-        assert!(d.holds_escape());
-        d.flush(&mut |m| out.push(m));
-        d.feed(b"\x1b", &mut |m| out.push(m));
-        d.flush(&mut |m| out.push(m));
-        assert_eq!(keys(&out), ["q", "Esc", "Esc"]);
+        assert_eq!(
+            keys(&writes(&[&[b"q\x1b"], &[b"\x1b"]])),
+            ["q", "Esc", "Esc"]
+        );
         assert_eq!(keys(&decode(&[b"\x1b[", b"1;5C"])), ["Control+Right"]);
     }
 
@@ -361,7 +368,10 @@ mod tests {
 
     #[test]
     fn a_paste_is_one_message_with_its_bytes_verbatim() {
-        let got = decode(&[b"i\x1b[200~line 1\r\nq\x1b[2D\x1b\ttab\x1b[201~\r"]);
+        let got = writes(&[
+            &[b"i\x1b[200~line 1\r\nq\x1b[2D\x1b\ttab\x1b[201~"],
+            &[b"\r"],
+        ]);
         assert_eq!(
             keys(&got),
             ["i", "paste:line 1\r\nq\x1b[2D\x1b\ttab", "Enter"]
@@ -370,10 +380,11 @@ mod tests {
 
     #[test]
     fn markers_split_at_every_position_across_reads() {
-        let whole: &[u8] = b"a\x1b[200~x\x1b[201~b";
+        let whole: &[u8] = b"a\x1b[200~x\x1b[201~";
         for cut in 0..=whole.len() {
             for cut2 in cut..=whole.len() {
-                let got = decode(&[&whole[..cut], &whole[cut..cut2], &whole[cut2..]]);
+                let write: &[&[u8]] = &[&whole[..cut], &whole[cut..cut2], &whole[cut2..]];
+                let got = writes(&[write, &[b"b"]]);
                 assert_eq!(keys(&got), ["a", "paste:x", "b"], "cut at {cut} and {cut2}");
             }
         }
@@ -383,11 +394,29 @@ mod tests {
     fn a_paste_in_many_reads_and_an_empty_one() {
         let mut reads: Vec<Vec<u8>> = vec![b"\x1b[200~".to_vec()];
         reads.extend((0..1000).map(|i| format!("row {i}\n").into_bytes()));
-        reads.push(b"\x1b[201~\x1b[200~\x1b[201~".to_vec());
+        reads.push(b"\x1b[201~".to_vec());
         let refs: Vec<&[u8]> = reads.iter().map(Vec::as_slice).collect();
-        let got = decode(&refs);
+        let got = writes(&[&refs, &[b"\x1b[200~\x1b[201~"]]);
         let expected: String = (0..1000).map(|i| format!("row {i}\n")).collect();
         assert_eq!(keys(&got), [format!("paste:{expected}"), "paste:".into()]);
+    }
+
+    #[test]
+    fn pasted_text_carrying_an_end_marker_types_no_key() {
+        // A clipboard holding `ESC[201~` then keys, from a terminal that does
+        // not strip it: everything up to the last marker is the paste.
+        let hostile: &[u8] = b"\x1b[200~ns payments\x1b[201~\rrp\x1b[201~x\x1b[201~";
+        for cut in 0..=hostile.len() {
+            let got = decode(&[&hostile[..cut], &hostile[cut..]]);
+            assert_eq!(
+                keys(&got),
+                ["paste:ns payments\x1b[201~\rrp\x1b[201~x"],
+                "cut at {cut}"
+            );
+        }
+        // What comes after the paste is a key once the terminal was quiet.
+        let got = writes(&[&[hostile], &[b"p"]]);
+        assert_eq!(keys(&got)[1..], ["p"]);
     }
 
     #[test]

@@ -71,3 +71,32 @@ fn pasted_kubectl_output_fills_the_crash_loop_runbook() {
     );
     assert_restored(&t, 0);
 }
+
+/// A clipboard that carries a paste's end marker and then keys (from a file
+/// or a page, with a terminal that does not strip it): everything is pasted
+/// text, nothing is typed into the walk. Before, `Enter` kept the state and
+/// `q` quit.
+#[test]
+fn pasted_text_carrying_the_end_marker_types_nothing() {
+    let t = Tmux::start(
+        "paste-marker",
+        &shell_line("run demo-checkout-logs --offline"),
+        &[],
+    );
+    t.wait_for("p proceed");
+    t.keys(&["i"]);
+    t.wait_for("Paste the cluster state");
+    t.paste("log_dir: demo/var/log/checkout\n\x1b[201~\rq");
+    t.wait_for("Enter keeps it");
+    let screen = t.settle();
+    assert!(
+        screen.contains("Enter keeps it") && !screen.contains("state replaced"),
+        "the pasted Enter was taken as a key:\n{screen}"
+    );
+    assert!(!screen.contains("EXITED"), "the pasted q quit:\n{screen}");
+    t.keys(&["Enter"]);
+    t.wait_for("state replaced");
+    t.keys(&["q"]);
+    t.wait_for("EXITED 0");
+    assert_restored(&t, 0);
+}
