@@ -270,6 +270,16 @@ impl Decoder {
         if waiting {
             return;
         }
+        // A whole mouse report (never asked for) is dropped unparsed:
+        // terminput subtracts 1 from its coordinates unchecked, a panic on
+        // a 0 in a build with overflow checks.
+        if matches!(
+            self.pending.as_slice(),
+            [0x1b, b'[', b'<', .., b'M' | b'm'] | [0x1b, b'[', b'0'..=b'9', .., b'M']
+        ) {
+            self.pending.clear();
+            return;
+        }
         match terminput::Event::parse_from(&self.pending) {
             Ok(Some(terminput::Event::Key(key))) => {
                 emit(Msg::Key(terminput_crossterm::to_crossterm_key(key)));
@@ -391,6 +401,19 @@ mod tests {
     }
 
     #[test]
+    fn a_start_marker_cut_by_a_quiet_is_still_a_paste() {
+        // Cut anywhere past its ESC, the marker waits for its rest. Cut
+        // right after the ESC, the ESC has been Esc by then and the rest is
+        // typed: the price of a lone ESC meaning Esc. A terminal writes the
+        // marker at once; it takes a writer that splits it and 30 ms between.
+        let whole: &[u8] = b"\x1b[200~pq\x1b[201~";
+        for cut in 2..PASTE_START.len() {
+            let got = writes(&[&[&whole[..cut]], &[&whole[cut..]]]);
+            assert_eq!(keys(&got), ["paste:pq"], "cut at {cut}");
+        }
+    }
+
+    #[test]
     fn a_paste_in_many_reads_and_an_empty_one() {
         let mut reads: Vec<Vec<u8>> = vec![b"\x1b[200~".to_vec()];
         reads.extend((0..1000).map(|i| format!("row {i}\n").into_bytes()));
@@ -440,5 +463,124 @@ mod tests {
         assert!(
             matches!(out.last(), Some(Msg::Key(k)) if k.code == KeyCode::Down && k.modifiers == KeyModifiers::NONE)
         );
+    }
+
+    /// A small deterministic PRNG (xorshift64*): no new dependency.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+
+        /// Bytes a terminal (or garbage) may send, biased to the ones escape
+        /// sequences are made of.
+        fn bytes(&mut self, len: usize) -> Vec<u8> {
+            const BYTES: &[u8] =
+                b"\x1b\x1b[[O012359;:<?>Mm~uAZpq\r\x00\x03\x7f\xc3\xa9\xe2\x86\x92\xff";
+            const PIECES: &[&[u8]] = &[
+                b"\x1b[200~",
+                b"\x1b[201~",
+                b"\x1b[20",
+                b"\x1b[1;5C",
+                b"\x1b[<0;0;0M",
+            ];
+            let mut out = Vec::new();
+            while out.len() < len {
+                match self.below(10) {
+                    0 => out.push(self.next() as u8),
+                    1 => out.extend_from_slice(PIECES[self.below(PIECES.len())]),
+                    _ => out.push(BYTES[self.below(BYTES.len())]),
+                }
+            }
+            out
+        }
+
+        /// `bytes` cut at random points.
+        fn split<'a>(&mut self, bytes: &'a [u8]) -> Vec<&'a [u8]> {
+            let mut cuts: Vec<usize> = (0..self.below(6))
+                .map(|_| self.below(bytes.len() + 1))
+                .collect();
+            cuts.sort_unstable();
+            let mut reads = Vec::new();
+            let mut at = 0;
+            for c in cuts.into_iter().chain([bytes.len()]) {
+                reads.push(&bytes[at..c]);
+                at = c;
+            }
+            reads
+        }
+    }
+
+    /// The messages of one write, whatever its reads, as comparable text.
+    fn one_write(reads: &[&[u8]]) -> Vec<String> {
+        let mut d = Decoder::default();
+        let mut out = Vec::new();
+        for r in reads {
+            d.feed(r, &mut |m| out.push(format!("{m:?}")));
+            assert!(
+                d.pending.len() <= MAX_SEQUENCE + 1,
+                "pending grew to {}",
+                d.pending.len()
+            );
+        }
+        d.flush(&mut |m| out.push(format!("{m:?}")));
+        out
+    }
+
+    #[test]
+    fn random_streams_decode_the_same_whatever_the_reads() {
+        let mut rng = Rng(0x5eed_1234_abcd_0001);
+        for case in 0..3000 {
+            let len = rng.below(120);
+            let stream = rng.bytes(len);
+            let whole = one_write(&[&stream]);
+            for _ in 0..4 {
+                let reads = rng.split(&stream);
+                let split = one_write(&reads);
+                assert_eq!(whole, split, "case {case}: {stream:?} read as {reads:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn nothing_inside_a_paste_is_a_key_whatever_the_reads() {
+        let mut rng = Rng(0x5eed_1234_abcd_0002);
+        for case in 0..2000 {
+            let before = b"ab\x1b[A";
+            let len = rng.below(80);
+            let text = rng.bytes(len);
+            let mut stream = before.to_vec();
+            stream.extend_from_slice(PASTE_START);
+            stream.extend_from_slice(&text);
+            stream.extend_from_slice(PASTE_END);
+            let reads = rng.split(&stream);
+            let got = writes(&[&reads, &[b"z"]]);
+            let expected = format!("paste:{}", String::from_utf8_lossy(&text));
+            assert_eq!(
+                keys(&got),
+                ["a", "b", "Up", expected.as_str(), "z"],
+                "case {case}: {stream:?} read as {reads:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn mouse_reports_at_column_zero_do_not_panic() {
+        for report in [
+            &b"\x1b[<0;0;0M"[..],
+            b"\x1b[<0;0;0m",
+            b"\x1b[32;0;0M",
+            b"\x1b[32;1;0M",
+        ] {
+            assert!(keys(&decode(&[report])).is_empty());
+        }
     }
 }
