@@ -222,6 +222,14 @@ impl Decoder {
             }
             let mut consumed = bytes.len();
             for (i, &b) in bytes.iter().enumerate() {
+                // An ESC always starts a sequence (ECMA-48): what is pending
+                // ends there. Else an Esc, or half a key, in the same read as
+                // a paste (a lagging link) would hide the paste's start marker
+                // and the paste would be typed as keys.
+                if b == 0x1b && !self.pending.is_empty() {
+                    self.key(true, emit);
+                    self.pending.clear();
+                }
                 self.pending.push(b);
                 if self.pending == PASTE_START {
                     self.pending.clear();
@@ -573,6 +581,26 @@ mod tests {
     }
 
     #[test]
+    fn an_unfinished_key_just_before_a_paste_does_not_turn_it_into_keys() {
+        // An Esc, an Alt+[, half a character, an SS3 half read, each then a
+        // paste in the same read (a lagging link delivers them together).
+        for before in [&b"\x1b"[..], b"\x1b[", b"\xc3", b"\x1bO", b"\x1b[1;5"] {
+            let mut stream = before.to_vec();
+            stream.extend_from_slice(b"\x1b[200~pq\r\x1b[201~");
+            let got = keys(&decode(&[&stream]));
+            assert_eq!(
+                got.last().map(String::as_str),
+                Some("paste:pq\r"),
+                "{before:?}: {got:?}"
+            );
+            assert!(
+                got.len() <= 2 && !got.iter().any(|k| k == "p" || k == "q"),
+                "{before:?}: {got:?}"
+            );
+        }
+    }
+
+    #[test]
     fn mouse_reports_at_column_zero_do_not_panic() {
         for report in [
             &b"\x1b[<0;0;0M"[..],
@@ -582,5 +610,141 @@ mod tests {
         ] {
             assert!(keys(&decode(&[report])).is_empty());
         }
+    }
+
+    /// What crossterm 0.29's own parser (`event/sys/unix/parse.rs`, raw
+    /// mode) gives for the sequences terminals send, read off its source.
+    #[test]
+    fn keys_are_the_events_crossterm_gives() {
+        use crossterm::event::{
+            KeyEventKind as K, KeyEventState as S, MediaKeyCode, ModifierKeyCode,
+        };
+        const N: KeyModifiers = KeyModifiers::NONE;
+        const SH: KeyModifiers = KeyModifiers::SHIFT;
+        const ALT: KeyModifiers = KeyModifiers::ALT;
+        const CTL: KeyModifiers = KeyModifiers::CONTROL;
+        let k = KeyEvent::new;
+        let ks = |c, m, kind, state| KeyEvent::new_with_kind_and_state(c, m, kind, state);
+        use KeyCode::*;
+        let table: Vec<(&[u8], KeyEvent)> = vec![
+            (b"\x1b[A", k(Up, N)),
+            (b"\x1b[B", k(Down, N)),
+            (b"\x1b[C", k(Right, N)),
+            (b"\x1b[D", k(Left, N)),
+            (b"\x1bOA", k(Up, N)),
+            (b"\x1bOD", k(Left, N)),
+            (b"\x1bOH", k(Home, N)),
+            (b"\x1bOF", k(End, N)),
+            (b"\x1bOP", k(F(1), N)),
+            (b"\x1bOS", k(F(4), N)),
+            (b"\x1b[H", k(Home, N)),
+            (b"\x1b[F", k(End, N)),
+            (b"\x1b[1~", k(Home, N)),
+            (b"\x1b[7~", k(Home, N)),
+            (b"\x1b[4~", k(End, N)),
+            (b"\x1b[8~", k(End, N)),
+            (b"\x1b[2~", k(Insert, N)),
+            (b"\x1b[3~", k(Delete, N)),
+            (b"\x1b[5~", k(PageUp, N)),
+            (b"\x1b[6~", k(PageDown, N)),
+            (b"\x1b[3;5~", k(Delete, CTL)),
+            (b"\x1b[5;3~", k(PageUp, ALT)),
+            (b"\x1b[6;2~", k(PageDown, SH)),
+            (b"\x1b[1;2A", k(Up, SH)),
+            (b"\x1b[1;3B", k(Down, ALT)),
+            (b"\x1b[1;5C", k(Right, CTL)),
+            (b"\x1b[1;6D", k(Left, SH | CTL)),
+            (b"\x1b[1;5H", k(Home, CTL)),
+            (b"\x1b[1;2F", k(End, SH)),
+            (b"\x1b[1;10A", k(Up, SH | KeyModifiers::SUPER)),
+            (b"\x1b[11~", k(F(1), N)),
+            (b"\x1b[15~", k(F(5), N)),
+            (b"\x1b[17~", k(F(6), N)),
+            (b"\x1b[20~", k(F(9), N)),
+            (b"\x1b[21~", k(F(10), N)),
+            (b"\x1b[23~", k(F(11), N)),
+            (b"\x1b[24~", k(F(12), N)),
+            (b"\x1b[15;2~", k(F(5), SH)),
+            (b"\x1b[24;5~", k(F(12), CTL)),
+            (b"\x1b[[A", k(F(1), N)),
+            (b"\x1b[[E", k(F(5), N)),
+            (b"\x1b[P", k(F(1), N)),
+            (b"\x1b[Q", k(F(2), N)),
+            (b"\x1b[S", k(F(4), N)),
+            (b"\x1b[1;2P", k(F(1), SH)),
+            (b"\x1b[Z", k(BackTab, SH)),
+            (b"\x1ba", k(Char('a'), ALT)),
+            (b"\x1bA", k(Char('A'), SH | ALT)),
+            (b"\x1b\r", k(Enter, ALT)),
+            (b"\x1b\x7f", k(Backspace, ALT)),
+            (b"\x1b\x01", k(Char('a'), CTL | ALT)),
+            (b"\x01", k(Char('a'), CTL)),
+            (b"\x1a", k(Char('z'), CTL)),
+            (b"\x08", k(Char('h'), CTL)),
+            (b"\n", k(Char('j'), CTL)),
+            (b"\t", k(Tab, N)),
+            (b"\r", k(Enter, N)),
+            (b"\x7f", k(Backspace, N)),
+            (b"\x00", k(Char(' '), CTL)),
+            (b"\x1c", k(Char('4'), CTL)),
+            (b"\x1f", k(Char('7'), CTL)),
+            (b"q", k(Char('q'), N)),
+            (b"Q", k(Char('Q'), SH)),
+            ("é".as_bytes(), k(Char('é'), N)),
+            ("É".as_bytes(), k(Char('É'), SH)),
+            ("→".as_bytes(), k(Char('→'), N)),
+            ("😀".as_bytes(), k(Char('😀'), N)),
+            // Kitty's CSI u, and its event kinds and lock states.
+            (b"\x1b[97u", k(Char('a'), N)),
+            (b"\x1b[97;5u", k(Char('a'), CTL)),
+            (b"\x1b[97;1:2u", ks(Char('a'), N, K::Repeat, S::NONE)),
+            (b"\x1b[97;1:3u", ks(Char('a'), N, K::Release, S::NONE)),
+            (b"\x1b[97;65u", ks(Char('a'), N, K::Press, S::CAPS_LOCK)),
+            (b"\x1b[97;129u", ks(Char('a'), N, K::Press, S::NUM_LOCK)),
+            (b"\x1b[97:65;2u", k(Char('A'), N)),
+            (b"\x1b[13u", k(Enter, N)),
+            (b"\x1b[27u", k(Esc, N)),
+            (b"\x1b[9u", k(Tab, N)),
+            (b"\x1b[9;2u", k(BackTab, SH)),
+            (b"\x1b[127u", k(Backspace, N)),
+            (b"\x1b[57399u", ks(Char('0'), N, K::Press, S::KEYPAD)),
+            (b"\x1b[57414u", ks(Enter, N, K::Press, S::KEYPAD)),
+            (b"\x1b[57376u", k(F(13), N)),
+            (b"\x1b[57428u", k(Media(MediaKeyCode::Play), N)),
+            (b"\x1b[57441u", k(Modifier(ModifierKeyCode::LeftShift), SH)),
+            (
+                b"\x1b[57442;5u",
+                k(Modifier(ModifierKeyCode::LeftControl), CTL),
+            ),
+            (b"\x1b[1;5:3A", ks(Up, CTL, K::Release, S::NONE)),
+            (b"\x1b[3;1:3~", ks(Delete, N, K::Release, S::NONE)),
+        ];
+        let events = |msgs: Vec<Msg>| -> Vec<KeyEvent> {
+            msgs.into_iter()
+                .map(|m| match m {
+                    Msg::Key(k) => k,
+                    other => panic!("not a key: {other:?}"),
+                })
+                .collect()
+        };
+        for (bytes, expected) in &table {
+            for cut in 0..=bytes.len() {
+                let got = events(decode(&[&bytes[..cut], &bytes[cut..]]));
+                assert_eq!(got, [*expected], "{bytes:?} cut at {cut}");
+            }
+        }
+        // All of them in one read, and a lone Esc after them.
+        let mut all: Vec<u8> = table.iter().flat_map(|(b, _)| b.to_vec()).collect();
+        all.push(0x1b);
+        let mut expected: Vec<KeyEvent> = table.iter().map(|(_, e)| *e).collect();
+        expected.push(k(Esc, N));
+        assert_eq!(events(decode(&[&all])), expected);
+        // Where it differs, on purpose: crossterm reads ESC ESC as one Esc
+        // and drops the second ESC (with it, the start of whatever followed);
+        // each is an Esc here. Crossterm takes `ESC[1;5R` for the answer to
+        // a cursor position query, never asked here: Ctrl+F3 as xterm means.
+        assert_eq!(events(decode(&[b"\x1b\x1b"])), [k(Esc, N), k(Esc, N)]);
+        assert_eq!(events(decode(&[b"\x1b\x1b[A"])), [k(Esc, N), k(Up, N)]);
+        assert_eq!(events(decode(&[b"\x1b[1;5R"])), [k(F(3), CTL)]);
     }
 }

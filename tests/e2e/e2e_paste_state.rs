@@ -100,3 +100,35 @@ fn pasted_text_carrying_the_end_marker_types_nothing() {
     t.wait_for("EXITED 0");
     assert_restored(&t, 0);
 }
+
+/// Bytes written to the pane at once, as a terminal (or a lagging link)
+/// delivers them in one read.
+fn send_bytes(t: &Tmux, bytes: &[u8]) {
+    let hex: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let mut args = vec!["send-keys", "-t", "sg", "-H"];
+    args.extend(hex.iter().map(String::as_str));
+    t.tmux(&args);
+}
+
+/// An Esc typed just before a paste, both in one read: the paste is still
+/// a paste. Before, the second ESC was read as Alt+Esc with the first, and
+/// the paste's start marker and text were typed: its `q` quit.
+#[test]
+fn an_esc_right_before_a_paste_does_not_type_the_paste() {
+    let t = Tmux::start(
+        "paste-esc",
+        &shell_line("run demo-checkout-logs --offline"),
+        &[],
+    );
+    t.wait_for("p proceed");
+    send_bytes(
+        &t,
+        b"\x1b\x1b[200~log_dir: demo/var/log/checkout\rq\x1b[201~",
+    );
+    let screen = t.wait_for("Enter keeps it");
+    assert!(!screen.contains("EXITED"), "the pasted q quit:\n{screen}");
+    t.keys(&["Escape"]);
+    t.wait_for("state unchanged");
+    t.keys(&["q"]);
+    assert_restored(&t, 0);
+}
