@@ -15,7 +15,7 @@ use std::io::{self, IsTerminal, Read};
 use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 
@@ -130,6 +130,9 @@ const POLL: Duration = Duration::from_millis(50);
 /// marker for bytes behind it: a terminal writes a sequence or a paste at
 /// once, and no one types within this of seeing it.
 const QUIET: Duration = Duration::from_millis(30);
+/// How long bytes behind a paste's end marker wait for the terminal's own
+/// marker before they are taken for keys typed behind the paste.
+const STALE: Duration = Duration::from_secs(1);
 
 fn read_loop(
     tx: mpsc::Sender<Msg>,
@@ -150,6 +153,8 @@ fn read_loop(
     // Resizes are noticed by asking the size at every turn (at least every
     // 50 ms): no signal handler to share with the runtime's.
     let mut size = crossterm::terminal::size().ok();
+    // When the last byte was read: how long the terminal has been quiet.
+    let mut last = Instant::now();
     while !stop.load(Ordering::SeqCst) {
         if paused.load(Ordering::SeqCst) {
             idle.store(true, Ordering::SeqCst);
@@ -172,12 +177,15 @@ fn read_loop(
         match tty.ready(wait) {
             Ok(true) => match tty.read(&mut buf) {
                 Ok(0) => return lost(),
-                Ok(n) => decoder.feed(&buf[..n], &mut |m| out.push(m)),
+                Ok(n) => {
+                    last = Instant::now();
+                    decoder.feed(&buf[..n], &mut |m| out.push(m));
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(_) => return lost(),
             },
-            Ok(false) => decoder.flush(&mut |m| out.push(m)),
+            Ok(false) => decoder.flush(last.elapsed(), &mut |m| out.push(m)),
             Err(_) => return lost(),
         }
         for msg in out {
@@ -202,7 +210,10 @@ const MAX_SEQUENCE: usize = 1024;
 /// paste in one go, so bytes right behind the marker came from the
 /// clipboard: pasted text that carries its own `ESC[201~` (a terminal that
 /// does not strip it) stays text, and cannot type `Enter` or `p` into the
-/// walk.
+/// walk. Bytes behind the last end marker that the terminal does not end
+/// with a marker of its own within [`STALE`] were typed behind the paste
+/// (a lagging link delivers them together): they are dropped, never keys,
+/// and the walk hears keys again.
 #[derive(Default)]
 pub struct Decoder {
     /// The bytes of a key or escape sequence not yet complete.
@@ -252,18 +263,33 @@ impl Decoder {
         }
     }
 
-    /// The terminal went quiet: a held ESC was the Esc key, and a paste
-    /// whose bytes end with its end marker is whole.
-    pub fn flush(&mut self, emit: &mut impl FnMut(Msg)) {
-        match &mut self.paste {
-            Some(paste) if paste.ends_with(PASTE_END) => {
-                paste.truncate(paste.len() - PASTE_END.len());
-                let text = self.paste.take().unwrap_or_default();
-                emit(Msg::Paste(into_text(text)));
+    /// The terminal has been quiet for `quiet` (at least [`QUIET`]): a held
+    /// ESC was the Esc key, and a paste whose bytes end with its end marker
+    /// is whole; after [`STALE`], a paste ends at its last end marker.
+    pub fn flush(&mut self, quiet: Duration, emit: &mut impl FnMut(Msg)) {
+        let Some(paste) = &mut self.paste else {
+            if self.pending == [0x1b] {
+                self.key(true, emit);
             }
-            Some(_) => {}
-            None if self.pending == [0x1b] => self.key(true, emit),
-            None => {}
+            return;
+        };
+        let end = if paste.ends_with(PASTE_END) {
+            Some(paste.len() - PASTE_END.len())
+        } else if quiet >= STALE {
+            // Only a few keys' worth behind it: a long run of bytes is the
+            // paste's own, still arriving.
+            let from = paste.len().saturating_sub(MAX_SEQUENCE);
+            paste[from..]
+                .windows(PASTE_END.len())
+                .rposition(|w| w == PASTE_END)
+                .map(|at| from + at)
+        } else {
+            None
+        };
+        if let Some(end) = end {
+            paste.truncate(end);
+            let text = self.paste.take().unwrap_or_default();
+            emit(Msg::Paste(into_text(text)));
         }
     }
 
@@ -320,7 +346,7 @@ mod tests {
             for r in *reads {
                 d.feed(r, &mut |m| out.push(m));
             }
-            d.flush(&mut |m| out.push(m));
+            d.flush(QUIET, &mut |m| out.push(m));
         }
         out
     }
@@ -539,7 +565,7 @@ mod tests {
                 d.pending.len()
             );
         }
-        d.flush(&mut |m| out.push(format!("{m:?}")));
+        d.flush(QUIET, &mut |m| out.push(format!("{m:?}")));
         out
     }
 
@@ -609,6 +635,43 @@ mod tests {
             b"\x1b[32;1;0M",
         ] {
             assert!(keys(&decode(&[report])).is_empty());
+        }
+    }
+
+    #[test]
+    fn keys_typed_right_behind_a_paste_do_not_deafen_the_walk() {
+        let mut d = Decoder::default();
+        let mut out = Vec::new();
+        // A lagging link delivers the paste and the keys typed after it in
+        // one read: they wait for the terminal's own end marker a while…
+        d.feed(b"\x1b[200~x\x1b[201~q\r", &mut |m| out.push(m));
+        d.flush(QUIET, &mut |m| out.push(m));
+        d.flush(STALE - QUIET, &mut |m| out.push(m));
+        assert!(out.is_empty(), "{:?}", keys(&out));
+        // …then the paste ends at its marker; what followed is no key.
+        d.flush(STALE, &mut |m| out.push(m));
+        assert_eq!(keys(&out), ["paste:x"]);
+        d.feed(b"q", &mut |m| out.push(m));
+        assert_eq!(keys(&out), ["paste:x", "q"]);
+    }
+
+    #[test]
+    fn a_paste_still_arriving_is_not_cut_short() {
+        // The terminal's marker late behind a pasted one: all text.
+        let got = writes(&[&[b"\x1b[200~a\x1b[201~\r"], &[b"p\x1b[201~"], &[b"q"]]);
+        assert_eq!(keys(&got), ["paste:a\x1b[201~\rp", "q"]);
+        // No marker yet, or a long run of bytes behind one: still the paste.
+        let mut long = b"\x1b[200~a\x1b[201~".to_vec();
+        long.resize(long.len() + MAX_SEQUENCE, b'p');
+        for stalled in [&b"\x1b[200~abc"[..], &long] {
+            let mut d = Decoder::default();
+            let mut out = Vec::new();
+            d.feed(stalled, &mut |m| out.push(m));
+            d.flush(STALE * 10, &mut |m| out.push(m));
+            d.feed(b"q\x1b[201~", &mut |m| out.push(m));
+            d.flush(QUIET, &mut |m| out.push(m));
+            let text = String::from_utf8_lossy(&stalled[PASTE_START.len()..]);
+            assert_eq!(keys(&out), [format!("paste:{text}q")]);
         }
     }
 

@@ -132,3 +132,26 @@ fn an_esc_right_before_a_paste_does_not_type_the_paste() {
     t.keys(&["q"]);
     assert_restored(&t, 0);
 }
+
+/// Keys typed right behind a paste, delivered with it (a lagging link):
+/// the paste still arrives and keys work again. Before, the paste never
+/// ended and took every later key, `q` and Ctrl-C included.
+#[test]
+fn keys_right_behind_a_paste_do_not_deafen_the_walk() {
+    let t = Tmux::start(
+        "paste-behind",
+        &shell_line("run demo-checkout-logs --offline"),
+        &[],
+    );
+    t.wait_for("p proceed");
+    send_bytes(&t, b"\x1b[200~log_dir: demo/var/log/checkout\x1b[201~q");
+    let screen = t.wait_for("Enter keeps it");
+    assert!(
+        !screen.contains("EXITED"),
+        "the q behind the paste quit:\n{screen}"
+    );
+    t.keys(&["Escape"]);
+    t.wait_for("state unchanged");
+    t.keys(&["q"]);
+    assert_restored(&t, 0);
+}
