@@ -157,6 +157,10 @@ fn read_loop(
     let mut last = Instant::now();
     while !stop.load(Ordering::SeqCst) {
         if paused.load(Ordering::SeqCst) {
+            // The editor takes the terminal: what was half read before it
+            // (an ESC, a paste whose rest the editor reads) is not finished
+            // by the keys typed after it.
+            decoder = Decoder::default();
             idle.store(true, Ordering::SeqCst);
             std::thread::sleep(Duration::from_millis(10));
             // The editor may have resized the terminal.

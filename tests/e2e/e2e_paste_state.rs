@@ -155,3 +155,24 @@ fn keys_right_behind_a_paste_do_not_deafen_the_walk() {
     t.keys(&["q"]);
     assert_restored(&t, 0);
 }
+
+/// `e` read together with the start of a paste: the editor takes the
+/// terminal, and afterwards keys are keys. Before, the half paste outlived
+/// the editor and took every later key.
+#[test]
+fn a_paste_half_read_before_the_editor_does_not_outlive_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let editor = dir.path().join("editor.sh");
+    std::fs::write(&editor, "#!/bin/sh\nsed -i 's/$/ --dry-run/' \"$1\"\n").unwrap();
+    std::fs::set_permissions(&editor, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let t = Tmux::start(
+        "paste-editor",
+        &shell_line("run tests/fixtures/runbooks/kill-harness.yaml --offline --var tag=0001"),
+        &[("EDITOR", editor.to_str().unwrap()), ("VISUAL", "")],
+    );
+    t.wait_for("p proceed");
+    send_bytes(&t, b"e\x1b[200~half a paste");
+    t.wait_for("--dry-run");
+    t.keys(&["q"]);
+    assert_restored(&t, 0);
+}
