@@ -7,8 +7,8 @@
 #                session writing state.txt, frames drawn; the same code the
 #                screen runs, without the terminal reader;
 #   real screen  the release binary in a tmux pane, the paste sent by
-#                `tmux paste-buffer -p` (a real bracketed paste: crossterm's
-#                reader included), then Enter and q.
+#                `tmux paste-buffer -p` (a real bracketed paste: stepguard's
+#                terminal reader included), then Enter and q.
 #
 # Each is shown beside its baseline: the same run without a paste.
 # Needs tmux and GNU time (Debian packages).
