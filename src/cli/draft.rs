@@ -85,6 +85,18 @@ pub fn draft(runtime: &mut Runtime, dirs: &[PathBuf], args: DraftArgs) -> Result
     card.flags
         .iter_mut()
         .for_each(|f| *f = sanitize_line(f, 1_000).into_owned());
+    // The card says what running would say: the guard with the standing
+    // rules, and whether a config file it names (a kubeconfig) may be used,
+    // which only the filesystem can tell.
+    let rules = super::inputs::rule_store();
+    for check in [card.preflight.as_mut(), card.verify.as_mut()]
+        .into_iter()
+        .flatten()
+        .filter(|c| c.missing.is_empty() && c.guard.allowed)
+    {
+        check.guard = exec::guard_to_run(&check.command, rules.as_ref());
+        check.runnable = check.guard.allowed;
+    }
     if !args.preflight {
         if args.json {
             println!("{}", stepguard::sanitize::to_json_pretty(&card)?);
