@@ -131,7 +131,8 @@ const POLL: Duration = Duration::from_millis(50);
 /// once, and no one types within this of seeing it.
 const QUIET: Duration = Duration::from_millis(30);
 /// How long bytes behind a paste's end marker wait for the terminal's own
-/// marker before they are taken for keys typed behind the paste.
+/// marker; then the paste ends at its last marker and they are dropped
+/// (keys typed behind the paste, never taken as keys).
 const STALE: Duration = Duration::from_secs(1);
 
 fn read_loop(
