@@ -23,19 +23,33 @@ pub fn check(paths: &[PathBuf]) -> Result<u8> {
             bail!("{}: no such file or directory", p.display());
         }
     }
-    match runbook::load_paths(paths) {
-        Ok(list) => {
-            let steps: usize = list.iter().map(|r| r.steps.len()).sum();
-            println!(
-                "ok: {}, {}",
-                count(list.len() as u64, "runbook", "runbooks"),
-                count(steps as u64, "step", "steps")
-            );
-            Ok(EXIT_OK)
+    let loaded = runbook::load_paths_lenient(paths).map_err(|e| anyhow::anyhow!(e))?;
+    let steps: usize = loaded.runbooks.iter().map(|r| r.steps.len()).sum();
+    let found = format!(
+        "{}, {}",
+        count(loaded.runbooks.len() as u64, "runbook", "runbooks"),
+        count(steps as u64, "step", "steps")
+    );
+    if !loaded.broken.is_empty() {
+        let broken = loaded.broken_files().len();
+        for p in &loaded.broken {
+            eprintln!("{p}");
         }
-        Err(LoadError::Io { path, source }) => bail!("{}: {source}", path.display()),
-        Err(e) => Err(CliError::Invalid(e).into()),
+        eprintln!(
+            "failed: {} ({found} load)",
+            count(broken as u64, "broken runbook", "broken runbooks")
+        );
+        return Ok(EXIT_FAILED);
     }
+    if loaded.runbooks.is_empty() {
+        eprintln!(
+            "failed: no runbooks found in {} (YAML with `steps:`, or Markdown with a `# Title` and `## Sections`)",
+            super::inputs::display_paths(paths)
+        );
+        return Ok(EXIT_FAILED);
+    }
+    println!("ok: {found}");
+    Ok(EXIT_OK)
 }
 
 pub fn guard(words: &[String], json: bool) -> u8 {
@@ -79,6 +93,9 @@ pub fn match_runbooks(
     threshold: f64,
 ) -> Result<u8> {
     let catalog = load_catalog(dirs)?;
+    if catalog.is_empty() {
+        bail!("{}", super::inputs::no_runbooks(dirs));
+    }
     let matcher = matching::Matcher::new(&catalog);
     let queries: Vec<(String, Query)> = match (text, alert, alertmanager) {
         (Some(text), _, _) => vec![(String::new(), matching::query_from_text(&text))],

@@ -4,13 +4,14 @@
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use anyhow::{bail, Context as _, Result};
 use stepguard::draft::pasted::{assess_bytes, StateWarning, SAMPLE_BYTES};
 use stepguard::draft::{Alerts, Context, PastedState};
 use stepguard::llm::ModelConfig;
 use stepguard::runbook::{self, LoadError, Runbook};
+use stepguard::words::count;
 
 use super::{CliError, ContextArgs};
 use crate::Runtime;
@@ -36,33 +37,170 @@ pub fn runbook_dirs(given: &[PathBuf]) -> Vec<PathBuf> {
     dirs
 }
 
-/// Every runbook in the directories; none without a directory.
+/// `--strict`: one broken runbook refuses the whole catalogue again.
+pub static STRICT: OnceLock<bool> = OnceLock::new();
+
+fn strict() -> bool {
+    STRICT.get().copied().unwrap_or(false)
+}
+
+/// Every runbook in the directories; none without a directory. A broken
+/// runbook is skipped with a warning on stderr (a teammate's typo must not
+/// keep everyone else's runbooks shut), unless `--strict`.
 pub fn load_catalog(dirs: &[PathBuf]) -> Result<Vec<Runbook>> {
-    if dirs.is_empty() {
-        return Ok(Vec::new());
+    let (runbooks, skipped) = load_catalog_noting(dirs)?;
+    if let Some(skipped) = skipped {
+        eprintln!("stepguard: {skipped}");
     }
-    runbook::load_paths(dirs).map_err(|e| match e {
+    Ok(runbooks)
+}
+
+/// [`load_catalog`], with the warning about skipped runbooks returned for
+/// the caller to show (the walk shows it on screen).
+pub fn load_catalog_noting(dirs: &[PathBuf]) -> Result<(Vec<Runbook>, Option<String>)> {
+    if dirs.is_empty() {
+        return Ok((Vec::new(), None));
+    }
+    let loaded = runbook::load_paths_lenient(dirs).map_err(|e| anyhow::anyhow!(e))?;
+    if strict() {
+        let runbooks = loaded.strict().map_err(CliError::Invalid)?;
+        return Ok((runbooks, None));
+    }
+    let skipped = skipped_warning(&loaded);
+    Ok((loaded.runbooks, skipped))
+}
+
+/// "skipped 2 broken runbooks: a.md:3:1: …; b.yaml:1:1: … (stepguard check
+/// shows every problem)", or nothing when all loaded.
+pub fn skipped_warning(loaded: &runbook::Loaded) -> Option<String> {
+    let files = loaded.broken_files();
+    if files.is_empty() {
+        return None;
+    }
+    let first_problems: Vec<String> = files
+        .iter()
+        .take(3)
+        .filter_map(|f| loaded.broken.iter().find(|p| p.path == *f))
+        .map(ToString::to_string)
+        .collect();
+    let more = files.len().saturating_sub(3);
+    Some(format!(
+        "skipped {}: {}{} (`stepguard check` shows every problem; --strict refuses)",
+        count(files.len() as u64, "broken runbook", "broken runbooks"),
+        first_problems.join("; "),
+        if more > 0 {
+            format!("; and {more} more")
+        } else {
+            String::new()
+        }
+    ))
+}
+
+/// A runbook by path or by name in the runbook directories. A name is an id
+/// in any case, or an alert the runbook answers; a name that is neither is
+/// an error naming the closest ones. A bare word is looked up as a name
+/// first: a file of that name in the working directory is the fallback.
+pub fn find_runbook(dirs: &[PathBuf], key: &str) -> Result<Runbook> {
+    let as_path = Path::new(key);
+    if as_path.is_file() && (is_path_like(key) || dirs.is_empty()) {
+        return load_file_cli(as_path);
+    }
+    if dirs.is_empty() {
+        bail!("no runbook directory found (pass --runbooks DIR)");
+    }
+    find_runbook_in(&load_catalog(dirs)?, dirs, key)
+}
+
+/// [`find_runbook`] in a catalogue already loaded from `dirs`.
+pub fn find_runbook_in(catalog: &[Runbook], dirs: &[PathBuf], key: &str) -> Result<Runbook> {
+    let as_path = Path::new(key);
+    if is_path_like(key) && as_path.is_file() {
+        return load_file_cli(as_path);
+    }
+    match pick(catalog, key) {
+        Ok(i) => Ok(catalog[i].clone()),
+        Err(_) if as_path.is_file() => load_file_cli(as_path),
+        Err(_) if catalog.is_empty() => {
+            bail!(
+                "no runbook '{key}': no runbooks found in {}",
+                display_paths(dirs)
+            )
+        }
+        Err(closest) if closest.is_empty() => bail!(
+            "no runbook '{key}' in {} (`stepguard match '{key}'` ranks them by what is going on)",
+            display_paths(dirs)
+        ),
+        Err(closest) => bail!(
+            "no runbook '{key}' in {}; closest: {}",
+            display_paths(dirs),
+            closest.join(", ")
+        ),
+    }
+}
+
+/// A key written as a path (a `/`, or a runbook's extension) is a file.
+fn is_path_like(key: &str) -> bool {
+    key.contains('/')
+        || Path::new(key)
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| {
+                ["yaml", "yml", "md"]
+                    .iter()
+                    .any(|x| e.eq_ignore_ascii_case(x))
+            })
+}
+
+fn load_file_cli(path: &Path) -> Result<Runbook> {
+    runbook::load_file(path).map_err(|e| match e {
         LoadError::Io { .. } => anyhow::anyhow!(e),
         e => CliError::Invalid(e).into(),
     })
 }
 
-/// A runbook by path (if the file exists) or by id in the runbook directories.
-pub fn find_runbook(dirs: &[PathBuf], key: &str) -> Result<Runbook> {
-    let as_path = Path::new(key);
-    if as_path.is_file() {
-        return runbook::load_file(as_path).map_err(|e| match e {
-            LoadError::Io { .. } => anyhow::anyhow!(e),
-            e => CliError::Invalid(e).into(),
-        });
+/// The runbook `key` names: its id exactly, its id in any case, then an
+/// alert it answers (any case). Else the closest ids (at most three, each
+/// with the alert that came close), for the message.
+pub fn pick(catalog: &[Runbook], key: &str) -> std::result::Result<usize, Vec<String>> {
+    let exact = catalog.iter().position(|r| r.id == key);
+    let folded = || catalog.iter().position(|r| r.id.eq_ignore_ascii_case(key));
+    let by_alert = || {
+        catalog
+            .iter()
+            .position(|r| r.alerts.iter().any(|a| a.eq_ignore_ascii_case(key)))
+    };
+    if let Some(i) = exact.or_else(folded).or_else(by_alert) {
+        return Ok(i);
     }
+    let key = key.to_lowercase();
+    let mut scored: Vec<(f64, String)> = catalog
+        .iter()
+        .filter_map(|r| {
+            let names = std::iter::once(&r.id).chain(&r.alerts);
+            let best = names
+                .map(|n| strsim::jaro_winkler(&key, &n.to_lowercase()))
+                .fold(0.0, f64::max);
+            (best >= SUGGEST_ABOVE).then(|| (best, r.id.clone()))
+        })
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    Err(scored.into_iter().take(3).map(|(_, id)| id).collect())
+}
+
+/// Jaro-Winkler similarity from which a name is offered as "closest": close
+/// enough for a typo or a missing word, not for a different runbook.
+const SUGGEST_ABOVE: f64 = 0.85;
+
+/// Why a catalogue is empty, and what to do.
+pub fn no_runbooks(dirs: &[PathBuf]) -> String {
     if dirs.is_empty() {
-        bail!("no runbook directory found (pass --runbooks DIR)");
+        "no runbook directory found (./runbooks, $XDG_CONFIG_HOME/stepguard/runbooks; pass --runbooks DIR)".into()
+    } else {
+        format!(
+            "no runbooks found in {} (YAML with `steps:`, or Markdown with a `# Title` and `## Sections`)",
+            display_paths(dirs)
+        )
     }
-    load_catalog(dirs)?
-        .into_iter()
-        .find(|r| r.id == key)
-        .with_context(|| format!("no runbook '{key}' in {}", display_paths(dirs)))
 }
 
 pub fn display_paths(paths: &[PathBuf]) -> String {

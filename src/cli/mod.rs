@@ -37,6 +37,10 @@ pub struct Cli {
         value_delimiter = ':'
     )]
     pub runbooks: Vec<PathBuf>,
+    /// Refuse every runbook when one in the directories is broken (by
+    /// default a broken runbook is skipped with a warning; `check` fails on it).
+    #[arg(long, global = true)]
+    pub strict: bool,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -178,6 +182,7 @@ pub enum CliError {
 
 pub fn dispatch(cli: Cli, runtime: &mut Runtime) -> Result<u8> {
     let dirs = inputs::runbook_dirs(&cli.runbooks);
+    let _ = inputs::STRICT.set(cli.strict);
     match cli.command {
         None => run::tui(runtime, &dirs, None),
         Some(Command::Run(args)) => run::tui(runtime, &dirs, Some(args)),

@@ -13,8 +13,8 @@ use stepguard::tui::app;
 use stepguard::tui::recorder::RecordError;
 
 use super::inputs::{
-    config_file, display_paths, fetch_alertmanager, find_runbook, load_catalog, load_context,
-    model_config, policy_config, read_state, rule_store, with_rules, Doubtful,
+    config_file, fetch_alertmanager, find_runbook_in, load_catalog_noting, load_context,
+    model_config, no_runbooks, policy_config, read_state, rule_store, with_rules, Doubtful,
 };
 use super::{CliError, ContextArgs, ModelArgs};
 use crate::{Runtime, EXIT_OK};
@@ -40,7 +40,7 @@ pub struct RunArgs {
 /// The full-screen walk: everything is loaded and validated first, so a bad
 /// runbook or file fails here, before any screen is drawn.
 pub fn tui(runtime: &mut Runtime, dirs: &[PathBuf], args: Option<RunArgs>) -> Result<u8> {
-    let catalog = load_catalog(dirs)?;
+    let (catalog, skipped) = load_catalog_noting(dirs)?;
     let state_dir = stepguard::paths::state_dir();
     // A state directory that cannot hold sessions is named now, before the
     // screen opens, not after the first key.
@@ -68,7 +68,7 @@ pub fn tui(runtime: &mut Runtime, dirs: &[PathBuf], args: Option<RunArgs>) -> Re
             let runbook = a
                 .runbook
                 .as_deref()
-                .map(|key| find_runbook(dirs, key))
+                .map(|key| find_runbook_in(&catalog, dirs, key))
                 .transpose()?;
             require_terminal()?;
             let alerts = fetch_alertmanager(runtime, url)?;
@@ -97,7 +97,7 @@ pub fn tui(runtime: &mut Runtime, dirs: &[PathBuf], args: Option<RunArgs>) -> Re
         }
         Some(a) => {
             let key = a.runbook.as_deref().unwrap_or_default();
-            let runbook = find_runbook(dirs, key)?;
+            let runbook = find_runbook_in(&catalog, dirs, key)?;
             require_terminal()?;
             let ctx = load_context(&a.context, &runbook, Doubtful::Ask)?;
             (Some(runbook), ctx)
@@ -108,10 +108,7 @@ pub fn tui(runtime: &mut Runtime, dirs: &[PathBuf], args: Option<RunArgs>) -> Re
         }
     };
     if start.is_none() && catalog.is_empty() {
-        bail!(
-            "no runbooks found in {} (pass --runbooks DIR)",
-            display_paths(dirs)
-        );
+        bail!("{}", no_runbooks(dirs));
     }
     let (offline, model) = args.as_ref().map_or((false, None), |a| {
         (a.drafting.offline, a.drafting.model.clone())
@@ -139,10 +136,10 @@ pub fn tui(runtime: &mut Runtime, dirs: &[PathBuf], args: Option<RunArgs>) -> Re
             format!("NO SANDBOX ({why}): pre-flights are checked by the guard alone")
         }
     });
-    let banner = match (no_sandbox, offline) {
-        (Some(a), Some(b)) => Some(format!("{a} · {b}")),
-        (a, b) => a.or(b),
-    };
+    let banner = [no_sandbox, skipped, offline]
+        .into_iter()
+        .flatten()
+        .reduce(|a, b| format!("{a} · {b}"));
     let options = app::Options {
         catalog,
         start,

@@ -97,100 +97,246 @@ fn is_markdown(path: &Path) -> bool {
         .is_some_and(|e| e.eq_ignore_ascii_case("md"))
 }
 
-/// A file of a directory to load, or `None` to skip it silently: Markdown
-/// section indexes (`_index.md`, `README.md`) and Markdown files that are not
-/// runbooks by content (no `# Title`, or neither a `## Section` nor a
-/// front-matter `title:`; see [`super::markdown::is_markdown_runbook`]).
+/// A catalogue's walk stops with an error past this many entries: a
+/// runbook folder has hundreds, a home directory passed by mistake millions.
+pub const MAX_WALK_ENTRIES: usize = 200_000;
+
+/// A runbook file larger than this is reported, not read: runbooks are a few
+/// KiB, and a log file with a runbook's extension should not stall the start.
+pub const MAX_RUNBOOK_BYTES: u64 = 4 << 20;
+
+/// Markdown files a documentation repository keeps beside its runbooks:
+/// section indexes and project notes, skipped in a walk.
+const NOT_RUNBOOKS: &[&str] = &[
+    "_index.md",
+    "index.md",
+    "readme.md",
+    "summary.md",
+    "contributing.md",
+    "changelog.md",
+    "code_of_conduct.md",
+    "security.md",
+    "license.md",
+    "owners.md",
+];
+
+/// A file of a walked directory to load, or `None` to skip it silently:
+/// Markdown section indexes and project notes ([`NOT_RUNBOOKS`]), Markdown
+/// that is not a runbook by content (no `# Title`, or neither a `## Section`
+/// nor a front-matter `title:`; see [`super::markdown::is_markdown_runbook`]),
+/// and YAML that is not a runbook by content (no top-level `steps:` or
+/// `title:`: CI files, Helm charts, alert rules kept beside the runbooks).
 fn load_dir_entry(path: &Path) -> Option<Result<Runbook, LoadError>> {
-    if !is_markdown(path) {
-        return Some(load_file(path));
-    }
-    if super::markdown::is_index_file(path) {
+    if is_markdown(path) && is_index_file(path) {
         return None;
     }
     let src = match read(path) {
         Ok(src) => src,
         Err(e) => return Some(Err(e)),
     };
-    super::markdown::is_markdown_runbook(&src).then(|| super::markdown::parse_markdown(&src, path))
+    if is_markdown(path) {
+        return super::markdown::is_markdown_runbook(&src)
+            .then(|| super::markdown::parse_markdown(&src, path));
+    }
+    let top_level_key = |key: &str| {
+        src.lines().any(|l| {
+            l.strip_prefix(key)
+                .is_some_and(|rest| rest.starts_with(':'))
+        })
+    };
+    (top_level_key("steps") || top_level_key("title")).then(|| parse_str(&src, path))
 }
 
-/// Every `*.yaml` / `*.yml` / `*.md` runbook in a directory, sorted by name
-/// (Markdown files that are not runbooks are skipped, see [`load_dir_entry`]).
-pub fn load_dir(dir: &Path) -> Result<Vec<Runbook>, LoadError> {
-    let entries = std::fs::read_dir(dir).map_err(|source| LoadError::Io {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| is_runbook_file(p))
-        .collect();
-    files.sort();
-    let mut runbooks = Vec::new();
-    let mut problems = Vec::new();
-    for file in files {
-        let Some(loaded) = load_dir_entry(&file) else {
-            continue;
-        };
-        match loaded {
-            Ok(rb) => runbooks.push(rb),
-            Err(LoadError::Invalid(mut list)) => problems.append(&mut list),
-            Err(e) => return Err(e),
+fn is_index_file(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| NOT_RUNBOOKS.iter().any(|x| n.eq_ignore_ascii_case(x)))
+}
+
+/// What a catalogue holds: the runbooks that load, and every problem of
+/// those that do not (each file is skipped whole; ids are unique among the
+/// loaded, a later duplicate is a problem of its own file).
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub runbooks: Vec<Runbook>,
+    pub broken: Vec<Located>,
+}
+
+impl Loaded {
+    /// The files with problems, each once, in the order found.
+    pub fn broken_files(&self) -> Vec<&Path> {
+        let mut files: Vec<&Path> = Vec::new();
+        for p in &self.broken {
+            if !files.contains(&p.path.as_path()) {
+                files.push(&p.path);
+            }
         }
+        files
     }
-    if problems.is_empty() {
-        Ok(runbooks)
-    } else {
-        Err(LoadError::Invalid(problems))
-    }
-}
 
-/// Files and directories alike; runbook ids must be unique across all of them.
-pub fn load_paths(paths: &[PathBuf]) -> Result<Vec<Runbook>, LoadError> {
-    let mut all = Vec::new();
-    let mut problems = Vec::new();
-    for path in paths {
-        let loaded = if path.is_dir() {
-            load_dir(path)
+    /// All or nothing: any broken runbook is the error.
+    pub fn strict(self) -> Result<Vec<Runbook>, LoadError> {
+        if self.broken.is_empty() {
+            Ok(self.runbooks)
         } else {
-            load_file(path).map(|rb| vec![rb])
-        };
-        match loaded {
-            Ok(mut list) => all.append(&mut list),
-            Err(LoadError::Invalid(mut list)) => problems.append(&mut list),
-            Err(e) => return Err(e),
+            Err(LoadError::Invalid(self.broken))
         }
     }
-    let mut seen: std::collections::HashMap<String, PathBuf> = Default::default();
-    for rb in &all {
-        if let Some(first) = seen.insert(rb.id.clone(), rb.path.clone()) {
-            let src = std::fs::read_to_string(&rb.path).unwrap_or_default();
-            let (line, col) = locate_key(&src, "id", 0).unwrap_or((1, 1));
-            problems.push(Located {
-                path: rb.path.clone(),
-                line,
-                col,
-                message: format!(
-                    "runbook id '{}' is already used by {}",
-                    rb.id,
-                    first.display()
-                ),
+}
+
+/// Every runbook under a directory, walked recursively in name order;
+/// anything broken is the error (see [`load_paths_lenient`] for the walk).
+pub fn load_dir(dir: &Path) -> Result<Vec<Runbook>, LoadError> {
+    load_paths(&[dir.to_path_buf()])
+}
+
+/// Files and directories alike, all or nothing; runbook ids must be unique
+/// across all of them.
+pub fn load_paths(paths: &[PathBuf]) -> Result<Vec<Runbook>, LoadError> {
+    load_paths_lenient(paths)?.strict()
+}
+
+/// Files and directories, keeping every runbook that loads. Directories are
+/// walked recursively as a repository is read: hidden entries and what a
+/// `.gitignore` excludes are skipped, links are followed (a loop is a
+/// problem, not a hang), a file reached twice is read once. A path named
+/// here that cannot be read at all is the error.
+pub fn load_paths_lenient(paths: &[PathBuf]) -> Result<Loaded, LoadError> {
+    let mut files: Vec<(PathBuf, bool)> = Vec::new();
+    let mut loaded = Loaded::default();
+    for path in paths {
+        let meta = std::fs::metadata(path).map_err(|source| LoadError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        if meta.is_dir() {
+            walk(path, &mut files, &mut loaded.broken)?;
+        } else {
+            files.push((path.clone(), true));
+        }
+    }
+    let mut seen_files = HashSet::new();
+    let mut seen_ids: std::collections::HashMap<String, PathBuf> = Default::default();
+    for (file, named) in files {
+        let real = std::fs::canonicalize(&file).unwrap_or_else(|_| file.clone());
+        if !seen_files.insert(real) {
+            continue;
+        }
+        let result = if named {
+            Some(load_file(&file))
+        } else {
+            load_dir_entry(&file)
+        };
+        match result {
+            None => {}
+            Some(Ok(rb)) => match seen_ids.get(&rb.id) {
+                Some(first) => {
+                    let src = std::fs::read_to_string(&rb.path).unwrap_or_default();
+                    let (line, col) = locate_key(&src, "id", 0).unwrap_or((1, 1));
+                    loaded.broken.push(Located {
+                        path: rb.path.clone(),
+                        line,
+                        col,
+                        message: format!(
+                            "runbook id '{}' is already used by {}",
+                            rb.id,
+                            first.display()
+                        ),
+                    });
+                }
+                None => {
+                    seen_ids.insert(rb.id.clone(), rb.path.clone());
+                    loaded.runbooks.push(rb);
+                }
+            },
+            Some(Err(LoadError::Invalid(mut list))) => loaded.broken.append(&mut list),
+            Some(Err(LoadError::Io { path, source })) => {
+                loaded.broken.push(cannot_read(path, &source.to_string()))
+            }
+        }
+    }
+    Ok(loaded)
+}
+
+fn cannot_read(path: PathBuf, why: &str) -> Located {
+    Located {
+        path,
+        line: 1,
+        col: 1,
+        message: format!("cannot read: {why}"),
+    }
+}
+
+/// The runbook files under `dir`, in name order; what the walk cannot enter
+/// goes to `broken`.
+fn walk(
+    dir: &Path,
+    files: &mut Vec<(PathBuf, bool)>,
+    broken: &mut Vec<Located>,
+) -> Result<(), LoadError> {
+    let walker = ignore::WalkBuilder::new(dir)
+        .hidden(true)
+        .follow_links(true)
+        // A runbook folder copied out of its repository keeps its .gitignore.
+        .require_git(false)
+        .git_global(false)
+        .sort_by_file_name(|a, b| a.cmp(b))
+        .build();
+    for (n, entry) in walker.enumerate() {
+        if n >= MAX_WALK_ENTRIES {
+            return Err(LoadError::Io {
+                path: dir.to_path_buf(),
+                source: std::io::Error::other(format!(
+                    "more than {MAX_WALK_ENTRIES} entries: is this the runbook folder?"
+                )),
             });
         }
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(e) => {
+                let path = walk_error_path(&e).unwrap_or_else(|| dir.to_path_buf());
+                broken.push(cannot_read(path, &e.to_string()));
+                continue;
+            }
+        };
+        let path = entry.path();
+        if !entry.file_type().is_some_and(|t| t.is_file()) || !has_runbook_extension(path) {
+            continue;
+        }
+        match entry.metadata() {
+            Ok(meta) if meta.len() > MAX_RUNBOOK_BYTES => broken.push(Located {
+                path: path.to_path_buf(),
+                line: 1,
+                col: 1,
+                message: format!(
+                    "{} bytes: larger than a runbook can be ({MAX_RUNBOOK_BYTES} bytes)",
+                    meta.len()
+                ),
+            }),
+            _ => files.push((path.to_path_buf(), false)),
+        }
     }
-    if problems.is_empty() {
-        Ok(all)
-    } else {
-        Err(LoadError::Invalid(problems))
+    Ok(())
+}
+
+/// The path an error of the walk is about, where it names one.
+fn walk_error_path(e: &ignore::Error) -> Option<PathBuf> {
+    match e {
+        ignore::Error::WithPath { path, .. } => Some(path.clone()),
+        ignore::Error::WithDepth { err, .. } | ignore::Error::WithLineNumber { err, .. } => {
+            walk_error_path(err)
+        }
+        ignore::Error::Loop { child, .. } => Some(child.clone()),
+        _ => None,
     }
 }
 
-fn is_runbook_file(path: &Path) -> bool {
-    matches!(
-        path.extension().and_then(|e| e.to_str()),
-        Some("yaml") | Some("yml") | Some("md")
-    ) && path.is_file()
+fn has_runbook_extension(path: &Path) -> bool {
+    path.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+        ["yaml", "yml", "md"]
+            .iter()
+            .any(|x| e.eq_ignore_ascii_case(x))
+    })
 }
 
 /// Parse one runbook from text; `path` is used for messages only.

@@ -120,13 +120,6 @@ fn placeholder_re() -> &'static Regex {
     )
 }
 
-/// True for `_index.md` / `README.md`, which are never runbooks.
-pub fn is_index_file(path: &Path) -> bool {
-    path.file_name()
-        .and_then(|n| n.to_str())
-        .is_some_and(|n| n.eq_ignore_ascii_case("_index.md") || n.eq_ignore_ascii_case("readme.md"))
-}
-
 /// The content rule for files found in a directory: a `# Title` heading and
 /// either a `## Section` or a front-matter `title:`.
 pub fn is_markdown_runbook(src: &str) -> bool {

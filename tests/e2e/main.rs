@@ -16,6 +16,8 @@ mod e2e_alertmanager;
 mod e2e_resume;
 // A walk in a real terminal: nothing advances without `p`, no canary.
 mod e2e_tmux;
+// A runbook repository with a broken runbook: the rest open, the skip is named.
+mod e2e_catalogs;
 // Pasted kubectl output fills the crash-loop runbook; = sets the rest.
 mod e2e_paste_state;
 // SIGKILL at random moments of a walk: nothing lost, resumes where the log says.

@@ -44,6 +44,8 @@ mod redact;
 mod report_stats;
 // Attacks on the step machine, the router and restore (with random walks).
 mod review_attacks;
+// Catalogues as repositories: folders, broken runbooks skipped, ids and alerts.
+mod catalogs;
 // Runbook loading: bundled runbooks valid, broken fixtures located.
 mod runbook_load;
 // The kernel sandbox around pre-flights, and `stepguard doctor`.

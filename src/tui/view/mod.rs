@@ -112,11 +112,19 @@ pub fn draw(frame: &mut Frame, model: &Model, theme: Theme) {
         (Some(a), Some(b)) => Some(format!("{a} · {b}")),
         (a, b) => a.clone().or_else(|| b.clone()),
     };
-    let banner_height = u16::from(text.is_some());
+    // A banner is a warning: it wraps (up to three rows) rather than lose
+    // its end to the terminal's width.
+    let paragraph = text.as_ref().map(|t| {
+        Paragraph::new(Line::from(span(t, theme.warn())))
+            .wrap(ratatui::widgets::Wrap { trim: false })
+    });
+    let banner_height = paragraph
+        .as_ref()
+        .map_or(0, |p| p.line_count(area.width).min(3) as u16);
     let [banner, body] =
         Layout::vertical([Constraint::Length(banner_height), Constraint::Min(0)]).areas(area);
-    if let Some(text) = &text {
-        frame.render_widget(Paragraph::new(Line::from(span(text, theme.warn()))), banner);
+    if let Some(paragraph) = paragraph {
+        frame.render_widget(paragraph, banner);
     }
     match model.screen() {
         Screen::Alerts => alerts::draw(frame, body, model, theme),

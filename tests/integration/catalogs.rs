@@ -1,0 +1,278 @@
+//! Catalogues as teams keep them: repositories with folders, a teammate's
+//! broken runbook, ids typed from an alert. Through the library and the
+//! built binary.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use stepguard::runbook::{load_dir, load_paths, load_paths_lenient};
+
+fn repo(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+fn prometheus_operator() -> PathBuf {
+    repo("tests/fixtures/prometheus-operator-runbooks")
+}
+
+fn stepguard(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_stepguard"))
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("OPENAI_BASE_URL")
+        .env_remove("STEPGUARD_RUNBOOKS")
+        .env("STEPGUARD_CONFIG", "/dev/null")
+        .env(
+            "STEPGUARD_STATE_DIR",
+            std::env::temp_dir().join("stepguard-catalogs-state"),
+        )
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+const RUNBOOK: &str =
+    "id: ID\ntitle: T\nsteps:\n  - id: look\n    title: Look\n    preflight:\n      run: df -h\n";
+
+fn write(dir: &Path, rel: &str, body: &str) {
+    let path = dir.join(rel);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, body).unwrap();
+}
+
+fn runbook(id: &str) -> String {
+    RUNBOOK.replace("ID", id)
+}
+
+#[test]
+fn a_repository_root_loads_every_runbook_in_its_folders() {
+    // The vendored repository: 118 .md files in 9 folders, of which 9 are
+    // `_index.md` section indexes and one is SOURCE.md (no sections).
+    let all = load_dir(&prometheus_operator()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(all.len(), 108);
+    assert!(all.iter().any(|r| r.id == "kubepodcrashlooping"));
+    let out = stepguard(&["check", "tests/fixtures/prometheus-operator-runbooks"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).starts_with("ok: 108 runbooks, "),
+        "{}",
+        text(&out.stdout)
+    );
+    // Through --runbooks, `match` finds one in a subfolder.
+    let out = stepguard(&[
+        "--runbooks",
+        "tests/fixtures/prometheus-operator-runbooks",
+        "match",
+        "alertname=KubePodCrashLooping",
+    ]);
+    assert!(
+        text(&out.stdout).contains("kubepodcrashlooping"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn hidden_ignored_and_project_files_are_skipped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    write(d, "team/a/disk.yaml", &runbook("disk"));
+    write(d, "team/b/Redis.YML", &runbook("redis"));
+    write(d, ".github/workflows/ci.yml", "on: push\njobs: {}\n");
+    write(d, ".hidden/rb.yaml", &runbook("hidden"));
+    write(d, "drafts/wip.yaml", "steps: [ broken\n");
+    write(d, ".gitignore", "drafts/\n");
+    write(
+        d,
+        "README.md",
+        "# Runbooks\n\n## How to add one\n\nRun `df -h`.\n",
+    );
+    write(d, "docs/SUMMARY.md", "# Summary\n\n## Index\n\n- a\n");
+    write(
+        d,
+        "CONTRIBUTING.md",
+        "# Contributing\n\n## Rules\n\nBe kind.\n",
+    );
+    write(d, "charts/Chart.yaml", "apiVersion: v2\nname: x\n");
+    write(d, "mkdocs.yml", "site_name: Runbooks\nnav: []\n");
+    let loaded = load_paths_lenient(&[d.to_path_buf()]).unwrap();
+    let ids: Vec<&str> = loaded.runbooks.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["disk", "redis"]);
+    assert!(loaded.broken.is_empty(), "{:?}", loaded.broken);
+}
+
+#[test]
+fn links_are_followed_once_and_loops_are_reported_not_followed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    write(d, "real/disk.yaml", &runbook("disk"));
+    std::os::unix::fs::symlink(d.join("real"), d.join("alias")).unwrap();
+    std::os::unix::fs::symlink(d, d.join("real/up")).unwrap();
+    let loaded = load_paths_lenient(&[d.to_path_buf()]).unwrap();
+    assert_eq!(loaded.runbooks.len(), 1, "{:?}", loaded.runbooks);
+    assert!(
+        loaded
+            .broken
+            .iter()
+            .all(|p| p.message.contains("cannot read")),
+        "{:?}",
+        loaded.broken
+    );
+    // The same folder named twice, or a file inside it too, loads once.
+    let twice = [d.join("real"), d.join("alias"), d.join("real/disk.yaml")];
+    let loaded = load_paths_lenient(&twice).unwrap();
+    assert_eq!(loaded.runbooks.len(), 1);
+}
+
+#[test]
+fn a_broken_runbook_is_skipped_with_a_warning_and_check_still_fails() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    write(d, "ok.yaml", &runbook("disk"));
+    write(d, "zz.yaml", &runbook("zz"));
+    write(
+        d,
+        "team/typo.yaml",
+        "id: typo\ntitle: T\nsteps:\n  - id: a\n    tittle: x\n",
+    );
+    write(d, "dup.yaml", &runbook("disk"));
+    let dir = d.to_str().unwrap();
+
+    let loaded = load_paths_lenient(&[d.to_path_buf()]).unwrap();
+    assert_eq!(loaded.runbooks.len(), 2);
+    assert_eq!(loaded.broken_files().len(), 2, "{:?}", loaded.broken);
+    assert!(load_paths(&[d.to_path_buf()]).is_err());
+
+    // `check` lists every problem as path:line:col and fails.
+    let out = stepguard(&["check", dir]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("typo.yaml:5:"), "{err}");
+    // Walked in name order: dup.yaml comes first, so ok.yaml is the duplicate.
+    assert!(
+        err.contains("ok.yaml:1:1: runbook id 'disk' is already used by"),
+        "{err}"
+    );
+    assert!(
+        err.contains("failed: 2 broken runbooks (2 runbooks, 2 steps load)"),
+        "{err}"
+    );
+
+    // Elsewhere the good runbook opens, and the skip is said.
+    let out = stepguard(&[
+        "--runbooks",
+        dir,
+        "draft",
+        "disk",
+        "--step",
+        "1",
+        "--offline",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(err.contains("skipped 2 broken runbooks: "), "{err}");
+    assert!(err.contains("typo.yaml:5:"), "{err}");
+    let out = stepguard(&["--runbooks", dir, "match", "disk"]);
+    assert!(text(&out.stderr).contains("skipped 2 broken runbooks"));
+
+    // --strict refuses as before.
+    let out = stepguard(&[
+        "--strict",
+        "--runbooks",
+        dir,
+        "draft",
+        "disk",
+        "--step",
+        "1",
+        "--offline",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("typo.yaml:5:"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn a_folder_without_runbooks_is_an_error_and_said_everywhere() {
+    let tmp = tempfile::tempdir().unwrap();
+    write(tmp.path(), "notes/README.md", "# Notes\n\n## x\n\ny\n");
+    let dir = tmp.path().to_str().unwrap();
+    let out = stepguard(&["check", dir]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("no runbooks found in"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = stepguard(&["--runbooks", dir, "match", "disk full"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("no runbooks found in"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = stepguard(&["--runbooks", dir, "draft", "disk", "--step", "1"]);
+    assert!(
+        text(&out.stderr).contains("no runbooks found in"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn ids_match_in_any_case_alert_names_work_and_unknown_ids_suggest() {
+    let root = "tests/fixtures/prometheus-operator-runbooks";
+    // The file's own name, as the alert is spelled.
+    let out = stepguard(&[
+        "--runbooks",
+        root,
+        "draft",
+        "KubePodCrashLooping",
+        "--step",
+        "1",
+        "--offline",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let card: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(card["runbook_id"], "kubepodcrashlooping", "{card}");
+
+    // A bundled YAML runbook by an alert it answers.
+    let out = stepguard(&[
+        "--runbooks",
+        "runbooks",
+        "draft",
+        "KubePodCrashLooping",
+        "--step",
+        "1",
+        "--offline",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let card: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(card["runbook_id"], "k8s-crashloop-bad-rollout", "{card}");
+
+    // A typo gets the closest names; nonsense gets a pointer to `match`.
+    let out = stepguard(&[
+        "--runbooks",
+        root,
+        "draft",
+        "KubePodCrashLoop",
+        "--step",
+        "1",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("no runbook 'KubePodCrashLoop'"), "{err}");
+    assert!(err.contains("closest: kubepodcrashlooping"), "{err}");
+    let out = stepguard(&["--runbooks", root, "draft", "zzqqxx", "--step", "1"]);
+    let err = text(&out.stderr);
+    assert!(err.contains("stepguard match 'zzqqxx'"), "{err}");
+    assert!(!err.contains("closest"), "{err}");
+}
