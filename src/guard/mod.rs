@@ -421,7 +421,13 @@ impl Guard {
                 found
                     .trust
                     .extend(parsed.trust.iter().map(|t| (*t).to_owned()));
-                parsed.sub.map(|s| s.label.clone())
+                // A pattern's label is the words it matched.
+                parsed
+                    .sub
+                    .map(|s| match parsed.positionals.get(..s.words.len()) {
+                        Some(words) if s.label.contains(['{', '*']) => words.join(" "),
+                        _ => s.label.clone(),
+                    })
             }
         };
         // Fail closed: a glob the checker did not read as a file operand

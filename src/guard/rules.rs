@@ -73,6 +73,11 @@ pub(crate) struct ProgramSpec {
     /// At least one of these flags must be present.
     #[serde(default)]
     require_one_of: Vec<String>,
+    /// Refused argument values, by how they start (any case, the whole word
+    /// or after a flag's `=`), and why: aws reads `file://PATH` into a
+    /// parameter and sends it.
+    #[serde(default)]
+    deny_values: BTreeMap<String, String>,
     /// Arguments are checked by code (see `special.rs`).
     #[serde(default)]
     special: Option<Special>,
@@ -306,6 +311,8 @@ pub(crate) enum Special {
     Timeout,
     Nslookup,
     PgIsready,
+    Openssl,
+    Mysql,
 }
 
 impl Special {
@@ -359,6 +366,8 @@ pub(crate) struct Program {
     allow: Option<FlagSet>,
     max_positionals: Option<usize>,
     require_one_of: Vec<String>,
+    /// Lower-case value prefixes refused, and why.
+    deny_values: Vec<(String, String)>,
     pub special: Option<Special>,
     /// Arguments may contain newlines (see [`ProgramSpec`]).
     pub multiline: bool,
@@ -439,10 +448,29 @@ fn flag_set(flags: &[String]) -> Result<FlagSet, String> {
 
 fn path_words(path: &str) -> Result<Vec<String>, String> {
     let words: Vec<String> = path.split_whitespace().map(str::to_owned).collect();
-    if words.is_empty() || words.len() > 2 {
-        return Err(format!("subcommand {path:?} must have one or two words"));
+    if words.is_empty() || words.len() > 4 {
+        return Err(format!("subcommand {path:?} must have one to four words"));
+    }
+    for w in &words {
+        if is_pattern(w) {
+            let alternatives = w.strip_prefix('{').and_then(|x| x.strip_suffix('}'));
+            let ok = alternatives.unwrap_or(w).split(',').all(|alt| {
+                let stem = alt.strip_suffix('*').unwrap_or(alt);
+                !stem.is_empty() && !stem.contains(['*', '{', '}', ',']) && !stem.starts_with('-')
+            });
+            if !ok || (alternatives.is_none() && w.contains(['{', '}', ','])) {
+                return Err(format!(
+                    "subcommand word {w:?}: a pattern is {{a,b}} and/or a prefix ending in *"
+                ));
+            }
+        }
     }
     Ok(words)
+}
+
+/// A table word that is a pattern (see [`Program::word_eq`]).
+fn is_pattern(w: &str) -> bool {
+    w.contains(['{', '*'])
 }
 
 impl Program {
@@ -638,6 +666,10 @@ impl Program {
             p.trust.push(f);
         }
         p.require_one_of = spec.require_one_of;
+        for (prefix, reason) in spec.deny_values {
+            p.deny_values
+                .push((prefix.to_ascii_lowercase(), one_line(&reason)?));
+        }
         if p.subcommand_optional && p.subcommands.is_empty() {
             return Err("subcommand_optional without subcommands".into());
         }
@@ -648,6 +680,7 @@ impl Program {
             && p.max_positionals.is_none()
             && p.require_one_of.is_empty()
             && p.trust.is_empty()
+            && p.deny_values.is_empty()
             && p.parser != Parser::Kingpin;
         p.strict_operands = !p.subcommands.is_empty()
             || p.allow.is_some()
@@ -656,12 +689,38 @@ impl Program {
         Ok(p)
     }
 
+    /// Whether operand `b` is the table's word `a`. A table word may be a
+    /// pattern: `{ec2,eks}` (any of these) and `describe-*` (this prefix and
+    /// more), combined as `{describe-*,list-*}`. Patterns name what the table
+    /// allows; they never match a word starting with `-`.
     pub(crate) fn word_eq(&self, a: &str, b: &str) -> bool {
-        if self.case_insensitive {
-            a.eq_ignore_ascii_case(b)
-        } else {
-            a == b
+        let eq = |x: &str, y: &str| {
+            if self.case_insensitive {
+                x.eq_ignore_ascii_case(y)
+            } else {
+                x == y
+            }
+        };
+        if !is_pattern(a) {
+            return eq(a, b);
         }
+        if b.starts_with('-') {
+            return false;
+        }
+        let alternatives = a
+            .strip_prefix('{')
+            .and_then(|x| x.strip_suffix('}'))
+            .unwrap_or(a);
+        alternatives
+            .split(',')
+            .any(|alt| match alt.strip_suffix('*') {
+                Some(prefix) => {
+                    b.len() > prefix.len()
+                        && b.is_char_boundary(prefix.len())
+                        && eq(prefix, &b[..prefix.len()])
+                }
+                None => eq(alt, b),
+            })
     }
 
     fn path_matches(&self, path: &[String], pos: &[&str]) -> bool {
@@ -724,6 +783,7 @@ impl Program {
                 operands.push(a);
             }
             self.deny_flag_word(prog, a)?;
+            self.deny_value_word(prog, a)?;
         }
         for (words, reason) in &self.deny_subcommands {
             let mut rest = operands.iter();
@@ -732,6 +792,23 @@ impl Program {
                     "{} {reason}",
                     quote(&format!("{prog} {}", words.join(" ")))
                 ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses `a` if it, or its part after a flag's `=`, starts with a
+    /// denied value prefix.
+    fn deny_value_word(&self, prog: &str, a: &str) -> Result<(), String> {
+        let value = a.split_once('=').map(|(_, v)| v);
+        for (prefix, reason) in &self.deny_values {
+            let starts = |s: &str| {
+                s.len() >= prefix.len()
+                    && s.is_char_boundary(prefix.len())
+                    && s[..prefix.len()].eq_ignore_ascii_case(prefix)
+            };
+            if starts(a) || value.is_some_and(starts) {
+                return Err(format!("'{prog}' argument {} {reason}", quote(a)));
             }
         }
         Ok(())
@@ -787,6 +864,23 @@ impl Program {
             .iter()
             .filter(|s| self.path_matches(&s.words, pos))
             .max_by_key(|s| s.words.len());
+        // A denied path at least as long as the allowed one wins: a pattern
+        // (`{ec2,sts} get-*`) allows a family, the table names its exceptions.
+        let denied_path = self
+            .deny_subcommands
+            .iter()
+            .find(|(words, _)| self.path_matches(words, pos));
+        if let (Some((words, reason)), Some(s)) = (denied_path, best) {
+            if words.len() >= s.words.len() {
+                return Err((
+                    Refusal::Denied,
+                    format!(
+                        "{} {reason}",
+                        quote(&format!("{prog} {}", pos[..words.len()].join(" ")))
+                    ),
+                ));
+            }
+        }
         if let Some(s) = best {
             return Ok(Some(s));
         }
@@ -861,10 +955,11 @@ impl Program {
                 trust: Vec::new(),
             });
         }
-        // Denied flags first, wherever they stand.
+        // Denied flags and values first, wherever they stand.
         for w in args {
             denied(self.check_parser_word(prog, &w.text))?;
             denied(self.deny_flag_word(prog, &w.text))?;
+            denied(self.deny_value_word(prog, &w.text))?;
         }
         // The value of a flag in the next word: a glob there could expand
         // into other arguments (`-n de*` into `-n default delete`).
@@ -1215,5 +1310,42 @@ mod tests {
         assert!(p.check_args("xz", &args("-l f.xz")).is_ok());
         assert!(p.check_args("xz", &args("f.xz")).is_err());
         assert!(p.check_args("xz", &args("-lz f.xz")).is_err());
+    }
+
+    #[test]
+    fn patterns_allow_a_family_and_the_table_names_its_exceptions() {
+        let p = program(
+            "subcommands: [\"{ec2,sts} {describe-*,get-*}\", \"{a,b} {x,y} {z} list\"]\n\
+             deny_subcommands: {sts get-session-token: returns credentials}",
+        );
+        let check = |s: &str| {
+            p.check_args("aws", &args(s))
+                .map(|r| r.sub.map(|s| s.words.len()))
+        };
+        assert_eq!(check("ec2 describe-instances --region x"), Ok(Some(2)));
+        assert_eq!(check("sts get-caller-identity"), Ok(Some(2)));
+        assert_eq!(check("b y z list"), Ok(Some(4)));
+        // A prefix needs more than itself; a pattern never matches a flag.
+        assert!(check("ec2 describe-").is_err());
+        assert!(check("ec2 terminate-instances").is_err());
+        assert!(check("s3 describe-x").is_err());
+        assert!(check("b y delete list").is_err());
+        let denied = check("sts get-session-token").unwrap_err();
+        assert_eq!(denied, "'aws sts get-session-token' returns credentials");
+        // Malformed patterns are refused when the table loads.
+        for bad in ["\"{a,}\"", "\"*\"", "\"a{b}\"", "\"{-a}\"", "\"a b c d e\""] {
+            let spec = serde_yaml::from_str(&format!("subcommands: [{bad}]")).unwrap();
+            assert!(Program::compile(spec).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn denied_values_are_refused_wherever_they_stand() {
+        let p = program("deny_values: {\"file://\": reads a local file}");
+        assert!(p
+            .check_args("aws", &args("--x FILE:///etc/shadow"))
+            .is_err());
+        assert!(p.check_args("aws", &args("--x=file://a")).is_err());
+        assert!(p.check_args("aws", &args("--x a-file://b")).is_ok());
     }
 }

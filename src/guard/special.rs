@@ -35,6 +35,8 @@ pub(crate) fn check(
         Special::Timeout => timeout(guard, args, depth, found).map(Some),
         Special::Nslookup => nslookup(args).map(|()| None),
         Special::PgIsready => pg_isready(args).map(|()| None),
+        Special::Openssl => openssl(args).map(Some),
+        Special::Mysql => mysql(args).map(|()| None),
     }
 }
 
@@ -251,6 +253,124 @@ fn psql(args: &[Word]) -> Result<(), String> {
             ));
         }
         n = sql::check(text, n)?;
+    }
+    Ok(())
+}
+
+/// `mysql [options] [db] -e SQL`: options from a read-only set (exact long
+/// names: the client also takes any unambiguous prefix, so `--pag` is
+/// `--pager`, and `--skip-`/`--loose-` forms), SQL through the MySQL
+/// dialect of the SQL checker. Without `-e` it reads SQL from stdin.
+fn mysql(args: &[Word]) -> Result<(), String> {
+    const LONG_VALUES: &[&str] = &[
+        "--execute",
+        "--host",
+        "--port",
+        "--user",
+        "--database",
+        "--socket",
+        "--protocol",
+        "--default-character-set",
+        "--connect-timeout",
+        "--ssl-mode",
+        "--ssl-ca",
+        "--login-path",
+    ];
+    const LONG_FLAGS: &[&str] = &[
+        "--skip-column-names",
+        "--batch",
+        "--silent",
+        "--table",
+        "--raw",
+        "--vertical",
+        "--verbose",
+        "--xml",
+        "--html",
+        "--no-defaults",
+        "--password",
+    ];
+    let mut sql: Vec<&str> = Vec::new();
+    let mut operands = 0;
+    let mut i = 0;
+    while i < args.len() {
+        let w = &args[i];
+        let a = w.text.as_str();
+        i += 1;
+        if !a.starts_with('-') || a == "-" {
+            no_glob(w, "a mysql operand")?;
+            operands += 1;
+            continue;
+        }
+        if a.starts_with("--") {
+            let (name, value) = split_eq(a);
+            if LONG_FLAGS.contains(&name) && (value.is_none() || name == "--password") {
+                continue;
+            }
+            if !LONG_VALUES.contains(&name) {
+                return Err(format!(
+                    "'mysql' option {} is not in the read-only set",
+                    quote(name)
+                ));
+            }
+            let v = match value {
+                Some(v) => v,
+                None => {
+                    let Some(n) = args.get(i) else {
+                        return Err(format!("'mysql {name}' needs a value"));
+                    };
+                    i += 1;
+                    no_glob(n, &format!("the value of 'mysql {name}'"))?;
+                    n.text.as_str()
+                }
+            };
+            if name == "--execute" {
+                sql.push(v);
+            }
+            continue;
+        }
+        let body = &a[1..];
+        for (k, ch) in body.char_indices() {
+            match ch {
+                'N' | 'B' | 's' | 't' | 'r' | 'E' | 'v' | 'X' | 'H' => {}
+                // -pSECRET is the password; a bare -p asks for it.
+                'p' => break,
+                'e' | 'h' | 'P' | 'u' | 'D' | 'S' => {
+                    let rest = &body[k + 1..];
+                    let v = if rest.is_empty() {
+                        let Some(n) = args.get(i) else {
+                            return Err(format!("'mysql -{ch}' needs a value"));
+                        };
+                        i += 1;
+                        no_glob(n, &format!("the value of 'mysql -{ch}'"))?;
+                        n.text.as_str()
+                    } else {
+                        rest
+                    };
+                    if ch == 'e' {
+                        sql.push(v);
+                    }
+                    break;
+                }
+                _ => {
+                    return Err(format!(
+                        "'mysql' option {} is not in the read-only set",
+                        quote(&format!("-{ch}"))
+                    ))
+                }
+            }
+        }
+    }
+    if operands > 1 {
+        return Err("'mysql' takes at most a database name as its operand".into());
+    }
+    if sql.is_empty() {
+        return Err(
+            "'mysql' without -e reads SQL from standard input, which cannot be checked".into(),
+        );
+    }
+    let mut n = 0;
+    for text in sql {
+        n = sql::check_dialect(text, n, sql::Dialect::Mysql)?;
     }
     Ok(())
 }
@@ -567,6 +687,171 @@ fn ip(args: &[Word]) -> Result<Option<String>, String> {
 }
 
 /// `top` only in batch mode (`-b`): interactive top takes commands.
+/// `openssl SUB OPTIONS`: the commands that read a certificate, a request, a
+/// revocation list or a server's handshake, each with the options that only
+/// print. Every other option is refused, so nothing writes a file (`-out`,
+/// `-keyout`, `-sess_out`, `-keylogfile`) or loads a module (`-engine`,
+/// `-provider`).
+fn openssl(args: &[Word]) -> Result<String, String> {
+    struct Form {
+        sub: &'static str,
+        flags: &'static [&'static str],
+        values: &'static [&'static str],
+        /// Required: without it the command prints the encoded input again
+        /// (or, for `s_client`, nothing is needed).
+        require: Option<&'static str>,
+        operands: bool,
+    }
+    const PRINT: &[&str] = &[
+        "-noout", "-text", "-subject", "-issuer", "-pubkey", "-modulus",
+    ];
+    const FORMS: &[Form] = &[
+        Form {
+            sub: "x509",
+            flags: &[
+                "-dates",
+                "-enddate",
+                "-startdate",
+                "-serial",
+                "-fingerprint",
+                "-sha1",
+                "-sha256",
+                "-purpose",
+                "-email",
+                "-hash",
+                "-subject_hash",
+                "-issuer_hash",
+                "-ocsp_uri",
+                "-ocspid",
+                "-alias",
+                "-nocert",
+            ],
+            values: &[
+                "-in",
+                "-inform",
+                "-nameopt",
+                "-certopt",
+                "-checkend",
+                "-ext",
+            ],
+            require: Some("-noout"),
+            operands: false,
+        },
+        Form {
+            sub: "req",
+            flags: &["-verify"],
+            values: &["-in", "-inform", "-nameopt"],
+            require: Some("-noout"),
+            operands: false,
+        },
+        Form {
+            sub: "crl",
+            flags: &[
+                "-lastupdate",
+                "-nextupdate",
+                "-fingerprint",
+                "-hash",
+                "-crlnumber",
+            ],
+            values: &["-in", "-inform", "-nameopt"],
+            require: Some("-noout"),
+            operands: false,
+        },
+        Form {
+            sub: "verify",
+            flags: &["-show_chain", "-verbose", "-x509_strict", "-partial_chain"],
+            values: &["-CAfile", "-CApath", "-untrusted", "-purpose", "-attime"],
+            require: None,
+            operands: true,
+        },
+        Form {
+            sub: "s_client",
+            flags: &[
+                "-showcerts",
+                "-brief",
+                "-verify_return_error",
+                "-tls1_2",
+                "-tls1_3",
+                "-prexit",
+                "-quiet",
+                "-no_ign_eof",
+                "-status",
+            ],
+            values: &[
+                "-connect",
+                "-servername",
+                "-CAfile",
+                "-CApath",
+                "-alpn",
+                "-verify",
+                "-starttls",
+            ],
+            require: Some("-connect"),
+            operands: false,
+        },
+        Form {
+            sub: "version",
+            flags: &["-a", "-v", "-b", "-o", "-f", "-p", "-d"],
+            values: &[],
+            require: None,
+            operands: false,
+        },
+    ];
+    let Some((first, rest)) = args.split_first() else {
+        return Err(
+            "'openssl' needs a read-only command (x509, req, crl, verify, s_client, version)"
+                .into(),
+        );
+    };
+    let sub = first.text.as_str();
+    let Some(form) = FORMS.iter().find(|f| f.sub == sub) else {
+        return Err(format!(
+            "'openssl {}' is not a read-only command (x509, req, crl, verify, s_client, version)",
+            sub
+        ));
+    };
+    let mut seen_required = form.require.is_none();
+    let mut i = 0;
+    while i < rest.len() {
+        let w = &rest[i];
+        let a = w.text.as_str();
+        i += 1;
+        no_glob(w, &format!("'openssl {sub}'"))?;
+        if !a.starts_with('-') || a == "-" {
+            if !form.operands {
+                return Err(format!(
+                    "'openssl {sub}' takes no operand here ({}); name files with -in",
+                    quote(a)
+                ));
+            }
+            continue;
+        }
+        // OpenSSL also reads `--opt` as `-opt`.
+        let name = if a.starts_with("--") { &a[1..] } else { a };
+        if Some(name) == form.require {
+            seen_required = true;
+        }
+        let printing = form.sub != "version" && form.sub != "s_client" && form.sub != "verify";
+        if form.values.contains(&name) {
+            let Some(v) = rest.get(i) else {
+                return Err(format!("'openssl {sub} {name}' needs a value"));
+            };
+            no_glob(v, &format!("the value of 'openssl {sub} {name}'"))?;
+            i += 1;
+        } else if !(form.flags.contains(&name) || (printing && PRINT.contains(&name))) {
+            return Err(format!(
+                "'openssl {sub}' option {} is not in the read-only set",
+                quote(a)
+            ));
+        }
+    }
+    if !seen_required {
+        let need = form.require.unwrap_or_default();
+        return Err(format!("'openssl {sub}' is read-only only with {need}"));
+    }
+    Ok(sub.to_owned())
+}
+
 fn top(args: &[Word]) -> Result<(), String> {
     let mut batch = false;
     let mut i = 0;

@@ -23,14 +23,86 @@ enum Tok<'a> {
 /// statements already checked in earlier `-c` values (for the reason's
 /// numbering); returns the new total.
 pub(crate) fn check(sql: &str, done: usize) -> Result<usize, String> {
-    let toks = lex(sql)?;
+    check_dialect(sql, done, Dialect::Postgres)
+}
+
+/// Whose SQL: the same statement check, over the lexer of that server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    Postgres,
+    /// MySQL and MariaDB through the `mysql` client. Where its lexer and
+    /// PostgreSQL's could disagree on what is a string, a comment or code
+    /// (backslash escapes, `#` and `-- ` comments, `/*! … */` comments that
+    /// run, comments that do not nest, client commands such as `\!`),
+    /// the text is refused rather than guessed; backtick identifiers are
+    /// read as names.
+    Mysql,
+}
+
+/// [`check`] for a dialect; reasons name its client (`psql -c`, `mysql -e`).
+pub(crate) fn check_dialect(sql: &str, done: usize, dialect: Dialect) -> Result<usize, String> {
+    let result = match dialect {
+        Dialect::Postgres => check_tokens(sql, done, dialect),
+        Dialect::Mysql => {
+            // A closing `\G` (print rows vertically) is the one client
+            // command a read uses; it runs the statement like `;`.
+            let t = sql.trim_end();
+            let t = t.strip_suffix(';').unwrap_or(t).trim_end();
+            let sql = t.strip_suffix("\\G").unwrap_or(sql);
+            mysql_prescan(sql).and_then(|()| check_tokens(sql, done, dialect))
+        }
+    };
+    match dialect {
+        Dialect::Postgres => result,
+        Dialect::Mysql => result.map_err(|e| {
+            e.replace("psql -c", "mysql -e")
+                .replace("psql statement", "mysql statement")
+        }),
+    }
+}
+
+/// What MySQL's lexer reads differently from PostgreSQL's, refused
+/// wherever it stands (inside a string too: cheaper than a second lexer,
+/// and a runbook's read never needs it).
+fn mysql_prescan(sql: &str) -> Result<(), String> {
+    for (needle, why) in [
+        (
+            "\\",
+            "a backslash (an escape in MySQL strings, or a client command such as \\!)",
+        ),
+        ("#", "'#' (a comment in MySQL)"),
+        ("--", "'--' (a comment in MySQL only when a space follows)"),
+        (
+            "/*",
+            "a /* comment (MySQL runs /*! … */ and does not nest comments)",
+        ),
+        ("*/", "a */ (MySQL does not nest comments)"),
+        ("$", "'$' (dollar quoting is PostgreSQL's)"),
+        (
+            "\n",
+            "a line break (the mysql client reads commands at the start of a line)",
+        ),
+        (
+            "\r",
+            "a line break (the mysql client reads commands at the start of a line)",
+        ),
+    ] {
+        if sql.contains(needle) {
+            return Err(format!("mysql -e contains {why}"));
+        }
+    }
+    Ok(())
+}
+
+fn check_tokens(sql: &str, done: usize, dialect: Dialect) -> Result<usize, String> {
+    let toks = lex(sql, dialect)?;
     let mut n = done;
     for stmt in toks.split(|t| *t == Tok::Punct(b';')) {
         if stmt.is_empty() {
             continue;
         }
         n += 1;
-        check_statement(stmt, n)?;
+        check_statement(stmt, n, dialect)?;
     }
     if n == done {
         return Err("psql -c has no SQL statement".into());
@@ -42,9 +114,12 @@ fn lower(s: &str) -> String {
     s.to_ascii_lowercase()
 }
 
-fn check_statement(stmt: &[Tok], n: usize) -> Result<(), String> {
+fn check_statement(stmt: &[Tok], n: usize, dialect: Dialect) -> Result<(), String> {
     match stmt[0] {
         Tok::Ident(w) if is_start_keyword(&lower(w)) => {}
+        // MySQL's table descriptions.
+        Tok::Ident(w)
+            if dialect == Dialect::Mysql && matches!(lower(w).as_str(), "describe" | "desc") => {}
         first => {
             let shown = match first {
                 Tok::Ident(w) => w.to_ascii_uppercase(),
@@ -310,7 +385,7 @@ fn is_allowed_function(w: &str) -> bool {
     )
 }
 
-fn lex(sql: &str) -> Result<Vec<Tok<'_>>, String> {
+fn lex(sql: &str, dialect: Dialect) -> Result<Vec<Tok<'_>>, String> {
     let b = sql.as_bytes();
     let mut toks = Vec::new();
     let mut i = 0;
@@ -329,7 +404,12 @@ fn lex(sql: &str) -> Result<Vec<Tok<'_>>, String> {
                 toks.push(Tok::Other);
             }
             b'"' => {
-                let (end, text) = quoted_ident(sql, i + 1)?;
+                let (end, text) = quoted_ident(sql, i + 1, b'"')?;
+                i = end;
+                toks.push(Tok::QIdent(text));
+            }
+            b'`' if dialect == Dialect::Mysql => {
+                let (end, text) = quoted_ident(sql, i + 1, b'`')?;
                 i = end;
                 toks.push(Tok::QIdent(text));
             }
@@ -435,12 +515,12 @@ fn skip_escape_string(b: &[u8], mut i: usize) -> Result<usize, String> {
     Err("psql -c has an unterminated E'...' string".into())
 }
 
-fn quoted_ident(sql: &str, start: usize) -> Result<(usize, &str), String> {
+fn quoted_ident(sql: &str, start: usize, quote: u8) -> Result<(usize, &str), String> {
     let b = sql.as_bytes();
     let mut i = start;
     while i < b.len() {
-        if b[i] == b'"' {
-            if b.get(i + 1) == Some(&b'"') {
+        if b[i] == quote {
+            if b.get(i + 1) == Some(&quote) {
                 i += 2;
                 continue;
             }
@@ -561,5 +641,28 @@ mod tests {
         assert!(check("drop table t", 2)
             .unwrap_err()
             .contains("statement 3"));
+    }
+
+    #[test]
+    fn mysql_refuses_what_its_lexer_reads_differently() {
+        let mysql = |sql: &str| check_dialect(sql, 0, Dialect::Mysql);
+        assert_eq!(mysql("SHOW ENGINE INNODB STATUS\\G"), Ok(1));
+        assert_eq!(mysql("select `a;b` from t; describe t"), Ok(2));
+        for (sql, why) in [
+            ("select 1--1; delete from t", "'--'"),
+            ("select 1 /*! ; drop table t */", "/*"),
+            ("select 1 # ; drop table t", "'#'"),
+            ("select 'a\\'; drop table t", "backslash"),
+            ("select 1 \\! rm -rf /", "backslash"),
+            ("select 1;\nsystem rm x", "line break"),
+            ("select `'`, sleep(9), `'`", "sleep"),
+            ("select 1 \\G; drop table t", "backslash"),
+            ("system rm x", "SYSTEM"),
+        ] {
+            let e = mysql(sql).unwrap_err();
+            assert!(e.contains(why) && e.starts_with("mysql"), "{sql}: {e}");
+        }
+        // PostgreSQL keeps its own lexer: a backtick is not a quote there.
+        assert!(check("select `a;b` from t", 0).is_err());
     }
 }
