@@ -98,6 +98,23 @@ const CLI_WORDS: &[&str] = &[
     "mount",
     "ethtool",
     "jq",
+    "aws",
+    "gcloud",
+    "az",
+    "mysql",
+    "psql",
+    "redis-cli",
+    "vault",
+    "argocd",
+    "flux",
+    "virtctl",
+    "podman",
+    "ceph",
+    "awk",
+    "sed",
+    "nc",
+    "ssh",
+    "chroot",
 ];
 
 const EXPLAIN: &str = "Read the output; this runbook gives no stop rule.";
@@ -470,6 +487,10 @@ fn is_command_like(code: &str) -> bool {
 struct Found {
     sentence: String,
     command: String,
+    /// The output the runbook shows under it (first lines), never a step.
+    output: Vec<String>,
+    /// `VAR=$(command)`: the variable its output is the value of.
+    assigns: Option<String>,
 }
 
 /// Diagnosis or mitigation material, in order.
@@ -482,44 +503,91 @@ enum Item {
 const SHELL_LANGS: &[&str] = &["shell", "sh", "bash", "zsh", "shell-session"];
 const LOOSE_LANGS: &[&str] = &["", "console", "text", "txt", "terminal"];
 
-/// Commands of a code block: the `$ ` lines when it shows prompts; else every
-/// line of a shell block, or the lines starting with a known program of an
-/// unlabelled one. `None` for a non-shell block (PromQL, YAML...).
+/// Output lines kept per command, for the card's explanation.
+const OUTPUT_LINES: usize = 3;
+
+/// A command line of a code block, with the output shown under it.
+struct BlockCommand {
+    command: String,
+    output: Vec<String>,
+    assigns: Option<String>,
+}
+
+/// The first word of a shell line, past `sudo` and `VAR=value` prefixes.
+fn program_word(line: &str) -> &str {
+    line.split_whitespace()
+        .find(|w| *w != "sudo" && !(w.contains('=') && !w.starts_with('-')))
+        .unwrap_or("")
+}
+
+/// Commands of a code block, each with the output printed under it. A block
+/// with prompts (`$ `, or `# ` before a known program: a root shell) has
+/// commands only there; every other line is output. Without prompts, every
+/// line of a shell block is a command until one has run: from then on a
+/// line that does not start with a known program is its output (a table, a
+/// log). An unlabelled block keeps only lines starting with a known program.
+/// `VAR=value` lines give defaults; `VAR=$(command)` is a command whose
+/// output is the variable's value. `None` for a non-shell block (PromQL,
+/// YAML...).
 fn block_commands(
     lang: &str,
     lines: &[String],
     defaults: &mut BTreeMap<String, String>,
-) -> Option<Vec<String>> {
+) -> Option<Vec<BlockCommand>> {
     static ASSIGN: OnceLock<Regex> = OnceLock::new();
+    static DISCOVER: OnceLock<Regex> = OnceLock::new();
     let assign = re(
         &ASSIGN,
-        r#"^([A-Z_][A-Z0-9_]*)=(?:"([^"]*)"|'([^']*)'|(\S*))$"#,
+        r#"^(?:export\s+)?([A-Z_][A-Z0-9_]*)=(?:"([^"]*)"|'([^']*)'|(\S*))$"#,
+    );
+    let discover = re(
+        &DISCOVER,
+        r#"^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(?:"\$\((.+)\)"|\$\((.+)\))$"#,
     );
     if !SHELL_LANGS.contains(&lang) && !LOOSE_LANGS.contains(&lang) {
         return None;
     }
-    let prompts = lines.iter().any(|l| l.trim_start().starts_with("$ "));
-    let mut joined: Vec<String> = Vec::new();
+    let root_prompt = |t: &str| {
+        t.strip_prefix("# ")
+            .is_some_and(|c| CLI_WORDS.contains(&program_word(c)))
+    };
+    let prompts = lines.iter().any(|l| {
+        let t = l.trim_start();
+        t.starts_with("$ ") || root_prompt(t)
+    });
+    let mut out: Vec<BlockCommand> = Vec::new();
     let mut continuing = false;
     for line in lines {
         let t = line.trim();
         if continuing {
-            if let Some(last) = joined.last_mut() {
-                last.push(' ');
-                last.push_str(t.trim_end_matches('\\').trim());
+            if let Some(last) = out.last_mut() {
+                last.command.push(' ');
+                last.command.push_str(t.trim_end_matches('\\').trim());
             }
             continuing = t.ends_with('\\');
             continue;
         }
-        let cmd = if prompts {
-            match t.strip_prefix("$ ") {
-                Some(c) => c.trim(),
-                None => continue,
-            }
+        let prompted = if root_prompt(t) {
+            t.strip_prefix("# ")
         } else {
-            t
+            t.strip_prefix("$ ")
         };
-        if cmd.is_empty() || cmd.starts_with('#') {
+        let output = |out: &mut Vec<BlockCommand>| {
+            if let Some(last) = out.last_mut() {
+                if !t.is_empty() && last.output.len() < OUTPUT_LINES {
+                    last.output.push(t.to_string());
+                }
+            }
+        };
+        let cmd = match prompted {
+            Some(c) => c.trim(),
+            None if prompts => {
+                output(&mut out);
+                continue;
+            }
+            None => t,
+        };
+        if cmd.is_empty() || (prompted.is_none() && cmd.starts_with('#')) {
             continue;
         }
         if let Some(c) = assign.captures(cmd) {
@@ -528,18 +596,36 @@ fn block_commands(
                 .or(c.get(3))
                 .or(c.get(4))
                 .map_or("", |m| m.as_str());
-            defaults
-                .entry(var_name(&c[1]))
-                .or_insert_with(|| value.to_string());
+            if !value.contains("$(") {
+                defaults
+                    .entry(var_name(&c[1]))
+                    .or_insert_with(|| value.to_string());
+                continue;
+            }
+        }
+        if let Some(c) = discover.captures(cmd) {
+            let inner = c.get(2).or(c.get(3)).map_or("", |m| m.as_str()).trim();
+            out.push(BlockCommand {
+                command: inner.to_string(),
+                output: Vec::new(),
+                assigns: Some(c[1].to_string()),
+            });
             continue;
         }
-        if !prompts && !SHELL_LANGS.contains(&lang) && !is_command_like(cmd) {
+        let known = CLI_WORDS.contains(&program_word(cmd));
+        let shown_output = !prompts && !known && !out.is_empty();
+        if shown_output || (!prompts && !SHELL_LANGS.contains(&lang) && !is_command_like(cmd)) {
+            output(&mut out);
             continue;
         }
         continuing = cmd.ends_with('\\');
-        joined.push(cmd.trim_end_matches('\\').trim().to_string());
+        out.push(BlockCommand {
+            command: cmd.trim_end_matches('\\').trim().to_string(),
+            output: Vec::new(),
+            assigns: None,
+        });
     }
-    Some(joined)
+    Some(out)
 }
 
 fn items(blocks: &[Block], defaults: &mut BTreeMap<String, String>) -> Vec<Item> {
@@ -559,6 +645,8 @@ fn items(blocks: &[Block], defaults: &mut BTreeMap<String, String>) -> Vec<Item>
                         out.push(Item::Command(Found {
                             sentence: sentence_around(text, &spans, (s, e)),
                             command: code.to_string(),
+                            output: Vec::new(),
+                            assigns: None,
                         }));
                     }
                 }
@@ -591,10 +679,12 @@ fn items(blocks: &[Block], defaults: &mut BTreeMap<String, String>) -> Vec<Item>
             Block::Code { lang, lines } => {
                 match block_commands(lang, lines, defaults) {
                     Some(cmds) => {
-                        for command in cmds {
+                        for c in cmds {
                             out.push(Item::Command(Found {
                                 sentence: context.clone(),
-                                command,
+                                command: c.command,
+                                output: c.output,
+                                assigns: c.assigns,
                             }));
                         }
                     }
@@ -792,11 +882,25 @@ fn convert(doc: &Document, heading: &str, path: &Path) -> Runbook {
                 commands += 1;
                 n += 1;
                 let id = format!("diagnose-{n}");
-                let sentence = if found.sentence.is_empty() {
-                    format!("Run {}", quote_command(&found.command))
-                } else {
-                    found.sentence.clone()
+                let sentence = match (&found.assigns, found.sentence.is_empty()) {
+                    (Some(var), true) => format!("Find {var}"),
+                    (None, true) => format!("Run {}", quote_command(&found.command)),
+                    (_, false) => found.sentence.clone(),
                 };
+                let mut explain = EXPLAIN.to_string();
+                if let Some(var) = &found.assigns {
+                    explain = format!(
+                        "Its output is the value of {var} in the rest of the runbook: set it with = ({}).",
+                        var_name(var)
+                    );
+                }
+                if !found.output.is_empty() {
+                    let shown: Vec<String> = found.output.iter().map(|l| clean(l, 100)).collect();
+                    explain = format!(
+                        "{explain} The runbook shows output like: {}",
+                        shown.join(" / ")
+                    );
+                }
                 match runnable(&found.command) {
                     Some((template, vars)) => {
                         for (name, token) in vars {
@@ -816,7 +920,7 @@ fn convert(doc: &Document, heading: &str, path: &Path) -> Runbook {
                             run: template,
                             proceed_if: None,
                             stop_if: None,
-                            explain: EXPLAIN.into(),
+                            explain: clean(&explain, TEXT_CHARS),
                             timeout: None,
                         });
                         steps.push(step);

@@ -276,3 +276,50 @@ fn ids_match_in_any_case_alert_names_work_and_unknown_ids_suggest() {
     assert!(err.contains("stepguard match 'zzqqxx'"), "{err}");
     assert!(!err.contains("closest"), "{err}");
 }
+
+#[test]
+fn openshift_runbooks_import_with_oc_pre_flights_and_discovery() {
+    // Four of OpenShift's runbooks, unmodified (tests/fixtures/openshift-runbooks-sample/SOURCE.md).
+    let all = load_dir(&repo("tests/fixtures/openshift-runbooks-sample"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(all.len(), 4);
+    let get = |id: &str| {
+        all.iter()
+            .find(|r| r.id == id)
+            .unwrap_or_else(|| panic!("{id}"))
+    };
+    let runs = |id: &str| -> Vec<String> {
+        get(id)
+            .steps
+            .iter()
+            .filter_map(|s| s.preflight.as_ref().map(|p| p.run.clone()))
+            .collect()
+    };
+    assert_eq!(
+        runs("kubeapidown"),
+        [
+            "oc cluster-info",
+            "oc -n openshift-kube-apiserver get pods",
+            "oc -n openshift-kube-apiserver logs -l 'app=openshift-kube-apiserver'",
+        ]
+    );
+    // `NAMESPACE="$(oc get kubevirt …)"` is a step that finds the value.
+    let virt = get("noreadyvirtapi");
+    let first = virt.steps[0].preflight.as_ref().unwrap();
+    assert!(first.run.starts_with("oc get kubevirt -A"), "{}", first.run);
+    assert!(
+        first.explain.contains("value of NAMESPACE"),
+        "{}",
+        first.explain
+    );
+    assert!(runs("noreadyvirtapi")
+        .contains(&"oc -n {{namespace}} get pods -l kubevirt.io=virt-api".to_string()));
+    // What the guard refuses stays prose, quoted, never run.
+    let members = get("etcdmembersdown");
+    let rsh = members
+        .steps
+        .iter()
+        .find(|s| s.intent.contains("oc rsh"))
+        .unwrap();
+    assert!(rsh.preflight.is_none() && rsh.intent.contains("not run by stepguard"));
+}

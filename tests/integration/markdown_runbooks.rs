@@ -309,3 +309,89 @@ fn explicit_and_directory_loading_of_markdown() {
     assert!(err.to_string().contains("notes.md:1:1: "), "{err}");
     assert!(load_file(&tmp.path().join("SOURCE.md")).is_ok());
 }
+
+#[test]
+fn output_under_a_command_is_its_expected_output_never_a_step() {
+    let rb = load_file(&corpus().join("alertmanager/AlertmanagerClusterCrashlooping.md")).unwrap();
+    let titles: Vec<&str> = rb.steps.iter().map(|s| s.title.as_str()).collect();
+    assert!(
+        titles
+            .iter()
+            .all(|t| !t.contains("NAMESPACE") && !t.contains("alertmanager-main-1")),
+        "{titles:?}"
+    );
+    let first = rb.steps[0].preflight.as_ref().unwrap();
+    assert_eq!(first.run, "kubectl get pod -l app=alertmanager");
+    assert!(
+        first
+            .explain
+            .contains("shows output like: NAMESPACE NAME READY STATUS"),
+        "{}",
+        first.explain
+    );
+}
+
+#[test]
+fn prompts_root_prompts_and_discovery_lines_as_teams_write_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("EtcdDown.md");
+    std::fs::write(
+        &path,
+        "# EtcdDown\n\n## Diagnosis\n\n\
+         Set the `NAMESPACE` variable:\n\n\
+         ```bash\n$ export NAMESPACE=\"$(oc get kubevirt -A -o custom-columns=\"\":.metadata.namespace)\"\n```\n\n\
+         Check the pods:\n\n\
+         ```console\n$ oc -n $NAMESPACE get pods\nNAME      READY   STATUS\netcd-0    1/1     Running\n\
+         # crictl ps -a\nCONTAINER  IMAGE\n# this is a comment, not a command\n```\n\n\
+         Find the node:\n\n\
+         ```bash\nNODE=$(oc get pods -n $NAMESPACE -o jsonpath='{.items[0].spec.nodeName}')\noc describe node $NODE\n```\n",
+    )
+    .unwrap();
+    let rb = load_file(&path).unwrap();
+    let runs: Vec<(&str, &str)> = rb
+        .steps
+        .iter()
+        .filter_map(|s| {
+            s.preflight
+                .as_ref()
+                .map(|p| (s.title.as_str(), p.run.as_str()))
+        })
+        .collect();
+    assert_eq!(
+        runs,
+        [
+            (
+                "Set the `NAMESPACE` variable:",
+                "oc get kubevirt -A -o custom-columns=\"\":.metadata.namespace"
+            ),
+            ("Check the pods:", "oc -n {{namespace}} get pods"),
+            ("Check the pods:", "crictl ps -a"),
+            (
+                "Find the node:",
+                "oc get pods -n {{namespace}} -o jsonpath='{.items[0].spec.nodeName}'"
+            ),
+            ("Find the node:", "oc describe node {{node}}"),
+        ],
+        "{:#?}",
+        rb.steps
+    );
+    let discover = rb.steps[0].preflight.as_ref().unwrap();
+    assert!(
+        discover.explain.contains("value of NAMESPACE"),
+        "{}",
+        discover.explain
+    );
+    assert!(
+        discover.explain.contains("set it with ="),
+        "{}",
+        discover.explain
+    );
+    let pods = rb.steps[1].preflight.as_ref().unwrap();
+    assert!(
+        pods.explain
+            .contains("NAME READY STATUS / etcd-0 1/1 Running"),
+        "{}",
+        pods.explain
+    );
+    assert_eq!(rb.steps.len(), 5, "no step for output rows or comments");
+}
