@@ -516,7 +516,7 @@ struct BlockCommand {
 /// The first word of a shell line, past `sudo` and `VAR=value` prefixes.
 fn program_word(line: &str) -> &str {
     line.split_whitespace()
-        .find(|w| *w != "sudo" && !(w.contains('=') && !w.starts_with('-')))
+        .find(|w| *w != "sudo" && (w.starts_with('-') || !w.contains('=')))
         .unwrap_or("")
 }
 
