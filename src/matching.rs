@@ -10,7 +10,10 @@
 //! 2. the alert's `runbook_url` annotation names the runbook: its last path
 //!    segment (query and fragment dropped, case-insensitive, `.md` stripped)
 //!    equals the runbook's id or its file stem ⇒ [`RUNBOOK_URL_CONFIDENCE`] (0.95);
-//! 3. otherwise lexical similarity: BM25 (k1 = 1.2, b = 0.75) over the
+//! 3. an alert a runbook answers is named in free text ⇒
+//!    [`ALERT_MENTION_CONFIDENCE`] (0.97): after `alertname=` / `alertname:`,
+//!    or a CamelCase alert name spelled exactly (see `mentioned_alerts`);
+//! 4. otherwise lexical similarity: BM25 (k1 = 1.2, b = 0.75) over the
 //!    runbook's fields with boosts alerts ×3, title ×2, symptoms ×2,
 //!    summary ×1, steps' titles and intents ×0.5 (a BM25F-style weighted term
 //!    frequency and weighted document length).
@@ -60,6 +63,10 @@ pub const DEFAULT_THRESHOLD: f64 = 0.5;
 pub const ALERTNAME_CONFIDENCE: f64 = 0.99;
 /// The alert's `runbook_url` names the runbook.
 pub const RUNBOOK_URL_CONFIDENCE: f64 = 0.95;
+/// An alert a runbook answers is named in free text (`alertname=X`, or a
+/// CamelCase alert name written as it is spelled): nearly as strong as the
+/// alert itself, below it so a real alert's own name wins.
+pub const ALERT_MENTION_CONFIDENCE: f64 = 0.97;
 /// The ceiling of lexical confidence.
 pub const LEXICAL_CEILING: f64 = 0.9;
 
@@ -272,6 +279,8 @@ pub struct Matcher {
     /// Per document: `k1 · (1 − b + b · dl / avgdl)`.
     norm: Vec<f64>,
     by_alert: HashMap<String, Vec<u32>>,
+    /// Alert names by their lower-cased spelling, for mentions in free text.
+    by_alert_folded: HashMap<String, Vec<(String, u32)>>,
     /// Lower-cased ids and file stems.
     by_url_key: HashMap<String, Vec<u32>>,
     unknown_idf: f64,
@@ -283,6 +292,7 @@ impl Matcher {
         let mut postings: Vec<Vec<(u32, f32)>> = Vec::new();
         let mut lengths = Vec::with_capacity(runbooks.len());
         let mut by_alert: HashMap<String, Vec<u32>> = HashMap::new();
+        let mut by_alert_folded: HashMap<String, Vec<(String, u32)>> = HashMap::new();
         let mut by_url_key: HashMap<String, Vec<u32>> = HashMap::new();
         let mut docs = Vec::with_capacity(runbooks.len());
         let mut bag: HashMap<u32, f32> = HashMap::new();
@@ -322,6 +332,10 @@ impl Matcher {
                 if list.last() != Some(&d) {
                     list.push(d);
                 }
+                by_alert_folded
+                    .entry(a.to_lowercase())
+                    .or_default()
+                    .push((a.clone(), d));
             }
             let mut keys = vec![rb.id.to_lowercase()];
             if let Some(stem) = rb.path.file_stem().and_then(|s| s.to_str()) {
@@ -360,6 +374,7 @@ impl Matcher {
             idf,
             norm,
             by_alert,
+            by_alert_folded,
             by_url_key,
             unknown_idf: self::idf(n, 0.0),
         }
@@ -445,6 +460,29 @@ impl Matcher {
             let why = format!("alertname {}", query.alertname.as_deref().unwrap_or(""));
             ranked.push((ALERTNAME_CONFIDENCE, s, d, why));
         }
+        let mentioned = if alert_docs.is_empty() {
+            self.mentioned_alerts(&query.text)
+        } else {
+            Vec::new()
+        };
+        for (name, d) in &mentioned {
+            if ranked.iter().any(|r| r.2 == *d) {
+                continue;
+            }
+            let s = scores.get(d).map_or(0.0, |e| e.0);
+            ranked.push((
+                ALERT_MENTION_CONFIDENCE,
+                s,
+                *d,
+                format!("alert {name} named in the text"),
+            ));
+        }
+        let alert_docs: Vec<u32> = alert_docs
+            .iter()
+            .copied()
+            .chain(mentioned.iter().map(|(_, d)| *d))
+            .collect();
+        let alert_docs = alert_docs.as_slice();
         for &d in url_docs {
             if !alert_docs.contains(&d) {
                 let s = scores.get(&d).map_or(0.0, |e| e.0);
@@ -489,6 +527,31 @@ impl Matcher {
                 }
             })
             .collect()
+    }
+
+    /// The alerts of the catalogue that `text` names: after `alertname=` or
+    /// `alertname:` in any case, or anywhere spelled exactly as the alert
+    /// when the name is CamelCase (two capitals or more), so a plain word
+    /// (`Watchdog`, `watchdog`) is not taken for the alert of that name.
+    fn mentioned_alerts(&self, text: &str) -> Vec<(String, u32)> {
+        let mut found: Vec<(String, u32)> = Vec::new();
+        let words: Vec<&str> = text
+            .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .filter(|w| !w.is_empty())
+            .collect();
+        for (i, w) in words.iter().enumerate() {
+            let Some(list) = self.by_alert_folded.get(&w.to_lowercase()) else {
+                continue;
+            };
+            let labelled = i > 0 && words[i - 1].eq_ignore_ascii_case("alertname");
+            for (name, d) in list {
+                let camel = name.chars().filter(char::is_ascii_uppercase).count() >= 2;
+                if (labelled || (camel && name == w)) && !found.iter().any(|(_, x)| x == d) {
+                    found.push((name.clone(), *d));
+                }
+            }
+        }
+        found
     }
 
     /// The best runbook if it clears `threshold`; `None` means ESCALATE.

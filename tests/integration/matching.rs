@@ -247,3 +247,41 @@ fn malformed_scenario_names_the_file() {
         "{err}"
     );
 }
+
+#[test]
+fn an_alert_named_in_free_text_finds_its_runbook() {
+    let catalog = load_dir(&root().join("tests/fixtures/prometheus-operator-runbooks")).unwrap();
+    let m = Matcher::new(&catalog);
+    for text in [
+        "alertname=KubePodNotReady namespace=shop",
+        "alertname=\"kubepodnotready\" severity=warning",
+        "KubePodNotReady has been firing for shop since 3 a.m.",
+        "Labels:\n - alertname = KubePodNotReady\n - namespace = shop",
+    ] {
+        let top = &m.rank(&query_from_text(text))[0];
+        assert_eq!(top.id, "kubepodnotready", "{text}");
+        assert_eq!(
+            top.confidence,
+            stepguard::matching::ALERT_MENTION_CONFIDENCE,
+            "{text}"
+        );
+        assert_eq!(top.why, "alert KubePodNotReady named in the text", "{text}");
+    }
+    // A plain word is not an alert's name: no CamelCase, no `alertname=`.
+    let ranked = m.rank(&query_from_text("the watchdog timer fired"));
+    assert!(ranked.iter().all(|r| r.confidence < 0.9), "{ranked:?}");
+    // Nor is a CamelCase alert spelled in another case.
+    let ranked = m.rank(&query_from_text("kubepodnotready"));
+    assert!(ranked.iter().all(|r| r.confidence < 0.9), "{ranked:?}");
+    // The alert's own name still wins over a mention in its text.
+    let q = Query {
+        alertname: Some("KubeletDown".into()),
+        text: "KubePodNotReady too".into(),
+        ..Query::default()
+    };
+    let ranked = m.rank(&q);
+    assert_eq!(ranked[0].id, "kubeletdown");
+    assert!(ranked
+        .iter()
+        .all(|r| r.id != "kubepodnotready" || r.confidence < 0.9));
+}
