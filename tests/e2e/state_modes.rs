@@ -108,7 +108,7 @@ async fn write_everything(state: &Path, name: &'static str) {
                 "--reason",
                 "read-only status",
                 "--",
-                "vault",
+                "consul",
                 "status",
             ],
             &[],

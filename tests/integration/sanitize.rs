@@ -369,7 +369,7 @@ steps:
         "--reason",
         "safe \u{202e}\u{2066}",
         "--",
-        "vault",
+        "consul",
         "status",
     ]);
     assert!(added.contains("added standing rule"), "{added}");

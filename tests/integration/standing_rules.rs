@@ -74,7 +74,7 @@ fn assert_refused(d: &Decision, line: &str) {
 fn add_list_revoke_persist_across_reloads() {
     let (_d, s) = store();
     assert_eq!(s.load().unwrap(), Vec::new(), "no file is no rules");
-    let a = add(&s, "vault", &["status", "-format=json"]);
+    let a = add(&s, "consul", &["status", "-format=json"]);
     let b = standing::add(
         &s,
         "mycorp-cli",
@@ -146,7 +146,7 @@ fn add_list_revoke_persist_across_reloads() {
 fn listing_as_text_and_json() {
     let (_d, s) = store();
     assert_eq!(list_text(&[], NOW), "no standing rules\n");
-    let a = add(&s, "vault", &["status", "-format=json"]);
+    let a = add(&s, "consul", &["status", "-format=json"]);
     let b = standing::add(
         &s,
         "mycorp-cli",
@@ -184,7 +184,7 @@ fn listing_as_text_and_json() {
         lines[1].starts_with(&a.id) && lines[1].contains("revoked"),
         "{text}"
     );
-    assert!(lines[1].contains("never") && lines[1].contains("vault status -format=json"));
+    assert!(lines[1].contains("never") && lines[1].contains("consul status -format=json"));
     assert!(
         lines[2].contains("used up") && lines[2].contains("2/2"),
         "{text}"
@@ -210,8 +210,8 @@ fn listing_as_text_and_json() {
 #[test]
 fn a_broken_rules_file_is_an_error_and_no_rule_applies() {
     let (_d, s) = store();
-    let a = add(&s, "vault", &["status"]);
-    assert!(standing::check(&s, "vault status", NOW).allowed);
+    let a = add(&s, "consul", &["status"]);
+    assert!(standing::check(&s, "consul status", NOW).allowed);
     for bad in [
         "{not json",
         r#"{"version": 2, "rules": []}"#,
@@ -219,8 +219,8 @@ fn a_broken_rules_file_is_an_error_and_no_rule_applies() {
     ] {
         std::fs::write(s.path(), bad).unwrap();
         assert!(s.load().is_err(), "{bad}");
-        let d = standing::check(&s, "vault status", NOW);
-        assert_refused(&d, "vault status");
+        let d = standing::check(&s, "consul status", NOW);
+        assert_refused(&d, "consul status");
         assert!(
             d.reason.contains("standing rules not loaded"),
             "{}",
@@ -232,7 +232,7 @@ fn a_broken_rules_file_is_an_error_and_no_rule_applies() {
     // A rule with a field this version does not know could be a constraint
     // it would ignore: the whole file is refused.
     let json = format!(
-        r#"{{"version":1,"rules":[{{"id":"{}","program":"vault","args":[],"uses":0,
+        r#"{{"version":1,"rules":[{{"id":"{}","program":"consul","args":[],"uses":0,
         "created_at":1,"reason":"r","created_by":"c","only_on_host":"db1"}}]}}"#,
         a.id
     );
@@ -261,13 +261,13 @@ fn uses_are_counted_under_a_lock() {
 #[test]
 fn the_store_method_add_checks_ids_and_forms() {
     let (_d, s) = store();
-    s.add(raw("0123abcd", "vault", &["status"])).unwrap();
+    s.add(raw("0123abcd", "consul", &["status"])).unwrap();
     assert!(s
-        .add(raw("0123abcd", "vault", &["x"]))
+        .add(raw("0123abcd", "consul", &["x"]))
         .unwrap_err()
         .contains("already exists"));
     assert!(s
-        .add(raw("0123ABCD", "vault", &["x"]))
+        .add(raw("0123ABCD", "consul", &["x"]))
         .unwrap_err()
         .contains("hex"));
     assert!(s
@@ -290,7 +290,7 @@ fn the_store_method_add_checks_ids_and_forms() {
 #[test]
 fn exact_pattern_any_and_arity() {
     let rules = vec![
-        raw("0000000a", "vault", &["status", "-format=json"]),
+        raw("0000000a", "consul", &["status", "-format=json"]),
         raw(
             "0000000b",
             "mycorp-cli",
@@ -311,13 +311,13 @@ fn exact_pattern_any_and_arity() {
     };
     let no = |line: &str| assert_refused(&check_with_rules(line, &rules, NOW), line);
 
-    ok("vault status -format=json", "0000000a");
-    ok("vault 'status' \"-format=json\"", "0000000a");
-    ok("/usr/bin/vault status -format=json", "0000000a");
-    no("vault status -format=yaml");
-    no("vault status");
-    no("vault status -format=json -address=https://evil");
-    no("vault -format=json status");
+    ok("consul status -format=json", "0000000a");
+    ok("consul 'status' \"-format=json\"", "0000000a");
+    ok("/usr/bin/consul status -format=json", "0000000a");
+    no("consul status -format=yaml");
+    no("consul status");
+    no("consul status -format=json -address=https://evil");
+    no("consul -format=json status");
 
     ok("mycorp-cli inspect cluster prod-eu", "0000000b");
     no("mycorp-cli inspect cluster staging");
@@ -342,19 +342,19 @@ fn exact_pattern_any_and_arity() {
 #[test]
 fn reasons_name_the_rule_and_the_other_commands() {
     let rules = vec![
-        raw("1a2b3c4d", "vault", &["status", "-format=json"]),
+        raw("1a2b3c4d", "consul", &["status", "-format=json"]),
         raw("99999999", "mytool", &["*"]),
     ];
-    let d = check_with_rules("vault status -format=json", &rules, NOW);
+    let d = check_with_rules("consul status -format=json", &rules, NOW);
     assert_eq!(
         d.reason,
-        "allowed: every command is allowed by a standing rule: vault status (standing rule 1a2b3c4d)"
+        "allowed: every command is allowed by a standing rule: consul status (standing rule 1a2b3c4d)"
     );
     assert_eq!(d.rule.as_deref(), Some("1a2b3c4d"));
     assert_eq!(d.rule_uses, vec!["1a2b3c4d".to_string()]);
 
     let d = check_with_rules(
-        "vault status -format=json | jq .sealed; mytool a && mytool b",
+        "consul status -format=json | jq .sealed; mytool a && mytool b",
         &rules,
         NOW,
     );
@@ -362,7 +362,7 @@ fn reasons_name_the_rule_and_the_other_commands() {
     assert_eq!(
         d.reason,
         "allowed: every command is a known read-only form (jq) or allowed by a standing rule: \
-         vault status (standing rule 1a2b3c4d), mytool (standing rule 99999999)"
+         consul status (standing rule 1a2b3c4d), mytool (standing rule 99999999)"
     );
     assert_eq!(d.rule_uses, vec!["1a2b3c4d", "99999999", "99999999"]);
 
@@ -761,7 +761,7 @@ fn rules_that_cannot_be_added() {
 #[test]
 fn benign_forms_are_allowed() {
     let (_d, s) = store();
-    let vault = add(&s, "vault", &["status", "-format=json"]);
+    let vault = add(&s, "consul", &["status", "-format=json"]);
     let corp = add(
         &s,
         "mycorp-cli",
@@ -777,14 +777,14 @@ fn benign_forms_are_allowed() {
     );
     let star = add(&s, "lit", &["=*"]);
     let cases: &[(&str, &str)] = &[
-        ("vault status -format=json", &vault.id),
-        ("/usr/bin/vault status -format=json", &vault.id),
-        ("/usr/local/bin/vault status '-format=json'", &vault.id),
-        ("vault status -format=json | jq -r .sealed", &vault.id),
-        ("vault status -format=json 2>/dev/null", &vault.id),
-        ("vault status -format=json 2>&1 | grep -i sealed", &vault.id),
-        ("LC_ALL=C vault status -format=json", &vault.id),
-        ("vault status -format=json < /dev/null", &vault.id),
+        ("consul status -format=json", &vault.id),
+        ("/usr/bin/consul status -format=json", &vault.id),
+        ("/usr/local/bin/consul status '-format=json'", &vault.id),
+        ("consul status -format=json | jq -r .sealed", &vault.id),
+        ("consul status -format=json 2>/dev/null", &vault.id),
+        ("consul status -format=json 2>&1 | grep -i sealed", &vault.id),
+        ("LC_ALL=C consul status -format=json", &vault.id),
+        ("consul status -format=json < /dev/null", &vault.id),
         ("mycorp-cli inspect cluster prod-eu-1", &corp.id),
         ("mycorp-cli inspect cluster 'prod-us'", &corp.id),
         (
@@ -797,7 +797,7 @@ fn benign_forms_are_allowed() {
         ("redis-sentinel-check --host cache-1 26379", &rc.id),
         ("lit '*'", &star.id),
         ("lit \\*", &star.id),
-        ("kubectl get pods; vault status -format=json", &vault.id),
+        ("kubectl get pods; consul status -format=json", &vault.id),
     ];
     let rules = s.active(NOW).unwrap();
     for (line, id) in cases {
@@ -915,7 +915,7 @@ fn refused_programs_under_other_names_cannot_get_a_rule() {
         ("run-parts", &["*"], "runs another command"),
         ("sudoedit", &["*"], "editor"),
         ("wget", &["*"], "downloads, sends or writes files"),
-        ("openssl", &["*", "*"], "downloads, sends or writes files"),
+        ("openssl", &["*", "*"], "with its own checks"),
         ("toybox", &["sh"], "multi-call"),
         ("coreutils", &["*"], "multi-call"),
         // Aliases and prefixes of denied subcommands, and members of groups
@@ -1084,7 +1084,7 @@ fn rules_add_refuses_what_path_makes_of_a_name() {
 fn no_rules_is_exactly_check() {
     let unrelated = vec![
         raw("ccccccc1", "mytool", &["*"]),
-        raw("ccccccc2", "vault", &["re:.*", "re:.*"]),
+        raw("ccccccc2", "consul", &["re:.*", "re:.*"]),
     ];
     let mut n = 0;
     for line in corpus(HOSTILE).chain(corpus(BENIGN)) {
@@ -1092,7 +1092,7 @@ fn no_rules_is_exactly_check() {
         assert_eq!(check_with_rules(line, &[], NOW), plain, "{line}");
         assert_eq!(plain.rule, None);
         assert!(plain.rule_uses.is_empty());
-        if !line.contains("mytool") && !line.contains("vault") {
+        if !line.contains("mytool") && !line.contains("consul") {
             assert_eq!(check_with_rules(line, &unrelated, NOW), plain, "{line}");
         }
         n += 1;
