@@ -761,7 +761,7 @@ fn rules_that_cannot_be_added() {
 #[test]
 fn benign_forms_are_allowed() {
     let (_d, s) = store();
-    let vault = add(&s, "consul", &["status", "-format=json"]);
+    let consul = add(&s, "consul", &["status", "-format=json"]);
     let corp = add(
         &s,
         "mycorp-cli",
@@ -777,14 +777,17 @@ fn benign_forms_are_allowed() {
     );
     let star = add(&s, "lit", &["=*"]);
     let cases: &[(&str, &str)] = &[
-        ("consul status -format=json", &vault.id),
-        ("/usr/bin/consul status -format=json", &vault.id),
-        ("/usr/local/bin/consul status '-format=json'", &vault.id),
-        ("consul status -format=json | jq -r .sealed", &vault.id),
-        ("consul status -format=json 2>/dev/null", &vault.id),
-        ("consul status -format=json 2>&1 | grep -i sealed", &vault.id),
-        ("LC_ALL=C consul status -format=json", &vault.id),
-        ("consul status -format=json < /dev/null", &vault.id),
+        ("consul status -format=json", &consul.id),
+        ("/usr/bin/consul status -format=json", &consul.id),
+        ("/usr/local/bin/consul status '-format=json'", &consul.id),
+        ("consul status -format=json | jq -r .sealed", &consul.id),
+        ("consul status -format=json 2>/dev/null", &consul.id),
+        (
+            "consul status -format=json 2>&1 | grep -i sealed",
+            &consul.id,
+        ),
+        ("LC_ALL=C consul status -format=json", &consul.id),
+        ("consul status -format=json < /dev/null", &consul.id),
         ("mycorp-cli inspect cluster prod-eu-1", &corp.id),
         ("mycorp-cli inspect cluster 'prod-us'", &corp.id),
         (
@@ -797,7 +800,7 @@ fn benign_forms_are_allowed() {
         ("redis-sentinel-check --host cache-1 26379", &rc.id),
         ("lit '*'", &star.id),
         ("lit \\*", &star.id),
-        ("kubectl get pods; consul status -format=json", &vault.id),
+        ("kubectl get pods; consul status -format=json", &consul.id),
     ];
     let rules = s.active(NOW).unwrap();
     for (line, id) in cases {
