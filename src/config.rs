@@ -86,20 +86,33 @@ pub struct ConfigFile {
     /// `~/.kube`, `~/.docker`, `~/.config/helm` and `/etc`.
     #[serde(default)]
     pub config_dirs: Vec<PathBuf>,
+    /// Runbook directories (each walked recursively) when neither
+    /// `--runbooks` nor `STEPGUARD_RUNBOOKS` names any: a team's runbook
+    /// repository, set once. `~/` is the home directory.
+    #[serde(default)]
+    pub runbooks: Vec<PathBuf>,
+}
+
+/// `~/…` made absolute with the home directory.
+fn expand_home(dirs: &[PathBuf]) -> Vec<PathBuf> {
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    dirs.iter()
+        .map(|d| match (d.strip_prefix("~"), &home) {
+            (Ok(rest), Some(home)) => home.join(rest),
+            _ => d.clone(),
+        })
+        .collect()
 }
 
 impl ConfigFile {
+    /// The config's runbook directories, `~/` expanded.
+    pub fn runbook_dirs(&self) -> Vec<PathBuf> {
+        expand_home(&self.runbooks)
+    }
+
     /// The sandbox settings, `~/` expanded.
     pub fn sandbox_policy(&self) -> crate::exec::SandboxPolicy {
-        let home = std::env::var_os("HOME").map(PathBuf::from);
-        let expand = |dirs: &[PathBuf]| -> Vec<PathBuf> {
-            dirs.iter()
-                .map(|d| match (d.strip_prefix("~"), &home) {
-                    (Ok(rest), Some(home)) => home.join(rest),
-                    _ => d.clone(),
-                })
-                .collect()
-        };
+        let expand = expand_home;
         let mut config_dirs = crate::exec::sandbox::default_config_dirs();
         config_dirs.extend(expand(&self.config_dirs));
         crate::exec::SandboxPolicy {

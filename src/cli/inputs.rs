@@ -16,10 +16,16 @@ use stepguard::words::count;
 use super::{CliError, ContextArgs};
 use crate::Runtime;
 
-/// `--runbooks`/`STEPGUARD_RUNBOOKS` if given, else the defaults that exist.
+/// `--runbooks`/`STEPGUARD_RUNBOOKS` if given, else the config file's
+/// `runbooks`, else the defaults that exist.
 pub fn runbook_dirs(given: &[PathBuf]) -> Vec<PathBuf> {
     if !given.is_empty() {
         return given.to_vec();
+    }
+    // A broken config file has stopped the command before this.
+    let configured = config_file().map(|c| c.runbook_dirs()).unwrap_or_default();
+    if !configured.is_empty() {
+        return configured;
     }
     let mut dirs = Vec::new();
     let local = PathBuf::from("runbooks");

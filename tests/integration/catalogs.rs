@@ -323,3 +323,38 @@ fn openshift_runbooks_import_with_oc_pre_flights_and_discovery() {
         .unwrap();
     assert!(rsh.preflight.is_none() && rsh.intent.contains("not run by stepguard"));
 }
+
+#[test]
+fn the_config_file_names_the_team_repository_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path();
+    write(
+        home,
+        "src/team-runbooks/storage/disk.yaml",
+        &runbook("disk"),
+    );
+    let config = home.join("config.yaml");
+    std::fs::write(&config, "runbooks:\n  - ~/src/team-runbooks\n").unwrap();
+    let run = |args: &[&str], env_runbooks: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_stepguard"));
+        cmd.env_remove("STEPGUARD_RUNBOOKS")
+            .env("HOME", home)
+            .env("STEPGUARD_CONFIG", &config)
+            .env("STEPGUARD_STATE_DIR", home.join("state"))
+            .current_dir(home)
+            .args(args);
+        if let Some(dir) = env_runbooks {
+            cmd.env("STEPGUARD_RUNBOOKS", dir);
+        }
+        cmd.output().unwrap()
+    };
+    let out = run(&["check"], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "ok: 1 runbook, 1 step\n");
+    // --runbooks (or the environment) wins over the config.
+    let other = home.join("other");
+    write(&other, "a.yaml", &runbook("a"));
+    write(&other, "b.yaml", &runbook("b"));
+    let out = run(&["check"], Some(other.to_str().unwrap()));
+    assert_eq!(text(&out.stdout), "ok: 2 runbooks, 2 steps\n");
+}
