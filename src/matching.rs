@@ -631,6 +631,39 @@ pub fn match_json(matches: &[Match], threshold: f64) -> serde_json::Value {
     })
 }
 
+/// Which of the query's words each field of `runbook` holds, in the order
+/// the ranker weighs them (alerts, title, symptoms, summary, steps): why a
+/// lexical match ranks where it does. Fields holding none are left out.
+pub fn explain(runbook: &Runbook, text: &str) -> Vec<(&'static str, Vec<String>)> {
+    let query = tokenize(text);
+    let mut out = Vec::new();
+    let mut field = |name: &'static str, texts: &mut dyn Iterator<Item = &str>| {
+        let mut words: Vec<String> = Vec::new();
+        for t in texts {
+            tokenize_into(t, &mut |w| {
+                if query.contains(&w) && !words.contains(&w) {
+                    words.push(w);
+                }
+            });
+        }
+        if !words.is_empty() {
+            out.push((name, words));
+        }
+    };
+    field("alerts", &mut runbook.alerts.iter().map(String::as_str));
+    field("title", &mut std::iter::once(runbook.title.as_str()));
+    field("symptoms", &mut runbook.symptoms.iter().map(String::as_str));
+    field("summary", &mut std::iter::once(runbook.summary.as_str()));
+    field(
+        "steps",
+        &mut runbook
+            .steps
+            .iter()
+            .flat_map(|s| [s.title.as_str(), s.intent.as_str()]),
+    );
+    out
+}
+
 impl std::fmt::Debug for Matcher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Matcher({} runbooks)", self.len())

@@ -135,13 +135,16 @@ pub fn match_runbooks(
     // Several alerts: the one whose best runbook is most certain leads.
     let mut ranked: Vec<(String, Vec<Match>)> = queries
         .into_iter()
-        .map(|(name, q)| (name, matcher.rank(&q)))
+        .map(|(_, q)| {
+            let m = matcher.rank(&q);
+            (q.text, m)
+        })
         .collect();
     ranked.sort_by(|a, b| {
         let top = |m: &Vec<Match>| m.first().map_or(0.0, |m| m.confidence);
         top(&b.1).total_cmp(&top(&a.1))
     });
-    let (_, matches) = &ranked[0];
+    let (query_text, matches) = &ranked[0];
     let top: Vec<Match> = matches.iter().take(10).cloned().collect();
     let matched = top.first().is_some_and(|m| m.confidence >= threshold);
     if json {
@@ -161,6 +164,17 @@ pub fn match_runbooks(
                 sanitize_line(&m.title, 60),
                 sanitize_line(&m.why, 60)
             );
+            // Which fields hold the words that decided a lexical match.
+            let Some(rb) = catalog.iter().find(|r| r.id == m.id) else {
+                continue;
+            };
+            if m.why.starts_with("lexical") {
+                let fields: Vec<String> = matching::explain(rb, query_text)
+                    .into_iter()
+                    .map(|(field, words)| format!("{field}: {}", words.join(" ")))
+                    .collect();
+                println!("      {}", sanitize_line(&fields.join(" · "), 120));
+            }
         }
     }
     Ok(if matched { EXIT_OK } else { EXIT_FAILED })

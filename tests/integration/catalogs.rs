@@ -358,3 +358,45 @@ fn the_config_file_names_the_team_repository_once() {
     let out = run(&["check"], Some(other.to_str().unwrap()));
     assert_eq!(text(&out.stdout), "ok: 2 runbooks, 2 steps\n");
 }
+
+#[test]
+fn match_says_which_words_and_fields_decided() {
+    let out = stepguard(&[
+        "--runbooks",
+        "runbooks",
+        "match",
+        "checkout pods keep restarting after the deploy",
+    ]);
+    let stdout = text(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    let top = lines
+        .iter()
+        .position(|l| l.contains("k8s-crashloop-bad-rollout"))
+        .unwrap();
+    assert!(
+        lines[top].contains("(lexical: pod restart deploy)"),
+        "{stdout}"
+    );
+    assert!(
+        lines[top + 1]
+            .trim_start()
+            .starts_with("alerts: pod · symptoms: pod restart deploy"),
+        "{stdout}"
+    );
+    let out = stepguard(&[
+        "--runbooks",
+        "runbooks",
+        "match",
+        "KubePodCrashLooping in shop",
+    ]);
+    let stdout = text(&out.stdout);
+    let first = stdout.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with("0.97  k8s-crashloop-bad-rollout"),
+        "{stdout}"
+    );
+    assert!(
+        first.ends_with("(alert KubePodCrashLooping named in the text)"),
+        "{stdout}"
+    );
+}
