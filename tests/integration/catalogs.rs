@@ -228,35 +228,29 @@ fn a_folder_without_runbooks_is_an_error_and_said_everywhere() {
 #[test]
 fn ids_match_in_any_case_alert_names_work_and_unknown_ids_suggest() {
     let root = "tests/fixtures/prometheus-operator-runbooks";
+    // The runbook `draft NAME` opens from a catalogue.
+    let opened = |dir: &str, name: &str| -> serde_json::Value {
+        let out = stepguard(&[
+            "--runbooks",
+            dir,
+            "draft",
+            name,
+            "--step",
+            "1",
+            "--offline",
+            "--json",
+        ]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let card: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        card["runbook_id"].clone()
+    };
     // The file's own name, as the alert is spelled.
-    let out = stepguard(&[
-        "--runbooks",
-        root,
-        "draft",
-        "KubePodCrashLooping",
-        "--step",
-        "1",
-        "--offline",
-        "--json",
-    ]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let card: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(card["runbook_id"], "kubepodcrashlooping", "{card}");
-
+    assert_eq!(opened(root, "KubePodCrashLooping"), "kubepodcrashlooping");
     // A bundled YAML runbook by an alert it answers.
-    let out = stepguard(&[
-        "--runbooks",
-        "runbooks",
-        "draft",
-        "KubePodCrashLooping",
-        "--step",
-        "1",
-        "--offline",
-        "--json",
-    ]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let card: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(card["runbook_id"], "k8s-crashloop-bad-rollout", "{card}");
+    assert_eq!(
+        opened("runbooks", "KubePodCrashLooping"),
+        "k8s-crashloop-bad-rollout"
+    );
 
     // A typo gets the closest names; nonsense gets a pointer to `match`.
     let out = stepguard(&[
