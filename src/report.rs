@@ -227,6 +227,20 @@ pub fn build(session: &str, events: &[Recorded]) -> Report {
             Event::Value {
                 name,
                 value,
+                found: Some(found),
+                ..
+            } => {
+                text = Some(format!(
+                    "value found by the pre-flight of step {}: {} = `{}` (output line {})",
+                    clean(&found.step),
+                    clean(name),
+                    clean(value),
+                    found.line
+                ));
+            }
+            Event::Value {
+                name,
+                value,
                 previous,
                 ..
             } => {

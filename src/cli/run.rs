@@ -196,6 +196,7 @@ fn load_resume(state_dir: Option<&Path>, id: &str) -> Result<(Runbook, Context, 
     let snapshot = &resume.snapshot;
     let ctx = with_rules(Context {
         vars: snapshot.vars.clone(),
+        found: snapshot.found.clone(),
         alert: snapshot.alert.clone(),
         state: if snapshot.has_state {
             resume.session.read_state().map(|s| Arc::new(s.into()))

@@ -13,4 +13,4 @@ pub use alert::{Alert, AlertError, Alerts};
 pub use card::Card;
 pub use pasted::PastedState;
 pub use proposal::{compose, ModelOutcome};
-pub use values::{Candidate, Context, Evidence, ResolvedValue, Source};
+pub use values::{Candidate, Context, Evidence, FoundValue, ResolvedValue, Source};

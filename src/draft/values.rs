@@ -27,6 +27,51 @@ pub struct Context {
     /// disk, just before a run.
     pub rules: Arc<[crate::guard::StandingRule]>,
     pub now_secs: u64,
+    /// Values a pre-flight with `sets:` printed, by variable.
+    pub found: BTreeMap<String, FoundValue>,
+}
+
+/// A value a pre-flight found (`sets:`): what it printed, and where.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FoundValue {
+    pub value: String,
+    /// The id of the step whose pre-flight printed it.
+    pub step: String,
+    /// The output line (1-based) it stands on, and that line.
+    pub line: usize,
+    pub excerpt: String,
+}
+
+/// The one value `lines` (a pre-flight's standard output, each with its
+/// 1-based line number in the output shown) print for
+/// `var`: every non-blank line, trimmed, must be the same value (a header
+/// line printed empty, as `custom-columns="":…` does, is blank), and the
+/// variable's pattern must take it, as any value from outside
+/// ([`validate_outside`]). Anything else is no value, and why.
+pub fn found_in_output<'a>(
+    var: &Variable,
+    lines: impl Iterator<Item = (usize, &'a str)>,
+) -> Result<(String, usize), String> {
+    let mut found: Option<(String, usize)> = None;
+    for (n, line) in lines {
+        let t = line.trim();
+        if t.is_empty() {
+            continue;
+        }
+        match &found {
+            None => found = Some((t.to_string(), n)),
+            Some((v, _)) if v == t => {}
+            Some(_) => return Err("it printed more than one value".into()),
+        }
+    }
+    let (value, line) = found.ok_or("it printed nothing")?;
+    validate_outside(var, &value).map_err(|why| {
+        format!(
+            "{} is not taken: {why}",
+            crate::sanitize::sanitize_line(&value, 60)
+        )
+    })?;
+    Ok((value, line))
 }
 
 impl Context {
@@ -44,6 +89,8 @@ impl Context {
 #[serde(rename_all = "lowercase")]
 pub enum Source {
     Var,
+    /// Printed by a pre-flight that finds the variable (`sets:`).
+    Output,
     Label,
     State,
     Default,
@@ -180,7 +227,9 @@ fn resolve_one(name: &str, var: &Variable, ctx: &Context) -> ResolvedValue {
         }
         let checked = match c.evidence.source {
             Source::Var | Source::Default => var.validate(&c.value),
-            Source::State | Source::Label | Source::Model => validate_outside(var, &c.value),
+            Source::State | Source::Label | Source::Model | Source::Output => {
+                validate_outside(var, &c.value)
+            }
         };
         match checked {
             Ok(()) => {
@@ -233,6 +282,19 @@ fn candidates(name: &str, var: &Variable, ctx: &Context) -> Vec<Candidate> {
         }
     };
     from_var(name, &mut list);
+    if let Some(f) = ctx.found.get(name) {
+        list.push(plain(
+            &f.value,
+            Source::Output,
+            format!(
+                "printed by the pre-flight of step {} (output line {}: {})",
+                f.step,
+                f.line,
+                crate::sanitize::sanitize_line(&f.excerpt, 80)
+            ),
+            "found by the step that finds it (sets:)",
+        ));
+    }
     for source in &var.from {
         match source.split_once(':') {
             Some(("var", key)) if key != name => from_var(key, &mut list),
@@ -598,5 +660,21 @@ mod tests {
         assert_eq!(quote("payments"), "payments");
         assert_eq!(quote("it's here"), r"'it'\''s here'");
         assert_eq!(quote("$(id)"), "'$(id)'");
+    }
+
+    #[test]
+    fn a_found_value_is_one_clean_value_from_outside() {
+        let var: Variable = serde_yaml::from_str("pattern: '^.+$'").unwrap();
+        let lines =
+            |l: &'static [&'static str]| l.iter().copied().enumerate().map(|(i, l)| (i + 1, l));
+        assert_eq!(
+            found_in_output(&var, lines(&["", " a b "])),
+            Ok(("a b".into(), 2))
+        );
+        // A permissive pattern still never takes an option.
+        let e = found_in_output(&var, lines(&["-oyaml"])).unwrap_err();
+        assert!(e.contains("begins with '-'"), "{e}");
+        assert!(found_in_output(&var, lines(&["a", "b"])).is_err());
+        assert!(found_in_output(&var, lines(&[" ", ""])).is_err());
     }
 }

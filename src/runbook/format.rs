@@ -99,6 +99,11 @@ pub struct Check {
     pub explain: String,
     /// `20s`, `500ms`, `2m`; default 30s.
     pub timeout: Option<String>,
+    /// A variable this read finds (a pre-flight only): when it exits 0
+    /// and prints one value, that value (if its pattern takes it) fills the
+    /// variable for the steps after, with the output line as evidence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sets: Option<String>,
 }
 
 /// The mutating command. stepguard never runs it; the human does.

@@ -601,6 +601,27 @@ impl<'a> Checker<'a> {
                     }
                 }
             }
+            if let Some(check) = &step.verify {
+                if let Some(name) = &check.sets {
+                    self.report(
+                        at,
+                        "sets:",
+                        format!(
+                            "step '{}': `sets: {name}` belongs on a pre-flight, not a verify",
+                            step.id
+                        ),
+                    );
+                }
+            }
+            if let Some(name) = step.preflight.as_ref().and_then(|c| c.sets.as_ref()) {
+                if !rb.variables.contains_key(name) {
+                    self.report(
+                        at,
+                        "sets:",
+                        format!("step '{}' sets undeclared variable '{name}' (declare it under `variables:`)", step.id),
+                    );
+                }
+            }
             if let Some(action) = &step.action {
                 texts.push(&action.run);
                 texts.push(&action.blast_radius);

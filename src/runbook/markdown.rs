@@ -890,7 +890,7 @@ fn convert(doc: &Document, heading: &str, path: &Path) -> Runbook {
                 let mut explain = EXPLAIN.to_string();
                 if let Some(var) = &found.assigns {
                     explain = format!(
-                        "Its output is the value of {var} in the rest of the runbook: set it with = ({}).",
+                        "Its output is the value of {var} in the rest of the runbook: one value printed fills {} (else set it with =).",
                         var_name(var)
                     );
                 }
@@ -915,6 +915,19 @@ fn convert(doc: &Document, heading: &str, path: &Path) -> Runbook {
                                 default: None,
                             });
                         }
+                        let sets = found.assigns.as_deref().map(var_name);
+                        if let Some(name) = &sets {
+                            variables.entry(name.clone()).or_insert_with(|| Variable {
+                                description: format!(
+                                    "Found by step {id}: {}",
+                                    clean(&found.command, 80)
+                                ),
+                                pattern: None,
+                                from: vec![format!("label:{name}"), format!("var:{name}")],
+                                extract: None,
+                                default: None,
+                            });
+                        }
                         let mut step = prose_step(id, &sentence);
                         step.preflight = Some(Check {
                             run: template,
@@ -922,6 +935,7 @@ fn convert(doc: &Document, heading: &str, path: &Path) -> Runbook {
                             stop_if: None,
                             explain: clean(&explain, TEXT_CHARS),
                             timeout: None,
+                            sets,
                         });
                         steps.push(step);
                     }

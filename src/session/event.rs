@@ -48,8 +48,8 @@ pub enum Event {
         #[serde(default)]
         after: String,
     },
-    /// A value the operator set in the walk (`=`), checked by the
-    /// variable's pattern before it was taken.
+    /// A value set in the walk: by the operator (`=`), or found by a
+    /// pre-flight (`found`); checked by the variable's pattern first.
     Value {
         #[serde(default)]
         step: String,
@@ -60,6 +60,10 @@ pub enum Event {
         /// The value it replaced (None: it was missing).
         #[serde(default)]
         previous: Option<String>,
+        /// Set by a pre-flight that finds it (`sets:`), not by the operator:
+        /// where it was printed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        found: Option<crate::draft::FoundValue>,
     },
     Override {
         #[serde(default)]

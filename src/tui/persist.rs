@@ -30,6 +30,9 @@ pub struct Snapshot {
     pub runbook_path: PathBuf,
     pub runbook_sha256: String,
     pub vars: BTreeMap<String, String>,
+    /// Values pre-flights found (`sets:`), with where they were printed.
+    #[serde(default)]
+    pub found: BTreeMap<String, crate::draft::FoundValue>,
     pub alert: Option<Alert>,
     /// The pasted state lives in `state.txt` beside the snapshot.
     pub has_state: bool,
@@ -92,6 +95,7 @@ pub fn snapshot(
         runbook_path: walk.runbook.path.clone(),
         runbook_sha256: runbook_sha256.to_string(),
         vars: model.ctx.vars.clone(),
+        found: model.ctx.found.clone(),
         alert: model.ctx.alert.clone(),
         has_state: model.ctx.state.is_some(),
         index: walk.index,
@@ -132,6 +136,7 @@ pub fn from_log(id: &str, events: &[Recorded], step_ids: &[String]) -> Snapshot 
         runbook_path: PathBuf::from(&start.runbook_path),
         runbook_sha256: start.runbook_sha256,
         vars: BTreeMap::new(),
+        found: BTreeMap::new(),
         alert: None,
         has_state: false,
         index: 0,
@@ -177,6 +182,13 @@ pub fn replay(snap: &mut Snapshot, events: &[Recorded]) -> u64 {
             }
             // Recorded before the Context event that carries it: a log cut
             // between the two still holds the value the operator set.
+            Event::Value {
+                name,
+                found: Some(found),
+                ..
+            } if !name.is_empty() => {
+                snap.found.insert(name.clone(), found.clone());
+            }
             Event::Value { name, value, .. } if !name.is_empty() => {
                 snap.vars.insert(name.clone(), value.clone());
             }

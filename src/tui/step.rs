@@ -200,6 +200,18 @@ pub fn check_done(
     let mut rule_uses = Vec::new();
     let mut output_tail = String::new();
     let mut sandbox = None;
+    // A pre-flight that finds a variable (`sets:`): the variable, and the
+    // value it printed or why none was taken.
+    let sets = match kind {
+        CheckKind::Preflight => walk
+            .runbook
+            .steps
+            .get(walk.index)
+            .and_then(|s| s.preflight.as_ref())
+            .and_then(|c| c.sets.clone()),
+        CheckKind::Verify => None,
+    };
+    let mut found: Option<Result<crate::draft::FoundValue, String>> = None;
     let judged = match result {
         Ok(outcome) => {
             let judgement = match Predicates::new(proceed_if.as_deref(), stop_if.as_deref()) {
@@ -230,6 +242,9 @@ pub fn check_done(
                 .map(|(_, l)| format!("{l}\n"))
                 .collect();
             output_tail = crate::redact::redact(&tail).text.into_owned();
+            if let Some(name) = &sets {
+                found = Some(found_value(walk, name, &outcome, judgement.verdict));
+            }
             Judged {
                 command: outcome.command.clone(),
                 judgement,
@@ -266,16 +281,80 @@ pub fn check_done(
         output_tail,
         sandbox: Some(sandbox),
     }));
-    let status = format!(
+    let mut status = format!(
         "{kind}: {} — {}",
         judged.judgement.verdict, judged.judgement.reason
     );
+    let step_id = walk.card.step_id.clone();
     match kind {
         CheckKind::Preflight => walk.preflight = Some(judged),
         CheckKind::Verify => walk.verify = Some(judged),
     }
+    let mut effects = vec![event];
+    match (sets, found) {
+        (Some(name), Some(Ok(value))) => {
+            // First: it is what the next steps run with.
+            status = format!(
+                "{name} = {} found (output line {}) · {status}",
+                sanitize_line(&value.value, 60),
+                value.line
+            );
+            let previous = model.ctx.found.get(&name).map(|f| f.value.clone());
+            model.ctx.found.insert(name.clone(), value.clone());
+            effects.push(Effect::Audit(Event::Value {
+                step: step_id,
+                name,
+                value: value.value.clone(),
+                previous,
+                found: Some(value),
+            }));
+            recompose(model);
+        }
+        (Some(name), Some(Err(why))) => {
+            status.push_str(&format!("; {name} not found: {why} (= sets it)"));
+        }
+        (Some(name), None) => status.push_str(&format!("; {name} not found: the run failed")),
+        (None, _) => {}
+    }
     model.status = Some(status);
-    vec![event]
+    effects
+}
+
+/// The value a `sets:` pre-flight printed for `name`: only from a run that
+/// exited 0, was not judged STOP and kept its whole output, and only one
+/// value printed on standard output ([`crate::draft::values::found_in_output`]).
+fn found_value(
+    walk: &Walk,
+    name: &str,
+    outcome: &crate::exec::RunOutcome,
+    verdict: Verdict,
+) -> Result<crate::draft::FoundValue, String> {
+    if outcome.exit_code != Some(0) || verdict == Verdict::Stop {
+        return Err("the read did not succeed".into());
+    }
+    if outcome.output.dropped_lines > 0 {
+        return Err("its output was longer than what is kept".into());
+    }
+    let var = walk
+        .runbook
+        .variables
+        .get(name)
+        .ok_or("not a variable of this runbook")?;
+    let stdout = outcome
+        .output
+        .lines
+        .iter()
+        .enumerate()
+        .filter(|(_, (stream, _))| *stream == crate::exec::Stream::Stdout)
+        .map(|(i, (_, l))| (i + 1, l.as_str()));
+    let (value, line) = crate::draft::values::found_in_output(var, stdout)?;
+    let excerpt = outcome.output.lines[line - 1].1.clone();
+    Ok(crate::draft::FoundValue {
+        value,
+        step: walk.card.step_id.clone(),
+        line,
+        excerpt,
+    })
 }
 
 /// `p`: the policy's decision, then its gates one by one; the step closes

@@ -562,6 +562,7 @@ fn set_value(model: &mut Model, name: String, input: String) -> Vec<Effect> {
             name,
             value: input,
             previous,
+            found: None,
         }),
         context_event(model),
     ];

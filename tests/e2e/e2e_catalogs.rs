@@ -33,3 +33,34 @@ fn a_broken_runbook_in_a_repository_is_named_and_the_rest_open() {
     t.keys(&["q"]);
     assert_restored(&t, 0);
 }
+
+/// The real runner: a read that finds the namespace fills the next step.
+#[test]
+fn a_read_that_finds_a_value_fills_the_next_step_in_a_real_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let rb = dir.path().join("finds.yaml");
+    std::fs::write(
+        &rb,
+        "id: finds\ntitle: Finds its namespace\nrisk: low\n\
+         variables:\n  namespace: {description: Where it runs}\n\
+         steps:\n\
+         \x20 - id: find\n    title: Find the namespace\n\
+         \x20   preflight: {run: \"printf '\\\\nopenshift-cnv\\\\n'\", sets: namespace}\n\
+         \x20 - id: use\n    title: Look at it\n\
+         \x20   preflight: {run: 'echo looking at {{namespace}}'}\n",
+    )
+    .unwrap();
+    let t = Tmux::start(
+        "finds",
+        &shell_line(&format!("run {} --offline", rb.display())),
+        &[],
+    );
+    t.wait_for("p proceed");
+    t.keys(&["r"]);
+    t.wait_for("namespace = openshift-cnv found (output line 2)");
+    t.keys(&["p"]);
+    let screen = t.wait_for("$ echo looking at openshift-cnv");
+    assert!(screen.contains("Look at it"), "{screen}");
+    t.keys(&["q"]);
+    assert_restored(&t, 0);
+}

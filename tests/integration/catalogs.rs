@@ -306,6 +306,7 @@ fn openshift_runbooks_import_with_oc_pre_flights_and_discovery() {
         "{}",
         first.explain
     );
+    assert_eq!(first.sets.as_deref(), Some("namespace"));
     assert!(runs("noreadyvirtapi")
         .contains(&"oc -n {{namespace}} get pods -l kubevirt.io=virt-api".to_string()));
     // What the guard refuses stays prose, quoted, never run.

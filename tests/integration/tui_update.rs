@@ -998,3 +998,132 @@ fn a_signal_cancels_the_running_check_and_quits_on_the_record() {
         ]
     );
 }
+
+/// A runbook whose first pre-flight finds the namespace the second uses.
+const FINDS: &str = r#"
+id: finds
+title: Finds its namespace
+risk: low
+variables:
+  namespace: {description: Where the operator runs}
+steps:
+  - id: find
+    title: Find the namespace
+    preflight: {run: 'oc get kubevirt -A -o name', sets: namespace}
+  - id: use
+    title: Look at its pods
+    preflight: {run: 'oc -n {{namespace}} get pods'}
+"#;
+
+fn finds_model() -> (Model, stepguard::runbook::Runbook) {
+    let rb = stepguard::runbook::parse_str(FINDS, Path::new("finds.yaml")).unwrap();
+    let mut m = Model::new(vec![rb.clone()], Context::default());
+    m.start_walk(rb.clone());
+    (m, rb)
+}
+
+#[test]
+fn a_pre_flight_that_sets_a_variable_fills_it_for_the_steps_after() {
+    let (mut m, rb) = finds_model();
+    // The header printed empty (custom-columns="":…) is no value.
+    run_preflight(&mut m, &["", "openshift-cnv"], 0);
+    let found = m.ctx.found.get("namespace").expect("found");
+    assert_eq!(
+        (found.value.as_str(), found.line, found.step.as_str()),
+        ("openshift-cnv", 2, "find")
+    );
+    assert!(
+        m.status
+            .as_deref()
+            .unwrap()
+            .contains("namespace = openshift-cnv found (output line 2)"),
+        "{:?}",
+        m.status
+    );
+    let card = stepguard::draft::compose(&rb, 1, &m.ctx, None);
+    let pf = card.preflight.as_ref().unwrap();
+    assert_eq!(pf.command, "oc -n openshift-cnv get pods");
+    assert!(pf.runnable);
+    let v = &card.values[0];
+    assert!(v.verified);
+    let evidence = v.evidence.as_ref().unwrap();
+    assert_eq!(evidence.source, stepguard::draft::Source::Output);
+    assert_eq!(
+        evidence.text,
+        "printed by the pre-flight of step find (output line 2: openshift-cnv)"
+    );
+    // The engineer's own value still wins.
+    m.ctx.vars.insert("namespace".into(), "other".into());
+    let card = stepguard::draft::compose(&rb, 1, &m.ctx, None);
+    assert_eq!(card.preflight.unwrap().command, "oc -n other get pods");
+}
+
+#[test]
+fn a_pre_flight_that_sets_a_variable_takes_only_one_clean_value() {
+    for (stdout, exit, why) in [
+        (
+            &["openshift-cnv", "kubevirt-hyperconverged"][..],
+            0,
+            "more than one value",
+        ),
+        (&["ns-a", "ns-a", ""][..], 1, "did not succeed"),
+        (&[""][..], 0, "printed nothing"),
+        (&["x; rm -rf /"][..], 0, "is not taken"),
+        (&["--all-namespaces"][..], 0, "is not taken"),
+        (&["$(reboot)"][..], 0, "is not taken"),
+        (&["a\u{202e}b"][..], 0, "is not taken"),
+    ] {
+        let (mut m, rb) = finds_model();
+        run_preflight(&mut m, stdout, exit);
+        assert!(m.ctx.found.is_empty(), "{stdout:?}");
+        let status = m.status.clone().unwrap_or_default();
+        assert!(
+            status.contains("namespace not found: ") && status.contains(why),
+            "{stdout:?}: {status}"
+        );
+        let card = stepguard::draft::compose(&rb, 1, &m.ctx, None);
+        assert!(!card.preflight.unwrap().runnable, "{stdout:?}");
+    }
+    // The same value on several lines is one value.
+    let (mut m, _) = finds_model();
+    run_preflight(&mut m, &["ns-a", "  ns-a  "], 0);
+    assert_eq!(m.ctx.found["namespace"].value, "ns-a");
+}
+
+#[test]
+fn a_found_value_is_recorded_as_found_and_restored_on_resume() {
+    use stepguard::session::{Event, Recorded};
+    let found = stepguard::draft::FoundValue {
+        value: "openshift-cnv".into(),
+        step: "find".into(),
+        line: 2,
+        excerpt: "openshift-cnv".into(),
+    };
+    let event = Event::Value {
+        step: "find".into(),
+        name: "namespace".into(),
+        value: "openshift-cnv".into(),
+        previous: None,
+        found: Some(found.clone()),
+    };
+    // Through the log's JSON and back; an operator's value keeps its old shape.
+    let json = serde_json::to_string(&event).unwrap();
+    assert_eq!(serde_json::from_str::<Event>(&json).unwrap(), event);
+    let old =
+        r#"{"kind":"value","data":{"step":"use","name":"namespace","value":"x","previous":null}}"#;
+    assert!(matches!(
+        serde_json::from_str::<Event>(old).unwrap(),
+        Event::Value { found: None, .. }
+    ));
+    let log = [Recorded {
+        seq: 1,
+        ts_ms: 1,
+        event,
+    }];
+    let snap = stepguard::tui::persist::from_log("s", &log, &["find".into(), "use".into()]);
+    assert_eq!(snap.found.get("namespace"), Some(&found));
+    assert!(
+        snap.vars.is_empty(),
+        "found by a read, not set by the operator"
+    );
+}
