@@ -32,8 +32,39 @@ impl Runtime {
     }
 }
 
+/// The subcommands that only read files and print.
+fn only_prints(cli: &Cli) -> bool {
+    matches!(
+        cli.command,
+        Some(
+            Command::Check { .. }
+                | Command::Guard { .. }
+                | Command::Import { .. }
+                | Command::Eval { .. }
+                | Command::Report { .. }
+                | Command::Sessions { .. }
+                | Command::Audit { .. }
+                | Command::Match {
+                    alertmanager: None,
+                    ..
+                }
+        )
+    )
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if only_prints(&cli) {
+        // Their output may go to a pipe that closes early (`stepguard match
+        // … | head -1`): end quietly then, as Unix tools do, instead of a
+        // panic on the next print. Commands with a screen, a runner or a
+        // model connection keep SIGPIPE ignored (a closed socket is an error
+        // they report).
+        // SAFETY: called before any thread starts; SIG_DFL is a valid handler.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     if let Ok(exe) = std::env::current_exe() {
         stepguard::exec::set_watcher(exe);
     }

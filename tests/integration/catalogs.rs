@@ -395,3 +395,26 @@ fn match_says_which_words_and_fields_decided() {
         "{stdout}"
     );
 }
+
+#[test]
+fn output_into_a_pipe_closed_early_ends_quietly() {
+    let bin = env!("CARGO_BIN_EXE_stepguard");
+    for args in [
+        "--runbooks tests/fixtures/prometheus-operator-runbooks match 'pod not ready'",
+        "check tests/fixtures/prometheus-operator-runbooks",
+        "import tests/fixtures/prometheus-operator-runbooks/kubernetes/KubePodCrashLooping.md",
+    ] {
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(format!("{bin} {args} | true"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("STEPGUARD_CONFIG", "/dev/null")
+            .output()
+            .unwrap();
+        let err = text(&out.stderr);
+        assert!(
+            !err.contains("panicked") && !err.contains("Broken pipe"),
+            "{args}: {err}"
+        );
+    }
+}
