@@ -797,18 +797,25 @@ impl Program {
         Ok(())
     }
 
-    /// Refuses `a` if it, or its part after a flag's `=`, starts with a
-    /// denied value prefix.
+    /// Refuses `a` if a denied value prefix starts it, or starts any part
+    /// of it after a `=` or a `,`: a flag's `--x=file://…`, and the list and
+    /// key=value forms programs read inside one word (`Key@=file://…`,
+    /// `a,file://…`).
     fn deny_value_word(&self, prog: &str, a: &str) -> Result<(), String> {
-        let value = a.split_once('=').map(|(_, v)| v);
-        for (prefix, reason) in &self.deny_values {
-            let starts = |s: &str| {
-                s.len() >= prefix.len()
-                    && s.is_char_boundary(prefix.len())
-                    && s[..prefix.len()].eq_ignore_ascii_case(prefix)
-            };
-            if starts(a) || value.is_some_and(starts) {
-                return Err(format!("'{prog}' argument {} {reason}", quote(a)));
+        let starts = std::iter::once(0).chain(
+            a.char_indices()
+                .filter(|(_, c)| matches!(c, '=' | ','))
+                .map(|(i, _)| i + 1),
+        );
+        for at in starts {
+            let part = &a[at..];
+            for (prefix, reason) in &self.deny_values {
+                if part.len() >= prefix.len()
+                    && part.is_char_boundary(prefix.len())
+                    && part[..prefix.len()].eq_ignore_ascii_case(prefix)
+                {
+                    return Err(format!("'{prog}' argument {} {reason}", quote(a)));
+                }
             }
         }
         Ok(())

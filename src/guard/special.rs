@@ -257,20 +257,24 @@ fn psql(args: &[Word]) -> Result<(), String> {
     Ok(())
 }
 
+const MYSQL_HOST: &str = "'mysql -h' sends the credentials of my.cnf to the host named (in clear \
+     text if it asks); name a --login-path that pairs the host with its own";
+
 /// `mysql [options] [db] -e SQL`: options from a read-only set (exact long
 /// names: the client also takes any unambiguous prefix, so `--pag` is
 /// `--pager`, and `--skip-`/`--loose-` forms), SQL through the MySQL
 /// dialect of the SQL checker. Without `-e` it reads SQL from stdin.
 fn mysql(args: &[Word]) -> Result<(), String> {
+    // No --host: the client would send the password of my.cnf to the host
+    // named (in clear text if it asks); a login path pairs a host with its
+    // own credentials. No --default-character-set: see the SQL checker.
     const LONG_VALUES: &[&str] = &[
         "--execute",
-        "--host",
         "--port",
         "--user",
         "--database",
         "--socket",
         "--protocol",
-        "--default-character-set",
         "--connect-timeout",
         "--ssl-mode",
         "--ssl-ca",
@@ -306,6 +310,9 @@ fn mysql(args: &[Word]) -> Result<(), String> {
             if LONG_FLAGS.contains(&name) && (value.is_none() || name == "--password") {
                 continue;
             }
+            if name == "--host" {
+                return Err(MYSQL_HOST.into());
+            }
             if !LONG_VALUES.contains(&name) {
                 return Err(format!(
                     "'mysql' option {} is not in the read-only set",
@@ -334,7 +341,8 @@ fn mysql(args: &[Word]) -> Result<(), String> {
                 'N' | 'B' | 's' | 't' | 'r' | 'E' | 'v' | 'X' | 'H' => {}
                 // -pSECRET is the password; a bare -p asks for it.
                 'p' => break,
-                'e' | 'h' | 'P' | 'u' | 'D' | 'S' => {
+                'h' => return Err(MYSQL_HOST.into()),
+                'e' | 'P' | 'u' | 'D' | 'S' => {
                     let rest = &body[k + 1..];
                     let v = if rest.is_empty() {
                         let Some(n) = args.get(i) else {
@@ -687,18 +695,19 @@ fn ip(args: &[Word]) -> Result<Option<String>, String> {
 }
 
 /// `top` only in batch mode (`-b`): interactive top takes commands.
-/// `openssl SUB OPTIONS`: the commands that read a certificate, a request, a
-/// revocation list or a server's handshake, each with the options that only
-/// print. Every other option is refused, so nothing writes a file (`-out`,
-/// `-keyout`, `-sess_out`, `-keylogfile`) or loads a module (`-engine`,
-/// `-provider`).
+/// `openssl SUB OPTIONS`: the commands that read a certificate, a request or
+/// a revocation list, each with the options that only print. Every other
+/// option is refused, so nothing writes a file (`-out`, `-keyout`) or loads
+/// a module (`-engine`, `-provider`). `s_client` is not among them: it
+/// sends its standard input to the server. A file named by URL is fetched,
+/// with no time limit: refused.
 fn openssl(args: &[Word]) -> Result<String, String> {
     struct Form {
         sub: &'static str,
         flags: &'static [&'static str],
         values: &'static [&'static str],
         /// Required: without it the command prints the encoded input again
-        /// (or, for `s_client`, nothing is needed).
+        /// (`verify` and `version` print nothing else).
         require: Option<&'static str>,
         operands: bool,
     }
@@ -765,31 +774,6 @@ fn openssl(args: &[Word]) -> Result<String, String> {
             operands: true,
         },
         Form {
-            sub: "s_client",
-            flags: &[
-                "-showcerts",
-                "-brief",
-                "-verify_return_error",
-                "-tls1_2",
-                "-tls1_3",
-                "-prexit",
-                "-quiet",
-                "-no_ign_eof",
-                "-status",
-            ],
-            values: &[
-                "-connect",
-                "-servername",
-                "-CAfile",
-                "-CApath",
-                "-alpn",
-                "-verify",
-                "-starttls",
-            ],
-            require: Some("-connect"),
-            operands: false,
-        },
-        Form {
             sub: "version",
             flags: &["-a", "-v", "-b", "-o", "-f", "-p", "-d"],
             values: &[],
@@ -799,14 +783,14 @@ fn openssl(args: &[Word]) -> Result<String, String> {
     ];
     let Some((first, rest)) = args.split_first() else {
         return Err(
-            "'openssl' needs a read-only command (x509, req, crl, verify, s_client, version)"
+            "'openssl' needs a read-only command (x509, req, crl, verify, version)"
                 .into(),
         );
     };
     let sub = first.text.as_str();
     let Some(form) = FORMS.iter().find(|f| f.sub == sub) else {
         return Err(format!(
-            "'openssl {}' is not a read-only command (x509, req, crl, verify, s_client, version)",
+            "'openssl {}' is not a read-only command (x509, req, crl, verify, version)",
             sub
         ));
     };
@@ -817,6 +801,12 @@ fn openssl(args: &[Word]) -> Result<String, String> {
         let a = w.text.as_str();
         i += 1;
         no_glob(w, &format!("'openssl {sub}'"))?;
+        if a.contains("://") {
+            return Err(format!(
+                "'openssl {sub}' would fetch {} (no time limit); name a local file",
+                quote(a)
+            ));
+        }
         if !a.starts_with('-') || a == "-" {
             if !form.operands {
                 return Err(format!(
@@ -831,12 +821,18 @@ fn openssl(args: &[Word]) -> Result<String, String> {
         if Some(name) == form.require {
             seen_required = true;
         }
-        let printing = form.sub != "version" && form.sub != "s_client" && form.sub != "verify";
+        let printing = form.sub != "version" && form.sub != "verify";
         if form.values.contains(&name) {
             let Some(v) = rest.get(i) else {
                 return Err(format!("'openssl {sub} {name}' needs a value"));
             };
             no_glob(v, &format!("the value of 'openssl {sub} {name}'"))?;
+            if v.text.contains("://") {
+                return Err(format!(
+                    "'openssl {sub} {name}' would fetch {} (no time limit); name a local file",
+                    quote(&v.text)
+                ));
+            }
             i += 1;
         } else if !(form.flags.contains(&name) || (printing && PRINT.contains(&name))) {
             return Err(format!(

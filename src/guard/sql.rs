@@ -65,6 +65,16 @@ pub(crate) fn check_dialect(sql: &str, done: usize, dialect: Dialect) -> Result<
 /// wherever it stands (inside a string too: cheaper than a second lexer,
 /// and a runbook's read never needs it).
 fn mysql_prescan(sql: &str) -> Result<(), String> {
+    // In a multi-byte client character set (GBK, Big5, SJIS, a my.cnf may
+    // set one) a byte of a non-ASCII character can join the quote or
+    // backtick after it: what is a name here would be code there.
+    if !sql.is_ascii() {
+        return Err(
+            "mysql -e contains a non-ASCII character (in a multi-byte character set it can \
+             swallow the quote after it)"
+                .into(),
+        );
+    }
     for (needle, why) in [
         (
             "\\",
@@ -140,7 +150,9 @@ fn check_statement(stmt: &[Tok], n: usize, dialect: Dialect) -> Result<(), Strin
             _ => continue,
         };
         let lname = lower(name);
-        if !quoted && is_denied_keyword(&lname) {
+        // MariaDB's `NEXT VALUE FOR seq` advances a sequence.
+        let dialect_denied = dialect == Dialect::Mysql && lname == "next";
+        if !quoted && (is_denied_keyword(&lname) || dialect_denied) {
             return Err(format!(
                 "psql statement {n} uses {}, which can write, lock or change the session",
                 name.to_ascii_uppercase()
