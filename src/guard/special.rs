@@ -782,10 +782,7 @@ fn openssl(args: &[Word]) -> Result<String, String> {
         },
     ];
     let Some((first, rest)) = args.split_first() else {
-        return Err(
-            "'openssl' needs a read-only command (x509, req, crl, verify, version)"
-                .into(),
-        );
+        return Err("'openssl' needs a read-only command (x509, req, crl, verify, version)".into());
     };
     let sub = first.text.as_str();
     let Some(form) = FORMS.iter().find(|f| f.sub == sub) else {

@@ -28,7 +28,8 @@
 //!   `mitigate-N` steps, one per paragraph or bullet (at most
 //!   [`MAX_PROSE_STEPS`]), commands quoted, never run.
 //! - Placeholders in commands (`$NAMESPACE`, `${POD}`, `<my-namespace>`,
-//!   `<pod-name>`) become `{{namespace}}`, `{{pod}}`, `{{pod_name}}`, declared
+//!   `<pod-name>`, an alert template's `{{ $labels.node }}`) become
+//!   `{{namespace}}`, `{{pod}}`, `{{pod_name}}`, `{{node}}`, declared
 //!   as variables read from `label:NAME` / `var:NAME`. `NAME=value` lines in a
 //!   code block give the variable an (unverified) default.
 
@@ -133,7 +134,7 @@ fn placeholder_re() -> &'static Regex {
     static RE: OnceLock<Regex> = OnceLock::new();
     re(
         &RE,
-        r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Z_][A-Z0-9_]*)|<([A-Za-z][A-Za-z0-9_-]*)>",
+        r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Z_][A-Z0-9_]*)|<([A-Za-z][A-Za-z0-9_-]*)>|\{\{\s*\$labels\.([A-Za-z_][A-Za-z0-9_]*)\s*\}\}",
     )
 }
 
@@ -748,6 +749,7 @@ fn templatize(command: &str) -> (String, Vec<(String, String)>) {
                 .get(1)
                 .or(c.get(2))
                 .or(c.get(3))
+                .or(c.get(4))
                 .map_or("", |m| m.as_str());
             let name = var_name(raw);
             if !vars.iter().any(|(n, _)| *n == name) {
@@ -783,8 +785,11 @@ fn unquote_placeholder_words(command: &str) -> String {
 
 /// The pre-flight template and its variables, if the command may run.
 fn runnable(command: &str) -> Option<(String, Vec<(String, String)>)> {
+    // An alert template's `{{ $labels.x }}` is a placeholder; any other
+    // `{{` is Go or Helm templating that cannot be filled.
+    let without_labels = placeholder_re().replace_all(command, "");
     if command.len() > COMMAND_BYTES
-        || command.contains("{{")
+        || without_labels.contains("{{")
         || command.chars().any(crate::sanitize::needs_escape)
     {
         return None;

@@ -395,3 +395,22 @@ fn prompts_root_prompts_and_discovery_lines_as_teams_write_them() {
     );
     assert_eq!(rb.steps.len(), 5, "no step for output rows or comments");
 }
+
+#[test]
+fn an_alert_templates_labels_are_placeholders() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("KubeletDown.md");
+    std::fs::write(
+        &path,
+        "# KubeletDown\n\n## Diagnosis\n\n\
+         ```shell\nkubectl describe node {{ $labels.node }}\n\
+         kubectl get pods -o go-template='{{range .items}}{{.metadata.name}}{{end}}'\n```\n",
+    )
+    .unwrap();
+    let rb = load_file(&path).unwrap();
+    let first = rb.steps[0].preflight.as_ref().unwrap();
+    assert_eq!(first.run, "kubectl describe node {{node}}");
+    assert_eq!(rb.variables["node"].from, ["label:node", "var:node"]);
+    // Other templating cannot be filled: quoted, never run.
+    assert!(rb.steps[1].preflight.is_none(), "{:?}", rb.steps[1]);
+}
