@@ -123,21 +123,24 @@ pub fn find_runbook_in(catalog: &[Runbook], dirs: &[PathBuf], key: &str) -> Resu
     if is_path_like(key) && as_path.is_file() {
         return load_file_cli(as_path);
     }
+    let shown = stepguard::sanitize::sanitize_line(key, 80);
     match pick(catalog, key) {
-        Ok(i) => Ok(catalog[i].clone()),
-        Err(_) if as_path.is_file() => load_file_cli(as_path),
-        Err(_) if catalog.is_empty() => {
-            bail!(
-                "no runbook '{key}': no runbooks found in {}",
-                display_paths(dirs)
-            )
+        Pick::Found(i) => Ok(catalog[i].clone()),
+        _ if as_path.is_file() => load_file_cli(as_path),
+        _ if catalog.is_empty() => {
+            bail!("no runbook '{shown}': no runbooks found in {}", display_paths(dirs))
         }
-        Err(closest) if closest.is_empty() => bail!(
-            "no runbook '{key}' in {} (`stepguard match '{key}'` ranks them by what is going on)",
+        Pick::Ambiguous(ids) => bail!(
+            "'{shown}' names {} runbooks: {} (open one by its id)",
+            ids.len(),
+            ids.join(", ")
+        ),
+        Pick::Closest(closest) if closest.is_empty() => bail!(
+            "no runbook '{shown}' in {} (`stepguard match '{shown}'` ranks them by what is going on)",
             display_paths(dirs)
         ),
-        Err(closest) => bail!(
-            "no runbook '{key}' in {}; closest: {}",
+        Pick::Closest(closest) => bail!(
+            "no runbook '{shown}' in {}; closest: {}",
             display_paths(dirs),
             closest.join(", ")
         ),
@@ -164,19 +167,27 @@ fn load_file_cli(path: &Path) -> Result<Runbook> {
     })
 }
 
-/// The runbook `key` names: its id exactly, its id in any case, then an
-/// alert it answers (any case). Else the closest ids (at most three, each
-/// with the alert that came close), for the message.
-pub fn pick(catalog: &[Runbook], key: &str) -> std::result::Result<usize, Vec<String>> {
-    let exact = catalog.iter().position(|r| r.id == key);
-    let folded = || catalog.iter().position(|r| r.id.eq_ignore_ascii_case(key));
-    let by_alert = || {
-        catalog
-            .iter()
-            .position(|r| r.alerts.iter().any(|a| a.eq_ignore_ascii_case(key)))
-    };
-    if let Some(i) = exact.or_else(folded).or_else(by_alert) {
-        return Ok(i);
+/// The runbook `key` names: its id exactly; else the one runbook whose id in
+/// any case, or one of whose alerts, it is. Several such runbooks (a scratch
+/// `KubePodCrashLooping.md` beside the runbook that answers that alert) is
+/// an error naming them, never the first found. Else the closest ids (at
+/// most three), for the message.
+pub fn pick(catalog: &[Runbook], key: &str) -> Pick {
+    if let Some(i) = catalog.iter().position(|r| r.id == key) {
+        return Pick::Found(i);
+    }
+    let named: Vec<usize> = catalog
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| {
+            r.id.eq_ignore_ascii_case(key) || r.alerts.iter().any(|a| a.eq_ignore_ascii_case(key))
+        })
+        .map(|(i, _)| i)
+        .collect();
+    match named.as_slice() {
+        [one] => return Pick::Found(*one),
+        [] => {}
+        many => return Pick::Ambiguous(many.iter().map(|&i| catalog[i].id.clone()).collect()),
     }
     let key = key.to_lowercase();
     let mut scored: Vec<(f64, String)> = catalog
@@ -190,7 +201,17 @@ pub fn pick(catalog: &[Runbook], key: &str) -> std::result::Result<usize, Vec<St
         })
         .collect();
     scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
-    Err(scored.into_iter().take(3).map(|(_, id)| id).collect())
+    Pick::Closest(scored.into_iter().take(3).map(|(_, id)| id).collect())
+}
+
+/// What a name picks out of a catalogue.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Pick {
+    Found(usize),
+    /// Several runbooks answer to it: their ids.
+    Ambiguous(Vec<String>),
+    /// None does: the closest ids, maybe none.
+    Closest(Vec<String>),
 }
 
 /// Jaro-Winkler similarity from which a name is offered as "closest": close

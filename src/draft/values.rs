@@ -281,7 +281,14 @@ fn candidates(name: &str, var: &Variable, ctx: &Context) -> Vec<Candidate> {
             ));
         }
     };
+    // The engineer's values first (`--var NAME`, then the `var:` aliases),
+    // then what a read found, then the alert's labels.
     from_var(name, &mut list);
+    for key in var.from.iter().filter_map(|s| s.strip_prefix("var:")) {
+        if key != name {
+            from_var(key, &mut list);
+        }
+    }
     if let Some(f) = ctx.found.get(name) {
         list.push(plain(
             &f.value,
@@ -295,20 +302,14 @@ fn candidates(name: &str, var: &Variable, ctx: &Context) -> Vec<Candidate> {
             "found by the step that finds it (sets:)",
         ));
     }
-    for source in &var.from {
-        match source.split_once(':') {
-            Some(("var", key)) if key != name => from_var(key, &mut list),
-            Some(("label", key)) => {
-                if let Some(v) = ctx.alert.as_ref().and_then(|a| a.labels.get(key)) {
-                    list.push(plain(
-                        v,
-                        Source::Label,
-                        format!("alert label {key}={v:?}"),
-                        "a label of the alert",
-                    ));
-                }
-            }
-            _ => {}
+    for key in var.from.iter().filter_map(|s| s.strip_prefix("label:")) {
+        if let Some(v) = ctx.alert.as_ref().and_then(|a| a.labels.get(key)) {
+            list.push(plain(
+                v,
+                Source::Label,
+                format!("alert label {key}={v:?}"),
+                "a label of the alert",
+            ));
         }
     }
     if let Some(state) = &ctx.state {

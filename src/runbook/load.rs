@@ -84,10 +84,40 @@ pub fn load_text(src: &str, path: &Path) -> Result<Runbook, LoadError> {
     }
 }
 
+/// A runbook file's text: a regular file (a FIFO or device, even behind a
+/// link or swapped in after the walk, is refused without waiting on it),
+/// at most [`MAX_RUNBOOK_BYTES`] read whatever size it reports (`/proc`
+/// files report 0).
 fn read(path: &Path) -> Result<String, LoadError> {
-    std::fs::read_to_string(path).map_err(|source| LoadError::Io {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let io = |source| LoadError::Io {
         path: path.to_path_buf(),
         source,
+    };
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        // Opening a FIFO for reading would wait for a writer.
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(io)?;
+    if !file.metadata().map_err(io)?.is_file() {
+        return Err(io(std::io::Error::other("not a regular file")));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_RUNBOOK_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() as u64 > MAX_RUNBOOK_BYTES {
+        return Err(io(std::io::Error::other(format!(
+            "larger than a runbook can be ({MAX_RUNBOOK_BYTES} bytes)"
+        ))));
+    }
+    String::from_utf8(bytes).map_err(|_| {
+        io(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "not UTF-8 text",
+        ))
     })
 }
 
@@ -124,8 +154,8 @@ const NOT_RUNBOOKS: &[&str] = &[
 /// Markdown section indexes and project notes ([`NOT_RUNBOOKS`]), Markdown
 /// that is not a runbook by content (no `# Title`, or neither a `## Section`
 /// nor a front-matter `title:`; see [`super::markdown::is_markdown_runbook`]),
-/// and YAML that is not a runbook by content (no top-level `steps:` or
-/// `title:`: CI files, Helm charts, alert rules kept beside the runbooks).
+/// and YAML that is not a runbook by content (no top-level key of the
+/// format: CI files, Helm charts, alert rules kept beside the runbooks).
 fn load_dir_entry(path: &Path) -> Option<Result<Runbook, LoadError>> {
     if is_markdown(path) && is_index_file(path) {
         return None;
@@ -138,13 +168,32 @@ fn load_dir_entry(path: &Path) -> Option<Result<Runbook, LoadError>> {
         return super::markdown::is_markdown_runbook(&src)
             .then(|| super::markdown::parse_markdown(&src, path));
     }
-    let top_level_key = |key: &str| {
-        src.lines().any(|l| {
-            l.strip_prefix(key)
-                .is_some_and(|rest| rest.starts_with(':'))
-        })
-    };
-    (top_level_key("steps") || top_level_key("title")).then(|| parse_str(&src, path))
+    looks_like_runbook_yaml(&src).then(|| parse_str(&src, path))
+}
+
+/// YAML whose top level is a mapping with a key of the runbook format
+/// (quoted or not): a runbook, or a broken one to report. CI files, Helm
+/// charts and alert rules have none. Text that is not YAML at all is
+/// reported too (it may be a runbook with a syntax error).
+fn looks_like_runbook_yaml(src: &str) -> bool {
+    const KEYS: &[&str] = &[
+        "id",
+        "title",
+        "summary",
+        "alerts",
+        "symptoms",
+        "risk",
+        "assumptions",
+        "variables",
+        "steps",
+    ];
+    match serde_yaml::from_str::<serde_yaml::Value>(src) {
+        Ok(serde_yaml::Value::Mapping(map)) => map
+            .keys()
+            .any(|k| k.as_str().is_some_and(|k| KEYS.contains(&k))),
+        Ok(_) => false,
+        Err(_) => true,
+    }
 }
 
 fn is_index_file(path: &Path) -> bool {
@@ -216,7 +265,7 @@ pub fn load_paths_lenient(paths: &[PathBuf]) -> Result<Loaded, LoadError> {
         }
     }
     let mut seen_files = HashSet::new();
-    let mut seen_ids: std::collections::HashMap<String, PathBuf> = Default::default();
+    let mut seen_ids: std::collections::HashMap<String, Vec<PathBuf>> = Default::default();
     for (file, named) in files {
         let real = std::fs::canonicalize(&file).unwrap_or_else(|_| file.clone());
         if !seen_files.insert(real) {
@@ -229,32 +278,45 @@ pub fn load_paths_lenient(paths: &[PathBuf]) -> Result<Loaded, LoadError> {
         };
         match result {
             None => {}
-            Some(Ok(rb)) => match seen_ids.get(&rb.id) {
-                Some(first) => {
-                    let src = std::fs::read_to_string(&rb.path).unwrap_or_default();
-                    let (line, col) = locate_key(&src, "id", 0).unwrap_or((1, 1));
-                    loaded.broken.push(Located {
-                        path: rb.path.clone(),
-                        line,
-                        col,
-                        message: format!(
-                            "runbook id '{}' is already used by {}",
-                            rb.id,
-                            first.display()
-                        ),
-                    });
-                }
-                None => {
-                    seen_ids.insert(rb.id.clone(), rb.path.clone());
-                    loaded.runbooks.push(rb);
-                }
-            },
+            Some(Ok(rb)) => {
+                seen_ids
+                    .entry(rb.id.clone())
+                    .or_default()
+                    .push(rb.path.clone());
+                loaded.runbooks.push(rb);
+            }
             Some(Err(LoadError::Invalid(mut list))) => loaded.broken.append(&mut list),
             Some(Err(LoadError::Io { path, source })) => {
                 loaded.broken.push(cannot_read(path, &source.to_string()))
             }
         }
     }
+    // One id, several files: none of them is opened by that id, or whichever
+    // sorts first (a folder named `00-…`) would take the name over.
+    loaded.runbooks.retain(|rb| {
+        let paths = &seen_ids[&rb.id];
+        if paths.len() == 1 {
+            return true;
+        }
+        let src = read(&rb.path).unwrap_or_default();
+        let (line, col) = locate_key(&src, "id", 0).unwrap_or((1, 1));
+        let others: Vec<String> = paths
+            .iter()
+            .filter(|p| **p != rb.path)
+            .map(|p| p.display().to_string())
+            .collect();
+        loaded.broken.push(Located {
+            path: rb.path.clone(),
+            line,
+            col,
+            message: format!(
+                "runbook id '{}' is also used by {}: neither is opened until one is renamed",
+                rb.id,
+                others.join(", ")
+            ),
+        });
+        false
+    });
     Ok(loaded)
 }
 
@@ -274,22 +336,41 @@ fn walk(
     files: &mut Vec<(PathBuf, bool)>,
     broken: &mut Vec<Located>,
 ) -> Result<(), LoadError> {
+    let root = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let left: std::sync::Arc<std::sync::Mutex<Vec<PathBuf>>> = Default::default();
+    let left_in_filter = left.clone();
     let walker = ignore::WalkBuilder::new(dir)
         .hidden(true)
         .follow_links(true)
-        // A runbook folder copied out of its repository keeps its .gitignore.
+        // The folder's own .gitignore files, as git reads them, and only
+        // those: none above the folder, no .ignore files, no global excludes.
         .require_git(false)
+        .parents(false)
+        .ignore(false)
         .git_global(false)
         .sort_by_file_name(|a, b| a.cmp(b))
+        // A link is followed only inside the folder: a link to / or /usr
+        // would make the whole disk a catalogue.
+        .filter_entry(move |entry| {
+            if !entry.path_is_symlink() {
+                return true;
+            }
+            let inside = std::fs::canonicalize(entry.path()).is_ok_and(|t| t.starts_with(&root));
+            if !inside {
+                if let Ok(mut left) = left_in_filter.lock() {
+                    left.push(entry.path().to_path_buf());
+                }
+            }
+            inside
+        })
         .build();
     for (n, entry) in walker.enumerate() {
         if n >= MAX_WALK_ENTRIES {
-            return Err(LoadError::Io {
-                path: dir.to_path_buf(),
-                source: std::io::Error::other(format!(
-                    "more than {MAX_WALK_ENTRIES} entries: is this the runbook folder?"
-                )),
-            });
+            broken.push(cannot_read(
+                dir.to_path_buf(),
+                &format!("stopped after {MAX_WALK_ENTRIES} entries: is this the runbook folder?"),
+            ));
+            break;
         }
         let entry = match entry {
             Ok(entry) => entry,
@@ -315,6 +396,12 @@ fn walk(
             }),
             _ => files.push((path.to_path_buf(), false)),
         }
+    }
+    for link in left.lock().map(|l| l.clone()).unwrap_or_default() {
+        broken.push(cannot_read(
+            link,
+            "a link out of the runbook folder: not followed",
+        ));
     }
     Ok(())
 }
@@ -613,7 +700,21 @@ impl<'a> Checker<'a> {
                     );
                 }
             }
-            if let Some(name) = step.preflight.as_ref().and_then(|c| c.sets.as_ref()) {
+            if let Some((check, name)) = step
+                .preflight
+                .as_ref()
+                .and_then(|c| c.sets.as_ref().map(|n| (c, n)))
+            {
+                if placeholders(&check.run).any(|p| p == name) {
+                    self.report(
+                        at,
+                        "sets:",
+                        format!(
+                            "step '{}' sets '{name}' with a command that needs it: a read cannot find the value it runs with",
+                            step.id
+                        ),
+                    );
+                }
                 if !rb.variables.contains_key(name) {
                     self.report(
                         at,

@@ -908,11 +908,11 @@ fn convert(doc: &Document, heading: &str, path: &Path) -> Runbook {
                 }
                 match runnable(&found.command) {
                     Some((template, vars)) => {
-                        for (name, token) in vars {
+                        for (name, token) in &vars {
                             variables.entry(name.clone()).or_insert_with(|| Variable {
                                 description: format!(
                                     "From the Markdown runbook's {}",
-                                    clean(&token, 80)
+                                    clean(token, 80)
                                 ),
                                 pattern: None,
                                 from: vec![format!("label:{name}"), format!("var:{name}")],
@@ -920,7 +920,13 @@ fn convert(doc: &Document, heading: &str, path: &Path) -> Runbook {
                                 default: None,
                             });
                         }
-                        let sets = found.assigns.as_deref().map(var_name);
+                        // A discovery line that needs the value it finds
+                        // (`POD=$(… $POD …)`) only reads.
+                        let sets = found
+                            .assigns
+                            .as_deref()
+                            .map(var_name)
+                            .filter(|name| !vars.iter().any(|(v, _)| v == name));
                         if let Some(name) = &sets {
                             variables.entry(name.clone()).or_insert_with(|| Variable {
                                 description: format!(

@@ -281,7 +281,7 @@ pub fn check_done(
         output_tail,
         sandbox: Some(sandbox),
     }));
-    let mut status = format!(
+    let status = format!(
         "{kind}: {} — {}",
         judged.judgement.verdict, judged.judgement.reason
     );
@@ -291,32 +291,84 @@ pub fn check_done(
         CheckKind::Verify => walk.verify = Some(judged),
     }
     let mut effects = vec![event];
-    match (sets, found) {
-        (Some(name), Some(Ok(value))) => {
-            // First: it is what the next steps run with.
-            status = format!(
-                "{name} = {} found (output line {}) · {status}",
-                sanitize_line(&value.value, 60),
-                value.line
-            );
-            let previous = model.ctx.found.get(&name).map(|f| f.value.clone());
-            model.ctx.found.insert(name.clone(), value.clone());
-            effects.push(Effect::Audit(Event::Value {
-                step: step_id,
-                name,
-                value: value.value.clone(),
-                previous,
-                found: Some(value),
-            }));
-            recompose(model);
-        }
-        (Some(name), Some(Err(why))) => {
-            status.push_str(&format!("; {name} not found: {why} (= sets it)"));
-        }
-        (Some(name), None) => status.push_str(&format!("; {name} not found: the run failed")),
-        (None, _) => {}
+    if let Some(name) = sets {
+        effects.extend(take_found(model, step_id, name, found, status));
+    } else {
+        model.status = Some(status);
     }
-    model.status = Some(status);
+    effects
+}
+
+/// What a `sets:` pre-flight found becomes the variable's found value; a
+/// run that found none voids the one found before (it no longer stands). A
+/// value that replaces another is handled like `=`: drafts, an edited
+/// action and the verdict were for the old value.
+fn take_found(
+    model: &mut Model,
+    step: String,
+    name: String,
+    found: Option<Result<crate::draft::FoundValue, String>>,
+    status: String,
+) -> Vec<Effect> {
+    let previous = model.ctx.found.get(&name).map(|f| f.value.clone());
+    let value = match found {
+        Some(Ok(value)) => value,
+        failed => {
+            let why = match failed {
+                Some(Err(why)) => why,
+                _ => "the run failed".into(),
+            };
+            let voided = model.ctx.found.remove(&name).is_some();
+            recompose(model);
+            model.status = Some(format!(
+                "{status}; {name} not found: {why}{} (= sets it)",
+                if voided {
+                    "; the value found before no longer counts"
+                } else {
+                    ""
+                }
+            ));
+            return Vec::new();
+        }
+    };
+    let changed = previous.as_ref().is_some_and(|p| *p != value.value);
+    let mut note = format!(
+        "{name} = {} found (output line {})",
+        sanitize_line(&value.value, 60),
+        value.line
+    );
+    model.ctx.found.insert(name.clone(), value.clone());
+    let event = Effect::Audit(Event::Value {
+        step,
+        name,
+        value: value.value.clone(),
+        previous: previous.clone(),
+        found: Some(value),
+    });
+    let mut effects = vec![event];
+    if changed {
+        if let Some(walk) = model.walk.as_mut() {
+            walk.generation += 1;
+            walk.drafts.clear();
+            let card = compose(&walk.runbook, walk.index, &model.ctx, None);
+            let dropped = walk.replace_card(card);
+            walk.preflight = None;
+            note.push_str(&format!(
+                ", was {}: r runs the pre-flight again{}",
+                sanitize_line(previous.as_deref().unwrap_or_default(), 60),
+                if dropped {
+                    "; the edited action was for the old value and is dropped"
+                } else {
+                    ""
+                }
+            ));
+        }
+        effects.extend(super::update::request_drafts(model, None, false));
+    } else {
+        recompose(model);
+    }
+    // First: it is what the next steps run with.
+    model.status = Some(format!("{note} · {status}"));
     effects
 }
 
@@ -332,7 +384,7 @@ fn found_value(
     if outcome.exit_code != Some(0) || verdict == Verdict::Stop {
         return Err("the read did not succeed".into());
     }
-    if outcome.output.dropped_lines > 0 {
+    if outcome.output.dropped_lines > 0 || outcome.output.dropped_bytes > 0 {
         return Err("its output was longer than what is kept".into());
     }
     let var = walk
@@ -348,6 +400,10 @@ fn found_value(
         .filter(|(_, (stream, _))| *stream == crate::exec::Stream::Stdout)
         .map(|(i, (_, l))| (i + 1, l.as_str()));
     let (value, line) = crate::draft::values::found_in_output(var, stdout)?;
+    // A credential is not a value to carry into commands and the record.
+    if crate::redact::redact(&value).text != value {
+        return Err("it looks like a secret; not taken".into());
+    }
     let excerpt = outcome.output.lines[line - 1].1.clone();
     Ok(crate::draft::FoundValue {
         value,

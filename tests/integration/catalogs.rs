@@ -132,18 +132,25 @@ fn links_are_followed_once_and_loops_are_reported_not_followed() {
 fn a_broken_runbook_is_skipped_with_a_warning_and_check_still_fails() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    write(d, "ok.yaml", &runbook("disk"));
-    write(d, "zz.yaml", &runbook("zz"));
+    write(d, "disk.yaml", &runbook("disk"));
     write(
         d,
         "team/typo.yaml",
         "id: typo\ntitle: T\nsteps:\n  - id: a\n    tittle: x\n",
     );
-    write(d, "dup.yaml", &runbook("disk"));
+    // Quoted keys are YAML too; a runbook with typos in its keys is still
+    // reported, not skipped as some other file.
+    write(
+        d,
+        "team/quoted.yaml",
+        &runbook("quoted").replace("title:", "\"title\":"),
+    );
+    write(d, "team/typos.yaml", "id: typos\ntitel: T\nstep: []\n");
     let dir = d.to_str().unwrap();
 
     let loaded = load_paths_lenient(&[d.to_path_buf()]).unwrap();
-    assert_eq!(loaded.runbooks.len(), 2);
+    let ids: Vec<&str> = loaded.runbooks.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["disk", "quoted"]);
     assert_eq!(loaded.broken_files().len(), 2, "{:?}", loaded.broken);
     assert!(load_paths(&[d.to_path_buf()]).is_err());
 
@@ -152,17 +159,13 @@ fn a_broken_runbook_is_skipped_with_a_warning_and_check_still_fails() {
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
     assert!(err.contains("typo.yaml:5:"), "{err}");
-    // Walked in name order: dup.yaml comes first, so ok.yaml is the duplicate.
-    assert!(
-        err.contains("ok.yaml:1:1: runbook id 'disk' is already used by"),
-        "{err}"
-    );
+    assert!(err.contains("typos.yaml:"), "{err}");
     assert!(
         err.contains("failed: 2 broken runbooks (2 runbooks, 2 steps load)"),
         "{err}"
     );
 
-    // Elsewhere the good runbook opens, and the skip is said.
+    // Elsewhere the good runbooks open, and the skip is said.
     let out = stepguard(&[
         "--runbooks",
         dir,
@@ -196,6 +199,100 @@ fn a_broken_runbook_is_skipped_with_a_warning_and_check_still_fails() {
         "{}",
         text(&out.stderr)
     );
+}
+
+#[test]
+fn no_runbook_takes_another_ones_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    // The team's runbook, and a file that sorts before it with the same id.
+    write(d, "team/disk.yaml", &runbook("disk"));
+    write(d, "00-scratch/disk.yaml", &runbook("disk"));
+    // The runbook that answers an alert, and a scratch file named like it.
+    let answers =
+        runbook("crashloop").replace("title: T", "title: T\nalerts: [KubePodCrashLooping]");
+    write(d, "team/crashloop.yaml", &answers);
+    write(
+        d,
+        "scratch/KubePodCrashLooping.md",
+        "# KubePodCrashLooping\n\n## Diagnosis\n\nRun `df -h`.\n",
+    );
+    let dir = d.to_str().unwrap();
+
+    let loaded = load_paths_lenient(&[d.to_path_buf()]).unwrap();
+    assert!(
+        loaded.runbooks.iter().all(|r| r.id != "disk"),
+        "neither copy of 'disk' opens"
+    );
+    let dup: Vec<_> = loaded
+        .broken
+        .iter()
+        .filter(|p| p.message.contains("'disk' is also used by"))
+        .collect();
+    assert_eq!(dup.len(), 2, "{:?}", loaded.broken);
+
+    let out = stepguard(&["--runbooks", dir, "draft", "disk", "--step", "1"]);
+    assert!(!out.status.success());
+    // Two runbooks answer to the name: neither is picked.
+    let out = stepguard(&[
+        "--runbooks",
+        dir,
+        "draft",
+        "KubePodCrashLooping",
+        "--step",
+        "1",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("'KubePodCrashLooping' names 2 runbooks: "),
+        "{err}"
+    );
+    assert!(
+        err.contains("crashloop") && err.contains("kubepodcrashlooping"),
+        "{err}"
+    );
+    // By id, each opens.
+    let out = stepguard(&[
+        "--runbooks",
+        dir,
+        "draft",
+        "crashloop",
+        "--step",
+        "1",
+        "--offline",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+#[test]
+fn links_out_of_the_folder_devices_and_endless_files_are_not_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    write(d, "ok.yaml", &runbook("ok"));
+    let link = |target: &str, name: &str| std::os::unix::fs::symlink(target, d.join(name)).unwrap();
+    link("/proc/self/pagemap", "pagemap.yaml");
+    link("/dev/zero", "zero.yaml");
+    link("/", "root");
+    link("/usr", "usr");
+    let fifo = std::ffi::CString::new(d.join("fifo.yaml").to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+    let loaded = load_paths_lenient(&[d.to_path_buf()]).unwrap();
+    let ids: Vec<&str> = loaded.runbooks.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["ok"]);
+    for name in ["pagemap.yaml", "zero.yaml", "root", "usr"] {
+        let p = loaded.broken.iter().find(|p| p.path.ends_with(name));
+        assert!(
+            p.is_some_and(|p| p.message.contains("a link out of the runbook folder")),
+            "{name}: {:?}",
+            loaded.broken
+        );
+    }
+    // Named directly, a FIFO is refused without waiting for a writer, and a
+    // /proc file (size 0, endless or not) is read within the bound or refused.
+    let err = load_paths(&[d.join("fifo.yaml")]).unwrap_err().to_string();
+    assert!(err.contains("not a regular file"), "{err}");
+    assert!(load_paths(&[d.join("pagemap.yaml")]).is_err());
 }
 
 #[test]

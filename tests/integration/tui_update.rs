@@ -1127,3 +1127,69 @@ fn a_found_value_is_recorded_as_found_and_restored_on_resume() {
         "found by a read, not set by the operator"
     );
 }
+
+#[test]
+fn a_found_value_stands_only_while_the_read_still_finds_it() {
+    let (mut m, rb) = finds_model();
+    run_preflight(&mut m, &["payments"], 0);
+    assert_eq!(m.ctx.found["namespace"].value, "payments");
+    // A re-run that fails, or prints two values, voids it.
+    run_preflight(&mut m, &["payments"], 1);
+    assert!(m.ctx.found.is_empty());
+    assert!(m
+        .status
+        .as_deref()
+        .unwrap()
+        .contains("the value found before no longer counts"));
+    run_preflight(&mut m, &["payments"], 0);
+    run_preflight(&mut m, &["payments", "billing"], 0);
+    assert!(m.ctx.found.is_empty());
+    // A value that replaces another voids the verdict, as `=` does.
+    run_preflight(&mut m, &["payments"], 0);
+    assert!(m.walk.as_ref().unwrap().preflight.is_some());
+    run_preflight(&mut m, &["billing"], 0);
+    assert_eq!(m.ctx.found["namespace"].value, "billing");
+    assert!(
+        m.walk.as_ref().unwrap().preflight.is_none(),
+        "the verdict was for payments"
+    );
+    assert!(m
+        .status
+        .as_deref()
+        .unwrap()
+        .contains("was payments: r runs the pre-flight again"));
+    // Found again, unchanged: the verdict stands.
+    run_preflight(&mut m, &["billing"], 0);
+    assert!(m.walk.as_ref().unwrap().preflight.is_some());
+    let card = stepguard::draft::compose(&rb, 1, &m.ctx, None);
+    assert_eq!(card.preflight.unwrap().command, "oc -n billing get pods");
+}
+
+#[test]
+fn the_engineers_values_win_and_secrets_are_not_found() {
+    let src = FINDS.replace(
+        "namespace: {description: Where the operator runs}",
+        "namespace: {description: Where the operator runs, from: ['var:ns']}",
+    );
+    let rb = stepguard::runbook::parse_str(&src, Path::new("finds.yaml")).unwrap();
+    let mut ctx = Context::default();
+    ctx.vars.insert("ns".into(), "checkout".into());
+    let mut m = Model::new(vec![rb.clone()], ctx);
+    m.start_walk(rb.clone());
+    run_preflight(&mut m, &["payments"], 0);
+    let card = stepguard::draft::compose(&rb, 1, &m.ctx, None);
+    assert_eq!(
+        card.preflight.unwrap().command,
+        "oc -n checkout get pods",
+        "--var ns wins"
+    );
+    // A token printed by the read is not carried into commands or the record.
+    let (mut m, _) = finds_model();
+    run_preflight(&mut m, &["ghp_0123456789abcdefghijABCDEFGHIJ012345"], 0);
+    assert!(m.ctx.found.is_empty());
+    assert!(
+        m.status.as_deref().unwrap().contains("looks like a secret"),
+        "{:?}",
+        m.status
+    );
+}
