@@ -798,14 +798,17 @@ impl Program {
     }
 
     /// Refuses `a` if a denied value prefix starts it, or starts any part
-    /// of it after a `=` or a `,`: a flag's `--x=file://…`, and the list and
-    /// key=value forms programs read inside one word (`Key@=file://…`,
-    /// `a,file://…`).
+    /// of it after a separator, a quote or a bracket: a flag's
+    /// `--x=file://…`, and the list, key=value and JSON-ish forms programs
+    /// read inside one word (`Key@=file://…`, `Key@= 'file://…'`,
+    /// `[file://…]`, `a, file://…`).
     fn deny_value_word(&self, prog: &str, a: &str) -> Result<(), String> {
         let starts = std::iter::once(0).chain(
             a.char_indices()
-                .filter(|(_, c)| matches!(c, '=' | ','))
-                .map(|(i, _)| i + 1),
+                .filter(|(_, c)| {
+                    matches!(c, '=' | ',' | '[' | '{' | '(' | '\'' | '"') || c.is_whitespace()
+                })
+                .map(|(i, c)| i + c.len_utf8()),
         );
         for at in starts {
             let part = &a[at..];

@@ -150,8 +150,10 @@ fn check_statement(stmt: &[Tok], n: usize, dialect: Dialect) -> Result<(), Strin
             _ => continue,
         };
         let lname = lower(name);
-        // MariaDB's `NEXT VALUE FOR seq` advances a sequence.
-        let dialect_denied = dialect == Dialect::Mysql && lname == "next";
+        // MariaDB's `NEXT VALUE FOR seq` and `seq.nextval` (Oracle mode)
+        // advance a sequence, with no call for the function check to see.
+        let dialect_denied =
+            dialect == Dialect::Mysql && matches!(lname.as_str(), "next" | "nextval" | "setval");
         if !quoted && (is_denied_keyword(&lname) || dialect_denied) {
             return Err(format!(
                 "psql statement {n} uses {}, which can write, lock or change the session",
@@ -463,10 +465,7 @@ fn lex(sql: &str, dialect: Dialect) -> Result<Vec<Tok<'_>>, String> {
                 }
             }
             c if c.is_ascii_digit() => {
-                while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b'.')
-                {
-                    i += 1;
-                }
+                i = number_end(sql, i)?;
                 toks.push(Tok::Other);
             }
             _ => {
@@ -476,6 +475,53 @@ fn lex(sql: &str, dialect: Dialect) -> Result<Vec<Tok<'_>>, String> {
         }
     }
     Ok(toks)
+}
+
+/// The end of a numeric literal starting at `i`: digits (`_` between them),
+/// a fraction, an exponent, or a `0x`/`0b`/`0o` literal. A letter right
+/// after it is refused: servers read `1.0into` as `1.0 INTO`, a word this
+/// checker must see.
+fn number_end(sql: &str, start: usize) -> Result<usize, String> {
+    let b = sql.as_bytes();
+    let mut i = start;
+    let digits = |i: &mut usize, ok: &dyn Fn(u8) -> bool| {
+        while *i < b.len() && (ok(b[*i]) || b[*i] == b'_') {
+            *i += 1;
+        }
+    };
+    let radix =
+        b[i] == b'0' && matches!(b.get(i + 1), Some(b'x' | b'X' | b'b' | b'B' | b'o' | b'O'));
+    if radix {
+        i += 2;
+        digits(&mut i, &|c| c.is_ascii_hexdigit());
+    } else {
+        digits(&mut i, &|c| c.is_ascii_digit());
+        if b.get(i) == Some(&b'.') {
+            i += 1;
+            digits(&mut i, &|c| c.is_ascii_digit());
+        }
+        if matches!(b.get(i), Some(b'e' | b'E'))
+            && b.get(i + 1).is_some_and(|c| {
+                c.is_ascii_digit()
+                    || ((*c == b'+' || *c == b'-') && b.get(i + 2).is_some_and(u8::is_ascii_digit))
+            })
+        {
+            i += 2;
+            digits(&mut i, &|c| c.is_ascii_digit());
+        }
+    }
+    if b.get(i)
+        .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c >= 0x80)
+    {
+        let end = sql[i..]
+            .find(|c: char| !c.is_alphanumeric() && c != '_')
+            .map_or(sql.len(), |n| i + n);
+        return Err(format!(
+            "psql -c has a number joined to a word ({}): the server reads them apart",
+            quote(&sql[start..end])
+        ));
+    }
+    Ok(i)
 }
 
 fn skip_block_comment(b: &[u8], mut i: usize) -> Result<usize, String> {
@@ -676,5 +722,21 @@ mod tests {
         }
         // PostgreSQL keeps its own lexer: a backtick is not a quote there.
         assert!(check("select `a;b` from t", 0).is_err());
+    }
+
+    #[test]
+    fn a_number_joined_to_a_word_is_refused() {
+        for sql in [
+            "select 1.0into t",
+            "select 1e0into t",
+            "select 0x41from t",
+            "select 1_0x",
+        ] {
+            assert!(refused(sql).contains("number joined to a word"), "{sql}");
+        }
+        assert_eq!(
+            check("select 1.5e3, 2E-3, 0x1F, 0b101, 1_000, 10.", 0),
+            Ok(1)
+        );
     }
 }
