@@ -196,14 +196,17 @@ const STOP_WORDS: &[&str] = &[
 /// Lower-cases, splits on anything not alphanumeric and on camelCase
 /// boundaries (`KubePodCrashLooping` → kube pod crash loop, `OOMKilled` → oom
 /// kill), drops stop words, one-letter tokens, durations and hash-like
-/// fragments (`2m`, `7d9f8b6c4`), and strips a plural `s`, `ed` and `ing`.
+/// fragments (`2m`, `7d9f8b6c4`), and stems with the Snowball English
+/// stemmer (`restarting`, `restarts` → restart).
 pub fn tokenize(text: &str) -> Vec<String> {
     let mut out = Vec::new();
-    tokenize_into(text, &mut |t| out.push(t));
+    tokenize_into(text, &mut |t, _| out.push(t));
     out
 }
 
-fn tokenize_into(text: &str, emit: &mut impl FnMut(String)) {
+/// Each token as its stem, with the lower-cased word it was written as
+/// (what an explanation shows: `instances`, not the stem `instanc`).
+fn tokenize_into(text: &str, emit: &mut impl FnMut(String, &str)) {
     for chunk in text.split(|c: char| !c.is_alphanumeric()) {
         if chunk.is_empty() {
             continue;
@@ -223,8 +226,8 @@ fn tokenize_into(text: &str, emit: &mut impl FnMut(String)) {
                     .iter()
                     .flat_map(|c| c.to_lowercase())
                     .collect();
-                if let Some(t) = normalize(word) {
-                    emit(t);
+                if let Some(t) = normalize(&word) {
+                    emit(t, &word);
                 }
                 start = i;
             }
@@ -232,7 +235,7 @@ fn tokenize_into(text: &str, emit: &mut impl FnMut(String)) {
     }
 }
 
-fn normalize(word: String) -> Option<String> {
+fn normalize(word: &str) -> Option<String> {
     let digits = word.chars().filter(char::is_ascii_digit).count();
     if digits > 0 && digits < word.len() {
         // 502s → 502; 2m, 14m, 3000ms, 7d9f8b6c4 are durations and hashes.
@@ -252,24 +255,21 @@ fn normalize(word: String) -> Option<String> {
     }
     if digits == word.len() {
         // Status and exit codes (502, 137) carry meaning, counts do not.
-        return (word.len() >= 3).then_some(word);
+        return (word.len() >= 3).then(|| word.to_string());
     }
-    if word.chars().count() < 2 || STOP_WORDS.binary_search(&word.as_str()).is_ok() {
+    if word.chars().count() < 2 || STOP_WORDS.binary_search(&word).is_ok() {
         return None;
     }
     Some(stem(word))
 }
 
-fn stem(mut w: String) -> String {
-    let n = w.len();
-    if n > 5 && w.ends_with("ing") {
-        w.truncate(n - 3);
-    } else if n > 4 && w.ends_with("ed") {
-        w.truncate(n - 2);
-    } else if n > 3 && w.ends_with('s') && !w.ends_with("ss") {
-        w.truncate(n - 1);
-    }
-    w
+/// The Snowball English stem, from one stemmer built once.
+fn stem(word: &str) -> String {
+    static STEMMER: std::sync::OnceLock<rust_stemmers::Stemmer> = std::sync::OnceLock::new();
+    STEMMER
+        .get_or_init(|| rust_stemmers::Stemmer::create(rust_stemmers::Algorithm::English))
+        .stem(word)
+        .into_owned()
 }
 
 struct Doc {
@@ -311,7 +311,7 @@ impl Matcher {
             bag.clear();
             let mut len = 0f32;
             let mut add = |text: &str, boost: f32| {
-                tokenize_into(text, &mut |t| {
+                tokenize_into(text, &mut |t, _| {
                     let next = terms.len() as u32;
                     let id = *terms.entry(t).or_insert_with(|| {
                         postings.push(Vec::new());
@@ -401,10 +401,11 @@ impl Matcher {
     /// Every runbook with confidence > 0, best first.
     pub fn rank(&self, query: &Query) -> Vec<Match> {
         // Query terms, each once.
-        let mut qterms: Vec<(Option<u32>, String)> = Vec::new();
-        tokenize_into(&query.text, &mut |t| {
-            if !qterms.iter().any(|(_, q)| *q == t) {
-                qterms.push((self.terms.get(&t).copied(), t));
+        // Query terms, each once, with the word first written for it.
+        let mut qterms: Vec<(Option<u32>, String, String)> = Vec::new();
+        tokenize_into(&query.text, &mut |t, word| {
+            if !qterms.iter().any(|(_, q, _)| *q == t) {
+                qterms.push((self.terms.get(&t).copied(), t, word.to_string()));
             }
         });
         let reference = (K1 + 1.0) * REFERENCE_TF / (REFERENCE_TF + K1);
@@ -412,7 +413,7 @@ impl Matcher {
         // Per candidate: (BM25 score, score with each term capped at the reference).
         let mut scores: HashMap<u32, (f64, f64, u64), DocHash> =
             HashMap::with_capacity_and_hasher(64, DocHash::default());
-        for (i, (id, _)) in qterms.iter().enumerate() {
+        for (i, (id, _, _)) in qterms.iter().enumerate() {
             match id {
                 None => s_max += UNKNOWN_WEIGHT * self.unknown_idf * reference,
                 Some(t) => {
@@ -574,10 +575,10 @@ impl Matcher {
 }
 
 /// `lexical: t1 t2 …`: the query terms (at most six) the runbook holds.
-fn lexical_why(mask: u64, qterms: &[(Option<u32>, String)]) -> String {
+fn lexical_why(mask: u64, qterms: &[(Option<u32>, String, String)]) -> String {
     let mut why = String::from("lexical:");
     let mut n = 0;
-    for (i, (_, t)) in qterms.iter().enumerate().take(64) {
+    for (i, (_, _, t)) in qterms.iter().enumerate().take(64) {
         if mask & (1u64 << i) != 0 {
             if n == 6 {
                 why.push_str(" …");
@@ -645,14 +646,22 @@ pub fn match_json(matches: &[Match], threshold: f64) -> serde_json::Value {
 /// the ranker weighs them (alerts, title, symptoms, summary, steps): why a
 /// lexical match ranks where it does. Fields holding none are left out.
 pub fn explain(runbook: &Runbook, text: &str) -> Vec<(&'static str, Vec<String>)> {
-    let query = tokenize(text);
+    // Each query stem with the word the query wrote for it.
+    let mut query: Vec<(String, String)> = Vec::new();
+    tokenize_into(text, &mut |t, word| {
+        if !query.iter().any(|(q, _)| *q == t) {
+            query.push((t, word.to_string()));
+        }
+    });
     let mut out = Vec::new();
     let mut field = |name: &'static str, texts: &mut dyn Iterator<Item = &str>| {
         let mut words: Vec<String> = Vec::new();
         for t in texts {
-            tokenize_into(t, &mut |w| {
-                if query.contains(&w) && !words.contains(&w) {
-                    words.push(w);
+            tokenize_into(t, &mut |stem, _| {
+                if let Some((_, word)) = query.iter().find(|(q, _)| *q == stem) {
+                    if !words.contains(word) {
+                        words.push(word.clone());
+                    }
                 }
             });
         }

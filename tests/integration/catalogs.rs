@@ -466,13 +466,13 @@ fn match_says_which_words_and_fields_decided() {
         .position(|l| l.contains("k8s-crashloop-bad-rollout"))
         .unwrap();
     assert!(
-        lines[top].contains("(lexical: pod restart deploy)"),
+        lines[top].contains("(lexical: pods restarting deploy)"),
         "{stdout}"
     );
     assert!(
         lines[top + 1]
             .trim_start()
-            .starts_with("alerts: pod · symptoms: pod restart deploy"),
+            .starts_with("alerts: pods deploy · title: deploy · symptoms: pods restarting deploy"),
         "{stdout}"
     );
     let out = stepguard(&[

@@ -293,7 +293,7 @@ fn an_alert_named_in_free_text_finds_its_runbook() {
 #[test]
 fn eval_over_prometheus_operator_descriptions_holds_its_figures() {
     let catalog = load_dir(&root().join("tests/fixtures/prometheus-operator-runbooks")).unwrap();
-    for (half, top1, top3, cleared) in [("tune", 0.74, 0.90, 0.18), ("held-out", 0.71, 0.91, 0.26)]
+    for (half, top1, top3, cleared) in [("tune", 0.74, 0.94, 0.18), ("held-out", 0.71, 0.87, 0.24)]
     {
         let report = run_eval(
             &root().join("eval/prometheus-operator").join(half),
