@@ -196,8 +196,9 @@ const STOP_WORDS: &[&str] = &[
 /// Lower-cases, splits on anything not alphanumeric and on camelCase
 /// boundaries (`KubePodCrashLooping` → kube pod crash loop, `OOMKilled` → oom
 /// kill), drops stop words, one-letter tokens, durations and hash-like
-/// fragments (`2m`, `7d9f8b6c4`), and stems with the Snowball English
-/// stemmer (`restarting`, `restarts` → restart).
+/// fragments (`2m`, `7d9f8b6c4`), stems with the Snowball English stemmer
+/// (`restarting`, `restarts` → restart) and reads [`SYNONYMS`] (oom as
+/// memory).
 pub fn tokenize(text: &str) -> Vec<String> {
     let mut out = Vec::new();
     tokenize_into(text, &mut |t, _| out.push(t));
@@ -227,12 +228,38 @@ fn tokenize_into(text: &str, emit: &mut impl FnMut(String, &str)) {
                     .flat_map(|c| c.to_lowercase())
                     .collect();
                 if let Some(t) = normalize(&word) {
-                    emit(t, &word);
+                    emit(canonical(t), &word);
                 }
                 start = i;
             }
         }
     }
+}
+
+/// Words ops people write several ways, each read as the other word (both
+/// sides, the catalogue and the query, so a query does not grow by a
+/// synonym): `kube-apiserver` finds "API", `OOMKilled` finds "memory".
+const SYNONYMS: &[(&str, &str)] = &[
+    ("apiserver", "api"),
+    ("cert", "certificate"),
+    ("db", "database"),
+    ("kubernetes", "kube"),
+    ("mem", "memory"),
+    ("oom", "memory"),
+    ("pv", "volume"),
+    ("pvc", "volume"),
+];
+
+/// A stem as [`SYNONYMS`] reads it.
+fn canonical(t: String) -> String {
+    static BY_STEM: std::sync::OnceLock<HashMap<String, String>> = std::sync::OnceLock::new();
+    let map = BY_STEM.get_or_init(|| {
+        SYNONYMS
+            .iter()
+            .map(|(alias, word)| (stem(alias), stem(word)))
+            .collect()
+    });
+    map.get(&t).cloned().unwrap_or(t)
 }
 
 fn normalize(word: &str) -> Option<String> {
@@ -696,13 +723,17 @@ mod tests {
     #[test]
     fn stop_words_sorted() {
         assert!(STOP_WORDS.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(
+            tokenize("kube-apiserver OOMKilled PVC"),
+            ["kube", "api", "memori", "kill", "volum"]
+        );
     }
 
     #[test]
     fn tokens() {
         assert_eq!(
             tokenize("KubePodCrashLooping OOMKilled crash_loop-back 502s 2m x2kqz7d9f"),
-            ["kube", "pod", "crash", "loop", "oom", "kill", "crash", "loop", "back", "502"]
+            ["kube", "pod", "crash", "loop", "memori", "kill", "crash", "loop", "back", "502"]
         );
         assert_eq!(
             url_key("https://x/runbooks/kubernetes/KubePodCrashLooping.md?a#b"),

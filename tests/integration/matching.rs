@@ -37,7 +37,7 @@ fn camel_case_snake_and_kebab_tokenization() {
         tokenize("KubePodCrashLooping"),
         ["kube", "pod", "crash", "loop"]
     );
-    assert_eq!(tokenize("OOMKilled"), ["oom", "kill"]);
+    assert_eq!(tokenize("OOMKilled"), ["memori", "kill"]);
     assert_eq!(
         tokenize("node_filesystem-almost out_of SPACE"),
         ["node", "filesystem", "almost", "out", "space"]
@@ -306,5 +306,17 @@ fn eval_over_prometheus_operator_descriptions_holds_its_figures() {
         assert!(report.top1 >= top1, "{half}: {text}");
         assert!(report.top3 >= top3, "{half}: {text}");
         assert!(report.escalation_accuracy >= cleared, "{half}: {text}");
+    }
+}
+
+#[test]
+fn ops_words_written_another_way_find_the_runbook() {
+    let catalog = load_dir(&root().join("tests/fixtures/prometheus-operator-runbooks")).unwrap();
+    let m = Matcher::new(&catalog);
+    for (text, id) in [
+        ("kube-apiserver is down", "kubeapidown"),
+        ("kubernetes api server unreachable", "kubeapidown"),
+    ] {
+        assert_eq!(m.rank(&query_from_text(text))[0].id, id, "{text}");
     }
 }
