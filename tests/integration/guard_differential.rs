@@ -1231,6 +1231,19 @@ struct Meta {
 
 /// Everything under T except TMPDIR (which commands may use) and the
 /// canary's file (checked on its own).
+/// A configured gcloud directory, outside every case's writable tree.
+fn gcloud_config() -> &'static Path {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        std::fs::create_dir(dir.path().join("configurations")).unwrap();
+        std::fs::write(dir.path().join("active_config"), "default").unwrap();
+        std::fs::write(dir.path().join("configurations/config_default"), "").unwrap();
+        dir
+    })
+    .path()
+}
+
 fn snapshot(root: &Path) -> BTreeMap<PathBuf, Meta> {
     fn walk(root: &Path, rel: &Path, out: &mut BTreeMap<PathBuf, Meta>) {
         let p = root.join(rel);
@@ -1431,6 +1444,11 @@ fn run(line: &str, iso: Isolation, logs: &Path, timeout: Duration) -> Ran {
     for (k, v) in scratch_env(&t.join("tmp")) {
         cmd.env(k, v);
     }
+    // gcloud keeps its own state (the active configuration, caches, a
+    // survey stamp) in its configuration directory, even to list things.
+    // As on a configured machine, that directory exists and, outside what
+    // the run may write, Landlock refuses those writes; gcloud carries on.
+    cmd.env("CLOUDSDK_CONFIG", gcloud_config());
     for var in [
         "PAGER",
         "MANPAGER",
