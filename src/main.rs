@@ -46,6 +46,7 @@ fn only_prints(cli: &Cli) -> bool {
                 | Command::Audit { .. }
                 | Command::Match {
                     alertmanager: None,
+                    rerank: false,
                     ..
                 }
         )

@@ -83,15 +83,35 @@ pub fn import(file: &Path) -> Result<u8> {
     Ok(EXIT_OK)
 }
 
-pub fn match_runbooks(
-    runtime: &mut Runtime,
-    dirs: &[PathBuf],
-    text: Option<String>,
-    alert: Option<PathBuf>,
-    alertmanager: Option<String>,
-    json: bool,
-    threshold: f64,
-) -> Result<u8> {
+/// What `match` is asked.
+pub struct MatchArgs {
+    pub text: Option<String>,
+    pub alert: Option<PathBuf>,
+    pub alertmanager: Option<String>,
+    pub json: bool,
+    pub threshold: f64,
+    pub rerank: bool,
+}
+
+pub fn match_runbooks(runtime: &mut Runtime, dirs: &[PathBuf], args: MatchArgs) -> Result<u8> {
+    let MatchArgs {
+        text,
+        alert,
+        alertmanager,
+        json,
+        threshold,
+        rerank,
+    } = args;
+    // Asked first, so a missing model is said before any work.
+    let client = if rerank {
+        let cfg = super::inputs::model_config(false, None)?;
+        if let Some(why) = cfg.offline_reason() {
+            bail!("--rerank needs a model: {why}");
+        }
+        Some(stepguard::llm::ModelClient::new(&cfg)?)
+    } else {
+        None
+    };
     let catalog = load_catalog(dirs)?;
     if catalog.is_empty() {
         bail!("{}", super::inputs::no_runbooks(dirs));
@@ -145,7 +165,11 @@ pub fn match_runbooks(
         top(&b.1).total_cmp(&top(&a.1))
     });
     let (query_text, matches) = &ranked[0];
-    let top: Vec<Match> = matches.iter().take(10).cloned().collect();
+    let mut top: Vec<Match> = matches.iter().take(10).cloned().collect();
+    let mut said = None;
+    if let Some(client) = &client {
+        said = Some(rerank_top(runtime, client, query_text, &catalog, &mut top)?);
+    }
     let matched = top.first().is_some_and(|m| m.confidence >= threshold);
     if json {
         println!(
@@ -153,6 +177,9 @@ pub fn match_runbooks(
             stepguard::sanitize::to_json_pretty(&matching::match_json(&top, threshold))?
         );
     } else {
+        if let Some(said) = &said {
+            println!("{}", sanitize_line(said, 200));
+        }
         if !matched {
             println!("no runbook matches with confidence ≥ {threshold:.2}: escalate");
         }
@@ -178,6 +205,49 @@ pub fn match_runbooks(
         }
     }
     Ok(if matched { EXIT_OK } else { EXIT_FAILED })
+}
+
+/// The model's pick among the five best moves to the front, its confidence
+/// the ranker's; an answer outside them, or no answer, leaves the ranking.
+/// Returns what to say about it.
+fn rerank_top(
+    runtime: &mut Runtime,
+    client: &stepguard::llm::ModelClient,
+    query: &str,
+    catalog: &[stepguard::runbook::Runbook],
+    top: &mut Vec<Match>,
+) -> Result<String> {
+    use stepguard::llm::rerank::{self, Candidate, Verdict};
+    let candidates: Vec<Candidate> = top
+        .iter()
+        .take(5)
+        .filter_map(|m| catalog.iter().find(|r| r.id == m.id))
+        .map(|r| Candidate {
+            id: r.id.clone(),
+            title: r.title.clone(),
+            summary: r.summary.clone(),
+        })
+        .collect();
+    if candidates.is_empty() {
+        return Ok("model: nothing to choose from".into());
+    }
+    let first = top[0].id.clone();
+    Ok(
+        match runtime.block_on(rerank::rerank(client, query, &candidates))? {
+            Err(e) => format!("model: no answer ({e}); the ranking stands"),
+            Ok(Verdict::Outside(said)) => {
+                format!("model: answered '{said}', not one of the five; the ranking stands")
+            }
+            Ok(Verdict::Picked(id)) if id == first => format!("model: agrees with {id}"),
+            Ok(Verdict::Picked(id)) => {
+                let at = top.iter().position(|m| m.id == id).unwrap_or(0);
+                let mut picked = top.remove(at);
+                picked.why = format!("model's pick of the five; {}", picked.why);
+                top.insert(0, picked);
+                format!("model: picked {id} over {first}")
+            }
+        },
+    )
 }
 
 pub fn eval(dirs: &[PathBuf], dir: &Path, json: bool, threshold: f64) -> Result<u8> {

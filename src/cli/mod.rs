@@ -92,6 +92,10 @@ pub enum Command {
         /// Below this confidence the answer is "no runbook" (escalate).
         #[arg(long, default_value_t = stepguard::matching::DEFAULT_THRESHOLD)]
         threshold: f64,
+        /// Ask the configured model which of the five best fits; its answer
+        /// must be one of them, else the ranking stands.
+        #[arg(long)]
+        rerank: bool,
     },
     /// Convert a Markdown runbook to YAML on stdout.
     Import { file: PathBuf },
@@ -202,7 +206,19 @@ pub fn dispatch(cli: Cli, runtime: &mut Runtime) -> Result<u8> {
             alertmanager,
             json,
             threshold,
-        }) => check::match_runbooks(runtime, &dirs, text, alert, alertmanager, json, threshold),
+            rerank,
+        }) => check::match_runbooks(
+            runtime,
+            &dirs,
+            check::MatchArgs {
+                text,
+                alert,
+                alertmanager,
+                json,
+                threshold,
+                rerank,
+            },
+        ),
         Some(Command::Eval {
             dir,
             json,

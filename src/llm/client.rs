@@ -16,7 +16,6 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::cache::{CachedReply, DraftCache};
 use super::prompt::BuiltPrompt;
-use super::reply::schema;
 use crate::config::ModelConfig;
 
 /// How the reply's shape is requested, strictest first.
@@ -237,7 +236,7 @@ impl ModelClient {
         });
         match mode {
             ResponseMode::JsonSchema => {
-                body["response_format"] = json!({"type": "json_schema", "json_schema": {"name": "stepguard_draft", "schema": schema(), "strict": false}});
+                body["response_format"] = json!({"type": "json_schema", "json_schema": {"name": "stepguard_draft", "schema": prompt.schema, "strict": false}});
                 body["stream_options"] = json!({"include_usage": true});
             }
             ResponseMode::JsonObject => {

@@ -7,6 +7,7 @@ pub mod client;
 
 pub mod prompt;
 pub mod reply;
+pub mod rerank;
 
 use tokio::sync::{mpsc, oneshot};
 

@@ -83,6 +83,9 @@ pub struct BuiltPrompt {
     pub redactions: usize,
     /// Instruction-like lines found in the state.
     pub suspicious: Vec<String>,
+    /// The JSON schema the reply is asked to follow (the draft's, or a
+    /// re-rank's): `json_schema` mode sends it.
+    pub schema: serde_json::Value,
 }
 
 impl From<&str> for Sources {
@@ -268,6 +271,7 @@ pub fn build(prompts: &Prompts, input: &DraftInput) -> BuiltPrompt {
             state: input.ctx.state.clone(),
         },
         suspicious,
+        schema: super::reply::schema(),
     }
 }
 

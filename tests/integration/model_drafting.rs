@@ -685,3 +685,87 @@ async fn no_planted_secret_reaches_the_server() {
         assert!(leaked.is_empty(), "sent to the model: {leaked:?}");
     }
 }
+
+/// `match --rerank` through the server: the model's pick among the five
+/// best moves first; an answer outside them, or a failing server, leaves
+/// the ranking; the query goes out without its secrets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn match_rerank_takes_only_one_of_the_five() {
+    let answers = ["{\"id\": \"kubeapidown\"}", "{\"id\": \"rm -rf /\"}"];
+    let server = FakeServer::start(move |_, i| match answers.get(i) {
+        Some(a) => sse(a, &ChunkStyle::default()),
+        None => Reply::Status {
+            status: 500,
+            body: error_body(500, "down"),
+            headers: Vec::new(),
+        },
+    })
+    .await;
+    let base = server.base_url.clone();
+    let run = move |query: &'static str| {
+        let base = base.clone();
+        tokio::task::spawn_blocking(move || {
+            let state = tempfile::tempdir().unwrap();
+            std::process::Command::new(env!("CARGO_BIN_EXE_stepguard"))
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .env("STEPGUARD_CONFIG", "/dev/null")
+                .env("STEPGUARD_STATE_DIR", state.path())
+                .env("OPENAI_BASE_URL", base)
+                .env("OPENAI_API_KEY", "sk-test")
+                .args([
+                    "--runbooks",
+                    "tests/fixtures/prometheus-operator-runbooks",
+                    "match",
+                    "--rerank",
+                    query,
+                ])
+                .output()
+                .unwrap()
+        })
+    };
+    let text = |o: &std::process::Output| String::from_utf8_lossy(&o.stdout).into_owned();
+    let q = "kube-apiserver has disappeared from target discovery; token ghp_0123456789abcdefghijABCDEFGHIJ012345";
+    let out = run(q).await.unwrap();
+    let stdout = text(&out);
+    assert!(
+        stdout.starts_with("model: picked kubeapidown over kubeschedulerdown\n"),
+        "{stdout}"
+    );
+    let first = stdout.lines().find(|l| l.starts_with("0.")).unwrap();
+    assert!(
+        first.contains("kubeapidown") && first.contains("model's pick of the five"),
+        "{stdout}"
+    );
+    let sent = server.requests()[0].json();
+    let user = sent["messages"][1]["content"].as_str().unwrap().to_string();
+    assert!(!user.contains("ghp_0123456789"), "{user}");
+    assert_eq!(
+        sent["response_format"]["json_schema"]["schema"]["properties"]["id"]["enum"]
+            .as_array()
+            .unwrap()
+            .len(),
+        5
+    );
+    // An answer outside the five, then a failing server: BM25 stands.
+    for said in ["answered 'rm -rf /', not one of the five", "no answer ("] {
+        let stdout = text(&run(q).await.unwrap());
+        assert!(stdout.contains(said), "{stdout}");
+        let first = stdout.lines().find(|l| l.starts_with("0.")).unwrap();
+        assert!(first.contains("kubeschedulerdown"), "{stdout}");
+    }
+    // Without a model, --rerank says so.
+    let out = tokio::task::spawn_blocking(|| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_stepguard"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("STEPGUARD_CONFIG", "/dev/null")
+            .env_remove("OPENAI_BASE_URL")
+            .env_remove("OPENAI_API_KEY")
+            .args(["--runbooks", "runbooks", "match", "--rerank", "disk full"])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--rerank needs a model"));
+}
