@@ -239,6 +239,14 @@ pub fn build(session: &str, events: &[Recorded]) -> Report {
                 ));
             }
             Event::Value {
+                name, voided: true, ..
+            } => {
+                text = Some(format!(
+                    "value found before no longer counts: {} (its read found none)",
+                    clean(name)
+                ));
+            }
+            Event::Value {
                 name,
                 value,
                 previous,

@@ -171,29 +171,35 @@ fn load_dir_entry(path: &Path) -> Option<Result<Runbook, LoadError>> {
     looks_like_runbook_yaml(&src).then(|| parse_str(&src, path))
 }
 
-/// YAML whose top level is a mapping with a key of the runbook format
-/// (quoted or not): a runbook, or a broken one to report. CI files, Helm
-/// charts and alert rules have none. Text that is not YAML at all is
-/// reported too (it may be a runbook with a syntax error).
+/// YAML with at least two of a runbook's required top-level keys (`id`,
+/// `title`, `steps`; quoted or not), found by a line scan: a runbook, or a
+/// broken one to report. CI files, Helm charts, manifests and alert rules
+/// have at most one. Not parsed here: a deeply nested file kept beside the
+/// runbooks must not stall the start.
 fn looks_like_runbook_yaml(src: &str) -> bool {
-    const KEYS: &[&str] = &[
-        "id",
-        "title",
-        "summary",
-        "alerts",
-        "symptoms",
-        "risk",
-        "assumptions",
-        "variables",
-        "steps",
-    ];
-    match serde_yaml::from_str::<serde_yaml::Value>(src) {
-        Ok(serde_yaml::Value::Mapping(map)) => map
-            .keys()
-            .any(|k| k.as_str().is_some_and(|k| KEYS.contains(&k))),
-        Ok(_) => false,
-        Err(_) => true,
-    }
+    let keys: HashSet<&str> = src.lines().filter_map(top_level_key).collect();
+    ["id", "title", "steps"]
+        .iter()
+        .filter(|k| keys.contains(*k))
+        .count()
+        >= 2
+}
+
+/// `key` of a line `key: …`, `"key": …` or `'key': …` at column 0.
+fn top_level_key(line: &str) -> Option<&str> {
+    let (key, rest) = match line.chars().next()? {
+        q @ ('"' | '\'') => {
+            let body = &line[1..];
+            let end = body.find(q)?;
+            (&body[..end], &body[end + 1..])
+        }
+        c if c.is_whitespace() || matches!(c, '-' | '#') => return None,
+        _ => {
+            let end = line.find(':')?;
+            (&line[..end], &line[end..])
+        }
+    };
+    rest.trim_start().starts_with(':').then_some(key.trim_end())
 }
 
 fn is_index_file(path: &Path) -> bool {
@@ -339,6 +345,7 @@ fn walk(
     let root = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
     let left: std::sync::Arc<std::sync::Mutex<Vec<PathBuf>>> = Default::default();
     let left_in_filter = left.clone();
+    let seen_dirs: std::sync::Mutex<HashSet<PathBuf>> = Default::default();
     let walker = ignore::WalkBuilder::new(dir)
         .hidden(true)
         .follow_links(true)
@@ -352,16 +359,27 @@ fn walk(
         // A link is followed only inside the folder: a link to / or /usr
         // would make the whole disk a catalogue.
         .filter_entry(move |entry| {
-            if !entry.path_is_symlink() {
+            let is_dir = entry.file_type().is_some_and(|t| t.is_dir());
+            if !entry.path_is_symlink() && !is_dir {
                 return true;
             }
-            let inside = std::fs::canonicalize(entry.path()).is_ok_and(|t| t.starts_with(&root));
-            if !inside {
-                if let Ok(mut left) = left_in_filter.lock() {
-                    left.push(entry.path().to_path_buf());
+            let Ok(target) = std::fs::canonicalize(entry.path()) else {
+                return true;
+            };
+            if !target.starts_with(&root) {
+                // A link to a folder, or to a file named like a runbook, is
+                // said; a link to a licence or a picture is nothing.
+                if is_dir || has_runbook_extension(entry.path()) {
+                    if let Ok(mut left) = left_in_filter.lock() {
+                        left.push(entry.path().to_path_buf());
+                    }
                 }
+                return false;
             }
-            inside
+            // Each real folder is walked once: links inside the folder that
+            // reach a folder twice (a lattice of links) would otherwise
+            // multiply the walk.
+            !is_dir || seen_dirs.lock().is_ok_and(|mut seen| seen.insert(target))
         })
         .build();
     for (n, entry) in walker.enumerate() {

@@ -64,6 +64,9 @@ pub enum Event {
         /// where it was printed.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         found: Option<crate::draft::FoundValue>,
+        /// A found value a later run of its read no longer found.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        voided: bool,
     },
     Override {
         #[serde(default)]

@@ -545,6 +545,17 @@ impl Model {
         ))
     }
 
+    /// How many runbooks list this alert's name: more than one, and which
+    /// opens is the ranker's choice between them, so the human makes it.
+    pub fn answering(&self, alert: &crate::draft::Alert) -> usize {
+        alert.name().map_or(0, |name| {
+            self.catalog
+                .iter()
+                .filter(|r| r.alerts.iter().any(|a| a == name))
+                .count()
+        })
+    }
+
     /// Catalogue order: ranked runbooks first (best first), then the rest.
     fn ordered(&self) -> Vec<usize> {
         let ranked: Vec<usize> = self.ranking.iter().map(|(i, _)| *i).collect();

@@ -189,6 +189,11 @@ pub fn replay(snap: &mut Snapshot, events: &[Recorded]) -> u64 {
             } if !name.is_empty() => {
                 snap.found.insert(name.clone(), found.clone());
             }
+            Event::Value {
+                name, voided: true, ..
+            } => {
+                snap.found.remove(name);
+            }
             Event::Value { name, value, .. } if !name.is_empty() => {
                 snap.vars.insert(name.clone(), value.clone());
             }

@@ -300,9 +300,10 @@ pub fn check_done(
 }
 
 /// What a `sets:` pre-flight found becomes the variable's found value; a
-/// run that found none voids the one found before (it no longer stands). A
-/// value that replaces another is handled like `=`: drafts, an edited
-/// action and the verdict were for the old value.
+/// run that found none voids the one found before (it no longer stands).
+/// Both are recorded. When that changes a command of the card on screen,
+/// it is handled like `=`: drafts, an edited action and the verdict were
+/// for what was there before.
 fn take_found(
     model: &mut Model,
     step: String,
@@ -311,61 +312,74 @@ fn take_found(
     status: String,
 ) -> Vec<Effect> {
     let previous = model.ctx.found.get(&name).map(|f| f.value.clone());
-    let value = match found {
-        Some(Ok(value)) => value,
+    let (note, event) = match found {
+        Some(Ok(value)) => {
+            model.ctx.found.insert(name.clone(), value.clone());
+            let note = format!(
+                "{name} = {} found (output line {})",
+                sanitize_line(&value.value, 60),
+                value.line
+            );
+            let event = Event::Value {
+                step,
+                name,
+                value: value.value.clone(),
+                previous,
+                found: Some(value),
+                voided: false,
+            };
+            (note, Some(event))
+        }
         failed => {
             let why = match failed {
                 Some(Err(why)) => why,
                 _ => "the run failed".into(),
             };
-            let voided = model.ctx.found.remove(&name).is_some();
-            recompose(model);
-            model.status = Some(format!(
-                "{status}; {name} not found: {why}{} (= sets it)",
-                if voided {
-                    "; the value found before no longer counts"
-                } else {
-                    ""
-                }
-            ));
-            return Vec::new();
+            let note = format!("{name} not found: {why} (= sets it)");
+            match model.ctx.found.remove(&name) {
+                Some(_) => (
+                    format!("{note}; the value found before no longer counts"),
+                    Some(Event::Value {
+                        step,
+                        name,
+                        value: String::new(),
+                        previous,
+                        found: None,
+                        voided: true,
+                    }),
+                ),
+                None => (note, None),
+            }
         }
     };
-    let changed = previous.as_ref().is_some_and(|p| *p != value.value);
-    let mut note = format!(
-        "{name} = {} found (output line {})",
-        sanitize_line(&value.value, 60),
-        value.line
-    );
-    model.ctx.found.insert(name.clone(), value.clone());
-    let event = Effect::Audit(Event::Value {
-        step,
-        name,
-        value: value.value.clone(),
-        previous: previous.clone(),
-        found: Some(value),
-    });
-    let mut effects = vec![event];
-    if changed {
-        if let Some(walk) = model.walk.as_mut() {
+    let mut effects: Vec<Effect> = event.map(Effect::Audit).into_iter().collect();
+    let mut note = note;
+    if let Some(walk) = model.walk.as_mut() {
+        let card = compose(&walk.runbook, walk.index, &model.ctx, None);
+        let commands = |c: &crate::draft::Card| {
+            (
+                c.action.as_ref().map(|a| a.command.clone()),
+                c.verify.as_ref().map(|v| v.command.clone()),
+                c.rollback.command().map(str::to_string),
+            )
+        };
+        if commands(&card) != commands(&walk.card) {
             walk.generation += 1;
             walk.drafts.clear();
-            let card = compose(&walk.runbook, walk.index, &model.ctx, None);
             let dropped = walk.replace_card(card);
             walk.preflight = None;
             note.push_str(&format!(
-                ", was {}: r runs the pre-flight again{}",
-                sanitize_line(previous.as_deref().unwrap_or_default(), 60),
+                "; the step's commands changed with it: r runs the pre-flight again{}",
                 if dropped {
-                    "; the edited action was for the old value and is dropped"
+                    ", and the edited action was for the old value and is dropped"
                 } else {
                     ""
                 }
             ));
+            effects.extend(super::update::request_drafts(model, None, false));
+        } else {
+            recompose(model);
         }
-        effects.extend(super::update::request_drafts(model, None, false));
-    } else {
-        recompose(model);
     }
     // First: it is what the next steps run with.
     model.status = Some(format!("{note} · {status}"));
@@ -400,8 +414,10 @@ fn found_value(
         .filter(|(_, (stream, _))| *stream == crate::exec::Stream::Stdout)
         .map(|(i, (_, l))| (i + 1, l.as_str()));
     let (value, line) = crate::draft::values::found_in_output(var, stdout)?;
-    // A credential is not a value to carry into commands and the record.
-    if crate::redact::redact(&value).text != value {
+    // A credential is not a value to carry into commands and the record:
+    // by its shape, or by the variable's name (`password`, `token`).
+    let pair = format!("{name}={value}");
+    if crate::redact::redact(&value).text != value || crate::redact::redact(&pair).text != pair {
         return Err("it looks like a secret; not taken".into());
     }
     let excerpt = outcome.output.lines[line - 1].1.clone();

@@ -563,6 +563,7 @@ fn set_value(model: &mut Model, name: String, input: String) -> Vec<Effect> {
             value: input,
             previous,
             found: None,
+            voided: false,
         }),
         context_event(model),
     ];
@@ -997,10 +998,21 @@ fn on_alerts_key(model: &mut Model, key: KeyEvent) -> Vec<Effect> {
                 return Vec::new();
             };
             let best = model.best_for(&alert);
+            let answering = model.answering(&alert);
+            let name = alert.name().unwrap_or_default().to_string();
             model.ctx.alert = Some(alert);
             model.rank_catalog();
             model.picker.selected = 0;
             match best {
+                // Several runbooks list the alert: which one is for the
+                // human to pick, not for the order of their words.
+                Some(_) if answering > 1 => {
+                    model.nav = Screen::Picker;
+                    model.status = Some(format!(
+                        "{answering} runbooks answer {}: pick one (the best match is first)",
+                        sanitize_line(&name, 60)
+                    ));
+                }
                 Some((i, c)) if c >= model.policy.match_threshold => {
                     let runbook = model.catalog[i].clone();
                     model.start_walk(runbook);

@@ -145,7 +145,7 @@ fn a_broken_runbook_is_skipped_with_a_warning_and_check_still_fails() {
         "team/quoted.yaml",
         &runbook("quoted").replace("title:", "\"title\":"),
     );
-    write(d, "team/typos.yaml", "id: typos\ntitel: T\nstep: []\n");
+    write(d, "team/typos.yaml", "id: typos\ntitel: T\nsteps: []\n");
     let dir = d.to_str().unwrap();
 
     let loaded = load_paths_lenient(&[d.to_path_buf()]).unwrap();
@@ -514,4 +514,39 @@ fn output_into_a_pipe_closed_early_ends_quietly() {
             "{args}: {err}"
         );
     }
+}
+
+#[test]
+fn a_lattice_of_links_and_deep_yaml_do_not_stall_the_walk() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    // Two links per level, 18 levels: 2^18 paths to one folder each.
+    let mut level = d.join("dag");
+    std::fs::create_dir_all(&level).unwrap();
+    write(&level, "rb.yaml", &runbook("deep"));
+    for i in 0..18 {
+        let next = d.join(format!("dag{i}"));
+        std::fs::create_dir(&next).unwrap();
+        std::os::unix::fs::symlink(&level, next.join("a")).unwrap();
+        std::os::unix::fs::symlink(&level, next.join("b")).unwrap();
+        level = next;
+    }
+    // Deeply nested YAML that is no runbook, and files a repository keeps.
+    write(
+        d,
+        "deep.yaml",
+        &format!("foo: {}{}\n", "[".repeat(100_000), "]".repeat(100_000)),
+    );
+    write(d, "k8s/deploy.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\n---\napiVersion: v1\nkind: Service\n");
+    write(d, ".gitlab-ci.yml", "variables: {A: b}\nstages: [test]\n");
+    write(d, "ci/template.yml", "variables: {A: b}\nstages: [test]\n");
+    write(d, "other-tool.yaml", "id: 42\nsummary: not ours\n");
+    let outside = tempfile::tempdir().unwrap();
+    write(outside.path(), "LICENSE", "text");
+    std::os::unix::fs::symlink(outside.path().join("LICENSE"), d.join("LICENSE")).unwrap();
+    // Before, this walk took minutes (2^18 paths, a quadratic parse).
+    let loaded = load_paths_lenient(&[d.to_path_buf()]).unwrap();
+    let ids: Vec<&str> = loaded.runbooks.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["deep"]);
+    assert!(loaded.broken.is_empty(), "{:?}", loaded.broken);
 }

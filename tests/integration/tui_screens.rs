@@ -111,7 +111,7 @@ fn a_missing_value_is_named_and_set_in_the_walk_on_the_record() {
     let effects = update(&mut m, code(KeyCode::Enter));
     let events = audit(&effects);
     assert!(
-        matches!(events.first(), Some(Event::Value { step, name, value, previous: None, found: None })
+        matches!(events.first(), Some(Event::Value { step, name, value, previous: None, found: None, voided: false })
             if step == "look" && name == "namespace" && value == "payments"),
         "{events:?}"
     );

@@ -1105,6 +1105,7 @@ fn a_found_value_is_recorded_as_found_and_restored_on_resume() {
         value: "openshift-cnv".into(),
         previous: None,
         found: Some(found.clone()),
+        voided: false,
     };
     // Through the log's JSON and back; an operator's value keeps its old shape.
     let json = serde_json::to_string(&event).unwrap();
@@ -1144,20 +1145,18 @@ fn a_found_value_stands_only_while_the_read_still_finds_it() {
     run_preflight(&mut m, &["payments"], 0);
     run_preflight(&mut m, &["payments", "billing"], 0);
     assert!(m.ctx.found.is_empty());
-    // A value that replaces another voids the verdict, as `=` does.
+    // A value that replaces another is what the steps after use; this
+    // step's own commands do not use it, so its verdict still stands (see
+    // the next test for a step whose action does).
     run_preflight(&mut m, &["payments"], 0);
-    assert!(m.walk.as_ref().unwrap().preflight.is_some());
     run_preflight(&mut m, &["billing"], 0);
     assert_eq!(m.ctx.found["namespace"].value, "billing");
-    assert!(
-        m.walk.as_ref().unwrap().preflight.is_none(),
-        "the verdict was for payments"
-    );
+    assert!(m.walk.as_ref().unwrap().preflight.is_some());
     assert!(m
         .status
         .as_deref()
         .unwrap()
-        .contains("was payments: r runs the pre-flight again"));
+        .starts_with("namespace = billing found"));
     // Found again, unchanged: the verdict stands.
     run_preflight(&mut m, &["billing"], 0);
     assert!(m.walk.as_ref().unwrap().preflight.is_some());
@@ -1191,5 +1190,106 @@ fn the_engineers_values_win_and_secrets_are_not_found() {
         m.status.as_deref().unwrap().contains("looks like a secret"),
         "{:?}",
         m.status
+    );
+}
+
+#[test]
+fn a_found_value_that_changes_the_steps_commands_voids_the_verdict_and_the_edit() {
+    // The step's own action uses the value it finds, and the alert's label
+    // gave a value before: the first find changes the action on screen.
+    let src = r#"
+id: finds-own
+title: Finds and acts
+risk: low
+variables:
+  namespace: {description: Where, from: ['label:namespace']}
+  password: {description: A secret}
+steps:
+  - id: find
+    title: Find the namespace
+    preflight: {run: 'oc get kubevirt -A -o name', sets: namespace}
+    action: {run: 'kubectl -n {{namespace}} rollout restart deploy/web', blast_radius: one deployment}
+    rollback: none
+    reason: a restart has nothing to undo
+  - id: secret
+    title: Find a password
+    preflight: {run: 'cat pw', sets: password}
+"#;
+    let rb = stepguard::runbook::parse_str(src, Path::new("own.yaml")).unwrap();
+    let ctx = Context {
+        alert: Some(stepguard::draft::Alert {
+            labels: [("namespace".to_string(), "billing".to_string())].into(),
+            annotations: Default::default(),
+            firing: true,
+        }),
+        ..Context::default()
+    };
+    let mut m = Model::new(vec![rb.clone()], ctx);
+    m.start_walk(rb.clone());
+    m.walk.as_mut().unwrap().edited_action =
+        Some("kubectl -n billing rollout restart deploy/web --dry-run=server".into());
+    run_preflight(&mut m, &["payments"], 0);
+    let walk = m.walk.as_ref().unwrap();
+    assert_eq!(
+        walk.card.action.as_ref().unwrap().command,
+        "kubectl -n payments rollout restart deploy/web"
+    );
+    assert!(walk.edited_action.is_none(), "the edit was for billing");
+    assert!(
+        walk.preflight.is_none(),
+        "the verdict was for the card before"
+    );
+    let status = m.status.clone().unwrap();
+    assert!(
+        status.contains("the step's commands changed with it") && status.contains("edited action"),
+        "{status}"
+    );
+    // Run again: the same value, nothing changes, the verdict stands.
+    run_preflight(&mut m, &["payments"], 0);
+    assert!(m.walk.as_ref().unwrap().preflight.is_some());
+    // A password is not carried, whatever its shape.
+    let mut m = Model::new(vec![rb.clone()], Context::default());
+    m.start_walk(rb);
+    m.walk.as_mut().unwrap().index = 1;
+    stepguard::tui::step::recompose(&mut m);
+    run_preflight(&mut m, &["hunter2hunter2"], 0);
+    assert!(m.ctx.found.is_empty(), "{:?}", m.status);
+    assert!(
+        m.status.as_deref().unwrap().contains("looks like a secret"),
+        "{:?}",
+        m.status
+    );
+}
+
+#[test]
+fn an_alert_several_runbooks_answer_opens_the_picker_not_one_of_them() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let catalog = stepguard::runbook::load_dir(&root.join("runbooks")).unwrap();
+    // Two bundled runbooks list KubeDeploymentReplicasMismatch.
+    let alert = stepguard::draft::Alerts::parse(
+        r#"{"labels": {"alertname": "KubeDeploymentReplicasMismatch", "namespace": "payments", "deployment": "ledger"}}"#,
+    )
+    .unwrap()
+    .0[0]
+        .clone();
+    let mut m = Model::new(catalog.clone(), Context::default());
+    m.matcher = Some(std::sync::Arc::new(stepguard::matching::Matcher::new(
+        &catalog,
+    )));
+    m.alerts = vec![alert];
+    m.nav = Screen::Alerts;
+    let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(120, 8)).unwrap();
+    terminal
+        .draw(|f| stepguard::tui::view::draw(f, &m, stepguard::tui::view::Theme { color: false }))
+        .unwrap();
+    let screen = terminal.backend().to_string();
+    assert!(screen.contains("(+1 more)"), "{screen}");
+    update(&mut m, code(KeyCode::Enter));
+    assert_eq!(m.screen(), Screen::Picker);
+    assert!(m.walk.is_none());
+    let status = m.status.clone().unwrap();
+    assert!(
+        status.starts_with("2 runbooks answer KubeDeploymentReplicasMismatch"),
+        "{status}"
     );
 }
