@@ -230,6 +230,11 @@ pub fn build(session: &str, events: &[Recorded]) -> Report {
                 found: Some(found),
                 ..
             } => {
+                // The header lists what the walk ran with: a found value
+                // stands there until a later context says otherwise.
+                r.values.retain(|(n, _, _)| n != name);
+                r.values
+                    .push((name.clone(), value.clone(), "output".into()));
                 text = Some(format!(
                     "value found by the pre-flight of step {}: {} = `{}` (output line {})",
                     clean(&found.step),
@@ -241,6 +246,8 @@ pub fn build(session: &str, events: &[Recorded]) -> Report {
             Event::Value {
                 name, voided: true, ..
             } => {
+                r.values
+                    .retain(|(n, _, source)| !(n == name && source == "output"));
                 text = Some(format!(
                     "value found before no longer counts: {} (its read found none)",
                     clean(name)

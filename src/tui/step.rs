@@ -315,11 +315,23 @@ fn take_found(
     let (note, event) = match found {
         Some(Ok(value)) => {
             model.ctx.found.insert(name.clone(), value.clone());
-            let note = format!(
+            let mut note = format!(
                 "{name} = {} found (output line {})",
                 sanitize_line(&value.value, 60),
                 value.line
             );
+            // A value the engineer gave still wins: say which one runs.
+            let runs = model.walk.as_ref().and_then(|w| {
+                crate::draft::values::resolve(&w.runbook, &model.ctx)
+                    .remove(&name)
+                    .and_then(|v| v.value)
+            });
+            if let Some(runs) = runs.filter(|r| *r != value.value) {
+                note.push_str(&format!(
+                    ", but your value {} wins",
+                    sanitize_line(&runs, 60)
+                ));
+            }
             let event = Event::Value {
                 step,
                 name,

@@ -473,3 +473,41 @@ fn a_copy_recorded_by_the_screen_names_its_step() {
         .iter()
         .all(|x| x.step == "high-step" || x.copies.is_empty()));
 }
+
+#[test]
+fn a_found_value_is_in_the_report_header_until_voided() {
+    use stepguard::session::{Event, Recorded};
+    let found = stepguard::draft::FoundValue {
+        value: "billing".into(),
+        step: "find".into(),
+        line: 1,
+        excerpt: "billing".into(),
+    };
+    let value = |found: Option<stepguard::draft::FoundValue>, voided: bool| Event::Value {
+        step: "find".into(),
+        name: "namespace".into(),
+        value: found.as_ref().map(|f| f.value.clone()).unwrap_or_default(),
+        previous: None,
+        found,
+        voided,
+    };
+    let at = |seq: u64, event: Event| Recorded {
+        seq,
+        ts_ms: seq,
+        event,
+    };
+    let events = vec![at(1, value(Some(found), false))];
+    let md = stepguard::report::build("s", &events).to_markdown();
+    assert!(md.contains("  - `namespace` = `billing` (output)"), "{md}");
+    assert!(
+        md.contains("value found by the pre-flight of step find: namespace = `billing`"),
+        "{md}"
+    );
+    let events = vec![events[0].clone(), at(2, value(None, true))];
+    let md = stepguard::report::build("s", &events).to_markdown();
+    assert!(!md.contains("`namespace` = `billing` (output)"), "{md}");
+    assert!(
+        md.contains("value found before no longer counts: namespace"),
+        "{md}"
+    );
+}

@@ -1182,6 +1182,14 @@ fn the_engineers_values_win_and_secrets_are_not_found() {
         "oc -n checkout get pods",
         "--var ns wins"
     );
+    assert!(
+        m.status
+            .as_deref()
+            .unwrap()
+            .contains("but your value checkout wins"),
+        "{:?}",
+        m.status
+    );
     // A token printed by the read is not carried into commands or the record.
     let (mut m, _) = finds_model();
     run_preflight(&mut m, &["ghp_0123456789abcdefghijABCDEFGHIJ012345"], 0);
