@@ -77,6 +77,8 @@ pub fn load_file(path: &Path) -> Result<Runbook, LoadError> {
 /// A runbook's text as if read from `path` (its id and kind come from the
 /// path): a session's saved copy of a runbook whose file is gone.
 pub fn load_text(src: &str, path: &Path) -> Result<Runbook, LoadError> {
+    // A byte-order mark (some editors write one) is not text.
+    let src = src.strip_prefix('\u{feff}').unwrap_or(src);
     if is_markdown(path) {
         super::markdown::parse_markdown(src, path)
     } else {
@@ -164,6 +166,7 @@ fn load_dir_entry(path: &Path) -> Option<Result<Runbook, LoadError>> {
         Ok(src) => src,
         Err(e) => return Some(Err(e)),
     };
+    let src = src.strip_prefix('\u{feff}').unwrap_or(&src).to_string();
     if is_markdown(path) {
         return super::markdown::is_markdown_runbook(&src)
             .then(|| super::markdown::parse_markdown(&src, path));
@@ -177,6 +180,15 @@ fn load_dir_entry(path: &Path) -> Option<Result<Runbook, LoadError>> {
 /// have at most one. Not parsed here: a deeply nested file kept beside the
 /// runbooks must not stall the start.
 fn looks_like_runbook_yaml(src: &str) -> bool {
+    let src = src.strip_prefix('\u{feff}').unwrap_or(src);
+    // A runbook written as one flow mapping (`{id: …, title: …}`).
+    let first = src
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('#') && *l != "---");
+    if first.is_some_and(|l| l.starts_with('{')) {
+        return true;
+    }
     let keys: HashSet<&str> = src.lines().filter_map(top_level_key).collect();
     ["id", "title", "steps"]
         .iter()

@@ -138,8 +138,19 @@ fn a_broken_runbook_is_skipped_with_a_warning_and_check_still_fails() {
         "team/typo.yaml",
         "id: typo\ntitle: T\nsteps:\n  - id: a\n    tittle: x\n",
     );
-    // Quoted keys are YAML too; a runbook with typos in its keys is still
-    // reported, not skipped as some other file.
+    // Quoted keys, a byte-order mark, CRLF and a flow mapping are YAML too;
+    // a runbook with typos in its keys is still reported, not skipped as
+    // some other file.
+    write(
+        d,
+        "team/bom.yaml",
+        &format!("\u{feff}{}", runbook("bom")).replace('\n', "\r\n"),
+    );
+    write(
+        d,
+        "team/flow.yaml",
+        "{id: flow, title: T, steps: [{id: a, title: A}]}\n",
+    );
     write(
         d,
         "team/quoted.yaml",
@@ -150,7 +161,7 @@ fn a_broken_runbook_is_skipped_with_a_warning_and_check_still_fails() {
 
     let loaded = load_paths_lenient(&[d.to_path_buf()]).unwrap();
     let ids: Vec<&str> = loaded.runbooks.iter().map(|r| r.id.as_str()).collect();
-    assert_eq!(ids, ["disk", "quoted"]);
+    assert_eq!(ids, ["disk", "bom", "flow", "quoted"]);
     assert_eq!(loaded.broken_files().len(), 2, "{:?}", loaded.broken);
     assert!(load_paths(&[d.to_path_buf()]).is_err());
 
@@ -161,7 +172,7 @@ fn a_broken_runbook_is_skipped_with_a_warning_and_check_still_fails() {
     assert!(err.contains("typo.yaml:5:"), "{err}");
     assert!(err.contains("typos.yaml:"), "{err}");
     assert!(
-        err.contains("failed: 2 broken runbooks (2 runbooks, 2 steps load)"),
+        err.contains("failed: 2 broken runbooks (4 runbooks, 4 steps load)"),
         "{err}"
     );
 
