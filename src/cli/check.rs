@@ -30,6 +30,25 @@ pub fn check(paths: &[PathBuf]) -> Result<u8> {
         count(loaded.runbooks.len() as u64, "runbook", "runbooks"),
         count(steps as u64, "step", "steps")
     );
+    if !loaded.skipped.is_empty() {
+        let shown: Vec<String> = loaded
+            .skipped
+            .iter()
+            .take(5)
+            .map(|p| sanitize_line(&p.display().to_string(), 200).into_owned())
+            .collect();
+        let more = loaded.skipped.len().saturating_sub(shown.len());
+        eprintln!(
+            "note: {} by content (no `# Title` and `## Section`; YAML without two of id, title, steps): {}{}",
+            count(
+                loaded.skipped.len() as u64,
+                "file is not a runbook",
+                "files are not runbooks"
+            ),
+            shown.join(", "),
+            if more > 0 { format!(" and {more} more") } else { String::new() }
+        );
+    }
     if !loaded.broken.is_empty() {
         let broken = loaded.broken_files().len();
         for p in &loaded.broken {

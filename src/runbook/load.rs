@@ -181,15 +181,29 @@ fn load_dir_entry(path: &Path) -> Option<Result<Runbook, LoadError>> {
 /// runbooks must not stall the start.
 fn looks_like_runbook_yaml(src: &str) -> bool {
     let src = src.strip_prefix('\u{feff}').unwrap_or(src);
-    // A runbook written as one flow mapping (`{id: …, title: …}`).
-    let first = src
-        .lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty() && !l.starts_with('#') && *l != "---");
-    if first.is_some_and(|l| l.starts_with('{')) {
+    let significant = || {
+        src.lines().filter(|l| {
+            let t = l.trim();
+            !t.is_empty() && !t.starts_with('#') && !t.starts_with("---") && !t.starts_with('%')
+        })
+    };
+    // JSON, or a runbook written as one flow mapping (`{id: …, title: …}`).
+    if significant()
+        .next()
+        .is_some_and(|l| l.trim_start().starts_with('{'))
+    {
         return true;
     }
-    let keys: HashSet<&str> = src.lines().filter_map(top_level_key).collect();
+    // Top-level keys stand at the least indentation (a document may be
+    // indented as a whole).
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let Some(top) = significant().map(indent).min() else {
+        return false;
+    };
+    let keys: HashSet<&str> = significant()
+        .filter(|l| indent(l) == top)
+        .filter_map(|l| top_level_key(&l[top..]))
+        .collect();
     ["id", "title", "steps"]
         .iter()
         .filter(|k| keys.contains(*k))
@@ -197,8 +211,11 @@ fn looks_like_runbook_yaml(src: &str) -> bool {
         >= 2
 }
 
-/// `key` of a line `key: …`, `"key": …` or `'key': …` at column 0.
+/// `key` of a line `key: …`, `"key": …`, `'key': …`, `? key` or
+/// `!!str key: …`.
 fn top_level_key(line: &str) -> Option<&str> {
+    let line = line.strip_prefix("? ").unwrap_or(line);
+    let line = line.strip_prefix("!!str ").unwrap_or(line).trim_start();
     let (key, rest) = match line.chars().next()? {
         q @ ('"' | '\'') => {
             let body = &line[1..];
@@ -206,10 +223,11 @@ fn top_level_key(line: &str) -> Option<&str> {
             (&body[..end], &body[end + 1..])
         }
         c if c.is_whitespace() || matches!(c, '-' | '#') => return None,
-        _ => {
-            let end = line.find(':')?;
-            (&line[..end], &line[end..])
-        }
+        _ => match line.find(':') {
+            Some(end) => (&line[..end], &line[end..]),
+            // `? key` puts the key alone on its line.
+            None => (line, ":"),
+        },
     };
     rest.trim_start().starts_with(':').then_some(key.trim_end())
 }
@@ -227,6 +245,10 @@ fn is_index_file(path: &Path) -> bool {
 pub struct Loaded {
     pub runbooks: Vec<Runbook>,
     pub broken: Vec<Located>,
+    /// Files named like runbooks that are not runbooks by content (a CI
+    /// file, a note): skipped, and listed so a runbook skipped by mistake
+    /// can be seen (`check` says so).
+    pub skipped: Vec<PathBuf>,
 }
 
 impl Loaded {
@@ -295,6 +317,7 @@ pub fn load_paths_lenient(paths: &[PathBuf]) -> Result<Loaded, LoadError> {
             load_dir_entry(&file)
         };
         match result {
+            None if !is_index_file(&file) => loaded.skipped.push(file),
             None => {}
             Some(Ok(rb)) => {
                 seen_ids

@@ -209,7 +209,7 @@ pub async fn run(options: Options) -> Result<(), Error> {
         // The most certain match first; alerts no runbook answers last.
         let mut alerts = options.alerts;
         alerts.sort_by(|a, b| {
-            let c = |x| model.best_for(x).map_or(0.0, |(_, c)| c);
+            let c = |x| model.best_for(x).map_or(0.0, |(_, c, _)| c);
             c(b).total_cmp(&c(a))
         });
         model.alerts = alerts;

@@ -532,28 +532,30 @@ impl Model {
     }
 
     /// The best runbook for an alert, with its confidence.
-    pub fn best_for(&self, alert: &crate::draft::Alert) -> Option<(usize, f64)> {
-        let m = self
+    /// The best runbook for an alert, its confidence, and how many runbooks
+    /// share that confidence when it rests on the alert itself (its name,
+    /// its link, its name written in its text): more than one, and which
+    /// opens would be the order of their words, so the human chooses.
+    pub fn best_for(&self, alert: &crate::draft::Alert) -> Option<(usize, f64, usize)> {
+        let ranked = self
             .matcher
             .as_ref()?
-            .rank(&crate::matching::query_from_alert(alert))
-            .into_iter()
-            .next()?;
+            .rank(&crate::matching::query_from_alert(alert));
+        let m = ranked.first()?;
+        let structural = m.confidence >= crate::matching::RUNBOOK_URL_CONFIDENCE;
+        let ties = if structural {
+            ranked
+                .iter()
+                .filter(|r| r.confidence == m.confidence)
+                .count()
+        } else {
+            1
+        };
         Some((
             self.catalog.iter().position(|r| r.id == m.id)?,
             m.confidence,
+            ties,
         ))
-    }
-
-    /// How many runbooks list this alert's name: more than one, and which
-    /// opens is the ranker's choice between them, so the human makes it.
-    pub fn answering(&self, alert: &crate::draft::Alert) -> usize {
-        alert.name().map_or(0, |name| {
-            self.catalog
-                .iter()
-                .filter(|r| r.alerts.iter().any(|a| a == name))
-                .count()
-        })
     }
 
     /// Catalogue order: ranked runbooks first (best first), then the rest.

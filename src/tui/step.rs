@@ -379,7 +379,9 @@ fn take_found(
             walk.generation += 1;
             walk.drafts.clear();
             let dropped = walk.replace_card(card);
+            // Both verdicts were for the commands before, as with `=`.
             walk.preflight = None;
+            walk.verify = None;
             note.push_str(&format!(
                 "; the step's commands changed with it: r runs the pre-flight again{}",
                 if dropped {

@@ -998,7 +998,7 @@ fn on_alerts_key(model: &mut Model, key: KeyEvent) -> Vec<Effect> {
                 return Vec::new();
             };
             let best = model.best_for(&alert);
-            let answering = model.answering(&alert);
+            let answering = best.map_or(0, |(_, _, ties)| ties);
             let name = alert.name().unwrap_or_default().to_string();
             model.ctx.alert = Some(alert);
             model.rank_catalog();
@@ -1009,11 +1009,11 @@ fn on_alerts_key(model: &mut Model, key: KeyEvent) -> Vec<Effect> {
                 Some(_) if answering > 1 => {
                     model.nav = Screen::Picker;
                     model.status = Some(format!(
-                        "{answering} runbooks answer {}: pick one (the best match is first)",
+                        "{answering} runbooks answer {} equally: pick one (the best match is first)",
                         sanitize_line(&name, 60)
                     ));
                 }
-                Some((i, c)) if c >= model.policy.match_threshold => {
+                Some((i, c, _)) if c >= model.policy.match_threshold => {
                     let runbook = model.catalog[i].clone();
                     model.start_walk(runbook);
                     let mut effects = vec![Effect::StartSession, context_event(model)];

@@ -561,3 +561,50 @@ fn a_lattice_of_links_and_deep_yaml_do_not_stall_the_walk() {
     assert_eq!(ids, ["deep"]);
     assert!(loaded.broken.is_empty(), "{:?}", loaded.broken);
 }
+
+#[test]
+fn runbooks_in_any_yaml_form_are_found_and_what_is_skipped_is_said() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let json = r#"{"id": "as-json", "title": "T", "steps": [{"id": "a", "title": "A"}]}"#;
+    write(
+        d,
+        "json.yaml",
+        &format!("{{\n  {}\n}}\n", &json[1..json.len() - 1]),
+    );
+    write(
+        d,
+        "indented.yaml",
+        &runbook("indented")
+            .lines()
+            .map(|l| format!("  {l}\n"))
+            .collect::<String>(),
+    );
+    write(
+        d,
+        "complex.yaml",
+        "? id\n: complex\n? title\n: T\nsteps:\n  - {id: a, title: A}\n",
+    );
+    write(
+        d,
+        "tagged.yaml",
+        "!!str id: tagged\n!!str title: T\nsteps:\n  - {id: a, title: A}\n",
+    );
+    write(d, "ci.yml", "stages: [test]\n");
+    let loaded = load_paths_lenient(&[d.to_path_buf()]).unwrap();
+    let mut ids: Vec<&str> = loaded.runbooks.iter().map(|r| r.id.as_str()).collect();
+    ids.sort();
+    assert_eq!(
+        ids,
+        ["as-json", "complex", "indented", "tagged"],
+        "{:?}",
+        loaded.broken
+    );
+    let out = stepguard(&["check", d.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("note: 1 file is not a runbook by content") && err.contains("ci.yml"),
+        "{err}"
+    );
+}

@@ -1297,7 +1297,40 @@ fn an_alert_several_runbooks_answer_opens_the_picker_not_one_of_them() {
     assert!(m.walk.is_none());
     let status = m.status.clone().unwrap();
     assert!(
-        status.starts_with("2 runbooks answer KubeDeploymentReplicasMismatch"),
+        status.starts_with("2 runbooks answer KubeDeploymentReplicasMismatch equally"),
         "{status}"
+    );
+}
+
+#[test]
+fn an_alert_naming_an_alert_two_runbooks_list_opens_the_picker_too() {
+    let rb = |id: &str| {
+        let src =
+            format!("id: {id}\ntitle: {id}\nalerts: [DiskFull]\nsteps:\n  - id: a\n    title: A\n");
+        stepguard::runbook::parse_str(&src, Path::new("x.yaml")).unwrap()
+    };
+    let catalog = vec![rb("disk-official"), rb("disk-intruder")];
+    let alert = stepguard::draft::Alerts::parse(
+        r#"{"labels": {"alertname": "NodeTrouble"}, "annotations": {"description": "caused by DiskFull"}}"#,
+    )
+    .unwrap()
+    .0[0]
+        .clone();
+    let mut m = Model::new(catalog.clone(), Context::default());
+    m.matcher = Some(std::sync::Arc::new(stepguard::matching::Matcher::new(
+        &catalog,
+    )));
+    m.alerts = vec![alert];
+    m.nav = Screen::Alerts;
+    update(&mut m, code(KeyCode::Enter));
+    assert_eq!(m.screen(), Screen::Picker);
+    assert!(m.walk.is_none());
+    assert!(
+        m.status
+            .as_deref()
+            .unwrap()
+            .starts_with("2 runbooks answer NodeTrouble equally"),
+        "{:?}",
+        m.status
     );
 }

@@ -38,12 +38,12 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: Theme) {
             .filter(|(k, _)| k.as_str() != "alertname")
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
-        let matched = match (model.best_for(alert), model.answering(alert)) {
-            (Some((idx, c)), n) if n > 1 => {
+        let matched = match model.best_for(alert) {
+            Some((idx, c, n)) if n > 1 => {
                 format!("{c:.2} {} (+{} more)", model.catalog[idx].id, n - 1)
             }
-            (Some((idx, c)), _) => format!("{c:.2} {}", model.catalog[idx].id),
-            (None, _) => "no runbook".into(),
+            Some((idx, c, _)) => format!("{c:.2} {}", model.catalog[idx].id),
+            None => "no runbook".into(),
         };
         lines.push(Line::from(vec![
             Span::styled(
