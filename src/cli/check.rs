@@ -61,10 +61,7 @@ pub fn check(paths: &[PathBuf]) -> Result<u8> {
         return Ok(EXIT_FAILED);
     }
     if loaded.runbooks.is_empty() {
-        eprintln!(
-            "failed: no runbooks found in {} (YAML with `steps:`, or Markdown with a `# Title` and `## Sections`)",
-            super::inputs::display_paths(paths)
-        );
+        eprintln!("failed: {}", super::inputs::no_runbooks(paths));
         return Ok(EXIT_FAILED);
     }
     println!("ok: {found}");

@@ -149,15 +149,7 @@ pub fn find_runbook_in(catalog: &[Runbook], dirs: &[PathBuf], key: &str) -> Resu
 
 /// A key written as a path (a `/`, or a runbook's extension) is a file.
 fn is_path_like(key: &str) -> bool {
-    key.contains('/')
-        || Path::new(key)
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| {
-                ["yaml", "yml", "md"]
-                    .iter()
-                    .any(|x| e.eq_ignore_ascii_case(x))
-            })
+    key.contains('/') || runbook::has_runbook_extension(Path::new(key))
 }
 
 fn load_file_cli(path: &Path) -> Result<Runbook> {
@@ -224,7 +216,7 @@ pub fn no_runbooks(dirs: &[PathBuf]) -> String {
         "no runbook directory found (./runbooks, $XDG_CONFIG_HOME/stepguard/runbooks; pass --runbooks DIR)".into()
     } else {
         format!(
-            "no runbooks found in {} (YAML with `steps:`, or Markdown with a `# Title` and `## Sections`)",
+            "no runbooks found in {} (YAML with two of `id`, `title`, `steps`, or Markdown with a `# Title` and `## Sections`)",
             display_paths(dirs)
         )
     }

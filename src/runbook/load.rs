@@ -299,7 +299,7 @@ pub fn load_paths_lenient(paths: &[PathBuf]) -> Result<Loaded, LoadError> {
             source,
         })?;
         if meta.is_dir() {
-            walk(path, &mut files, &mut loaded.broken)?;
+            walk(path, &mut files, &mut loaded.broken);
         } else {
             files.push((path.clone(), true));
         }
@@ -372,11 +372,7 @@ fn cannot_read(path: PathBuf, why: &str) -> Located {
 
 /// The runbook files under `dir`, in name order; what the walk cannot enter
 /// goes to `broken`.
-fn walk(
-    dir: &Path,
-    files: &mut Vec<(PathBuf, bool)>,
-    broken: &mut Vec<Located>,
-) -> Result<(), LoadError> {
+fn walk(dir: &Path, files: &mut Vec<(PathBuf, bool)>, broken: &mut Vec<Located>) {
     let root = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
     let left: std::sync::Arc<std::sync::Mutex<Vec<PathBuf>>> = Default::default();
     let left_in_filter = left.clone();
@@ -456,7 +452,6 @@ fn walk(
             "a link out of the runbook folder: not followed",
         ));
     }
-    Ok(())
 }
 
 /// The path an error of the walk is about, where it names one.
@@ -471,7 +466,8 @@ fn walk_error_path(e: &ignore::Error) -> Option<PathBuf> {
     }
 }
 
-fn has_runbook_extension(path: &Path) -> bool {
+/// `.yaml`, `.yml` or `.md`, in any case: what a runbook file is named.
+pub fn has_runbook_extension(path: &Path) -> bool {
     path.extension().and_then(|e| e.to_str()).is_some_and(|e| {
         ["yaml", "yml", "md"]
             .iter()

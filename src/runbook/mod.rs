@@ -7,7 +7,8 @@ pub mod render;
 
 pub use format::*;
 pub use load::{
-    load_dir, load_file, load_paths, load_paths_lenient, load_text, parse_str, LoadError, Loaded,
-    Located, DEFAULT_VALUE_PATTERN, MAX_RUNBOOK_BYTES, MAX_WALK_ENTRIES,
+    has_runbook_extension, load_dir, load_file, load_paths, load_paths_lenient, load_text,
+    parse_str, LoadError, Loaded, Located, DEFAULT_VALUE_PATTERN, MAX_RUNBOOK_BYTES,
+    MAX_WALK_ENTRIES,
 };
 pub use markdown::{parse_markdown, to_yaml};

@@ -304,6 +304,25 @@ fn links_out_of_the_folder_devices_and_endless_files_are_not_read() {
     let err = load_paths(&[d.join("fifo.yaml")]).unwrap_err().to_string();
     assert!(err.contains("not a regular file"), "{err}");
     assert!(load_paths(&[d.join("pagemap.yaml")]).is_err());
+    // The bound itself: a file over 4 MiB (sparse, no disk used) is
+    // reported in a walk and refused when named, never read whole.
+    let big = tempfile::tempdir().unwrap();
+    let file = std::fs::File::create(big.path().join("big.yaml")).unwrap();
+    file.set_len(stepguard::runbook::MAX_RUNBOOK_BYTES + 1)
+        .unwrap();
+    let loaded = load_paths_lenient(&[big.path().to_path_buf()]).unwrap();
+    assert!(
+        loaded
+            .broken
+            .iter()
+            .any(|p| p.message.contains("larger than a runbook can be")),
+        "{:?}",
+        loaded.broken
+    );
+    let err = load_paths(&[big.path().join("big.yaml")])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("larger than a runbook can be"), "{err}");
 }
 
 #[test]
