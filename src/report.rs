@@ -118,6 +118,7 @@ pub fn build(session: &str, events: &[Recorded]) -> Report {
             // Facts about the session, not about a step.
             Event::SessionStart(_)
             | Event::Target { .. }
+            | Event::Matched(_)
             | Event::Storage { .. }
             | Event::Repair { .. } => None,
             _ => current.clone(),
@@ -174,6 +175,27 @@ pub fn build(session: &str, events: &[Recorded]) -> Report {
                     "cluster state given: {}",
                     count(r.state_lines, "line", "lines")
                 ));
+            }
+            Event::Matched(m) => {
+                let ranked: Vec<String> = m
+                    .ranked
+                    .iter()
+                    .map(|r| format!("`{}` {:.2}", clean(&r.id), r.confidence))
+                    .collect();
+                let mut line = format!(
+                    "opened `{}` from the ranking by the {}: {}",
+                    clean(&m.opened),
+                    clean(&m.by),
+                    ranked.join(", ")
+                );
+                if let Some(rerank) = &m.rerank {
+                    line.push_str(&format!(
+                        "; asked {} ({})",
+                        clean(&rerank.model),
+                        clean(&rerank.said)
+                    ));
+                }
+                text = Some(line);
             }
             Event::Target { context } => {
                 r.target = Some(context.clone());

@@ -233,37 +233,21 @@ fn rerank_top(
     catalog: &[stepguard::runbook::Runbook],
     top: &mut Vec<Match>,
 ) -> Result<String> {
-    use stepguard::llm::rerank::{self, Candidate, Verdict};
-    let candidates: Vec<Candidate> = top
-        .iter()
-        .take(5)
-        .filter_map(|m| catalog.iter().find(|r| r.id == m.id))
-        .map(|r| Candidate {
-            id: r.id.clone(),
-            title: r.title.clone(),
-            summary: r.summary.clone(),
-        })
-        .collect();
+    use stepguard::llm::rerank::{self, Verdict};
+    let candidates = rerank::candidates(top.iter().map(|m| m.id.as_str()), catalog);
     if candidates.is_empty() {
         return Ok("model: nothing to choose from".into());
     }
     let first = top[0].id.clone();
-    Ok(
-        match runtime.block_on(rerank::rerank(client, query, &candidates))? {
-            Err(e) => format!("model: no answer ({e}); the ranking stands"),
-            Ok(Verdict::Outside(said)) => {
-                format!("model: answered '{said}', not one of the five; the ranking stands")
-            }
-            Ok(Verdict::Picked(id)) if id == first => format!("model: agrees with {id}"),
-            Ok(Verdict::Picked(id)) => {
-                let at = top.iter().position(|m| m.id == id).unwrap_or(0);
-                let mut picked = top.remove(at);
-                picked.why = format!("model's pick of the five; {}", picked.why);
-                top.insert(0, picked);
-                format!("model: picked {id} over {first}")
-            }
-        },
-    )
+    let answer = runtime.block_on(rerank::rerank(client, query, &candidates))?;
+    if let Ok(Verdict::Picked(id)) = &answer {
+        if let Some(at) = top.iter().position(|m| &m.id == id).filter(|&at| at > 0) {
+            let mut picked = top.remove(at);
+            picked.why = format!("model's pick of the five; {}", picked.why);
+            top.insert(0, picked);
+        }
+    }
+    Ok(rerank::describe(&answer, &first))
 }
 
 pub fn eval(dirs: &[PathBuf], dir: &Path, json: bool, threshold: f64) -> Result<u8> {

@@ -78,6 +78,36 @@ pub fn read(reply: &str, candidates: &[Candidate]) -> Verdict {
     }
 }
 
+/// The five best of a ranking (ids, best first) as the model sees them.
+pub fn candidates<'a>(
+    ranked: impl IntoIterator<Item = &'a str>,
+    catalog: &[crate::runbook::Runbook],
+) -> Vec<Candidate> {
+    ranked
+        .into_iter()
+        .filter_map(|id| catalog.iter().find(|r| r.id == id))
+        .take(5)
+        .map(|r| Candidate {
+            id: r.id.clone(),
+            title: r.title.clone(),
+            summary: r.summary.clone(),
+        })
+        .collect()
+}
+
+/// The one line that says what the model's answer did to a ranking whose
+/// first was `first`.
+pub fn describe(answer: &Result<Verdict, String>, first: &str) -> String {
+    match answer {
+        Err(e) => format!("model: no answer ({e}); the ranking stands"),
+        Ok(Verdict::Outside(said)) => {
+            format!("model: answered '{said}', not one of the five; the ranking stands")
+        }
+        Ok(Verdict::Picked(id)) if id == first => format!("model: agrees with {id}"),
+        Ok(Verdict::Picked(id)) => format!("model: picked {id} over {first}"),
+    }
+}
+
 /// Ask once (cached like drafts). Errors are the model's: the caller keeps
 /// the ranking.
 pub async fn rerank(

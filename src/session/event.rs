@@ -68,6 +68,9 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         voided: bool,
     },
+    /// The runbook was opened from a ranking (an alert or the pasted
+    /// state): what was ranked, and the model's answer if it was asked.
+    Matched(Matched),
     Override {
         #[serde(default)]
         what: String,
@@ -143,6 +146,41 @@ pub struct SessionStart {
 
 fn is_zero(n: &u64) -> bool {
     *n == 0
+}
+
+/// How a runbook was chosen from a ranking.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Matched {
+    /// What the ranking read: `alert` or `state`.
+    pub by: String,
+    /// A digest of the query (never the query: it may hold a paste).
+    pub query_sha256: String,
+    /// The five best, best first, with the ranker's confidences.
+    pub ranked: Vec<RankedRunbook>,
+    /// The runbook the human opened.
+    pub opened: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rerank: Option<Reranked>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RankedRunbook {
+    pub id: String,
+    pub confidence: f64,
+}
+
+/// The model's answer on a ranking: it may only name one of those asked.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Reranked {
+    pub model: String,
+    pub asked: Vec<String>,
+    /// One of `asked`, or None (the ranking stood).
+    pub picked: Option<String>,
+    /// What stepguard said about the answer.
+    pub said: String,
 }
 
 /// A digest of the pasted state (never the state) and the values in use.

@@ -159,6 +159,28 @@ impl Runtime {
                     self.tx.clone(),
                 )));
             }
+            Effect::Rerank {
+                generation,
+                query,
+                candidates,
+            } => {
+                let Some(drafter) = self.drafter.clone() else {
+                    return Next::Continue;
+                };
+                let tx = self.tx.clone();
+                self.workers.push(tokio::spawn(async move {
+                    let asked = candidates.iter().map(|c| c.id.clone()).collect();
+                    let answer =
+                        crate::llm::rerank::rerank(&drafter.client, &query, &candidates).await;
+                    let _ = tx
+                        .send(Msg::Reranked {
+                            generation,
+                            asked,
+                            answer,
+                        })
+                        .await;
+                }));
+            }
             Effect::CancelDraft {
                 step_index,
                 generation,

@@ -77,9 +77,28 @@ pub struct Model {
     /// Catalogue indices with their match confidence, best first (empty:
     /// catalogue order).
     pub ranking: Vec<(usize, f64)>,
+    /// What the ranking read (`alert` or `state`) and its query text: the
+    /// model is asked about it (`Ctrl-R` in the picker), its digest recorded.
+    pub rank_query: Option<(&'static str, String)>,
+    /// The model's answer on the current ranking.
+    pub rerank: Rerank,
+    /// Asks of the model about a ranking so far (the generation of the next).
+    pub rerank_asks: u64,
     /// Firing alerts from `--alertmanager`, and the one under the cursor.
     pub alerts: Vec<crate::draft::Alert>,
     pub alert_selected: usize,
+}
+
+/// The model's second opinion on the picker's ranking. A new ranking
+/// forgets it, so a late answer about an old one is dropped.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub enum Rerank {
+    #[default]
+    NotAsked,
+    Asking {
+        generation: u64,
+    },
+    Answered(crate::session::event::Reranked),
 }
 
 #[derive(Debug, Default)]
@@ -496,6 +515,9 @@ impl Model {
             rejections: Vec::new(),
             matcher: None,
             ranking: Vec::new(),
+            rank_query: None,
+            rerank: Rerank::NotAsked,
+            rerank_asks: 0,
             alerts: Vec::new(),
             alert_selected: 0,
         }
@@ -506,8 +528,8 @@ impl Model {
     /// Rank the catalogue by the alert (if any), else the pasted state.
     pub fn rank_catalog(&mut self) {
         let Some(matcher) = &self.matcher else { return };
-        let query = match (&self.ctx.alert, self.ctx.state_text()) {
-            (Some(alert), _) => crate::matching::query_from_alert(alert),
+        let (by, query) = match (&self.ctx.alert, self.ctx.state_text()) {
+            (Some(alert), _) => ("alert", crate::matching::query_from_alert(alert)),
             // The head of a huge paste says what it is; ranking all of it
             // would cost a frame budget many times over.
             (None, Some(state)) => {
@@ -515,10 +537,13 @@ impl Model {
                 while !state.is_char_boundary(end) {
                     end -= 1;
                 }
-                crate::matching::query_from_text(&state[..end])
+                ("state", crate::matching::query_from_text(&state[..end]))
             }
             (None, None) => return,
         };
+        // What the model would be asked about changed: its answer is void.
+        self.rerank = Rerank::NotAsked;
+        self.rank_query = Some((by, query.text.clone()));
         self.ranking = matcher
             .rank(&query)
             .into_iter()

@@ -60,6 +60,12 @@ pub enum Msg {
         generation: u64,
         result: Result<Box<ModelOutcome>, String>,
     },
+    /// The model's answer on the picker's ranking.
+    Reranked {
+        generation: u64,
+        asked: Vec<String>,
+        answer: Result<crate::llm::rerank::Verdict, String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -91,6 +97,12 @@ pub enum Effect {
     CancelDraft {
         step_index: usize,
         generation: u64,
+    },
+    /// Ask the model which of these runbooks fits the query.
+    Rerank {
+        generation: u64,
+        query: String,
+        candidates: Vec<crate::llm::rerank::Candidate>,
     },
     /// A runbook was opened: the session starts on disk now, before any
     /// effect after this one (a resumed session is already recording).

@@ -114,7 +114,124 @@ pub fn update(model: &mut Model, msg: Msg) -> Vec<Effect> {
             generation,
             result,
         } => on_draft_done(model, step_index, generation, result),
+        Msg::Reranked {
+            generation,
+            asked,
+            answer,
+        } => {
+            on_reranked(model, generation, asked, answer);
+            Vec::new()
+        }
     }
+}
+
+/// `Ctrl-R` in the picker: ask the model which of the five best runbooks
+/// fits what the ranking read. Only the order can change; confidences stay
+/// the ranker's, so a weak match still escalates.
+fn ask_rerank(model: &mut Model) -> Vec<Effect> {
+    if !model.model_enabled {
+        model.status = Some("Ctrl-R asks the model about the ranking: no model (offline)".into());
+        return Vec::new();
+    }
+    let Some((_, query)) = model
+        .rank_query
+        .clone()
+        .filter(|_| !model.ranking.is_empty())
+    else {
+        model.status =
+            Some("nothing is ranked yet: paste the cluster state, or open from an alert".into());
+        return Vec::new();
+    };
+    if matches!(model.rerank, Rerank::Asking { .. }) {
+        return Vec::new();
+    }
+    let ids = model
+        .ranking
+        .iter()
+        .map(|&(i, _)| model.catalog[i].id.as_str());
+    let candidates = crate::llm::rerank::candidates(ids, &model.catalog);
+    model.rerank_asks += 1;
+    let generation = model.rerank_asks;
+    model.rerank = Rerank::Asking { generation };
+    model.status = Some(format!(
+        "asking the model which of the {} best fits…",
+        candidates.len()
+    ));
+    vec![Effect::Rerank {
+        generation,
+        query,
+        candidates,
+    }]
+}
+
+fn on_reranked(
+    model: &mut Model,
+    generation: u64,
+    asked: Vec<String>,
+    answer: Result<crate::llm::rerank::Verdict, String>,
+) {
+    if model.rerank != (Rerank::Asking { generation }) {
+        return;
+    }
+    let first = model
+        .ranking
+        .first()
+        .map(|&(i, _)| model.catalog[i].id.clone())
+        .unwrap_or_default();
+    let said = crate::llm::rerank::describe(&answer, &first);
+    let picked = match answer {
+        Ok(crate::llm::rerank::Verdict::Picked(id)) if asked.contains(&id) => Some(id),
+        _ => None,
+    };
+    if let Some(id) = &picked {
+        let at = model
+            .ranking
+            .iter()
+            .position(|&(i, _)| &model.catalog[i].id == id);
+        if let Some(at) = at {
+            let entry = model.ranking.remove(at);
+            model.ranking.insert(0, entry);
+            model.picker.selected = 0;
+        }
+    }
+    model.status = Some(sanitize_line(&said, 200).into_owned());
+    model.rerank = Rerank::Answered(crate::session::event::Reranked {
+        model: model.drafter.clone(),
+        asked,
+        picked,
+        said,
+    });
+}
+
+/// The record of a runbook opened from a ranking: the five best with their
+/// confidences, the model's answer if it was asked. None without a ranking.
+fn matched_event(model: &Model, opened: &str) -> Option<Effect> {
+    let (by, query) = model.rank_query.as_ref()?;
+    if model.ranking.is_empty() {
+        return None;
+    }
+    let ranked = model
+        .ranking
+        .iter()
+        .take(5)
+        .map(|&(i, confidence)| crate::session::event::RankedRunbook {
+            id: model.catalog[i].id.clone(),
+            confidence,
+        })
+        .collect();
+    let rerank = match &model.rerank {
+        Rerank::Answered(r) => Some(r.clone()),
+        _ => None,
+    };
+    Some(Effect::Audit(Event::Matched(
+        crate::session::event::Matched {
+            by: by.to_string(),
+            query_sha256: sha256_hex(query.as_bytes()),
+            ranked,
+            opened: opened.to_string(),
+            rerank,
+        },
+    )))
 }
 
 fn draft_slot(model: &mut Model, step_index: usize, generation: u64) -> Option<&mut DraftSlot> {
@@ -289,11 +406,16 @@ fn on_picker_key(model: &mut Model, key: KeyEvent) -> Vec<Effect> {
         KeyCode::Backspace => {
             model.picker.filter.pop();
         }
+        KeyCode::Char('r') if key.modifiers.contains(KeyModifiers::CONTROL) => {
+            return ask_rerank(model);
+        }
         KeyCode::Enter => {
             if let Some(&i) = model.filtered().get(model.picker.selected) {
                 let runbook = model.catalog[i].clone();
+                let matched = matched_event(model, &runbook.id);
                 model.start_walk(runbook);
                 let mut effects = vec![Effect::StartSession];
+                effects.extend(matched);
                 effects.extend(request_drafts(model, None, false));
                 return effects;
             }
@@ -1015,8 +1137,11 @@ fn on_alerts_key(model: &mut Model, key: KeyEvent) -> Vec<Effect> {
                 }
                 Some((i, c, _)) if c >= model.policy.match_threshold => {
                     let runbook = model.catalog[i].clone();
+                    let matched = matched_event(model, &runbook.id);
                     model.start_walk(runbook);
-                    let mut effects = vec![Effect::StartSession, context_event(model)];
+                    let mut effects = vec![Effect::StartSession];
+                    effects.extend(matched);
+                    effects.push(context_event(model));
                     effects.extend(request_drafts(model, None, false));
                     return effects;
                 }

@@ -1334,3 +1334,189 @@ fn an_alert_naming_an_alert_two_runbooks_list_opens_the_picker_too() {
         m.status
     );
 }
+
+/// `Ctrl-R` in the picker asks the model about the five best of the ranking;
+/// its pick moves first with the ranker's confidence (a weak match still
+/// escalates), an answer outside them or about an older ranking changes
+/// nothing, and the runbook opened from the ranking is recorded with the
+/// model's answer.
+#[test]
+fn the_model_reorders_only_the_five_best_and_the_log_says_so() {
+    use stepguard::llm::rerank::Verdict as Said;
+    use stepguard::tui::model::Rerank;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let catalog = stepguard::runbook::load_dir(&root.join("runbooks")).unwrap();
+    let mut m = Model::new(catalog.clone(), Context::default());
+    m.matcher = Some(std::sync::Arc::new(stepguard::matching::Matcher::new(
+        &catalog,
+    )));
+    let ctrl_r = || Msg::Key(KeyEvent::new(KeyCode::Char('r'), KeyModifiers::CONTROL));
+    // Offline, nothing is asked.
+    update(
+        &mut m,
+        Msg::Paste("pods restarting after the deploy, disk full\n".into()),
+    );
+    update(&mut m, code(KeyCode::Enter));
+    assert!(update(&mut m, ctrl_r()).is_empty());
+    assert!(
+        m.status.as_deref().unwrap().contains("offline"),
+        "{:?}",
+        m.status
+    );
+
+    m.model_enabled = true;
+    m.drafter = "smollm2".into();
+    let ranked: Vec<(String, f64)> = m
+        .ranking
+        .iter()
+        .map(|&(i, c)| (m.catalog[i].id.clone(), c))
+        .collect();
+    assert!(ranked.len() >= 3, "{ranked:?}");
+    let effects = update(&mut m, ctrl_r());
+    let [Effect::Rerank {
+        generation,
+        query,
+        candidates,
+    }] = effects.as_slice()
+    else {
+        panic!("{effects:?}")
+    };
+    assert!(query.contains("disk full"));
+    let asked: Vec<String> = candidates.iter().map(|c| c.id.clone()).collect();
+    assert_eq!(
+        asked,
+        ranked
+            .iter()
+            .take(5)
+            .map(|r| r.0.clone())
+            .collect::<Vec<_>>()
+    );
+    // A second Ctrl-R while asking does not ask twice.
+    assert!(update(&mut m, ctrl_r()).is_empty());
+
+    // An id of the catalogue that was not asked is not an answer.
+    let outsider = m
+        .catalog
+        .iter()
+        .map(|r| r.id.clone())
+        .find(|id| !asked.contains(id))
+        .unwrap();
+    update(
+        &mut m,
+        Msg::Reranked {
+            generation: *generation,
+            asked: asked.clone(),
+            answer: Ok(Said::Picked(outsider.clone())),
+        },
+    );
+    assert_eq!(m.catalog[m.ranking[0].0].id, ranked[0].0);
+    let Rerank::Answered(r) = &m.rerank else {
+        panic!("{:?}", m.rerank)
+    };
+    assert_eq!(r.picked, None);
+
+    // Asked again, the third of the five is picked: it moves first, its
+    // confidence the ranker's.
+    let effects = update(&mut m, ctrl_r());
+    let [Effect::Rerank { generation, .. }] = effects.as_slice() else {
+        panic!("{effects:?}")
+    };
+    update(
+        &mut m,
+        Msg::Reranked {
+            generation: *generation,
+            asked: asked.clone(),
+            answer: Ok(Said::Picked(asked[2].clone())),
+        },
+    );
+    assert_eq!(m.catalog[m.ranking[0].0].id, asked[2]);
+    assert_eq!(
+        m.ranking[0].1, ranked[2].1,
+        "the confidence stays the ranker's"
+    );
+    assert!(m
+        .status
+        .as_deref()
+        .unwrap()
+        .contains(&format!("model: picked {} over {}", asked[2], asked[0])));
+    let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(140, 20)).unwrap();
+    terminal
+        .draw(|f| stepguard::tui::view::draw(f, &m, stepguard::tui::view::Theme { color: false }))
+        .unwrap();
+    let screen = terminal.backend().to_string();
+    assert!(screen.contains("model's pick first"), "{screen}");
+
+    // Enter opens it, and the log records the ranking and the answer.
+    let effects = update(&mut m, code(KeyCode::Enter));
+    let matched = effects
+        .iter()
+        .find_map(|e| match e {
+            Effect::Audit(Event::Matched(m)) => Some(m.clone()),
+            _ => None,
+        })
+        .expect("the ranking is recorded");
+    assert_eq!(matched.opened, asked[2]);
+    assert_eq!(matched.by, "state");
+    assert_eq!(matched.ranked[0].id, asked[2]);
+    assert_eq!(matched.ranked.len(), 5.min(ranked.len()));
+    let rerank = matched.rerank.unwrap();
+    assert_eq!(rerank.picked.as_deref(), Some(asked[2].as_str()));
+    assert_eq!(rerank.model, "smollm2");
+    assert_eq!(rerank.asked, asked);
+    assert!(matches!(effects.first(), Some(Effect::StartSession)));
+}
+
+/// A late answer about a ranking that a new paste replaced is dropped.
+#[test]
+fn a_late_model_answer_about_an_old_ranking_is_dropped() {
+    use stepguard::tui::model::Rerank;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let catalog = stepguard::runbook::load_dir(&root.join("runbooks")).unwrap();
+    let mut m = Model::new(catalog.clone(), Context::default());
+    m.matcher = Some(std::sync::Arc::new(stepguard::matching::Matcher::new(
+        &catalog,
+    )));
+    m.model_enabled = true;
+    update(
+        &mut m,
+        Msg::Paste("redis evicting keys, used_memory at maxmemory\n".into()),
+    );
+    update(&mut m, code(KeyCode::Enter));
+    let effects = update(
+        &mut m,
+        Msg::Key(KeyEvent::new(KeyCode::Char('r'), KeyModifiers::CONTROL)),
+    );
+    let [Effect::Rerank {
+        generation,
+        candidates,
+        ..
+    }] = effects.as_slice()
+    else {
+        panic!("{effects:?}")
+    };
+    let asked: Vec<String> = candidates.iter().map(|c| c.id.clone()).collect();
+    update(
+        &mut m,
+        Msg::Paste("node worker-3 NotReady for 20 minutes\n".into()),
+    );
+    update(&mut m, code(KeyCode::Enter));
+    let before = m.ranking.clone();
+    update(
+        &mut m,
+        Msg::Reranked {
+            generation: *generation,
+            asked: asked.clone(),
+            answer: Ok(stepguard::llm::rerank::Verdict::Picked(
+                asked.last().unwrap().clone(),
+            )),
+        },
+    );
+    assert_eq!(m.ranking, before);
+    assert_eq!(m.rerank, Rerank::NotAsked);
+    // Opened without asking: the ranking is recorded, with no answer.
+    let effects = update(&mut m, code(KeyCode::Enter));
+    let recorded = effects.iter().any(
+        |e| matches!(e, Effect::Audit(Event::Matched(x)) if x.rerank.is_none() && x.by == "state"),
+    );
+    assert!(recorded, "{effects:?}");
+}

@@ -6,7 +6,7 @@ use ratatui::widgets::{Block, Paragraph, Wrap};
 use ratatui::Frame;
 
 use super::{clean, footer, span, Theme};
-use crate::tui::model::Model;
+use crate::tui::model::{Model, Rerank};
 
 pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: Theme) {
     let [header, filter, body, foot] = Layout::vertical([
@@ -69,11 +69,23 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: Theme) {
     if filtered.is_empty() {
         lines.push(Line::from(span("no runbook matches", theme.dim())));
     }
+    let by = model
+        .rank_query
+        .as_ref()
+        .map_or("alert and state", |(by, _)| by);
+    let opinion = match &model.rerank {
+        Rerank::Asking { .. } => " · asking the model…".to_string(),
+        Rerank::Answered(r) => match &r.picked {
+            Some(id) => format!(" · model's pick first: {}", clean(id)),
+            None => " · the model did not change it".to_string(),
+        },
+        Rerank::NotAsked => String::new(),
+    };
     let title = if model.ranking.is_empty() {
         format!(" runbooks {}/{} ", filtered.len(), model.catalog.len())
     } else {
         format!(
-            " runbooks {}/{} · ranked by the alert and state ",
+            " runbooks {}/{} · ranked by the {by}{opinion} ",
             filtered.len(),
             model.catalog.len()
         )
@@ -116,25 +128,23 @@ pub fn draw(frame: &mut Frame, area: Rect, model: &Model, theme: Theme) {
             .block(Block::bordered().title(" preview ")),
         preview_area,
     );
-    footer(
-        frame,
-        foot,
-        model,
-        &[
-            ("↑↓", "select"),
-            ("Enter", "open"),
-            ("type", "filter (every key, q and ? too, is text here)"),
-            ("paste", "cluster state"),
-            (
-                "Esc",
-                if model.picker.filter.is_empty() {
-                    "quit"
-                } else {
-                    "clear the filter"
-                },
-            ),
-            ("Ctrl-C", "quit"),
-        ],
-        theme,
-    );
+    let mut keys = vec![
+        ("↑↓", "select"),
+        ("Enter", "open"),
+        ("type", "filter (every key, q and ? too, is text here)"),
+        ("paste", "cluster state"),
+        (
+            "Esc",
+            if model.picker.filter.is_empty() {
+                "quit"
+            } else {
+                "clear the filter"
+            },
+        ),
+        ("Ctrl-C", "quit"),
+    ];
+    if model.model_enabled && !model.ranking.is_empty() {
+        keys.insert(3, ("Ctrl-R", "ask the model which of the five best fits"));
+    }
+    footer(frame, foot, model, &keys, theme);
 }
