@@ -15,7 +15,8 @@
 //!
 //! - `id`: the file stem, lower-cased, runs of non-`[a-z0-9]` replaced by `-`.
 //! - `title`: front-matter `title:`, else the `# ` heading; `alerts`: the
-//!   heading when it looks like an alertname; `summary`: the first paragraph of
+//!   heading when it looks like an alertname, and the file stem when it is
+//!   one in CamelCase; `summary`: the first paragraph of
 //!   `## Meaning`; `symptoms`: the first sentence of Meaning and of Impact.
 //! - `## Diagnosis`: every command (inline code starting with a known CLI word
 //!   and at least one argument; each line of a shell code block, only the
@@ -831,11 +832,20 @@ fn convert(doc: &Document, heading: &str, path: &Path) -> Runbook {
         doc.front_title.as_deref().unwrap_or(heading),
         TITLE_CHARS * 2,
     );
-    let alerts = if alertname_re().is_match(heading) {
-        vec![heading.to_string()]
-    } else {
-        Vec::new()
-    };
+    let mut alerts = Vec::new();
+    if alertname_re().is_match(heading) {
+        alerts.push(heading.to_string());
+    }
+    // Catalogues name a runbook's file after its alert, and the heading may
+    // be an older or shorter name (`MCDPivotError` in
+    // `MachineConfigDaemonPivotError.md`): both answer. A stem in lower
+    // case (`disk-full`, `node_down`) is a file name, not an alert.
+    if alertname_re().is_match(&stem)
+        && stem.chars().any(|c| c.is_ascii_uppercase())
+        && !alerts.contains(&stem)
+    {
+        alerts.push(stem.clone());
+    }
     let first_text = |blocks: Option<&[Block]>| -> Option<String> {
         blocks?.iter().find_map(|b| match b {
             Block::Text(t, _) => Some(t.clone()),

@@ -414,3 +414,30 @@ fn an_alert_templates_labels_are_placeholders() {
     // Other templating cannot be filled: quoted, never run.
     assert!(rb.steps[1].preflight.is_none(), "{:?}", rb.steps[1]);
 }
+
+/// A catalogue names a runbook's file after its alert while the heading may
+/// be an older name: both are the runbook's alerts. A lower-case file name
+/// is not an alert.
+#[test]
+fn the_file_named_after_an_alert_answers_it_too() {
+    let text = "# MCDPivotError\n\n## Meaning\n\nThe pivot failed.\n";
+    let rb = stepguard::runbook::parse_markdown(
+        text,
+        Path::new("alerts/machine-config-operator/MachineConfigDaemonPivotError.md"),
+    )
+    .unwrap();
+    assert_eq!(
+        rb.alerts,
+        ["MCDPivotError", "MachineConfigDaemonPivotError"]
+    );
+    let same = stepguard::runbook::parse_markdown(text, Path::new("x/MCDPivotError.md")).unwrap();
+    assert_eq!(same.alerts, ["MCDPivotError"]);
+    for stem in ["disk-full", "node_down", "pivot"] {
+        let rb = stepguard::runbook::parse_markdown(
+            "# Disk full\n\n## Meaning\n\nFull.\n",
+            Path::new(&format!("runbooks/{stem}.md")),
+        )
+        .unwrap();
+        assert!(rb.alerts.is_empty(), "{stem}: {:?}", rb.alerts);
+    }
+}

@@ -296,7 +296,9 @@ fn eval_over_prometheus_operator_descriptions_holds_its_figures() {
     for (half, top1, top3, cleared) in [("tune", 0.74, 0.94, 0.18), ("held-out", 0.71, 0.87, 0.24)]
     {
         let report = run_eval(
-            &root().join("eval/prometheus-operator").join(half),
+            &root()
+                .join("eval/prometheus-operator/descriptions")
+                .join(half),
             &catalog,
             DEFAULT_THRESHOLD,
         )
@@ -316,6 +318,35 @@ fn eval_over_prometheus_operator_descriptions_holds_its_figures() {
     .unwrap();
     assert_eq!(report.no_match_precision, 1.0, "{}", report.to_text());
     assert_eq!(report.escalation_accuracy, 1.0, "{}", report.to_text());
+}
+
+/// Scenarios written by hand from the runbooks' Meaning sections, in the
+/// five categories (`eval/prometheus-operator/SOURCE.md`): the README's
+/// figures may not get worse, and nothing that expects no runbook clears
+/// the threshold, on either half.
+#[test]
+fn eval_over_prometheus_operator_scenarios_holds_its_figures() {
+    let catalog = load_dir(&root().join("tests/fixtures/prometheus-operator-runbooks")).unwrap();
+    for (half, top1, top3, decisions) in
+        [("tune", 0.76, 0.89, 0.39), ("held-out", 0.73, 0.90, 0.41)]
+    {
+        let report = run_eval(
+            &root().join("eval/prometheus-operator").join(half),
+            &catalog,
+            DEFAULT_THRESHOLD,
+        )
+        .unwrap();
+        let text = report.to_text();
+        assert_eq!(report.scenarios, 82, "{half}: {text}");
+        assert!(report.top1 >= top1, "{half}: {text}");
+        assert!(report.top3 >= top3, "{half}: {text}");
+        assert!(report.escalation_accuracy >= decisions, "{half}: {text}");
+        assert_eq!(report.no_match_precision, 1.0, "{half}: {text}");
+        for category in ["correct-triage", "escalation", "false-alarm", "no-runbook"] {
+            let c = &report.per_category[category];
+            assert_eq!(c.passed, c.scenarios, "{half} {category}: {text}");
+        }
+    }
 }
 
 #[test]
