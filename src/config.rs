@@ -43,8 +43,8 @@ impl Default for ModelConfig {
             read_timeout: Duration::from_secs(30),
             deadline: Duration::from_secs(90),
             prompts_dir: None,
-            state_budget_tokens: 2_000,
-            max_tokens: 1_500,
+            state_budget_tokens: 800,
+            max_tokens: 800,
             cache_dir: None,
             offline: false,
         }

@@ -71,12 +71,18 @@ pub fn draft(runtime: &mut Runtime, dirs: &[PathBuf], args: DraftArgs) -> Result
             match runtime.block_on(drafter.draft(&job, None, None))? {
                 Ok(outcome) => compose(&runbook, index, &ctx, Some(&outcome)),
                 Err(e) => {
-                    let why = format!(
-                        "model unavailable ({e}): drafted offline from the runbook's templates"
-                    );
+                    // An answer that was not usable is not an unavailable model.
+                    let why = if e.metrics.is_some() {
+                        format!("model draft not used ({e}): drafted offline from the runbook's templates")
+                    } else {
+                        format!(
+                            "model unavailable ({e}): drafted offline from the runbook's templates"
+                        )
+                    };
                     eprintln!("stepguard: {}", sanitize_line(&why, 500));
                     let mut card = compose(&runbook, index, &ctx, None);
                     card.flags.insert(0, why);
+                    card.draft = e.metrics;
                     card
                 }
             }

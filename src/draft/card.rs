@@ -9,8 +9,8 @@ use serde::Serialize;
 
 use super::values::{Context, ResolvedValue};
 use crate::guard::Decision;
-use crate::runbook::render::{placeholders, render, render_command};
-use crate::runbook::{Check, Risk, Rollback, Runbook, Step};
+use crate::runbook::render::{render, render_command};
+use crate::runbook::{Check, Risk, Rollback, Runbook};
 use crate::sanitize::sanitize_line;
 
 #[derive(Debug, Clone, Serialize)]
@@ -52,6 +52,9 @@ pub struct Card {
     /// thread of its own): build the card again once it is.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub state_pending: bool,
+    /// What the model's draft cost and how it ended, used or not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub draft: Option<super::DraftMetrics>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -142,7 +145,7 @@ pub fn build_card(
         (None, _) => CardRollback::NotNeeded,
     };
 
-    let used = step_variables(step);
+    let used = step.variables();
     let step_values: Vec<ResolvedValue> =
         used.iter().filter_map(|n| values.get(n).cloned()).collect();
     let missing: Vec<String> = used
@@ -183,6 +186,7 @@ pub fn build_card(
         notes: String::new(),
         drafter: drafter.to_string(),
         state_pending: false,
+        draft: None,
     };
     card.flags = flags(&card);
     card
@@ -197,31 +201,6 @@ pub fn missing_decision(missing: &[String]) -> Decision {
         rule_uses: Vec::new(),
         trust_files: Vec::new(),
     }
-}
-
-/// Variables a step uses, in order of first appearance.
-fn step_variables(step: &Step) -> Vec<String> {
-    let mut texts: Vec<&str> = vec![&step.title, &step.intent];
-    for c in [&step.preflight, &step.verify].into_iter().flatten() {
-        texts.push(&c.run);
-        texts.push(&c.explain);
-    }
-    if let Some(a) = &step.action {
-        texts.push(&a.run);
-        texts.push(&a.blast_radius);
-    }
-    if let Some(Rollback::Command(c)) = &step.rollback {
-        texts.push(&c.run);
-    }
-    let mut names: Vec<String> = Vec::new();
-    for t in texts {
-        for n in placeholders(t) {
-            if !names.iter().any(|x| x == n) {
-                names.push(n.to_string());
-            }
-        }
-    }
-    names
 }
 
 fn flags(card: &Card) -> Vec<String> {

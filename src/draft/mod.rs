@@ -12,5 +12,5 @@ pub mod values;
 pub use alert::{Alert, AlertError, Alerts};
 pub use card::Card;
 pub use pasted::PastedState;
-pub use proposal::{compose, ModelOutcome};
+pub use proposal::{compose, DraftFailure, DraftMetrics, ModelOutcome, RejectedPart};
 pub use values::{Candidate, Context, Evidence, FoundValue, ResolvedValue, Source};

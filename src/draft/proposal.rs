@@ -71,10 +71,224 @@ pub struct DraftRollback {
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 pub struct StaleFlag {
-    #[serde(default)]
+    /// The assumption's number (as asked), or its text; accepted only when
+    /// it names one of the runbook's, and then its text.
+    #[serde(default, deserialize_with = "number_or_text")]
     pub assumption: String,
     #[serde(default)]
     pub why: String,
+}
+
+fn number_or_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(match Value::deserialize(d)? {
+        Value::String(s) => s,
+        Value::Number(n) => n.to_string(),
+        _ => String::new(),
+    })
+}
+
+/// What a draft cost and how it ended, for `draft --json` and the audit.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default)]
+pub struct DraftMetrics {
+    pub latency_ms: u64,
+    pub prompt_tokens: Option<u64>,
+    pub completion_tokens: u64,
+    /// The server sent no usage: `completion_tokens` counts the pieces it
+    /// streamed (about one token each).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub tokens_counted: bool,
+    /// The completion cap the request carried.
+    pub max_tokens: u32,
+    /// `json_schema`, `json_object` or `plain`: what the server accepted.
+    pub response_format: String,
+    /// The server's `finish_reason`: `length` means cut at the cap.
+    pub finish_reason: Option<String>,
+    pub cached: bool,
+    /// What validation took out of the reply, and why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rejected: Vec<RejectedPart>,
+}
+
+/// One part of a reply that did not reach the card.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+pub struct RejectedPart {
+    /// `values.namespace`, `stale[0]`, `notes`, `action`, …
+    pub what: String,
+    pub why: String,
+}
+
+/// A draft that is not used: why, and what it cost when the model answered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DraftFailure {
+    pub reason: String,
+    pub metrics: Option<DraftMetrics>,
+}
+
+impl std::fmt::Display for DraftFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.reason)
+    }
+}
+
+impl From<String> for DraftFailure {
+    fn from(reason: String) -> Self {
+        DraftFailure {
+            reason,
+            metrics: None,
+        }
+    }
+}
+
+impl From<&str> for DraftFailure {
+    fn from(reason: &str) -> Self {
+        reason.to_string().into()
+    }
+}
+
+/// Prose, not debris: at least two words of letters, and letters for at
+/// least half of what is not space (`][{`, `1 — 20G`, `... — ...` are not).
+pub fn is_words(text: &str) -> bool {
+    let words = text
+        .split_whitespace()
+        .filter(|w| w.chars().filter(|c| c.is_alphabetic()).count() >= 2)
+        .count();
+    let letters = text.chars().filter(|c| c.is_alphabetic()).count();
+    let visible = text.chars().filter(|c| !c.is_whitespace()).count();
+    words >= 2 && letters * 2 >= visible
+}
+
+/// Keep of a parsed reply only what can reach a card, and say what was
+/// taken out: values of the step's own variables that pass their pattern;
+/// stale flags that name one of the runbook's assumptions, with a reason
+/// in words; notes in words; commands only for a prose step, and of those
+/// an action or rollback only when its program is one the guard knows
+/// (an unknown one, `checkout`, is a refused suggestion, not the step's).
+pub fn accept(
+    draft: ModelDraft,
+    runbook: &Runbook,
+    step_index: usize,
+    ctx: &Context,
+) -> (ModelDraft, Vec<RejectedPart>) {
+    let step = &runbook.steps[step_index];
+    let used = step.variables();
+    let mut rejected = Vec::new();
+    let mut reject = |what: String, why: &str| {
+        rejected.push(RejectedPart {
+            what,
+            why: why.to_string(),
+        })
+    };
+    let mut out = ModelDraft::default();
+    for (name, v) in draft.values {
+        let what = format!("values.{}", sanitize_line(&name, 40));
+        let Some(var) = runbook
+            .variables
+            .get(&name)
+            .filter(|_| used.contains(&name))
+        else {
+            reject(what, "not a value this step uses");
+            continue;
+        };
+        let value = v.value.trim();
+        if value.is_empty() {
+            reject(what, "empty");
+            continue;
+        }
+        if let Err(why) = super::values::validate_outside(var, value) {
+            reject(what, &why);
+            continue;
+        }
+        out.values.insert(name, v);
+    }
+    for (i, flag) in draft.stale.into_iter().enumerate() {
+        let what = format!("stale[{i}]");
+        let named = flag.assumption.trim();
+        let assumption = match named.parse::<usize>() {
+            Ok(n) => n.checked_sub(1).and_then(|i| runbook.assumptions.get(i)),
+            Err(_) => runbook
+                .assumptions
+                .iter()
+                .find(|a| !named.is_empty() && a.trim().eq_ignore_ascii_case(named)),
+        };
+        match assumption {
+            None => reject(what, "names no assumption of the runbook"),
+            Some(_) if !is_words(&flag.why) => reject(what, "its reason is not words"),
+            Some(a) => out.stale.push(StaleFlag {
+                assumption: a.clone(),
+                why: flag.why,
+            }),
+        }
+    }
+    if let Some(notes) = draft.notes.filter(|n| !n.trim().is_empty()) {
+        if is_words(&notes) {
+            out.notes = Some(notes);
+        } else {
+            reject("notes".into(), "not words");
+        }
+    }
+    let commands = [
+        (
+            "preflight",
+            draft.preflight.as_ref().and_then(|c| c.command.as_deref()),
+        ),
+        (
+            "action",
+            draft.action.as_ref().and_then(|c| c.command.as_deref()),
+        ),
+        (
+            "verify",
+            draft.verify.as_ref().and_then(|c| c.command.as_deref()),
+        ),
+        (
+            "rollback",
+            draft.rollback.as_ref().and_then(|c| c.command.as_deref()),
+        ),
+    ];
+    let written = |c: Option<&str>| c.is_some_and(|c| !c.trim().is_empty());
+    if !step.is_manual() {
+        for (what, command) in commands {
+            if written(command) {
+                reject(what.into(), "this step's commands come from the runbook");
+            }
+        }
+        return (out, rejected);
+    }
+    // A program neither the guard nor this machine knows is no command.
+    let unknown = |c: &str| {
+        let program = c
+            .split_whitespace()
+            .find(|w| !w.contains('='))
+            .unwrap_or_default();
+        ctx.guard(c)
+            .reason
+            .strip_prefix("refused: ")
+            .is_some_and(|r| r.starts_with(crate::guard::UNKNOWN_PROGRAM))
+            && which::which(program).is_err()
+    };
+    out.preflight = draft.preflight.filter(|c| written(c.command.as_deref()));
+    out.verify = draft.verify.filter(|c| written(c.command.as_deref()));
+    out.action = draft.action.filter(|a| match a.command.as_deref() {
+        Some(c) if written(Some(c)) && unknown(c) => {
+            reject(
+                "action".into(),
+                &format!("{:?} is no command the guard knows", sanitize_line(c, 60)),
+            );
+            false
+        }
+        c => written(c),
+    });
+    out.rollback = draft.rollback.filter(|r| match r.command.as_deref() {
+        Some(c) if written(Some(c)) && unknown(c) => {
+            reject(
+                "rollback".into(),
+                &format!("{:?} is no command the guard knows", sanitize_line(c, 60)),
+            );
+            false
+        }
+        c => written(c),
+    });
+    (out, rejected)
 }
 
 /// A field of the wrong shape is dropped, not fatal.
@@ -178,6 +392,7 @@ pub struct ModelOutcome {
     /// Digest of the request (system and user prompts, endpoint, model).
     pub prompt_sha256: String,
     pub elapsed_ms: u64,
+    pub metrics: DraftMetrics,
 }
 
 /// The card for a step: the offline card, with what the model may add.
@@ -283,13 +498,14 @@ pub fn compose(
             list_candidate(current, candidate(text));
             continue;
         }
-        // A value derived from the state keeps its place over a model
-        // value nothing ties to the incident: it has a line to show.
-        let derived_from_state = current
-            .evidence
-            .as_ref()
-            .is_some_and(|e| e.source == Source::State);
-        if found.is_none() && derived_from_state {
+        // A value code cannot tie to the incident is a suggestion: listed
+        // for `=` to pick, never rendered into a command, never in place
+        // of a default or of what the state shows.
+        if found.is_none() {
+            flags.push(format!(
+                "the model suggests {name}={}; nothing in the alert or state shows it (= picks it)",
+                sanitize_line(&value, 60)
+            ));
             list_candidate(current, candidate(text));
             continue;
         }
@@ -304,7 +520,7 @@ pub fn compose(
         *current = ResolvedValue {
             name: name.clone(),
             value: Some(value),
-            verified: found.is_some(),
+            verified: true,
             evidence: Some(candidates[0].evidence.clone()),
             rejected: std::mem::take(&mut current.rejected),
             candidates,
@@ -312,16 +528,9 @@ pub fn compose(
     }
     let mut card = build_card(runbook, step_index, &values, &m.model, ctx);
     let step = &runbook.steps[step_index];
-    let proposed_commands = [
-        m.draft.preflight.as_ref().and_then(|c| c.command.as_ref()),
-        m.draft.action.as_ref().and_then(|c| c.command.as_ref()),
-        m.draft.verify.as_ref().and_then(|c| c.command.as_ref()),
-        m.draft.rollback.as_ref().and_then(|c| c.command.as_ref()),
-    ];
+    // Commands for a templated step were taken out by `accept`.
     if step.is_manual() {
         apply_model_commands(&mut card, &m.draft, &mut flags, ctx);
-    } else if proposed_commands.iter().any(Option::is_some) {
-        flags.push("the model proposed commands of its own; ignored: this step's commands come from the runbook".into());
     }
     for s in &m.draft.stale {
         if !s.assumption.trim().is_empty() {
@@ -343,6 +552,14 @@ pub fn compose(
     } else {
         m.suspicious.clone()
     };
+    for part in &m.metrics.rejected {
+        flags.push(format!(
+            "the model's {} not used: {}",
+            sanitize_line(&part.what, 40),
+            sanitize_line(&part.why, 120)
+        ));
+    }
+    card.draft = Some(m.metrics.clone());
     card.flags.extend(flags);
     card.flags
         .extend(card.stale.iter().map(|s| format!("stale assumption: {s}")));

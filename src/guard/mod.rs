@@ -40,6 +40,10 @@ pub const DEFAULT_ALLOWLIST: &str = include_str!("allowlist.yaml");
 /// bounds the work per call.
 pub const MAX_COMMAND_BYTES: usize = 8 * 1024;
 
+/// How a refusal of a program the guard has never heard of begins: a word
+/// that is no command at all (`checkout`) is refused this way.
+pub const UNKNOWN_PROGRAM: &str = "unknown program";
+
 /// The guard's answer for one command line.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Decision {
@@ -404,7 +408,7 @@ impl Guard {
         }
         let Some(program) = self.programs.get(name) else {
             return Err(format!(
-                "unknown program {} (not in the read-only allowlist)",
+                "{UNKNOWN_PROGRAM} {} (not in the read-only allowlist)",
                 quote(name)
             ));
         };

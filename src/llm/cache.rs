@@ -13,6 +13,12 @@ pub struct CachedReply {
     pub text: String,
     pub model: String,
     pub usage: Option<(u64, u64)>,
+    #[serde(default)]
+    pub mode: Option<super::ResponseMode>,
+    #[serde(default)]
+    pub finish_reason: Option<String>,
+    #[serde(default)]
+    pub pieces: u64,
 }
 
 impl DraftCache {

@@ -16,6 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::cache::{CachedReply, DraftCache};
 use super::prompt::BuiltPrompt;
+use super::schema::Ordered;
 use crate::config::ModelConfig;
 
 /// How the reply's shape is requested, strictest first.
@@ -61,6 +62,69 @@ pub struct ModelReply {
     pub mode: ResponseMode,
     pub elapsed: Duration,
     pub cached: bool,
+    /// The server's `finish_reason` (`stop`, `length`, …), if it sent one.
+    pub finish_reason: Option<String>,
+    /// Content pieces streamed: a server streams about one token each, so
+    /// this counts the completion when the server sends no usage.
+    pub pieces: u64,
+    /// The completion cap the request carried.
+    pub max_tokens: u32,
+}
+
+impl ModelReply {
+    /// Did generation stop at the token cap?
+    pub fn cut(&self) -> bool {
+        self.finish_reason.as_deref() == Some("length")
+    }
+
+    /// Completion tokens: the server's count, else the pieces streamed.
+    pub fn completion_tokens(&self) -> (u64, bool) {
+        match self.usage {
+            Some((_, completion)) if completion > 0 => (completion, false),
+            _ => (self.pieces, true),
+        }
+    }
+}
+
+/// The request body, in a fixed key order (the schema's order is what a
+/// constraining server follows).
+#[derive(serde::Serialize)]
+struct ChatRequest<'a> {
+    model: &'a str,
+    stream: bool,
+    temperature: u8,
+    max_tokens: u32,
+    messages: [Message<'a>; 2],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response_format: Option<ResponseFormat<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stream_options: Option<Value>,
+}
+
+#[derive(serde::Serialize)]
+struct Message<'a> {
+    role: &'static str,
+    content: &'a str,
+}
+
+#[derive(serde::Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ResponseFormat<'a> {
+    JsonSchema {
+        json_schema: NamedSchema<'a>,
+    },
+    /// llama.cpp's servers constrain `json_object` by a schema given
+    /// beside it; others ignore the extra key.
+    JsonObject {
+        schema: &'a Ordered,
+    },
+}
+
+#[derive(serde::Serialize)]
+struct NamedSchema<'a> {
+    name: &'static str,
+    schema: &'a Ordered,
+    strict: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -155,9 +219,12 @@ impl ModelClient {
                 text: hit.text,
                 model: hit.model,
                 usage: hit.usage,
-                mode: *self.mode.lock().expect("mode lock"),
+                mode: hit.mode.unwrap_or(*self.mode.lock().expect("mode lock")),
                 elapsed: started.elapsed(),
                 cached: true,
+                finish_reason: hit.finish_reason,
+                pieces: hit.pieces,
+                max_tokens: self.max_tokens_for(prompt),
             });
         }
         let cancelled = crate::exec::cancelled(cancel);
@@ -166,13 +233,17 @@ impl ModelClient {
             r = tokio::time::timeout(self.deadline, work) => r.map_err(|_| ModelError::Deadline(self.deadline))??,
             () = cancelled => return Err(ModelError::Cancelled),
         };
-        if let Some(cache) = &self.cache {
+        // A reply cut at the cap is no answer to keep.
+        if let Some(cache) = self.cache.as_ref().filter(|_| !reply.cut()) {
             let _ = cache.put(
                 &digest,
                 &CachedReply {
                     text: reply.text.clone(),
                     model: reply.model.clone(),
                     usage: reply.usage,
+                    mode: Some(reply.mode),
+                    finish_reason: reply.finish_reason.clone(),
+                    pieces: reply.pieces,
                 },
             );
         }
@@ -222,31 +293,55 @@ impl ModelClient {
         }
     }
 
-    fn request(&self, prompt: &BuiltPrompt, mode: ResponseMode) -> Value {
-        let mut body = json!({
-            "model": self.model,
-            "stream": true,
-            "temperature": 0,
-            // Without a cap some servers generate until the context is full.
-            "max_tokens": self.max_tokens,
-            "messages": [
-                {"role": "system", "content": prompt.system},
-                {"role": "user", "content": prompt.user},
-            ],
-        });
-        match mode {
-            ResponseMode::JsonSchema => {
-                body["response_format"] = json!({"type": "json_schema", "json_schema": {"name": "stepguard_draft", "schema": prompt.schema, "strict": false}});
-                body["stream_options"] = json!({"include_usage": true});
-            }
-            ResponseMode::JsonObject => {
-                body["response_format"] = json!({"type": "json_object"});
-                body["stream_options"] = json!({"include_usage": true});
-            }
-            // The most conservative request: plain chat, nothing optional.
-            ResponseMode::Plain => {}
+    /// The completion cap: the configured one, lowered to what the reply's
+    /// schema can need.
+    fn max_tokens_for(&self, prompt: &BuiltPrompt) -> u32 {
+        match prompt.max_tokens {
+            0 => self.max_tokens,
+            n => n.min(self.max_tokens),
         }
-        body
+    }
+
+    fn request<'a>(&'a self, prompt: &'a BuiltPrompt, mode: ResponseMode) -> ChatRequest<'a> {
+        let (response_format, stream_options) = match mode {
+            ResponseMode::JsonSchema => (
+                Some(ResponseFormat::JsonSchema {
+                    json_schema: NamedSchema {
+                        name: "stepguard_draft",
+                        schema: &prompt.schema,
+                        strict: false,
+                    },
+                }),
+                Some(json!({"include_usage": true})),
+            ),
+            ResponseMode::JsonObject => (
+                Some(ResponseFormat::JsonObject {
+                    schema: &prompt.schema,
+                }),
+                Some(json!({"include_usage": true})),
+            ),
+            // The most conservative request: plain chat, nothing optional.
+            ResponseMode::Plain => (None, None),
+        };
+        ChatRequest {
+            model: &self.model,
+            stream: true,
+            temperature: 0,
+            // Without a cap some servers generate until the context is full.
+            max_tokens: self.max_tokens_for(prompt),
+            messages: [
+                Message {
+                    role: "system",
+                    content: &prompt.system,
+                },
+                Message {
+                    role: "user",
+                    content: &prompt.user,
+                },
+            ],
+            response_format,
+            stream_options,
+        }
     }
 
     async fn attempt(
@@ -259,11 +354,13 @@ impl ModelClient {
         let mut stream = self
             .client
             .chat()
-            .create_stream_byot::<Value, Value>(self.request(prompt, mode))
+            .create_stream_byot::<ChatRequest, Value>(self.request(prompt, mode))
             .await
             .map_err(|e| classify(e, mode))?;
         let mut text = String::new();
         let mut finished = false;
+        let mut finish_reason = None;
+        let mut pieces = 0u64;
         let mut usage = None;
         let mut model = self.model.clone();
         while let Some(event) = stream.next().await {
@@ -291,15 +388,20 @@ impl ModelClient {
                 }
             }
             let choice = chunk.get("choices").and_then(|c| c.get(0));
-            finished |= choice
+            if let Some(r) = choice
                 .and_then(|c| c.get("finish_reason"))
                 .and_then(Value::as_str)
-                .is_some_and(|r| !r.is_empty());
+                .filter(|r| !r.is_empty())
+            {
+                finished = true;
+                finish_reason = Some(crate::sanitize::sanitize_line(r, 40).into_owned());
+            }
             let delta = choice
                 .and_then(|c| c.get("delta"))
                 .and_then(|d| d.get("content"))
                 .and_then(Value::as_str);
             if let Some(delta) = delta.filter(|d| !d.is_empty()) {
+                pieces += 1;
                 text.push_str(delta);
                 if let Some(tx) = progress {
                     let tail: String = text
@@ -332,6 +434,9 @@ impl ModelClient {
             mode,
             elapsed: started.elapsed(),
             cached: false,
+            finish_reason,
+            pieces,
+            max_tokens: self.max_tokens_for(prompt),
         })
     }
 }

@@ -8,6 +8,7 @@ pub mod client;
 pub mod prompt;
 pub mod reply;
 pub mod rerank;
+pub mod schema;
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -17,7 +18,10 @@ use crate::runbook::Runbook;
 pub use crate::config::ModelConfig;
 pub use client::{DraftProgress, ModelClient, ModelError, ModelReply, ResponseMode};
 pub use prompt::{BuiltPrompt, DraftInput, HistoryItem, Prompts};
-pub use reply::{compose, parse_reply, ModelDraft, ModelOutcome};
+pub use reply::{
+    accept, compose, parse_reply, DraftFailure, DraftMetrics, ModelDraft, ModelOutcome,
+    RejectedPart,
+};
 
 /// Everything a worker needs to draft one step: a snapshot, since the
 /// screen's model keeps changing while the request is in flight.
@@ -62,7 +66,7 @@ impl Drafter {
         job: &DraftJob,
         progress: Option<mpsc::Sender<DraftProgress>>,
         cancel: Option<oneshot::Receiver<()>>,
-    ) -> Result<ModelOutcome, String> {
+    ) -> Result<ModelOutcome, DraftFailure> {
         // Building the prompt redacts the whole state (up to megabytes):
         // a blocking thread, not the async ones that keep the screen live.
         let (prompts, owned, budget_tokens) =
@@ -79,16 +83,60 @@ impl Drafter {
             prompt::build(&prompts, &input)
         })
         .await
-        .map_err(|e| format!("building the request failed: {e}"))?;
+        .map_err(|e| DraftFailure::from(format!("building the request failed: {e}")))?;
         let reply = self
             .client
             .complete(&built, progress, cancel, !job.fresh)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| DraftFailure::from(e.to_string()))?;
+        let (completion_tokens, tokens_counted) = reply.completion_tokens();
+        let mut metrics = DraftMetrics {
+            latency_ms: reply.elapsed.as_millis() as u64,
+            prompt_tokens: reply.usage.map(|(p, _)| p).filter(|&p| p > 0),
+            completion_tokens,
+            tokens_counted,
+            max_tokens: reply.max_tokens,
+            response_format: match reply.mode {
+                ResponseMode::JsonSchema => "json_schema",
+                ResponseMode::JsonObject => "json_object",
+                ResponseMode::Plain => "plain",
+            }
+            .into(),
+            finish_reason: reply.finish_reason.clone(),
+            cached: reply.cached,
+            rejected: Vec::new(),
+        };
+        let fail = |reason: String, metrics: &DraftMetrics| DraftFailure {
+            reason,
+            metrics: Some(metrics.clone()),
+        };
+        if reply.cut() {
+            return Err(fail(
+                format!(
+                    "the reply was cut at {completion_tokens} tokens (the cap is {}): not a draft",
+                    reply.max_tokens
+                ),
+                &metrics,
+            ));
+        }
         let draft = parse_reply(&reply.text)
-            .map_err(|e| format!("the model's reply is not a draft: {e}"))?;
+            .map_err(|e| fail(format!("the model's reply is not a draft: {e}"), &metrics))?;
+        let (draft, rejected) = accept(draft, &job.runbook, job.step_index, &job.ctx);
+        metrics.rejected = rejected;
         if draft.is_empty() {
-            return Err("the model's reply held no values, flags or notes".into());
+            let why = match metrics.rejected.as_slice() {
+                [] => "it held no values, flags or notes".to_string(),
+                parts => parts
+                    .iter()
+                    .take(3)
+                    .map(|p| format!("{}: {}", p.what, p.why))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            };
+            return Err(fail(
+                format!("nothing in the model's reply passed the checks ({why})"),
+                &metrics,
+            ));
         }
         let prompt_sha256 = built.digest(&format!(
             "{} {}",
@@ -105,6 +153,7 @@ impl Drafter {
             redactions: built.redactions,
             prompt_sha256,
             elapsed_ms: reply.elapsed.as_millis() as u64,
+            metrics,
         })
     }
 }

@@ -84,8 +84,11 @@ pub struct BuiltPrompt {
     /// Instruction-like lines found in the state.
     pub suspicious: Vec<String>,
     /// The JSON schema the reply is asked to follow (the draft's, or a
-    /// re-rank's): `json_schema` mode sends it.
-    pub schema: serde_json::Value,
+    /// re-rank's), in its keys' order: `json_schema` and `json_object`
+    /// modes send it.
+    pub schema: super::schema::Ordered,
+    /// The completion cap this reply needs (0: the configured one).
+    pub max_tokens: u32,
 }
 
 impl From<&str> for Sources {
@@ -184,23 +187,37 @@ pub fn build(prompts: &Prompts, input: &DraftInput) -> BuiltPrompt {
         }
         c
     } else {
-        "This step's commands are NOT written yet: draft preflight (read-only), action, verify (read-only) and rollback."
+        "This step has no commands yet. After `values`, write `preflight` \
+{\"command\": \"CMD\", \"stop_if\": \"REGEX\", \"explain\": \"...\"} (read-only), `action` \
+{\"command\": \"CMD\", \"blast_radius\": \"...\"}, `verify` (read-only, like preflight) and \
+`rollback` {\"command\": \"CMD\"}. Use \"\" where you have nothing."
             .to_string()
     };
+    // Only this step's values, and of those only the ones nothing verified
+    // yet: the model is asked for what is missing, by meaning (patterns
+    // are code's to check, and cost a small model its attention).
+    let used = step.variables();
+    let ask: Vec<String> = used
+        .iter()
+        .filter(|name| rb.variables.contains_key(*name))
+        .filter(|name| !values.get(*name).is_some_and(|v| v.verified))
+        .cloned()
+        .collect();
     let mut variables = String::new();
-    for (name, var) in &rb.variables {
-        let pattern = var
-            .pattern
-            .as_deref()
-            .unwrap_or(crate::runbook::DEFAULT_VALUE_PATTERN);
+    for name in &ask {
+        let description = rb.variables[name].description.trim();
         let _ = writeln!(
             variables,
-            "- {name}: {} (pattern {pattern})",
-            var.description
+            "- {name}: {}",
+            if description.is_empty() {
+                name.as_str()
+            } else {
+                description
+            }
         );
     }
     let mut known = String::new();
-    for v in values.values() {
+    for v in values.values().filter(|v| used.contains(&v.name)) {
         if let (Some(value), true) = (&v.value, v.verified) {
             let _ = writeln!(known, "- {} = {value}", v.name);
         }
@@ -229,7 +246,8 @@ pub fn build(prompts: &Prompts, input: &DraftInput) -> BuiltPrompt {
     let assumptions = rb
         .assumptions
         .iter()
-        .map(|a| format!("- {a}\n"))
+        .enumerate()
+        .map(|(i, a)| format!("{}. {a}\n", i + 1))
         .collect::<String>();
     let hint = input
         .hint
@@ -261,6 +279,7 @@ pub fn build(prompts: &Prompts, input: &DraftInput) -> BuiltPrompt {
     fields.insert("state", or_none(fenced(&state_excerpt)));
     // One pass: text substituted in is never scanned for placeholders again.
     let user = render(&prompts.step, |name| fields.get(name).cloned()).text;
+    let schema = super::schema::draft_schema(rb, input.step_index, &ask);
 
     BuiltPrompt {
         system: prompts.system.clone(),
@@ -271,7 +290,8 @@ pub fn build(prompts: &Prompts, input: &DraftInput) -> BuiltPrompt {
             state: input.ctx.state.clone(),
         },
         suspicious,
-        schema: super::reply::schema(),
+        max_tokens: super::schema::max_tokens(&schema),
+        schema,
     }
 }
 

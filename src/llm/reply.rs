@@ -6,39 +6,10 @@
 use serde_json::Value;
 
 pub use crate::draft::proposal::{
-    compose, DraftAction, DraftCheck, DraftRollback, DraftValue, ModelDraft, ModelOutcome,
-    StaleFlag,
+    accept, compose, DraftAction, DraftCheck, DraftFailure, DraftMetrics, DraftRollback,
+    DraftValue, ModelDraft, ModelOutcome, RejectedPart, StaleFlag,
 };
 use crate::sanitize::sanitize_line;
-
-/// The JSON schema sent with `response_format: json_schema`.
-pub fn schema() -> Value {
-    let nullable_str = serde_json::json!({"type": ["string", "null"]});
-    let check = serde_json::json!({
-        "type": ["object", "null"],
-        "properties": {"command": nullable_str, "stop_if": nullable_str, "proceed_if": nullable_str, "explain": nullable_str},
-    });
-    serde_json::json!({
-        "type": "object",
-        "properties": {
-            "values": {
-                "type": "object",
-                "additionalProperties": {
-                    "type": "object",
-                    "properties": {"value": {"type": "string"}, "evidence": {"type": "string"}},
-                    "required": ["value", "evidence"]
-                }
-            },
-            "preflight": check,
-            "action": {"type": ["object", "null"], "properties": {"command": nullable_str, "blast_radius": nullable_str}},
-            "verify": check,
-            "rollback": {"type": ["object", "null"], "properties": {"command": nullable_str}},
-            "stale": {"type": "array", "items": {"type": "object", "properties": {"assumption": {"type": "string"}, "why": {"type": "string"}}, "required": ["assumption", "why"]}},
-            "notes": {"type": "string"}
-        },
-        "required": ["values", "stale", "notes"]
-    })
-}
 
 /// The first JSON object in the reply: the whole text, inside a code fence,
 /// or after some prose.

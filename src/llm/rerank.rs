@@ -57,7 +57,10 @@ pub fn prompt(query: &str, candidates: &[Candidate]) -> BuiltPrompt {
             "properties": {"id": {"type": "string", "enum": ids}},
             "required": ["id"],
             "additionalProperties": false,
-        }),
+        })
+        .into(),
+        // `{"id": "…"}`: a few tokens.
+        max_tokens: 64,
     }
 }
 
@@ -170,7 +173,7 @@ mod tests {
         assert!(!p.user.contains("ghp_0123456789"), "{}", p.user);
         assert!(p.redactions > 0);
         assert_eq!(
-            p.schema["properties"]["id"]["enum"],
+            p.schema.to_value()["properties"]["id"]["enum"],
             json!(["disk-full", "kubeapidown"])
         );
     }

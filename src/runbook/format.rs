@@ -158,6 +158,31 @@ impl Step {
     pub fn is_manual(&self) -> bool {
         self.preflight.is_none() && self.action.is_none() && self.verify.is_none()
     }
+
+    /// The variables the step uses, in order of first appearance.
+    pub fn variables(&self) -> Vec<String> {
+        let mut texts: Vec<&str> = vec![&self.title, &self.intent];
+        for c in [&self.preflight, &self.verify].into_iter().flatten() {
+            texts.push(&c.run);
+            texts.push(&c.explain);
+        }
+        if let Some(a) = &self.action {
+            texts.push(&a.run);
+            texts.push(&a.blast_radius);
+        }
+        if let Some(Rollback::Command(c)) = &self.rollback {
+            texts.push(&c.run);
+        }
+        let mut names: Vec<String> = Vec::new();
+        for t in texts {
+            for n in super::render::placeholders(t) {
+                if !names.iter().any(|x| x == n) {
+                    names.push(n.to_string());
+                }
+            }
+        }
+        names
+    }
 }
 
 impl Check {

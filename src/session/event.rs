@@ -270,6 +270,9 @@ pub enum DraftResult {
         #[serde(default)]
         step: String,
         error: String,
+        /// When the model answered: what the answer cost and how it ended.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        metrics: Option<crate::draft::DraftMetrics>,
     },
     Drafted(Drafted),
 }
@@ -296,10 +299,16 @@ pub struct Drafted {
     pub stale: usize,
     #[serde(default)]
     pub suspicious: usize,
+    /// Latency, tokens, response format, finish reason, what was rejected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<crate::draft::DraftMetrics>,
 }
 
 impl DraftResult {
-    pub fn new(step: String, result: &Result<Box<ModelOutcome>, String>) -> Self {
+    pub fn new(
+        step: String,
+        result: &Result<Box<ModelOutcome>, crate::draft::DraftFailure>,
+    ) -> Self {
         match result {
             Ok(o) => DraftResult::Drafted(Drafted {
                 step,
@@ -316,10 +325,12 @@ impl DraftResult {
                 ),
                 stale: o.draft.stale.len(),
                 suspicious: o.suspicious.len(),
+                metrics: Some(o.metrics.clone()),
             }),
             Err(e) => DraftResult::Failed {
                 step,
-                error: e.clone(),
+                error: e.reason.clone(),
+                metrics: e.metrics.clone(),
             },
         }
     }

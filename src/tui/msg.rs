@@ -58,7 +58,7 @@ pub enum Msg {
     DraftDone {
         step_index: usize,
         generation: u64,
-        result: Result<Box<ModelOutcome>, String>,
+        result: Result<Box<ModelOutcome>, crate::llm::DraftFailure>,
     },
     /// The model's answer on the picker's ranking.
     Reranked {

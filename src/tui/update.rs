@@ -313,7 +313,7 @@ fn on_draft_done(
     model: &mut Model,
     step_index: usize,
     generation: u64,
-    result: Result<Box<crate::llm::ModelOutcome>, String>,
+    result: Result<Box<crate::llm::ModelOutcome>, crate::llm::DraftFailure>,
 ) -> Vec<Effect> {
     let Some(walk) = model.walk.as_mut().filter(|w| w.generation == generation) else {
         return Vec::new();
@@ -334,11 +334,14 @@ fn on_draft_done(
                 step::recompose(model);
             }
         }
-        Err(e) => {
-            let e = sanitize_line(&e, 200).into_owned();
-            model.banner = Some(format!(
-                "model unavailable ({e}): drafting offline from the runbook's templates"
-            ));
+        Err(failure) => {
+            let e = sanitize_line(&failure.reason, 200).into_owned();
+            // A reply that came but was not usable is not an unavailable model.
+            model.banner = Some(if failure.metrics.is_some() {
+                format!("model draft not used ({e}): this card is offline, from the runbook's templates")
+            } else {
+                format!("model unavailable ({e}): drafting offline from the runbook's templates")
+            });
             model.drafter = "offline (fallback)".into();
             walk.drafts.insert(step_index, DraftSlot::Failed(e));
         }

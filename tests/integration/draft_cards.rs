@@ -238,6 +238,7 @@ fn model_values(
         redactions: 0,
         prompt_sha256: String::new(),
         elapsed_ms: 0,
+        metrics: Default::default(),
     };
     let card = compose(rb, step, ctx, Some(&outcome));
     for v in &card.values {

@@ -97,6 +97,7 @@ fn draft(
         redactions: 0,
         prompt_sha256: String::new(),
         elapsed_ms: 0,
+        metrics: Default::default(),
     })
 }
 

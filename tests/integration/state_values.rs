@@ -633,6 +633,7 @@ fn a_model_value_the_state_contradicts_is_flagged() {
         redactions: 0,
         prompt_sha256: String::new(),
         elapsed_ms: 0,
+        metrics: Default::default(),
     };
     let card = compose(&rb, 1, &ctx, Some(&outcome));
     assert!(

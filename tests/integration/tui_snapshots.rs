@@ -158,6 +158,7 @@ fn model_outcome() -> Box<stepguard::llm::ModelOutcome> {
         redactions: 0,
         prompt_sha256: String::new(),
         elapsed_ms: 0,
+        metrics: Default::default(),
     })
 }
 

@@ -453,6 +453,7 @@ fn outcome_for(values: &[(&str, &str, &str)], evidence: &str) -> Box<stepguard::
         redactions: 0,
         prompt_sha256: String::new(),
         elapsed_ms: 0,
+        metrics: Default::default(),
     })
 }
 
@@ -595,8 +596,10 @@ fn a_failed_draft_falls_back_with_a_banner() {
     }
 }
 
+/// A model value nothing in the data shows is a suggestion: never rendered
+/// into a command, listed for `=` to pick; picked, it is the engineer's.
 #[test]
-fn a_model_value_without_evidence_needs_a_reason() {
+fn a_model_value_without_evidence_is_only_a_suggestion() {
     let (mut m, _) = model_walk();
     let generation = m.walk.as_ref().unwrap().generation;
     update(
@@ -607,12 +610,21 @@ fn a_model_value_without_evidence_needs_a_reason() {
             result: Ok(outcome_for(&[("ns", "payments", "invented")], "ns: other")),
         },
     );
-    assert_eq!(m.walk.as_ref().unwrap().card.unverified, vec!["ns"]);
-    run_preflight(&mut m, &["ok"], 0);
+    let card = &m.walk.as_ref().unwrap().card;
+    assert_eq!(card.missing, vec!["ns"], "{:?}", card.flags);
+    assert!(card.unverified.is_empty());
+    let pre = card.preflight.as_ref().unwrap();
+    assert!(!pre.command.contains("payments") && !pre.missing.is_empty());
+    let ns = card.values.iter().find(|v| v.name == "ns").unwrap();
+    assert_eq!(ns.value, None);
+    assert!(ns.candidates.iter().any(|c| c.value == "payments"));
+    assert!(card
+        .flags
+        .iter()
+        .any(|f| f.contains("the model suggests ns=payments")));
+    // p waits for the value, not for an override of a model's guess.
     update(&mut m, key('p'));
-    assert!(
-        matches!(m.prompt(), Some(p) if matches!(p.kind, PromptKind::Gate(Gate::Override { .. })))
-    );
+    assert!(m.prompt().is_none());
     assert_eq!(index(&m), 0);
 }
 
