@@ -94,8 +94,8 @@ pub struct DraftMetrics {
     pub latency_ms: u64,
     pub prompt_tokens: Option<u64>,
     pub completion_tokens: u64,
-    /// The server sent no usage: `completion_tokens` counts the pieces it
-    /// streamed (about one token each).
+    /// The server sent no usage: the counts are stepguard's (the pieces
+    /// streamed, about a token each; the prompt's characters / 4).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub tokens_counted: bool,
     /// The completion cap the request carried.
@@ -104,6 +104,8 @@ pub struct DraftMetrics {
     pub response_format: String,
     /// The server's `finish_reason`: `length` means cut at the cap.
     pub finish_reason: Option<String>,
+    /// The reply's JSON object had `values`, `stale` and `notes`.
+    pub contract_keys: bool,
     pub cached: bool,
     /// What validation took out of the reply, and why.
     #[serde(skip_serializing_if = "Vec::is_empty")]

@@ -363,7 +363,23 @@ impl ModelClient {
         let mut pieces = 0u64;
         let mut usage = None;
         let mut model = self.model.clone();
+        // In a JSON mode the reply is one object: once it closes, what a
+        // server streams after it (some stream empty tokens to the cap) is
+        // not read.
+        let mut object = (mode != ResponseMode::Plain).then(ObjectEnd::default);
+        // Events read after the object closed: a server's finish and usage
+        // come within a few; a server streaming on to the cap is left.
+        let mut after_close: Option<u32> = None;
         while let Some(event) = stream.next().await {
+            if let Some(n) = after_close.as_mut() {
+                *n += 1;
+                if *n > EVENTS_AFTER_CLOSE {
+                    if finish_reason.is_none() {
+                        finish_reason = Some(OBJECT_COMPLETE.to_string());
+                    }
+                    break;
+                }
+            }
             let chunk = match event {
                 Ok(chunk) => chunk,
                 // One malformed event (a server's odd field) is skipped, not fatal.
@@ -403,6 +419,10 @@ impl ModelClient {
             if let Some(delta) = delta.filter(|d| !d.is_empty()) {
                 pieces += 1;
                 text.push_str(delta);
+                if after_close.is_none() && object.as_mut().is_some_and(|o| o.feed(delta)) {
+                    finished = true;
+                    after_close = Some(0);
+                }
                 if let Some(tx) = progress {
                     let tail: String = text
                         .chars()
@@ -438,6 +458,52 @@ impl ModelClient {
             pieces,
             max_tokens: self.max_tokens_for(prompt),
         })
+    }
+}
+
+/// The `finish_reason` recorded when stepguard stopped reading because the
+/// reply's JSON object was complete.
+pub const OBJECT_COMPLETE: &str = "object_complete";
+const EVENTS_AFTER_CLOSE: u32 = 8;
+
+/// Where a streamed JSON object closes: braces counted outside strings.
+#[derive(Default)]
+struct ObjectEnd {
+    depth: u32,
+    started: bool,
+    in_string: bool,
+    escaped: bool,
+}
+
+impl ObjectEnd {
+    /// Feed the next piece; true once the first object has closed.
+    fn feed(&mut self, piece: &str) -> bool {
+        for c in piece.chars() {
+            if self.in_string {
+                match c {
+                    _ if self.escaped => self.escaped = false,
+                    '\\' => self.escaped = true,
+                    '"' => self.in_string = false,
+                    _ => {}
+                }
+                continue;
+            }
+            match c {
+                '"' if self.started => self.in_string = true,
+                '{' => {
+                    self.started = true;
+                    self.depth += 1;
+                }
+                '}' if self.started => {
+                    self.depth -= 1;
+                    if self.depth == 0 {
+                        return true;
+                    }
+                }
+                _ => {}
+            }
+        }
+        false
     }
 }
 
@@ -508,5 +574,24 @@ fn remember_mode(dir: &std::path::Path, endpoint: &str, mode: ResponseMode) {
         if let Ok(bytes) = serde_json::to_vec_pretty(&map) {
             let _ = crate::session::store::write_atomic(&path, &bytes);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ObjectEnd;
+
+    #[test]
+    fn the_object_ends_where_its_braces_close() {
+        let ends = |pieces: &[&str]| {
+            let mut o = ObjectEnd::default();
+            pieces.iter().position(|p| o.feed(p))
+        };
+        assert_eq!(ends(&["{\"a\": {", "\"b\": 1}", "}", "\n\n"]), Some(2));
+        // Braces and quotes inside strings do not count.
+        assert_eq!(ends(&["{\"n\": \"}{\\\"}\"", "}"]), Some(1));
+        // Prose before the object, and an unclosed object.
+        assert_eq!(ends(&["Sure: ", "{}"]), Some(1));
+        assert_eq!(ends(&["{\"a\": \"", "}"]), None);
     }
 }

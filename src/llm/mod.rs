@@ -92,7 +92,12 @@ impl Drafter {
         let (completion_tokens, tokens_counted) = reply.completion_tokens();
         let mut metrics = DraftMetrics {
             latency_ms: reply.elapsed.as_millis() as u64,
-            prompt_tokens: reply.usage.map(|(p, _)| p).filter(|&p| p > 0),
+            // The server's count, else about four characters a token.
+            prompt_tokens: reply
+                .usage
+                .map(|(p, _)| p)
+                .filter(|&p| p > 0)
+                .or(Some(((built.system.len() + built.user.len()) / 4) as u64)),
             completion_tokens,
             tokens_counted,
             max_tokens: reply.max_tokens,
@@ -103,6 +108,7 @@ impl Drafter {
             }
             .into(),
             finish_reason: reply.finish_reason.clone(),
+            contract_keys: reply::has_contract_keys(&reply.text),
             cached: reply.cached,
             rejected: Vec::new(),
         };

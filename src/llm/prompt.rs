@@ -187,10 +187,10 @@ pub fn build(prompts: &Prompts, input: &DraftInput) -> BuiltPrompt {
         }
         c
     } else {
-        "This step has no commands yet. After `values`, write `preflight` \
-{\"command\": \"CMD\", \"stop_if\": \"REGEX\", \"explain\": \"...\"} (read-only), `action` \
-{\"command\": \"CMD\", \"blast_radius\": \"...\"}, `verify` (read-only, like preflight) and \
-`rollback` {\"command\": \"CMD\"}. Use \"\" where you have nothing."
+        "This step has no commands yet. After `values`, write `preflight` (a read-only \
+command, `stop_if`: a regular expression over its output that means stop, and `explain`), \
+`action` (the command and its `blast_radius`), `verify` (read-only, like `preflight`) and \
+`rollback` (the command that undoes the action). Leave a command empty if you do not know it."
             .to_string()
     };
     // Only this step's values, and of those only the ones nothing verified

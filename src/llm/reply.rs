@@ -11,21 +11,110 @@ pub use crate::draft::proposal::{
 };
 use crate::sanitize::sanitize_line;
 
-/// The first JSON object in the reply: the whole text, inside a code fence,
-/// or after some prose.
-pub fn parse_reply(text: &str) -> Result<ModelDraft, String> {
-    let trimmed = text.trim();
-    if let Ok(d) = serde_json::from_str::<ModelDraft>(trimmed) {
-        return Ok(d);
+/// The keys of the contract: an object with none of them is not a draft
+/// (a value's `{"value": …}` inside a broken reply is not the reply).
+const DRAFT_KEYS: [&str; 7] = [
+    "values",
+    "preflight",
+    "action",
+    "verify",
+    "rollback",
+    "stale",
+    "notes",
+];
+
+/// Raw line breaks and tabs inside strings escaped: small models write
+/// them (JSON forbids them), and one should not cost the whole reply.
+fn escape_raw_controls(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains(['\n', '\r', '\t']) {
+        return text.into();
     }
-    for (start, _) in trimmed.match_indices('{') {
-        let mut stream = serde_json::Deserializer::from_str(&trimmed[start..]).into_iter::<Value>();
-        if let Some(Ok(value @ Value::Object(_))) = stream.next() {
-            if let Ok(d) = serde_json::from_value::<ModelDraft>(value) {
-                return Ok(d);
-            }
+    let (mut out, mut in_string, mut escaped) = (String::with_capacity(text.len()), false, false);
+    for c in text.chars() {
+        match c {
+            '\n' | '\r' | '\t' if in_string => out.push_str(match c {
+                '\n' => "\\n",
+                '\r' => "\\r",
+                _ => "\\t",
+            }),
+            _ => out.push(c),
+        }
+        if in_string && !escaped && c == '"' {
+            in_string = false;
+        } else if !in_string && c == '"' {
+            in_string = true;
+        }
+        escaped = in_string && !escaped && c == '\\';
+    }
+    out.into()
+}
+
+/// The reply's first JSON object that holds any of the contract's keys:
+/// the whole text, inside a code fence, or after some prose.
+fn first_object(text: &str) -> Option<Value> {
+    let text = escape_raw_controls(text.trim());
+    let is_draft = |v: &Value| {
+        v.as_object()
+            .is_some_and(|o| DRAFT_KEYS.iter().any(|k| o.contains_key(*k)))
+    };
+    if let Ok(v) = serde_json::from_str::<Value>(&text) {
+        if is_draft(&v) {
+            return Some(v);
         }
     }
-    let excerpt: String = sanitize_line(trimmed, 80).into_owned();
-    Err(format!("the reply holds no JSON object: {excerpt:?}"))
+    text.match_indices('{').find_map(|(start, _)| {
+        let mut stream = serde_json::Deserializer::from_str(&text[start..]).into_iter::<Value>();
+        match stream.next() {
+            Some(Ok(v)) if is_draft(&v) => Some(v),
+            _ => None,
+        }
+    })
+}
+
+/// The draft in the reply.
+pub fn parse_reply(text: &str) -> Result<ModelDraft, String> {
+    match first_object(text) {
+        Some(v) => serde_json::from_value(v).map_err(|e| format!("not a draft: {e}")),
+        None => {
+            let excerpt: String = sanitize_line(text.trim(), 80).into_owned();
+            Err(format!("the reply holds no JSON object: {excerpt:?}"))
+        }
+    }
+}
+
+/// Does the reply's JSON object carry the contract's keys (`values`,
+/// `stale`, `notes`), whatever their contents?
+pub fn has_contract_keys(text: &str) -> bool {
+    first_object(text).is_some_and(|v| {
+        ["values", "stale", "notes"]
+            .iter()
+            .all(|k| v.get(k).is_some())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_small_models_reply_reads_as_it_was_meant() {
+        // A raw line break in a string (JSON forbids it) costs only that string.
+        let text = "{ \"values\": { \"deployment\": { \"value\" : \"x\", \"evidence\":\"1\"} }, \"stale\": [], \"notes\": \"\n[\n  {\n    \" }";
+        let d = parse_reply(text).unwrap();
+        assert_eq!(d.values["deployment"].value, "x");
+        assert_eq!(d.notes.as_deref(), Some("\n[\n  {\n    "));
+        assert!(has_contract_keys(text));
+        // An inner object is not the reply.
+        let broken = "{\"values\": {\"deployment\": {\"value\": \"x\"}}, \"notes\": oops";
+        assert!(parse_reply(broken).is_err());
+        assert!(!has_contract_keys(broken));
+        // Escapes and quotes inside strings stay as they were.
+        let quoted =
+            "```json\n{\"values\": {}, \"stale\": [], \"notes\": \"say \\\"hi\\\"\tnow\"}\n```";
+        assert_eq!(
+            parse_reply(quoted).unwrap().notes.as_deref(),
+            Some("say \"hi\"\tnow")
+        );
+        assert!(has_contract_keys(quoted));
+    }
 }

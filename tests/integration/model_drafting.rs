@@ -786,3 +786,304 @@ async fn match_rerank_takes_only_one_of_the_five() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--rerank needs a model"));
 }
+
+/// The request is the step's own: a schema in the contract's order (on the
+/// wire, not only as data) naming exactly the step's values nothing
+/// verified, no commands for a templated step, and a completion cap sized
+/// to it. When the server rejects `json_schema`, the same schema goes with
+/// `json_object` (the form llama.cpp's servers constrain by).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_step_asks_with_its_own_schema_in_order() {
+    let text = good_draft();
+    let server = FakeServer::start(move |req, _| {
+        if req.json()["response_format"]["type"] == "json_schema" {
+            Reply::Status {
+                status: 500,
+                body: "schema not supported".into(),
+                headers: vec![],
+            }
+        } else {
+            sse(&text, &ChunkStyle::default())
+        }
+    })
+    .await;
+    let drafter = Drafter::from_config(&config(&server)).unwrap();
+    // No state: both of step 1's values are asked for.
+    let mut j = job(0);
+    j.ctx = Context::default();
+    let outcome = drafter.draft(&j, None, None).await.unwrap();
+    let requests = server.requests();
+    let (strict, fallback) = (&requests[0], requests.last().unwrap());
+    for (req, format, path) in [
+        (strict, "json_schema", "/response_format/json_schema/schema"),
+        (fallback, "json_object", "/response_format/schema"),
+    ] {
+        let sent = req.json();
+        assert_eq!(sent["response_format"]["type"], format);
+        let schema = sent.pointer(path).unwrap_or_else(|| panic!("{}", req.body));
+        let values = &schema["properties"]["values"]["properties"];
+        let mut asked: Vec<&str> = values
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(|k| k.as_str())
+            .collect();
+        asked.sort();
+        assert_eq!(asked, ["deployment", "namespace"]);
+        assert_eq!(schema["additionalProperties"], false);
+        assert_eq!(
+            schema["properties"]["values"]["additionalProperties"],
+            false
+        );
+        assert!(
+            schema["properties"].get("action").is_none(),
+            "a templated step"
+        );
+        assert_eq!(schema["properties"]["stale"]["maxItems"], 1);
+        // The order a constraining server follows is the order on the wire.
+        let body = &req.body;
+        let at = |k: &str| body.find(&format!("\"{k}\":{{")).unwrap_or(usize::MAX);
+        assert!(
+            at("values") < at("stale") && at("stale") < at("notes"),
+            "{body}"
+        );
+        let cap = sent["max_tokens"].as_u64().unwrap();
+        assert!((100..=450).contains(&cap), "{cap}");
+    }
+    assert_eq!(outcome.metrics.response_format, "json_object");
+    assert!(outcome.metrics.contract_keys);
+    // The prompt names the step's values by meaning, not by regex, and
+    // numbers the assumptions.
+    let user = strict.json()["messages"][1]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(user.contains("- namespace: Namespace"), "{user}");
+    assert!(!user.contains("[-a-z0-9]"), "{user}");
+    assert!(
+        user.contains("1. the deployment runs three replicas"),
+        "{user}"
+    );
+    // A prose step asks for its commands too.
+    let before = server.requests().len();
+    drafter.draft(&job(1), None, None).await.ok();
+    let sent = server.requests()[before].json();
+    let keys: Vec<String> = sent["response_format"]["schema"]["properties"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    for k in [
+        "values",
+        "preflight",
+        "action",
+        "verify",
+        "rollback",
+        "stale",
+        "notes",
+    ] {
+        assert!(keys.iter().any(|x| x == k), "{keys:?}");
+    }
+}
+
+/// A reply that runs to the cap is not a draft: it is reported as cut at N
+/// tokens, with its metrics, on the card's fallback and in the audit, and
+/// it is not cached (asking again asks the model).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_cut_at_the_cap_is_reported_as_cut() {
+    let server = FakeServer::start(|_, _| {
+        let mut events = chunks(
+            "{\"values\": {\"namespace\": {\"value\": \"payments\", \"evidence\": \"namespace: payments namespace: payments namespace",
+            &ChunkStyle::default(),
+        );
+        let last = events.len() - 1;
+        events[last] = events[last].replace("\"stop\"", "\"length\"");
+        Reply::Sse {
+            events,
+            delay: Duration::ZERO,
+            done: true,
+            stall: false,
+        }
+    })
+    .await;
+    let drafter = Drafter::from_config(&config(&server)).unwrap();
+    let err = drafter.draft(&job(0), None, None).await.unwrap_err();
+    assert!(err.reason.contains("cut at"), "{err}");
+    let metrics = err.metrics.clone().expect("the answer's metrics");
+    assert_eq!(metrics.finish_reason.as_deref(), Some("length"));
+    assert!(metrics.completion_tokens > 0 && metrics.tokens_counted);
+    // In the audit: the reason and the metrics.
+    let event = stepguard::session::event::DraftResult::new("look".into(), &Err(err));
+    let json = serde_json::to_value(&event).unwrap();
+    assert!(json["error"].as_str().unwrap().contains("cut at"), "{json}");
+    assert_eq!(json["metrics"]["finish_reason"], "length");
+    // Not cached: the next draft asks again.
+    drafter.draft(&job(0), None, None).await.unwrap_err();
+    assert_eq!(server.requests().len(), 2);
+}
+
+/// Replies of the shapes a small model wrote, replayed through the server:
+/// none of their junk reaches a card.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn junk_replies_never_reach_a_card() {
+    let junk: Vec<(usize, serde_json::Value)> = vec![
+        // Some JSON, not the contract's.
+        (
+            0,
+            json!({"id": "checkout", "name": "checkout", "description": "a deployment"}),
+        ),
+        // Stale flags naming nothing, with debris for reasons; notes of brackets.
+        (
+            0,
+            json!({"values": {}, "stale": [
+            {"assumption": "1", "why": "1 — 20G"},
+            {"assumption": 7, "why": "it is"},
+            {"assumption": "...", "why": "... — ..."}], "notes": "][{"}),
+        ),
+        // A value nothing in the data shows, for a value of another step.
+        (
+            0,
+            json!({"values": {
+            "namespace": {"value": "kube-system", "evidence": "namespace: kube-system"},
+            "selector": {"value": "app=x", "evidence": "x"}}, "stale": [], "notes": ""}),
+        ),
+        // A prose step's "commands" that are no commands.
+        (
+            1,
+            json!({"values": {}, "preflight": {"command": "checkout", "stop_if": "", "explain": ""},
+            "action": {"command": "checkout", "blast_radius": "1"},
+            "verify": {"command": "", "stop_if": "", "explain": ""},
+            "rollback": {"command": "rollback the thing", "blast_radius": ""},
+            "stale": [], "notes": ""}),
+        ),
+    ];
+    for (step, reply) in junk {
+        let text = reply.to_string();
+        let server = FakeServer::start(move |_, _| sse(&text, &ChunkStyle::default())).await;
+        let drafter = Drafter::from_config(&config(&server)).unwrap();
+        let mut j = job(step);
+        j.ctx = Context::default();
+        let card = match drafter.draft(&j, None, None).await {
+            // Nothing usable: the card is the offline one, and says why.
+            Err(e) => {
+                assert!(
+                    e.reason.contains("not a draft") || e.reason.contains("passed the checks"),
+                    "{reply}: {e}"
+                );
+                compose(&runbook(), step, &Context::default(), None)
+            }
+            Ok(outcome) => compose(&runbook(), step, &Context::default(), Some(&outcome)),
+        };
+        let text = serde_json::to_string(&card).unwrap();
+        assert!(card.stale.is_empty(), "{reply}: {:?}", card.stale);
+        assert!(card.notes.is_empty(), "{reply}: {:?}", card.notes);
+        for junk in ["20G", "][{", "kube-system"] {
+            for c in [card.preflight.as_ref(), card.verify.as_ref()]
+                .into_iter()
+                .flatten()
+            {
+                assert!(!c.command.contains(junk), "{reply}: {}", c.command);
+            }
+        }
+        if let Some(pre) = &card.preflight {
+            assert!(!pre.command.contains("kube-system"), "{text}");
+        }
+        assert!(card.action.is_none() || card.action.as_ref().unwrap().command != "checkout");
+        if step == 1 {
+            // Refused suggestions, said so; no action, no rollback.
+            assert!(card.action.is_none(), "{text}");
+            assert!(
+                card.flags
+                    .iter()
+                    .any(|f| f.contains("no command the guard knows")),
+                "{:?}",
+                card.flags
+            );
+        }
+        if reply
+            .get("values")
+            .and_then(|v| v.get("namespace"))
+            .is_some()
+        {
+            let ns = card.values.iter().find(|v| v.name == "namespace").unwrap();
+            assert_eq!(ns.value, None, "a suggestion is not the value");
+            assert!(ns.candidates.iter().any(|c| c.value == "kube-system"));
+            assert!(
+                card.flags
+                    .iter()
+                    .any(|f| f.contains("values.selector not used")),
+                "{:?}",
+                card.flags
+            );
+        }
+    }
+}
+
+/// `draft --json` carries the draft's metrics: latency, tokens (counted
+/// when the server sends none), the response format the server accepted,
+/// the finish reason, and what the checks took out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn draft_json_carries_the_metrics() {
+    let reply =
+        json!({"values": {"namespace": {"value": "payments", "evidence": "namespace: payments"}},
+        "stale": [{"assumption": 1, "why": "only one pod is listed"}], "notes": "][{"})
+        .to_string();
+    let server = FakeServer::start(move |_, _| {
+        sse(
+            &reply,
+            &ChunkStyle {
+                usage: true,
+                ..ChunkStyle::default()
+            },
+        )
+    })
+    .await;
+    let base = server.base_url.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        let state = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("model-test.yaml"), RUNBOOK).unwrap();
+        std::fs::write(dir.path().join("state.txt"), STATE).unwrap();
+        std::process::Command::new(env!("CARGO_BIN_EXE_stepguard"))
+            .current_dir(dir.path())
+            .env("STEPGUARD_CONFIG", "/dev/null")
+            .env("STEPGUARD_STATE_DIR", state.path())
+            .env("OPENAI_BASE_URL", base)
+            .env("OPENAI_API_KEY", "sk-test")
+            .args([
+                "--runbooks",
+                ".",
+                "draft",
+                "model-test",
+                "--step",
+                "1",
+                "--state",
+                "state.txt",
+                "--json",
+            ])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let card: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let m = &card["draft"];
+    assert!(m["latency_ms"].is_u64(), "{card}");
+    assert_eq!(m["response_format"], "json_schema");
+    assert_eq!(m["finish_reason"], "stop");
+    assert_eq!(m["prompt_tokens"], openai_server::PROMPT_TOKENS);
+    assert!(m["completion_tokens"].as_u64().unwrap() > 0);
+    assert_eq!(m["contract_keys"], true);
+    assert_eq!(m["rejected"][0]["what"], "notes");
+    assert_eq!(m["rejected"][0]["why"], "not words");
+    // The flag that survived names the runbook's own assumption.
+    assert!(
+        card["stale"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("the deployment runs three replicas — "),
+        "{card}"
+    );
+}
