@@ -4,10 +4,11 @@ through an OpenAI-compatible endpoint with `stepguard draft --json`, and the
 rates printed. Standard library only. Needs OPENAI_BASE_URL (and
 STEPGUARD_MODEL, OPENAI_API_KEY as the endpoint wants). Run from anywhere:
 
-    scripts/draft-eval.py [--json] [--stepguard PATH]
+    scripts/draft-eval.py [--json] [--offline] [--stepguard PATH]
 
 Each draft runs with a fresh state directory, so the model is asked, never
-the cache. Exit status 1 when a value the model proposed without evidence
+the cache. With --offline it scores the offline cards (what code finds in
+the state, no model) for comparison. Exit status 1 when a value the model proposed without evidence
 reached a runnable command, or a junk part reached a card.
 """
 import json
@@ -37,10 +38,11 @@ def steps_of(binary, runbook):
     return [l.split(":", 1)[1].strip() for l in out.splitlines() if l.startswith("  - id:") or l.startswith("- id:")]
 
 
-def draft(binary, runbook, step, state):
+def draft(binary, runbook, step, state, offline):
     with tempfile.TemporaryDirectory() as home:
         env = dict(os.environ, STEPGUARD_STATE_DIR=home, STEPGUARD_CONFIG="/dev/null")
-        p = subprocess.run([binary, "draft", runbook, "--step", step, "--state", state, "--json"],
+        extra = ["--offline"] if offline else []
+        p = subprocess.run([binary, "draft", runbook, "--step", step, "--state", state, "--json"] + extra,
                            cwd=REPO, capture_output=True, text=True, env=env)
     if p.returncode != 0:
         return None, p.stderr.strip()
@@ -65,14 +67,21 @@ def main():
     for case in cases:
         rb, state = case["runbook"], case["state"]
         for step in steps_of(binary, rb):
-            card, err = draft(binary, rb, step, state)
+            card, err = draft(binary, rb, step, state, "--offline" in args)
             if card is None:
                 violations.append(f"{rb} {step}: stepguard failed: {err[:200]}")
                 continue
             m = card.get("draft")
             used = m is not None and not any(f.startswith("model draft not used") or f.startswith("model unavailable") for f in card["flags"])
             row = {"runbook": rb, "step": step, "metrics": m, "used": used,
-                   "correct": 0, "verified": 0, "wrong": 0, "asked": 0}
+                   "correct": 0, "verified": 0, "wrong": 0, "asked": 0,
+                   "expected": 0, "on_card": 0}
+            # What the card holds, model or not: the expected values it shows verified.
+            for v in card["values"]:
+                expected = case["expect"].get(v["name"])
+                if expected is not None:
+                    row["expected"] += 1
+                    row["on_card"] += int(v.get("value") == expected and v.get("verified", False))
             for v in card["values"]:
                 proposed, verified = model_value(v)
                 expected = case["expect"].get(v["name"])
@@ -109,6 +118,8 @@ def main():
         "values_verified": sum(r["verified"] for r in rows),
         "values_wrong": sum(r["wrong"] for r in rows),
         "parts_rejected": sum(len(r["metrics"].get("rejected", [])) for r in answered),
+        "values_expected": sum(r["expected"] for r in rows),
+        "values_on_card": sum(r["on_card"] for r in rows),
         "completion_tokens_mean": round(statistics.mean([r["metrics"]["completion_tokens"] for r in answered]), 1) if answered else 0,
         "prompt_tokens_mean": round(statistics.mean([r["metrics"]["prompt_tokens"] or 0 for r in answered]), 1) if answered else 0,
         "latency_ms_mean": round(statistics.mean(lat)) if lat else 0,
@@ -127,6 +138,7 @@ def main():
         print(f"cut at the cap         {s['cut_at_cap']}")
         print(f"values proposed        {s['values_proposed']}: correct {s['values_correct']}, verified {s['values_verified']}, wrong {s['values_wrong']}")
         print(f"parts rejected         {s['parts_rejected']}")
+        print(f"values on the cards    {s['values_on_card']}/{s['values_expected']} expected values shown verified")
         print(f"tokens (mean)          prompt {s['prompt_tokens_mean']}, completion {s['completion_tokens_mean']}")
         print(f"latency                mean {s['latency_ms_mean']} ms, p95 {s['latency_ms_p95']} ms")
         print(f"response format        {', '.join(s['response_formats'])}")

@@ -44,7 +44,7 @@ impl Default for ModelConfig {
             deadline: Duration::from_secs(90),
             prompts_dir: None,
             state_budget_tokens: 800,
-            max_tokens: 800,
+            max_tokens: 2_000,
             cache_dir: None,
             offline: false,
         }

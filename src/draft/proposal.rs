@@ -691,3 +691,133 @@ fn apply_model_commands(
         flags.push("commands drafted by the model, not the runbook: read every word".into());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn runbook() -> Runbook {
+        crate::runbook::parse_str(
+            r#"
+id: t
+title: T
+assumptions: ["one deployment", "two replicas"]
+variables:
+  namespace: {description: the namespace, pattern: '^[a-z0-9-]+$'}
+  other: {description: used by step b}
+steps:
+  - id: a
+    title: look
+    preflight: {run: "kubectl -n {{namespace}} get pods"}
+  - id: b
+    title: think about {{other}}
+"#,
+            std::path::Path::new("t.yaml"),
+        )
+        .unwrap()
+    }
+
+    fn reply(v: serde_json::Value) -> ModelDraft {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn words_are_words() {
+        for ok in [
+            "roll back first",
+            "Only one pod is listed.",
+            "état dégradé vu",
+        ] {
+            assert!(is_words(ok), "{ok}");
+        }
+        for junk in [
+            "",
+            "][{",
+            "1 — 20G",
+            "... — ...",
+            "ok",
+            "x=1 y=2 z=3",
+            "{{}} [[ ]]",
+        ] {
+            assert!(!is_words(junk), "{junk}");
+        }
+    }
+
+    #[test]
+    fn only_what_code_can_check_is_kept_and_the_rest_is_named() {
+        let rb = runbook();
+        let ctx = Context::default();
+        let draft = reply(serde_json::json!({
+            "values": {
+                "namespace": {"value": "payments", "evidence": "x"},
+                "other": {"value": "y", "evidence": "y"},
+                "ghost": {"value": "z", "evidence": "z"}
+            },
+            "preflight": {"command": "kubectl get pods -A"},
+            "stale": [
+                {"assumption": 2, "why": "three replicas are listed"},
+                {"assumption": "one deployment", "why": "two deployments show"},
+                {"assumption": 3, "why": "there is no third"},
+                {"assumption": "0", "why": "zero is no number here"},
+                {"assumption": 1, "why": "1 — 20G"}
+            ],
+            "notes": "][{"
+        }));
+        let (kept, rejected) = accept(draft, &rb, 0, &ctx);
+        assert_eq!(kept.values.keys().collect::<Vec<_>>(), ["namespace"]);
+        assert_eq!(
+            kept.stale
+                .iter()
+                .map(|s| s.assumption.as_str())
+                .collect::<Vec<_>>(),
+            ["two replicas", "one deployment"]
+        );
+        assert_eq!(kept.notes, None);
+        assert!(
+            kept.preflight.is_none(),
+            "a templated step's commands are the runbook's"
+        );
+        let named: Vec<(&str, &str)> = rejected
+            .iter()
+            .map(|r| (r.what.as_str(), r.why.as_str()))
+            .collect();
+        for expected in [
+            ("values.other", "not a value this step uses"),
+            ("values.ghost", "not a value this step uses"),
+            ("stale[2]", "names no assumption of the runbook"),
+            ("stale[3]", "names no assumption of the runbook"),
+            ("stale[4]", "its reason is not words"),
+            ("notes", "not words"),
+            ("preflight", "this step's commands come from the runbook"),
+        ] {
+            assert!(named.contains(&expected), "{expected:?} in {named:?}");
+        }
+        // A value that fails its pattern is taken out with the pattern's reason.
+        let (kept, rejected) = accept(
+            reply(
+                serde_json::json!({"values": {"namespace": {"value": "a b; rm", "evidence": ""}}}),
+            ),
+            &rb,
+            0,
+            &ctx,
+        );
+        assert!(kept.is_empty());
+        assert_eq!(rejected[0].what, "values.namespace");
+        // A prose step: a command no one knows is no action.
+        let (kept, rejected) = accept(
+            reply(serde_json::json!({
+                "action": {"command": "checkout", "blast_radius": "x"},
+                "rollback": {"command": "kubectl rollout undo deploy/x"}
+            })),
+            &rb,
+            1,
+            &ctx,
+        );
+        assert!(kept.action.is_none());
+        assert!(
+            kept.rollback.is_some(),
+            "kubectl is a program the guard knows"
+        );
+        assert_eq!(rejected[0].what, "action");
+    }
+}

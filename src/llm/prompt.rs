@@ -279,7 +279,14 @@ command, `stop_if`: a regular expression over its output that means stop, and `e
     fields.insert("state", or_none(fenced(&state_excerpt)));
     // One pass: text substituted in is never scanned for placeholders again.
     let user = render(&prompts.step, |name| fields.get(name).cloned()).text;
-    let schema = super::schema::draft_schema(rb, input.step_index, &ask);
+    // The schema names every value of the step (SPEC §3); the prompt asks
+    // for the ones still missing, and lists the rest as known.
+    let step_values: Vec<String> = used
+        .iter()
+        .filter(|name| rb.variables.contains_key(*name))
+        .cloned()
+        .collect();
+    let schema = super::schema::draft_schema(rb, input.step_index, &step_values);
 
     BuiltPrompt {
         system: prompts.system.clone(),

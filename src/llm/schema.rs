@@ -12,12 +12,12 @@ use serde_json::{json, Value};
 use crate::runbook::Runbook;
 
 /// Caps on what the model may write: a draft is a few hundred tokens.
-pub const VALUE_CHARS: usize = 120;
-pub const EVIDENCE_CHARS: usize = 200;
-pub const WHY_CHARS: usize = 120;
-pub const NOTES_CHARS: usize = 200;
-pub const COMMAND_CHARS: usize = 200;
-pub const MAX_STALE: usize = 3;
+pub const VALUE_CHARS: usize = 80;
+pub const EVIDENCE_CHARS: usize = 120;
+pub const WHY_CHARS: usize = 100;
+pub const NOTES_CHARS: usize = 160;
+pub const COMMAND_CHARS: usize = 160;
+pub const MAX_STALE: usize = 2;
 
 /// A JSON value whose objects keep their keys in the order written.
 #[derive(Debug, Clone, PartialEq)]
@@ -105,10 +105,10 @@ fn closed(properties: Vec<(String, Ordered)>) -> Ordered {
     ])
 }
 
-/// The schema for one step's draft: `values` holds exactly `ask` (the
-/// step's variables no one supplied yet), each a value with the line that
-/// shows it; a prose step adds its four commands; `stale` names the
-/// runbook's assumptions by number; `notes` last.
+/// The schema for one step's draft: `values` may hold exactly `ask` (the
+/// step's variables), each a value with the line that shows it; a prose
+/// step adds its four commands; `stale` names the runbook's assumptions by
+/// number; `notes` last.
 pub fn draft_schema(runbook: &Runbook, step_index: usize, ask: &[String]) -> Ordered {
     let step = &runbook.steps[step_index];
     let value = || {
@@ -117,10 +117,16 @@ pub fn draft_schema(runbook: &Runbook, step_index: usize, ask: &[String]) -> Ord
             ("evidence".into(), text(EVIDENCE_CHARS)),
         ])
     };
-    let mut properties = vec![(
-        "values".to_string(),
-        closed(ask.iter().map(|name| (name.clone(), value())).collect()),
-    )];
+    // Each value may be left out: the data may not show it.
+    let values = Ordered::object([
+        ("type", leaf(json!("object"))),
+        (
+            "properties",
+            Ordered::Object(ask.iter().map(|name| (name.clone(), value())).collect()),
+        ),
+        ("additionalProperties", leaf(json!(false))),
+    ]);
+    let mut properties = vec![("values".to_string(), values)];
     if step.is_manual() {
         let check = || {
             closed(vec![
@@ -163,9 +169,12 @@ pub fn draft_schema(runbook: &Runbook, step_index: usize, ask: &[String]) -> Ord
     closed(properties)
 }
 
-/// Enough completion tokens for the longest reply the schema allows, at
-/// about three characters a token, and no more: a reply that needs more is
-/// not following the contract.
+/// Enough completion tokens for the longest reply the schema allows, and
+/// no more: a server that constrains by the schema bounds every string by
+/// its `maxLength` and every list by its `maxItems`, and no token is
+/// shorter than a character, so a reply within the contract is never cut
+/// (a small model repeating `8888…` fills a string to its cap and stops).
+/// Whitespace between tokens is counted at a character per piece.
 pub fn max_tokens(schema: &Ordered) -> u32 {
     fn chars(s: &Ordered) -> usize {
         match s {
@@ -199,7 +208,7 @@ pub fn max_tokens(schema: &Ordered) -> u32 {
             }
         }
     }
-    (chars(schema) / 3 + 32) as u32
+    (chars(schema) + 32) as u32
 }
 
 #[cfg(test)]
@@ -242,6 +251,10 @@ steps:
         let values = props.get("values").unwrap();
         assert_eq!(values.get("properties").unwrap().keys(), ["namespace"]);
         assert_eq!(values.to_value()["additionalProperties"], json!(false));
+        assert!(
+            values.get("required").is_none(),
+            "a value the data lacks is left out"
+        );
         let v = s.to_value();
         assert_eq!(v["additionalProperties"], json!(false));
         assert_eq!(v["properties"]["stale"]["maxItems"], json!(2));
@@ -266,7 +279,7 @@ steps:
         );
         // A draft fits in a few hundred tokens.
         let (a, b) = (max_tokens(&s), max_tokens(&prose));
-        assert!((100..=450).contains(&a), "{a}");
-        assert!(a < b && b <= 800, "{b}");
+        assert!((200..=900).contains(&a), "{a}");
+        assert!(a < b && b <= 2_000, "{b}");
     }
 }
