@@ -151,6 +151,10 @@ impl From<&str> for DraftFailure {
 /// Prose, not debris: at least two words of letters, and letters for at
 /// least half of what is not space (`][{`, `1 — 20G`, `... — ...` are not).
 pub fn is_words(text: &str) -> bool {
+    // Control, bidi and invisible characters are no part of advice.
+    if sanitize_line(text, usize::MAX) != text {
+        return false;
+    }
     let words = text
         .split_whitespace()
         .filter(|w| w.chars().filter(|c| c.is_alphabetic()).count() >= 2)
@@ -170,7 +174,6 @@ pub fn accept(
     draft: ModelDraft,
     runbook: &Runbook,
     step_index: usize,
-    ctx: &Context,
 ) -> (ModelDraft, Vec<RejectedPart>) {
     let step = &runbook.steps[step_index];
     let used = step.variables();
@@ -216,6 +219,12 @@ pub fn accept(
         match assumption {
             None => reject(what, "names no assumption of the runbook"),
             Some(_) if !is_words(&flag.why) => reject(what, "its reason is not words"),
+            Some(a) if out.stale.iter().any(|s| &s.assumption == a) => {
+                reject(what, "names an assumption already flagged")
+            }
+            Some(_) if out.stale.len() >= crate::llm::schema::MAX_STALE => {
+                reject(what, "more stale flags than a draft may hold")
+            }
             Some(a) => out.stale.push(StaleFlag {
                 assumption: a.clone(),
                 why: flag.why,
@@ -254,43 +263,54 @@ pub fn accept(
                 reject(what.into(), "this step's commands come from the runbook");
             }
         }
-        return (out, rejected);
+        return (out, capped(rejected));
     }
-    // A program neither the guard nor this machine knows is no command.
-    let unknown = |c: &str| {
-        let program = c
-            .split_whitespace()
-            .find(|w| !w.contains('='))
-            .unwrap_or_default();
-        ctx.guard(c)
-            .reason
-            .strip_prefix("refused: ")
-            .is_some_and(|r| r.starts_with(crate::guard::UNKNOWN_PROGRAM))
-            && which::which(program).is_err()
+    // A prose step's model commands must at least be commands: one line
+    // of shell whose programs are known (the guard then decides what runs).
+    let mut command_or_reject = |what: &str, c: Option<&str>| -> bool {
+        match c.map(str::trim).filter(|c| !c.is_empty()) {
+            None => false,
+            Some(c) => match crate::guard::not_a_command(c) {
+                None => true,
+                Some(why) => {
+                    rejected.push(RejectedPart {
+                        what: what.to_string(),
+                        why: format!("{:?}: {why}", sanitize_line(c, 60)),
+                    });
+                    false
+                }
+            },
+        }
     };
-    out.preflight = draft.preflight.filter(|c| written(c.command.as_deref()));
-    out.verify = draft.verify.filter(|c| written(c.command.as_deref()));
-    out.action = draft.action.filter(|a| match a.command.as_deref() {
-        Some(c) if written(Some(c)) && unknown(c) => {
-            reject(
-                "action".into(),
-                &format!("{:?} is no command the guard knows", sanitize_line(c, 60)),
-            );
-            false
-        }
-        c => written(c),
-    });
-    out.rollback = draft.rollback.filter(|r| match r.command.as_deref() {
-        Some(c) if written(Some(c)) && unknown(c) => {
-            reject(
-                "rollback".into(),
-                &format!("{:?} is no command the guard knows", sanitize_line(c, 60)),
-            );
-            false
-        }
-        c => written(c),
-    });
-    (out, rejected)
+    out.preflight = draft
+        .preflight
+        .filter(|c| command_or_reject("preflight", c.command.as_deref()));
+    out.action = draft
+        .action
+        .filter(|a| command_or_reject("action", a.command.as_deref()));
+    out.verify = draft
+        .verify
+        .filter(|c| command_or_reject("verify", c.command.as_deref()));
+    out.rollback = draft
+        .rollback
+        .filter(|r| command_or_reject("rollback", r.command.as_deref()));
+    (out, capped(rejected))
+}
+
+/// At most this many rejected parts are listed (a reply of 300 junk values
+/// must not flood the card or the audit log); the rest are counted.
+const MAX_REJECTED: usize = 12;
+
+fn capped(mut rejected: Vec<RejectedPart>) -> Vec<RejectedPart> {
+    if rejected.len() > MAX_REJECTED {
+        let more = rejected.len() - (MAX_REJECTED - 1);
+        rejected.truncate(MAX_REJECTED - 1);
+        rejected.push(RejectedPart {
+            what: format!("{more} more parts"),
+            why: "not listed".into(),
+        });
+    }
+    rejected
 }
 
 /// A field of the wrong shape is dropped, not fatal.
@@ -453,17 +473,19 @@ pub fn compose(
         }
         // The model's own evidence is never proof: code must tie the value
         // to the incident in what the model was given (see incident_evidence).
+        // Where the state shows another value, the model's is a suggestion.
         let state = m.evidence.state.as_deref().map_or("", |s| s.redacted().0);
         let not_data = |line: &str| !crate::injection::suspicious_lines(line, 1).is_empty();
         let found = incident_evidence(
-            runbook,
             name,
             var,
             &value,
             ctx,
             [&m.evidence.alert, state],
             &not_data,
-        );
+            &current.candidates,
+        )
+        .filter(|_| shown.is_none());
         let text = match &found {
             Some(found) => format!("model, from: {found}"),
             None => "model, with nothing in the alert or state tying it to this incident".into(),
@@ -504,10 +526,12 @@ pub fn compose(
         // for `=` to pick, never rendered into a command, never in place
         // of a default or of what the state shows.
         if found.is_none() {
-            flags.push(format!(
-                "the model suggests {name}={}; nothing in the alert or state shows it (= picks it)",
-                sanitize_line(&value, 60)
-            ));
+            if shown.is_none() {
+                flags.push(format!(
+                    "the model suggests {name}={}; code did not find it in the alert or state (= picks it)",
+                    sanitize_line(&value, 60)
+                ));
+            }
             list_candidate(current, candidate(text));
             continue;
         }
@@ -746,7 +770,6 @@ steps:
     #[test]
     fn only_what_code_can_check_is_kept_and_the_rest_is_named() {
         let rb = runbook();
-        let ctx = Context::default();
         let draft = reply(serde_json::json!({
             "values": {
                 "namespace": {"value": "payments", "evidence": "x"},
@@ -763,7 +786,7 @@ steps:
             ],
             "notes": "][{"
         }));
-        let (kept, rejected) = accept(draft, &rb, 0, &ctx);
+        let (kept, rejected) = accept(draft, &rb, 0);
         assert_eq!(kept.values.keys().collect::<Vec<_>>(), ["namespace"]);
         assert_eq!(
             kept.stale
@@ -799,7 +822,6 @@ steps:
             ),
             &rb,
             0,
-            &ctx,
         );
         assert!(kept.is_empty());
         assert_eq!(rejected[0].what, "values.namespace");
@@ -811,7 +833,6 @@ steps:
             })),
             &rb,
             1,
-            &ctx,
         );
         assert!(kept.action.is_none());
         assert!(
@@ -819,5 +840,26 @@ steps:
             "kubectl is a program the guard knows"
         );
         assert_eq!(rejected[0].what, "action");
+        // One reply cannot flood the card or the log.
+        let mut values = serde_json::Map::new();
+        for i in 0..300 {
+            values.insert(
+                format!("v{i}"),
+                serde_json::json!({"value": "x", "evidence": "x"}),
+            );
+        }
+        let stale: Vec<_> = (0..300)
+            .map(|_| serde_json::json!({"assumption": 1, "why": "the context is wrong here"}))
+            .collect();
+        let (kept, rejected) = accept(
+            reply(serde_json::json!({"values": values, "stale": stale})),
+            &rb,
+            0,
+        );
+        assert_eq!(kept.stale.len(), 1);
+        assert_eq!(rejected.len(), MAX_REJECTED);
+        assert!(rejected.last().unwrap().what.ends_with("more parts"));
+        // Bidi and control characters are no words.
+        assert!(!is_words("ab cd \u{202e}\u{202e}\u{202e}\u{202e}"));
     }
 }

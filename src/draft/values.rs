@@ -406,28 +406,32 @@ fn extract(pattern: &str, state: &str) -> Option<(String, usize, String)> {
 
 /// What ties a model's value to this incident, found by code (SPEC §3).
 /// The model's own evidence is a hint, never proof; nor is the value merely
-/// appearing somewhere in the state: a healthy `kube-system/coredns` line
-/// must not verify `namespace=kube-system` for a crash loop in `payments`.
-/// A value is verified, in this order, by
+/// appearing somewhere in the state, even on a line about the incident:
+/// the model would choose which token of it (`41m` of a pod's row for a
+/// deployment, `/` of a healthy `df` row for a log directory). A value is
+/// verified, in this order, by
 ///
 /// 1. the engineer's `--var` of the variable (or one its `from` names);
 /// 2. an alert label of the variable's name (or one its `from` names);
 /// 3. the variable's own `extract` regex capturing exactly the value, in the
 ///    alert or the state (any match, not only the first);
-/// 4. a line of the alert or the state on which the value is a whole token
-///    and which carries the incident's signal ([`IncidentSignal`]).
+/// 4. a line that names the variable and gives it this value: `KEY: value`
+///    or `KEY=value` (quoted or not), KEY the variable's name or a label its
+///    `from` names, in any case, `-` and `_` alike;
+/// 5. the state read as this variable by code (a column of its name, see
+///    `pasted`): `read`, the variable's candidates from the state.
 ///
 /// `texts` are the (redacted) alert and state the model was given; a line
 /// that `excluded` says is not data (instruction-like text) never counts.
 /// Returns the evidence to show: what code found.
 pub fn incident_evidence(
-    runbook: &Runbook,
     name: &str,
     var: &Variable,
     value: &str,
     ctx: &Context,
     texts: [&str; 2],
     excluded: &dyn Fn(&str) -> bool,
+    read: &[Candidate],
 ) -> Option<String> {
     let from = |kind: &'static str| {
         var.from
@@ -461,105 +465,38 @@ pub fn incident_evidence(
             }
         }
     }
-    let signal = IncidentSignal::of(runbook, ctx);
-    texts
-        .iter()
-        .flat_map(|t| t.lines())
-        .find(|line| {
-            line.contains(value)
-                && !is_comment(line)
-                && has_token(line, value)
-                && signal.on(line)
-                && !excluded(line)
-        })
-        .map(|line| crate::sanitize::sanitize_line(line.trim(), 100).into_owned())
-}
-
-/// What the runbook says the incident looks like, to tell a line about it
-/// from any other line of the state:
-///
-/// - the `proceed_if` of the pre-flights that diagnose: every step up to
-///   and including the first one with an action (after an action,
-///   pre-flights check recovery, and a healthy line must not count);
-/// - the names of the alerts the runbook answers, and of the incident's
-///   alert, as whole words;
-/// - the status words its symptoms spell as the system prints them: words
-///   with a capital letter after the first character (`CrashLoopBackOff`,
-///   `NotReady`, `OOMKilled`, `FATAL`).
-pub struct IncidentSignal {
-    patterns: Vec<Regex>,
-    words: Vec<String>,
-}
-
-impl IncidentSignal {
-    pub fn of(runbook: &Runbook, ctx: &Context) -> IncidentSignal {
-        let diagnosis = runbook
-            .steps
-            .iter()
-            .position(|s| s.action.is_some())
-            .map_or(runbook.steps.len(), |i| i + 1);
-        let patterns = runbook.steps[..diagnosis]
-            .iter()
-            .filter_map(|s| s.preflight.as_ref()?.proceed_if.as_deref())
-            .filter_map(|p| Regex::new(p).ok())
-            .collect();
-        let mut words: Vec<String> = runbook.alerts.clone();
-        words.extend(ctx.alert.as_ref().and_then(|a| a.name()).map(String::from));
-        for symptom in &runbook.symptoms {
-            for w in symptom.split(|c: char| !c.is_ascii_alphanumeric()) {
-                if w.len() >= 3 && w.chars().skip(1).any(|c| c.is_ascii_uppercase()) {
-                    words.push(w.to_string());
-                }
-            }
+    let keys: Vec<String> = std::iter::once(name)
+        .chain(from("label"))
+        .chain(from("var"))
+        .map(|k| regex::escape(k).replace(r"\-", "[-_]").replace('_', "[-_]"))
+        .collect();
+    let named = Regex::new(&format!(
+        r#"(?i)(?:^|[\s,;{{(\["'])(?:{})["']?\s*[:=]\s*["']?{}(?:$|[\s,;)}}\]"'])"#,
+        keys.join("|"),
+        regex::escape(value)
+    ))
+    .ok()?;
+    for text in texts {
+        if let Some(line) = text
+            .lines()
+            .find(|line| named.is_match(line) && !is_comment(line) && !excluded(line))
+        {
+            return Some(crate::sanitize::sanitize_line(line.trim(), 100).into_owned());
         }
-        words.retain(|w| !w.is_empty());
-        words.sort();
-        words.dedup();
-        IncidentSignal { patterns, words }
     }
-
-    /// Does this line carry the signal?
-    pub fn on(&self, line: &str) -> bool {
-        self.patterns.iter().any(|p| p.is_match(line))
-            || self.words.iter().any(|w| has_word(line, w))
-    }
-}
-
-/// `word` in `line` with no letter, digit or `_` on either side.
-fn has_word(line: &str, word: &str) -> bool {
-    let inner = |c: char| c.is_alphanumeric() || c == '_';
-    line.match_indices(word).any(|(i, _)| {
-        !line[..i].chars().next_back().is_some_and(inner)
-            && !line[i + word.len()..].chars().next().is_some_and(inner)
-    })
+    // Not a value code only derived (a Deployment from its pod's name) or
+    // found contested: the engineer confirms those, whoever proposes them.
+    read.iter()
+        .find(|c| {
+            c.evidence.source == Source::State && !c.derived && !c.contested && c.value == value
+        })
+        .map(|c| c.evidence.text.clone())
 }
 
 /// A comment line (`#`, `//`): text someone wrote, not what a system printed.
 fn is_comment(line: &str) -> bool {
     let t = line.trim_start();
     t.starts_with('#') || t.starts_with("//")
-}
-
-/// Is `value` a whole token of `line`? Words are split at whitespace, then
-/// at quotes, brackets, `,;|=`; `kube-system/coredns` also yields its
-/// `/`-separated parts; a trailing `:` or `.` is not part of a token.
-/// `checkout` is not a token of `checkout-7d9f8c-xk2lq`.
-fn has_token(line: &str, value: &str) -> bool {
-    const SPLIT: &[char] = &[
-        '"', '\'', '`', ',', ';', '(', ')', '[', ']', '{', '}', '<', '>', '|', '=',
-    ];
-    let trim = |t: &'_ str| -> String {
-        t.trim_matches(SPLIT)
-            .trim_end_matches([':', '.'])
-            .to_string()
-    };
-    line.split_whitespace().any(|word| {
-        trim(word) == value
-            || word
-                .split(SPLIT)
-                .map(trim)
-                .any(|piece| piece == value || piece.split('/').any(|part| trim(part) == value))
-    })
 }
 
 /// The line around bytes `start..end` of `text`, trimmed and sanitized.
@@ -639,21 +576,6 @@ mod tests {
         assert!(d.validate("payments").is_ok());
         assert!(d.validate("-rf").is_err());
         assert!(d.validate("a b").is_err());
-    }
-
-    #[test]
-    fn whole_tokens_only() {
-        let line = r#"kube-system/coredns   deployment.apps/web  ns="payments", app=api: x."#;
-        for token in ["kube-system", "coredns", "web", "payments", "api", "x"] {
-            assert!(has_token(line, token), "{token}");
-        }
-        for part in ["kube", "system", "core", "deployment", "pay", "ap"] {
-            assert!(!has_token(line, part), "{part}");
-        }
-        assert!(!has_token("checkout-7d9f8c-xk2lq 0/1", "checkout"));
-        assert!(has_word("x KubePodCrashLooping, y", "KubePodCrashLooping"));
-        assert!(!has_word("NotCrashLoopBackOffReally", "CrashLoopBackOff"));
-        assert!(is_comment("  # note") && is_comment("// note") && !is_comment("a # b"));
     }
 
     #[test]

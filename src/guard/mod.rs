@@ -72,6 +72,43 @@ fn builtin() -> &'static Guard {
     DEFAULT.get_or_init(Guard::default)
 }
 
+/// Is this line a command at all, whether or not the guard would run it:
+/// one line that parses as shell, each of whose programs the guard knows
+/// (allowed or refused by name) or `which` finds. Prose (`Check the
+/// dashboard`), `N/A`, `(none)` and an unclosed quote (`the pipeline's
+/// deploy`) are not. None when it is; else why not.
+pub fn not_a_command(line: &str) -> Option<String> {
+    if line.contains(['\n', '\r']) {
+        return Some("more than one line".into());
+    }
+    let commands = match lexer::parse(line) {
+        Ok(c) if !c.is_empty() => c,
+        Ok(_) => return Some("empty".into()),
+        Err(e) => return Some(format!("not a shell command ({e})")),
+    };
+    let guard = builtin();
+    for command in &commands {
+        let Some(first) = command.words.first() else {
+            continue;
+        };
+        let name = program_name(&first.text).unwrap_or(&first.text);
+        let known = guard.programs.contains_key(name)
+            || guard.refuse.contains_key(name)
+            || guard
+                .refuse_prefixes
+                .iter()
+                .any(|(p, _)| name.starts_with(p.as_str()))
+            || (!first.text.contains('/') && which::which(&first.text).is_ok());
+        if !known {
+            return Some(format!(
+                "{} is no program the guard or this machine knows",
+                quote(&first.text)
+            ));
+        }
+    }
+    None
+}
+
 /// Would stepguard run this command line? Uses the built-in allowlist.
 pub fn check(command: &str) -> Decision {
     builtin().check(command)

@@ -233,8 +233,10 @@ impl ModelClient {
             r = tokio::time::timeout(self.deadline, work) => r.map_err(|_| ModelError::Deadline(self.deadline))??,
             () = cancelled => return Err(ModelError::Cancelled),
         };
-        // A reply cut at the cap is no answer to keep.
-        if let Some(cache) = self.cache.as_ref().filter(|_| !reply.cut()) {
+        // A reply cut at the cap, or with no JSON object, is no answer to
+        // keep: asking again may do better.
+        let keep = !reply.cut() && super::reply::holds_object(&reply.text);
+        if let Some(cache) = self.cache.as_ref().filter(|_| keep) {
             let _ = cache.put(
                 &digest,
                 &CachedReply {
@@ -419,9 +421,19 @@ impl ModelClient {
             if let Some(delta) = delta.filter(|d| !d.is_empty()) {
                 pieces += 1;
                 text.push_str(delta);
-                if after_close.is_none() && object.as_mut().is_some_and(|o| o.feed(delta)) {
-                    finished = true;
-                    after_close = Some(0);
+                if let Some(o) = object.as_mut().filter(|_| after_close.is_none()) {
+                    let mut from = text.len() - delta.len();
+                    while let Some(end) = o.feed(&text[from..]) {
+                        // Only a JSON object closes the reply: `{deployment}`
+                        // in prose before it does not; scanning goes on after it.
+                        if o.holds_object(&text) {
+                            finished = true;
+                            after_close = Some(0);
+                            break;
+                        }
+                        *o = ObjectEnd::at(end);
+                        from = end;
+                    }
                 }
                 if let Some(tx) = progress {
                     let tail: String = text
@@ -467,18 +479,46 @@ pub const OBJECT_COMPLETE: &str = "object_complete";
 const EVENTS_AFTER_CLOSE: u32 = 8;
 
 /// Where a streamed JSON object closes: braces counted outside strings.
+/// Offsets are into the whole reply.
 #[derive(Default)]
 struct ObjectEnd {
     depth: u32,
     started: bool,
     in_string: bool,
     escaped: bool,
+    /// Bytes of the reply before the next piece.
+    fed: usize,
+    /// Where the object began.
+    start: usize,
 }
 
 impl ObjectEnd {
-    /// Feed the next piece; true once the first object has closed.
-    fn feed(&mut self, piece: &str) -> bool {
-        for c in piece.chars() {
+    /// A scanner for the reply from byte `fed` on.
+    fn at(fed: usize) -> Self {
+        ObjectEnd {
+            fed,
+            ..ObjectEnd::default()
+        }
+    }
+
+    /// Is the reply, from where this object began, one JSON object?
+    fn holds_object(&self, text: &str) -> bool {
+        text.get(self.start..).is_some_and(|t| {
+            matches!(
+                serde_json::Deserializer::from_str(t)
+                    .into_iter::<Value>()
+                    .next(),
+                Some(Ok(Value::Object(_)))
+            )
+        })
+    }
+
+    /// Feed the next piece; once the first object has closed, the offset
+    /// just after its closing brace.
+    fn feed(&mut self, piece: &str) -> Option<usize> {
+        let base = self.fed;
+        self.fed += piece.len();
+        for (i, c) in piece.char_indices() {
             if self.in_string {
                 match c {
                     _ if self.escaped => self.escaped = false,
@@ -491,19 +531,22 @@ impl ObjectEnd {
             match c {
                 '"' if self.started => self.in_string = true,
                 '{' => {
+                    if !self.started {
+                        self.start = base + i;
+                    }
                     self.started = true;
                     self.depth += 1;
                 }
                 '}' if self.started => {
                     self.depth -= 1;
                     if self.depth == 0 {
-                        return true;
+                        return Some(base + i + 1);
                     }
                 }
                 _ => {}
             }
         }
-        false
+        None
     }
 }
 
@@ -585,7 +628,7 @@ mod tests {
     fn the_object_ends_where_its_braces_close() {
         let ends = |pieces: &[&str]| {
             let mut o = ObjectEnd::default();
-            pieces.iter().position(|p| o.feed(p))
+            pieces.iter().position(|p| o.feed(p).is_some())
         };
         assert_eq!(ends(&["{\"a\": {", "\"b\": 1}", "}", "\n\n"]), Some(2));
         // Braces and quotes inside strings do not count.
@@ -593,5 +636,15 @@ mod tests {
         // Prose before the object, and an unclosed object.
         assert_eq!(ends(&["Sure: ", "{}"]), Some(1));
         assert_eq!(ends(&["{\"a\": \"", "}"]), None);
+        // The offset is into the whole reply, and what closed is checked.
+        let text = "Here is {deployment}: {\"values\": {}}";
+        let mut o = ObjectEnd::default();
+        let end = o.feed(text).unwrap();
+        assert_eq!(&text[..end], "Here is {deployment}");
+        assert!(!o.holds_object(text));
+        let mut o = ObjectEnd::at(end);
+        let end = o.feed(&text[end..]).unwrap();
+        assert_eq!(end, text.len());
+        assert!(o.holds_object(text));
     }
 }

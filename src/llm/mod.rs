@@ -127,7 +127,7 @@ impl Drafter {
         }
         let draft = parse_reply(&reply.text)
             .map_err(|e| fail(format!("the model's reply is not a draft: {e}"), &metrics))?;
-        let (draft, rejected) = accept(draft, &job.runbook, job.step_index, &job.ctx);
+        let (draft, rejected) = accept(draft, &job.runbook, job.step_index);
         metrics.rejected = rejected;
         if draft.is_empty() {
             let why = match metrics.rejected.as_slice() {

@@ -25,12 +25,18 @@ const DRAFT_KEYS: [&str; 7] = [
 
 /// Raw line breaks and tabs inside strings escaped: small models write
 /// them (JSON forbids them), and one should not cost the whole reply.
+/// The scan starts at the first `{`: a quote in prose before the object
+/// (`a 6" answer:`) is not a string.
 fn escape_raw_controls(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.contains(['\n', '\r', '\t']) {
+    let Some(first) = text.find('{') else {
+        return text.into();
+    };
+    if !text[first..].contains(['\n', '\r', '\t']) {
         return text.into();
     }
     let (mut out, mut in_string, mut escaped) = (String::with_capacity(text.len()), false, false);
-    for c in text.chars() {
+    out.push_str(&text[..first]);
+    for c in text[first..].chars() {
         match c {
             '\n' | '\r' | '\t' if in_string => out.push_str(match c {
                 '\n' => "\\n",
@@ -82,6 +88,18 @@ pub fn parse_reply(text: &str) -> Result<ModelDraft, String> {
     }
 }
 
+/// Does the reply hold a JSON object at all (a reply worth keeping)?
+pub fn holds_object(text: &str) -> bool {
+    text.match_indices('{').any(|(i, _)| {
+        matches!(
+            serde_json::Deserializer::from_str(&text[i..])
+                .into_iter::<Value>()
+                .next(),
+            Some(Ok(Value::Object(_)))
+        )
+    })
+}
+
 /// Does the reply's JSON object carry the contract's keys (`values`,
 /// `stale`, `notes`), whatever their contents?
 pub fn has_contract_keys(text: &str) -> bool {
@@ -108,6 +126,10 @@ mod tests {
         let broken = "{\"values\": {\"deployment\": {\"value\": \"x\"}}, \"notes\": oops";
         assert!(parse_reply(broken).is_err());
         assert!(!has_contract_keys(broken));
+        // A quote in prose before the object is no string.
+        let prose =
+            "Here is the 6\" answer:\n{\n  \"values\": {},\n  \"stale\": [],\n  \"notes\": \"\"\n}";
+        assert!(has_contract_keys(prose));
         // Escapes and quotes inside strings stay as they were.
         let quoted =
             "```json\n{\"values\": {}, \"stale\": [], \"notes\": \"say \\\"hi\\\"\tnow\"}\n```";

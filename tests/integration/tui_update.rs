@@ -626,6 +626,29 @@ fn a_model_value_without_evidence_is_only_a_suggestion() {
     update(&mut m, key('p'));
     assert!(m.prompt().is_none());
     assert_eq!(index(&m), 0);
+    // `=` offers the suggestion; picked, it is the engineer's, recorded so.
+    update(&mut m, key('='));
+    update(&mut m, code(KeyCode::Down));
+    let effects = update(&mut m, code(KeyCode::Enter));
+    let set = effects.iter().find_map(|e| match e {
+        Effect::Audit(Event::Value {
+            name, value, found, ..
+        }) => Some((name.clone(), value.clone(), found.is_none())),
+        _ => None,
+    });
+    assert_eq!(
+        set,
+        Some(("ns".into(), "payments".into(), true)),
+        "{effects:?}"
+    );
+    let card = &m.walk.as_ref().unwrap().card;
+    assert!(card
+        .preflight
+        .as_ref()
+        .unwrap()
+        .command
+        .contains("payments"));
+    assert!(card.missing.is_empty());
 }
 
 #[test]

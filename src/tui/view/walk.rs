@@ -388,9 +388,13 @@ fn card_lines(model: &Model, walk: &Walk, theme: Theme) -> (Vec<Line<'static>>, 
                 .iter()
                 .filter(|c| Some(&c.value) != v.value.as_ref())
                 .take(4)
-                .map(|c| match c.line {
-                    Some(n) => format!("{} (line {n})", c.value),
-                    None => c.value.clone(),
+                .map(|c| match (c.line, c.evidence.source) {
+                    (Some(n), _) => format!("{} (line {n})", c.value),
+                    // A model's suggestion says so: nothing code found.
+                    (None, crate::draft::Source::Model) => {
+                        format!("{} (model's suggestion)", c.value)
+                    }
+                    (None, _) => c.value.clone(),
                 })
                 .collect();
             if !others.is_empty() {
