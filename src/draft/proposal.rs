@@ -222,7 +222,7 @@ pub fn accept(
             Some(a) if out.stale.iter().any(|s| &s.assumption == a) => {
                 reject(what, "names an assumption already flagged")
             }
-            Some(_) if out.stale.len() >= crate::llm::schema::MAX_STALE => {
+            Some(_) if out.stale.len() >= MAX_STALE => {
                 reject(what, "more stale flags than a draft may hold")
             }
             Some(a) => out.stale.push(StaleFlag {
@@ -296,6 +296,9 @@ pub fn accept(
         .filter(|r| command_or_reject("rollback", r.command.as_deref()));
     (out, capped(rejected))
 }
+
+/// At most this many stale flags in a draft (the schema says so too).
+pub const MAX_STALE: usize = 2;
 
 /// At most this many rejected parts are listed (a reply of 300 junk values
 /// must not flood the card or the audit log); the rest are counted.

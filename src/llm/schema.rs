@@ -17,7 +17,7 @@ pub const EVIDENCE_CHARS: usize = 120;
 pub const WHY_CHARS: usize = 100;
 pub const NOTES_CHARS: usize = 160;
 pub const COMMAND_CHARS: usize = 160;
-pub const MAX_STALE: usize = 2;
+pub use crate::draft::proposal::MAX_STALE;
 
 /// A JSON value whose objects keep their keys in the order written.
 #[derive(Debug, Clone, PartialEq)]
