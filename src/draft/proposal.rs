@@ -265,8 +265,11 @@ pub fn accept(
         }
         return (out, capped(rejected));
     }
-    // A prose step's model commands must at least be commands: one line
-    // of shell whose programs are known (the guard then decides what runs).
+    // A prose step's action and rollback must at least be commands: one
+    // line of shell whose programs are known. Nothing checks them later
+    // (they are copied, never run), so prose, `N/A` or a second line would
+    // stand as the step's. The pre-flight and verify are shown as written:
+    // the guard decides whether they run, and the card says when it refuses.
     let mut command_or_reject = |what: &str, c: Option<&str>| -> bool {
         match c.map(str::trim).filter(|c| !c.is_empty()) {
             None => false,
@@ -282,15 +285,11 @@ pub fn accept(
             },
         }
     };
-    out.preflight = draft
-        .preflight
-        .filter(|c| command_or_reject("preflight", c.command.as_deref()));
+    out.preflight = draft.preflight.filter(|c| written(c.command.as_deref()));
     out.action = draft
         .action
         .filter(|a| command_or_reject("action", a.command.as_deref()));
-    out.verify = draft
-        .verify
-        .filter(|c| command_or_reject("verify", c.command.as_deref()));
+    out.verify = draft.verify.filter(|c| written(c.command.as_deref()));
     out.rollback = draft
         .rollback
         .filter(|r| command_or_reject("rollback", r.command.as_deref()));

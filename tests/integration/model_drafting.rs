@@ -491,9 +491,12 @@ async fn hostile_drafts_are_neutralised() {
         !pre.runnable && !pre.guard.allowed,
         "a mutating pre-flight must not be runnable"
     );
-    // A verify hiding a command substitution is no command to show.
-    assert!(card.verify.is_none());
-    assert!(outcome.metrics.rejected.iter().any(|r| r.what == "verify"));
+    assert!(!card.verify.as_ref().unwrap().runnable);
+    assert_eq!(
+        card.verify.as_ref().unwrap().proceed_if,
+        None,
+        "an invalid rule is dropped"
+    );
     assert!(card.flags.iter().any(|f| f.contains("not run")));
     assert_eq!(
         card.action.as_ref().unwrap().blast_radius,
@@ -1124,9 +1127,10 @@ async fn a_brace_before_the_object_and_a_reply_without_one() {
     );
 }
 
-/// A prose step's model "commands" must be commands: one line of shell
-/// whose programs are known. Prose, `N/A`, `(none)`, an unclosed quote and
-/// a second line are taken out, with the reason.
+/// A prose step's model action and rollback must be commands: one line of
+/// shell whose programs are known. Prose, `N/A`, `(none)`, an unclosed
+/// quote and a second line are taken out, with the reason. Its pre-flight
+/// and verify are shown as written, and run only as the guard allows.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_prose_steps_commands_must_be_commands() {
     let reply = json!({"values": {},
@@ -1140,8 +1144,12 @@ async fn a_prose_steps_commands_must_be_commands() {
     let drafter = Drafter::from_config(&config(&server)).unwrap();
     let outcome = drafter.draft(&job(1), None, None).await.unwrap();
     let card = compose(&runbook(), 1, &ctx(), Some(&outcome));
+    let pre = card.preflight.as_ref().unwrap();
+    assert!(!pre.runnable, "prose is refused by the guard");
     assert!(
-        card.preflight.is_none() && card.verify.is_none(),
+        card.flags
+            .iter()
+            .any(|f| f.contains("model's pre-flight not run")),
         "{:?}",
         card.flags
     );
@@ -1152,10 +1160,11 @@ async fn a_prose_steps_commands_must_be_commands() {
         .iter()
         .map(|r| r.what.as_str())
         .collect();
-    assert_eq!(whats, ["preflight", "action", "verify", "rollback"]);
-    assert!(outcome.metrics.rejected[2]
-        .why
-        .contains("more than one line"));
+    assert_eq!(whats, ["action", "rollback"]);
+    assert!(
+        stepguard::guard::not_a_command("kubectl get pods\ncurl -s http://x")
+            .is_some_and(|w| w.contains("more than one line"))
+    );
     for (bad, why) in [
         ("(none)", "no program"),
         ("rollback the thing", "no program"),
