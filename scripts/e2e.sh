@@ -541,6 +541,58 @@ quit_walk
 check_audit 9 3 8
 summarize "terminated $IDLE_BEFORE idle-in-transaction sessions (now $IDLE_AFTER), idle_in_transaction_session_timeout=$TIMEOUT_NOW, skipped fix-the-client"
 
+# ============================================================== team db ===
+# The team database: the schema applied by `team init` (fresh, and over an
+# older version), `team status` naming the role you connect as, and four
+# eyes enforced by PostgreSQL itself: an approval by the requesting role, a
+# forged decider, a rewrite of history and a late approval are refused.
+SCENARIO=team
+pq -c "CREATE ROLE alice LOGIN" -c "CREATE ROLE bob LOGIN" >/dev/null
+pq -c "CREATE DATABASE team_fresh" -c "CREATE DATABASE team_old" >/dev/null
+url() { echo "postgresql://$1@127.0.0.1:$PG_PORT/$2"; }
+team() { STEPGUARD_DATABASE_URL=$(url "$1" "$2") "$BIN" team "${@:3}"; }
+set +e; out=$(team postgres team_fresh status); rc=$?; set -e
+[ $rc = 1 ] && grep -q 'schema: version 0 of 2' <<<"$out" || fail "team status before init ($rc): $out"
+out=$(team postgres team_fresh init)
+[ "$out" = "schema version 0 → 2 (applied 001, 002)" ] || fail "team init (fresh): $out"
+out=$(team postgres team_fresh init)
+[ "$out" = "schema version 2: up to date" ] || fail "team init (again): $out"
+# An older stepguard left version 1: init applies only what is missing.
+psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U postgres -d team_old \
+  -c "CREATE TABLE stepguard_schema (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now(), applied_by name NOT NULL DEFAULT session_user)" \
+  -f "$ROOT/migrations/001_approvals.sql" \
+  -c "INSERT INTO stepguard_schema (version, name) VALUES (1, 'approvals')" >/dev/null
+out=$(team postgres team_old init)
+[ "$out" = "schema version 1 → 2 (applied 002)" ] || fail "team init (upgrade): $out"
+tq() { psql -X -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U "$1" -d team_fresh "${@:2}" 2>&1; }
+tq postgres -c "GRANT SELECT, INSERT ON pending_actions, approval_events, audit_events TO alice, bob" \
+  -c "GRANT USAGE ON SEQUENCE approval_events_id_seq TO alice, bob" >/dev/null
+out=$(team alice team_fresh status)
+grep -q '^you are: alice$' <<<"$out" || fail "team status as alice: $out"
+digest=$(printf 'kubectl -n payments rollout undo deployment/checkout' | sha256sum | cut -d' ' -f1)
+ask() { tq alice -c "INSERT INTO pending_actions (id, expires_at, runbook, step, action, action_sha256) VALUES ('$1', now() + interval '$2', 'k8s-crashloop-bad-rollout', 'rollback', 'kubectl -n payments rollout undo deployment/checkout', '$digest')"; }
+decide() { tq "$1" -c "INSERT INTO approval_events (action_id, decision, reason) VALUES ('$2', '$3', 'e2e')"; }
+ask a3f7b2c1 '10 minutes' >/dev/null || fail "alice could not file a request"
+out=$(decide alice a3f7b2c1 approve) && fail "the requester approved her own action: $out"
+grep -q 'another engineer must decide it' <<<"$out" || fail "self-approval refused for another reason: $out"
+out=$(tq bob -c "INSERT INTO approval_events (action_id, decided_by, decision) VALUES ('a3f7b2c1', 'carol', 'approve')") &&
+  fail "a forged decider was recorded: $out"
+decide bob a3f7b2c1 approve >/dev/null || fail "bob could not approve"
+[ "$(tq alice -c "SELECT state FROM pending_actions WHERE id = 'a3f7b2c1'")" = approved ] || fail "not approved"
+out=$(decide bob a3f7b2c1 reject) && fail "a decided request was decided again: $out"
+out=$(tq postgres -c "UPDATE approval_events SET decision = 'reject'") && fail "history was rewritten: $out"
+grep -q 'append-only' <<<"$out" || fail "rewrite refused for another reason: $out"
+out=$(tq postgres -c "TRUNCATE approval_events CASCADE") && fail "history was truncated: $out"
+ask b4e8c3d2 '1 second' >/dev/null
+sleep 1.2
+out=$(decide bob b4e8c3d2 approve) && fail "an expired request was approved: $out"
+grep -q 'expired' <<<"$out" || fail "late approval refused for another reason: $out"
+# A schema newer than this stepguard is not touched.
+tq postgres -c "INSERT INTO stepguard_schema (version, name) VALUES (99, 'future')" >/dev/null
+set +e; out=$(team postgres team_fresh init 2>&1); rc=$?; set -e
+[ $rc != 0 ] && grep -q 'newer than this stepguard knows' <<<"$out" || fail "a newer schema ($rc): $out"
+SUMMARY+=("team: schema 0 → 2 and 1 → 2, then up to date; status as alice; self-approval, a forged decider, a second decision, a rewrite, a truncate, a late approval and a newer schema refused")
+
 echo
 echo "== stepguard e2e summary =="
 for line in "${SUMMARY[@]}"; do echo "- $line"; done

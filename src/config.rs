@@ -91,6 +91,19 @@ pub struct ConfigFile {
     /// repository, set once. `~/` is the home directory.
     #[serde(default)]
     pub runbooks: Vec<PathBuf>,
+    /// The team database (approvals, the team's audit).
+    #[serde(default)]
+    pub team: FileTeam,
+}
+
+/// The `team:` section of the config file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileTeam {
+    /// A PostgreSQL URL (`postgresql://alice@db.internal/stepguard`);
+    /// `STEPGUARD_DATABASE_URL` wins over it. Each engineer uses their own
+    /// role: it is who they are to the team.
+    pub database_url: Option<String>,
 }
 
 /// `~/…` made absolute with the home directory.

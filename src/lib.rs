@@ -24,6 +24,7 @@ pub mod sanitize;
 pub mod session;
 pub mod standing;
 pub mod stats;
+pub mod team;
 pub mod tui;
 pub mod verdict;
 pub mod words;

@@ -8,6 +8,7 @@ pub mod inputs;
 mod rules;
 mod run;
 mod sessions;
+mod team;
 
 use std::path::PathBuf;
 
@@ -71,6 +72,11 @@ pub enum Command {
         pgid: u32,
         parent: u32,
         scratch: Option<PathBuf>,
+    },
+    /// The team database (PostgreSQL): `init` applies the schema, `status` says who you are.
+    Team {
+        #[command(subcommand)]
+        command: team::TeamCommand,
     },
     /// Standing rules: read-only forms the guard does not know, allowed by you.
     Rules {
@@ -230,6 +236,7 @@ pub fn dispatch(cli: Cli, runtime: &mut Runtime) -> Result<u8> {
         }
         Some(Command::Stats { json, screen }) => sessions::stats(json, screen),
         Some(Command::Rules { command }) => rules::rules(command),
+        Some(Command::Team { command }) => team::team(runtime, command),
         Some(Command::Reap {
             pgid,
             parent,

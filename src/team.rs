@@ -1,0 +1,167 @@
+//! The team database: PostgreSQL, where a second engineer's approval and
+//! the team's audit live. Identity is the role each engineer connects as
+//! (`session_user`), checked by the database, never a typed name. The
+//! schema is versioned: `migrations/NNN_name.sql`, applied in order, once,
+//! by `stepguard team init`.
+
+use tokio_postgres::{Client, NoTls};
+
+/// The schema's versions, in order: (version, name, SQL).
+pub const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (
+        1,
+        "approvals",
+        include_str!("../migrations/001_approvals.sql"),
+    ),
+    (
+        2,
+        "team_audit",
+        include_str!("../migrations/002_team_audit.sql"),
+    ),
+];
+
+/// The schema version this stepguard writes and reads.
+pub fn latest() -> i32 {
+    MIGRATIONS.last().map_or(0, |m| m.0)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TeamError {
+    #[error(
+        "no team database: set team.database_url in the config file, or STEPGUARD_DATABASE_URL"
+    )]
+    NotConfigured,
+    #[error("cannot connect to the team database: {0}")]
+    Connect(String),
+    #[error("the team database: {0}")]
+    Db(String),
+    #[error("the team database is at schema version {found}, newer than this stepguard knows ({known}): upgrade stepguard")]
+    Newer { found: i32, known: i32 },
+}
+
+fn db(e: tokio_postgres::Error) -> TeamError {
+    // The server's own message (a trigger's refusal reads as written).
+    TeamError::Db(match e.as_db_error() {
+        Some(d) => d.message().to_string(),
+        None => e.to_string(),
+    })
+}
+
+/// Connect; the connection is driven on the runtime until the client drops.
+pub async fn connect(url: &str) -> Result<Client, TeamError> {
+    let (client, connection) = tokio_postgres::connect(url, NoTls).await.map_err(|e| {
+        TeamError::Connect(crate::sanitize::sanitize_line(&e.to_string(), 300).into_owned())
+    })?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(client)
+}
+
+const VERSIONS: &str = "CREATE TABLE IF NOT EXISTS stepguard_schema (\
+    version integer PRIMARY KEY, \
+    name text NOT NULL, \
+    applied_at timestamptz NOT NULL DEFAULT now(), \
+    applied_by name NOT NULL DEFAULT session_user)";
+
+/// The version the database is at (0: none applied).
+async fn version(client: &impl tokio_postgres::GenericClient) -> Result<i32, TeamError> {
+    let exists: bool = client
+        .query_one("SELECT to_regclass('stepguard_schema') IS NOT NULL", &[])
+        .await
+        .map_err(db)?
+        .get(0);
+    if !exists {
+        return Ok(0);
+    }
+    let row = client
+        .query_one(
+            "SELECT coalesce(max(version), 0) FROM stepguard_schema",
+            &[],
+        )
+        .await
+        .map_err(db)?;
+    Ok(row.get(0))
+}
+
+/// Apply the migrations the database lacks, in one transaction, under an
+/// advisory lock (two engineers running `team init` at once apply each
+/// once). Returns (the version before, the versions applied).
+pub async fn init(client: &mut Client) -> Result<(i32, Vec<i32>), TeamError> {
+    let tx = client.transaction().await.map_err(db)?;
+    // The lock's key: the first 8 bytes of "stepguard", as a bigint.
+    tx.execute("SELECT pg_advisory_xact_lock(8319385945106637170)", &[])
+        .await
+        .map_err(db)?;
+    tx.batch_execute(VERSIONS).await.map_err(db)?;
+    // Every engineer's `team status` reads the version.
+    tx.batch_execute("GRANT SELECT ON stepguard_schema TO PUBLIC")
+        .await
+        .map_err(db)?;
+    let before = version(&tx).await?;
+    if before > latest() {
+        return Err(TeamError::Newer {
+            found: before,
+            known: latest(),
+        });
+    }
+    let mut applied = Vec::new();
+    for (v, name, sql) in MIGRATIONS.iter().filter(|m| m.0 > before) {
+        tx.batch_execute(sql)
+            .await
+            .map_err(|e| TeamError::Db(format!("migration {v:03}_{name}: {}", db(e))))?;
+        tx.execute(
+            "INSERT INTO stepguard_schema (version, name) VALUES ($1, $2)",
+            &[v, name],
+        )
+        .await
+        .map_err(db)?;
+        applied.push(*v);
+    }
+    tx.commit().await.map_err(db)?;
+    Ok((before, applied))
+}
+
+/// What `team status` says.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Status {
+    /// The role this connection is: who you are to the team.
+    pub role: String,
+    pub database: String,
+    pub server_version: String,
+    pub schema_version: i32,
+    pub latest: i32,
+}
+
+pub async fn status(client: &Client) -> Result<Status, TeamError> {
+    let row = client
+        .query_one(
+            "SELECT session_user::text, current_database()::text, current_setting('server_version')",
+            &[],
+        )
+        .await
+        .map_err(db)?;
+    Ok(Status {
+        role: row.get(0),
+        database: row.get(1),
+        server_version: row.get(2),
+        schema_version: version(client).await?,
+        latest: latest(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_numbered_in_order_from_one() {
+        for (i, (v, name, sql)) in MIGRATIONS.iter().enumerate() {
+            assert_eq!(*v, i as i32 + 1, "{name}");
+            assert!(!sql.trim().is_empty(), "{name}");
+        }
+        // The lock key is the first 8 bytes of "stepguard", as the comment says.
+        let key = b"stepguar".iter().fold(0i64, |k, b| (k << 8) | *b as i64);
+        assert_eq!(key, 8319385945106637170);
+    }
+}
