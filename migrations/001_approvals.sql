@@ -19,6 +19,26 @@ CREATE TABLE pending_actions (
     CHECK (expires_at > requested_at)
 );
 
+-- A request is filed as the role that files it, now, and starts pending:
+-- no client may name another requester (then approve "their" request) or
+-- file one already approved.
+CREATE FUNCTION stepguard_check_request() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.requested_by <> session_user THEN
+        RAISE EXCEPTION 'a request is filed as the role that files it (%), not as %',
+            session_user, NEW.requested_by;
+    END IF;
+    IF NEW.state <> 'pending' THEN
+        RAISE EXCEPTION 'a request starts pending, not %', NEW.state;
+    END IF;
+    NEW.requested_at := now();
+    RETURN NEW;
+END $$;
+
+CREATE TRIGGER stepguard_check_request BEFORE INSERT ON pending_actions
+    FOR EACH ROW EXECUTE FUNCTION stepguard_check_request();
+
 CREATE TABLE approval_events (
     id          bigserial PRIMARY KEY,
     action_id   text NOT NULL REFERENCES pending_actions (id),

@@ -573,6 +573,12 @@ digest=$(printf 'kubectl -n payments rollout undo deployment/checkout' | sha256s
 ask() { tq alice -c "INSERT INTO pending_actions (id, expires_at, runbook, step, action, action_sha256) VALUES ('$1', now() + interval '$2', 'k8s-crashloop-bad-rollout', 'rollback', 'kubectl -n payments rollout undo deployment/checkout', '$digest')"; }
 decide() { tq "$1" -c "INSERT INTO approval_events (action_id, decision, reason) VALUES ('$2', '$3', 'e2e')"; }
 ask a3f7b2c1 '10 minutes' >/dev/null || fail "alice could not file a request"
+out=$(tq alice -c "INSERT INTO pending_actions (id, requested_by, expires_at, runbook, step, action, action_sha256) VALUES ('c5f9d4e3', 'bob', now() + interval '10 minutes', 'r', 's', 'a', '$digest')") &&
+  fail "alice filed a request as bob: $out"
+grep -q 'filed as the role that files it' <<<"$out" || fail "a forged requester refused for another reason: $out"
+out=$(tq alice -c "INSERT INTO pending_actions (id, state, expires_at, runbook, step, action, action_sha256) VALUES ('d6a0e5f4', 'approved', now() + interval '10 minutes', 'r', 's', 'a', '$digest')") &&
+  fail "alice filed a request already approved: $out"
+grep -q 'starts pending' <<<"$out" || fail "a pre-approved request refused for another reason: $out"
 out=$(decide alice a3f7b2c1 approve) && fail "the requester approved her own action: $out"
 grep -q 'another engineer must decide it' <<<"$out" || fail "self-approval refused for another reason: $out"
 out=$(tq bob -c "INSERT INTO approval_events (action_id, decided_by, decision) VALUES ('a3f7b2c1', 'carol', 'approve')") &&
@@ -591,7 +597,7 @@ grep -q 'expired' <<<"$out" || fail "late approval refused for another reason: $
 tq postgres -c "INSERT INTO stepguard_schema (version, name) VALUES (99, 'future')" >/dev/null
 set +e; out=$(team postgres team_fresh init 2>&1); rc=$?; set -e
 [ $rc != 0 ] && grep -q 'newer than this stepguard knows' <<<"$out" || fail "a newer schema ($rc): $out"
-SUMMARY+=("team: schema 0 → 2 and 1 → 2, then up to date; status as alice; self-approval, a forged decider, a second decision, a rewrite, a truncate, a late approval and a newer schema refused")
+SUMMARY+=("team: schema 0 → 2 and 1 → 2, then up to date; status as alice; a forged requester, a pre-approved request, self-approval, a forged decider, a second decision, a rewrite, a truncate, a late approval and a newer schema refused")
 
 echo
 echo "== stepguard e2e summary =="
