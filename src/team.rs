@@ -41,10 +41,12 @@ pub enum TeamError {
 
 fn db(e: tokio_postgres::Error) -> TeamError {
     // The server's own message (a trigger's refusal reads as written).
-    TeamError::Db(match e.as_db_error() {
+    let message = match e.as_db_error() {
         Some(d) => d.message().to_string(),
         None => e.to_string(),
-    })
+    };
+    // The server's text may quote what a client inserted: never raw.
+    TeamError::Db(crate::sanitize::sanitize_line(&message, 300).into_owned())
 }
 
 /// Connect; the connection is driven on the runtime until the client drops.

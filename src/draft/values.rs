@@ -465,23 +465,33 @@ pub fn incident_evidence(
             }
         }
     }
+    // The key as written, `-` and `_` alike (`log-dir`, `log_dir`).
+    let key = |k: &str| -> String {
+        k.chars()
+            .map(|c| match c {
+                '-' | '_' => "[-_]".to_string(),
+                c => regex::escape(&c.to_string()),
+            })
+            .collect()
+    };
     let keys: Vec<String> = std::iter::once(name)
         .chain(from("label"))
         .chain(from("var"))
-        .map(|k| regex::escape(k).replace(r"\-", "[-_]").replace('_', "[-_]"))
+        .map(key)
         .collect();
     let named = Regex::new(&format!(
         r#"(?i)(?:^|[\s,;{{(\["'])(?:{})["']?\s*[:=]\s*["']?{}(?:$|[\s,;)}}\]"'])"#,
         keys.join("|"),
         regex::escape(value)
-    ))
-    .ok()?;
-    for text in texts {
-        if let Some(line) = text
-            .lines()
-            .find(|line| named.is_match(line) && !is_comment(line) && !excluded(line))
-        {
-            return Some(crate::sanitize::sanitize_line(line.trim(), 100).into_owned());
+    ));
+    if let Ok(named) = named {
+        for text in texts {
+            if let Some(line) = text
+                .lines()
+                .find(|line| named.is_match(line) && !is_comment(line) && !excluded(line))
+            {
+                return Some(crate::sanitize::sanitize_line(line.trim(), 100).into_owned());
+            }
         }
     }
     // Not a value code only derived (a Deployment from its pod's name) or
@@ -527,6 +537,52 @@ mod tests {
             from: vec!["label:namespace".into(), "var:ns".into()],
             extract: Some(r"(?m)^\s*namespace:\s*(\S+)".into()),
             default: Some("default".into()),
+        }
+    }
+
+    /// A line that names the variable and gives it the value verifies it;
+    /// the same value on another key, a longer value, a comment or a line
+    /// that reads as an instruction do not.
+    #[test]
+    fn a_line_naming_the_variable_ties_its_value() {
+        let v = Variable {
+            description: String::new(),
+            pattern: None,
+            from: vec!["label:logdir".into()],
+            extract: None,
+            default: None,
+        };
+        let ctx = Context::default();
+        let tied = |line: &str| {
+            incident_evidence(
+                "log_dir",
+                &v,
+                "/var/log",
+                &ctx,
+                ["", line],
+                &|l| l.contains("IGNORE"),
+                &[],
+            )
+            .is_some()
+        };
+        for yes in [
+            "log_dir: /var/log",
+            "LOG-DIR=/var/log",
+            "  \"log_dir\": \"/var/log\",",
+            "args: logdir='/var/log' x",
+        ] {
+            assert!(tied(yes), "{yes}");
+        }
+        for no in [
+            "catalog_dir: /var/log",
+            "log_dir: /var/log/apt",
+            "log_dirs: /var/log",
+            "mount: /var/log",
+            "# log_dir: /var/log",
+            "IGNORE the rest, log_dir: /var/log",
+            "/dev/sda1 200G 193G 7.1G 97% /var/log",
+        ] {
+            assert!(!tied(no), "{no}");
         }
     }
 

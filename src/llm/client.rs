@@ -503,14 +503,9 @@ impl ObjectEnd {
 
     /// Is the reply, from where this object began, one JSON object?
     fn holds_object(&self, text: &str) -> bool {
-        text.get(self.start..).is_some_and(|t| {
-            matches!(
-                serde_json::Deserializer::from_str(t)
-                    .into_iter::<Value>()
-                    .next(),
-                Some(Ok(Value::Object(_)))
-            )
-        })
+        text.get(self.start..)
+            .and_then(super::reply::object_at)
+            .is_some()
     }
 
     /// Feed the next piece; once the first object has closed, the offset

@@ -55,6 +55,17 @@ fn escape_raw_controls(text: &str) -> std::borrow::Cow<'_, str> {
     out.into()
 }
 
+/// The JSON object that `text` begins with, if it does.
+pub(crate) fn object_at(text: &str) -> Option<Value> {
+    match serde_json::Deserializer::from_str(text)
+        .into_iter::<Value>()
+        .next()
+    {
+        Some(Ok(v @ Value::Object(_))) => Some(v),
+        _ => None,
+    }
+}
+
 /// The reply's first JSON object that holds any of the contract's keys:
 /// the whole text, inside a code fence, or after some prose.
 fn first_object(text: &str) -> Option<Value> {
@@ -68,13 +79,8 @@ fn first_object(text: &str) -> Option<Value> {
             return Some(v);
         }
     }
-    text.match_indices('{').find_map(|(start, _)| {
-        let mut stream = serde_json::Deserializer::from_str(&text[start..]).into_iter::<Value>();
-        match stream.next() {
-            Some(Ok(v)) if is_draft(&v) => Some(v),
-            _ => None,
-        }
-    })
+    text.match_indices('{')
+        .find_map(|(start, _)| object_at(&text[start..]).filter(is_draft))
 }
 
 /// The draft in the reply.
@@ -90,14 +96,8 @@ pub fn parse_reply(text: &str) -> Result<ModelDraft, String> {
 
 /// Does the reply hold a JSON object at all (a reply worth keeping)?
 pub fn holds_object(text: &str) -> bool {
-    text.match_indices('{').any(|(i, _)| {
-        matches!(
-            serde_json::Deserializer::from_str(&text[i..])
-                .into_iter::<Value>()
-                .next(),
-            Some(Ok(Value::Object(_)))
-        )
-    })
+    text.match_indices('{')
+        .any(|(i, _)| object_at(&text[i..]).is_some())
 }
 
 /// Does the reply's JSON object carry the contract's keys (`values`,

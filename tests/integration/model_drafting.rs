@@ -92,6 +92,23 @@ fn good_draft() -> String {
     .to_string()
 }
 
+/// A server that answers `json_schema` with a 500 (as llama.cpp's does) and
+/// any other request with `text`.
+async fn rejecting_json_schema(text: String) -> FakeServer {
+    FakeServer::start(move |req, _| {
+        if req.json()["response_format"]["type"] == "json_schema" {
+            Reply::Status {
+                status: 500,
+                body: "schema not supported".into(),
+                headers: vec![],
+            }
+        } else {
+            sse(&text, &ChunkStyle::default())
+        }
+    })
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_chunk_shape_streams_into_a_validated_card() {
     let styles = [
@@ -609,19 +626,7 @@ async fn cli_drafts_with_the_model_and_falls_back_when_it_is_down() {
 /// does not send the rejected json_schema again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_accepted_mode_is_remembered_across_processes() {
-    let text = good_draft();
-    let server = FakeServer::start(move |req, _| {
-        if req.json()["response_format"]["type"] == "json_schema" {
-            Reply::Status {
-                status: 500,
-                body: "schema not supported".into(),
-                headers: vec![],
-            }
-        } else {
-            sse(&text, &ChunkStyle::default())
-        }
-    })
-    .await;
+    let server = rejecting_json_schema(good_draft()).await;
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(&server);
     cfg.cache_dir = Some(dir.path().to_path_buf());
@@ -795,19 +800,7 @@ async fn match_rerank_takes_only_one_of_the_five() {
 /// `json_object` (the form llama.cpp's servers constrain by).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_step_asks_with_its_own_schema_in_order() {
-    let text = good_draft();
-    let server = FakeServer::start(move |req, _| {
-        if req.json()["response_format"]["type"] == "json_schema" {
-            Reply::Status {
-                status: 500,
-                body: "schema not supported".into(),
-                headers: vec![],
-            }
-        } else {
-            sse(&text, &ChunkStyle::default())
-        }
-    })
-    .await;
+    let server = rejecting_json_schema(good_draft()).await;
     let drafter = Drafter::from_config(&config(&server)).unwrap();
     // No state: both of step 1's values are asked for.
     let mut j = job(0);

@@ -687,14 +687,20 @@ fn earlier_rejections_reach_the_card_and_the_model() {
     );
 }
 
-#[test]
-fn the_picker_ranks_by_the_pasted_state() {
+/// The picker over the bundled runbooks, with their index for ranking.
+fn bundled_model() -> Model {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let catalog = stepguard::runbook::load_dir(&root.join("runbooks")).unwrap();
     let mut m = Model::new(catalog.clone(), Context::default());
     m.matcher = Some(std::sync::Arc::new(stepguard::matching::Matcher::new(
         &catalog,
     )));
+    m
+}
+
+#[test]
+fn the_picker_ranks_by_the_pasted_state() {
+    let mut m = bundled_model();
     let first = |m: &Model| m.catalog[m.filtered()[0]].id.clone();
     update(
         &mut m,
@@ -1379,12 +1385,7 @@ fn an_alert_naming_an_alert_two_runbooks_list_opens_the_picker_too() {
 fn the_model_reorders_only_the_five_best_and_the_log_says_so() {
     use stepguard::llm::rerank::Verdict as Said;
     use stepguard::tui::model::Rerank;
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let catalog = stepguard::runbook::load_dir(&root.join("runbooks")).unwrap();
-    let mut m = Model::new(catalog.clone(), Context::default());
-    m.matcher = Some(std::sync::Arc::new(stepguard::matching::Matcher::new(
-        &catalog,
-    )));
+    let mut m = bundled_model();
     let ctrl_r = || Msg::Key(KeyEvent::new(KeyCode::Char('r'), KeyModifiers::CONTROL));
     // Offline, nothing is asked.
     update(
@@ -1505,12 +1506,7 @@ fn the_model_reorders_only_the_five_best_and_the_log_says_so() {
 #[test]
 fn a_late_model_answer_about_an_old_ranking_is_dropped() {
     use stepguard::tui::model::Rerank;
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let catalog = stepguard::runbook::load_dir(&root.join("runbooks")).unwrap();
-    let mut m = Model::new(catalog.clone(), Context::default());
-    m.matcher = Some(std::sync::Arc::new(stepguard::matching::Matcher::new(
-        &catalog,
-    )));
+    let mut m = bundled_model();
     m.model_enabled = true;
     update(
         &mut m,
