@@ -104,6 +104,23 @@ pub struct FileTeam {
     /// `STEPGUARD_DATABASE_URL` wins over it. Each engineer uses their own
     /// role: it is who they are to the team.
     pub database_url: Option<String>,
+    /// How long an approval request waits for a decision (default 10).
+    #[serde(default)]
+    pub approval_minutes: Option<u32>,
+    /// Each new request is posted here in the Slack incoming-webhook shape
+    /// (`STEPGUARD_WEBHOOK_URL` wins over it).
+    #[serde(default)]
+    pub webhook_url: Option<String>,
+    /// `stats --team`: the health thresholds.
+    #[serde(default)]
+    pub health: crate::team::stats::Thresholds,
+}
+
+impl FileTeam {
+    /// The request's time limit, in seconds.
+    pub fn approval_seconds(&self) -> u32 {
+        self.approval_minutes.unwrap_or(10).clamp(1, 24 * 60 - 1) * 60
+    }
 }
 
 /// `~/…` made absolute with the home directory.

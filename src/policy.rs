@@ -93,6 +93,21 @@ pub struct PolicyInput {
     /// Whoever runs stepguard (`$USER`): a second person must differ.
     pub operator: String,
     pub match_confidence: Option<f64>,
+    /// A team database is configured: the second person approves from
+    /// their own terminal, as their own database role.
+    pub team: bool,
+}
+
+/// The gate that asks a second person: the team's approval where there is
+/// a team database, else a handle typed here (self-attested).
+fn second_person(input: &PolicyInput) -> Gate {
+    if input.team {
+        Gate::TeamApproval
+    } else {
+        Gate::SecondPerson {
+            operator: input.operator.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -172,9 +187,7 @@ pub fn decide(cfg: &PolicyConfig, input: &PolicyInput) -> Outcome {
             "runbook match {c:.2} is below {:.2}",
             cfg.match_threshold
         ));
-        gates.push(Gate::SecondPerson {
-            operator: input.operator.clone(),
-        });
+        gates.push(second_person(input));
     }
     let rule = match input.risk {
         Risk::Low => cfg.low,
@@ -203,10 +216,11 @@ pub fn decide(cfg: &PolicyConfig, input: &PolicyInput) -> Outcome {
             gates.push(Gate::TypeTarget {
                 target: input.target.clone(),
             });
-            if !gates.iter().any(|g| matches!(g, Gate::SecondPerson { .. })) {
-                gates.push(Gate::SecondPerson {
-                    operator: input.operator.clone(),
-                });
+            if !gates
+                .iter()
+                .any(|g| matches!(g, Gate::SecondPerson { .. } | Gate::TeamApproval))
+            {
+                gates.push(second_person(input));
             }
         }
     }
@@ -233,8 +247,12 @@ pub enum Gate {
     TypeProceed,
     /// High and critical: type the target's name.
     TypeTarget { target: String },
-    /// Critical: a second person's handle, not the operator's own.
+    /// Critical: a second person's handle, not the operator's own
+    /// (self-attested: no team database).
     SecondPerson { operator: String },
+    /// Critical, with a team database: another engineer approves the
+    /// request from their own terminal; the database refuses the operator.
+    TeamApproval,
     /// No pre-flight ran: note what was checked by hand.
     ManualNote,
 }
@@ -253,6 +271,7 @@ impl Gate {
             Gate::TypeProceed => "'proceed' typed".into(),
             Gate::TypeTarget { target } => format!("the target '{target}' typed"),
             Gate::SecondPerson { .. } => "a second person's handle".into(),
+            Gate::TeamApproval => "another engineer's approval (team database)".into(),
             Gate::ManualNote => "a note of what you checked by hand".into(),
         }
     }
@@ -267,6 +286,9 @@ impl Gate {
             Gate::SecondPerson { .. } => {
                 "critical step — a second person types their handle".into()
             }
+            Gate::TeamApproval => {
+                "critical step — Enter asks the team: another engineer approves with `stepguard approve`".into()
+            }
             Gate::ManualNote => "no pre-flight ran — note what you checked by hand".into(),
         }
     }
@@ -279,6 +301,8 @@ impl Gate {
             Gate::TypeTarget { target } if input != target => {
                 Err(format!("type exactly '{target}'"))
             }
+            // Enter files the request; the database decides the rest.
+            Gate::TeamApproval => Ok(()),
             _ if input.is_empty() => Err("cannot be empty".into()),
             Gate::SecondPerson { operator } if input.eq_ignore_ascii_case(operator) => Err(
                 format!("'{input}' is the operator: a second person must confirm"),

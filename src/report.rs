@@ -197,6 +197,21 @@ pub fn build(session: &str, events: &[Recorded]) -> Report {
                 }
                 text = Some(line);
             }
+            Event::Approval(a) => {
+                let mut line = format!(
+                    "approval {} {} (asked by {})",
+                    clean(&a.id),
+                    clean(&a.state),
+                    clean(&a.requested_by)
+                );
+                if !a.by.is_empty() {
+                    line.push_str(&format!(" by {}", clean(&a.by.join(", "))));
+                }
+                if !a.reason.is_empty() {
+                    line.push_str(&format!(": {}", clean(&a.reason)));
+                }
+                text = Some(line);
+            }
             Event::Target { context } => {
                 r.target = Some(context.clone());
                 text = Some(format!("target: kube context `{}`", clean(context)));

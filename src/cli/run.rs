@@ -144,6 +144,7 @@ pub fn tui(runtime: &mut Runtime, dirs: &[PathBuf], args: Option<RunArgs>) -> Re
         catalog,
         start,
         ctx,
+        team: super::team::settings()?,
         banner,
         unsandboxed,
         drafter,

@@ -18,18 +18,31 @@ pub enum TeamCommand {
     },
 }
 
-/// `STEPGUARD_DATABASE_URL`, else the config file's `team.database_url`.
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|u| !u.trim().is_empty())
+}
+
+/// The team, when one is configured: `STEPGUARD_DATABASE_URL`, else the
+/// config file's `team.database_url` (and the `team:` section's settings).
+pub(crate) fn settings() -> Result<Option<team::Settings>> {
+    let file = super::inputs::config_file()?.team;
+    let Some(database_url) = env("STEPGUARD_DATABASE_URL").or_else(|| {
+        file.database_url
+            .clone()
+            .filter(|u| !u.trim().is_empty())
+    }) else {
+        return Ok(None);
+    };
+    Ok(Some(team::Settings {
+        database_url,
+        approval_seconds: file.approval_seconds(),
+        webhook_url: env("STEPGUARD_WEBHOOK_URL").or(file.webhook_url.clone()),
+    }))
+}
+
 fn database_url() -> Result<String> {
-    if let Some(url) = std::env::var("STEPGUARD_DATABASE_URL")
-        .ok()
-        .filter(|u| !u.trim().is_empty())
-    {
-        return Ok(url);
-    }
-    super::inputs::config_file()?
-        .team
-        .database_url
-        .filter(|u| !u.trim().is_empty())
+    settings()?
+        .map(|s| s.database_url)
         .ok_or_else(|| TeamError::NotConfigured.into())
 }
 

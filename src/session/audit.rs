@@ -53,14 +53,39 @@ pub struct Recorded {
     pub event: Event,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-struct Line {
-    seq: u64,
-    ts_ms: u64,
-    kind: String,
-    data: Value,
-    prev: String,
-    hash: String,
+/// One line of a log as written: what another sink (the team database)
+/// keeps beside the file, hash and all.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Line {
+    pub seq: u64,
+    pub ts_ms: u64,
+    pub kind: String,
+    pub data: Value,
+    pub prev: String,
+    pub hash: String,
+}
+
+impl Line {
+    /// Whether the line's hash is the hash of its content.
+    pub fn hash_holds(&self) -> bool {
+        self.hash == line_hash(self.seq, self.ts_ms, &self.kind, &self.data, &self.prev)
+    }
+}
+
+/// The whole lines of a log after line `after`, as written (no
+/// verification: a torn last line is left for [`repair`]).
+pub fn read_lines(path: &Path, after: u64) -> std::io::Result<Vec<Line>> {
+    let mut lines = Vec::new();
+    for raw in BufReader::new(File::open(path)?).split(b'\n') {
+        let raw = raw?;
+        let Ok(line) = serde_json::from_slice::<Line>(&raw) else {
+            break;
+        };
+        if line.seq > after {
+            lines.push(line);
+        }
+    }
+    Ok(lines)
 }
 
 /// The hashed part of a line, in a fixed field order.

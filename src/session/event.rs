@@ -80,6 +80,9 @@ pub enum Event {
         reason: String,
     },
     Decision(Decided),
+    /// A critical step's request to the team database: filed, then decided
+    /// there (approved, rejected), or expired or voided.
+    Approval(ApprovalRecord),
     Resume {
         #[serde(default)]
         session: String,
@@ -146,6 +149,30 @@ pub struct SessionStart {
 
 fn is_zero(n: &u64) -> bool {
     *n == 0
+}
+
+/// An approval request's moment, with the digests it was bound to.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ApprovalRecord {
+    #[serde(default)]
+    pub id: String,
+    #[serde(default)]
+    pub step: String,
+    /// `filed`, `approved`, `rejected`, `expired` or `voided`.
+    #[serde(default)]
+    pub state: String,
+    /// Who asked, as the database knows them.
+    #[serde(default)]
+    pub requested_by: String,
+    /// Who decided, as the database knows them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub by: Vec<String>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reason: String,
+    #[serde(default)]
+    pub action_sha256: String,
+    #[serde(default)]
+    pub preflight_sha256: String,
 }
 
 /// How a runbook was chosen from a ranking.
@@ -495,6 +522,7 @@ impl Event {
         let step = match self {
             Event::Run(run) => run.step.as_str(),
             Event::Decision(d) => d.step.as_str(),
+            Event::Approval(a) => a.step.as_str(),
             Event::Draft(d) => d.step(),
             Event::Edit { step, .. } | Event::Value { step, .. } => step.as_str(),
             Event::Copy(copied) => copied.step.as_str(),

@@ -458,6 +458,18 @@ pub struct Rejection {
     pub at_ms: u64,
 }
 
+impl Rejection {
+    /// What happened, in words: `halted`, `skipped`, or as the team's
+    /// database recorded it (`rejected by bob`).
+    pub fn said(&self) -> &str {
+        match self.decision.as_str() {
+            "halt" => "halted",
+            "skip" => "skipped",
+            other => other,
+        }
+    }
+}
+
 /// Skips and halts recorded in the audit logs within `window_ms` of `now_ms`.
 pub fn recent_rejections(state_dir: &Path, now_ms: u64, window_ms: u64) -> Vec<Rejection> {
     let Ok(entries) = std::fs::read_dir(SessionDir::root(state_dir)) else {

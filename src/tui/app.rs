@@ -38,6 +38,9 @@ pub struct Options {
     /// Open this runbook directly instead of the picker.
     pub start: Option<Runbook>,
     pub ctx: Context,
+    /// The team database: critical steps are approved there, and the
+    /// session's audit is shipped there.
+    pub team: Option<crate::team::Settings>,
     pub banner: Option<String>,
     /// The model, when one is configured (else drafting is offline).
     pub drafter: Option<Drafter>,
@@ -75,6 +78,9 @@ struct Runtime {
     recorder: Option<Recorder>,
     rules: Option<crate::standing::RuleStore>,
     state_dir: Option<PathBuf>,
+    team: Option<crate::team::Settings>,
+    /// Requests being followed, by id.
+    watchers: HashMap<String, JoinHandle<()>>,
 }
 
 enum Next {
@@ -90,7 +96,12 @@ impl Runtime {
         }
         if let Some(dir) = self.state_dir.clone().as_deref() {
             match Recorder::start(dir, model) {
-                Ok(rec) => self.recorder = Some(rec),
+                Ok(rec) => {
+                    self.recorder = Some(match &self.team {
+                        Some(team) => rec.ship_to(team.database_url.clone()),
+                        None => rec,
+                    })
+                }
                 Err(e) => model.banner = Some(format!("this session is not saved ({e})")),
             }
         }
@@ -181,6 +192,51 @@ impl Runtime {
                         .await;
                 }));
             }
+            Effect::FileApproval { attempt, request } => {
+                let Some(team) = self.team.clone() else {
+                    pending.push_front(Msg::ApprovalFiled {
+                        attempt,
+                        result: Err("no team database".into()),
+                    });
+                    return Next::Continue;
+                };
+                let tx = self.tx.clone();
+                self.workers.push(tokio::spawn(async move {
+                    let result = file_approval(&team, &request).await;
+                    let _ = tx.send(Msg::ApprovalFiled { attempt, result }).await;
+                }));
+            }
+            Effect::WatchApproval { id } => {
+                let Some(team) = self.team.clone() else {
+                    return Next::Continue;
+                };
+                let tx = self.tx.clone();
+                let key = id.clone();
+                let watcher = tokio::spawn(crate::team::approval::watch(
+                    team.database_url,
+                    id.clone(),
+                    move |result| {
+                        tx.try_send(Msg::ApprovalState {
+                            id: id.clone(),
+                            result: result.map(Box::new),
+                        })
+                        .is_ok()
+                    },
+                ));
+                if let Some(old) = self.watchers.insert(key, watcher) {
+                    old.abort();
+                }
+            }
+            Effect::VoidApproval { id, reason } => {
+                if let Some(w) = self.watchers.remove(&id) {
+                    w.abort();
+                }
+                if let Some(team) = self.team.clone() {
+                    self.workers.push(tokio::spawn(async move {
+                        let _ = void_approval(&team.database_url, &id, &reason).await;
+                    }));
+                }
+            }
             Effect::CancelDraft {
                 step_index,
                 generation,
@@ -247,7 +303,20 @@ pub async fn run(options: Options) -> Result<(), Error> {
         recorder: None,
         rules: options.rules,
         state_dir: options.state_dir.clone(),
+        team: options.team.clone(),
+        watchers: HashMap::new(),
     };
+    model.team = options.team.is_some();
+    if let Some(team) = &options.team {
+        // Rejection memory: the team's rejections reach cards and drafts
+        // when the database answers; the screen does not wait for it.
+        let (url, tx) = (team.database_url.clone(), tx.clone());
+        rt.workers.push(tokio::spawn(async move {
+            if let Ok(team) = team_rejections(&url).await {
+                let _ = tx.send(Msg::TeamRejections(team)).await;
+            }
+        }));
+    }
     model.clipboard = rt.clipboard.label();
     model.banner = options.banner;
     model.unsandboxed = options.unsandboxed;
@@ -272,7 +341,11 @@ pub async fn run(options: Options) -> Result<(), Error> {
         match options.resume {
             Some(resume) => {
                 restore(&mut model, runbook, &resume.snapshot);
-                rt.recorder = Some(Recorder::resume(resume, &mut model)?);
+                let rec = Recorder::resume(resume, &mut model)?;
+                rt.recorder = Some(match &rt.team {
+                    Some(team) => rec.ship_to(team.database_url.clone()),
+                    None => rec,
+                });
             }
             None => model.start_walk(runbook),
         }
@@ -372,11 +445,38 @@ pub async fn run(options: Options) -> Result<(), Error> {
         let _ = cancel.send(());
     }
     drop(rx);
+    for (_, watcher) in rt.watchers.drain() {
+        watcher.abort();
+    }
     for worker in rt.workers.drain(..) {
         let _ = tokio::time::timeout(Duration::from_secs(3), worker).await;
     }
+    // A request still waiting asks about a walk that is gone: withdrawn
+    // (it would expire anyway; the database refuses it after that).
+    let waiting = model.walk.as_ref().and_then(|w| w.approval.as_ref()?.id.clone());
+    if let (Some(team), Some(id)) = (&rt.team, waiting) {
+        let _ = tokio::time::timeout(
+            Duration::from_secs(2),
+            void_approval(&team.database_url, &id, "the operator quit"),
+        )
+        .await;
+    }
+    let mut unshipped = None;
+    if let Some(rec) = &rt.recorder {
+        if rec.flush_team(Duration::from_secs(2)).await == Some(false) {
+            unshipped = rec.team_progress();
+        }
+    }
     drop(input);
     drop(term);
+    if let (Some((shipped, head, error)), Some(rec)) = (unshipped, &rt.recorder) {
+        eprintln!(
+            "stepguard: {} of session {} not yet in the team database{}: `stepguard team sync` ships them (the local log keeps them)",
+            crate::words::count(head.saturating_sub(shipped), "audit event", "audit events"),
+            rec.session().id,
+            error.map(|e| format!(" ({e})")).unwrap_or_default()
+        );
+    }
     // Events the disk never took are given back, not dropped in silence.
     if let Some(rec) = &rt.recorder {
         let unwritten = rec.unwritten();
@@ -565,4 +665,50 @@ async fn current_context(tx: mpsc::Sender<Msg>) {
             let _ = tx.send(Msg::Target(line.clone())).await;
         }
     }
+}
+
+/// File a request, then tell the webhook (its failure is said, never fatal).
+async fn file_approval(
+    team: &crate::team::Settings,
+    request: &crate::team::approval::Request,
+) -> Result<crate::team::approval::Filed, String> {
+    let client = crate::team::connect(&team.database_url)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut filed = crate::team::approval::file(&client, request, team.approval_seconds)
+        .await
+        .map_err(|e| e.to_string())?;
+    if let Some(url) = &team.webhook_url {
+        let body = crate::team::notify::message(&filed, request);
+        filed.webhook_error = crate::team::notify::post(url, &body).await.err();
+    }
+    Ok(filed)
+}
+
+async fn void_approval(url: &str, id: &str, reason: &str) -> Result<(), crate::team::TeamError> {
+    let client = crate::team::connect(url).await?;
+    let seen = crate::team::approval::status(&client, id).await?;
+    if seen.state == crate::team::approval::State::Pending {
+        crate::team::approval::decide(&client, &seen, crate::team::approval::Decide::Void, reason)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The team's rejections of the last 30 days, as the card shows them.
+async fn team_rejections(url: &str) -> Result<Vec<crate::session::Rejection>, crate::team::TeamError> {
+    let client = crate::team::connect(url).await?;
+    let now = now_ms();
+    Ok(crate::team::approval::rejections(&client)
+        .await?
+        .into_iter()
+        .map(|r| crate::session::Rejection {
+            session: format!("approval {}", r.action_id),
+            runbook_id: r.runbook,
+            step_id: r.step,
+            decision: format!("rejected by {}", r.by),
+            reason: r.reason,
+            at_ms: now.saturating_sub(r.ago_s.max(0) as u64 * 1000),
+        })
+        .collect())
 }

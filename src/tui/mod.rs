@@ -6,6 +6,7 @@
 pub mod keys;
 pub mod model;
 pub mod msg;
+pub mod approval;
 pub mod step;
 pub mod update;
 pub mod view;

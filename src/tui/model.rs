@@ -68,6 +68,11 @@ pub struct Model {
     /// Who runs stepguard (the runtime sets it from the session's user): a
     /// second person must be someone else.
     pub operator: String,
+    /// A team database is configured: a critical step's second person
+    /// approves from their own terminal (`Gate::TeamApproval`).
+    pub team: bool,
+    /// Approval requests filed so far (the attempt of the next).
+    pub approval_attempts: u64,
     /// Bumped whenever the pasted state is replaced (the runtime saves it).
     pub state_version: u64,
     /// Skips and halts of runbook steps in the last 24 h (all sessions).
@@ -159,6 +164,28 @@ pub struct Walk {
     pub drafts: BTreeMap<usize, DraftSlot>,
     /// Bumped when the state changes: drafts of an older generation are dropped.
     pub generation: u64,
+    /// The team's approval asked for the current step's `p`.
+    pub approval: Option<Approval>,
+}
+
+/// A request to the team database for the step's `p`, bound to what the
+/// approver is shown: the action and pre-flight digests at filing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Approval {
+    /// Which filing this is (a late answer about an earlier one is voided).
+    pub attempt: u64,
+    pub step: usize,
+    /// None until the database has it.
+    pub id: Option<String>,
+    pub action_sha256: String,
+    pub preflight_sha256: String,
+    /// When it expires, on `now_ms`'s clock (from the database's time left).
+    pub deadline_ms: Option<u64>,
+    pub requested_by: String,
+    pub required: i32,
+    pub approvers: Vec<String>,
+    /// The database cannot be reached: still waiting, and why.
+    pub trouble: Option<String>,
 }
 
 /// A model draft for one step.
@@ -419,6 +446,9 @@ pub struct Prompt {
     pub kind: PromptKind,
     pub input: String,
     pub error: Option<String>,
+    /// Where the gate stands (a team approval being waited for).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -449,6 +479,7 @@ impl Prompt {
             kind,
             input: String::new(),
             error: None,
+            note: None,
         }
     }
 
@@ -511,6 +542,8 @@ impl Model {
             now_ms: 0,
             policy: crate::policy::PolicyConfig::default(),
             operator: String::new(),
+            team: false,
+            approval_attempts: 0,
             state_version: 0,
             rejections: Vec::new(),
             matcher: None,
@@ -642,6 +675,7 @@ impl Model {
             shown_at_ms: self.now_ms,
             drafts: BTreeMap::new(),
             generation: 0,
+            approval: None,
         });
         self.nav = Screen::Walk;
         self.overlay = Overlay::None;
@@ -660,7 +694,8 @@ impl Model {
         if let Overlay::Prompt(p) = &self.overlay {
             return Some(p.clone());
         }
-        match &self.walk.as_ref()?.phase {
+        let walk = self.walk.as_ref()?;
+        match &walk.phase {
             Phase::Gating {
                 gates,
                 input,
@@ -670,6 +705,10 @@ impl Model {
                 kind: PromptKind::Gate(gates.first()?.clone()),
                 input: input.clone(),
                 error: error.clone(),
+                note: walk
+                    .approval
+                    .as_ref()
+                    .map(|a| super::approval::waiting_line(self, a)),
             }),
             _ => None,
         }

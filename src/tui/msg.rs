@@ -60,6 +60,18 @@ pub enum Msg {
         generation: u64,
         result: Result<Box<ModelOutcome>, crate::llm::DraftFailure>,
     },
+    /// The team database took an approval request (or refused it).
+    ApprovalFiled {
+        attempt: u64,
+        result: Result<crate::team::approval::Filed, String>,
+    },
+    /// A new status of a request the walk waits for.
+    ApprovalState {
+        id: String,
+        result: Result<Box<crate::team::approval::Status>, String>,
+    },
+    /// The team's rejections (rejection memory), from the database.
+    TeamRejections(Vec<crate::session::Rejection>),
     /// The model's answer on the picker's ranking.
     Reranked {
         generation: u64,
@@ -103,6 +115,20 @@ pub enum Effect {
         generation: u64,
         query: String,
         candidates: Vec<crate::llm::rerank::Candidate>,
+    },
+    /// File a request with the team database for a critical step.
+    FileApproval {
+        attempt: u64,
+        request: Box<crate::team::approval::Request>,
+    },
+    /// Follow a filed request until it is decided.
+    WatchApproval {
+        id: String,
+    },
+    /// Withdraw a request: it no longer asks about what is on screen.
+    VoidApproval {
+        id: String,
+        reason: String,
     },
     /// A runbook was opened: the session starts on disk now, before any
     /// effect after this one (a resumed session is already recording).

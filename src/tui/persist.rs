@@ -296,6 +296,7 @@ pub fn restore(model: &mut Model, runbook: Runbook, snap: &Snapshot) {
             kind: PromptKind::Gate(_),
             input,
             error,
+            ..
         }),
     ) = (&snap.end, &snap.prompt)
     {

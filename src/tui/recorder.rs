@@ -316,7 +316,9 @@ fn remap_steps(snap: &mut Snapshot, walked: &[String]) {
 pub struct Recorder {
     session: SessionDir,
     _lock: SessionLock,
-    log: Box<dyn AuditSink>,
+    log: Box<dyn AuditSink + Send>,
+    /// Ships the log to the team database, when there is one.
+    shipper: Option<crate::team::ship::Shipper>,
     created_ms: u64,
     runbook_sha256: String,
     last_snapshot: String,
@@ -363,6 +365,7 @@ impl Recorder {
             session,
             _lock: lock,
             log: Box::new(AuditLog::open(&session_log)?),
+            shipper: None,
             created_ms: model.now_ms,
             runbook_sha256,
             last_snapshot: String::new(),
@@ -397,6 +400,7 @@ impl Recorder {
             session: resume.session,
             _lock: resume.lock,
             log: Box::new(log),
+            shipper: None,
             created_ms: resume.snapshot.summary.created_ms,
             runbook_sha256: resume.snapshot.runbook_sha256.clone(),
             last_snapshot: String::new(),
@@ -517,6 +521,37 @@ impl Recorder {
             self.last_snapshot = key;
         }
         model.save_error = None;
+    }
+
+    /// Ship this session's log to the team database too: a second sink
+    /// behind the file, fed from the file (the local queue), so a database
+    /// that is down gets every line on reconnect, in order.
+    pub fn ship_to(self, database_url: String) -> Recorder {
+        let shipper = crate::team::ship::Shipper::spawn(
+            database_url,
+            self.session.id.clone(),
+            self.session.audit_path(),
+        );
+        Recorder {
+            log: Box::new(crate::team::ship::Teed {
+                file: self.log,
+                shipper: shipper.clone(),
+            }),
+            shipper: Some(shipper),
+            ..self
+        }
+    }
+
+    /// Quitting: give the shipper a moment to send the last lines.
+    pub async fn flush_team(&self, limit: std::time::Duration) -> Option<bool> {
+        let shipper = self.shipper.as_ref()?;
+        Some(shipper.flush(self.log.head().seq, limit).await)
+    }
+
+    /// Where shipping stands (None: no team database).
+    pub fn team_progress(&self) -> Option<(u64, u64, Option<String>)> {
+        let p = self.shipper.as_ref()?.progress();
+        Some((p.shipped, self.log.head().seq, p.error))
     }
 
     /// Events the disk never took (given back at exit, so none is lost silently).

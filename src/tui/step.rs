@@ -71,6 +71,7 @@ pub fn policy_input(model: &Model, walk: &Walk) -> PolicyInput {
             &model.catalog,
             &walk.runbook.id,
         ),
+        team: model.team,
     }
 }
 
@@ -470,6 +471,11 @@ pub fn proceed(model: &mut Model) -> Vec<Effect> {
     next_gate_or_advance(model)
 }
 
+/// The gates left after one passed: the next is asked, or the step closes.
+pub fn after_gate(model: &mut Model) -> Vec<Effect> {
+    next_gate_or_advance(model)
+}
+
 fn next_gate_or_advance(model: &mut Model) -> Vec<Effect> {
     let Some(walk) = model.walk.as_mut() else {
         return Vec::new();
@@ -553,6 +559,10 @@ pub fn gate_enter(model: &mut Model) -> Vec<Effect> {
     let Some(gate) = gates.first().cloned() else {
         return Vec::new();
     };
+    if gate == crate::policy::Gate::TeamApproval {
+        // Another engineer decides, from their own terminal.
+        return super::approval::file(model);
+    }
     let typed = input.trim().to_string();
     if let Err(e) = gate.check(&typed) {
         *error = Some(e);
@@ -560,7 +570,10 @@ pub fn gate_enter(model: &mut Model) -> Vec<Effect> {
     }
     gates.remove(0);
     answers.push(match gate {
-        crate::policy::Gate::SecondPerson { .. } => format!("second person: {typed}"),
+        // No team database: a name typed at this keyboard, and said so.
+        crate::policy::Gate::SecondPerson { .. } => {
+            format!("second person (self-attested, typed here): {typed}")
+        }
         crate::policy::Gate::TypeProceed | crate::policy::Gate::TypeTarget { .. } => {
             format!("confirmed '{typed}'")
         }

@@ -17,6 +17,13 @@ use crate::session::event::{ContextValue, Copied, DraftResult, IncidentContext};
 use crate::session::Event;
 
 pub fn update(model: &mut Model, msg: Msg) -> Vec<Effect> {
+    let mut effects = handle(model, msg);
+    // One place for every path that leaves what a request asked about.
+    effects.extend(super::approval::still_asked(model));
+    effects
+}
+
+fn handle(model: &mut Model, msg: Msg) -> Vec<Effect> {
     // Cards judge standing rules at the time the runtime handed in.
     model.ctx.now_secs = model.now_ms / 1000;
     match msg {
@@ -42,6 +49,17 @@ pub fn update(model: &mut Model, msg: Msg) -> Vec<Effect> {
             if !model.ctx.rules.is_empty() || pending {
                 step::recompose(model);
             }
+            super::approval::tick(model)
+        }
+        Msg::ApprovalFiled { attempt, result } => super::approval::filed(model, attempt, result),
+        Msg::ApprovalState { id, result } => {
+            super::approval::state(model, &id, result.map(|s| *s))
+        }
+        Msg::TeamRejections(team) => {
+            // Merged with this machine's own, newest first; the card shows them.
+            model.rejections.retain(|r| !r.decision.starts_with("rejected by"));
+            model.rejections.extend(team);
+            model.rejections.sort_by(|a, b| b.at_ms.cmp(&a.at_ms));
             Vec::new()
         }
         Msg::CheckLine {
@@ -282,15 +300,7 @@ pub fn request_drafts(model: &mut Model, hint: Option<String>, fresh: bool) -> V
         {
             history.push(crate::llm::HistoryItem {
                 step: format!("{step_id} in an earlier session ({})", r.session),
-                outcome: format!(
-                    "{} {}",
-                    if r.decision == "halt" {
-                        "halted"
-                    } else {
-                        "skipped"
-                    },
-                    ago(model.now_ms, r.at_ms)
-                ),
+                outcome: format!("{} {}", r.said(), ago(model.now_ms, r.at_ms)),
                 reason: r.reason.clone(),
             });
         }

@@ -93,6 +93,9 @@ fn draw_prompt(frame: &mut Frame, area: Rect, prompt: &Prompt, theme: Theme) {
             Span::styled("▏", theme.dim()),
         ]),
     ];
+    if let Some(note) = &prompt.note {
+        lines.push(Line::from(span(note, theme.command())));
+    }
     if let Some(e) = &prompt.error {
         lines.push(Line::from(span(e, theme.danger())));
     }

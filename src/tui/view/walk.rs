@@ -293,16 +293,17 @@ fn card_lines(model: &Model, walk: &Walk, theme: Theme) -> (Vec<Line<'static>>, 
         .into_iter()
         .take(3)
     {
-        let what = if r.decision == "halt" {
-            "halted"
+        // The team's rejections name their request, this machine's its session.
+        let from = if r.session.starts_with("approval ") {
+            r.session.clone()
         } else {
-            "skipped"
+            format!("session {}", r.session)
         };
         lines.push(Line::from(span(
             &format!(
-                "{what} {} (session {}): {}",
+                "{} {} ({from}): {}",
+                r.said(),
                 crate::tui::model::ago(model.now_ms, r.at_ms),
-                r.session,
                 r.reason
             ),
             theme.warn(),

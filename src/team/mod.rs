@@ -6,18 +6,34 @@
 
 use tokio_postgres::{Client, NoTls};
 
+pub mod approval;
+pub mod notify;
+pub mod ship;
+pub mod stats;
+
+/// What the walk needs to reach the team.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    pub database_url: String,
+    /// A request's time limit.
+    pub approval_seconds: u32,
+    /// Where each new request is posted (Slack incoming-webhook shape).
+    pub webhook_url: Option<String>,
+}
+
 /// The schema's versions, in order: (version, name, SQL).
 pub const MIGRATIONS: &[(i32, &str, &str)] = &[
     (
         1,
         "approvals",
-        include_str!("../migrations/001_approvals.sql"),
+        include_str!("../../migrations/001_approvals.sql"),
     ),
     (
         2,
         "team_audit",
-        include_str!("../migrations/002_team_audit.sql"),
+        include_str!("../../migrations/002_team_audit.sql"),
     ),
+    (3, "walk", include_str!("../../migrations/003_walk.sql")),
 ];
 
 /// The schema version this stepguard writes and reads.
@@ -39,6 +55,10 @@ pub enum TeamError {
     Newer { found: i32, known: i32 },
 }
 
+fn connect_error(e: tokio_postgres::Error) -> TeamError {
+    TeamError::Connect(crate::sanitize::sanitize_line(&e.to_string(), 300).into_owned())
+}
+
 fn db(e: tokio_postgres::Error) -> TeamError {
     // The server's own message (a trigger's refusal reads as written).
     let message = match e.as_db_error() {
@@ -51,9 +71,9 @@ fn db(e: tokio_postgres::Error) -> TeamError {
 
 /// Connect; the connection is driven on the runtime until the client drops.
 pub async fn connect(url: &str) -> Result<Client, TeamError> {
-    let (client, connection) = tokio_postgres::connect(url, NoTls).await.map_err(|e| {
-        TeamError::Connect(crate::sanitize::sanitize_line(&e.to_string(), 300).into_owned())
-    })?;
+    let (client, connection) = tokio_postgres::connect(url, NoTls)
+        .await
+        .map_err(connect_error)?;
     tokio::spawn(async move {
         let _ = connection.await;
     });

@@ -1,0 +1,257 @@
+//! The team's audit: each session's log lines shipped, in order, to the
+//! append-only `audit_events` table. The local log is the queue: the
+//! shipper sends what the database lacks after its last line for the
+//! session, so a database that was down gets everything on reconnect, in
+//! order, and the walk never waits for it.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::sync::Notify;
+use tokio_postgres::Client;
+
+use super::{db, TeamError};
+use crate::session::audit::{read_lines, Line};
+use crate::session::{AuditSink, Event, Head};
+
+/// Where shipping stands, for the screen.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// The last line the database has.
+    pub shipped: u64,
+    /// Why the last attempt failed, while it is failing.
+    pub error: Option<String>,
+}
+
+/// The handle the audit sink holds: wake it after each append.
+#[derive(Clone)]
+pub struct Shipper {
+    wake: Arc<Notify>,
+    progress: Arc<Mutex<Progress>>,
+}
+
+impl Shipper {
+    /// Ship session `session`'s log at `log` to the database at `url`, in
+    /// the background on the current runtime, until the runtime ends.
+    pub fn spawn(url: String, session: String, log: PathBuf) -> Shipper {
+        let shipper = Shipper {
+            wake: Arc::new(Notify::new()),
+            progress: Arc::new(Mutex::new(Progress::default())),
+        };
+        let (wake, progress) = (shipper.wake.clone(), shipper.progress.clone());
+        tokio::spawn(async move {
+            let mut backoff = Duration::from_millis(250);
+            loop {
+                let result: Result<(), TeamError> = async {
+                    let client = super::connect(&url).await?;
+                    loop {
+                        let shipped = ship(&client, &session, &log).await?;
+                        set(&progress, shipped, None);
+                        // Woken by an append; a poll covers a wake-up
+                        // that came while shipping.
+                        tokio::select! {
+                            _ = wake.notified() => {}
+                            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                        }
+                    }
+                }
+                .await;
+                if let Err(e) = result {
+                    let shipped = progress.lock().map(|p| p.shipped).unwrap_or(0);
+                    set(&progress, shipped, Some(e.to_string()));
+                }
+                tokio::select! {
+                    _ = wake.notified() => {}
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        });
+        shipper
+    }
+
+    /// A line was appended to the log.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    pub fn progress(&self) -> Progress {
+        self.progress.lock().map(|p| p.clone()).unwrap_or_default()
+    }
+}
+
+fn set(progress: &Mutex<Progress>, shipped: u64, error: Option<String>) {
+    if let Ok(mut p) = progress.lock() {
+        p.shipped = shipped;
+        p.error = error;
+    }
+}
+
+/// The last line of `session` the database has (0: none).
+pub async fn shipped(client: &Client, session: &str) -> Result<u64, TeamError> {
+    let row = client
+        .query_one(
+            "SELECT coalesce(max(seq), 0) FROM audit_events WHERE session = $1",
+            &[&session],
+        )
+        .await
+        .map_err(db)?;
+    Ok(row.get::<_, i64>(0).max(0) as u64)
+}
+
+/// Send what the database lacks of one session's log, in one transaction;
+/// the last line it then has.
+pub async fn ship(client: &Client, session: &str, log: &Path) -> Result<u64, TeamError> {
+    let after = shipped(client, session).await?;
+    let lines = read_lines(log, after).map_err(|e| TeamError::Db(format!("{}: {e}", log.display())))?;
+    let Some(last) = lines.last().map(|l| l.seq) else {
+        return Ok(after);
+    };
+    let insert = client
+        .prepare(
+            "INSERT INTO audit_events (session, seq, ts_ms, kind, data, hash, prev) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .await
+        .map_err(db)?;
+    client.batch_execute("BEGIN").await.map_err(db)?;
+    for line in &lines {
+        let done = client
+            .execute(
+                &insert,
+                &[
+                    &session,
+                    &(line.seq as i64),
+                    &(line.ts_ms as i64),
+                    &line.kind,
+                    &line.data,
+                    &line.hash,
+                    &line.prev,
+                ],
+            )
+            .await;
+        if let Err(e) = done {
+            let _ = client.batch_execute("ROLLBACK").await;
+            return Err(db(e));
+        }
+    }
+    client.batch_execute("COMMIT").await.map_err(db)?;
+    Ok(last)
+}
+
+/// The database's copy of one session, in order.
+pub async fn copy(client: &Client, session: &str) -> Result<Vec<Line>, TeamError> {
+    let rows = client
+        .query(
+            "SELECT seq, ts_ms, kind, data, prev, hash FROM audit_events \
+              WHERE session = $1 ORDER BY seq",
+            &[&session],
+        )
+        .await
+        .map_err(db)?;
+    Ok(rows
+        .iter()
+        .map(|r| Line {
+            seq: r.get::<_, i64>(0) as u64,
+            ts_ms: r.get::<_, i64>(1) as u64,
+            kind: r.get(2),
+            data: r.get(3),
+            prev: r.get(4),
+            hash: r.get(5),
+        })
+        .collect())
+}
+
+/// What `audit verify --team` found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Compared {
+    pub local: u64,
+    pub team: u64,
+    /// Lines the database does not have yet (shipping catches up).
+    pub unshipped: u64,
+    /// The first divergence, if any: the line, and what differs.
+    pub divergence: Option<(u64, String)>,
+}
+
+/// Compare a local log with the database's copy. The copy's own chain is
+/// checked too (each hash over its content, each line after the one before),
+/// so neither side can be rewritten alone.
+pub fn compare(local: &[Line], team: &[Line]) -> Compared {
+    let mut divergence = None;
+    let mut prev = String::new();
+    for (i, t) in team.iter().enumerate() {
+        let n = i as u64 + 1;
+        let why = if t.seq != n {
+            Some(format!("the team copy has line {} where {n} belongs", t.seq))
+        } else if !t.hash_holds() {
+            Some("the team copy's line does not match its hash".into())
+        } else if t.prev != prev {
+            Some("the team copy's line does not follow the one before it".into())
+        } else {
+            match local.get(i) {
+                None => Some("the team copy has it; the local log does not (cut off)".into()),
+                Some(l) if l.hash != t.hash => {
+                    Some("the local log and the team copy differ (rewritten)".into())
+                }
+                Some(_) => None,
+            }
+        };
+        if let Some(why) = why {
+            divergence = Some((n, why));
+            break;
+        }
+        prev = t.hash.clone();
+    }
+    Compared {
+        local: local.len() as u64,
+        team: team.len() as u64,
+        unshipped: (local.len() as u64).saturating_sub(team.len() as u64),
+        divergence,
+    }
+}
+
+/// The audit sink that ships: every line goes to the file sink first (the
+/// truth, synced), then the shipper is woken to send it on. The walk never
+/// waits for the database.
+pub struct Teed {
+    pub file: Box<dyn AuditSink + Send>,
+    pub shipper: Shipper,
+}
+
+impl AuditSink for Teed {
+    fn append(&mut self, ts_ms: u64, event: &Event) -> std::io::Result<Head> {
+        let head = self.file.append(ts_ms, event)?;
+        self.shipper.wake();
+        Ok(head)
+    }
+
+    fn head(&self) -> &Head {
+        self.file.head()
+    }
+
+    fn append_all(&mut self, events: &[(u64, Event)]) -> std::io::Result<Head> {
+        let head = self.file.append_all(events)?;
+        self.shipper.wake();
+        Ok(head)
+    }
+}
+
+impl Shipper {
+    /// Wait up to `limit` for the database to have line `seq` (quitting:
+    /// what is left ships when the session is next opened, or by
+    /// `stepguard team sync`). Whether it has.
+    pub async fn flush(&self, seq: u64, limit: Duration) -> bool {
+        self.wake();
+        let deadline = tokio::time::Instant::now() + limit;
+        while self.progress().shipped < seq {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            self.wake();
+        }
+        true
+    }
+}
