@@ -104,9 +104,10 @@ pub struct FileTeam {
     /// `STEPGUARD_DATABASE_URL` wins over it. Each engineer uses their own
     /// role: it is who they are to the team.
     pub database_url: Option<String>,
-    /// How long an approval request waits for a decision (default 10).
+    /// How long an approval request waits for a decision (default 10;
+    /// fractions allowed, at least 0.1).
     #[serde(default)]
-    pub approval_minutes: Option<u32>,
+    pub approval_minutes: Option<f64>,
     /// Each new request is posted here in the Slack incoming-webhook shape
     /// (`STEPGUARD_WEBHOOK_URL` wins over it).
     #[serde(default)]
@@ -119,7 +120,7 @@ pub struct FileTeam {
 impl FileTeam {
     /// The request's time limit, in seconds.
     pub fn approval_seconds(&self) -> u32 {
-        self.approval_minutes.unwrap_or(10).clamp(1, 24 * 60 - 1) * 60
+        (self.approval_minutes.unwrap_or(10.0).clamp(0.1, 1439.0) * 60.0).round() as u32
     }
 }
 

@@ -1,6 +1,7 @@
 //! The subcommands, one module each (SPEC §4), over the library as
 //! `stepguard::…`. Errors are `anyhow` here and nowhere in the library.
 
+mod approvals;
 mod check;
 mod doctor;
 mod draft;
@@ -130,6 +131,37 @@ pub enum Command {
         /// Show them as charts, full screen.
         #[arg(long, conflicts_with = "json")]
         screen: bool,
+        /// The team's approvals, from the team database: pending, latency,
+        /// auto-approval rate, health, rubber-stamping.
+        #[arg(long, conflicts_with = "screen")]
+        team: bool,
+        /// With --team: the window, in days.
+        #[arg(long, default_value_t = 7, requires = "team")]
+        days: i32,
+    },
+    /// Approval requests waiting for a decision, oldest first (full screen
+    /// on a terminal; Enter shows the whole request).
+    Approvals {
+        #[arg(long)]
+        json: bool,
+        /// Print the list instead of the screen.
+        #[arg(long)]
+        list: bool,
+    },
+    /// Approve a request, as the database role you connect as (never the
+    /// one who asked).
+    Approve {
+        /// The 8-character id the walk shows.
+        id: String,
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Reject a request: the walk halts with your reason, and later cards
+    /// and drafts of that step show it.
+    Reject {
+        id: String,
+        #[arg(long)]
+        reason: String,
     },
     /// List saved sessions, newest first, with any damage named.
     Sessions {
@@ -234,7 +266,26 @@ pub fn dispatch(cli: Cli, runtime: &mut Runtime) -> Result<u8> {
         Some(Command::Report { id, format, output }) => {
             sessions::report(&id, &format, output.as_deref())
         }
-        Some(Command::Stats { json, screen }) => sessions::stats(json, screen),
+        Some(Command::Stats {
+            json,
+            team: true,
+            days,
+            ..
+        }) => team::stats(runtime, json, days),
+        Some(Command::Stats { json, screen, .. }) => sessions::stats(json, screen),
+        Some(Command::Approvals { json, list }) => approvals::approvals(runtime, json, list),
+        Some(Command::Approve { id, reason }) => approvals::decide(
+            runtime,
+            &id,
+            stepguard::team::approval::Decide::Approve,
+            &reason,
+        ),
+        Some(Command::Reject { id, reason }) => approvals::decide(
+            runtime,
+            &id,
+            stepguard::team::approval::Decide::Reject,
+            &reason,
+        ),
         Some(Command::Rules { command }) => rules::rules(command),
         Some(Command::Team { command }) => team::team(runtime, command),
         Some(Command::Reap {
@@ -246,7 +297,10 @@ pub fn dispatch(cli: Cli, runtime: &mut Runtime) -> Result<u8> {
             Ok(EXIT_OK)
         }
         Some(Command::Audit {
-            command: AuditCommand::Verify { id },
+            command: AuditCommand::Verify { id, team: true },
+        }) => team::audit_verify(runtime, &id),
+        Some(Command::Audit {
+            command: AuditCommand::Verify { id, .. },
         }) => sessions::audit_verify(&id),
         Some(Command::Doctor) => doctor::doctor(runtime, dirs),
     }

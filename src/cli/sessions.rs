@@ -23,7 +23,13 @@ pub enum SessionsCommand {
 #[derive(Subcommand, Debug)]
 pub enum AuditCommand {
     /// Check a session's hash chain; exit 1 (naming the first bad line) if tampered.
-    Verify { id: String },
+    Verify {
+        id: String,
+        /// Also compare it with the team database's copy: a local log
+        /// rewritten after shipping shows as a divergence.
+        #[arg(long)]
+        team: bool,
+    },
 }
 
 pub fn sessions(json: bool) -> Result<u8> {

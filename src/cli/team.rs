@@ -16,6 +16,9 @@ pub enum TeamCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Ship every local session's audit events the database lacks, in order
+    /// (a walk ships its own as it goes; this catches up after an outage).
+    Sync,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -26,11 +29,9 @@ fn env(name: &str) -> Option<String> {
 /// config file's `team.database_url` (and the `team:` section's settings).
 pub(crate) fn settings() -> Result<Option<team::Settings>> {
     let file = super::inputs::config_file()?.team;
-    let Some(database_url) = env("STEPGUARD_DATABASE_URL").or_else(|| {
-        file.database_url
-            .clone()
-            .filter(|u| !u.trim().is_empty())
-    }) else {
+    let Some(database_url) = env("STEPGUARD_DATABASE_URL")
+        .or_else(|| file.database_url.clone().filter(|u| !u.trim().is_empty()))
+    else {
         return Ok(None);
     };
     Ok(Some(team::Settings {
@@ -67,6 +68,32 @@ pub fn team(runtime: &mut Runtime, command: TeamCommand) -> Result<u8> {
                 }
                 Ok(EXIT_OK)
             }
+            TeamCommand::Sync => {
+                let dir = super::inputs::state_dir_or_fail()?;
+                let mut shipped = 0u64;
+                let mut failed = 0u64;
+                for summary in stepguard::session::list_sessions(&dir)? {
+                    let session = stepguard::session::SessionDir::open(&dir, &summary.id)?;
+                    let before = team::ship::shipped(&client, &summary.id).await?;
+                    match team::ship::ship(&client, &summary.id, &session.audit_path()).await {
+                        Ok(after) => shipped += after.saturating_sub(before),
+                        Err(e) => {
+                            failed += 1;
+                            eprintln!("stepguard: session {}: {e}", summary.id);
+                        }
+                    }
+                }
+                println!(
+                    "shipped {}{}",
+                    stepguard::words::count(shipped, "audit event", "audit events"),
+                    if failed > 0 {
+                        format!("; {failed} sessions failed")
+                    } else {
+                        String::new()
+                    }
+                );
+                Ok(if failed == 0 { EXIT_OK } else { EXIT_FAILED })
+            }
             TeamCommand::Status { json } => {
                 let s = team::status(&client).await?;
                 if json {
@@ -94,6 +121,98 @@ pub fn team(runtime: &mut Runtime, command: TeamCommand) -> Result<u8> {
                 } else {
                     EXIT_FAILED
                 })
+            }
+        }
+    })?
+}
+
+/// `stats --team`: the team's approvals, judged by the config's thresholds.
+pub fn stats(runtime: &mut Runtime, json: bool, days: i32) -> Result<u8> {
+    let url = database_url()?;
+    let thresholds = super::inputs::config_file()?.team.health;
+    runtime.block_on(async move {
+        let client = team::connect(&url).await?;
+        let report = team::stats::assess(
+            team::stats::gather(&client, days.clamp(1, 3650)).await?,
+            &thresholds,
+        );
+        if json {
+            println!("{}", stepguard::sanitize::to_json_pretty(&report)?);
+            return Ok(EXIT_OK);
+        }
+        let c = &report.counts;
+        let pct = |r: Option<f64>| r.map_or("-".to_string(), |r| format!("{:.0}%", r * 100.0));
+        let secs = |s: Option<f64>| s.map_or("-".to_string(), |s| format!("{s:.0} s"));
+        println!("team approvals, last {} days", c.days);
+        println!(
+            "health: {}{}",
+            match report.health {
+                team::stats::Health::Green => "green",
+                team::stats::Health::Yellow => "yellow",
+                team::stats::Health::Red => "red",
+            },
+            if report.why.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", report.why.join("; "))
+            }
+        );
+        println!("pending now: {}", c.pending);
+        println!(
+            "filed {} · approved {} · rejected {} · expired {} · voided {}",
+            c.filed, c.approved, c.rejected, c.expired, c.voided
+        );
+        println!(
+            "decision latency: P50 {} · P95 {}",
+            secs(c.latency_p50_s),
+            secs(c.latency_p95_s)
+        );
+        println!(
+            "rejection rate {} · expiry rate {} · auto-approval rate {} ({} steps proceeded)",
+            pct(report.rejection_rate),
+            pct(report.expiry_rate),
+            pct(report.auto_approval_rate),
+            c.proceeded
+        );
+        for flag in &report.rubber_stamping {
+            println!("rubber-stamping? {flag}");
+        }
+        Ok(EXIT_OK)
+    })?
+}
+
+/// `audit verify ID --team`: the local chain, then the team's copy of it.
+pub fn audit_verify(runtime: &mut Runtime, id: &str) -> Result<u8> {
+    let url = database_url()?;
+    let local_ok = super::sessions::audit_verify(id)? == EXIT_OK;
+    let dir = super::inputs::state_dir_or_fail()?;
+    let session = stepguard::session::SessionDir::open(&dir, id)?;
+    let local = stepguard::session::audit::read_lines(&session.audit_path(), 0)?;
+    let id = session.id.clone();
+    runtime.block_on(async move {
+        let client = team::connect(&url).await?;
+        let copy = team::ship::copy(&client, &id).await?;
+        let compared = team::ship::compare(&local, &copy);
+        match &compared.divergence {
+            Some((line, why)) => {
+                println!("diverged at line {line}: {why}");
+                Ok(EXIT_FAILED)
+            }
+            None if compared.team == 0 && compared.local > 0 => {
+                println!("the team database has no line of session {id} yet (`stepguard team sync` ships them)");
+                Ok(EXIT_FAILED)
+            }
+            None => {
+                println!(
+                    "team copy: {} match the local log{}",
+                    stepguard::words::count(compared.team, "line", "lines"),
+                    if compared.unshipped > 0 {
+                        format!("; {} not shipped yet", compared.unshipped)
+                    } else {
+                        String::new()
+                    }
+                );
+                Ok(if local_ok { EXIT_OK } else { EXIT_FAILED })
             }
         }
     })?

@@ -120,6 +120,83 @@ impl Status {
     }
 }
 
+/// "9:41", for the time a request has left.
+pub fn left(ms: i64) -> String {
+    if ms <= 0 {
+        return "expired".into();
+    }
+    let s = ms / 1000;
+    format!("{}:{:02}", s / 60, s % 60)
+}
+
+/// The whole request, as an approver reads it before deciding (raw text:
+/// the caller sanitizes each line for its terminal).
+pub fn describe(s: &Status) -> Vec<String> {
+    let r = &s.request;
+    let or = |t: &str, none: &str| {
+        if t.is_empty() {
+            none.to_string()
+        } else {
+            t.to_string()
+        }
+    };
+    let mut lines = vec![
+        format!(
+            "approval {} · {} · asked by {} · {} left · approvals {} of {}{}",
+            s.id,
+            s.effective().as_str(),
+            s.requested_by,
+            left(s.expires_in_ms),
+            s.approvers().len(),
+            s.approvals_required,
+            s.approver_group
+                .as_ref()
+                .map(|g| format!(" (members of {g})"))
+                .unwrap_or_default()
+        ),
+        format!(
+            "runbook {} · step {}/{} {} · risk {} · target {}",
+            r.runbook, r.step_number, r.steps, r.title, r.risk, r.target
+        ),
+    ];
+    if !r.alert.is_empty() {
+        lines.push(format!("alert: {}", r.alert));
+    }
+    lines.push(format!("action:       {}", r.action));
+    lines.push(format!("  sha256      {}", s.action_sha256));
+    lines.push(format!(
+        "blast radius: {}",
+        or(&r.blast_radius, "(not stated)")
+    ));
+    lines.push(format!("rollback:     {}", or(&r.rollback, "(none)")));
+    lines.push(format!("pre-flight:   {}", or(&r.preflight, "(none)")));
+    lines.push(format!("  verdict     {}", r.verdict));
+    for l in r.output_tail.lines() {
+        lines.push(format!("  | {l}"));
+    }
+    for why in &r.why {
+        lines.push(format!("policy: {why}"));
+    }
+    for d in &s.decisions {
+        let reason = if d.reason.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", d.reason)
+        };
+        lines.push(format!(
+            "{} by {} after {} s{reason}",
+            d.decision,
+            d.by,
+            d.after_ms / 1000
+        ));
+    }
+    if s.effective() == State::Pending {
+        lines.push(format!("approve: stepguard approve {}", s.id));
+        lines.push(format!("reject:  stepguard reject {} --reason '…'", s.id));
+    }
+    lines
+}
+
 /// What filing returns: the id, and how long the database gives it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Filed {
@@ -145,7 +222,7 @@ fn new_id() -> Result<String, TeamError> {
 /// filed it (`session_user`) and how many approvals it needs.
 pub async fn file(client: &Client, request: &Request, seconds: u32) -> Result<Filed, TeamError> {
     let body = serde_json::to_value(request).map_err(|e| TeamError::Db(e.to_string()))?;
-    let secs = f64::from(seconds.clamp(10, 24 * 3600 - 60));
+    let secs = f64::from(seconds.clamp(6, 24 * 3600 - 60));
     // An id already taken (one in four billion) is drawn again.
     for _ in 0..3 {
         let id = new_id()?;
@@ -355,7 +432,11 @@ pub async fn listen(
 /// Follow one request until it is decided, voided or expired: `report` is
 /// called with each new status. Notifications wake it at once; a poll every
 /// few seconds covers a lost one, and a lost connection is made again.
-pub async fn watch(url: String, id: String, mut report: impl FnMut(Result<Status, String>) -> bool) {
+pub async fn watch(
+    url: String,
+    id: String,
+    mut report: impl FnMut(Result<Status, String>) -> bool,
+) {
     let mut last: Option<Status> = None;
     let mut backoff = std::time::Duration::from_millis(250);
     loop {

@@ -105,7 +105,8 @@ pub async fn shipped(client: &Client, session: &str) -> Result<u64, TeamError> {
 /// the last line it then has.
 pub async fn ship(client: &Client, session: &str, log: &Path) -> Result<u64, TeamError> {
     let after = shipped(client, session).await?;
-    let lines = read_lines(log, after).map_err(|e| TeamError::Db(format!("{}: {e}", log.display())))?;
+    let lines =
+        read_lines(log, after).map_err(|e| TeamError::Db(format!("{}: {e}", log.display())))?;
     let Some(last) = lines.last().map(|l| l.seq) else {
         return Ok(after);
     };
@@ -184,7 +185,10 @@ pub fn compare(local: &[Line], team: &[Line]) -> Compared {
     for (i, t) in team.iter().enumerate() {
         let n = i as u64 + 1;
         let why = if t.seq != n {
-            Some(format!("the team copy has line {} where {n} belongs", t.seq))
+            Some(format!(
+                "the team copy has line {} where {n} belongs",
+                t.seq
+            ))
         } else if !t.hash_holds() {
             Some("the team copy's line does not match its hash".into())
         } else if t.prev != prev {

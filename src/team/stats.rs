@@ -96,7 +96,10 @@ pub fn assess(counts: Counts, t: &Thresholds) -> Report {
     let decided = counts.approved + counts.rejected;
     let rejection_rate = ratio(counts.rejected, decided);
     let expiry_rate = ratio(counts.expired, counts.filed);
-    let auto_approval_rate = ratio(counts.proceeded - counts.proceeded_approved, counts.proceeded);
+    let auto_approval_rate = ratio(
+        counts.proceeded - counts.proceeded_approved,
+        counts.proceeded,
+    );
     let mut health = Health::Green;
     let mut why = Vec::new();
     let mut grade = |value: f64, yellow: f64, red: f64, what: String| {
@@ -265,7 +268,9 @@ mod tests {
             edits: 0,
             ..counts()
         };
-        assert!(assess(few, &Thresholds::default()).rubber_stamping.is_empty());
+        assert!(assess(few, &Thresholds::default())
+            .rubber_stamping
+            .is_empty());
     }
 
     #[test]

@@ -453,7 +453,10 @@ pub async fn run(options: Options) -> Result<(), Error> {
     }
     // A request still waiting asks about a walk that is gone: withdrawn
     // (it would expire anyway; the database refuses it after that).
-    let waiting = model.walk.as_ref().and_then(|w| w.approval.as_ref()?.id.clone());
+    let waiting = model
+        .walk
+        .as_ref()
+        .and_then(|w| w.approval.as_ref()?.id.clone());
     if let (Some(team), Some(id)) = (&rt.team, waiting) {
         let _ = tokio::time::timeout(
             Duration::from_secs(2),
@@ -696,7 +699,9 @@ async fn void_approval(url: &str, id: &str, reason: &str) -> Result<(), crate::t
 }
 
 /// The team's rejections of the last 30 days, as the card shows them.
-async fn team_rejections(url: &str) -> Result<Vec<crate::session::Rejection>, crate::team::TeamError> {
+async fn team_rejections(
+    url: &str,
+) -> Result<Vec<crate::session::Rejection>, crate::team::TeamError> {
     let client = crate::team::connect(url).await?;
     let now = now_ms();
     Ok(crate::team::approval::rejections(&client)

@@ -128,7 +128,14 @@ pub fn file(model: &mut Model) -> Vec<Effect> {
     }]
 }
 
-fn record(a: &Approval, id: &str, step: &str, state: &str, by: Vec<String>, reason: String) -> Effect {
+fn record(
+    a: &Approval,
+    id: &str,
+    step: &str,
+    state: &str,
+    by: Vec<String>,
+    reason: String,
+) -> Effect {
     Effect::Audit(Event::Approval(ApprovalRecord {
         id: id.to_string(),
         step: step.to_string(),
@@ -249,7 +256,27 @@ pub fn state(model: &mut Model, id: &str, result: Result<Status, String>) -> Vec
                 )];
             }
             let by = a.approvers.clone();
-            let mut effects = vec![record(&a, id, &step_id, "approved", by.clone(), String::new())];
+            let mut effects = vec![record(
+                &a,
+                id,
+                &step_id,
+                "approved",
+                by.clone(),
+                String::new(),
+            )];
+            // As at any gate, the policy is asked again: a verdict that
+            // went stale while the team decided sends the step back to
+            // reading (run the pre-flight again; p files a new request).
+            if let Some(why) = super::step::changed_since_asked(model) {
+                if let Some(walk) = model.walk.as_mut() {
+                    walk.phase = Phase::Reading;
+                }
+                model.status = Some(format!("approval {id} came, but {why}"));
+                return effects;
+            }
+            let Some(walk) = model.walk.as_mut() else {
+                return effects;
+            };
             if let Phase::Gating { gates, answers, .. } = &mut walk.phase {
                 if gates.first() == Some(&Gate::TeamApproval) {
                     gates.remove(0);
@@ -279,7 +306,14 @@ pub fn state(model: &mut Model, id: &str, result: Result<Status, String>) -> Vec
                     at_ms: now,
                 },
             );
-            let mut effects = vec![record(&a, id, &step_id, "rejected", vec![by.clone()], reason.clone())];
+            let mut effects = vec![record(
+                &a,
+                id,
+                &step_id,
+                "rejected",
+                vec![by.clone()],
+                reason.clone(),
+            )];
             effects.extend(super::step::finish_step(
                 model,
                 StepStatus::Halted,
@@ -317,7 +351,14 @@ pub fn tick(model: &mut Model) -> Vec<Effect> {
     walk.approval = None;
     walk.phase = Phase::Reading;
     model.status = Some(format!("approval {id} expired undecided: p asks again"));
-    vec![record(&a, &id, &step_id, "expired", Vec::new(), String::new())]
+    vec![record(
+        &a,
+        &id,
+        &step_id,
+        "expired",
+        Vec::new(),
+        String::new(),
+    )]
 }
 
 /// After every message: a request is withdrawn as soon as it no longer
@@ -325,6 +366,16 @@ pub fn tick(model: &mut Model) -> Vec<Effect> {
 /// action, a new pre-flight). A request still being filed is voided when
 /// its id comes back ([`filed`]).
 pub fn still_asked(model: &mut Model) -> Vec<Effect> {
+    if model
+        .walk
+        .as_ref()
+        .and_then(|w| w.approval.as_ref())
+        .is_none()
+    {
+        return Vec::new();
+    }
+    // A verdict gone stale, or a card asking other gates: not what was filed.
+    let policy_moved = super::step::changed_since_asked(model);
     let Some(walk) = model.walk.as_mut() else {
         return Vec::new();
     };
@@ -334,11 +385,13 @@ pub fn still_asked(model: &mut Model) -> Vec<Effect> {
     let at_gate = matches!(&walk.phase,
         Phase::Gating { gates, .. } if gates.first() == Some(&Gate::TeamApproval));
     let why = if !at_gate || a.step != walk.index {
-        "the step's p was cancelled or left"
+        "the step's p was cancelled or left".to_string()
     } else if action_digest(walk) != a.action_sha256 {
-        "the action changed"
+        "the action changed".to_string()
     } else if preflight_digest(walk) != a.preflight_sha256 {
-        "the pre-flight changed (run again, or a new state)"
+        "the pre-flight changed (run again, or a new state)".to_string()
+    } else if let Some(why) = policy_moved {
+        why
     } else {
         return Vec::new();
     };
@@ -352,8 +405,8 @@ pub fn still_asked(model: &mut Model) -> Vec<Effect> {
     };
     model.status = Some(format!("approval {id} withdrawn: {why}"));
     vec![
-        record(&a, &id, &step_id, "voided", Vec::new(), why.to_string()),
-        void(id, why),
+        record(&a, &id, &step_id, "voided", Vec::new(), why.clone()),
+        void(id, &why),
     ]
 }
 
@@ -374,7 +427,9 @@ pub fn waiting_line(model: &Model, a: &Approval) -> String {
         a.required
     );
     if let Some(t) = &a.trouble {
-        line.push_str(&format!(" · team database unreachable ({t}), still waiting"));
+        line.push_str(&format!(
+            " · team database unreachable ({t}), still waiting"
+        ));
     }
     line.push_str(" · Esc withdraws it");
     line

@@ -3,10 +3,10 @@
 //! and returns [`Effect`]s; the runtime performs them; the view draws the
 //! model once the queue is drained.
 
+pub mod approval;
 pub mod keys;
 pub mod model;
 pub mod msg;
-pub mod approval;
 pub mod step;
 pub mod update;
 pub mod view;
@@ -15,6 +15,7 @@ pub use model::Model;
 pub use msg::{CheckKind, Effect, Msg};
 pub use update::update;
 pub mod app;
+pub mod approvals_screen;
 pub mod clipboard;
 pub mod editor;
 pub mod input;

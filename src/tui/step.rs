@@ -524,22 +524,31 @@ pub fn gate_backspace(model: &mut Model) {
 /// not. The policy is asked again first: a verdict that went stale while
 /// the gates were answered, or a card that changed, sends the step back to
 /// reading (`p` again), never through on gates decided for something else.
-pub fn gate_enter(model: &mut Model) -> Vec<Effect> {
-    let Some(walk) = model.walk.as_ref() else {
-        return Vec::new();
-    };
+/// Why the gates being asked are no longer what `p` would ask now (a
+/// verdict gone stale, a card that changed); None while they still are.
+pub fn changed_since_asked(model: &Model) -> Option<String> {
+    let walk = model.walk.as_ref()?;
     let Phase::Gating { asked, .. } = &walk.phase else {
-        return Vec::new();
+        return None;
     };
     let now = decision(model, walk);
-    let changed = match now.wait {
+    match now.wait {
         Some(wait) => Some(wait),
         None if &now.gates != asked => {
             Some("what p asks changed since it was pressed: read the card, then p".into())
         }
         None => None,
+    }
+}
+
+pub fn gate_enter(model: &mut Model) -> Vec<Effect> {
+    let Some(walk) = model.walk.as_ref() else {
+        return Vec::new();
     };
-    if let Some(why) = changed {
+    if !matches!(walk.phase, Phase::Gating { .. }) {
+        return Vec::new();
+    }
+    if let Some(why) = changed_since_asked(model) {
         if let Some(walk) = model.walk.as_mut() {
             walk.phase = Phase::Reading;
         }

@@ -52,14 +52,14 @@ fn handle(model: &mut Model, msg: Msg) -> Vec<Effect> {
             super::approval::tick(model)
         }
         Msg::ApprovalFiled { attempt, result } => super::approval::filed(model, attempt, result),
-        Msg::ApprovalState { id, result } => {
-            super::approval::state(model, &id, result.map(|s| *s))
-        }
+        Msg::ApprovalState { id, result } => super::approval::state(model, &id, result.map(|s| *s)),
         Msg::TeamRejections(team) => {
             // Merged with this machine's own, newest first; the card shows them.
-            model.rejections.retain(|r| !r.decision.starts_with("rejected by"));
+            model
+                .rejections
+                .retain(|r| !r.decision.starts_with("rejected by"));
             model.rejections.extend(team);
-            model.rejections.sort_by(|a, b| b.at_ms.cmp(&a.at_ms));
+            model.rejections.sort_by_key(|r| std::cmp::Reverse(r.at_ms));
             Vec::new()
         }
         Msg::CheckLine {

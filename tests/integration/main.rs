@@ -68,3 +68,6 @@ mod values_quoting;
 mod wrong_target;
 // Values from pasted state, `=`, the state viewer, the decision line.
 mod review_values;
+// A critical step approved through the team database (pure update; the
+// notifier against a receiver on loopback).
+mod team_walk;

@@ -53,6 +53,7 @@ fn kinds(gates: &[Gate]) -> Vec<&'static str> {
             Gate::TypeProceed => "proceed",
             Gate::TypeTarget { .. } => "target",
             Gate::SecondPerson { .. } => "second",
+            Gate::TeamApproval => "team",
             Gate::ManualNote => "note",
         })
         .collect()
@@ -150,4 +151,27 @@ fn gates_check_what_is_typed() {
     assert!(
         !target.accepts_paste() && !second.accepts_paste() && !Gate::TypeProceed.accepts_paste()
     );
+}
+
+#[test]
+fn with_a_team_database_the_second_person_is_the_teams_approval() {
+    for (risk, low_match) in [(Risk::Critical, None), (Risk::Low, Some(0.2))] {
+        let mut i = input(risk, Some(Verdict::Pass));
+        i.match_confidence = low_match;
+        i.team = true;
+        let out = decide(&PolicyConfig::default(), &i);
+        assert_eq!(out.decision, Decision::Escalate, "{risk}");
+        let kinds = kinds(&out.gates);
+        assert!(
+            kinds.contains(&"team") && !kinds.contains(&"second"),
+            "{kinds:?}"
+        );
+        // Asked once, even when both the tier and the match escalate.
+        assert_eq!(kinds.iter().filter(|k| **k == "team").count(), 1);
+        i.team = false;
+        let kinds_alone = decide(&PolicyConfig::default(), &i).gates;
+        assert!(self::kinds(&kinds_alone).contains(&"second"));
+    }
+    // Nothing typed passes or fails it: Enter files the request.
+    assert!(Gate::TeamApproval.check("").is_ok() && !Gate::TeamApproval.accepts_paste());
 }

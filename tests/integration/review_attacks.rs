@@ -596,7 +596,10 @@ fn typed_gates_refuse_pastes_in_every_shape() {
     assert_eq!(walk(&m).end(), Some(&WalkEnd::Completed));
     let d = decisions(&effects);
     assert_eq!(d.len(), 1);
-    assert_eq!(d[0].note, "confirmed 'payments'; second person: bob");
+    assert_eq!(
+        d[0].note,
+        "confirmed 'payments'; second person (self-attested, typed here): bob"
+    );
 }
 
 // ---------------------------------------------------- A7: the verify's STOP
