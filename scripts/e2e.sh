@@ -62,6 +62,7 @@ REDIS_PIDFILE="$TMP/redis/redis.pid"
 PGDATA="$TMP/pg/data"
 IDLE_PIDS=()
 AM_PID=""
+HOOK_PID=""
 PG_STARTED=0
 DISK_MOUNTED=0
 FAILED=0
@@ -76,6 +77,7 @@ cleanup() {
     [ -f "$p" ] && kill "$(cat "$p")" >/dev/null 2>&1
   done
   if [ -n "$AM_PID" ]; then kill "$AM_PID" >/dev/null 2>&1; fi
+  if [ -n "$HOOK_PID" ]; then kill "$HOOK_PID" >/dev/null 2>&1; fi
   if [ -f "$REDIS_PIDFILE" ]; then kill "$(cat "$REDIS_PIDFILE")" >/dev/null 2>&1; fi
   if [ "$PG_STARTED" = 1 ]; then
     runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDATA" -m immediate -w stop >/dev/null 2>&1
@@ -240,7 +242,7 @@ start_walk() {
   cmd=$(printf '%q ' "$BIN" run "$@")
   tm -f /dev/null new-session -d -s e2e -x 160 -y 50 -c "$ROOT" \
     -e "STEPGUARD_STATE_DIR=$STATE_DIR" -e OPENAI_BASE_URL= -e OPENAI_API_KEY= \
-    -e STEPGUARD_CONFIG=/dev/null -e NO_COLOR=1 \
+    -e "STEPGUARD_CONFIG=${WALK_CONFIG:-/dev/null}" -e NO_COLOR=1 \
     "$cmd; echo \"EXITED \$?\"; sleep 600"
   if [ "$1" = --alertmanager ]; then
     # The firing alerts, each with its best runbook; Enter opens the first.
@@ -552,26 +554,27 @@ pq -c "CREATE DATABASE team_fresh" -c "CREATE DATABASE team_old" >/dev/null
 url() { echo "postgresql://$1@127.0.0.1:$PG_PORT/$2"; }
 team() { STEPGUARD_DATABASE_URL=$(url "$1" "$2") "$BIN" team "${@:3}"; }
 set +e; out=$(team postgres team_fresh status); rc=$?; set -e
-[ $rc = 1 ] && grep -q 'schema: version 0 of 2' <<<"$out" || fail "team status before init ($rc): $out"
+[ $rc = 1 ] && grep -q 'schema: version 0 of 3' <<<"$out" || fail "team status before init ($rc): $out"
 out=$(team postgres team_fresh init)
-[ "$out" = "schema version 0 → 2 (applied 001, 002)" ] || fail "team init (fresh): $out"
+[ "$out" = "schema version 0 → 3 (applied 001, 002, 003)" ] || fail "team init (fresh): $out"
 out=$(team postgres team_fresh init)
-[ "$out" = "schema version 2: up to date" ] || fail "team init (again): $out"
+[ "$out" = "schema version 3: up to date" ] || fail "team init (again): $out"
 # An older stepguard left version 1: init applies only what is missing.
 psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U postgres -d team_old \
   -c "CREATE TABLE stepguard_schema (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now(), applied_by name NOT NULL DEFAULT session_user)" \
   -f "$ROOT/migrations/001_approvals.sql" \
   -c "INSERT INTO stepguard_schema (version, name) VALUES (1, 'approvals')" >/dev/null
 out=$(team postgres team_old init)
-[ "$out" = "schema version 1 → 2 (applied 002)" ] || fail "team init (upgrade): $out"
+[ "$out" = "schema version 1 → 3 (applied 002, 003)" ] || fail "team init (upgrade): $out"
 tq() { psql -X -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U "$1" -d team_fresh "${@:2}" 2>&1; }
-tq postgres -c "GRANT SELECT, INSERT ON pending_actions, approval_events, audit_events TO alice, bob" \
-  -c "GRANT USAGE ON SEQUENCE approval_events_id_seq TO alice, bob" >/dev/null
+# One role carries what an engineer may do (migration 003).
+tq postgres -c "GRANT stepguard_engineer TO alice, bob" >/dev/null
 out=$(team alice team_fresh status)
 grep -q '^you are: alice$' <<<"$out" || fail "team status as alice: $out"
 digest=$(printf 'kubectl -n payments rollout undo deployment/checkout' | sha256sum | cut -d' ' -f1)
 ask() { tq alice -c "INSERT INTO pending_actions (id, expires_at, runbook, step, action, action_sha256) VALUES ('$1', now() + interval '$2', 'k8s-crashloop-bad-rollout', 'rollback', 'kubectl -n payments rollout undo deployment/checkout', '$digest')"; }
-decide() { tq "$1" -c "INSERT INTO approval_events (action_id, decision, reason) VALUES ('$2', '$3', 'e2e')"; }
+# A decision as an approver's client makes it: with the digests it was shown.
+decide() { tq "$1" -c "INSERT INTO approval_events (action_id, decision, reason, action_sha256, preflight_sha256, request_sha256) SELECT id, '$3', 'e2e', action_sha256, preflight_sha256, public.stepguard_request_sha256(request) FROM pending_actions WHERE id = '$2'"; }
 ask a3f7b2c1 '10 minutes' >/dev/null || fail "alice could not file a request"
 out=$(tq alice -c "INSERT INTO pending_actions (id, requested_by, expires_at, runbook, step, action, action_sha256) VALUES ('c5f9d4e3', 'bob', now() + interval '10 minutes', 'r', 's', 'a', '$digest')") &&
   fail "alice filed a request as bob: $out"
@@ -593,11 +596,247 @@ ask b4e8c3d2 '1 second' >/dev/null
 sleep 1.2
 out=$(decide bob b4e8c3d2 approve) && fail "an expired request was approved: $out"
 grep -q 'expired' <<<"$out" || fail "late approval refused for another reason: $out"
+# An approval of anything but what was asked (other digests) is refused.
+ask c5f9d4e3 '10 minutes' >/dev/null
+out=$(tq bob -c "INSERT INTO approval_events (action_id, decision, action_sha256) VALUES ('c5f9d4e3', 'approve', '$(printf x | sha256sum | cut -d' ' -f1)')") &&
+  fail "an approval of other digests was recorded: $out"
+grep -q 'digests differ' <<<"$out" || fail "a digest mismatch refused for another reason: $out"
+# N approvers from a group, by rule: two leads for k8s runbooks.
+pq -c "CREATE ROLE carol LOGIN" -c "CREATE ROLE dave LOGIN" -c "CREATE ROLE leads" -c "GRANT leads TO bob, carol" >/dev/null
+tq postgres -c "GRANT stepguard_engineer TO carol, dave" \
+  -c "INSERT INTO approval_rules (runbook_like, approvals, approver_group) VALUES ('k8s-%', 2, 'leads')" >/dev/null
+ask e7b1f6a5 '10 minutes' >/dev/null
+[ "$(tq alice -c "SELECT approvals_required || ' ' || approver_group FROM pending_actions WHERE id = 'e7b1f6a5'")" = "2 leads" ] ||
+  fail "the rule did not apply"
+out=$(decide dave e7b1f6a5 approve) && fail "a non-member approved: $out"
+grep -q 'needs a member of leads' <<<"$out" || fail "a non-member refused for another reason: $out"
+decide bob e7b1f6a5 approve >/dev/null || fail "bob (a lead) could not approve"
+[ "$(tq alice -c "SELECT state FROM pending_actions WHERE id = 'e7b1f6a5'")" = pending ] || fail "one approval of two approved it"
+out=$(decide bob e7b1f6a5 approve) && fail "bob approved twice: $out"
+grep -q 'already approved' <<<"$out" || fail "a second approval by bob refused for another reason: $out"
+decide carol e7b1f6a5 approve >/dev/null || fail "carol (a lead) could not approve"
+[ "$(tq alice -c "SELECT state FROM pending_actions WHERE id = 'e7b1f6a5'")" = approved ] || fail "two leads did not approve it"
+# A digest that is not the action's own is refused when filed.
+out=$(tq alice -c "INSERT INTO pending_actions (id, expires_at, runbook, step, action, action_sha256) VALUES ('f8c2a7b6', now() + interval '10 minutes', 'r', 's', 'kubectl delete ns prod', '$digest')") &&
+  fail "a request whose digest is not its action's was filed: $out"
+grep -q "digest is not the digest of the action" <<<"$out" || fail "a false digest refused for another reason: $out"
+# The document an approver reads carries the bound columns, whatever was sent.
+ask 0a1b2c3d '10 minutes' >/dev/null
+[ "$(tq alice -c "SELECT request->>'action' FROM pending_actions WHERE id = '0a1b2c3d'")" = 'kubectl -n payments rollout undo deployment/checkout' ] ||
+  fail "the request document does not carry the bound action"
+# Shadowing our tables with temporary ones (read by the trigger functions in
+# place of ours): refused twice. Engineers may not create temporary objects
+# at all; and with that right given back, the functions still read only ours.
+out=$(tq dave -c "CREATE TEMP TABLE pending_actions (x int)") && fail "an engineer created a temporary table: $out"
+grep -q 'permission denied to create temporary tables' <<<"$out" || fail "temp refused for another reason: $out"
+tq postgres -c "GRANT TEMPORARY ON DATABASE team_fresh TO alice, dave" >/dev/null
+out=$(tq alice -c "CREATE TEMP VIEW pending_actions WITH (security_invoker = true) AS SELECT id, 'bob'::name AS requested_by, requested_at, expires_at, runbook, step, target, action, action_sha256, preflight_sha256, request, state, 1 AS approvals_required, NULL::name AS approver_group FROM public.pending_actions" \
+  -c "INSERT INTO public.approval_events (action_id, decision, action_sha256, preflight_sha256, request_sha256) SELECT id, 'approve', action_sha256, preflight_sha256, public.stepguard_request_sha256(request) FROM public.pending_actions WHERE id = '0a1b2c3d'") &&
+  fail "alice approved her own request through a temporary view: $out"
+grep -q 'another engineer must decide it' <<<"$out" || fail "the shadowed self-approval refused for another reason: $out"
+out=$(tq dave -c "CREATE TEMP TABLE pending_actions (LIKE public.pending_actions INCLUDING DEFAULTS)" \
+  -c "CREATE FUNCTION pg_temp.pwn() RETURNS trigger LANGUAGE plpgsql AS \$f\$ BEGIN EXECUTE 'ALTER ROLE dave SUPERUSER'; RETURN NEW; END \$f\$" \
+  -c "CREATE TRIGGER pwn BEFORE UPDATE ON pg_temp.pending_actions FOR EACH ROW EXECUTE FUNCTION pg_temp.pwn()" \
+  -c "INSERT INTO pg_temp.pending_actions SELECT * FROM public.pending_actions WHERE id = '0a1b2c3d'" \
+  -c "INSERT INTO public.approval_events (action_id, decision, reason) VALUES ('0a1b2c3d', 'reject', 'x')" 2>&1)
+[ "$(tq postgres -c "SELECT rolsuper FROM pg_roles WHERE rolname = 'dave'")" = f ] || fail "dave became a superuser: $out"
+[ "$(tq postgres -c "SELECT count(*) FROM pg_roles WHERE rolname = 'stepguard_definer' AND NOT rolsuper")" = 1 ] ||
+  fail "the SECURITY DEFINER functions' owner is missing or a superuser"
+out=$(tq alice -c "CREATE TEMP TABLE approval_rules (LIKE public.approval_rules)" \
+  -c "INSERT INTO pending_actions (id, expires_at, runbook, step, action, action_sha256) VALUES ('1b2c3d4e', now() + interval '10 minutes', 'k8s-x', 's', 'kubectl -n payments rollout undo deployment/checkout', '$digest')" \
+  -c "SELECT approvals_required FROM public.pending_actions WHERE id = '1b2c3d4e'" 2>&1)
+[ "$(tail -n 1 <<<"$out")" = 2 ] || fail "a temporary approval_rules escaped the rule: $out"
+tq postgres -c "REVOKE TEMPORARY ON DATABASE team_fresh FROM alice, dave" >/dev/null
+# The team audit: a session belongs to whoever shipped its first line; its
+# lines follow each other. No one adds to another's session.
+h1=$(printf 1 | sha256sum | cut -d' ' -f1)
+tq alice -c "INSERT INTO audit_events (session, seq, ts_ms, kind, data, hash, prev) VALUES ('5e55107a', 1, 0, 'session-start', '{}', '$h1', '')" >/dev/null ||
+  fail "alice could not ship her first line"
+out=$(tq dave -c "INSERT INTO audit_events (session, seq, ts_ms, kind, data, hash, prev) VALUES ('5e55107a', 2, 0, 'edit', '{}', '$h1', '$h1')") &&
+  fail "dave added to alice's session: $out"
+grep -q 'is shipped by alice' <<<"$out" || fail "dave's line refused for another reason: $out"
+out=$(tq alice -c "INSERT INTO audit_events (session, seq, ts_ms, kind, data, hash, prev) VALUES ('5e55107a', 9, 0, 'edit', '{}', '$h1', '$h1')") &&
+  fail "a line out of sequence was shipped: $out"
+grep -q 'does not follow' <<<"$out" || fail "a line out of sequence refused for another reason: $out"
 # A schema newer than this stepguard is not touched.
 tq postgres -c "INSERT INTO stepguard_schema (version, name) VALUES (99, 'future')" >/dev/null
 set +e; out=$(team postgres team_fresh init 2>&1); rc=$?; set -e
 [ $rc != 0 ] && grep -q 'newer than this stepguard knows' <<<"$out" || fail "a newer schema ($rc): $out"
-SUMMARY+=("team: schema 0 → 2 and 1 → 2, then up to date; status as alice; a forged requester, a pre-approved request, self-approval, a forged decider, a second decision, a rewrite, a truncate, a late approval and a newer schema refused")
+SUMMARY+=("team: schema 0 → 3 and 1 → 3, then up to date; status as alice; a forged requester, a pre-approved request, self-approval, a forged decider, a second decision, a rewrite, a truncate, a late approval, other digests and a newer schema refused; two leads by rule (a non-member and a second approval by the same lead refused); a false action digest, temporary tables, shadowing by temporary view, table (a definer trigger) and rules, another's audit session and a line out of sequence refused")
+
+# ============================================================ team walk ===
+# Four eyes for real: the operator (alice) walks postgres-idle-in-transaction
+# in one tmux pane with a team database; its high-risk steps escalate (the
+# config says so). The second engineer (bob) decides in another pane with
+# `stepguard approve` / `reject`. The database refuses alice's own approval
+# and a late one; it is stopped mid-walk and restarted, and loses no event;
+# `audit verify --team` passes, and fails after a local rewrite.
+SCENARIO=team-walk
+VERDICTS=()
+pq -c "CREATE DATABASE team_walk" >/dev/null
+team postgres team_walk init >/dev/null
+psql -X -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -d team_walk -c "SET client_min_messages = warning" -c "GRANT stepguard_engineer TO alice, bob" >/dev/null
+as_role() { STEPGUARD_CONFIG=/dev/null STEPGUARD_STATE_DIR=$STATE_DIR STEPGUARD_DATABASE_URL=$(url "$1" team_walk) "$BIN" "${@:2}"; }
+# A webhook receiver on loopback: each POST body, one per line.
+HOOK_PORT=$(free_port)
+python3 - "$HOOK_PORT" "$TMP/hook.jsonl" <<'PY' &
+import http.server, sys
+port, out = int(sys.argv[1]), sys.argv[2]
+class Hook(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["content-length"]))
+        with open(out, "ab") as f:
+            f.write(body + b"\n")
+        self.send_response(200)
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+http.server.HTTPServer(("127.0.0.1", port), Hook).serve_forever()
+PY
+HOOK_PID=$!
+WALK_CONFIG="$TMP/alice.yaml"
+cat >"$WALK_CONFIG" <<YAML
+policy:
+  high: escalate
+team:
+  database_url: $(url alice team_walk)
+  approval_minutes: 0.25
+  webhook_url: http://127.0.0.1:$HOOK_PORT/hook
+YAML
+start_walk runbooks/postgres-idle-in-transaction.yaml \
+  --var host=127.0.0.1 --var "port=$PG_PORT" --var user=postgres --var database=postgres \
+  --var idle_minutes=1 --var idle_timeout=5min
+# bob's terminal: a second pane of the same window, focus kept on the walk.
+tm split-window -d -v -t e2e -l 12 "bash --noprofile --norc"
+# The walk's pane shrank: wait for its redraw, header first.
+wait_for ' · step 1/8 · '
+pane() { tm capture-pane -p -J -S -300 -t e2e.1 2>/dev/null || true; }
+in_pane() { tm send-keys -t e2e.1 -l -- "$1"; tm send-keys -t e2e.1 Enter; }
+wait_pane() {
+  local deadline=$(($(date +%s) + WAIT_SECS))
+  while [ "$(date +%s)" -lt "$deadline" ]; do
+    pane | grep -Eq -- "$1" && return 0
+    sleep 0.2
+  done
+  pane >&2
+  fail "bob's pane: timed out waiting for /$1/"
+}
+in_pane "export PATH=$(dirname "$BIN"):\$PATH STEPGUARD_CONFIG=/dev/null STEPGUARD_DATABASE_URL=$(url bob team_walk) PS1='bob\$ '"
+walk_reads 1 2
+# The team database goes away mid-walk: the walk goes on (its pre-flights,
+# against the same server, say so), events queue in the local log.
+runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDATA" -m fast -w stop >/dev/null
+walk_reads 3 4
+runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDATA" -l "$TMP/pg/server.log" -w \
+  -o "-p $PG_PORT -k $TMP/pg -c listen_addresses=127.0.0.1 -c max_connections=10" start >/dev/null ||
+  fail "postgresql did not restart"
+walk_reads 5 5
+# ask_team: p on the current (escalating) step, each gate answered (a
+# reason for a STOP, the target), then Enter files the request; prints its id.
+ask_team() {
+  local text last="" deadline
+  keys p
+  deadline=$(($(date +%s) + WAIT_SECS))
+  while [ "$(date +%s)" -lt "$deadline" ]; do
+    if screen | grep -Eq 'waiting for approval [0-9a-f]{8}'; then
+      screen | grep -Eo 'waiting for approval [0-9a-f]{8}' | head -n 1 | awk '{print $4}'
+      return 0
+    fi
+    text=$(prompt_text)
+    if [ -n "$text" ] && [ "$text" != "$last" ]; then
+      case "$text" in
+        *"Enter asks the team"*) keys Enter ;;
+        *"target's name"*) type_text 127.0.0.1; keys Enter ;;
+        *reason*) type_text "e2e: the pre-flight's verdict on a throwaway server"; keys Enter ;;
+        *) fail "unexpected prompt: $text" ;;
+      esac
+      last=$text
+    fi
+    sleep 0.3
+  done
+  fail "p did not file an approval request"
+}
+# 6 terminate-idle-sessions: high risk, escalated.
+v=$(run_check r pre-flight); VERDICTS+=("6:$v")
+id1=$(ask_team)
+seen=$(as_role alice approvals --json | jq -r --arg id "$id1" '.[] | select(.id == $id) | .request_sha256')
+set +e; out=$(as_role alice approve "$id1" --seen "$seen" 2>&1); rc=$?; set -e
+[ $rc = 1 ] && grep -q 'another engineer must decide it' <<<"$out" || fail "alice approved her own request ($rc): $out"
+for _ in $(seq 1 50); do grep -q "$id1" "$TMP/hook.jsonl" 2>/dev/null && break; sleep 0.1; done
+jq -e --arg id "$id1" '.text | contains("stepguard approve " + $id) and contains("asks for approval")' "$TMP/hook.jsonl" >/dev/null ||
+  fail "the webhook did not get the request: $(cat "$TMP/hook.jsonl" 2>/dev/null)"
+# Nobody decides: it expires, the walk says so, a late approval is refused.
+wait_for "approval $id1 expired undecided" 40
+in_pane "stepguard approve $id1"
+wait_pane "approval $id1 expired undecided"
+[ "$(step_no)" = 6 ] || fail "the walk moved on an expired request"
+id2=$(ask_team)
+[ "$id2" != "$id1" ] || fail "the expired request was not filed again"
+in_pane "stepguard approvals --list"
+wait_pane "^$id2 .* alice .*postgres-idle-in-transaction step 6/8"
+in_pane "stepguard approve $id2"
+# bob reads the whole request, then types its id back to approve it.
+wait_pane "type $id2 to approve it as shown"
+pane | grep -q "request sha256 [0-9a-f]\{64\}" || fail "the approver was not shown the request's digest"
+in_pane "$id2"
+wait_pane 'approved by bob: the walk proceeds'
+wait_past 6
+# 7 set-idle-timeout: high risk, escalated, rejected.
+v=$(run_check r pre-flight); VERDICTS+=("7:$v")
+id3=$(ask_team)
+in_pane "stepguard reject $id3 --reason 'e2e: not during the peak'"
+wait_pane 'rejected by bob'
+wait_for "rejected by bob in the team database \($id3\): e2e: not during the peak"
+wait_for 'HALTED'
+quit_walk
+audit="$STATE_DIR/sessions/$SESSION/audit.jsonl"
+states=$(jq -r -s '[.[] | select(.kind == "approval") | .data.state] | join(" ")' "$audit")
+[ "$states" = "filed expired filed approved filed rejected" ] || fail "approval events: $states"
+jq -e -s --arg id "$id2" 'any(.[]; .kind == "decision" and (.data.note | contains("approved in the team database by bob (" + $id + ")")))' "$audit" >/dev/null ||
+  fail "the decision does not name bob's approval"
+# Nothing lost: the database has every line of the local log, the outage included.
+lines=$(wc -l <"$audit")
+rows=$(psql -X -At -h 127.0.0.1 -p "$PG_PORT" -U postgres -d team_walk -c "SELECT count(*) FROM audit_events WHERE session = '$SESSION'")
+[ "$rows" = "$lines" ] || fail "the team database has $rows of $lines audit lines"
+out=$(as_role alice audit verify "$SESSION" --team) || fail "audit verify --team: $out"
+grep -q "team copy: $lines lines match the local log" <<<"$out" || fail "audit verify --team said: $out"
+# A local rewrite that keeps the local chain whole (every hash recomputed,
+# the snapshot's head too) passes the local check; the team's copy shows it.
+python3 - "$STATE_DIR/sessions/$SESSION" <<'PY'
+import hashlib, json, sys
+d = sys.argv[1]
+lines = [json.loads(l) for l in open(f"{d}/audit.jsonl")]
+def canon(v):
+    if isinstance(v, dict):
+        return "{" + ",".join(json.dumps(k, ensure_ascii=False) + ":" + canon(v[k]) for k in sorted(v)) + "}"
+    if isinstance(v, list):
+        return "[" + ",".join(canon(x) for x in v) + "]"
+    return json.dumps(v, ensure_ascii=False)
+prev = ""
+for l in lines:
+    if l["kind"] == "decision" and "approved in the team database" in l["data"].get("note", ""):
+        l["data"]["note"] = "confirmed '127.0.0.1'; nobody else was asked"
+    l["prev"] = prev
+    body = '{"seq":%d,"ts_ms":%d,"kind":%s,"data":%s,"prev":%s}' % (
+        l["seq"], l["ts_ms"], json.dumps(l["kind"]), canon(l["data"]), json.dumps(prev))
+    l["hash"] = prev = hashlib.sha256(body.encode()).hexdigest()
+with open(f"{d}/audit.jsonl", "w") as f:
+    for l in lines:
+        f.write(json.dumps(l, ensure_ascii=False, separators=(",", ":")) + "\n")
+snap = json.load(open(f"{d}/session.json"))
+snap["audit_head"]["hash"] = prev
+json.dump(snap, open(f"{d}/session.json", "w"))
+PY
+STEPGUARD_STATE_DIR=$STATE_DIR "$BIN" audit verify "$SESSION" >/dev/null ||
+  fail "the rewrite did not keep the local chain whole (the check below would prove nothing)"
+set +e; out=$(as_role alice audit verify "$SESSION" --team); rc=$?; set -e
+[ $rc = 1 ] && grep -q 'diverged at line [0-9]*: the local log and the team copy differ' <<<"$out" ||
+  fail "audit verify --team after a local rewrite ($rc): $out"
+out=$(as_role bob stats --team)
+grep -q 'filed 3 · approved 1 · rejected 1 · expired 1' <<<"$out" || fail "stats --team: $out"
+WALK_CONFIG=""
+AUDIT_LINE="audit: $lines lines ($states), chain verified here and in the team database"
+summarize "bob approved $id2 from his own pane (alice's own approval and a late one refused, $id1 expired), rejected $id3 (the walk halted with his reason); the database was stopped and restarted mid-walk and has all $lines lines; audit verify --team passed, and caught a local rewrite the local check could not"
 
 echo
 echo "== stepguard e2e summary =="

@@ -49,17 +49,55 @@ pub fn approvals(runtime: &mut Runtime, json: bool, list: bool) -> Result<u8> {
 
 /// `approve ID` / `reject ID --reason`: the request is read and shown,
 /// then the decision recorded with the digests shown.
-pub fn decide(runtime: &mut Runtime, id: &str, decision: Decide, reason: &str) -> Result<u8> {
+/// An approval is given to what was read: on a terminal the id is typed
+/// back after the request is shown; elsewhere `--seen` must quote the
+/// request's digest (at least its first 8 characters) as shown before.
+fn confirmed(seen: &approval::Status, quoted: Option<&str>) -> Result<bool> {
+    use std::io::{BufRead, IsTerminal, Write};
+    if let Some(quoted) = quoted {
+        let quoted = quoted.trim().to_ascii_lowercase();
+        if quoted.len() < 8 || !seen.request_sha256.starts_with(&quoted) {
+            eprintln!(
+                "stepguard: --seen {} is not this request's digest (request sha256 above): read it again",
+                sanitize_line(&quoted, 70)
+            );
+            return Ok(false);
+        }
+        return Ok(true);
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!(
+            "approve without a terminal needs --seen DIGEST: the request sha256 printed above (at least 8 characters), so the approval is of what was read"
+        );
+    }
+    print!(
+        "type {} to approve it as shown (anything else cancels): ",
+        seen.id
+    );
+    std::io::stdout().flush()?;
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim() == seen.id)
+}
+
+pub fn decide(
+    runtime: &mut Runtime,
+    id: &str,
+    decision: Decide,
+    reason: &str,
+    seen_digest: Option<&str>,
+) -> Result<u8> {
     let url = url()?;
     let id = approval::check_id(id)?;
     if decision == Decide::Reject && reason.trim().is_empty() {
         bail!("a rejection says why: --reason '…' (the operator and later cards see it)");
     }
+    let seen_digest = seen_digest.map(str::to_string);
     runtime.block_on(async move {
         let client = team::connect(&url).await?;
         let seen = approval::status(&client, &id).await?;
         for line in describe(&seen) {
-            println!("{}", sanitize_line(&line, 400));
+            println!("{}", sanitize_line(&line, 10_000));
         }
         match seen.effective() {
             State::Pending => {}
@@ -76,6 +114,10 @@ pub fn decide(runtime: &mut Runtime, id: &str, decision: Decide, reason: &str) -
                 );
                 return Ok(EXIT_FAILED);
             }
+        }
+        if decision == Decide::Approve && !confirmed(&seen, seen_digest.as_deref())? {
+            eprintln!("stepguard: not approved");
+            return Ok(EXIT_FAILED);
         }
         match approval::decide(&client, &seen, decision, reason).await {
             Ok(after) => {

@@ -155,6 +155,10 @@ pub enum Command {
         id: String,
         #[arg(long, default_value = "")]
         reason: String,
+        /// Without a terminal: the request's digest as printed (`request
+        /// sha256`, 8 characters at least), so what is approved is what was read.
+        #[arg(long, value_name = "DIGEST")]
+        seen: Option<String>,
     },
     /// Reject a request: the walk halts with your reason, and later cards
     /// and drafts of that step show it.
@@ -274,17 +278,19 @@ pub fn dispatch(cli: Cli, runtime: &mut Runtime) -> Result<u8> {
         }) => team::stats(runtime, json, days),
         Some(Command::Stats { json, screen, .. }) => sessions::stats(json, screen),
         Some(Command::Approvals { json, list }) => approvals::approvals(runtime, json, list),
-        Some(Command::Approve { id, reason }) => approvals::decide(
+        Some(Command::Approve { id, reason, seen }) => approvals::decide(
             runtime,
             &id,
             stepguard::team::approval::Decide::Approve,
             &reason,
+            seen.as_deref(),
         ),
         Some(Command::Reject { id, reason }) => approvals::decide(
             runtime,
             &id,
             stepguard::team::approval::Decide::Reject,
             &reason,
+            None,
         ),
         Some(Command::Rules { command }) => rules::rules(command),
         Some(Command::Team { command }) => team::team(runtime, command),

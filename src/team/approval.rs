@@ -93,6 +93,9 @@ pub struct Status {
     pub approver_group: Option<String>,
     pub action_sha256: String,
     pub preflight_sha256: String,
+    /// The digest of the whole document below, as the database keeps it:
+    /// an approval names it, so it approves exactly what was shown.
+    pub request_sha256: String,
     pub decisions: Vec<DecisionRecord>,
     pub request: Request,
 }
@@ -164,6 +167,7 @@ pub fn describe(s: &Status) -> Vec<String> {
     }
     lines.push(format!("action:       {}", r.action));
     lines.push(format!("  sha256      {}", s.action_sha256));
+    lines.push(format!("request sha256 {}", s.request_sha256));
     lines.push(format!(
         "blast radius: {}",
         or(&r.blast_radius, "(not stated)")
@@ -228,7 +232,7 @@ pub async fn file(client: &Client, request: &Request, seconds: u32) -> Result<Fi
         let id = new_id()?;
         let row = client
             .query_opt(
-                "INSERT INTO pending_actions \
+                "INSERT INTO public.pending_actions \
                    (id, expires_at, runbook, step, target, action, action_sha256, preflight_sha256, request) \
                  VALUES ($1, now() + make_interval(secs => $2), $3, $4, $5, $6, $7, $8, $9) \
                  ON CONFLICT (id) DO NOTHING \
@@ -281,8 +285,9 @@ const STATUS_SQL: &str = "SELECT p.id, p.state, p.requested_by::text, \
                     'by', e.decided_by::text, 'decision', e.decision, 'reason', e.reason, \
                     'after_ms', (extract(epoch FROM e.decided_at - p.requested_at) * 1000)::bigint) \
                   ORDER BY e.id) \
-                 FROM approval_events e WHERE e.action_id = p.id), '[]'::jsonb) \
-  FROM pending_actions p";
+                 FROM public.approval_events e WHERE e.action_id = p.id), '[]'::jsonb), \
+       public.stepguard_request_sha256(p.request) \
+  FROM public.pending_actions p";
 
 fn status_of(row: &tokio_postgres::Row) -> Status {
     let request: serde_json::Value = row.get(8);
@@ -298,6 +303,7 @@ fn status_of(row: &tokio_postgres::Row) -> Status {
         preflight_sha256: row.get(7),
         decisions: serde_json::from_value(decisions).unwrap_or_default(),
         request: serde_json::from_value(request).unwrap_or_default(),
+        request_sha256: row.get(10),
     }
 }
 
@@ -349,9 +355,17 @@ pub async fn decide(
     };
     client
         .execute(
-            "INSERT INTO approval_events (action_id, decision, reason, action_sha256, preflight_sha256) \
-             VALUES ($1, $2, $3, $4, $5)",
-            &[&seen.id, &word, &reason, &seen.action_sha256, &seen.preflight_sha256],
+            "INSERT INTO public.approval_events \
+               (action_id, decision, reason, action_sha256, preflight_sha256, request_sha256) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &[
+                &seen.id,
+                &word,
+                &reason,
+                &seen.action_sha256,
+                &seen.preflight_sha256,
+                &seen.request_sha256,
+            ],
         )
         .await
         .map_err(db)?;
@@ -377,7 +391,7 @@ pub async fn rejections(client: &Client) -> Result<Vec<Rejection>, TeamError> {
         .query(
             "SELECT action_id, runbook, step, action, decided_by::text, reason, \
                     extract(epoch FROM now() - decided_at)::bigint \
-               FROM rejections WHERE decided_at > now() - interval '30 days' \
+               FROM public.rejections WHERE decided_at > now() - interval '30 days' \
               ORDER BY decided_at DESC LIMIT 200",
             &[],
         )

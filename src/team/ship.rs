@@ -93,7 +93,7 @@ fn set(progress: &Mutex<Progress>, shipped: u64, error: Option<String>) {
 pub async fn shipped(client: &Client, session: &str) -> Result<u64, TeamError> {
     let row = client
         .query_one(
-            "SELECT coalesce(max(seq), 0) FROM audit_events WHERE session = $1",
+            "SELECT coalesce(max(seq), 0) FROM public.audit_events WHERE session = $1",
             &[&session],
         )
         .await
@@ -105,14 +105,34 @@ pub async fn shipped(client: &Client, session: &str) -> Result<u64, TeamError> {
 /// the last line it then has.
 pub async fn ship(client: &Client, session: &str, log: &Path) -> Result<u64, TeamError> {
     let after = shipped(client, session).await?;
-    let lines =
-        read_lines(log, after).map_err(|e| TeamError::Db(format!("{}: {e}", log.display())))?;
+    let read = |after| {
+        read_lines(log, after).map_err(|e| TeamError::Db(format!("{}: {e}", log.display())))
+    };
+    if after > 0 {
+        // The database's last line must be ours: never ship onto a copy
+        // that went another way (`audit verify --team` says where).
+        let theirs: String = client
+            .query_one(
+                "SELECT hash FROM public.audit_events WHERE session = $1 AND seq = $2",
+                &[&session, &(after as i64)],
+            )
+            .await
+            .map_err(db)?
+            .get(0);
+        let ours = read(after - 1)?.into_iter().next().map(|l| l.hash);
+        if ours.as_deref() != Some(theirs.as_str()) {
+            return Err(TeamError::Db(format!(
+                "session {session}: the team copy's line {after} is not the local log's: not shipped (stepguard audit verify {session} --team)"
+            )));
+        }
+    }
+    let lines = read(after)?;
     let Some(last) = lines.last().map(|l| l.seq) else {
         return Ok(after);
     };
     let insert = client
         .prepare(
-            "INSERT INTO audit_events (session, seq, ts_ms, kind, data, hash, prev) \
+            "INSERT INTO public.audit_events (session, seq, ts_ms, kind, data, hash, prev) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .await
@@ -146,7 +166,7 @@ pub async fn ship(client: &Client, session: &str, log: &Path) -> Result<u64, Tea
 pub async fn copy(client: &Client, session: &str) -> Result<Vec<Line>, TeamError> {
     let rows = client
         .query(
-            "SELECT seq, ts_ms, kind, data, prev, hash FROM audit_events \
+            "SELECT seq, ts_ms, kind, data, prev, hash FROM public.audit_events \
               WHERE session = $1 ORDER BY seq",
             &[&session],
         )

@@ -173,15 +173,15 @@ pub fn assess(counts: Counts, t: &Thresholds) -> Report {
 pub async fn gather(client: &Client, days: i32) -> Result<Counts, TeamError> {
     let row = client
         .query_one(
-            "WITH r AS (SELECT * FROM pending_actions \
+            "WITH r AS (SELECT * FROM public.pending_actions \
                          WHERE requested_at > now() - make_interval(days => $1)), \
                   d AS (SELECT DISTINCT ON (e.action_id) e.action_id, \
                                extract(epoch FROM e.decided_at - r.requested_at)::float8 AS s \
-                          FROM approval_events e JOIN r ON r.id = e.action_id \
+                          FROM public.approval_events e JOIN r ON r.id = e.action_id \
                          WHERE e.decision IN ('approve', 'reject') \
                            AND r.state IN ('approved', 'rejected') \
                          ORDER BY e.action_id, e.id DESC) \
-             SELECT (SELECT count(*) FROM pending_actions WHERE state = 'pending' AND expires_at > now()), \
+             SELECT (SELECT count(*) FROM public.pending_actions WHERE state = 'pending' AND expires_at > now()), \
                     (SELECT count(*) FROM r), \
                     (SELECT count(*) FROM r WHERE state = 'approved'), \
                     (SELECT count(*) FROM r WHERE state = 'rejected'), \
@@ -197,9 +197,8 @@ pub async fn gather(client: &Client, days: i32) -> Result<Counts, TeamError> {
     let audit = client
         .query_one(
             "SELECT count(*) FILTER (WHERE kind = 'decision' AND data->>'decision' = 'proceed'), \
-                    count(*) FILTER (WHERE kind = 'approval' AND data->>'state' = 'approved'), \
                     count(*) FILTER (WHERE kind = 'edit') \
-               FROM audit_events \
+               FROM public.audit_events \
               WHERE shipped_at > now() - make_interval(days => $1)",
             &[&days],
         )
@@ -216,8 +215,9 @@ pub async fn gather(client: &Client, days: i32) -> Result<Counts, TeamError> {
         latency_p50_s: row.get(6),
         latency_p95_s: row.get(7),
         proceeded: audit.get(0),
-        proceeded_approved: audit.get(1),
-        edits: audit.get(2),
+        // The database's own decisions, not what was shipped.
+        proceeded_approved: row.get(2),
+        edits: audit.get(1),
     })
 }
 

@@ -240,11 +240,20 @@ pub fn state(model: &mut Model, id: &str, result: Result<Status, String>) -> Vec
             let bound = s.action_sha256 == a.action_sha256
                 && s.preflight_sha256 == a.preflight_sha256
                 && digests_now == (a.action_sha256.clone(), a.preflight_sha256.clone());
+            // And the database's word is checked against its own record:
+            // enough distinct approvers, none of them the one who asked.
+            let mut approvers = s.approvers();
+            approvers.sort_unstable();
+            approvers.dedup();
+            let four_eyes = s.requested_by == a.requested_by
+                && !approvers.contains(&a.requested_by.as_str())
+                && approvers.len() >= s.approvals_required.max(1) as usize;
+            let bound = bound && four_eyes;
             walk.approval = None;
             if !bound {
                 walk.phase = Phase::Reading;
                 model.status = Some(format!(
-                    "approval {id} was for another action or pre-flight: p asks again"
+                    "approval {id} does not hold (other digests, or not another engineer's): p asks again"
                 ));
                 return vec![record(
                     &a,
@@ -252,7 +261,7 @@ pub fn state(model: &mut Model, id: &str, result: Result<Status, String>) -> Vec
                     &step_id,
                     "voided",
                     Vec::new(),
-                    "approved for other digests".into(),
+                    "approved for other digests, or not by others".into(),
                 )];
             }
             let by = a.approvers.clone();

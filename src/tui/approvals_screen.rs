@@ -27,7 +27,8 @@ pub struct Screen {
 }
 
 pub fn draw(frame: &mut Frame, screen: &Screen, theme: Theme) {
-    let clean = |t: &str| crate::sanitize::sanitize_line(t, 300).into_owned();
+    // Whole (wrapped), never cut: the approver reads all of it.
+    let clean = |t: &str| crate::sanitize::sanitize_line(t, 10_000).into_owned();
     let [top, body, foot] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Min(1),
@@ -65,7 +66,7 @@ pub fn draw(frame: &mut Frame, screen: &Screen, theme: Theme) {
                     clean(&s.request.runbook),
                     s.request.step_number,
                     s.request.steps,
-                    clean(&s.request.action)
+                    crate::sanitize::sanitize_line(&s.request.action, 100)
                 );
                 if i == screen.selected {
                     Line::from(Span::styled(format!("> {text}"), theme.key()))

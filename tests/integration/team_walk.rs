@@ -111,6 +111,7 @@ fn status(id: &str, state: State, request: &Request, decisions: &[(&str, &str, &
             approver_group: None,
             action_sha256: request.action_sha256.clone(),
             preflight_sha256: request.preflight_sha256.clone(),
+            request_sha256: String::new(),
             decisions: decisions
                 .iter()
                 .map(|(by, decision, reason)| DecisionRecord {
@@ -239,6 +240,30 @@ fn an_approval_of_other_digests_does_not_count() {
     assert_eq!(index(&m), 1);
     assert!(matches!(m.walk.as_ref().unwrap().phase, Phase::Reading));
     assert_eq!(approvals(&effects)[0].state, "voided");
+}
+
+#[test]
+fn the_databases_approved_is_checked_against_its_own_record() {
+    // Approved, says the state; but the approvers on record are the one who
+    // asked, or fewer than required, or none: the walk does not move.
+    for (decisions, required) in [
+        (vec![("alice", "approve", "")], 1),
+        (vec![("bob", "approve", ""), ("bob", "approve", "")], 2),
+        (vec![], 1),
+    ] {
+        let mut m = team_model();
+        at_team_gate(&mut m);
+        let (attempt, request) = file(&mut m);
+        filed(&mut m, attempt, "a3f7b2c1");
+        let mut msg = status("a3f7b2c1", State::Approved, &request, &decisions);
+        if let Msg::ApprovalState { result: Ok(s), .. } = &mut msg {
+            s.approvals_required = required;
+        }
+        let effects = update(&mut m, msg);
+        assert_eq!(index(&m), 1, "{decisions:?}");
+        assert_eq!(m.walk.as_ref().unwrap().end(), None);
+        assert_eq!(approvals(&effects)[0].state, "voided");
+    }
 }
 
 #[test]
