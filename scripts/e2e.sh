@@ -5,7 +5,7 @@
 #        E2E_KEEP=1 scripts/e2e.sh (keep the temp directory for inspection)
 #
 # Installs redis-server, redis-tools, postgresql, postgresql-client,
-# prometheus-alertmanager, tmux, curl and jq from Debian if missing, builds target/debug/stepguard, then starts throwaway
+# prometheus-alertmanager, tmux, curl, jq and openssl from Debian if missing, builds target/debug/stepguard, then starts throwaway
 # instances on 127.0.0.1 (free ports, everything under one mktemp -d directory,
 # torn down on exit): Redis with maxmemory 2mb, PostgreSQL with
 # max_connections=10, Alertmanager, and a small tmpfs full of logs. It drives the real binary
@@ -17,6 +17,13 @@
 #   postgres-idle-in-transaction 7 idle-in-transaction sessions, terminate them,
 #                                set idle_in_transaction_session_timeout
 #   disk-filling-with-logs       compress the rotated log, truncate the live log
+#   team                         the team database's schema (fresh, upgraded) and
+#                                every refusal PostgreSQL itself enforces
+#   team-walk                    alice walks in one tmux pane, bob approves and
+#                                rejects from another; the database is stopped
+#                                mid-walk; audit verify --team, before and after
+#                                a local rewrite
+#   team-tls                     verified TLS, a client certificate as identity
 # The script performs each copied action itself (sh -c on the tmux buffer),
 # checks the service changed, then asserts on the audit log, `stepguard audit
 # verify` and `stepguard report`. Exits non-zero with the last screen on failure.
@@ -39,6 +46,7 @@ command -v prometheus-alertmanager >/dev/null 2>&1 || need_apt+=(prometheus-aler
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 command -v tmux >/dev/null 2>&1 || need_apt+=(tmux)
 command -v jq >/dev/null 2>&1 || need_apt+=(jq)
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "installing ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -837,6 +845,45 @@ grep -q 'filed 3 · approved 1 · rejected 1 · expired 1' <<<"$out" || fail "st
 WALK_CONFIG=""
 AUDIT_LINE="audit: $lines lines ($states), chain verified here and in the team database"
 summarize "bob approved $id2 from his own pane (alice's own approval and a late one refused, $id1 expired), rejected $id3 (the walk halted with his reason); the database was stopped and restarted mid-walk and has all $lines lines; audit verify --team passed, and caught a local rewrite the local check could not"
+
+# ================================================================ TLS ===
+# The team database over TLS: the server's certificate verified against the
+# team's CA, and an engineer who is who their client certificate says
+# (`cert` authentication, TLS only).
+SCENARIO=team-tls
+mkdir -p "$TMP/tls" && cd "$TMP/tls"
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=stepguard e2e CA" -keyout ca.key -out ca.crt \
+  -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+cert() { # cert NAME CN EXTENSIONS
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=$2" -keyout "$1.key" -out "$1.csr" 2>/dev/null
+  printf '%s\n' "$3" >"$1.ext"
+  openssl x509 -req -in "$1.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 -extfile "$1.ext" -out "$1.crt" 2>/dev/null
+}
+cert server 127.0.0.1 "subjectAltName=IP:127.0.0.1"
+cert tessa tessa "extendedKeyUsage=clientAuth"
+chown postgres server.key server.crt ca.crt && chmod 600 server.key
+cd "$ROOT"
+pq -c "ALTER SYSTEM SET ssl = on" -c "ALTER SYSTEM SET ssl_cert_file = '$TMP/tls/server.crt'" \
+  -c "ALTER SYSTEM SET ssl_key_file = '$TMP/tls/server.key'" -c "ALTER SYSTEM SET ssl_ca_file = '$TMP/tls/ca.crt'" \
+  -c "CREATE ROLE tessa LOGIN" >/dev/null
+psql -X -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -d team_walk -c "GRANT stepguard_engineer TO tessa" >/dev/null
+# tessa: her certificate over TLS, or nothing.
+sed -i "1i hostssl all tessa 127.0.0.1/32 cert\nhost all tessa 127.0.0.1/32 reject" "$PGDATA/pg_hba.conf"
+pq -c "SELECT pg_reload_conf()" >/dev/null
+printf 'team:\n  ca_file: %s\n  client_cert: %s\n  client_key: %s\n' \
+  "$TMP/tls/ca.crt" "$TMP/tls/tessa.crt" "$TMP/tls/tessa.key" >"$TMP/tessa.yaml"
+printf 'team:\n  ca_file: %s\n' "$TMP/tls/ca.crt" >"$TMP/ca-only.yaml"
+tls_status() { STEPGUARD_CONFIG=$1 STEPGUARD_DATABASE_URL="postgresql://$2@127.0.0.1:$PG_PORT/team_walk$3" "$BIN" team status 2>&1; }
+out=$(tls_status "$TMP/tessa.yaml" tessa "?sslmode=require") || fail "tessa over TLS with her certificate: $out"
+grep -q '(TLS)' <<<"$out" && grep -q '^you are: tessa$' <<<"$out" || fail "team status over TLS: $out"
+out=$(tls_status "$TMP/ca-only.yaml" tessa "?sslmode=require") && fail "tessa connected without her certificate: $out"
+out=$(tls_status /dev/null alice "?sslmode=require") && fail "an unverified server certificate was accepted: $out"
+grep -q 'UnknownIssuer' <<<"$out" || fail "an unknown issuer refused for another reason: $out"
+out=$(tls_status "$TMP/ca-only.yaml" alice "") || fail "alice, TLS by default with the team's CA: $out"
+grep -q '(TLS)' <<<"$out" || fail "the default (prefer) did not use TLS the server offers: $out"
+out=$(tls_status /dev/null alice "?sslmode=disable") || fail "alice, unencrypted on purpose: $out"
+grep -q '(unencrypted)' <<<"$out" || fail "sslmode=disable: $out"
+SUMMARY+=("team-tls: tessa by her client certificate over verified TLS (refused without it), an unknown issuer refused, TLS by default where the server offers it, sslmode=disable plain")
 
 echo
 echo "== stepguard e2e summary =="

@@ -104,6 +104,15 @@ pub struct FileTeam {
     /// `STEPGUARD_DATABASE_URL` wins over it. Each engineer uses their own
     /// role: it is who they are to the team.
     pub database_url: Option<String>,
+    /// PEM roots the team database's certificate is verified against,
+    /// besides the system's.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// A client certificate and its key (PEM), for `cert` authentication.
+    #[serde(default)]
+    pub client_cert: Option<PathBuf>,
+    #[serde(default)]
+    pub client_key: Option<PathBuf>,
     /// How long an approval request waits for a decision (default 10;
     /// fractions allowed, at least 0.1).
     #[serde(default)]
@@ -118,6 +127,12 @@ pub struct FileTeam {
 }
 
 impl FileTeam {
+    /// A TLS file's path, `~/` made the home directory.
+    pub fn path(path: &Option<PathBuf>) -> Option<PathBuf> {
+        path.as_ref()
+            .and_then(|p| expand_home(std::slice::from_ref(p)).pop())
+    }
+
     /// The request's time limit, in seconds.
     pub fn approval_seconds(&self) -> u32 {
         (self.approval_minutes.unwrap_or(10.0).clamp(0.1, 1439.0) * 60.0).round() as u32

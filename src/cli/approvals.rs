@@ -8,10 +8,8 @@ use stepguard::team::{self, TeamError};
 
 use crate::{Runtime, EXIT_FAILED, EXIT_OK};
 
-fn url() -> Result<String> {
-    super::team::settings()?
-        .map(|s| s.database_url)
-        .ok_or_else(|| TeamError::NotConfigured.into())
+fn url() -> Result<team::Settings> {
+    super::team::settings()?.ok_or_else(|| TeamError::NotConfigured.into())
 }
 
 /// `approvals`: full screen on a terminal, else (or with `--json`) printed.

@@ -2,6 +2,7 @@
 
 use anyhow::Result;
 use clap::Subcommand;
+use stepguard::config::FileTeam;
 use stepguard::sanitize::sanitize_line;
 use stepguard::team::{self, TeamError};
 
@@ -36,15 +37,18 @@ pub(crate) fn settings() -> Result<Option<team::Settings>> {
     };
     Ok(Some(team::Settings {
         database_url,
+        tls: team::Tls {
+            ca_file: FileTeam::path(&file.ca_file),
+            client_cert: FileTeam::path(&file.client_cert),
+            client_key: FileTeam::path(&file.client_key),
+        },
         approval_seconds: file.approval_seconds(),
         webhook_url: env("STEPGUARD_WEBHOOK_URL").or(file.webhook_url.clone()),
     }))
 }
 
-fn database_url() -> Result<String> {
-    settings()?
-        .map(|s| s.database_url)
-        .ok_or_else(|| TeamError::NotConfigured.into())
+fn database_url() -> Result<team::Settings> {
+    settings()?.ok_or_else(|| TeamError::NotConfigured.into())
 }
 
 pub fn team(runtime: &mut Runtime, command: TeamCommand) -> Result<u8> {
@@ -100,9 +104,10 @@ pub fn team(runtime: &mut Runtime, command: TeamCommand) -> Result<u8> {
                     println!("{}", stepguard::sanitize::to_json_pretty(&s)?);
                 } else {
                     println!(
-                        "connected: database {} on PostgreSQL {}",
+                        "connected: database {} on PostgreSQL {} ({})",
                         sanitize_line(&s.database, 80),
-                        sanitize_line(&s.server_version, 40)
+                        sanitize_line(&s.server_version, 40),
+                        if s.tls { "TLS" } else { "unencrypted" }
                     );
                     println!("you are: {}", sanitize_line(&s.role, 80));
                     println!(

@@ -3,7 +3,7 @@
 //! decide (migrations 001 and 003); this side files, reads and listens.
 
 use serde::{Deserialize, Serialize};
-use tokio_postgres::{AsyncMessage, Client, NoTls};
+use tokio_postgres::Client;
 
 use super::{db, TeamError};
 
@@ -415,27 +415,10 @@ pub async fn rejections(client: &Client) -> Result<Vec<Rejection>, TeamError> {
 /// is sent on the returned channel until the connection ends (the channel
 /// then closes, which says so).
 pub async fn listen(
-    url: &str,
+    team: &super::Settings,
 ) -> Result<(Client, tokio::sync::mpsc::UnboundedReceiver<String>), TeamError> {
-    use futures::StreamExt;
-    let (client, mut connection) = tokio_postgres::connect(url, NoTls)
-        .await
-        .map_err(super::connect_error)?;
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
-        while let Some(message) = messages.next().await {
-            match message {
-                Ok(AsyncMessage::Notification(n)) => {
-                    if tx.send(n.payload().to_string()).is_err() {
-                        break;
-                    }
-                }
-                Ok(_) => {}
-                Err(_) => break,
-            }
-        }
-    });
+    let client = super::connect_with(team, Some(tx)).await?;
     client
         .batch_execute(&format!("LISTEN {CHANNEL}"))
         .await
@@ -447,14 +430,14 @@ pub async fn listen(
 /// called with each new status. Notifications wake it at once; a poll every
 /// few seconds covers a lost one, and a lost connection is made again.
 pub async fn watch(
-    url: String,
+    team: super::Settings,
     id: String,
     mut report: impl FnMut(Result<Status, String>) -> bool,
 ) {
     let mut last: Option<Status> = None;
     let mut backoff = std::time::Duration::from_millis(250);
     loop {
-        let (client, mut notes) = match listen(&url).await {
+        let (client, mut notes) = match listen(&team).await {
             Ok(c) => c,
             Err(e) => {
                 if !report(Err(e.to_string())) {

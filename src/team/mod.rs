@@ -4,7 +4,15 @@
 //! schema is versioned: `migrations/NNN_name.sql`, applied in order, once,
 //! by `stepguard team init`.
 
-use tokio_postgres::{Client, NoTls};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::mpsc::UnboundedSender;
+use tokio_postgres::config::SslMode;
+use tokio_postgres::{AsyncMessage, Client, NoTls};
 
 pub mod approval;
 pub mod notify;
@@ -12,13 +20,26 @@ pub mod ship;
 pub mod stats;
 
 /// What the walk needs to reach the team.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Settings {
     pub database_url: String,
+    pub tls: Tls,
     /// A request's time limit.
     pub approval_seconds: u32,
     /// Where each new request is posted (Slack incoming-webhook shape).
     pub webhook_url: Option<String>,
+}
+
+/// TLS to the team database. With `sslmode=disable` in the URL the
+/// connection is plain; otherwise TLS is used whenever the server offers it
+/// (`prefer`, the default) or always (`require`), and the server's
+/// certificate is always verified: against the system's roots and
+/// `ca_file`. A client certificate is presented when both files are given.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Tls {
+    pub ca_file: Option<PathBuf>,
+    pub client_cert: Option<PathBuf>,
+    pub client_key: Option<PathBuf>,
 }
 
 /// The schema's versions, in order: (version, name, SQL).
@@ -56,7 +77,19 @@ pub enum TeamError {
 }
 
 fn connect_error(e: tokio_postgres::Error) -> TeamError {
-    TeamError::Connect(crate::sanitize::sanitize_line(&e.to_string(), 300).into_owned())
+    // The cause says what failed (an unknown issuer, a refused password).
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    if text.contains("TLS") || text.contains("certificate") {
+        text.push_str(
+            " (the server's certificate is verified: set team.ca_file to the CA that signed it, or sslmode=disable in the URL for an unencrypted connection)",
+        );
+    }
+    TeamError::Connect(crate::sanitize::sanitize_line(&text, 600).into_owned())
 }
 
 fn db(e: tokio_postgres::Error) -> TeamError {
@@ -70,14 +103,96 @@ fn db(e: tokio_postgres::Error) -> TeamError {
 }
 
 /// Connect; the connection is driven on the runtime until the client drops.
-pub async fn connect(url: &str) -> Result<Client, TeamError> {
-    let (client, connection) = tokio_postgres::connect(url, NoTls)
-        .await
-        .map_err(connect_error)?;
+pub async fn connect(team: &Settings) -> Result<Client, TeamError> {
+    connect_with(team, None).await
+}
+
+/// Connect, and send each notification's payload to `notes` (LISTEN).
+pub(crate) async fn connect_with(
+    team: &Settings,
+    notes: Option<UnboundedSender<String>>,
+) -> Result<Client, TeamError> {
+    let config: tokio_postgres::Config = team.database_url.parse().map_err(connect_error)?;
+    if config.get_ssl_mode() == SslMode::Disable {
+        let (client, connection) = config.connect(NoTls).await.map_err(connect_error)?;
+        drive(connection, notes);
+        Ok(client)
+    } else {
+        let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls_config(&team.tls)?);
+        let (client, connection) = config.connect(tls).await.map_err(connect_error)?;
+        drive(connection, notes);
+        Ok(client)
+    }
+}
+
+/// Run the connection on the runtime until the client drops, handing on
+/// notifications.
+fn drive<S, T>(
+    mut connection: tokio_postgres::Connection<S, T>,
+    notes: Option<UnboundedSender<String>>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    use futures::StreamExt;
     tokio::spawn(async move {
-        let _ = connection.await;
+        let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+        while let Some(message) = messages.next().await {
+            match (message, &notes) {
+                (Ok(AsyncMessage::Notification(n)), Some(tx)) => {
+                    if tx.send(n.payload().to_string()).is_err() {
+                        break;
+                    }
+                }
+                (Ok(_), _) => {}
+                (Err(_), _) => break,
+            }
+        }
     });
-    Ok(client)
+}
+
+/// rustls with the system's roots, `ca_file`, and a client certificate.
+fn tls_config(tls: &Tls) -> Result<rustls::ClientConfig, TeamError> {
+    let bad =
+        |what: &str, e: &dyn std::fmt::Display| TeamError::Connect(format!("TLS: {what}: {e}"));
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_native_certs::load_native_certs().certs {
+        let _ = roots.add(cert);
+    }
+    if let Some(ca) = &tls.ca_file {
+        let certs = CertificateDer::pem_file_iter(ca)
+            .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| bad(&ca.display().to_string(), &e))?;
+        if certs.is_empty() {
+            return Err(bad(&ca.display().to_string(), &"no certificate in it"));
+        }
+        for cert in certs {
+            roots
+                .add(cert)
+                .map_err(|e| bad(&ca.display().to_string(), &e))?;
+        }
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| bad("protocol versions", &e))?
+        .with_root_certificates(roots);
+    match (&tls.client_cert, &tls.client_key) {
+        (None, None) => Ok(builder.with_no_client_auth()),
+        (Some(cert), Some(key)) => {
+            let chain = CertificateDer::pem_file_iter(cert)
+                .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| bad(&cert.display().to_string(), &e))?;
+            let key = PrivateKeyDer::from_pem_file(key)
+                .map_err(|e| bad(&key.display().to_string(), &e))?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| bad("the client certificate", &e))
+        }
+        _ => Err(TeamError::Connect(
+            "TLS: team.client_cert and team.client_key go together".into(),
+        )),
+    }
 }
 
 const VERSIONS: &str = "CREATE TABLE IF NOT EXISTS stepguard_schema (\
@@ -153,12 +268,15 @@ pub struct Status {
     pub server_version: String,
     pub schema_version: i32,
     pub latest: i32,
+    /// The connection is encrypted (TLS), as the server sees it.
+    pub tls: bool,
 }
 
 pub async fn status(client: &Client) -> Result<Status, TeamError> {
     let row = client
         .query_one(
-            "SELECT session_user::text, current_database()::text, current_setting('server_version')",
+            "SELECT session_user::text, current_database()::text, current_setting('server_version'), \
+                    coalesce((SELECT ssl FROM pg_catalog.pg_stat_ssl WHERE pid = pg_backend_pid()), false)",
             &[],
         )
         .await
@@ -169,6 +287,7 @@ pub async fn status(client: &Client) -> Result<Status, TeamError> {
         server_version: row.get(2),
         schema_version: version(client).await?,
         latest: latest(),
+        tls: row.get(3),
     })
 }
 

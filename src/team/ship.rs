@@ -33,9 +33,9 @@ pub struct Shipper {
 }
 
 impl Shipper {
-    /// Ship session `session`'s log at `log` to the database at `url`, in
+    /// Ship session `session`'s log at `log` to the team database, in
     /// the background on the current runtime, until the runtime ends.
-    pub fn spawn(url: String, session: String, log: PathBuf) -> Shipper {
+    pub fn spawn(team: super::Settings, session: String, log: PathBuf) -> Shipper {
         let shipper = Shipper {
             wake: Arc::new(Notify::new()),
             progress: Arc::new(Mutex::new(Progress::default())),
@@ -45,7 +45,7 @@ impl Shipper {
             let mut backoff = Duration::from_millis(250);
             loop {
                 let result: Result<(), TeamError> = async {
-                    let client = super::connect(&url).await?;
+                    let client = super::connect(&team).await?;
                     loop {
                         let shipped = ship(&client, &session, &log).await?;
                         set(&progress, shipped, None);

@@ -98,7 +98,7 @@ impl Runtime {
             match Recorder::start(dir, model) {
                 Ok(rec) => {
                     self.recorder = Some(match &self.team {
-                        Some(team) => rec.ship_to(team.database_url.clone()),
+                        Some(team) => rec.ship_to(team.clone()),
                         None => rec,
                     })
                 }
@@ -213,7 +213,7 @@ impl Runtime {
                 let tx = self.tx.clone();
                 let key = id.clone();
                 let watcher = tokio::spawn(crate::team::approval::watch(
-                    team.database_url,
+                    team,
                     id.clone(),
                     move |result| {
                         tx.try_send(Msg::ApprovalState {
@@ -233,7 +233,7 @@ impl Runtime {
                 }
                 if let Some(team) = self.team.clone() {
                     self.workers.push(tokio::spawn(async move {
-                        let _ = void_approval(&team.database_url, &id, &reason).await;
+                        let _ = void_approval(&team, &id, &reason).await;
                     }));
                 }
             }
@@ -310,9 +310,9 @@ pub async fn run(options: Options) -> Result<(), Error> {
     if let Some(team) = &options.team {
         // Rejection memory: the team's rejections reach cards and drafts
         // when the database answers; the screen does not wait for it.
-        let (url, tx) = (team.database_url.clone(), tx.clone());
+        let (team, tx) = (team.clone(), tx.clone());
         rt.workers.push(tokio::spawn(async move {
-            if let Ok(team) = team_rejections(&url).await {
+            if let Ok(team) = team_rejections(&team).await {
                 let _ = tx.send(Msg::TeamRejections(team)).await;
             }
         }));
@@ -343,7 +343,7 @@ pub async fn run(options: Options) -> Result<(), Error> {
                 restore(&mut model, runbook, &resume.snapshot);
                 let rec = Recorder::resume(resume, &mut model)?;
                 rt.recorder = Some(match &rt.team {
-                    Some(team) => rec.ship_to(team.database_url.clone()),
+                    Some(team) => rec.ship_to(team.clone()),
                     None => rec,
                 });
             }
@@ -460,7 +460,7 @@ pub async fn run(options: Options) -> Result<(), Error> {
     if let (Some(team), Some(id)) = (&rt.team, waiting) {
         let _ = tokio::time::timeout(
             Duration::from_secs(2),
-            void_approval(&team.database_url, &id, "the operator quit"),
+            void_approval(team, &id, "the operator quit"),
         )
         .await;
     }
@@ -675,7 +675,7 @@ async fn file_approval(
     team: &crate::team::Settings,
     request: &crate::team::approval::Request,
 ) -> Result<crate::team::approval::Filed, String> {
-    let client = crate::team::connect(&team.database_url)
+    let client = crate::team::connect(team)
         .await
         .map_err(|e| e.to_string())?;
     let mut filed = crate::team::approval::file(&client, request, team.approval_seconds)
@@ -688,8 +688,12 @@ async fn file_approval(
     Ok(filed)
 }
 
-async fn void_approval(url: &str, id: &str, reason: &str) -> Result<(), crate::team::TeamError> {
-    let client = crate::team::connect(url).await?;
+async fn void_approval(
+    team: &crate::team::Settings,
+    id: &str,
+    reason: &str,
+) -> Result<(), crate::team::TeamError> {
+    let client = crate::team::connect(team).await?;
     let seen = crate::team::approval::status(&client, id).await?;
     if seen.state == crate::team::approval::State::Pending {
         crate::team::approval::decide(&client, &seen, crate::team::approval::Decide::Void, reason)
@@ -700,9 +704,9 @@ async fn void_approval(url: &str, id: &str, reason: &str) -> Result<(), crate::t
 
 /// The team's rejections of the last 30 days, as the card shows them.
 async fn team_rejections(
-    url: &str,
+    team: &crate::team::Settings,
 ) -> Result<Vec<crate::session::Rejection>, crate::team::TeamError> {
-    let client = crate::team::connect(url).await?;
+    let client = crate::team::connect(team).await?;
     let now = now_ms();
     Ok(crate::team::approval::rejections(&client)
         .await?

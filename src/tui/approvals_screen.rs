@@ -91,11 +91,11 @@ pub fn draw(frame: &mut Frame, screen: &Screen, theme: Theme) {
 }
 
 /// Until `q`: the list, refreshed on each notification (and every 2 s).
-pub async fn show(url: String) -> std::io::Result<()> {
+pub async fn show(team: crate::team::Settings) -> std::io::Result<()> {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<Status>, String>>(16);
     let feed = tokio::spawn(async move {
         loop {
-            let (client, mut notes) = match approval::listen(&url).await {
+            let (client, mut notes) = match approval::listen(&team).await {
                 Ok(c) => c,
                 Err(e) => {
                     if tx.send(Err(e.to_string())).await.is_err() {

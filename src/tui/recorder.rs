@@ -526,9 +526,9 @@ impl Recorder {
     /// Ship this session's log to the team database too: a second sink
     /// behind the file, fed from the file (the local queue), so a database
     /// that is down gets every line on reconnect, in order.
-    pub fn ship_to(self, database_url: String) -> Recorder {
+    pub fn ship_to(self, team: crate::team::Settings) -> Recorder {
         let shipper = crate::team::ship::Shipper::spawn(
-            database_url,
+            team,
             self.session.id.clone(),
             self.session.audit_path(),
         );
