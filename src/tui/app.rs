@@ -421,6 +421,13 @@ pub async fn run(options: Options) -> Result<(), Error> {
         rt.workers.retain(|w| !w.is_finished());
         if let Some(rec) = rt.recorder.as_mut() {
             rec.save(&mut model);
+            model.team_audit = match rec.team_progress() {
+                Some((shipped, head, Some(error))) if shipped < head => Some(format!(
+                    "team audit: {} waiting for the team database ({error}); the local log keeps them",
+                    crate::words::count(head - shipped, "line", "lines")
+                )),
+                _ => None,
+            };
         }
         if let Err(e) = term.terminal.draw(|f| view::draw(f, &model, theme)) {
             model.now_ms = now_ms();

@@ -71,6 +71,9 @@ pub struct Model {
     /// A team database is configured: a critical step's second person
     /// approves from their own terminal (`Gate::TeamApproval`).
     pub team: bool,
+    /// The team's audit is not reaching the database: how many lines wait
+    /// and why (the runtime sets it; the local log keeps them).
+    pub team_audit: Option<String>,
     /// Approval requests filed so far (the attempt of the next).
     pub approval_attempts: u64,
     /// Bumped whenever the pasted state is replaced (the runtime saves it).
@@ -543,6 +546,7 @@ impl Model {
             policy: crate::policy::PolicyConfig::default(),
             operator: String::new(),
             team: false,
+            team_audit: None,
             approval_attempts: 0,
             state_version: 0,
             rejections: Vec::new(),

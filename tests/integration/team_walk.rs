@@ -503,3 +503,80 @@ fn the_notifier_posts_the_slack_shape_redacted_and_says_when_refused() {
         assert_eq!(posted.is_ok(), ok, "{posted:?}");
     }
 }
+
+fn render_approvals(screen: &stepguard::tui::approvals_screen::Screen) -> String {
+    let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(120, 30)).unwrap();
+    terminal
+        .draw(|f| {
+            stepguard::tui::approvals_screen::draw(
+                f,
+                screen,
+                stepguard::tui::view::Theme { color: false },
+            )
+        })
+        .unwrap();
+    terminal.backend().to_string()
+}
+
+#[test]
+fn the_approvers_screen_lists_oldest_first_and_shows_the_whole_request_clean() {
+    let mut request = Request {
+        runbook: "crit".into(),
+        step: "crit".into(),
+        step_number: 2,
+        steps: 2,
+        title: "Critical".into(),
+        target: "payments".into(),
+        risk: "critical".into(),
+        // A hostile document: escapes and a long action must not reach the
+        // terminal raw, nor be cut.
+        action: format!(
+            "kubectl delete ns payments \u{1b}]52;c;ZXZpbA==\u{7} {}END",
+            "x".repeat(300)
+        ),
+        preflight: "echo payments".into(),
+        verdict: "PASS: ok".into(),
+        output_tail: "ok\n\u{1b}[2Jcleared?".into(),
+        ..Request::default()
+    };
+    request.action_sha256 = sha256_hex(request.action.as_bytes());
+    let mut first = match status("a3f7b2c1", State::Pending, &request, &[]) {
+        Msg::ApprovalState { result: Ok(s), .. } => *s,
+        _ => unreachable!(),
+    };
+    first.request_sha256 = "ab".repeat(32);
+    let mut second = first.clone();
+    second.id = "b4e8c3d2".into();
+    second.requested_by = "carol".into();
+    let mut screen = stepguard::tui::approvals_screen::Screen {
+        pending: vec![first, second],
+        ..Default::default()
+    };
+    let list = render_approvals(&screen);
+    let (a, b) = (
+        list.find("a3f7b2c1").unwrap(),
+        list.find("b4e8c3d2").unwrap(),
+    );
+    assert!(a < b, "{list}");
+    assert!(list.contains("8:20"), "time left: {list}");
+    assert!(!list.contains('\u{1b}'));
+    screen.open = true;
+    let detail = render_approvals(&screen);
+    let joined: String = detail
+        .lines()
+        .map(|l| l.trim_matches('"').trim_end())
+        .collect();
+    assert!(
+        !detail.contains('\u{1b}') && !detail.contains('\u{7}'),
+        "{detail}"
+    );
+    assert!(
+        joined.contains("END"),
+        "the whole action, wrapped: {detail}"
+    );
+    assert!(
+        joined.contains(&"ab".repeat(32)),
+        "the request's digest: {detail}"
+    );
+    assert!(joined.contains("stepguard approve a3f7b2c1"), "{detail}");
+}

@@ -108,10 +108,11 @@ pub fn decision_text(model: &Model) -> String {
 /// Draw the whole screen.
 pub fn draw(frame: &mut Frame, model: &Model, theme: Theme) {
     let area = frame.area();
-    let text = match (&model.save_error, &model.banner) {
-        (Some(a), Some(b)) => Some(format!("{a} · {b}")),
-        (a, b) => a.clone().or_else(|| b.clone()),
-    };
+    let text = [&model.save_error, &model.team_audit, &model.banner]
+        .into_iter()
+        .flatten()
+        .cloned()
+        .reduce(|a, b| format!("{a} · {b}"));
     // A banner is a warning: it wraps (up to three rows) rather than lose
     // its end to the terminal's width.
     let paragraph = text.as_ref().map(|t| {
