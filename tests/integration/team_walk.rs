@@ -126,6 +126,11 @@ fn status(id: &str, state: State, request: &Request, decisions: &[(&str, &str, &
     }
 }
 
+/// The database's word that bob approved request `id`.
+fn approved_by_bob(id: &str, request: &Request) -> Msg {
+    status(id, State::Approved, request, &[("bob", "approve", "")])
+}
+
 fn approvals(effects: &[Effect]) -> Vec<ApprovalRecord> {
     effects
         .iter()
@@ -181,26 +186,13 @@ fn the_step_moves_only_on_the_databases_approval_of_what_was_filed() {
         Msg::Tick,
         status("a3f7b2c1", State::Pending, &request, &[]),
         // Another request's approval is not this one's.
-        status(
-            "ffffffff",
-            State::Approved,
-            &request,
-            &[("bob", "approve", "")],
-        ),
+        approved_by_bob("ffffffff", &request),
     ] {
         update(&mut m, msg);
         assert_eq!(index(&m), 1);
         assert_eq!(m.walk.as_ref().unwrap().end(), None);
     }
-    let effects = update(
-        &mut m,
-        status(
-            "a3f7b2c1",
-            State::Approved,
-            &request,
-            &[("bob", "approve", "")],
-        ),
-    );
+    let effects = update(&mut m, approved_by_bob("a3f7b2c1", &request));
     assert_eq!(m.walk.as_ref().unwrap().end(), Some(&WalkEnd::Completed));
     let a = approvals(&effects);
     assert_eq!(
@@ -228,15 +220,7 @@ fn an_approval_of_other_digests_does_not_count() {
     filed(&mut m, attempt, "a3f7b2c1");
     let mut other = request.clone();
     other.action_sha256 = sha256_hex(b"kubectl delete ns default");
-    let effects = update(
-        &mut m,
-        status(
-            "a3f7b2c1",
-            State::Approved,
-            &other,
-            &[("bob", "approve", "")],
-        ),
-    );
+    let effects = update(&mut m, approved_by_bob("a3f7b2c1", &other));
     assert_eq!(index(&m), 1);
     assert!(matches!(m.walk.as_ref().unwrap().phase, Phase::Reading));
     assert_eq!(approvals(&effects)[0].state, "voided");
@@ -277,15 +261,7 @@ fn leaving_the_gate_or_a_new_preflight_withdraws_the_request() {
     assert_eq!(voided(&effects), ["a3f7b2c1"]);
     assert_eq!(approvals(&effects)[0].state, "voided");
     // Its approval, arriving late, moves nothing.
-    update(
-        &mut m,
-        status(
-            "a3f7b2c1",
-            State::Approved,
-            &request,
-            &[("bob", "approve", "")],
-        ),
-    );
+    update(&mut m, approved_by_bob("a3f7b2c1", &request));
     assert_eq!(index(&m), 1);
 
     // The pre-flight's verdict ages past the freshness window while the
@@ -298,15 +274,7 @@ fn leaving_the_gate_or_a_new_preflight_withdraws_the_request() {
     m.now_ms += 3 * 60_000;
     let effects = update(&mut m, Msg::Tick);
     assert_eq!(voided(&effects), ["b4e8c3d2"], "{effects:?}");
-    update(
-        &mut m,
-        status(
-            "b4e8c3d2",
-            State::Approved,
-            &request,
-            &[("bob", "approve", "")],
-        ),
-    );
+    update(&mut m, approved_by_bob("b4e8c3d2", &request));
     assert_eq!(index(&m), 1);
 
     // Esc while the request is still being filed: voided when its id comes.
@@ -359,15 +327,7 @@ fn an_expired_request_must_be_filed_again() {
     assert!(matches!(m.walk.as_ref().unwrap().phase, Phase::Reading));
     assert!(m.status.as_deref().unwrap().contains("expired"));
     // An approval that comes after it moves nothing.
-    update(
-        &mut m,
-        status(
-            "a3f7b2c1",
-            State::Approved,
-            &request,
-            &[("bob", "approve", "")],
-        ),
-    );
+    update(&mut m, approved_by_bob("a3f7b2c1", &request));
     assert_eq!(index(&m), 1);
     // p asks again (after a fresh pre-flight): a new request.
     at_team_gate(&mut m);
@@ -405,15 +365,7 @@ fn a_database_that_refuses_or_is_away_is_said_and_nothing_moves() {
         note.contains("unreachable (connection refused), still waiting"),
         "{note}"
     );
-    update(
-        &mut m,
-        status(
-            "a3f7b2c1",
-            State::Approved,
-            &request,
-            &[("bob", "approve", "")],
-        ),
-    );
+    update(&mut m, approved_by_bob("a3f7b2c1", &request));
     assert_eq!(m.walk.as_ref().unwrap().end(), Some(&WalkEnd::Completed));
 }
 
