@@ -7,9 +7,12 @@
 -- pg_catalog, then pg_temp last: an engineer's temporary table or view
 -- named like ours is never read in its place.
 
--- How many approvals a runbook's critical steps need, and from whom. The
--- strictest rule whose pattern (LIKE, on the lower-cased id) matches
--- applies; with none, one approval by any other role.
+-- How many approvals a runbook's critical steps need, and from whom. Every
+-- rule whose pattern (LIKE) matches the runbook's id applies: the most
+-- approvals any of them asks, each approver a member of every group they
+-- name. With none, one approval by any other role. Runbook ids are checked
+-- to be ids (as stepguard's loader checks them), so no look-alike name
+-- slips past a pattern.
 CREATE TABLE public.approval_rules (
     id              serial PRIMARY KEY,
     runbook_like    text NOT NULL DEFAULT '%',
@@ -20,7 +23,7 @@ CREATE TABLE public.approval_rules (
 
 ALTER TABLE public.pending_actions
     ADD COLUMN approvals_required integer NOT NULL DEFAULT 1,
-    ADD COLUMN approver_group name,
+    ADD COLUMN approver_groups name[] NOT NULL DEFAULT '{}',
     ADD CONSTRAINT pending_actions_sizes CHECK (
         length(action) <= 8000 AND length(runbook) <= 200 AND length(step) <= 200
         AND length(target) <= 200 AND pg_column_size(request) <= 65536);
@@ -49,8 +52,6 @@ $$;
 -- rules, never from the client.
 CREATE OR REPLACE FUNCTION public.stepguard_check_request() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    rule public.approval_rules%ROWTYPE;
 BEGIN
     IF NEW.requested_by <> session_user THEN
         RAISE EXCEPTION 'a request is filed as the role that files it (%), not as %',
@@ -63,6 +64,9 @@ BEGIN
     IF NEW.expires_at > NEW.requested_at + interval '24 hours' THEN
         RAISE EXCEPTION 'a request expires within 24 hours';
     END IF;
+    IF NEW.runbook !~ '^[a-z0-9]+(-[a-z0-9]+)*$' THEN
+        RAISE EXCEPTION 'runbook id % is not a runbook id ([a-z0-9-])', quote_literal(NEW.runbook);
+    END IF;
     IF NEW.action_sha256 <> encode(sha256(convert_to(NEW.action, 'UTF8')), 'hex') THEN
         RAISE EXCEPTION 'the action''s digest is not the digest of the action';
     END IF;
@@ -73,11 +77,12 @@ BEGIN
         'runbook', NEW.runbook, 'step', NEW.step, 'target', NEW.target,
         'action', NEW.action, 'action_sha256', NEW.action_sha256,
         'preflight_sha256', NEW.preflight_sha256);
-    SELECT * INTO rule FROM public.approval_rules
-     WHERE lower(NEW.runbook) LIKE runbook_like
-     ORDER BY approvals DESC, approver_group IS NULL, id LIMIT 1;
-    NEW.approvals_required := coalesce(rule.approvals, 1);
-    NEW.approver_group := rule.approver_group;
+    SELECT coalesce(max(approvals), 1),
+           coalesce(array_agg(DISTINCT approver_group ORDER BY approver_group)
+                        FILTER (WHERE approver_group IS NOT NULL), '{}')
+      INTO NEW.approvals_required, NEW.approver_groups
+      FROM public.approval_rules
+     WHERE NEW.runbook LIKE runbook_like;
     RETURN NEW;
 END $$;
 
@@ -85,12 +90,27 @@ END $$;
 -- that may only read these tables and set a request's state: engineers
 -- need no right to change pending_actions; session_user stays theirs.
 CREATE OR REPLACE FUNCTION public.stepguard_check_decision() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+SET lock_timeout = '5s' AS $$
 DECLARE
     asked public.pending_actions%ROWTYPE;
     approvals integer;
+    missing name;
 BEGIN
-    SELECT * INTO asked FROM public.pending_actions WHERE id = NEW.action_id FOR UPDATE;
+    -- Counted under the request's row lock, which only READ COMMITTED
+    -- sees through: an older snapshot could miss another's approval.
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION 'decide in a READ COMMITTED transaction, not %',
+            current_setting('transaction_isolation');
+    END IF;
+    BEGIN
+        SELECT * INTO asked FROM public.pending_actions WHERE id = NEW.action_id FOR UPDATE;
+    EXCEPTION WHEN lock_not_available THEN
+        -- Another decision holds it in a transaction left open: say so
+        -- rather than wait for it.
+        RAISE EXCEPTION 'approval % is held by an open transaction of another session: try again',
+            NEW.action_id;
+    END;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'no approval %', NEW.action_id;
     END IF;
@@ -122,9 +142,11 @@ BEGIN
             RAISE EXCEPTION 'approval %: what you were shown is not what was asked (digests differ)',
                 NEW.action_id;
         END IF;
-        IF asked.approver_group IS NOT NULL
-           AND NOT pg_has_role(session_user, asked.approver_group, 'MEMBER') THEN
-            RAISE EXCEPTION 'approval % needs a member of %', NEW.action_id, asked.approver_group;
+        SELECT g INTO missing FROM unnest(asked.approver_groups) AS g
+         WHERE NOT pg_has_role(session_user, g, 'MEMBER') LIMIT 1;
+        IF FOUND THEN
+            RAISE EXCEPTION 'approval % needs a member of %', NEW.action_id,
+                array_to_string(asked.approver_groups, ' and ');
         END IF;
         IF EXISTS (SELECT 1 FROM public.approval_events
                     WHERE action_id = NEW.action_id AND decision = 'approve'
@@ -179,7 +201,8 @@ CREATE TABLE public.audit_sessions (
 );
 
 CREATE FUNCTION public.stepguard_check_shipped() RETURNS trigger
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+SET lock_timeout = '5s' AS $$
 DECLARE
     owned name;
     before public.audit_events%ROWTYPE;
@@ -224,10 +247,12 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'stepguard_definer') THEN
         CREATE ROLE stepguard_definer NOLOGIN;
     END IF;
-    -- Temporary objects are how a function's names could be shadowed: the
-    -- team database has no use for them.
+    -- Temporary objects are how a function's names could be shadowed, and
+    -- an overload in public how a call could be made ambiguous: the team
+    -- database has no use for either.
     EXECUTE format('REVOKE TEMPORARY ON DATABASE %I FROM PUBLIC', current_database());
 END $$;
+REVOKE CREATE ON SCHEMA public FROM PUBLIC;
 
 GRANT USAGE ON SCHEMA public TO stepguard_definer;
 GRANT SELECT, UPDATE (state) ON public.pending_actions TO stepguard_definer;
@@ -238,7 +263,15 @@ GRANT EXECUTE ON FUNCTION public.stepguard_request_sha256(jsonb) TO stepguard_de
 ALTER FUNCTION public.stepguard_check_decision() OWNER TO stepguard_definer;
 ALTER FUNCTION public.stepguard_check_shipped() OWNER TO stepguard_definer;
 
-GRANT SELECT, INSERT ON public.pending_actions, public.approval_events, public.audit_events
+-- Engineers insert only the columns a client says; the rest (who, when,
+-- which id in the log, what is required, the state) the database sets.
+GRANT SELECT ON public.pending_actions, public.approval_events, public.audit_events
+    TO stepguard_engineer;
+GRANT INSERT (id, expires_at, runbook, step, target, action, action_sha256,
+              preflight_sha256, request) ON public.pending_actions TO stepguard_engineer;
+GRANT INSERT (action_id, decision, reason, action_sha256, preflight_sha256, request_sha256)
+    ON public.approval_events TO stepguard_engineer;
+GRANT INSERT (session, seq, ts_ms, kind, data, hash, prev) ON public.audit_events
     TO stepguard_engineer;
 GRANT SELECT ON public.approval_rules, public.rejections, public.audit_sessions TO stepguard_engineer;
 GRANT USAGE ON SEQUENCE public.approval_events_id_seq TO stepguard_engineer;

@@ -559,7 +559,9 @@ summarize "terminated $IDLE_BEFORE idle-in-transaction sessions (now $IDLE_AFTER
 SCENARIO=team
 pq -c "CREATE ROLE alice LOGIN" -c "CREATE ROLE bob LOGIN" >/dev/null
 pq -c "CREATE DATABASE team_fresh" -c "CREATE DATABASE team_old" >/dev/null
-url() { echo "postgresql://$1@127.0.0.1:$PG_PORT/$2"; }
+# Plain connections on purpose (the TLS scenario below has its own): without
+# sslmode=disable stepguard requires TLS.
+url() { echo "postgresql://$1@127.0.0.1:$PG_PORT/$2?sslmode=disable"; }
 team() { STEPGUARD_DATABASE_URL=$(url "$1" "$2") "$BIN" team "${@:3}"; }
 set +e; out=$(team postgres team_fresh status); rc=$?; set -e
 [ $rc = 1 ] && grep -q 'schema: version 0 of 3' <<<"$out" || fail "team status before init ($rc): $out"
@@ -579,17 +581,27 @@ tq() { psql -X -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U "$1" -d team
 tq postgres -c "GRANT stepguard_engineer TO alice, bob" >/dev/null
 out=$(team alice team_fresh status)
 grep -q '^you are: alice$' <<<"$out" || fail "team status as alice: $out"
+grep -q '(unencrypted)' <<<"$out" || fail "sslmode=disable not said: $out"
+# Without sslmode=disable, TLS is required: a server without it (or anyone
+# on the path saying so) is refused, never fallen back from.
+set +e; out=$(STEPGUARD_DATABASE_URL="postgresql://alice@127.0.0.1:$PG_PORT/team_fresh" "$BIN" team status 2>&1); rc=$?; set -e
+[ $rc != 0 ] && grep -qi 'tls' <<<"$out" || fail "no TLS, and no sslmode=disable, was not refused ($rc): $out"
 digest=$(printf 'kubectl -n payments rollout undo deployment/checkout' | sha256sum | cut -d' ' -f1)
 ask() { tq alice -c "INSERT INTO pending_actions (id, expires_at, runbook, step, action, action_sha256) VALUES ('$1', now() + interval '$2', 'k8s-crashloop-bad-rollout', 'rollback', 'kubectl -n payments rollout undo deployment/checkout', '$digest')"; }
 # A decision as an approver's client makes it: with the digests it was shown.
 decide() { tq "$1" -c "INSERT INTO approval_events (action_id, decision, reason, action_sha256, preflight_sha256, request_sha256) SELECT id, '$3', 'e2e', action_sha256, preflight_sha256, public.stepguard_request_sha256(request) FROM pending_actions WHERE id = '$2'"; }
 ask a3f7b2c1 '10 minutes' >/dev/null || fail "alice could not file a request"
+# A runbook id is an id: a look-alike name cannot slip past a rule's pattern.
+out=$(tq alice -c "INSERT INTO pending_actions (id, expires_at, runbook, step, action, action_sha256) VALUES ('9f8e7d6c', now() + interval '10 minutes', 'k8s‐x', 's', 'kubectl -n payments rollout undo deployment/checkout', '$digest')") &&
+  fail "a runbook id with a Unicode hyphen was filed: $out"
+grep -q 'is not a runbook id' <<<"$out" || fail "a look-alike id refused for another reason: $out"
 out=$(tq alice -c "INSERT INTO pending_actions (id, requested_by, expires_at, runbook, step, action, action_sha256) VALUES ('c5f9d4e3', 'bob', now() + interval '10 minutes', 'r', 's', 'a', '$digest')") &&
   fail "alice filed a request as bob: $out"
-grep -q 'filed as the role that files it' <<<"$out" || fail "a forged requester refused for another reason: $out"
+# Refused twice: no column grant for requested_by, and the trigger.
+grep -q 'permission denied' <<<"$out" || fail "a forged requester refused for another reason: $out"
 out=$(tq alice -c "INSERT INTO pending_actions (id, state, expires_at, runbook, step, action, action_sha256) VALUES ('d6a0e5f4', 'approved', now() + interval '10 minutes', 'r', 's', 'a', '$digest')") &&
   fail "alice filed a request already approved: $out"
-grep -q 'starts pending' <<<"$out" || fail "a pre-approved request refused for another reason: $out"
+grep -q 'permission denied' <<<"$out" || fail "a pre-approved request refused for another reason: $out"
 out=$(decide alice a3f7b2c1 approve) && fail "the requester approved her own action: $out"
 grep -q 'another engineer must decide it' <<<"$out" || fail "self-approval refused for another reason: $out"
 out=$(tq bob -c "INSERT INTO approval_events (action_id, decided_by, decision) VALUES ('a3f7b2c1', 'carol', 'approve')") &&
@@ -614,7 +626,7 @@ pq -c "CREATE ROLE carol LOGIN" -c "CREATE ROLE dave LOGIN" -c "CREATE ROLE lead
 tq postgres -c "GRANT stepguard_engineer TO carol, dave" \
   -c "INSERT INTO approval_rules (runbook_like, approvals, approver_group) VALUES ('k8s-%', 2, 'leads')" >/dev/null
 ask e7b1f6a5 '10 minutes' >/dev/null
-[ "$(tq alice -c "SELECT approvals_required || ' ' || approver_group FROM pending_actions WHERE id = 'e7b1f6a5'")" = "2 leads" ] ||
+[ "$(tq alice -c "SELECT approvals_required || ' ' || array_to_string(approver_groups, ',') FROM pending_actions WHERE id = 'e7b1f6a5'")" = "2 leads" ] ||
   fail "the rule did not apply"
 out=$(decide dave e7b1f6a5 approve) && fail "a non-member approved: $out"
 grep -q 'needs a member of leads' <<<"$out" || fail "a non-member refused for another reason: $out"
@@ -666,11 +678,19 @@ grep -q 'is shipped by alice' <<<"$out" || fail "dave's line refused for another
 out=$(tq alice -c "INSERT INTO audit_events (session, seq, ts_ms, kind, data, hash, prev) VALUES ('5e55107a', 9, 0, 'edit', '{}', '$h1', '$h1')") &&
   fail "a line out of sequence was shipped: $out"
 grep -q 'does not follow' <<<"$out" || fail "a line out of sequence refused for another reason: $out"
+# What an approver reads of the bound fields comes from the columns; a
+# document that does not read as a request cannot be approved.
+bad=$(printf 'kubectl delete ns prod' | sha256sum | cut -d' ' -f1)
+tq alice -c "INSERT INTO pending_actions (id, expires_at, runbook, step, action, action_sha256, request) VALUES ('2c3d4e5f', now() + interval '10 minutes', 'r', 's', 'kubectl delete ns prod', '$bad', '{\"step_number\": \"one\", \"title\": \"kubectl get pods\"}')" >/dev/null ||
+  fail "alice could not file the odd document"
+set +e; out=$(STEPGUARD_CONFIG=/dev/null STEPGUARD_DATABASE_URL=$(url bob team_fresh) "$BIN" approve 2c3d4e5f --seen 00000000 2>&1); rc=$?; set -e
+[ $rc = 1 ] && grep -q '^action: *kubectl delete ns prod$' <<<"$out" && grep -q 'cannot be approved' <<<"$out" ||
+  fail "a request whose document does not read ($rc): $out"
 # A schema newer than this stepguard is not touched.
 tq postgres -c "INSERT INTO stepguard_schema (version, name) VALUES (99, 'future')" >/dev/null
 set +e; out=$(team postgres team_fresh init 2>&1); rc=$?; set -e
 [ $rc != 0 ] && grep -q 'newer than this stepguard knows' <<<"$out" || fail "a newer schema ($rc): $out"
-SUMMARY+=("team: schema 0 → 3 and 1 → 3, then up to date; status as alice; a forged requester, a pre-approved request, self-approval, a forged decider, a second decision, a rewrite, a truncate, a late approval, other digests and a newer schema refused; two leads by rule (a non-member and a second approval by the same lead refused); a false action digest, temporary tables, shadowing by temporary view, table (a definer trigger) and rules, another's audit session and a line out of sequence refused")
+SUMMARY+=("team: schema 0 → 3 and 1 → 3, then up to date; status as alice; a forged requester, a pre-approved request, self-approval, a forged decider, a second decision, a rewrite, a truncate, a late approval, other digests and a newer schema refused; two leads by rule (a non-member and a second approval by the same lead refused); a false action digest, temporary tables, shadowing by temporary view, table (a definer trigger) and rules, another's audit session and a line out of sequence refused; plain text without sslmode=disable refused; a look-alike runbook id refused")
 
 # ============================================================ team walk ===
 # Four eyes for real: the operator (alice) walks postgres-idle-in-transaction

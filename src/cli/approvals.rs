@@ -113,13 +113,17 @@ pub fn decide(
                 return Ok(EXIT_FAILED);
             }
         }
+        if decision == Decide::Approve && seen.document_error.is_some() {
+            eprintln!("stepguard: approval {id} cannot be approved: its document does not read (above); reject it, or ask for a new request");
+            return Ok(EXIT_FAILED);
+        }
         if decision == Decide::Approve && !confirmed(&seen, seen_digest.as_deref())? {
             eprintln!("stepguard: not approved");
             return Ok(EXIT_FAILED);
         }
         match approval::decide(&client, &seen, decision, reason).await {
             Ok(after) => {
-                let who = team::status(&client)
+                let who = team::status(&client, &url)
                     .await
                     .map(|s| s.role)
                     .unwrap_or_default();

@@ -99,7 +99,7 @@ pub fn team(runtime: &mut Runtime, command: TeamCommand) -> Result<u8> {
                 Ok(if failed == 0 { EXIT_OK } else { EXIT_FAILED })
             }
             TeamCommand::Status { json } => {
-                let s = team::status(&client).await?;
+                let s = team::status(&client, &url).await?;
                 if json {
                     println!("{}", stepguard::sanitize::to_json_pretty(&s)?);
                 } else {

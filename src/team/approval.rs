@@ -12,6 +12,7 @@ pub const CHANNEL: &str = "stepguard_approvals";
 
 /// Everything an approver needs to decide, as filed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Request {
     pub runbook: String,
     pub step: String,
@@ -90,7 +91,8 @@ pub struct Status {
     /// database's clock.
     pub expires_in_ms: i64,
     pub approvals_required: i32,
-    pub approver_group: Option<String>,
+    /// Each approver must be a member of every one of these roles.
+    pub approver_groups: Vec<String>,
     pub action_sha256: String,
     pub preflight_sha256: String,
     /// The digest of the whole document below, as the database keeps it:
@@ -98,6 +100,9 @@ pub struct Status {
     pub request_sha256: String,
     pub decisions: Vec<DecisionRecord>,
     pub request: Request,
+    /// The document does not read as a request: what is shown would not be
+    /// what was filed, so it is not approved.
+    pub document_error: Option<String>,
 }
 
 impl Status {
@@ -132,6 +137,29 @@ pub fn left(ms: i64) -> String {
     format!("{}:{:02}", s / 60, s % 60)
 }
 
+/// A command as an approver must read it: a run of blanks long enough to
+/// push its tail out of sight is shown as what it is.
+pub fn spaced(command: &str) -> String {
+    let mut out = String::with_capacity(command.len());
+    let mut run = 0usize;
+    let flush = |out: &mut String, run: usize| match run {
+        0 => {}
+        1..=3 => out.extend(std::iter::repeat_n(' ', run)),
+        n => out.push_str(&format!(" ⟨{n} blanks⟩ ")),
+    };
+    for c in command.chars() {
+        if c.is_whitespace() && c != '\n' {
+            run += 1;
+        } else {
+            flush(&mut out, run);
+            run = 0;
+            out.push(c);
+        }
+    }
+    flush(&mut out, run);
+    out
+}
+
 /// The whole request, as an approver reads it before deciding (raw text:
 /// the caller sanitizes each line for its terminal).
 pub fn describe(s: &Status) -> Vec<String> {
@@ -152,10 +180,11 @@ pub fn describe(s: &Status) -> Vec<String> {
             left(s.expires_in_ms),
             s.approvers().len(),
             s.approvals_required,
-            s.approver_group
-                .as_ref()
-                .map(|g| format!(" (members of {g})"))
-                .unwrap_or_default()
+            if s.approver_groups.is_empty() {
+                String::new()
+            } else {
+                format!(" (members of {})", s.approver_groups.join(" and "))
+            }
         ),
         format!(
             "runbook {} · step {}/{} {} · risk {} · target {}",
@@ -165,15 +194,26 @@ pub fn describe(s: &Status) -> Vec<String> {
     if !r.alert.is_empty() {
         lines.push(format!("alert: {}", r.alert));
     }
-    lines.push(format!("action:       {}", r.action));
+    if let Some(e) = &s.document_error {
+        lines.push(format!(
+            "the request's document does not read ({e}): it cannot be approved as shown"
+        ));
+    }
+    lines.push(format!("action:       {}", spaced(&r.action)));
     lines.push(format!("  sha256      {}", s.action_sha256));
     lines.push(format!("request sha256 {}", s.request_sha256));
     lines.push(format!(
         "blast radius: {}",
         or(&r.blast_radius, "(not stated)")
     ));
-    lines.push(format!("rollback:     {}", or(&r.rollback, "(none)")));
-    lines.push(format!("pre-flight:   {}", or(&r.preflight, "(none)")));
+    lines.push(format!(
+        "rollback:     {}",
+        or(&spaced(&r.rollback), "(none)")
+    ));
+    lines.push(format!(
+        "pre-flight:   {}",
+        or(&spaced(&r.preflight), "(none)")
+    ));
     lines.push(format!("  verdict     {}", r.verdict));
     for l in r.output_tail.lines() {
         lines.push(format!("  | {l}"));
@@ -280,29 +320,43 @@ pub fn check_id(id: &str) -> Result<String, TeamError> {
 
 const STATUS_SQL: &str = "SELECT p.id, p.state, p.requested_by::text, \
        (extract(epoch FROM p.expires_at - now()) * 1000)::bigint, \
-       p.approvals_required, p.approver_group::text, p.action_sha256, p.preflight_sha256, p.request, \
+       p.approvals_required, p.approver_groups::text[], p.action_sha256, p.preflight_sha256, p.request, \
        coalesce((SELECT jsonb_agg(jsonb_build_object( \
                     'by', e.decided_by::text, 'decision', e.decision, 'reason', e.reason, \
                     'after_ms', (extract(epoch FROM e.decided_at - p.requested_at) * 1000)::bigint) \
                   ORDER BY e.id) \
                  FROM public.approval_events e WHERE e.action_id = p.id), '[]'::jsonb), \
-       public.stepguard_request_sha256(p.request) \
+       public.stepguard_request_sha256(p.request), \
+       p.runbook, p.step, p.target, p.action \
   FROM public.pending_actions p";
 
 fn status_of(row: &tokio_postgres::Row) -> Status {
-    let request: serde_json::Value = row.get(8);
+    let document: serde_json::Value = row.get(8);
     let decisions: serde_json::Value = row.get(9);
+    let (mut request, document_error) = match serde_json::from_value::<Request>(document) {
+        Ok(r) => (r, None),
+        Err(e) => (Request::default(), Some(e.to_string())),
+    };
+    // What the approval is bound to is shown from the bound columns, never
+    // from the document's copy of them.
+    request.runbook = row.get(11);
+    request.step = row.get(12);
+    request.target = row.get(13);
+    request.action = row.get(14);
+    request.action_sha256 = row.get(6);
+    request.preflight_sha256 = row.get(7);
     Status {
         id: row.get(0),
         state: State::parse(row.get(1)),
         requested_by: row.get(2),
         expires_in_ms: row.get(3),
         approvals_required: row.get(4),
-        approver_group: row.get(5),
+        approver_groups: row.get(5),
         action_sha256: row.get(6),
         preflight_sha256: row.get(7),
         decisions: serde_json::from_value(decisions).unwrap_or_default(),
-        request: serde_json::from_value(request).unwrap_or_default(),
+        request,
+        document_error,
         request_sha256: row.get(10),
     }
 }
@@ -475,5 +529,25 @@ pub async fn watch(
                 _ = tokio::time::sleep(std::time::Duration::from_secs(2)) => {}
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_of_blanks_is_shown_for_what_it_is() {
+        let padded = format!(
+            "kubectl get pods{}; kubectl delete ns prod",
+            " ".repeat(3000)
+        );
+        assert_eq!(
+            spaced(&padded),
+            "kubectl get pods ⟨3000 blanks⟩ ; kubectl delete ns prod"
+        );
+        // Ordinary spacing stays as written; tabs count as blanks.
+        assert_eq!(spaced("a  b   c"), "a  b   c");
+        assert_eq!(spaced("a\t\t\t\tb"), "a ⟨4 blanks⟩ b");
     }
 }

@@ -112,17 +112,40 @@ pub(crate) async fn connect_with(
     team: &Settings,
     notes: Option<UnboundedSender<String>>,
 ) -> Result<Client, TeamError> {
-    let config: tokio_postgres::Config = team.database_url.parse().map_err(connect_error)?;
-    if config.get_ssl_mode() == SslMode::Disable {
+    let mut config: tokio_postgres::Config = team.database_url.parse().map_err(connect_error)?;
+    let client = if config.get_ssl_mode() == SslMode::Disable {
         let (client, connection) = config.connect(NoTls).await.map_err(connect_error)?;
         drive(connection, notes);
-        Ok(client)
+        client
     } else {
+        // `prefer` would fall back to plain text when told the server has
+        // no TLS, which anyone on the path can tell it: TLS is required
+        // unless the URL says `sslmode=disable`. A password is bound to
+        // this TLS session (channel binding), so it cannot be relayed.
+        config.ssl_mode(SslMode::Require);
+        if config.get_password().is_some() {
+            config.channel_binding(tokio_postgres::config::ChannelBinding::Require);
+        }
         let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls_config(&team.tls)?);
         let (client, connection) = config.connect(tls).await.map_err(connect_error)?;
         drive(connection, notes);
-        Ok(client)
-    }
+        client
+    };
+    // A statement never waits long on another session's open transaction
+    // (the server cancels it, so an interrupted approval never lands late).
+    client
+        .batch_execute("SET statement_timeout = '20s'; SET lock_timeout = '10s'")
+        .await
+        .map_err(db)?;
+    Ok(client)
+}
+
+/// Whether connections to the team database are encrypted, as this side
+/// made them (the server's view can be a proxy's).
+pub fn encrypted(team: &Settings) -> bool {
+    team.database_url
+        .parse::<tokio_postgres::Config>()
+        .is_ok_and(|c| c.get_ssl_mode() != SslMode::Disable)
 }
 
 /// Run the connection on the runtime until the client drops, handing on
@@ -268,15 +291,14 @@ pub struct Status {
     pub server_version: String,
     pub schema_version: i32,
     pub latest: i32,
-    /// The connection is encrypted (TLS), as the server sees it.
+    /// The connection is encrypted (verified TLS), as this side made it.
     pub tls: bool,
 }
 
-pub async fn status(client: &Client) -> Result<Status, TeamError> {
+pub async fn status(client: &Client, team: &Settings) -> Result<Status, TeamError> {
     let row = client
         .query_one(
-            "SELECT session_user::text, current_database()::text, current_setting('server_version'), \
-                    coalesce((SELECT ssl FROM pg_catalog.pg_stat_ssl WHERE pid = pg_backend_pid()), false)",
+            "SELECT session_user::text, current_database()::text, current_setting('server_version')",
             &[],
         )
         .await
@@ -287,7 +309,7 @@ pub async fn status(client: &Client) -> Result<Status, TeamError> {
         server_version: row.get(2),
         schema_version: version(client).await?,
         latest: latest(),
-        tls: row.get(3),
+        tls: encrypted(team),
     })
 }
 
