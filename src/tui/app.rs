@@ -210,17 +210,28 @@ impl Runtime {
                 let Some(team) = self.team.clone() else {
                     return Next::Continue;
                 };
+                // Statuses go through a queue of their own to the screen's,
+                // waited on there: none is dropped, the decision least of all.
+                let (status_tx, mut statuses) = mpsc::unbounded_channel();
                 let tx = self.tx.clone();
+                self.workers.push(tokio::spawn(async move {
+                    while let Some(msg) = statuses.recv().await {
+                        if tx.send(msg).await.is_err() {
+                            break;
+                        }
+                    }
+                }));
                 let key = id.clone();
                 let watcher = tokio::spawn(crate::team::approval::watch(
                     team,
                     id.clone(),
                     move |result| {
-                        tx.try_send(Msg::ApprovalState {
-                            id: id.clone(),
-                            result: result.map(Box::new),
-                        })
-                        .is_ok()
+                        status_tx
+                            .send(Msg::ApprovalState {
+                                id: id.clone(),
+                                result: result.map(Box::new),
+                            })
+                            .is_ok()
                     },
                 ));
                 if let Some(old) = self.watchers.insert(key, watcher) {
