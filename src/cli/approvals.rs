@@ -128,7 +128,10 @@ pub fn decide(
                     .map(|s| s.role)
                     .unwrap_or_default();
                 match after.effective() {
-                    State::Approved => println!("approved by {}: the walk proceeds", who),
+                    State::Approved => println!(
+                        "approved by {}: the walk proceeds if it still waits on this request",
+                        who
+                    ),
                     State::Rejected => {
                         println!("rejected by {}: the walk halts with your reason", who)
                     }

@@ -53,6 +53,27 @@ pub struct Recorded {
     pub event: Event,
 }
 
+/// NUL has no meaning in a record people read, and no other store takes it
+/// (PostgreSQL's jsonb refuses `\u0000`): a NUL a program printed is
+/// written as U+FFFD, before the line is hashed, so every sink holds the
+/// same line.
+fn without_nul(value: &mut Value) {
+    match value {
+        Value::String(s) if s.contains('\0') => *s = s.replace('\0', "\u{FFFD}"),
+        Value::Array(items) => items.iter_mut().for_each(without_nul),
+        Value::Object(map) => {
+            if map.keys().any(|k| k.contains('\0')) {
+                *map = std::mem::take(map)
+                    .into_iter()
+                    .map(|(k, v)| (k.replace('\0', "\u{FFFD}"), v))
+                    .collect();
+            }
+            map.values_mut().for_each(without_nul);
+        }
+        _ => {}
+    }
+}
+
 /// One line of a log as written: what another sink (the team database)
 /// keeps beside the file, hash and all.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -177,7 +198,8 @@ impl AuditLog {
     fn append_lines(&mut self, lines: Vec<(String, Value, u64)>) -> std::io::Result<Head> {
         let mut head = self.head.clone();
         let mut bytes = Vec::new();
-        for (kind, data, ts_ms) in lines {
+        for (kind, mut data, ts_ms) in lines {
+            without_nul(&mut data);
             let seq = head.seq + 1;
             let hash = line_hash(seq, ts_ms, &kind, &data, &head.hash);
             let line = Line {
@@ -373,6 +395,25 @@ pub fn read_events(path: &Path) -> std::io::Result<Vec<Recorded>> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_nul_is_never_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        let mut log = AuditLog::open(&path).unwrap();
+        log.append_raw(
+            "run",
+            serde_json::json!({"output_tail": "bin\u{0}ary", "a\u{0}": ["x\u{0}"]}),
+            1,
+        )
+        .unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.contains("\\u0000"), "{text}");
+        let line = &read_lines(&path, 0).unwrap()[0];
+        assert_eq!(line.data["output_tail"], "bin\u{FFFD}ary");
+        assert!(line.hash_holds());
+        verify(&path, None).unwrap();
+    }
+
     #[test]
     fn read_lines_takes_only_whole_lines() {
         let dir = tempfile::tempdir().unwrap();

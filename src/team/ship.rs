@@ -19,8 +19,8 @@ use crate::session::{AuditSink, Event, Head};
 /// Where shipping stands, for the screen.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Progress {
-    /// The last line the database has.
-    pub shipped: u64,
+    /// The last line the database has (None: it has not answered yet).
+    pub shipped: Option<u64>,
     /// Why the last attempt failed, while it is failing.
     pub error: Option<String>,
 }
@@ -48,7 +48,7 @@ impl Shipper {
                     let client = super::connect(&team).await?;
                     loop {
                         let shipped = ship(&client, &session, &log).await?;
-                        set(&progress, shipped, None);
+                        set(&progress, Some(shipped), None);
                         // Woken by an append; a poll covers a wake-up
                         // that came while shipping.
                         tokio::select! {
@@ -59,7 +59,7 @@ impl Shipper {
                 }
                 .await;
                 if let Err(e) = result {
-                    let shipped = progress.lock().map(|p| p.shipped).unwrap_or(0);
+                    let shipped = progress.lock().ok().and_then(|p| p.shipped);
                     set(&progress, shipped, Some(e.to_string()));
                 }
                 tokio::select! {
@@ -82,7 +82,7 @@ impl Shipper {
     }
 }
 
-fn set(progress: &Mutex<Progress>, shipped: u64, error: Option<String>) {
+fn set(progress: &Mutex<Progress>, shipped: Option<u64>, error: Option<String>) {
     if let Ok(mut p) = progress.lock() {
         p.shipped = shipped;
         p.error = error;
@@ -269,7 +269,7 @@ impl Shipper {
     pub async fn flush(&self, seq: u64, limit: Duration) -> bool {
         self.wake();
         let deadline = tokio::time::Instant::now() + limit;
-        while self.progress().shipped < seq {
+        while self.progress().shipped.is_none_or(|s| s < seq) {
             if tokio::time::Instant::now() >= deadline {
                 return false;
             }

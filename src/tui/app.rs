@@ -89,6 +89,61 @@ enum Next {
 }
 
 impl Runtime {
+    /// Withdraw a request in the database, trying again while it cannot be
+    /// reached (until it is voided, decided or expired, or stepguard quits):
+    /// a request the log says is withdrawn must not stay approvable.
+    fn void_durably(&mut self, id: String, reason: String) {
+        let Some(team) = self.team.clone() else {
+            return;
+        };
+        let key = format!("void {id}");
+        let task = tokio::spawn(async move {
+            let mut wait = Duration::from_millis(500);
+            while void_approval(&team, &id, &reason).await.is_err() {
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(5));
+            }
+        });
+        if let Some(old) = self.watchers.insert(key, task) {
+            old.abort();
+        }
+    }
+
+    /// A resumed walk: requests its log filed and never saw decided are
+    /// withdrawn (the walk that asked is gone), and those it withdrew are
+    /// withdrawn again in case the database never heard it.
+    fn withdraw_interrupted(&mut self, model: &mut Model) {
+        let Some(path) = self.recorder.as_ref().map(|r| r.session().audit_path()) else {
+            return;
+        };
+        let Ok(events) = crate::session::audit::read_events(&path) else {
+            return;
+        };
+        let mut last: Vec<crate::session::event::ApprovalRecord> = Vec::new();
+        for e in events {
+            if let Event::Approval(a) = e.event {
+                last.retain(|l| l.id != a.id);
+                last.push(a);
+            }
+        }
+        for a in last {
+            match a.state.as_str() {
+                "filed" => {
+                    let reason = "the walk that asked was interrupted".to_string();
+                    let voided = crate::session::event::ApprovalRecord {
+                        state: "voided".into(),
+                        reason: reason.clone(),
+                        ..a.clone()
+                    };
+                    self.audit(model, Event::Approval(voided));
+                    self.void_durably(a.id, reason);
+                }
+                "voided" | "expired" => self.void_durably(a.id, a.reason),
+                _ => {}
+            }
+        }
+    }
+
     /// `Effect::StartSession`: the session's files, once per walk.
     fn start_recording(&mut self, model: &mut Model) {
         if self.recorder.is_some() || model.walk.is_none() {
@@ -242,11 +297,7 @@ impl Runtime {
                 if let Some(w) = self.watchers.remove(&id) {
                     w.abort();
                 }
-                if let Some(team) = self.team.clone() {
-                    self.workers.push(tokio::spawn(async move {
-                        let _ = void_approval(&team, &id, &reason).await;
-                    }));
-                }
+                self.void_durably(id, reason);
             }
             Effect::CancelDraft {
                 step_index,
@@ -357,6 +408,7 @@ pub async fn run(options: Options) -> Result<(), Error> {
                     Some(team) => rec.ship_to(team.clone()),
                     None => rec,
                 });
+                rt.withdraw_interrupted(&mut model);
             }
             None => model.start_walk(runbook),
         }
@@ -433,10 +485,12 @@ pub async fn run(options: Options) -> Result<(), Error> {
         if let Some(rec) = rt.recorder.as_mut() {
             rec.save(&mut model);
             model.team_audit = match rec.team_progress() {
-                Some((shipped, head, Some(error))) if shipped < head => Some(format!(
-                    "team audit: {} waiting for the team database ({error}); the local log keeps them",
-                    crate::words::count(head - shipped, "line", "lines")
-                )),
+                Some((shipped, head, Some(error))) if shipped.is_none_or(|s| s < head) => {
+                    Some(format!(
+                        "team audit: {} waiting for the team database ({error}); the local log keeps them",
+                        unshipped_words(shipped, head)
+                    ))
+                }
                 _ => None,
             };
         }
@@ -493,7 +547,7 @@ pub async fn run(options: Options) -> Result<(), Error> {
     if let (Some((shipped, head, error)), Some(rec)) = (unshipped, &rt.recorder) {
         eprintln!(
             "stepguard: {} of session {} not yet in the team database{}: `stepguard team sync` ships them (the local log keeps them)",
-            crate::words::count(head.saturating_sub(shipped), "audit event", "audit events"),
+            unshipped_words(shipped, head),
             rec.session().id,
             error.map(|e| format!(" ({e})")).unwrap_or_default()
         );
@@ -738,4 +792,12 @@ async fn team_rejections(
             at_ms: now.saturating_sub(r.ago_s.max(0) as u64 * 1000),
         })
         .collect())
+}
+
+/// How many lines wait for the team database, said only when it answered.
+fn unshipped_words(shipped: Option<u64>, head: u64) -> String {
+    match shipped {
+        Some(shipped) => crate::words::count(head.saturating_sub(shipped), "line", "lines"),
+        None => "lines".into(),
+    }
 }

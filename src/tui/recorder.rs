@@ -548,8 +548,9 @@ impl Recorder {
         Some(shipper.flush(self.log.head().seq, limit).await)
     }
 
-    /// Where shipping stands (None: no team database).
-    pub fn team_progress(&self) -> Option<(u64, u64, Option<String>)> {
+    /// Where shipping stands (None: no team database): the last line the
+    /// database has (None: not known yet), the log's last, the error.
+    pub fn team_progress(&self) -> Option<(Option<u64>, u64, Option<String>)> {
         let p = self.shipper.as_ref()?.progress();
         Some((p.shipped, self.log.head().seq, p.error))
     }
