@@ -81,12 +81,17 @@ fn request(model: &Model, walk: &Walk) -> Request {
         rollback: card.rollback.command().unwrap_or("").to_string(),
         preflight: judged.map(|j| j.command.clone()).unwrap_or_default(),
         verdict: judged
-            .map(|j| format!("{}: {}", j.judgement.verdict, j.judgement.reason))
+            .map(|j| redact(&format!("{}: {}", j.judgement.verdict, j.judgement.reason)))
             .unwrap_or_else(|| "no pre-flight ran".into()),
         output_tail: redact(&tail.join("\n")),
         preflight_sha256: preflight_digest(walk),
         alert: redact(&alert),
-        why: super::step::decision(model, walk).why,
+        // A verdict's reason can quote the output: redacted like it.
+        why: super::step::decision(model, walk)
+            .why
+            .iter()
+            .map(|w| redact(w))
+            .collect(),
         session: model.session_id.clone(),
     }
 }

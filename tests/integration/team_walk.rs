@@ -136,6 +136,21 @@ fn status(id: &str, state: State, request: &Request, decisions: &[(&str, &str, &
     }
 }
 
+/// The critical step's request, as the walk would file it (fields a test
+/// sets itself go before `..`).
+fn crit_request() -> Request {
+    Request {
+        runbook: "crit".into(),
+        step: "crit".into(),
+        step_number: 2,
+        steps: 2,
+        title: "Critical".into(),
+        target: "payments".into(),
+        risk: "critical".into(),
+        ..Request::default()
+    }
+}
+
 /// The database's word that bob approved request `id`.
 fn approved_by_bob(id: &str, request: &Request) -> Msg {
     status(id, State::Approved, request, &[("bob", "approve", "")])
@@ -368,19 +383,12 @@ fn a_database_that_refuses_or_is_away_is_said_and_nothing_moves() {
 fn the_notifier_posts_the_slack_shape_redacted_and_says_when_refused() {
     use std::io::{Read, Write};
     let request = Request {
-        runbook: "crit".into(),
-        step: "crit".into(),
-        step_number: 2,
-        steps: 2,
-        title: "Critical".into(),
-        target: "payments".into(),
-        risk: "critical".into(),
         action:
             "curl -H 'Authorization: Bearer ghp_0123456789abcdefghijklmnopqrstuvwxyzAB' https://x"
                 .into(),
         preflight: "echo payments".into(),
         verdict: "PASS".into(),
-        ..Request::default()
+        ..crit_request()
     };
     let filed = Filed {
         id: "a3f7b2c1".into(),
@@ -468,13 +476,6 @@ fn render_approvals(screen: &stepguard::tui::approvals_screen::Screen) -> String
 #[test]
 fn the_approvers_screen_lists_oldest_first_and_shows_the_whole_request_clean() {
     let mut request = Request {
-        runbook: "crit".into(),
-        step: "crit".into(),
-        step_number: 2,
-        steps: 2,
-        title: "Critical".into(),
-        target: "payments".into(),
-        risk: "critical".into(),
         // A hostile document: escapes and a long action must not reach the
         // terminal raw, nor be cut.
         action: format!(
@@ -484,7 +485,7 @@ fn the_approvers_screen_lists_oldest_first_and_shows_the_whole_request_clean() {
         preflight: "echo payments".into(),
         verdict: "PASS: ok".into(),
         output_tail: "ok\n\u{1b}[2Jcleared?".into(),
-        ..Request::default()
+        ..crit_request()
     };
     request.action_sha256 = sha256_hex(request.action.as_bytes());
     let mut first = match status("a3f7b2c1", State::Pending, &request, &[]) {
@@ -526,4 +527,50 @@ fn the_approvers_screen_lists_oldest_first_and_shows_the_whole_request_clean() {
         "the request's digest: {detail}"
     );
     assert!(joined.contains("stepguard approve a3f7b2c1"), "{detail}");
+}
+
+#[test]
+fn a_teammates_rejection_reaches_the_card_clean_and_the_model_redacted() {
+    let mut m = team_model();
+    update(
+        &mut m,
+        Msg::TeamRejections(vec![stepguard::session::Rejection {
+            session: "approval a3f7b2c1".into(),
+            runbook_id: "crit".into(),
+            step_id: "crit".into(),
+            decision: "rejected by mallory\u{1b}]52;c;ZXZpbA==\u{7}".into(),
+            reason: "not now \u{1b}[2J token ghp_0123456789abcdefghijklmnopqrstuvwxyzAB".into(),
+            at_ms: T0,
+        }]),
+    );
+    let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(160, 40)).unwrap();
+    terminal
+        .draw(|f| stepguard::tui::view::draw(f, &m, stepguard::tui::view::Theme { color: false }))
+        .unwrap();
+    let screen = terminal.backend().to_string();
+    assert!(screen.contains("rejected by mallory"), "{screen}");
+    assert!(
+        !screen.contains('\u{1b}') && !screen.contains('\u{7}'),
+        "{screen}"
+    );
+    // The model sees it as history, with the token redacted.
+    m.model_enabled = true;
+    let job = stepguard::tui::update::request_drafts(&mut m, None, false)
+        .into_iter()
+        .find_map(|e| match e {
+            Effect::RequestDraft { job, .. } => Some(job),
+            _ => None,
+        })
+        .expect("a draft is asked");
+    let input = stepguard::llm::prompt::DraftInput {
+        runbook: &job.runbook,
+        step_index: job.step_index,
+        ctx: &job.ctx,
+        history: &job.history,
+        hint: job.hint.as_deref(),
+        budget_tokens: 800,
+    };
+    let prompt = stepguard::llm::prompt::build(&Default::default(), &input);
+    assert!(prompt.user.contains("not now"), "{}", prompt.user);
+    assert!(!prompt.user.contains("ghp_0123456789"), "{}", prompt.user);
 }
