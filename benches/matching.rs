@@ -119,6 +119,7 @@ fn synthetic(n: usize) -> Vec<Runbook> {
                     "When {sys} shows {problem}, look at the {} and the {}, then the {}.",
                     words[3], words[4], words[5]
                 ),
+                description: String::new(),
                 alerts: vec![
                     format!("{}{}{i}", camel(sys), camel(problem)),
                     format!("{}{}", camel(sys), camel(problem)),

@@ -13,44 +13,38 @@
 //! 3. an alert a runbook answers is named in free text ⇒
 //!    [`ALERT_MENTION_CONFIDENCE`] (0.97): after `alertname=` / `alertname:`,
 //!    or a CamelCase alert name spelled exactly (see `mentioned_alerts`);
-//! 4. otherwise lexical similarity: BM25 (k1 = 1.2, b = 0.75) over the
-//!    runbook's fields with boosts alerts ×3, title ×2, symptoms ×2,
-//!    summary ×1, steps' titles and intents ×0.5 (a BM25F-style weighted term
-//!    frequency and weighted document length).
+//! 4. otherwise the lexical model below.
 //!
-//! # Calibrated lexical confidence
+//! # The lexical model
 //!
-//! A raw BM25 score has no scale, so it is mapped to [0, 1] from two
-//! quantities that do:
+//! BM25 (k1 = 1.2, b = 0.75) over the runbook's fields, BM25F-style
+//! (weighted term frequency and length): alerts ×3, title ×2, symptoms ×2,
+//! summary ×1, description (a Markdown runbook's whole Meaning and Impact)
+//! ×0.5, steps' titles and intents ×0.5. Words are split at CamelCase and
+//! snake_case, stemmed (Snowball) and read through a few ops synonyms.
 //!
-//! * **coverage** `c ∈ [0, 1]`: the share of the query the runbook accounts
-//!   for. The reference is the score `s_max` of an average-length runbook that
-//!   mentions every query term exactly once, in its title (weighted tf 2):
-//!   `s_max = Σ_t idf(t) · (k1 + 1) · 2 / (2 + k1)`. The runbook's score is
-//!   recomputed with each term's contribution capped at that reference
-//!   (`min(bm25_t, idf(t) · (k1 + 1) · 2 / (2 + k1))`), so one word repeated
-//!   all over a runbook cannot stand in for the words it lacks, and
-//!   `c = capped / s_max`. Terms the catalogue never uses count in `s_max`
-//!   with [`UNKNOWN_WEIGHT`] (0.7) of the idf of a term no runbook holds
-//!   (`ln(1 + (N + 0.5) / 0.5)`): words the catalogue does not know pull the
-//!   confidence down ("the office wifi is slow" covers nothing), a little
-//!   less than a known word it lacks (an alert's description carries
-//!   cluster names and durations no runbook mentions);
-//! * **margin** `m = (s₁ − s₂) / s₁` of the best BM25 score over the
-//!   runner-up's (0 for every runbook but the best): a query that fits two
-//!   runbooks equally well is ambiguous, and ambiguity is a reason to escalate.
+//! A raw BM25 score has no scale, so each candidate is described by
+//! [`Features`], each in [0, 1] relative to the query (coverage of the query
+//! with each term capped at one title mention, uncapped BM25F, the query's
+//! weight found in the names and in the Meaning, how much of the runbook's
+//! *name* the query says, the names' word pairs the query writes in order,
+//! how many words match, and the lead over the runner-up). Words the
+//! catalogue never uses count in the query's weight at [`UNKNOWN_WEIGHT`] of
+//! a term no runbook holds, so text about something else covers little.
 //!
-//! `confidence = 0.9 · √c · (1 + m) / 2`. The square root keeps a runbook that
-//! covers a third of a long, noisy query (pasted state, an alert's
-//! description) distinguishable from one that covers nothing; the margin term
-//! halves the confidence of an exact tie, so only the best runbook can clear
-//! [`DEFAULT_THRESHOLD`] (any other is at most 0.45), and 0.9 keeps lexical
-//! evidence below the structural 0.95 / 0.99. Ordering by confidence is
-//! ordering by score. On the bundled catalogue and `eval/scenarios`, every
-//! text that should match nothing scores below 0.5 (the highest, 0.47, is a
-//! laptop battery that "drains" like a node).
+//! The confidence is a conditional logit: the ten best candidates score
+//! `w · f`, "none of them" scores `b₀ + b₁ · unknown` (the share of the
+//! query's weight in words no runbook uses), and a runbook's confidence is
+//! its softmax probability, capped at [`LEXICAL_CEILING`] (0.9) so lexical
+//! evidence stays below the structural 0.95 / 0.99. The weights are fitted
+//! by maximum likelihood on the `tune` halves of two catalogues nobody here
+//! wrote and on the bundled scenarios (`scripts/fit-matcher.py`, which says
+//! how); the held-out halves measure it. So a confidence is a probability:
+//! on the held-out hand-written scenarios, 62 of the 67 lexical answers at
+//! 0.5 or more are the right runbook, and two runbooks that fit equally well
+//! share the probability, so neither clears the threshold. Ordering by
+//! confidence is ordering by `w · f`.
 
-use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
@@ -79,13 +73,10 @@ const BOOST_TITLE: f32 = 2.0;
 const BOOST_SYMPTOMS: f32 = 2.0;
 const BOOST_SUMMARY: f32 = 1.0;
 const BOOST_STEPS: f32 = 0.5;
-/// How much a query word the catalogue never uses counts against coverage,
-/// as a share of a term no runbook holds. Chosen on the tune half of
-/// `eval/prometheus-operator` with the bundled scenarios' no-match
-/// precision kept at 100 %: 0.5 to 0.7 score the same there (1.0 sent more
-/// alert descriptions to escalation, 0.4 and below let unrelated text
-/// match), and 0.7 leaves unrelated text furthest under the threshold. The
-/// held-out half was not used to choose.
+const BOOST_DESCRIPTION: f32 = 0.5;
+/// How much a query word the catalogue never uses weighs in the query, as a
+/// share of a term no runbook holds (chosen on the tune half of
+/// `eval/prometheus-operator`; the held-out half was not used to choose).
 const UNKNOWN_WEIGHT: f64 = 0.7;
 /// Weighted tf of the reference document's single mention (a title word).
 const REFERENCE_TF: f64 = BOOST_TITLE as f64;
@@ -304,14 +295,93 @@ struct Doc {
     title: String,
     path: PathBuf,
     n_alerts: usize,
+    /// The term ids of each alert name and of the title, in order.
+    names: Vec<Vec<u32>>,
+    /// Σ idf over the distinct terms of the names.
+    name_mass: f64,
+}
+
+/// Which fields of a runbook hold a term.
+const IN_NAME: u8 = 1;
+const IN_ABOUT: u8 = 2;
+
+/// How many of the best lexical candidates share the probability with
+/// "none of them" ([`Matcher::rank`]).
+const SOFTMAX_TOP: usize = 10;
+
+/// The weights of the lexical model, in the order of [`Features::vector`],
+/// and of "none of them": fitted by `scripts/fit-matcher.py` on the `tune`
+/// halves only (see its header for the command and the fit).
+const WEIGHTS: [f64; FEATURES] = [1.469, 4.796, -7.629, 5.515, 6.246, 1.773, 1.675, 2.726];
+const NONE_BIAS: f64 = 7.810;
+const NONE_UNKNOWN: f64 = 0.399;
+
+/// The number of lexical features.
+pub const FEATURES: usize = 8;
+
+/// What the lexical model sees of one runbook for one query, each scaled to
+/// [0, 1] so that weights carry from one catalogue to another.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Features {
+    /// BM25F with each term capped at a title mention, over the query's
+    /// whole weight: the share of the query the runbook accounts for.
+    pub coverage: f64,
+    /// Uncapped BM25F over the same reference (can exceed 1, capped at 2).
+    pub bm25: f64,
+    /// The query's weight found in the runbook's alert names and title.
+    pub query_in_name: f64,
+    /// The query's weight found in its summary, symptoms and description.
+    pub query_in_about: f64,
+    /// The names' weight found in the query: how much of what the runbook
+    /// is called the query says.
+    pub name_in_query: f64,
+    /// The share of adjacent word pairs of the names that the query has in
+    /// that order, at most two words apart (`node … NotReady`).
+    pub name_pairs: f64,
+    /// How many of the query's words the runbook holds, up to five, over
+    /// five: a match resting on one word is weak whatever its share.
+    pub words: f64,
+    /// The lead of its BM25F score over the best other runbook's, as a share
+    /// of its own (0 for all but the best): two runbooks fitting equally
+    /// well are a reason to escalate, whatever the query's length.
+    pub lead: f64,
+}
+
+impl Features {
+    pub fn vector(&self) -> [f64; FEATURES] {
+        [
+            self.coverage,
+            self.bm25,
+            self.query_in_name,
+            self.query_in_about,
+            self.name_in_query,
+            self.name_pairs,
+            self.words,
+            self.lead,
+        ]
+    }
+
+    fn score(&self) -> f64 {
+        self.vector().iter().zip(WEIGHTS).map(|(f, w)| f * w).sum()
+    }
+}
+
+/// The lexical model's view of a query: each candidate runbook's features,
+/// and how much of the query the catalogue does not know.
+#[derive(Debug, Clone, Serialize)]
+pub struct Lexical {
+    /// The share of the query's weight in words no runbook uses.
+    pub unknown: f64,
+    /// (runbook id, features), every runbook sharing a word with the query.
+    pub candidates: Vec<(String, Features)>,
 }
 
 /// The index over a catalogue of runbooks; build once, query many times.
 pub struct Matcher {
     docs: Vec<Doc>,
     terms: HashMap<String, u32>,
-    /// Per term: (document, weighted term frequency), by document.
-    postings: Vec<Vec<(u32, f32)>>,
+    /// Per term: (document, weighted term frequency, fields), by document.
+    postings: Vec<Vec<(u32, f32, u8)>>,
     idf: Vec<f64>,
     /// Per document: `k1 · (1 − b + b · dl / avgdl)`.
     norm: Vec<f64>,
@@ -323,45 +393,82 @@ pub struct Matcher {
     unknown_idf: f64,
 }
 
+/// One candidate's sums while the postings are read.
+#[derive(Default, Clone, Copy)]
+struct Acc {
+    bm25: f64,
+    capped: f64,
+    in_name: f64,
+    in_about: f64,
+    mask: u64,
+}
+
+/// A query read against the index.
+struct Read {
+    /// (term id, stem, word written), each term once, in order.
+    qterms: Vec<(Option<u32>, String, String)>,
+    /// Ordered pairs of known terms the query writes at most two words
+    /// apart (`node worker-7 NotReady` holds node→not).
+    pairs: std::collections::HashSet<(u32, u32), DocHash>,
+    s_max: f64,
+    unknown: f64,
+    scores: HashMap<u32, Acc, DocHash>,
+    /// The candidate with the best BM25F score, and the runner-up's score.
+    best: u32,
+    runner_up: f64,
+}
+
 impl Matcher {
     pub fn new(runbooks: &[Runbook]) -> Self {
         let mut terms: HashMap<String, u32> = HashMap::new();
-        let mut postings: Vec<Vec<(u32, f32)>> = Vec::new();
+        let mut postings: Vec<Vec<(u32, f32, u8)>> = Vec::new();
         let mut lengths = Vec::with_capacity(runbooks.len());
         let mut by_alert: HashMap<String, Vec<u32>> = HashMap::new();
         let mut by_alert_folded: HashMap<String, Vec<(String, u32)>> = HashMap::new();
         let mut by_url_key: HashMap<String, Vec<u32>> = HashMap::new();
         let mut docs = Vec::with_capacity(runbooks.len());
-        let mut bag: HashMap<u32, f32> = HashMap::new();
+        let mut bag: HashMap<u32, (f32, u8)> = HashMap::new();
         for (d, rb) in runbooks.iter().enumerate() {
             let d = d as u32;
             bag.clear();
             let mut len = 0f32;
-            let mut add = |text: &str, boost: f32| {
+            let mut names: Vec<Vec<u32>> = Vec::new();
+            let mut add = |text: &str, boost: f32, field: u8, seq: Option<&mut Vec<u32>>| {
+                let mut seq = seq;
                 tokenize_into(text, &mut |t, _| {
                     let next = terms.len() as u32;
                     let id = *terms.entry(t).or_insert_with(|| {
                         postings.push(Vec::new());
                         next
                     });
-                    *bag.entry(id).or_default() += boost;
+                    let e = bag.entry(id).or_default();
+                    e.0 += boost;
+                    e.1 |= field;
                     len += boost;
+                    if let Some(seq) = seq.as_deref_mut() {
+                        seq.push(id);
+                    }
                 });
             };
             for a in &rb.alerts {
-                add(a, BOOST_ALERTS);
+                let mut seq = Vec::new();
+                add(a, BOOST_ALERTS, IN_NAME, Some(&mut seq));
+                names.push(seq);
             }
-            add(&rb.title, BOOST_TITLE);
+            let mut seq = Vec::new();
+            add(&rb.title, BOOST_TITLE, IN_NAME, Some(&mut seq));
+            names.push(seq);
             for s in &rb.symptoms {
-                add(s, BOOST_SYMPTOMS);
+                add(s, BOOST_SYMPTOMS, IN_ABOUT, None);
             }
-            add(&rb.summary, BOOST_SUMMARY);
+            add(&rb.summary, BOOST_SUMMARY, IN_ABOUT, None);
+            add(&rb.description, BOOST_DESCRIPTION, IN_ABOUT, None);
             for s in &rb.steps {
-                add(&s.title, BOOST_STEPS);
-                add(&s.intent, BOOST_STEPS);
+                add(&s.title, BOOST_STEPS, 0, None);
+                add(&s.intent, BOOST_STEPS, 0, None);
             }
-            for (&t, &tf) in &bag {
-                postings[t as usize].push((d, tf));
+            for (&t, &(tf, fields)) in &bag {
+                postings[t as usize].push((d, tf, fields));
             }
             lengths.push(len as f64);
             for a in &rb.alerts {
@@ -382,15 +489,18 @@ impl Matcher {
             for k in keys {
                 by_url_key.entry(k).or_default().push(d);
             }
+            names.retain(|s| !s.is_empty());
             docs.push(Doc {
                 id: rb.id.clone(),
                 title: rb.title.clone(),
                 path: rb.path.clone(),
                 n_alerts: rb.alerts.len(),
+                names,
+                name_mass: 0.0,
             });
         }
         for p in &mut postings {
-            p.sort_unstable_by_key(|&(d, _)| d);
+            p.sort_unstable_by_key(|&(d, _, _)| d);
             p.shrink_to_fit();
         }
         let n = docs.len() as f64;
@@ -403,7 +513,13 @@ impl Matcher {
             .iter()
             .map(|&dl| K1 * (1.0 - B + B * dl / avgdl))
             .collect();
-        let idf = postings.iter().map(|p| idf(n, p.len() as f64)).collect();
+        let idf: Vec<f64> = postings.iter().map(|p| idf(n, p.len() as f64)).collect();
+        for doc in &mut docs {
+            let mut seen: Vec<u32> = doc.names.iter().flatten().copied().collect();
+            seen.sort_unstable();
+            seen.dedup();
+            doc.name_mass = seen.iter().map(|&t| idf[t as usize]).sum();
+        }
         Matcher {
             docs,
             terms,
@@ -425,39 +541,141 @@ impl Matcher {
         self.docs.is_empty()
     }
 
-    /// Every runbook with confidence > 0, best first.
-    pub fn rank(&self, query: &Query) -> Vec<Match> {
-        // Query terms, each once.
-        // Query terms, each once, with the word first written for it.
+    /// Reads the postings of the query's terms once: every candidate's sums.
+    fn read(&self, text: &str) -> Read {
         let mut qterms: Vec<(Option<u32>, String, String)> = Vec::new();
-        tokenize_into(&query.text, &mut |t, word| {
+        let mut sequence = Vec::new();
+        tokenize_into(text, &mut |t, word| {
+            let id = self.terms.get(&t).copied();
+            if let Some(id) = id {
+                sequence.push(id);
+            }
             if !qterms.iter().any(|(_, q, _)| *q == t) {
-                qterms.push((self.terms.get(&t).copied(), t, word.to_string()));
+                qterms.push((id, t, word.to_string()));
             }
         });
         let reference = (K1 + 1.0) * REFERENCE_TF / (REFERENCE_TF + K1);
-        let mut s_max = 0.0;
-        // Per candidate: (BM25 score, score with each term capped at the reference).
-        let mut scores: HashMap<u32, (f64, f64, u64), DocHash> =
+        let (mut s_max, mut unknown) = (0.0, 0.0);
+        let mut scores: HashMap<u32, Acc, DocHash> =
             HashMap::with_capacity_and_hasher(64, DocHash::default());
         for (i, (id, _, _)) in qterms.iter().enumerate() {
             match id {
-                None => s_max += UNKNOWN_WEIGHT * self.unknown_idf * reference,
+                None => {
+                    let w = UNKNOWN_WEIGHT * self.unknown_idf * reference;
+                    s_max += w;
+                    unknown += w;
+                }
                 Some(t) => {
                     let idf = self.idf[*t as usize];
                     let cap = idf * reference;
                     s_max += cap;
-                    for &(d, tf) in &self.postings[*t as usize] {
+                    for &(d, tf, fields) in &self.postings[*t as usize] {
                         let tf = tf as f64;
                         let s = idf * tf * (K1 + 1.0) / (tf + self.norm[d as usize]);
                         let e = scores.entry(d).or_default();
-                        e.0 += s;
-                        e.1 += s.min(cap);
-                        e.2 |= 1u64 << i.min(63);
+                        e.bm25 += s;
+                        e.capped += s.min(cap);
+                        if fields & IN_NAME != 0 {
+                            e.in_name += cap;
+                        }
+                        if fields & IN_ABOUT != 0 {
+                            e.in_about += cap;
+                        }
+                        e.mask |= 1u64 << i.min(63);
                     }
                 }
             }
         }
+        let (mut s1, mut runner_up, mut best) = (0.0f64, 0.0f64, u32::MAX);
+        for (&d, acc) in &scores {
+            if acc.bm25 > s1 || (acc.bm25 == s1 && d < best) {
+                runner_up = s1;
+                s1 = acc.bm25;
+                best = d;
+            } else if acc.bm25 > runner_up {
+                runner_up = acc.bm25;
+            }
+        }
+        let mut pairs = std::collections::HashSet::with_hasher(DocHash::default());
+        for (i, &a) in sequence.iter().enumerate() {
+            for &b in sequence[i + 1..].iter().take(3) {
+                pairs.insert((a, b));
+            }
+        }
+        Read {
+            best,
+            runner_up,
+            qterms,
+            pairs,
+            s_max,
+            unknown: if s_max > 0.0 { unknown / s_max } else { 0.0 },
+            scores,
+        }
+    }
+
+    fn features(&self, read: &Read, d: u32, acc: &Acc) -> Features {
+        if read.s_max <= 0.0 {
+            return Features::default();
+        }
+        let doc = &self.docs[d as usize];
+        let reference = (K1 + 1.0) * REFERENCE_TF / (REFERENCE_TF + K1);
+        // Pairs of the names the query writes in that order, close together.
+        let (mut pairs, mut found) = (0usize, 0usize);
+        for name in &doc.names {
+            for w in name.windows(2) {
+                if w[0] == w[1] {
+                    continue;
+                }
+                pairs += 1;
+                found += usize::from(read.pairs.contains(&(w[0], w[1])));
+            }
+        }
+        Features {
+            coverage: (acc.capped / read.s_max).min(1.0),
+            bm25: (acc.bm25 / read.s_max).min(2.0),
+            query_in_name: (acc.in_name / read.s_max).min(1.0),
+            query_in_about: (acc.in_about / read.s_max).min(1.0),
+            name_in_query: if doc.name_mass > 0.0 {
+                (acc.in_name / reference / doc.name_mass).min(1.0)
+            } else {
+                0.0
+            },
+            name_pairs: if pairs > 0 {
+                found as f64 / pairs as f64
+            } else {
+                0.0
+            },
+            words: f64::from(acc.mask.count_ones().min(5)) / 5.0,
+            lead: if d == read.best && acc.bm25 > 0.0 {
+                (acc.bm25 - read.runner_up) / acc.bm25
+            } else {
+                0.0
+            },
+        }
+    }
+
+    /// Every candidate's lexical features (what `scripts/fit-matcher.py`
+    /// fits the weights on), best first.
+    pub fn lexical(&self, query: &Query) -> Lexical {
+        let read = self.read(&query.text);
+        let mut candidates: Vec<(f64, String, Features)> = read
+            .scores
+            .iter()
+            .map(|(&d, acc)| {
+                let f = self.features(&read, d, acc);
+                (f.score(), self.docs[d as usize].id.clone(), f)
+            })
+            .collect();
+        candidates.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        Lexical {
+            unknown: read.unknown,
+            candidates: candidates.into_iter().map(|(_, id, f)| (id, f)).collect(),
+        }
+    }
+
+    /// Every runbook with confidence > 0, best first.
+    pub fn rank(&self, query: &Query) -> Vec<Match> {
+        let read = self.read(&query.text);
 
         let alert_docs: &[u32] = query
             .alertname
@@ -471,32 +689,29 @@ impl Matcher {
             .and_then(|k| self.by_url_key.get(&k))
             .map_or(&[], Vec::as_slice);
 
-        // Best and runner-up lexical scores.
-        let (mut s1, mut s2, mut top) = (0.0f64, 0.0f64, u32::MAX);
-        for (&d, &(s, _, _)) in &scores {
-            if s > s1 || (s == s1 && d < top) {
-                s2 = s1;
-                s1 = s;
-                top = d;
-            } else if s > s2 {
-                s2 = s;
-            }
-        }
+        // The lexical model: a conditional logit over the best candidates
+        // and "none of them" (the query fits no runbook).
+        let mut lexical: Vec<(f64, u32)> = read
+            .scores
+            .iter()
+            .map(|(&d, acc)| (self.features(&read, d, acc).score(), d))
+            .collect();
+        lexical.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        let top = lexical.first().map_or(0.0, |l| l.0);
+        let none = NONE_BIAS + NONE_UNKNOWN * read.unknown;
+        let z: f64 = (none - top).exp()
+            + lexical
+                .iter()
+                .take(SOFTMAX_TOP)
+                .map(|(s, _)| (s - top).exp())
+                .sum::<f64>();
+        let probability = |s: f64| ((s - top).exp() / z).min(LEXICAL_CEILING);
 
-        let lexical = |d: u32, (s, capped, _): (f64, f64, u64)| -> f64 {
-            if s <= 0.0 || s_max <= 0.0 {
-                return 0.0;
-            }
-            let coverage = (capped / s_max).min(1.0);
-            let margin = if d == top { (s1 - s2) / s1 } else { 0.0 };
-            LEXICAL_CEILING * coverage.sqrt() * (0.5 + 0.5 * margin)
-        };
-
-        let mut ranked: Vec<(f64, f64, u32, String)> = Vec::with_capacity(scores.len() + 2);
+        let bm25 = |d: &u32| read.scores.get(d).map_or(0.0, |e| e.bm25);
+        let mut ranked: Vec<(f64, f64, u32, String)> = Vec::with_capacity(lexical.len() + 2);
         for &d in alert_docs {
-            let s = scores.get(&d).map_or(0.0, |e| e.0);
             let why = format!("alertname {}", query.alertname.as_deref().unwrap_or(""));
-            ranked.push((ALERTNAME_CONFIDENCE, s, d, why));
+            ranked.push((ALERTNAME_CONFIDENCE, bm25(&d), d, why));
         }
         let mentioned = if alert_docs.is_empty() {
             self.mentioned_alerts(&query.text)
@@ -507,10 +722,9 @@ impl Matcher {
             if ranked.iter().any(|r| r.2 == *d) {
                 continue;
             }
-            let s = scores.get(d).map_or(0.0, |e| e.0);
             ranked.push((
                 ALERT_MENTION_CONFIDENCE,
-                s,
+                bm25(d),
                 *d,
                 format!("alert {name} named in the text"),
             ));
@@ -523,23 +737,21 @@ impl Matcher {
         let alert_docs = alert_docs.as_slice();
         for &d in url_docs {
             if !alert_docs.contains(&d) {
-                let s = scores.get(&d).map_or(0.0, |e| e.0);
-                ranked.push((RUNBOOK_URL_CONFIDENCE, s, d, "runbook_url".into()));
+                ranked.push((RUNBOOK_URL_CONFIDENCE, bm25(&d), d, "runbook_url".into()));
             }
         }
-        for (&d, &e) in &scores {
+        for &(s, d) in &lexical {
             if alert_docs.contains(&d) || url_docs.contains(&d) {
                 continue;
             }
-            let c = lexical(d, e);
+            let c = probability(s);
             if c > 0.0 {
-                ranked.push((c, e.0, d, String::new()));
+                ranked.push((c, s, d, String::new()));
             }
         }
-        ranked.sort_unstable_by(|a, b| {
-            b.0.partial_cmp(&a.0)
-                .unwrap_or(Ordering::Equal)
-                .then(b.1.partial_cmp(&a.1).unwrap_or(Ordering::Equal))
+        ranked.sort_by(|a, b| {
+            b.0.total_cmp(&a.0)
+                .then(b.1.total_cmp(&a.1))
                 .then(
                     self.docs[a.2 as usize]
                         .n_alerts
@@ -552,7 +764,7 @@ impl Matcher {
             .map(|(confidence, _, d, why)| {
                 let doc = &self.docs[d as usize];
                 let why = if why.is_empty() {
-                    lexical_why(scores.get(&d).map_or(0, |e| e.2), &qterms)
+                    lexical_why(read.scores.get(&d).map_or(0, |e| e.mask), &read.qterms)
                 } else {
                     why
                 };
@@ -634,7 +846,8 @@ impl std::hash::Hasher for DocHasher {
         }
     }
     fn write_u32(&mut self, n: u32) {
-        self.0 = u64::from(n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        // Combined, so a pair of ids (`(a, b)`) hashes both.
+        self.0 = (self.0.rotate_left(32) ^ u64::from(n)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     }
 }
 
@@ -701,6 +914,10 @@ pub fn explain(runbook: &Runbook, text: &str) -> Vec<(&'static str, Vec<String>)
     field("symptoms", &mut runbook.symptoms.iter().map(String::as_str));
     field("summary", &mut std::iter::once(runbook.summary.as_str()));
     field(
+        "description",
+        &mut std::iter::once(runbook.description.as_str()),
+    );
+    field(
         "steps",
         &mut runbook
             .steps
@@ -719,6 +936,65 @@ impl std::fmt::Debug for Matcher {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn runbook(id: &str, title: &str, summary: &str) -> Runbook {
+        let yaml = format!(
+            "id: {id}\ntitle: {title}\nsummary: {summary}\nsteps:\n  - id: a\n    title: look\n"
+        );
+        crate::runbook::parse_str(&yaml, std::path::Path::new("t.yaml")).unwrap()
+    }
+
+    /// The lexical confidence is a probability shared with "none of them":
+    /// two runbooks that fit a text equally well cannot both be sure, and
+    /// one that fits clearly can.
+    #[test]
+    fn confidence_is_shared_between_runbooks_that_fit_alike() {
+        let twins = Matcher::new(&[
+            runbook(
+                "a",
+                "Redis memory high",
+                "Redis uses most of its maxmemory.",
+            ),
+            runbook(
+                "b",
+                "Redis memory high",
+                "Redis uses most of its maxmemory.",
+            ),
+            runbook("c", "Disk full", "A volume has no space left."),
+        ]);
+        let ranked = twins.rank(&query_from_text("redis memory is high"));
+        assert_eq!(ranked.len(), 2, "{ranked:?}");
+        assert!(
+            ranked.iter().all(|m| m.confidence < DEFAULT_THRESHOLD),
+            "{ranked:?}"
+        );
+        assert!(ranked.iter().map(|m| m.confidence).sum::<f64>() <= 1.0);
+
+        let one = Matcher::new(&[
+            runbook(
+                "a",
+                "Redis memory high",
+                "Redis uses most of its maxmemory.",
+            ),
+            runbook("c", "Disk full", "A volume has no space left."),
+        ]);
+        let best = one.best(&query_from_text("redis memory is high"), DEFAULT_THRESHOLD);
+        assert_eq!(best.map(|m| m.id), Some("a".to_string()));
+    }
+
+    /// The name's words written in order are seen: `node … NotReady` holds
+    /// `Kube Node Not Ready`'s pairs, more than `Kube Pod Not Ready`'s.
+    #[test]
+    fn the_names_words_in_order_are_seen() {
+        let m = Matcher::new(&[
+            runbook("node", "Kube Node Not Ready", "A node is not ready."),
+            runbook("pod", "Kube Pod Not Ready", "A pod is not ready on a node."),
+        ]);
+        let f = m.lexical(&query_from_text("node worker-7 NotReady"));
+        let (_, node) = f.candidates.iter().find(|(id, _)| id == "node").unwrap();
+        let (_, pod) = f.candidates.iter().find(|(id, _)| id == "pod").unwrap();
+        assert!(node.name_pairs > pod.name_pairs, "{node:?} {pod:?}");
+    }
 
     #[test]
     fn stop_words_sorted() {

@@ -250,8 +250,29 @@ fn rerank_top(
     Ok(rerank::describe(&answer, &first))
 }
 
-pub fn eval(dirs: &[PathBuf], dir: &Path, json: bool, threshold: f64) -> Result<u8> {
+pub fn eval(
+    dirs: &[PathBuf],
+    dir: &Path,
+    json: bool,
+    features: bool,
+    threshold: f64,
+) -> Result<u8> {
     let catalog = load_catalog(dirs)?;
+    if features {
+        let scenarios = stepguard::eval::load_scenarios(dir).map_err(|e| anyhow::anyhow!(e))?;
+        let matcher = matching::Matcher::new(&catalog);
+        for s in &scenarios {
+            let line = serde_json::json!({
+                "scenario": s.path.display().to_string(),
+                "category": s.category.as_str(),
+                "expect": s.expect,
+                "structural": matcher.rank(&s.query()).first().is_some_and(|m| m.confidence >= matching::RUNBOOK_URL_CONFIDENCE),
+                "lexical": matcher.lexical(&s.query()),
+            });
+            println!("{line}");
+        }
+        return Ok(EXIT_OK);
+    }
     let report =
         stepguard::eval::run_eval(dir, &catalog, threshold).map_err(|e| anyhow::anyhow!(e))?;
     if json {

@@ -111,6 +111,10 @@ pub enum Command {
         dir: PathBuf,
         #[arg(long)]
         json: bool,
+        /// Print each scenario's lexical features instead, one JSON object a
+        /// line (what `scripts/fit-matcher.py` fits the matcher's weights on).
+        #[arg(long, conflicts_with = "json")]
+        features: bool,
         #[arg(long, default_value_t = stepguard::matching::DEFAULT_THRESHOLD)]
         threshold: f64,
     },
@@ -264,8 +268,9 @@ pub fn dispatch(cli: Cli, runtime: &mut Runtime) -> Result<u8> {
         Some(Command::Eval {
             dir,
             json,
+            features,
             threshold,
-        }) => check::eval(&dirs, &dir, json, threshold),
+        }) => check::eval(&dirs, &dir, json, features, threshold),
         Some(Command::Import { file }) => check::import(&file),
         Some(Command::Report { id, format, output }) => {
             sessions::report(&id, &format, output.as_deref())

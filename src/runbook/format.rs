@@ -40,6 +40,10 @@ pub struct Runbook {
     pub title: String,
     #[serde(default)]
     pub summary: String,
+    /// What the alert means and what it affects, at length: read only by the
+    /// matcher (a Markdown runbook's whole `## Meaning` and `## Impact`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
     #[serde(default)]
     pub alerts: Vec<String>,
     #[serde(default)]

@@ -53,6 +53,7 @@ const TITLE_CHARS: usize = 100;
 const TEXT_CHARS: usize = 600;
 const SUMMARY_CHARS: usize = 300;
 const SYMPTOM_CHARS: usize = 160;
+const DESCRIPTION_CHARS: usize = 2_000;
 /// Commands longer than this are quoted (shortened) in prose, never run.
 const COMMAND_BYTES: usize = 2048;
 
@@ -858,6 +859,18 @@ fn convert(doc: &Document, heading: &str, path: &Path) -> Runbook {
         .or_else(|| first_text(Some(&doc.preamble)))
         .map(|t| clean(&t, SUMMARY_CHARS))
         .unwrap_or_default();
+    // Meaning and Impact whole, prose only: what a person describing the
+    // incident paraphrases, for the matcher.
+    let description = ["Meaning", "Impact"]
+        .iter()
+        .flat_map(|name| doc.section(name).unwrap_or_default())
+        .filter_map(|b| match b {
+            Block::Text(t, _) => Some(t.as_str()),
+            Block::Code { .. } => None,
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let description = clean(&description, DESCRIPTION_CHARS);
     let symptoms: Vec<String> = [meaning, first_text(doc.section("Impact"))]
         .into_iter()
         .flatten()
@@ -1041,6 +1054,7 @@ fn convert(doc: &Document, heading: &str, path: &Path) -> Runbook {
         id,
         title,
         summary,
+        description,
         alerts,
         symptoms,
         risk: Risk::Medium,

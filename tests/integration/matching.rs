@@ -7,6 +7,7 @@ use stepguard::draft::Alert;
 use stepguard::eval::run_eval;
 use stepguard::matching::{
     match_json, query_from_alert, query_from_text, tokenize, Matcher, Query, DEFAULT_THRESHOLD,
+    LEXICAL_CEILING,
 };
 use stepguard::runbook::{load_dir, Runbook};
 
@@ -205,7 +206,7 @@ fn eval_over_bundled_scenarios_meets_targets() {
     assert_eq!(report.per_category.len(), 5);
     assert!(report.top1 >= 0.9, "{}", report.to_text());
     assert_eq!(report.no_match_precision, 1.0, "{}", report.to_text());
-    assert!(report.escalation_accuracy >= 0.92, "{}", report.to_text());
+    assert!(report.escalation_accuracy >= 0.97, "{}", report.to_text());
     let json = serde_json::to_value(&report).unwrap();
     for key in [
         "scenarios",
@@ -270,7 +271,12 @@ fn an_alert_named_in_free_text_finds_its_runbook() {
     }
     // A plain word is not an alert's name: no CamelCase, no `alertname=`.
     let ranked = m.rank(&query_from_text("the watchdog timer fired"));
-    assert!(ranked.iter().all(|r| r.confidence < 0.9), "{ranked:?}");
+    assert!(
+        ranked
+            .iter()
+            .all(|r| r.why.starts_with("lexical:") && r.confidence <= LEXICAL_CEILING),
+        "{ranked:?}"
+    );
     // Nor is a CamelCase alert spelled in another case.
     let ranked = m.rank(&query_from_text("kubepodnotready"));
     assert!(ranked.iter().all(|r| r.confidence < 0.9), "{ranked:?}");
@@ -282,9 +288,10 @@ fn an_alert_named_in_free_text_finds_its_runbook() {
     };
     let ranked = m.rank(&q);
     assert_eq!(ranked[0].id, "kubeletdown");
+    // A lexical match at most, never the mention's 0.97.
     assert!(ranked
         .iter()
-        .all(|r| r.id != "kubepodnotready" || r.confidence < 0.9));
+        .all(|r| r.id != "kubepodnotready" || r.why.starts_with("lexical:")));
 }
 
 /// The catalogue and alert descriptions nobody here wrote
@@ -293,7 +300,7 @@ fn an_alert_named_in_free_text_finds_its_runbook() {
 #[test]
 fn eval_over_prometheus_operator_descriptions_holds_its_figures() {
     let catalog = load_dir(&root().join("tests/fixtures/prometheus-operator-runbooks")).unwrap();
-    for (half, top1, top3, cleared) in [("tune", 0.74, 0.94, 0.18), ("held-out", 0.71, 0.87, 0.24)]
+    for (half, top1, top3, cleared) in [("tune", 0.76, 0.92, 0.80), ("held-out", 0.77, 0.97, 0.79)]
     {
         let report = run_eval(
             &root()
@@ -328,7 +335,7 @@ fn eval_over_prometheus_operator_descriptions_holds_its_figures() {
 fn eval_over_prometheus_operator_scenarios_holds_its_figures() {
     let catalog = load_dir(&root().join("tests/fixtures/prometheus-operator-runbooks")).unwrap();
     for (half, top1, top3, decisions) in
-        [("tune", 0.76, 0.89, 0.39), ("held-out", 0.73, 0.90, 0.41)]
+        [("tune", 0.81, 0.90, 0.64), ("held-out", 0.85, 0.93, 0.71)]
     {
         let report = run_eval(
             &root().join("eval/prometheus-operator").join(half),
