@@ -414,6 +414,29 @@ mod tests {
         verify(&path, None).unwrap();
     }
 
+    /// Verification re-reads each line's data and hashes it again, so
+    /// every number must read back as the very number written (a ranked
+    /// runbook's confidence is any f64; a float read one ulp off broke a
+    /// walk's chain).
+    #[test]
+    fn every_float_reads_back_as_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        let mut log = AuditLog::open(&path).unwrap();
+        let mut x = 0.001_646_113_920_688_787_6_f64;
+        for _ in 0..200 {
+            let data = (0..50)
+                .map(|i| {
+                    x = (x * 1.618_033_988_749_895 + f64::from(i) * 1e-7).fract();
+                    serde_json::json!(x / (1.0 + f64::from(i)).exp())
+                })
+                .collect::<Vec<_>>();
+            log.append_raw("ranked", serde_json::json!({ "confidence": data }), 1)
+                .unwrap();
+        }
+        verify(&path, None).unwrap();
+    }
+
     #[test]
     fn read_lines_takes_only_whole_lines() {
         let dir = tempfile::tempdir().unwrap();
