@@ -53,14 +53,34 @@ pub struct Recorded {
     pub event: Event,
 }
 
-/// NUL has no meaning in a record people read, and no other store takes it
-/// (PostgreSQL's jsonb refuses `\u0000`): a NUL a program printed is
-/// written as U+FFFD, before the line is hashed, so every sink holds the
-/// same line.
-fn without_nul(value: &mut Value) {
+/// A line is hashed as serde_json writes it, and every store must give it
+/// back so: what PostgreSQL's jsonb would not is made canonical before the
+/// line is hashed, so every sink holds the same line.
+///
+/// - NUL has no meaning in a record people read, and jsonb refuses
+///   `\u0000`: a NUL a program printed is written as U+FFFD.
+/// - jsonb keeps a number's digits, not its form: `1e16` comes back
+///   `10000000000000000` (read as an integer) and `-0.0` as `0.0`. A whole
+///   float from 1e16 on is written as the integer it is, when it fits one,
+///   and −0 as 0.
+fn canonical(value: &mut Value) {
     match value {
         Value::String(s) if s.contains('\0') => *s = s.replace('\0', "\u{FFFD}"),
-        Value::Array(items) => items.iter_mut().for_each(without_nul),
+        Value::Number(n) => {
+            if let Some(f) = n.as_f64().filter(|_| n.is_f64()) {
+                if f == 0.0 && f.is_sign_negative() {
+                    *value = Value::from(0.0);
+                } else if f.fract() == 0.0 && f.abs() >= 1e16 {
+                    // Both bounds exclusive: 2⁶⁴ and −2⁶³ − 1 do not fit.
+                    if f > 0.0 && f < 18_446_744_073_709_551_616.0 {
+                        *value = Value::from(f as u64);
+                    } else if f < 0.0 && f >= -9_223_372_036_854_775_808.0 {
+                        *value = Value::from(f as i64);
+                    }
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(canonical),
         Value::Object(map) => {
             if map.keys().any(|k| k.contains('\0')) {
                 *map = std::mem::take(map)
@@ -68,7 +88,7 @@ fn without_nul(value: &mut Value) {
                     .map(|(k, v)| (k.replace('\0', "\u{FFFD}"), v))
                     .collect();
             }
-            map.values_mut().for_each(without_nul);
+            map.values_mut().for_each(canonical);
         }
         _ => {}
     }
@@ -199,7 +219,7 @@ impl AuditLog {
         let mut head = self.head.clone();
         let mut bytes = Vec::new();
         for (kind, mut data, ts_ms) in lines {
-            without_nul(&mut data);
+            canonical(&mut data);
             let seq = head.seq + 1;
             let hash = line_hash(seq, ts_ms, &kind, &data, &head.hash);
             let line = Line {
@@ -434,6 +454,66 @@ mod tests {
             log.append_raw("ranked", serde_json::json!({ "confidence": data }), 1)
                 .unwrap();
         }
+        verify(&path, None).unwrap();
+    }
+
+    /// What jsonb gives back for the numbers it keeps in another form
+    /// (checked against PostgreSQL 15: `SELECT '{"a":1e16,"b":-0.0}'::jsonb`
+    /// is `{"a": 10000000000000000, "b": 0.0}`): the digits, never an
+    /// exponent, and no negative zero.
+    fn as_jsonb_gives_it_back(text: &str) -> String {
+        let mut out = String::new();
+        let mut rest = text;
+        let number = regex::Regex::new(r"-?[0-9][0-9.]*e[+-]?[0-9]+|-0\.0\b").unwrap();
+        while let Some(m) = number.find(rest) {
+            out.push_str(&rest[..m.start()]);
+            let f: f64 = m.as_str().parse().unwrap();
+            let plain = if f == 0.0 {
+                "0.0".to_string()
+            } else {
+                format!("{f}")
+            };
+            out.push_str(&plain);
+            rest = &rest[m.end()..];
+        }
+        out + rest
+    }
+
+    /// A line read back from the team database holds its hash, whatever
+    /// numbers it carries (a hostile model's reply can carry any).
+    #[test]
+    fn numbers_read_back_from_jsonb_hold_the_hash() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        let mut log = AuditLog::open(&path).unwrap();
+        let numbers = serde_json::json!([
+            1e16,
+            -1e16,
+            1.5e17,
+            1e19,
+            1.8446744073709552e19,
+            -9.3e18,
+            1e300,
+            -1e300,
+            -0.0,
+            0.0,
+            5.0,
+            1e-7,
+            5e-324,
+            123.456,
+            0.30000000000000004,
+            9007199254740993u64,
+            -42,
+            u64::MAX,
+            i64::MIN
+        ]);
+        log.append_raw("numbers", serde_json::json!({ "n": numbers }), 1)
+            .unwrap();
+        let mut back = read_lines(&path, 0).unwrap().remove(0);
+        // The data as the team database gives it back (no strings in it).
+        let written = serde_json::to_string(&back.data).unwrap();
+        back.data = serde_json::from_str(&as_jsonb_gives_it_back(&written)).unwrap();
+        assert!(back.hash_holds(), "{written}");
         verify(&path, None).unwrap();
     }
 
