@@ -71,10 +71,10 @@ fn canonical(value: &mut Value) {
                 if f == 0.0 && f.is_sign_negative() {
                     *value = Value::from(0.0);
                 } else if f.fract() == 0.0 && f.abs() >= 1e16 {
-                    // Both bounds exclusive: 2⁶⁴ and −2⁶³ − 1 do not fit.
-                    if f > 0.0 && f < 18_446_744_073_709_551_616.0 {
+                    // 2⁶⁴ does not fit a u64; −2⁶³ fits an i64.
+                    if (0.0..18_446_744_073_709_551_616.0).contains(&f) {
                         *value = Value::from(f as u64);
-                    } else if f < 0.0 && f >= -9_223_372_036_854_775_808.0 {
+                    } else if (-9_223_372_036_854_775_808.0..0.0).contains(&f) {
                         *value = Value::from(f as i64);
                     }
                 }
