@@ -33,7 +33,6 @@ import sys
 TOP = 10
 L2 = 0.01
 NEGATIVES = [2.0, 4.0, 6.0, 8.0, 12.0]
-VERBOSE = True
 
 
 def features(binary, runbooks, scenarios):
@@ -115,7 +114,7 @@ REPORT = [
 def report(name, rows, w, b):
     """What the fitted model decides on the lexical scenarios of a set."""
     first = cleared = expecting = false = nones = 0
-    for expect, unknown, cands, _ in rows:
+    for expect, unknown, cands, path in rows:
         scored = sorted(((score(w, f), cid) for cid, f in cands), key=lambda t: -t[0])
         none = b[0] + b[1] * unknown
         top = max([none] + [s for s, _ in scored[:1]])
@@ -125,8 +124,8 @@ def report(name, rows, w, b):
         if expect is None:
             nones += 1
             false += p >= 0.5
-            if p >= 0.5 and VERBOSE:
-                print(f"  false match {best[1]} {p:.2f}: {_}", file=sys.stderr)
+            if p >= 0.5:
+                print(f"  false match {best[1]} {p:.2f}: {path}", file=sys.stderr)
         else:
             expecting += 1
             first += best[1] == expect
@@ -143,7 +142,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--openshift", required=True, help="a checkout's alerts/ directory")
     ap.add_argument("--bin", default="target/release/stepguard")
-    ap.add_argument("--steps", type=int, default=4000)
+    ap.add_argument("--steps", type=int, default=1500, help="gradient steps (the constants in src/matching.rs are 1500)")
     ap.add_argument(
         "--report",
         action="store_true",
