@@ -367,3 +367,41 @@ fn ops_words_written_another_way_find_the_runbook() {
         assert_eq!(m.rank(&query_from_text(text))[0].id, id, "{text}");
     }
 }
+
+/// OpenShift's catalogue is not vendored (258 runbooks): with a checkout,
+/// `STEPGUARD_OPENSHIFT_ALERTS=CHECKOUT/alerts cargo test -- --ignored
+/// eval_over_openshift` holds the README's figures for both halves.
+#[test]
+#[ignore = "needs a checkout of openshift/runbooks in STEPGUARD_OPENSHIFT_ALERTS"]
+fn eval_over_openshift_holds_its_figures() {
+    let alerts = std::env::var("STEPGUARD_OPENSHIFT_ALERTS")
+        .expect("STEPGUARD_OPENSHIFT_ALERTS=CHECKOUT/alerts");
+    let catalog = load_dir(Path::new(&alerts)).unwrap();
+    assert!(catalog.len() >= 250, "{} runbooks", catalog.len());
+    for (half, top1, top3, decisions) in
+        [("tune", 0.78, 0.91, 0.87), ("held-out", 0.88, 0.96, 0.79)]
+    {
+        let report = run_eval(
+            &root().join("eval/openshift").join(half),
+            &catalog,
+            DEFAULT_THRESHOLD,
+        )
+        .unwrap();
+        let text = report.to_text();
+        assert_eq!(report.scenarios, 78, "{half}: {text}");
+        assert!(report.top1 >= top1, "{half}: {text}");
+        assert!(report.top3 >= top3, "{half}: {text}");
+        assert!(report.escalation_accuracy >= decisions, "{half}: {text}");
+        for category in ["correct-triage", "false-alarm", "no-runbook"] {
+            let c = &report.per_category[category];
+            assert_eq!(c.passed, c.scenarios, "{half} {category}: {text}");
+        }
+    }
+    let report = run_eval(
+        &root().join("eval/openshift/no-runbook"),
+        &catalog,
+        DEFAULT_THRESHOLD,
+    )
+    .unwrap();
+    assert_eq!(report.no_match_precision, 1.0, "{}", report.to_text());
+}
