@@ -300,7 +300,7 @@ fn an_alert_named_in_free_text_finds_its_runbook() {
 #[test]
 fn eval_over_prometheus_operator_descriptions_holds_its_figures() {
     let catalog = load_dir(&root().join("tests/fixtures/prometheus-operator-runbooks")).unwrap();
-    for (half, top1, top3, cleared) in [("tune", 0.76, 0.92, 0.80), ("held-out", 0.77, 0.97, 0.79)]
+    for (half, top1, top3, cleared) in [("tune", 0.74, 0.92, 0.80), ("held-out", 0.77, 0.97, 0.79)]
     {
         let report = run_eval(
             &root()
@@ -335,7 +335,7 @@ fn eval_over_prometheus_operator_descriptions_holds_its_figures() {
 fn eval_over_prometheus_operator_scenarios_holds_its_figures() {
     let catalog = load_dir(&root().join("tests/fixtures/prometheus-operator-runbooks")).unwrap();
     for (half, top1, top3, decisions) in
-        [("tune", 0.81, 0.90, 0.64), ("held-out", 0.85, 0.93, 0.71)]
+        [("tune", 0.82, 0.92, 0.64), ("held-out", 0.87, 0.95, 0.71)]
     {
         let report = run_eval(
             &root().join("eval/prometheus-operator").join(half),
@@ -363,6 +363,7 @@ fn ops_words_written_another_way_find_the_runbook() {
     for (text, id) in [
         ("kube-apiserver is down", "kubeapidown"),
         ("kubernetes api server unreachable", "kubeapidown"),
+        ("tx errors on eth0 of a worker", "nodenetworktransmiterrs"),
     ] {
         assert_eq!(m.rank(&query_from_text(text))[0].id, id, "{text}");
     }
@@ -379,7 +380,7 @@ fn eval_over_openshift_holds_its_figures() {
     let catalog = load_dir(Path::new(&alerts)).unwrap();
     assert!(catalog.len() >= 250, "{} runbooks", catalog.len());
     for (half, top1, top3, decisions) in
-        [("tune", 0.78, 0.91, 0.87), ("held-out", 0.88, 0.96, 0.79)]
+        [("tune", 0.78, 0.91, 0.87), ("held-out", 0.88, 0.96, 0.80)]
     {
         let report = run_eval(
             &root().join("eval/openshift").join(half),
