@@ -30,7 +30,10 @@
 //! *name* the query says, the names' word pairs the query writes in order,
 //! how many words match, and the lead over the runner-up). Words the
 //! catalogue never uses count in the query's weight at [`UNKNOWN_WEIGHT`] of
-//! a term no runbook holds, so text about something else covers little.
+//! a term no runbook holds, so text about something else covers little, and
+//! a query weighs at least [`MIN_QUERY_WORDS`] rare words, so one word never
+//! picks a runbook. Every weight is zero or more: more of a runbook's words
+//! never lower its score.
 //!
 //! The confidence is a conditional logit: the ten best candidates score
 //! `w · f`, "none of them" scores `b₀ + b₁ · unknown` (the share of the
@@ -40,7 +43,7 @@
 //! by maximum likelihood on the `tune` halves of two catalogues nobody here
 //! wrote and on the bundled scenarios (`scripts/fit-matcher.py`, which says
 //! how); the held-out halves measure it. So a confidence is a probability:
-//! on the held-out hand-written scenarios, 62 of the 68 lexical answers at
+//! on the held-out hand-written scenarios, 64 of the 68 lexical answers at
 //! 0.5 or more are the right runbook, and two runbooks that fit equally well
 //! share the probability, so neither clears the threshold. Ordering by
 //! confidence is ordering by `w · f`.
@@ -316,9 +319,14 @@ const SOFTMAX_TOP: usize = 10;
 /// The weights of the lexical model, in the order of [`Features::vector`],
 /// and of "none of them": fitted by `scripts/fit-matcher.py` on the `tune`
 /// halves only (see its header for the command and the fit).
-const WEIGHTS: [f64; FEATURES] = [1.418, 4.791, -7.682, 5.664, 6.344, 1.815, 1.655, 2.741];
-const NONE_BIAS: f64 = 7.841;
-const NONE_UNKNOWN: f64 = 0.415;
+const WEIGHTS: [f64; FEATURES] = [2.613, 6.412, 1.370, 6.404, 4.030, 1.755, 0.664, 1.110];
+const NONE_BIAS: f64 = 7.957;
+const NONE_UNKNOWN: f64 = -0.066;
+
+/// A query is weighed as at least this many rare words: one or two words,
+/// however well a runbook holds them, are too little to pick it by ("node",
+/// "memory" fit a dozen runbooks), so their shares stay small.
+const MIN_QUERY_WORDS: f64 = 3.0;
 
 /// The number of lexical features.
 pub const FEATURES: usize = 8;
@@ -414,7 +422,9 @@ struct Read {
     /// Ordered pairs of known terms the query writes at most two words
     /// apart (`node worker-7 NotReady` holds node→not).
     pairs: std::collections::HashSet<(u32, u32), DocHash>,
-    s_max: f64,
+    /// The query's weight, at least [`MIN_QUERY_WORDS`] rare words' worth:
+    /// what the features' shares are of.
+    mass: f64,
     unknown: f64,
     scores: HashMap<u32, Acc, DocHash>,
     /// The candidate with the best BM25F score, and the runner-up's score.
@@ -548,13 +558,17 @@ impl Matcher {
     /// Reads the postings of the query's terms once: every candidate's sums.
     fn read(&self, text: &str) -> Read {
         let mut qterms: Vec<(Option<u32>, String, String)> = Vec::new();
+        // Seen stems by hash, not by scanning `qterms`: a pasted alert of
+        // 100k distinct words stays linear.
+        let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
         let mut sequence = Vec::new();
         tokenize_into(text, &mut |t, word| {
             let id = self.terms.get(&t).copied();
             if let Some(id) = id {
                 sequence.push(id);
             }
-            if !qterms.iter().any(|(_, q, _)| *q == t) {
+            if !seen.contains(&t) {
+                seen.insert(t.clone());
                 qterms.push((id, t, word.to_string()));
             }
         });
@@ -611,14 +625,18 @@ impl Matcher {
             runner_up,
             qterms,
             pairs,
-            s_max,
+            mass: if s_max > 0.0 {
+                s_max.max(MIN_QUERY_WORDS * self.unknown_idf * reference)
+            } else {
+                0.0
+            },
             unknown: if s_max > 0.0 { unknown / s_max } else { 0.0 },
             scores,
         }
     }
 
     fn features(&self, read: &Read, d: u32, acc: &Acc) -> Features {
-        if read.s_max <= 0.0 {
+        if read.mass <= 0.0 {
             return Features::default();
         }
         let doc = &self.docs[d as usize];
@@ -635,10 +653,10 @@ impl Matcher {
             }
         }
         Features {
-            coverage: (acc.capped / read.s_max).min(1.0),
-            bm25: (acc.bm25 / read.s_max).min(2.0),
-            query_in_name: (acc.in_name / read.s_max).min(1.0),
-            query_in_about: (acc.in_about / read.s_max).min(1.0),
+            coverage: (acc.capped / read.mass).min(1.0),
+            bm25: (acc.bm25 / read.mass).min(2.0),
+            query_in_name: (acc.in_name / read.mass).min(1.0),
+            query_in_about: (acc.in_about / read.mass).min(1.0),
             name_in_query: if doc.name_mass > 0.0 {
                 (acc.in_name / reference / doc.name_mass).min(1.0)
             } else {
@@ -891,19 +909,18 @@ pub fn match_json(matches: &[Match], threshold: f64) -> serde_json::Value {
 /// lexical match ranks where it does. Fields holding none are left out.
 pub fn explain(runbook: &Runbook, text: &str) -> Vec<(&'static str, Vec<String>)> {
     // Each query stem with the word the query wrote for it.
-    let mut query: Vec<(String, String)> = Vec::new();
+    let mut query: HashMap<String, String> = HashMap::new();
     tokenize_into(text, &mut |t, word| {
-        if !query.iter().any(|(q, _)| *q == t) {
-            query.push((t, word.to_string()));
-        }
+        query.entry(t).or_insert_with(|| word.to_string());
     });
     let mut out = Vec::new();
     let mut field = |name: &'static str, texts: &mut dyn Iterator<Item = &str>| {
         let mut words: Vec<String> = Vec::new();
+        let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
         for t in texts {
             tokenize_into(t, &mut |stem, _| {
-                if let Some((_, word)) = query.iter().find(|(q, _)| *q == stem) {
-                    if !words.contains(word) {
+                if let Some(word) = query.get(&stem) {
+                    if seen.insert(word.as_str()) {
                         words.push(word.clone());
                     }
                 }

@@ -67,17 +67,8 @@ fn canonical(value: &mut Value) {
     match value {
         Value::String(s) if s.contains('\0') => *s = s.replace('\0', "\u{FFFD}"),
         Value::Number(n) => {
-            if let Some(f) = n.as_f64().filter(|_| n.is_f64()) {
-                if f == 0.0 && f.is_sign_negative() {
-                    *value = Value::from(0.0);
-                } else if f.fract() == 0.0 && f.abs() >= 1e16 {
-                    // 2⁶⁴ does not fit a u64; −2⁶³ fits an i64.
-                    if (0.0..18_446_744_073_709_551_616.0).contains(&f) {
-                        *value = Value::from(f as u64);
-                    } else if (-9_223_372_036_854_775_808.0..0.0).contains(&f) {
-                        *value = Value::from(f as i64);
-                    }
-                }
+            if let Some(v) = canonical_number(n) {
+                *value = v;
             }
         }
         Value::Array(items) => items.iter_mut().for_each(canonical),
@@ -91,6 +82,37 @@ fn canonical(value: &mut Value) {
             map.values_mut().for_each(canonical);
         }
         _ => {}
+    }
+}
+
+/// Whether [`canonical`] would leave every number of `value` as it is (a
+/// NUL is not asked about: logs written before it was replaced hold it).
+fn numbers_canonical(value: &Value) -> bool {
+    match value {
+        Value::Number(n) => canonical_number(n).is_none(),
+        Value::Array(items) => items.iter().all(numbers_canonical),
+        Value::Object(map) => map.values().all(numbers_canonical),
+        _ => true,
+    }
+}
+
+/// The number a float is written as when jsonb would give it back in
+/// another form; None when it is written as it is.
+fn canonical_number(n: &serde_json::Number) -> Option<Value> {
+    let f = n.as_f64().filter(|_| n.is_f64())?;
+    if f == 0.0 && f.is_sign_negative() {
+        return Some(Value::from(0.0));
+    }
+    if f.fract() != 0.0 || f.abs() < 1e16 {
+        return None;
+    }
+    // 2⁶⁴ does not fit a u64; −2⁶³ fits an i64.
+    if (0.0..18_446_744_073_709_551_616.0).contains(&f) {
+        Some(Value::from(f as u64))
+    } else if (-9_223_372_036_854_775_808.0..0.0).contains(&f) {
+        Some(Value::from(f as i64))
+    } else {
+        None
     }
 }
 
@@ -327,6 +349,14 @@ pub fn verify(path: &Path, expected: Option<&Head>) -> Result<Head, VerifyError>
                 "its content does not match its hash (edited)".into(),
             ));
         }
+        // stepguard writes only canonical lines; another form verifies
+        // here yet not in the team copy, so the two verdicts would differ.
+        if !numbers_canonical(&line.data) {
+            return Err(bad(
+                n,
+                "holds a number in a form stepguard never writes (edited)".into(),
+            ));
+        }
         if expected.is_some_and(|e| e.seq == line.seq && e.hash != line.hash) {
             return Err(bad(
                 n,
@@ -477,6 +507,32 @@ mod tests {
             rest = &rest[m.end()..];
         }
         out + rest
+    }
+
+    /// A line in a form stepguard never writes (a number jsonb would give
+    /// back otherwise), chained and hashed as if it were, is refused by the
+    /// local check too, so it and the team copy's check cannot disagree.
+    #[test]
+    fn a_non_canonical_line_is_refused_locally() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        for data in [
+            serde_json::json!({ "x": -0.0 }),
+            serde_json::json!({ "x": [1, { "y": 1e16 }] }),
+        ] {
+            let hash = line_hash(1, 1, "quit", &data, "");
+            let line = Line {
+                seq: 1,
+                ts_ms: 1,
+                kind: "quit".into(),
+                data,
+                prev: String::new(),
+                hash,
+            };
+            std::fs::write(&path, serde_json::to_string(&line).unwrap() + "\n").unwrap();
+            let err = verify(&path, None).unwrap_err();
+            assert!(err.why.contains("never writes"), "{err:?}");
+        }
     }
 
     /// A line read back from the team database holds its hash, whatever

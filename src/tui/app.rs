@@ -341,8 +341,9 @@ pub async fn run(options: Options) -> Result<(), Error> {
     model.policy = options.policy;
     model.operator = std::env::var("USER").unwrap_or_default();
     model.matcher = Some(Arc::new(crate::matching::Matcher::new(&model.catalog)));
-    if options.start.is_none() {
-        // Only the picker shows the ranking.
+    if options.start.is_none() || model.ctx.alert.is_some() {
+        // The picker shows the ranking, and an alert's walk is held to it:
+        // the policy reads the open runbook's match from it (SPEC §7).
         model.rank_catalog();
     }
     if !options.alerts.is_empty() {

@@ -227,3 +227,38 @@ fn editor_and_piped_state() {
     t.keys(&["q"]);
     assert_restored(&t, 0);
 }
+
+/// A walk opened on a runbook for an alert that runbook answers is not
+/// escalated for a weak match: the alert's name matches it at 0.99 (the
+/// ranking had been made for the picker only, so the policy read 0.00 and
+/// every step escalated).
+#[test]
+fn a_runbook_opened_for_its_own_alert_is_matched() {
+    let dir = tempfile::tempdir().unwrap();
+    let alert = dir.path().join("alert.json");
+    std::fs::write(
+        &alert,
+        r#"{"alerts":[{"status":"firing","labels":{"alertname":"CheckoutErrorRateHigh","service":"checkout"},"annotations":{"summary":"checkout errors"}}]}"#,
+    )
+    .unwrap();
+    let state = dir.path().join("state");
+    let t = Tmux::start(
+        "own-alert",
+        &shell_line(&format!(
+            "run demo-checkout-logs --state demo/state.txt --alert {} --offline",
+            alert.display()
+        )),
+        &[
+            ("EDITOR", "true"),
+            ("STEPGUARD_STATE_DIR", state.to_str().unwrap()),
+        ],
+    );
+    t.wait_for("p proceed");
+    t.keys(&["r"]);
+    t.wait_for(" PASS ");
+    t.keys(&["p"]);
+    let screen = t.wait_for("step 2/6");
+    assert!(!screen.contains("runbook match"), "{screen}");
+    t.keys(&["q"]);
+    assert_restored(&t, 0);
+}

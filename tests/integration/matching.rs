@@ -300,7 +300,7 @@ fn an_alert_named_in_free_text_finds_its_runbook() {
 #[test]
 fn eval_over_prometheus_operator_descriptions_holds_its_figures() {
     let catalog = load_dir(&root().join("tests/fixtures/prometheus-operator-runbooks")).unwrap();
-    for (half, top1, top3, cleared) in [("tune", 0.74, 0.92, 0.80), ("held-out", 0.77, 0.97, 0.79)]
+    for (half, top1, top3, cleared) in [("tune", 0.76, 0.90, 0.86), ("held-out", 0.81, 0.97, 0.81)]
     {
         let report = run_eval(
             &root()
@@ -335,7 +335,7 @@ fn eval_over_prometheus_operator_descriptions_holds_its_figures() {
 fn eval_over_prometheus_operator_scenarios_holds_its_figures() {
     let catalog = load_dir(&root().join("tests/fixtures/prometheus-operator-runbooks")).unwrap();
     for (half, top1, top3, decisions) in
-        [("tune", 0.82, 0.92, 0.64), ("held-out", 0.87, 0.95, 0.71)]
+        [("tune", 0.81, 0.92, 0.67), ("held-out", 0.89, 0.95, 0.73)]
     {
         let report = run_eval(
             &root().join("eval/prometheus-operator").join(half),
@@ -380,7 +380,7 @@ fn eval_over_openshift_holds_its_figures() {
     let catalog = load_dir(Path::new(&alerts)).unwrap();
     assert!(catalog.len() >= 250, "{} runbooks", catalog.len());
     for (half, top1, top3, decisions) in
-        [("tune", 0.78, 0.91, 0.87), ("held-out", 0.88, 0.96, 0.80)]
+        [("tune", 0.80, 0.93, 0.87), ("held-out", 0.88, 0.96, 0.82)]
     {
         let report = run_eval(
             &root().join("eval/openshift").join(half),
@@ -393,7 +393,7 @@ fn eval_over_openshift_holds_its_figures() {
         assert!(report.top1 >= top1, "{half}: {text}");
         assert!(report.top3 >= top3, "{half}: {text}");
         assert!(report.escalation_accuracy >= decisions, "{half}: {text}");
-        for category in ["correct-triage", "false-alarm", "no-runbook"] {
+        for category in ["correct-triage", "escalation", "false-alarm", "no-runbook"] {
             let c = &report.per_category[category];
             assert_eq!(c.passed, c.scenarios, "{half} {category}: {text}");
         }
@@ -405,4 +405,64 @@ fn eval_over_openshift_holds_its_figures() {
     )
     .unwrap();
     assert_eq!(report.no_match_precision, 1.0, "{}", report.to_text());
+}
+
+/// One word fits a dozen runbooks: it never picks one, however well a
+/// runbook holds it, and saying more of the right runbook's words raises
+/// its confidence (found by review: "node" picked k8s-replicas-mismatch at
+/// 0.90 while "node notready" escalated).
+#[test]
+fn one_word_never_picks_a_runbook_and_more_evidence_raises_confidence() {
+    let catalog = load_dir(&root().join("runbooks")).unwrap();
+    let m = Matcher::new(&catalog);
+    for word in [
+        "node",
+        "memory",
+        "high",
+        "near",
+        "pod",
+        "error",
+        "payment",
+        "disk",
+        "used",
+        "redis",
+        "checkout",
+        "certificate",
+        "replicas",
+    ] {
+        let best = m.best(&query_from_text(word), DEFAULT_THRESHOLD);
+        assert!(best.is_none(), "{word}: {best:?}");
+    }
+    // A catalogue of one runbook: a shared word is still not enough.
+    let one: Vec<Runbook> = catalog
+        .iter()
+        .filter(|r| r.id == "redis-near-maxmemory")
+        .cloned()
+        .collect();
+    let m1 = Matcher::new(&one);
+    for word in ["near", "used", "memory", "redis"] {
+        assert!(
+            m1.best(&query_from_text(word), DEFAULT_THRESHOLD).is_none(),
+            "{word}"
+        );
+    }
+    let confidence = |text: &str, id: &str| {
+        m.rank(&query_from_text(text))
+            .into_iter()
+            .find(|r| r.id == id)
+            .map_or(0.0, |r| r.confidence)
+    };
+    let mut last = 0.0;
+    for text in [
+        "node",
+        "node not ready",
+        "node worker-3 is not ready, kubelet stopped posting status",
+    ] {
+        let ranked = m.rank(&query_from_text(text));
+        assert_eq!(ranked[0].id, "k8s-node-notready", "{text}: {ranked:?}");
+        let c = confidence(text, "k8s-node-notready");
+        assert!(c > last, "{text}: {c} after {last}");
+        last = c;
+    }
+    assert!(last >= DEFAULT_THRESHOLD, "{last}");
 }
