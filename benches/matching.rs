@@ -225,4 +225,22 @@ fn main() {
         "pasted state (200 lines)",
         time(&matcher, &vec![pasted; 200]),
     );
+    // An alert whose annotation is 100,000 distinct words (an outsider
+    // writes annotations): linear, not quadratic, in the words.
+    let words: String = (0..100_000u32)
+        .map(|i| {
+            let mut w = String::from("w");
+            let mut n = i;
+            while n > 0 {
+                w.push(char::from(b'a' + (n % 26) as u8));
+                n /= 26;
+            }
+            w.push(' ');
+            w
+        })
+        .collect();
+    report(
+        "text of 100,000 distinct words",
+        time(&matcher, &vec![query_from_text(&words); 5]),
+    );
 }
