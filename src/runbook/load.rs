@@ -660,6 +660,10 @@ impl<'a> Checker<'a> {
                 format!("runbook id '{}' must match [a-z0-9-]+", rb.id),
             );
         }
+        if rb.title.trim().is_empty() {
+            // The picker and the walk's header name a runbook by its title.
+            self.report(0, "title:", "a runbook needs a title".into());
+        }
         if rb.steps.is_empty() {
             self.report(0, "steps:", "a runbook needs at least one step".into());
         }
