@@ -45,8 +45,10 @@
 //! how); the held-out halves measure it. So a confidence is a probability:
 //! on the held-out hand-written scenarios, 64 of the 68 lexical answers at
 //! 0.5 or more are the right runbook, and two runbooks that fit equally well
-//! share the probability, so neither clears the threshold. Ordering by
-//! confidence is ordering by `w · f`.
+//! share the probability, so neither clears the threshold. A runbook that
+//! holds only one of the query's words keeps half its probability (at most
+//! 0.45): one word, however rare, never picks a runbook. Ordering by
+//! confidence is ordering by `w · f`, but for that halving.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -222,7 +224,9 @@ fn tokenize_into(text: &str, emit: &mut impl FnMut(String, &str)) {
                     .flat_map(|c| c.to_lowercase())
                     .collect();
                 if let Some(t) = normalize(&word) {
-                    emit(canonical(t), &word);
+                    for t in canonical(t) {
+                        emit(t, &word);
+                    }
                 }
                 start = i;
             }
@@ -236,11 +240,13 @@ fn tokenize_into(text: &str, emit: &mut impl FnMut(String, &str)) {
 const SYNONYMS: &[(&str, &str)] = &[
     ("apiserver", "api"),
     ("cert", "certificate"),
+    ("crashloop", "crash loop"),
     ("db", "database"),
     ("fs", "filesystem"),
     ("kubernetes", "kube"),
     ("mem", "memory"),
     ("nic", "interface"),
+    ("notready", "not ready"),
     ("oom", "memory"),
     ("pv", "volume"),
     ("pvc", "volume"),
@@ -248,16 +254,18 @@ const SYNONYMS: &[(&str, &str)] = &[
     ("tx", "transmit"),
 ];
 
-/// A stem as [`SYNONYMS`] reads it.
-fn canonical(t: String) -> String {
-    static BY_STEM: std::sync::OnceLock<HashMap<String, String>> = std::sync::OnceLock::new();
+/// A stem as [`SYNONYMS`] reads it: one stem, or the words a run-together
+/// spelling stands for (`crashlooping` is crash loop, as
+/// `KubePodCrashLooping` splits).
+fn canonical(t: String) -> Vec<String> {
+    static BY_STEM: std::sync::OnceLock<HashMap<String, Vec<String>>> = std::sync::OnceLock::new();
     let map = BY_STEM.get_or_init(|| {
         SYNONYMS
             .iter()
-            .map(|(alias, word)| (stem(alias), stem(word)))
+            .map(|(alias, words)| (stem(alias), words.split(' ').map(stem).collect()))
             .collect()
     });
-    map.get(&t).cloned().unwrap_or(t)
+    map.get(&t).cloned().unwrap_or_else(|| vec![t])
 }
 
 fn normalize(word: &str) -> Option<String> {
@@ -319,9 +327,9 @@ const SOFTMAX_TOP: usize = 10;
 /// The weights of the lexical model, in the order of [`Features::vector`],
 /// and of "none of them": fitted by `scripts/fit-matcher.py` on the `tune`
 /// halves only (see its header for the command and the fit).
-const WEIGHTS: [f64; FEATURES] = [2.613, 6.412, 1.370, 6.404, 4.030, 1.755, 0.664, 1.110];
-const NONE_BIAS: f64 = 7.957;
-const NONE_UNKNOWN: f64 = -0.066;
+const WEIGHTS: [f64; FEATURES] = [2.630, 6.396, 1.508, 6.427, 3.952, 1.788, 0.678, 1.083];
+const NONE_BIAS: f64 = 7.958;
+const NONE_UNKNOWN: f64 = -0.071;
 
 /// A query is weighed as at least this many rare words: one or two words,
 /// however well a runbook holds them, are too little to pick it by ("node",
@@ -766,7 +774,14 @@ impl Matcher {
             if alert_docs.contains(&d) || url_docs.contains(&d) {
                 continue;
             }
-            let c = probability(s);
+            // One word is never enough to pick a runbook (however rare:
+            // "crashloop", "ingesting"): a runbook holding only one of the
+            // query's words keeps half its probability, at most 0.45.
+            let words = read
+                .scores
+                .get(&d)
+                .map_or(0, |e| words_held(e.mask, &read.qterms));
+            let c = probability(s) * if words < 2 { 0.5 } else { 1.0 };
             if c > 0.0 {
                 ranked.push((c, s, d, String::new()));
             }
@@ -835,12 +850,30 @@ impl Matcher {
     }
 }
 
+/// How many of the query's written words a runbook holds (a word written
+/// run together, `crashlooping`, is one word though it reads as two stems).
+fn words_held(mask: u64, qterms: &[(Option<u32>, String, String)]) -> usize {
+    let mut words: Vec<&str> = qterms
+        .iter()
+        .enumerate()
+        .take(64)
+        .filter(|(i, _)| mask & (1u64 << i) != 0)
+        .map(|(_, (_, _, w))| w.as_str())
+        .collect();
+    words.sort_unstable();
+    words.dedup();
+    words.len()
+}
+
 /// `lexical: t1 t2 …`: the query terms (at most six) the runbook holds.
 fn lexical_why(mask: u64, qterms: &[(Option<u32>, String, String)]) -> String {
     let mut why = String::from("lexical:");
     let mut n = 0;
+    let mut said: Vec<&str> = Vec::new();
     for (i, (_, _, t)) in qterms.iter().enumerate().take(64) {
-        if mask & (1u64 << i) != 0 {
+        // A word read as two stems (`crashloop`) is said once.
+        if mask & (1u64 << i) != 0 && !said.contains(&t.as_str()) {
+            said.push(t);
             if n == 6 {
                 why.push_str(" …");
                 break;
