@@ -334,17 +334,28 @@ fn eval_over_prometheus_operator_descriptions_holds_its_figures() {
 #[test]
 fn eval_over_prometheus_operator_scenarios_holds_its_figures() {
     let catalog = load_dir(&root().join("tests/fixtures/prometheus-operator-runbooks")).unwrap();
-    for (half, top1, top3, decisions) in
-        [("tune", 0.82, 0.90, 0.67), ("held-out", 0.89, 0.95, 0.73)]
-    {
-        let report = run_eval(
-            &root().join("eval/prometheus-operator").join(half),
-            &catalog,
-            DEFAULT_THRESHOLD,
-        )
-        .unwrap();
+    hand_written_halves_hold(
+        &catalog,
+        "eval/prometheus-operator",
+        82,
+        [("tune", 0.82, 0.90, 0.67), ("held-out", 0.89, 0.95, 0.73)],
+    );
+}
+
+/// Both halves of a catalogue's hand-written scenarios: the README's
+/// figures (top-1, top-3, decisions right) may not get worse, and every
+/// alert, false alarm, vague text and incident outside the catalogue is
+/// decided right.
+fn hand_written_halves_hold(
+    catalog: &[Runbook],
+    dir: &str,
+    scenarios: usize,
+    figures: [(&str, f64, f64, f64); 2],
+) {
+    for (half, top1, top3, decisions) in figures {
+        let report = run_eval(&root().join(dir).join(half), catalog, DEFAULT_THRESHOLD).unwrap();
         let text = report.to_text();
-        assert_eq!(report.scenarios, 82, "{half}: {text}");
+        assert_eq!(report.scenarios, scenarios, "{half}: {text}");
         assert!(report.top1 >= top1, "{half}: {text}");
         assert!(report.top3 >= top3, "{half}: {text}");
         assert!(report.escalation_accuracy >= decisions, "{half}: {text}");
@@ -379,25 +390,12 @@ fn eval_over_openshift_holds_its_figures() {
         .expect("STEPGUARD_OPENSHIFT_ALERTS=CHECKOUT/alerts");
     let catalog = load_dir(Path::new(&alerts)).unwrap();
     assert!(catalog.len() >= 250, "{} runbooks", catalog.len());
-    for (half, top1, top3, decisions) in
-        [("tune", 0.80, 0.93, 0.87), ("held-out", 0.88, 0.96, 0.82)]
-    {
-        let report = run_eval(
-            &root().join("eval/openshift").join(half),
-            &catalog,
-            DEFAULT_THRESHOLD,
-        )
-        .unwrap();
-        let text = report.to_text();
-        assert_eq!(report.scenarios, 78, "{half}: {text}");
-        assert!(report.top1 >= top1, "{half}: {text}");
-        assert!(report.top3 >= top3, "{half}: {text}");
-        assert!(report.escalation_accuracy >= decisions, "{half}: {text}");
-        for category in ["correct-triage", "escalation", "false-alarm", "no-runbook"] {
-            let c = &report.per_category[category];
-            assert_eq!(c.passed, c.scenarios, "{half} {category}: {text}");
-        }
-    }
+    hand_written_halves_hold(
+        &catalog,
+        "eval/openshift",
+        78,
+        [("tune", 0.80, 0.93, 0.87), ("held-out", 0.88, 0.96, 0.82)],
+    );
     let report = run_eval(
         &root().join("eval/openshift/no-runbook"),
         &catalog,
