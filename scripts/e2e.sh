@@ -21,8 +21,9 @@
 #                                every refusal PostgreSQL itself enforces
 #   team-walk                    alice walks in one tmux pane, bob approves and
 #                                rejects from another; the database is stopped
-#                                mid-walk; audit verify --team, before and after
-#                                a local rewrite
+#                                mid-walk; shipped lines a fault took from the
+#                                disk restored from its copy; audit verify
+#                                --team, before and after a local rewrite
 #   team-tls                     verified TLS, a client certificate as identity
 # The script performs each copied action itself (sh -c on the tmux buffer),
 # checks the service changed, then asserts on the audit log, `stepguard audit
@@ -828,6 +829,29 @@ rows=$(psql -X -At -h 127.0.0.1 -p "$PG_PORT" -U postgres -d team_walk -c "SELEC
 [ "$rows" = "$lines" ] || fail "the team database has $rows of $lines audit lines"
 out=$(as_role alice audit verify "$SESSION" --team) || fail "audit verify --team: $out"
 grep -q "team copy: $lines lines match the local log" <<<"$out" || fail "audit verify --team said: $out"
+# A fault that took shipped lines from this disk: the last three lines gone,
+# the first of them cut off mid-write. Resuming refuses (going on would fork
+# the log from its copy) and names the repair; the repair waits for the
+# database, then puts the lines back from its copy, byte for byte.
+cp "$audit" "$TMP/audit.whole"
+python3 - "$audit" <<'PY'
+import sys
+p = sys.argv[1]
+lines = open(p, "rb").read().split(b"\n")[:-1]
+open(p, "wb").write(b"".join(l + b"\n" for l in lines[:-3]) + lines[-3][:25])
+PY
+lost=$((lines - 2))
+set +e; out=$(as_role alice run --resume "$SESSION" 2>&1); rc=$?; set -e
+[ $rc != 0 ] && grep -q "copy holds lines $lost–$lines, which this disk lost" <<<"$out" ||
+  fail "resume after a fault took shipped lines ($rc): $out"
+set +e; out=$(STEPGUARD_CONFIG=/dev/null STEPGUARD_STATE_DIR=$STATE_DIR \
+  STEPGUARD_DATABASE_URL="postgresql://alice@127.0.0.1:1/team_walk?sslmode=disable" "$BIN" sessions repair "$SESSION" 2>&1); rc=$?; set -e
+[ $rc = 1 ] && grep -q "copy cannot be read" <<<"$out" || fail "sessions repair without the database ($rc): $out"
+out=$(as_role alice sessions repair "$SESSION") || fail "sessions repair: $out"
+grep -q "lines $lost–$lines restored from the team database's copy, as shipped; line $lost had been cut off mid-write (25 bytes)" <<<"$out" ||
+  fail "sessions repair said: $out"
+cmp -s "$audit" "$TMP/audit.whole" || fail "the restored log is not the log that was shipped"
+out=$(as_role alice audit verify "$SESSION" --team) || fail "audit verify --team after the repair: $out"
 # A local rewrite that keeps the local chain whole (every hash recomputed,
 # the snapshot's head too) passes the local check; the team's copy shows it.
 python3 - "$STATE_DIR/sessions/$SESSION" <<'PY'
@@ -864,7 +888,7 @@ out=$(as_role bob stats --team)
 grep -q 'filed 3 · approved 1 · rejected 1 · expired 1' <<<"$out" || fail "stats --team: $out"
 WALK_CONFIG=""
 AUDIT_LINE="audit: $lines lines ($states), chain verified here and in the team database"
-summarize "bob approved $id2 from his own pane (alice's own approval and a late one refused, $id1 expired), rejected $id3 (the walk halted with his reason); the database was stopped and restarted mid-walk and has all $lines lines; audit verify --team passed, and caught a local rewrite the local check could not"
+summarize "bob approved $id2 from his own pane (alice's own approval and a late one refused, $id1 expired), rejected $id3 (the walk halted with his reason); the database was stopped and restarted mid-walk and has all $lines lines; three shipped lines lost from the disk were restored from its copy byte for byte (resume refused until then); audit verify --team passed, and caught a local rewrite the local check could not"
 
 # ================================================================ TLS ===
 # The team database over TLS: the server's certificate verified against the

@@ -42,7 +42,7 @@ fn only_prints(cli: &Cli) -> bool {
                 | Command::Import { .. }
                 | Command::Eval { .. }
                 | Command::Report { .. }
-                | Command::Sessions { .. }
+                | Command::Sessions { command: None, .. }
                 | Command::Audit { .. }
                 | Command::Match {
                     alertmanager: None,

@@ -242,9 +242,9 @@ pub fn dispatch(cli: Cli, runtime: &mut Runtime) -> Result<u8> {
         Some(Command::Guard { json, command }) => Ok(check::guard(&command, json)),
         Some(Command::Draft(args)) => draft::draft(runtime, &dirs, args),
         Some(Command::Sessions {
-            command: Some(SessionsCommand::Repair { id }),
+            command: Some(SessionsCommand::Repair { id, local }),
             ..
-        }) => sessions::repair(&id),
+        }) => sessions::repair(runtime, &id, local),
         Some(Command::Sessions { json, .. }) => sessions::sessions(json),
         Some(Command::Match {
             text,

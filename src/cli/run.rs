@@ -58,6 +58,19 @@ pub fn tui(runtime: &mut Runtime, dirs: &[PathBuf], args: Option<RunArgs>) -> Re
         Some(RunArgs {
             resume: Some(id), ..
         }) => {
+            // Going on from a log that lost lines already shipped would make
+            // it go another way than the team's copy of it.
+            if let (Some(team), Some(dir)) = (super::team::settings()?, state_dir.as_deref()) {
+                if let Ok(session) = stepguard::session::SessionDir::open(dir, id) {
+                    if let Some((from, to)) =
+                        super::team::lost_lines(runtime, &team, &session.id, &session.audit_path())
+                    {
+                        bail!(
+                            "session {id}: the team database's copy holds lines {from}–{to}, which this disk lost after they were shipped; `stepguard sessions repair {id}` restores them, then resume"
+                        );
+                    }
+                }
+            }
             let (runbook, ctx, r) = load_resume(state_dir.as_deref(), id)?;
             require_terminal()?;
             resume = Some(r);

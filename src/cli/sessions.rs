@@ -14,10 +14,17 @@ use crate::{EXIT_FAILED, EXIT_OK};
 
 #[derive(Subcommand, Debug)]
 pub enum SessionsCommand {
-    /// Mend a session whose audit log's last line was cut off mid-write:
-    /// the torn line is removed and a `repair` event records it. Any other
-    /// damage is refused and left as evidence.
-    Repair { id: String },
+    /// Mend a session whose audit log lost its last lines. With a team
+    /// database, the lines its copy holds come back from it, a line cut off
+    /// mid-write included. Otherwise a torn last line is removed and a
+    /// `repair` event records it. Any other damage is refused and left as
+    /// evidence.
+    Repair {
+        id: String,
+        /// Mend from this disk alone, without the team database's copy.
+        #[arg(long)]
+        local: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -71,12 +78,53 @@ pub fn sessions(json: bool) -> Result<u8> {
     Ok(EXIT_OK)
 }
 
-pub fn repair(id: &str) -> Result<u8> {
+pub fn repair(runtime: &mut crate::Runtime, id: &str, local: bool) -> Result<u8> {
     let dir = state_dir_or_fail()?;
     let session = SessionDir::open(&dir, id)?;
     // Not while a stepguard writes it.
     let _lock = session.lock()?;
     session.remove_stale_temp_files();
+    let team = if local {
+        None
+    } else {
+        super::team::settings()?
+    };
+    if let Some(team) = team {
+        // A line shipped is the team's record: mended from this disk alone,
+        // the log would go another way than its copy, and shipping stop.
+        let copy = match super::team::copy(runtime, &team, &session.id) {
+            Ok(copy) => copy,
+            Err(e) => {
+                println!(
+                    "session {id}: the team database's copy cannot be read ({e}); mending without it could leave the log going another way than the lines already shipped: retry when it answers, or `--local` to mend from this disk alone"
+                );
+                return Ok(EXIT_FAILED);
+            }
+        };
+        match audit::restore(&session.audit_path(), &copy) {
+            Ok(Some(r)) => {
+                let torn = if r.torn_bytes > 0 {
+                    format!(
+                        "; line {} had been cut off mid-write ({})",
+                        r.from,
+                        stepguard::words::count(r.torn_bytes, "byte", "bytes")
+                    )
+                } else {
+                    String::new()
+                };
+                println!(
+                    "session {id}: lines {}–{} restored from the team database's copy, as shipped{torn}",
+                    r.from, r.to
+                );
+                return Ok(EXIT_OK);
+            }
+            Ok(None) => {}
+            Err(audit::RestoreError::Refused(why)) => {
+                println!("session {id}: the team database's copy cannot mend it ({why})");
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
     // A line the snapshot recorded as written was not cut off by a crash
     // inside its write (the snapshot follows the sync): the log was cut.
     let recorded = session

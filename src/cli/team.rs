@@ -47,6 +47,44 @@ pub(crate) fn settings() -> Result<Option<team::Settings>> {
     }))
 }
 
+/// The team database's copy of one session's log.
+pub(crate) fn copy(
+    runtime: &mut Runtime,
+    team: &team::Settings,
+    session: &str,
+) -> Result<Vec<stepguard::session::audit::Line>, TeamError> {
+    runtime
+        .block_on(async {
+            let client = team::connect(team).await?;
+            team::ship::copy(&client, session).await
+        })
+        .map_err(|e| TeamError::Db(e.to_string()))?
+}
+
+/// The lines the team database has of a session past the local log's
+/// last whole line, if any. Asked briefly: a database that does not
+/// answer in time is left to the shipper, which reports it.
+pub(crate) fn lost_lines(
+    runtime: &mut Runtime,
+    team: &team::Settings,
+    session: &str,
+    log: &std::path::Path,
+) -> Option<(u64, u64)> {
+    let local = stepguard::session::audit::read_lines(log, 0).ok()?.len() as u64;
+    let shipped = runtime
+        .block_on(async {
+            let ask = async {
+                let client = team::connect(team).await?;
+                team::ship::shipped(&client, session).await
+            };
+            tokio::time::timeout(std::time::Duration::from_secs(3), ask).await
+        })
+        .ok()?
+        .ok()?
+        .ok()?;
+    (shipped > local).then_some((local + 1, shipped))
+}
+
 fn database_url() -> Result<team::Settings> {
     settings()?.ok_or_else(|| TeamError::NotConfigured.into())
 }

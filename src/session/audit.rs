@@ -429,6 +429,112 @@ pub fn repair(path: &Path, ts_ms: u64) -> Result<Option<Repaired>, RepairError> 
     }))
 }
 
+/// What [`restore`] put back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Restored {
+    /// The first and last line put back.
+    pub from: u64,
+    pub to: u64,
+    /// Bytes of a line cut off mid-write that its whole copy replaced.
+    pub torn_bytes: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    /// The local log is not a start of the copy: nothing is changed.
+    #[error("not restored: {0}")]
+    Refused(String),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// Put back the lines another copy of this log holds past the local log's
+/// last whole line: the team database's copy, shipped before a fault took
+/// them from this disk. The copy's chain must hold, the local lines must be
+/// its first lines hash for hash, and only the start of the copy's next line
+/// (cut off mid-write) may follow them; anything else is evidence, left as
+/// it is. `None` when the copy holds nothing more.
+pub fn restore(path: &Path, copy: &[Line]) -> Result<Option<Restored>, RestoreError> {
+    let refused = |why: String| RestoreError::Refused(why);
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(e.into()),
+    };
+    if !bytes.is_empty() {
+        match verify(path, None) {
+            Ok(_) => {}
+            Err(e) if e.torn => {}
+            Err(e) => return Err(refused(e.to_string())),
+        }
+    }
+    let keep = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let local = if bytes.is_empty() {
+        Vec::new()
+    } else {
+        read_lines(path, 0)?
+    };
+    let mut prev = String::new();
+    for (i, line) in copy.iter().enumerate() {
+        let n = i as u64 + 1;
+        let why = if line.seq != n {
+            Some(format!("the copy has line {} where {n} belongs", line.seq))
+        } else if line.prev != prev || !line.hash_holds() || !numbers_canonical(&line.data) {
+            Some(format!(
+                "the copy's line {n} does not hold its place in the chain"
+            ))
+        } else if local.get(i).is_some_and(|l| l.hash != line.hash) {
+            Some(format!(
+                "line {n} differs between the local log and the copy"
+            ))
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            return Err(refused(why));
+        }
+        prev = line.hash.clone();
+    }
+    let Some(next) = copy.get(local.len()) else {
+        return Ok(None);
+    };
+    let mut restored = Vec::new();
+    for line in &copy[local.len()..] {
+        serde_json::to_writer(&mut restored, line).map_err(std::io::Error::from)?;
+        restored.push(b'\n');
+    }
+    let torn = &bytes[keep..];
+    if !restored.starts_with(torn) {
+        return Err(refused(format!(
+            "line {} was cut off mid-write and does not start as the copy's line {} does",
+            next.seq, next.seq
+        )));
+    }
+    // The whole lines stay; the cut-off start of the next goes.
+    let mut file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(path)?;
+    file.set_len(keep as u64)?;
+    std::io::Seek::seek(&mut file, std::io::SeekFrom::End(0))?;
+    file.write_all(&restored)?;
+    file.sync_all()?;
+    if keep == 0 {
+        // A log made anew is only there once its directory says so.
+        if let Some(dir) = path.parent() {
+            File::open(dir)?.sync_all()?;
+        }
+    }
+    verify(path, None).map_err(|e| refused(format!("after restoring: {e}")))?;
+    Ok(Some(Restored {
+        from: next.seq,
+        to: copy.len() as u64,
+        torn_bytes: torn.len() as u64,
+    }))
+}
+
 /// Every event of a log, for reports (no verification).
 pub fn read_events(path: &Path) -> std::io::Result<Vec<Recorded>> {
     let text = std::fs::read_to_string(path)?;
@@ -462,6 +568,85 @@ mod tests {
         assert_eq!(line.data["output_tail"], "bin\u{FFFD}ary");
         assert!(line.hash_holds());
         verify(&path, None).unwrap();
+    }
+
+    fn log_of(path: &std::path::Path, notes: &[&str]) -> Vec<Line> {
+        let mut log = AuditLog::open(path).unwrap();
+        for (i, note) in notes.iter().enumerate() {
+            log.append_raw(
+                "note",
+                serde_json::json!({ "note": note, "i": i }),
+                10 + i as u64,
+            )
+            .unwrap();
+        }
+        read_lines(path, 0).unwrap()
+    }
+
+    /// Lines the team copy has and the disk lost come back byte for byte,
+    /// a line cut off mid-write included; the log then verifies.
+    #[test]
+    fn lost_lines_come_back_from_a_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        let copy = log_of(&path, &["a", "b", "c", "d", "e"]);
+        let whole = std::fs::read(&path).unwrap();
+        let third = whole
+            .iter()
+            .enumerate()
+            .filter(|(_, &b)| b == b'\n')
+            .nth(1)
+            .unwrap()
+            .0
+            + 1;
+        std::fs::write(&path, &whole[..third + 7]).unwrap();
+        let r = restore(&path, &copy).unwrap().unwrap();
+        assert_eq!((r.from, r.to, r.torn_bytes), (3, 5, 7));
+        assert_eq!(std::fs::read(&path).unwrap(), whole);
+        assert_eq!(verify(&path, None).unwrap().seq, 5);
+        // Whole again: nothing more to put back.
+        assert!(restore(&path, &copy).unwrap().is_none());
+        // A log gone altogether comes back too.
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(restore(&path, &copy).unwrap().unwrap().from, 1);
+        assert_eq!(std::fs::read(&path).unwrap(), whole);
+    }
+
+    /// Anything but lost lines is evidence: refused, the file untouched.
+    #[test]
+    fn a_log_that_went_another_way_is_not_restored() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        let copy = log_of(&path, &["a", "b", "c", "d"]);
+        let other = dir.path().join("other.jsonl");
+        log_of(&other, &["a", "B"]);
+        let before = std::fs::read(&other).unwrap();
+        let refused = |p: &std::path::Path, copy: &[Line]| match restore(p, copy) {
+            Err(RestoreError::Refused(why)) => why,
+            r => panic!("restored: {r:?}"),
+        };
+        assert!(refused(&other, &copy).contains("line 2 differs"));
+        assert_eq!(std::fs::read(&other).unwrap(), before);
+        // A cut-off line that is not the copy's next line.
+        let mut torn = std::fs::read(&path).unwrap();
+        let second = torn.iter().position(|&b| b == b'\n').unwrap() + 1;
+        torn.truncate(second);
+        torn.extend_from_slice(b"{\"seq\":2,\"ts_ms\":99");
+        std::fs::write(&path, &torn).unwrap();
+        assert!(refused(&path, &copy).contains("cut off mid-write"));
+        assert_eq!(std::fs::read(&path).unwrap(), torn);
+        // A copy whose own chain does not hold.
+        let mut edited = copy.clone();
+        edited[2].data = serde_json::json!({ "note": "C", "i": 2 });
+        std::fs::write(&path, &torn[..second]).unwrap();
+        assert!(refused(&path, &edited).contains("line 3 does not hold"));
+        let mut gap = copy.clone();
+        gap.remove(1);
+        assert!(refused(&path, &gap).contains("line 3 where 2 belongs"));
+        assert_eq!(std::fs::read(&path).unwrap(), &torn[..second]);
+        // Damage inside the local log is not mended from anywhere.
+        std::fs::write(&path, [&torn[..second], b"garbage\n".as_slice()].concat()).unwrap();
+        assert!(refused(&path, &copy).contains("not an audit line"));
     }
 
     /// Verification re-reads each line's data and hashes it again, so

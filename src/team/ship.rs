@@ -119,8 +119,12 @@ pub async fn ship(client: &Client, session: &str, log: &Path) -> Result<u64, Tea
             .await
             .map_err(db)?
             .get(0);
-        let ours = read(after - 1)?.into_iter().next().map(|l| l.hash);
-        if ours.as_deref() != Some(theirs.as_str()) {
+        let Some(ours) = read(after - 1)?.into_iter().next().map(|l| l.hash) else {
+            return Err(TeamError::Db(format!(
+                "session {session}: the team copy holds line {after}, which the local log lost: not shipped (stepguard sessions repair {session} restores it from the copy)"
+            )));
+        };
+        if ours != theirs {
             return Err(TeamError::Db(format!(
                 "session {session}: the team copy's line {after} is not the local log's: not shipped (stepguard audit verify {session} --team)"
             )));
@@ -130,6 +134,12 @@ pub async fn ship(client: &Client, session: &str, log: &Path) -> Result<u64, Tea
     let Some(last) = lines.last().map(|l| l.seq) else {
         return Ok(after);
     };
+    // Only lines on this disk leave it: a line read while its writer had
+    // not synced it yet is synced here first, so a power cut never leaves
+    // the team a line the local log lost (the line `repair` would cut).
+    std::fs::File::open(log)
+        .and_then(|f| f.sync_data())
+        .map_err(|e| TeamError::Db(format!("{}: {e}", log.display())))?;
     let insert = client
         .prepare(
             "INSERT INTO public.audit_events (session, seq, ts_ms, kind, data, hash, prev) \
@@ -215,7 +225,10 @@ pub fn compare(local: &[Line], team: &[Line]) -> Compared {
             Some("the team copy's line does not follow the one before it".into())
         } else {
             match local.get(i) {
-                None => Some("the team copy has it; the local log does not (cut off)".into()),
+                None => Some(
+                    "the team copy has it; the local log lost it (`stepguard sessions repair` restores it from the copy)"
+                        .into(),
+                ),
                 Some(l) if l.hash != t.hash => {
                     Some("the local log and the team copy differ (rewritten)".into())
                 }
