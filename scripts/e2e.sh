@@ -22,8 +22,10 @@
 #   team-walk                    alice walks in one tmux pane, bob approves and
 #                                rejects from another; the database is stopped
 #                                mid-walk; shipped lines a fault took from the
-#                                disk restored from its copy; audit verify
-#                                --team, before and after a local rewrite
+#                                disk restored from its copy; a request a gone
+#                                walk left waiting withdrawn by team sync;
+#                                audit verify --team, before and after a local
+#                                rewrite
 #   team-tls                     verified TLS, a client certificate as identity
 # The script performs each copied action itself (sh -c on the tmux buffer),
 # checks the service changed, then asserts on the audit log, `stepguard audit
@@ -852,6 +854,49 @@ grep -q "lines $lost–$lines restored from the team database's copy, as shipped
   fail "sessions repair said: $out"
 cmp -s "$audit" "$TMP/audit.whole" || fail "the restored log is not the log that was shipped"
 out=$(as_role alice audit verify "$SESSION" --team) || fail "audit verify --team after the repair: $out"
+# A walk that is gone (killed while its request waited, or it quit while
+# the database was away) leaves the request approvable until it expires:
+# `team sync` records it withdrawn in the session's log, voids it in the
+# database and ships that line. The request, as a walk files it: the row
+# alice's client inserts, and the log's `filed` line (the walk's own first
+# one, with this request's id and digest).
+wq() { psql -X -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U "$1" -d team_walk -c "$2"; }
+req=b7c8d9e0
+act="psql -c 'SELECT pg_terminate_backend(4242)'"
+act_sha=$(printf '%s' "$act" | sha256sum | cut -d' ' -f1)
+wq alice "INSERT INTO pending_actions (id, expires_at, runbook, step, action, action_sha256) VALUES ('$req', now() + interval '10 minutes', 'postgres-idle-in-transaction', 'terminate-idle-sessions', \$\$$act\$\$, '$act_sha')" >/dev/null ||
+  fail "alice could not file $req"
+python3 - "$audit" "$req" "$act_sha" <<'PY'
+import hashlib, json, sys, time
+path, req, sha = sys.argv[1:]
+lines = [json.loads(l) for l in open(path)]
+filed = next(l for l in lines if l["kind"] == "approval" and l["data"]["state"] == "filed")
+data = dict(filed["data"], id=req, action_sha256=sha)
+def canon(v):
+    if isinstance(v, dict):
+        return "{" + ",".join(json.dumps(k, ensure_ascii=False) + ":" + canon(v[k]) for k in sorted(v)) + "}"
+    if isinstance(v, list):
+        return "[" + ",".join(canon(x) for x in v) + "]"
+    return json.dumps(v, ensure_ascii=False)
+prev, seq, ts = lines[-1]["hash"], lines[-1]["seq"] + 1, int(time.time() * 1000)
+body = '{"seq":%d,"ts_ms":%d,"kind":"approval","data":%s,"prev":%s}' % (seq, ts, canon(data), json.dumps(prev))
+line = {"seq": seq, "ts_ms": ts, "kind": "approval", "data": json.loads(canon(data)), "prev": prev,
+        "hash": hashlib.sha256(body.encode()).hexdigest()}
+with open(path, "a") as f:
+    f.write(json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n")
+PY
+STEPGUARD_STATE_DIR=$STATE_DIR "$BIN" audit verify "$SESSION" >/dev/null || fail "the filed line does not chain"
+out=$(as_role alice team sync) || fail "team sync with a request left waiting: $out"
+grep -q "; withdrew 1 approval request: the walks that asked are gone$" <<<"$out" ||
+  fail "team sync said: $out"
+[ "$(wq postgres "SELECT state FROM pending_actions WHERE id = '$req'")" = voided ] ||
+  fail "$req still waits: $(wq postgres "SELECT state FROM pending_actions WHERE id = '$req'")"
+jq -e -s --arg id "$req" '[.[] | select(.kind == "approval" and .data.id == $id)] | last | .data.state == "voided" and (.data.reason | contains("gone"))' "$audit" >/dev/null ||
+  fail "the log does not record $req withdrawn"
+out=$(as_role alice team sync) || fail "team sync, again: $out"
+[ "$out" = "shipped 0 audit events" ] || fail "a second team sync did more: $out"
+out=$(as_role alice audit verify "$SESSION" --team) || fail "audit verify --team after team sync: $out"
+lines=$(wc -l <"$audit")
 # A local rewrite that keeps the local chain whole (every hash recomputed,
 # the snapshot's head too) passes the local check; the team's copy shows it.
 python3 - "$STATE_DIR/sessions/$SESSION" <<'PY'
@@ -876,7 +921,7 @@ with open(f"{d}/audit.jsonl", "w") as f:
     for l in lines:
         f.write(json.dumps(l, ensure_ascii=False, separators=(",", ":")) + "\n")
 snap = json.load(open(f"{d}/session.json"))
-snap["audit_head"]["hash"] = prev
+snap["audit_head"] = {"seq": lines[-1]["seq"], "hash": prev}
 json.dump(snap, open(f"{d}/session.json", "w"))
 PY
 STEPGUARD_STATE_DIR=$STATE_DIR "$BIN" audit verify "$SESSION" >/dev/null ||
@@ -885,10 +930,10 @@ set +e; out=$(as_role alice audit verify "$SESSION" --team); rc=$?; set -e
 [ $rc = 1 ] && grep -q 'diverged at line [0-9]*: the local log and the team copy differ' <<<"$out" ||
   fail "audit verify --team after a local rewrite ($rc): $out"
 out=$(as_role bob stats --team)
-grep -q 'filed 3 · approved 1 · rejected 1 · expired 1' <<<"$out" || fail "stats --team: $out"
+grep -q 'filed 4 · approved 1 · rejected 1 · expired 1 · voided 1' <<<"$out" || fail "stats --team: $out"
 WALK_CONFIG=""
 AUDIT_LINE="audit: $lines lines ($states), chain verified here and in the team database"
-summarize "bob approved $id2 from his own pane (alice's own approval and a late one refused, $id1 expired), rejected $id3 (the walk halted with his reason); the database was stopped and restarted mid-walk and has all $lines lines; three shipped lines lost from the disk were restored from its copy byte for byte (resume refused until then); audit verify --team passed, and caught a local rewrite the local check could not"
+summarize "bob approved $id2 from his own pane (alice's own approval and a late one refused, $id1 expired), rejected $id3 (the walk halted with his reason); the database was stopped and restarted mid-walk and has all $lines lines; three shipped lines lost from the disk were restored from its copy byte for byte (resume refused until then); team sync withdrew a request its gone walk left waiting; audit verify --team passed, and caught a local rewrite the local check could not"
 
 # ================================================================ TLS ===
 # The team database over TLS: the server's certificate verified against the

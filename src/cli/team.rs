@@ -114,20 +114,29 @@ pub fn team(runtime: &mut Runtime, command: TeamCommand) -> Result<u8> {
                 let dir = super::inputs::state_dir_or_fail()?;
                 let mut shipped = 0u64;
                 let mut failed = 0u64;
+                let mut withdrawn = 0u64;
                 for summary in stepguard::session::list_sessions(&dir)? {
                     let session = stepguard::session::SessionDir::open(&dir, &summary.id)?;
-                    let before = team::ship::shipped(&client, &summary.id).await?;
-                    match team::ship::ship(&client, &summary.id, &session.audit_path()).await {
-                        Ok(after) => shipped += after.saturating_sub(before),
-                        Err(e) => {
-                            failed += 1;
-                            eprintln!("stepguard: session {}: {e}", summary.id);
-                        }
-                    }
+                    let (events, voided, ok) = sync_session(&client, &session).await;
+                    shipped += events;
+                    withdrawn += voided;
+                    failed += u64::from(!ok);
                 }
                 println!(
-                    "shipped {}{}",
+                    "shipped {}{}{}",
                     stepguard::words::count(shipped, "audit event", "audit events"),
+                    if withdrawn > 0 {
+                        format!(
+                            "; withdrew {}: the walks that asked are gone",
+                            stepguard::words::count(
+                                withdrawn,
+                                "approval request",
+                                "approval requests"
+                            )
+                        )
+                    } else {
+                        String::new()
+                    },
                     if failed > 0 {
                         format!("; {failed} sessions failed")
                     } else {
@@ -222,6 +231,49 @@ pub fn stats(runtime: &mut Runtime, json: bool, days: i32) -> Result<u8> {
         }
         Ok(EXIT_OK)
     })?
+}
+
+/// `team sync` of one session: its requests withdrawn when no walk holds
+/// it (one a walk holds withdraws its own), then the lines the database
+/// lacks shipped. The events shipped, the requests voided, and whether all
+/// went well (what did not is printed; the next sync tries again).
+async fn sync_session(
+    client: &tokio_postgres::Client,
+    session: &stepguard::session::SessionDir,
+) -> (u64, u64, bool) {
+    let id = &session.id;
+    let (mut voided, mut ok) = (0, true);
+    if let Ok(_lock) = session.lock() {
+        let now = stepguard::session::now_ms();
+        match team::ship::withdraw_gone(client, &session.audit_path(), now).await {
+            Ok((n, left)) => {
+                voided = n;
+                for why in &left {
+                    ok = false;
+                    eprintln!(
+                        "stepguard: session {id}: approval {} not withdrawn",
+                        sanitize_line(why, 200)
+                    );
+                }
+            }
+            Err(e) => {
+                ok = false;
+                eprintln!("stepguard: session {id}: {e}");
+            }
+        }
+    }
+    let shipped = async {
+        let before = team::ship::shipped(client, id).await?;
+        let after = team::ship::ship(client, id, &session.audit_path()).await?;
+        Ok::<_, TeamError>(after.saturating_sub(before))
+    };
+    match shipped.await {
+        Ok(n) => (n, voided, ok),
+        Err(e) => {
+            eprintln!("stepguard: session {id}: {e}");
+            (0, voided, false)
+        }
+    }
 }
 
 /// `audit verify ID --team`: the local chain, then the team's copy of it.

@@ -535,6 +535,19 @@ pub fn restore(path: &Path, copy: &[Line]) -> Result<Option<Restored>, RestoreEr
     }))
 }
 
+/// Each approval request a log filed, as the log last recorded it (filed,
+/// approved, rejected, expired or voided), in the order they were filed.
+pub fn last_approvals(events: &[Recorded]) -> Vec<super::event::ApprovalRecord> {
+    let mut last: Vec<super::event::ApprovalRecord> = Vec::new();
+    for e in events {
+        if let Event::Approval(a) = &e.event {
+            last.retain(|l| l.id != a.id);
+            last.push(a.clone());
+        }
+    }
+    last
+}
+
 /// Every event of a log, for reports (no verification).
 pub fn read_events(path: &Path) -> std::io::Result<Vec<Recorded>> {
     let text = std::fs::read_to_string(path)?;

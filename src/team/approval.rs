@@ -394,6 +394,20 @@ pub enum Decide {
     Void,
 }
 
+/// Withdraw a request if it still waits (its walk no longer asks):
+/// whether this call voided it. One decided, expired or voided already is
+/// left as it is.
+pub async fn withdraw(client: &Client, id: &str, reason: &str) -> Result<bool, TeamError> {
+    let seen = status(client, id).await?;
+    // One past its time is expired, row state or not: the database
+    // refuses to void it.
+    if seen.effective() != State::Pending {
+        return Ok(false);
+    }
+    decide(client, &seen, Decide::Void, reason).await?;
+    Ok(true)
+}
+
 /// Record a decision. An approval names the digests the approver was shown
 /// (from [`status`]): the database refuses it if they are not the request's.
 pub async fn decide(

@@ -172,6 +172,48 @@ pub async fn ship(client: &Client, session: &str, log: &Path) -> Result<u64, Tea
     Ok(last)
 }
 
+/// The requests of a session whose walk is gone (the caller holds its
+/// lock): one its log last saw filed is recorded there as withdrawn and
+/// voided, and one it withdrew or saw expire is voided again, in case the
+/// database never heard it. How many this voided, and the requests that
+/// could not be (the next sync tries them again).
+pub async fn withdraw_gone(
+    client: &Client,
+    log: &Path,
+    now_ms: u64,
+) -> Result<(u64, Vec<String>), TeamError> {
+    let io = |e: &dyn std::fmt::Display| TeamError::Db(format!("{}: {e}", log.display()));
+    let events = crate::session::audit::read_events(log).map_err(|e| io(&e))?;
+    let last = crate::session::audit::last_approvals(&events);
+    const GONE: &str = "the walk that asked is gone (stepguard team sync)";
+    if last.iter().any(|a| a.state == "filed") {
+        let mut file = crate::session::AuditLog::open(log).map_err(|e| io(&e))?;
+        for a in last.iter().filter(|a| a.state == "filed") {
+            let voided = crate::session::event::ApprovalRecord {
+                state: "voided".into(),
+                reason: GONE.into(),
+                ..a.clone()
+            };
+            file.append(now_ms, &Event::Approval(voided))
+                .map_err(|e| io(&e))?;
+        }
+    }
+    let (mut voided, mut failed) = (0, Vec::new());
+    for a in &last {
+        let reason = match a.state.as_str() {
+            "filed" => GONE,
+            "voided" | "expired" => a.reason.as_str(),
+            _ => continue,
+        };
+        match super::approval::withdraw(client, &a.id, reason).await {
+            Ok(true) => voided += 1,
+            Ok(false) => {}
+            Err(e) => failed.push(format!("{}: {e}", a.id)),
+        }
+    }
+    Ok((voided, failed))
+}
+
 /// The database's copy of one session, in order.
 pub async fn copy(client: &Client, session: &str) -> Result<Vec<Line>, TeamError> {
     let rows = client

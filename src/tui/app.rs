@@ -119,14 +119,7 @@ impl Runtime {
         let Ok(events) = crate::session::audit::read_events(&path) else {
             return;
         };
-        let mut last: Vec<crate::session::event::ApprovalRecord> = Vec::new();
-        for e in events {
-            if let Event::Approval(a) = e.event {
-                last.retain(|l| l.id != a.id);
-                last.push(a);
-            }
-        }
-        for a in last {
+        for a in crate::session::audit::last_approvals(&events) {
             match a.state.as_str() {
                 "filed" => {
                     let reason = "the walk that asked was interrupted".to_string();
@@ -530,12 +523,16 @@ pub async fn run(options: Options) -> Result<(), Error> {
         .walk
         .as_ref()
         .and_then(|w| w.approval.as_ref()?.id.clone());
+    let mut still_waiting = None;
     if let (Some(team), Some(id)) = (&rt.team, waiting) {
-        let _ = tokio::time::timeout(
+        let voided = tokio::time::timeout(
             Duration::from_secs(2),
             void_approval(team, &id, "the operator quit"),
         )
         .await;
+        if !matches!(voided, Ok(Ok(()))) {
+            still_waiting = Some(id);
+        }
     }
     let mut unshipped = None;
     if let Some(rec) = &rt.recorder {
@@ -551,6 +548,11 @@ pub async fn run(options: Options) -> Result<(), Error> {
             unshipped_words(shipped, head),
             rec.session().id,
             error.map(|e| format!(" ({e})")).unwrap_or_default()
+        );
+    }
+    if let Some(id) = still_waiting {
+        eprintln!(
+            "stepguard: approval {id} may still wait in the team database (it could not be withdrawn): `stepguard team sync` withdraws it; it expires anyway"
         );
     }
     // Events the disk never took are given back, not dropped in silence.
@@ -767,11 +769,7 @@ async fn void_approval(
     reason: &str,
 ) -> Result<(), crate::team::TeamError> {
     let client = crate::team::connect(team).await?;
-    let seen = crate::team::approval::status(&client, id).await?;
-    if seen.state == crate::team::approval::State::Pending {
-        crate::team::approval::decide(&client, &seen, crate::team::approval::Decide::Void, reason)
-            .await?;
-    }
+    crate::team::approval::withdraw(&client, id, reason).await?;
     Ok(())
 }
 
