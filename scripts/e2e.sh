@@ -854,6 +854,16 @@ grep -q "lines $lost–$lines restored from the team database's copy, as shipped
   fail "sessions repair said: $out"
 cmp -s "$audit" "$TMP/audit.whole" || fail "the restored log is not the log that was shipped"
 out=$(as_role alice audit verify "$SESSION" --team) || fail "audit verify --team after the repair: $out"
+# A tail that is not the start of the copy's next line (zeros, as some
+# filesystems leave after a power cut) is evidence: refused, untouched.
+cp "$audit" "$TMP/audit.whole"
+{ head -n $((lines - 1)) "$TMP/audit.whole"; printf '\0\0\0\0\0\0\0\0'; } >"$audit"
+cp "$audit" "$TMP/audit.zeros"
+set +e; out=$(as_role alice sessions repair "$SESSION"); rc=$?; set -e
+[ $rc = 1 ] && grep -q "not repaired: the team database's copy cannot mend it (line $lines was cut off mid-write" <<<"$out" ||
+  fail "sessions repair of a tail the copy does not hold ($rc): $out"
+cmp -s "$audit" "$TMP/audit.zeros" || fail "a refused repair changed the log"
+cp "$TMP/audit.whole" "$audit"
 # A walk that is gone (killed while its request waited, or it quit while
 # the database was away) leaves the request approvable until it expires:
 # `team sync` records it withdrawn in the session's log, voids it in the

@@ -65,8 +65,13 @@ pub fn tui(runtime: &mut Runtime, dirs: &[PathBuf], args: Option<RunArgs>) -> Re
                     if let Some((from, to)) =
                         super::team::lost_lines(runtime, &team, &session.id, &session.audit_path())
                     {
+                        let lines = if from == to {
+                            format!("line {from}")
+                        } else {
+                            format!("lines {from}–{to}")
+                        };
                         bail!(
-                            "session {id}: the team database's copy holds lines {from}–{to}, which this disk lost after they were shipped; `stepguard sessions repair {id}` restores them, then resume"
+                            "session {id}: the team database's copy holds {lines}, which this disk lost after they were shipped; `stepguard sessions repair {id}` restores them, then resume"
                         );
                     }
                 }

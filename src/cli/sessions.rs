@@ -84,6 +84,10 @@ pub fn repair(runtime: &mut crate::Runtime, id: &str, local: bool) -> Result<u8>
     // Not while a stepguard writes it.
     let _lock = session.lock()?;
     session.remove_stale_temp_files();
+    let recorded = session
+        .read_snapshot::<Snapshot>()
+        .ok()
+        .map(|s| s.audit_head);
     let team = if local {
         None
     } else {
@@ -96,12 +100,12 @@ pub fn repair(runtime: &mut crate::Runtime, id: &str, local: bool) -> Result<u8>
             Ok(copy) => copy,
             Err(e) => {
                 println!(
-                    "session {id}: the team database's copy cannot be read ({e}); mending without it could leave the log going another way than the lines already shipped: retry when it answers, or `--local` to mend from this disk alone"
+                    "session {id}: the team database's copy cannot be read ({e}); mending without it could make the log go another way than the lines already shipped: retry when it answers, or `--local` to mend from this disk alone"
                 );
                 return Ok(EXIT_FAILED);
             }
         };
-        match audit::restore(&session.audit_path(), &copy) {
+        match audit::restore(&session.audit_path(), &session.id, recorded.as_ref(), &copy) {
             Ok(Some(r)) => {
                 let torn = if r.torn_bytes > 0 {
                     format!(
@@ -112,24 +116,40 @@ pub fn repair(runtime: &mut crate::Runtime, id: &str, local: bool) -> Result<u8>
                 } else {
                     String::new()
                 };
+                let lines = if r.from == r.to {
+                    format!("line {}", r.from)
+                } else {
+                    format!("lines {}–{}", r.from, r.to)
+                };
                 println!(
-                    "session {id}: lines {}–{} restored from the team database's copy, as shipped{torn}",
-                    r.from, r.to
+                    "session {id}: {lines} restored from the team database's copy, as shipped{torn}"
                 );
+                // The snapshot saw lines that neither copy kept.
+                if let Some(head) = recorded.as_ref().filter(|h| h.seq > r.to) {
+                    println!(
+                        "session {id}: the session recorded {} lines; lines {}–{} are in neither the log nor the copy (`stepguard audit verify {id}` names them)",
+                        head.seq,
+                        r.to + 1,
+                        head.seq
+                    );
+                    return Ok(EXIT_FAILED);
+                }
                 return Ok(EXIT_OK);
             }
             Ok(None) => {}
+            // The copy and the log disagree: evidence, left as it is.
             Err(audit::RestoreError::Refused(why)) => {
-                println!("session {id}: the team database's copy cannot mend it ({why})");
+                println!(
+                    "session {id}: not repaired: the team database's copy cannot mend it ({why}); nothing was changed (`stepguard audit verify {id} --team` says where they part; `--local` mends from this disk alone)"
+                );
+                return Ok(EXIT_FAILED);
             }
             Err(e) => return Err(e.into()),
         }
     }
     // A line the snapshot recorded as written was not cut off by a crash
     // inside its write (the snapshot follows the sync): the log was cut.
-    let recorded = session
-        .read_snapshot::<Snapshot>()
-        .map_or(0, |s| s.audit_head.seq);
+    let recorded = recorded.map_or(0, |h| h.seq);
     if let Err(e) = audit::verify(&session.audit_path(), None) {
         if e.torn && e.line <= recorded {
             println!(

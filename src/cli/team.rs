@@ -18,7 +18,8 @@ pub enum TeamCommand {
         json: bool,
     },
     /// Ship every local session's audit events the database lacks, in order
-    /// (a walk ships its own as it goes; this catches up after an outage).
+    /// (a walk ships its own as it goes; this catches up after an outage),
+    /// and withdraw the approval requests of sessions no walk holds.
     Sync,
 }
 
@@ -53,13 +54,18 @@ pub(crate) fn copy(
     team: &team::Settings,
     session: &str,
 ) -> Result<Vec<stepguard::session::audit::Line>, TeamError> {
+    let ask = async {
+        let client = team::connect(team).await?;
+        team::ship::copy(&client, session).await
+    };
     runtime
-        .block_on(async {
-            let client = team::connect(team).await?;
-            team::ship::copy(&client, session).await
-        })
+        .block_on(async { tokio::time::timeout(ASK_TEAM, ask).await })
         .map_err(|e| TeamError::Db(e.to_string()))?
+        .map_err(|_| TeamError::Db(format!("no answer in {} s", ASK_TEAM.as_secs())))?
 }
+
+/// How long a command that cannot go on without the team's copy waits for it.
+const ASK_TEAM: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// The lines the team database has of a session past the local log's
 /// last whole line, if any. Asked briefly: a database that does not
@@ -70,7 +76,11 @@ pub(crate) fn lost_lines(
     session: &str,
     log: &std::path::Path,
 ) -> Option<(u64, u64)> {
-    let local = stepguard::session::audit::read_lines(log, 0).ok()?.len() as u64;
+    let local = match stepguard::session::audit::read_lines(log, 0) {
+        Ok(lines) => lines.len() as u64,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+        Err(_) => return None,
+    };
     let shipped = runtime
         .block_on(async {
             let ask = async {

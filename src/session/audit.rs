@@ -448,14 +448,40 @@ pub enum RestoreError {
     Io(#[from] std::io::Error),
 }
 
-/// Put back the lines another copy of this log holds past the local log's
-/// last whole line: the team database's copy, shipped before a fault took
-/// them from this disk. The copy's chain must hold, the local lines must be
-/// its first lines hash for hash, and only the start of the copy's next line
-/// (cut off mid-write) may follow them; anything else is evidence, left as
-/// it is. `None` when the copy holds nothing more.
-pub fn restore(path: &Path, copy: &[Line]) -> Result<Option<Restored>, RestoreError> {
+/// Put back the lines another copy of session `session`'s log holds past
+/// the local log's last whole line: the team database's copy, shipped
+/// before a fault took them from this disk. The copy must be this
+/// session's (its first line starts it) and its chain must hold; the local
+/// lines must be its first lines hash for hash, and only the start of the
+/// copy's next line (cut off mid-write) may follow them; the line the
+/// session recorded as its last (`recorded`, the snapshot's) must be the
+/// copy's too. Anything else is evidence, left as it is. The lines are
+/// checked as they will be read back before the file is touched. `None`
+/// when the copy holds nothing more.
+pub fn restore(
+    path: &Path,
+    session: &str,
+    recorded: Option<&Head>,
+    copy: &[Line],
+) -> Result<Option<Restored>, RestoreError> {
     let refused = |why: String| RestoreError::Refused(why);
+    if let Some(first) = copy.first() {
+        let owner = first.data.get("session").and_then(Value::as_str);
+        if first.kind != "session-start" || owner != Some(session) {
+            return Err(refused(format!(
+                "the copy's first line does not start session {session}"
+            )));
+        }
+    }
+    if let Some(head) = recorded.filter(|h| h.seq > 0) {
+        let theirs = copy.get(head.seq as usize - 1).map(|l| l.hash.as_str());
+        if theirs.is_some_and(|h| h != head.hash) {
+            return Err(refused(format!(
+                "line {} of the copy is not the line the session recorded as its last",
+                head.seq
+            )));
+        }
+    }
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
@@ -500,7 +526,19 @@ pub fn restore(path: &Path, copy: &[Line]) -> Result<Option<Restored>, RestoreEr
     };
     let mut restored = Vec::new();
     for line in &copy[local.len()..] {
+        let start = restored.len();
         serde_json::to_writer(&mut restored, line).map_err(std::io::Error::from)?;
+        // Read back as verify will, before anything is written.
+        if serde_json::from_slice::<Line>(&restored[start..])
+            .ok()
+            .as_ref()
+            != Some(line)
+        {
+            return Err(refused(format!(
+                "the copy's line {} does not read back as written",
+                line.seq
+            )));
+        }
         restored.push(b'\n');
     }
     let torn = &bytes[keep..];
@@ -510,12 +548,14 @@ pub fn restore(path: &Path, copy: &[Line]) -> Result<Option<Restored>, RestoreEr
             next.seq, next.seq
         )));
     }
-    // The whole lines stay; the cut-off start of the next goes.
+    // The whole lines stay; the cut-off start of the next goes. Never
+    // through a link: the log is the session directory's own file.
     let mut file = OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
         .open(path)?;
     file.set_len(keep as u64)?;
     std::io::Seek::seek(&mut file, std::io::SeekFrom::End(0))?;
@@ -583,8 +623,11 @@ mod tests {
         verify(&path, None).unwrap();
     }
 
+    /// A log of session `s1`: its start, then a line per note.
     fn log_of(path: &std::path::Path, notes: &[&str]) -> Vec<Line> {
         let mut log = AuditLog::open(path).unwrap();
+        log.append_raw("session-start", serde_json::json!({ "session": "s1" }), 1)
+            .unwrap();
         for (i, note) in notes.iter().enumerate() {
             log.append_raw(
                 "note",
@@ -602,7 +645,7 @@ mod tests {
     fn lost_lines_come_back_from_a_copy() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("audit.jsonl");
-        let copy = log_of(&path, &["a", "b", "c", "d", "e"]);
+        let copy = log_of(&path, &["a", "b", "c", "d"]);
         let whole = std::fs::read(&path).unwrap();
         let third = whole
             .iter()
@@ -613,15 +656,19 @@ mod tests {
             .0
             + 1;
         std::fs::write(&path, &whole[..third + 7]).unwrap();
-        let r = restore(&path, &copy).unwrap().unwrap();
+        let head = Head {
+            seq: 4,
+            hash: copy[3].hash.clone(),
+        };
+        let r = restore(&path, "s1", Some(&head), &copy).unwrap().unwrap();
         assert_eq!((r.from, r.to, r.torn_bytes), (3, 5, 7));
         assert_eq!(std::fs::read(&path).unwrap(), whole);
-        assert_eq!(verify(&path, None).unwrap().seq, 5);
+        assert_eq!(verify(&path, Some(&head)).unwrap().seq, 5);
         // Whole again: nothing more to put back.
-        assert!(restore(&path, &copy).unwrap().is_none());
+        assert!(restore(&path, "s1", None, &copy).unwrap().is_none());
         // A log gone altogether comes back too.
         std::fs::remove_file(&path).unwrap();
-        assert_eq!(restore(&path, &copy).unwrap().unwrap().from, 1);
+        assert_eq!(restore(&path, "s1", None, &copy).unwrap().unwrap().from, 1);
         assert_eq!(std::fs::read(&path).unwrap(), whole);
     }
 
@@ -630,15 +677,15 @@ mod tests {
     fn a_log_that_went_another_way_is_not_restored() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("audit.jsonl");
-        let copy = log_of(&path, &["a", "b", "c", "d"]);
+        let copy = log_of(&path, &["a", "b", "c"]);
         let other = dir.path().join("other.jsonl");
         log_of(&other, &["a", "B"]);
         let before = std::fs::read(&other).unwrap();
-        let refused = |p: &std::path::Path, copy: &[Line]| match restore(p, copy) {
+        let refused = |p: &std::path::Path, copy: &[Line]| match restore(p, "s1", None, copy) {
             Err(RestoreError::Refused(why)) => why,
             r => panic!("restored: {r:?}"),
         };
-        assert!(refused(&other, &copy).contains("line 2 differs"));
+        assert!(refused(&other, &copy).contains("line 3 differs"));
         assert_eq!(std::fs::read(&other).unwrap(), before);
         // A cut-off line that is not the copy's next line.
         let mut torn = std::fs::read(&path).unwrap();
@@ -660,6 +707,46 @@ mod tests {
         // Damage inside the local log is not mended from anywhere.
         std::fs::write(&path, [&torn[..second], b"garbage\n".as_slice()].concat()).unwrap();
         assert!(refused(&path, &copy).contains("not an audit line"));
+        let start = &torn[..second];
+        std::fs::write(&path, start).unwrap();
+        // Another session's copy, or one that is not the line the session
+        // recorded as its last.
+        assert!(matches!(
+            restore(&path, "s2", None, &copy),
+            Err(RestoreError::Refused(why)) if why.contains("does not start session s2")
+        ));
+        let head = Head {
+            seq: 3,
+            hash: copy[1].hash.clone(),
+        };
+        assert!(matches!(
+            restore(&path, "s1", Some(&head), &copy),
+            Err(RestoreError::Refused(why)) if why.contains("line 3 of the copy is not")
+        ));
+        // A line whose chain holds yet would not read back (nested past
+        // serde_json's depth) is refused before the file is touched.
+        let mut deep = serde_json::json!(1);
+        for _ in 0..200 {
+            deep = serde_json::json!([deep]);
+        }
+        let mut nested = copy[..2].to_vec();
+        let prev = nested[1].hash.clone();
+        nested.push(Line {
+            seq: 3,
+            ts_ms: 3,
+            kind: "note".into(),
+            hash: line_hash(3, 3, "note", &deep, &prev),
+            data: deep,
+            prev,
+        });
+        assert!(refused(&path, &nested).contains("does not read back"));
+        assert_eq!(std::fs::read(&path).unwrap(), start);
+        // Never written through a link.
+        let elsewhere = dir.path().join("elsewhere.jsonl");
+        let link = dir.path().join("link.jsonl");
+        std::os::unix::fs::symlink(&elsewhere, &link).unwrap();
+        assert!(restore(&link, "s1", None, &copy).is_err());
+        assert!(!elsewhere.exists());
     }
 
     /// Verification re-reads each line's data and hashes it again, so

@@ -121,7 +121,7 @@ pub async fn ship(client: &Client, session: &str, log: &Path) -> Result<u64, Tea
             .get(0);
         let Some(ours) = read(after - 1)?.into_iter().next().map(|l| l.hash) else {
             return Err(TeamError::Db(format!(
-                "session {session}: the team copy holds line {after}, which the local log lost: not shipped (stepguard sessions repair {session} restores it from the copy)"
+                "session {session}: the team copy holds line {after}, which the local log lacks: not shipped (stepguard audit verify {session} --team says where they part; stepguard sessions repair {session} restores lines the log lost)"
             )));
         };
         if ours != theirs {
@@ -224,17 +224,20 @@ pub async fn copy(client: &Client, session: &str) -> Result<Vec<Line>, TeamError
         )
         .await
         .map_err(db)?;
-    Ok(rows
-        .iter()
-        .map(|r| Line {
-            seq: r.get::<_, i64>(0) as u64,
-            ts_ms: r.get::<_, i64>(1) as u64,
-            kind: r.get(2),
-            data: r.get(3),
-            prev: r.get(4),
-            hash: r.get(5),
+    // A row the client cannot read (data nested past serde_json's depth)
+    // is an error, not a panic.
+    rows.iter()
+        .map(|r| {
+            Ok(Line {
+                seq: r.try_get::<_, i64>(0).map_err(db)? as u64,
+                ts_ms: r.try_get::<_, i64>(1).map_err(db)? as u64,
+                kind: r.try_get(2).map_err(db)?,
+                data: r.try_get(3).map_err(db)?,
+                prev: r.try_get(4).map_err(db)?,
+                hash: r.try_get(5).map_err(db)?,
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// What `audit verify --team` found.
