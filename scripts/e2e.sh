@@ -876,24 +876,18 @@ act="psql -c 'SELECT pg_terminate_backend(4242)'"
 act_sha=$(printf '%s' "$act" | sha256sum | cut -d' ' -f1)
 wq alice "INSERT INTO pending_actions (id, expires_at, runbook, step, action, action_sha256) VALUES ('$req', now() + interval '10 minutes', 'postgres-idle-in-transaction', 'terminate-idle-sessions', \$\$$act\$\$, '$act_sha')" >/dev/null ||
   fail "alice could not file $req"
-python3 - "$audit" "$req" "$act_sha" <<'PY'
-import hashlib, json, sys, time
+PYTHONPATH="$ROOT/scripts" python3 - "$audit" "$req" "$act_sha" <<'PY'
+import json, sys, time
+from audit_chain import line_hash, write_line
 path, req, sha = sys.argv[1:]
 lines = [json.loads(l) for l in open(path)]
 filed = next(l for l in lines if l["kind"] == "approval" and l["data"]["state"] == "filed")
 data = dict(filed["data"], id=req, action_sha256=sha)
-def canon(v):
-    if isinstance(v, dict):
-        return "{" + ",".join(json.dumps(k, ensure_ascii=False) + ":" + canon(v[k]) for k in sorted(v)) + "}"
-    if isinstance(v, list):
-        return "[" + ",".join(canon(x) for x in v) + "]"
-    return json.dumps(v, ensure_ascii=False)
 prev, seq, ts = lines[-1]["hash"], lines[-1]["seq"] + 1, int(time.time() * 1000)
-body = '{"seq":%d,"ts_ms":%d,"kind":"approval","data":%s,"prev":%s}' % (seq, ts, canon(data), json.dumps(prev))
-line = {"seq": seq, "ts_ms": ts, "kind": "approval", "data": json.loads(canon(data)), "prev": prev,
-        "hash": hashlib.sha256(body.encode()).hexdigest()}
+line = {"seq": seq, "ts_ms": ts, "kind": "approval", "data": data, "prev": prev,
+        "hash": line_hash(seq, ts, "approval", data, prev)}
 with open(path, "a") as f:
-    f.write(json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n")
+    write_line(f, line)
 PY
 STEPGUARD_STATE_DIR=$STATE_DIR "$BIN" audit verify "$SESSION" >/dev/null || fail "the filed line does not chain"
 out=$(as_role alice team sync) || fail "team sync with a request left waiting: $out"
@@ -909,27 +903,20 @@ out=$(as_role alice audit verify "$SESSION" --team) || fail "audit verify --team
 lines=$(wc -l <"$audit")
 # A local rewrite that keeps the local chain whole (every hash recomputed,
 # the snapshot's head too) passes the local check; the team's copy shows it.
-python3 - "$STATE_DIR/sessions/$SESSION" <<'PY'
-import hashlib, json, sys
+PYTHONPATH="$ROOT/scripts" python3 - "$STATE_DIR/sessions/$SESSION" <<'PY'
+import json, sys
+from audit_chain import line_hash, write_line
 d = sys.argv[1]
 lines = [json.loads(l) for l in open(f"{d}/audit.jsonl")]
-def canon(v):
-    if isinstance(v, dict):
-        return "{" + ",".join(json.dumps(k, ensure_ascii=False) + ":" + canon(v[k]) for k in sorted(v)) + "}"
-    if isinstance(v, list):
-        return "[" + ",".join(canon(x) for x in v) + "]"
-    return json.dumps(v, ensure_ascii=False)
 prev = ""
 for l in lines:
     if l["kind"] == "decision" and "approved in the team database" in l["data"].get("note", ""):
         l["data"]["note"] = "confirmed '127.0.0.1'; nobody else was asked"
     l["prev"] = prev
-    body = '{"seq":%d,"ts_ms":%d,"kind":%s,"data":%s,"prev":%s}' % (
-        l["seq"], l["ts_ms"], json.dumps(l["kind"]), canon(l["data"]), json.dumps(prev))
-    l["hash"] = prev = hashlib.sha256(body.encode()).hexdigest()
+    l["hash"] = prev = line_hash(l["seq"], l["ts_ms"], l["kind"], l["data"], prev)
 with open(f"{d}/audit.jsonl", "w") as f:
     for l in lines:
-        f.write(json.dumps(l, ensure_ascii=False, separators=(",", ":")) + "\n")
+        write_line(f, l)
 snap = json.load(open(f"{d}/session.json"))
 snap["audit_head"] = {"seq": lines[-1]["seq"], "hash": prev}
 json.dump(snap, open(f"{d}/session.json", "w"))
