@@ -846,6 +846,11 @@ lost=$((lines - 2))
 set +e; out=$(as_role alice run --resume "$SESSION" 2>&1); rc=$?; set -e
 [ $rc != 0 ] && grep -q "copy holds lines $lost–$lines, which this disk lost" <<<"$out" ||
   fail "resume after a fault took shipped lines ($rc): $out"
+# Nor does `team sync` write on it (a line there would fork it for good).
+cp "$audit" "$TMP/audit.cut"
+set +e; out=$(as_role alice team sync 2>&1); rc=$?; set -e
+[ $rc = 1 ] && grep -q "session $SESSION: requests not withdrawn" <<<"$out" || fail "team sync on a cut log ($rc): $out"
+cmp -s "$audit" "$TMP/audit.cut" || fail "team sync wrote on a log that lost lines"
 set +e; out=$(STEPGUARD_CONFIG=/dev/null STEPGUARD_STATE_DIR=$STATE_DIR \
   STEPGUARD_DATABASE_URL="postgresql://alice@127.0.0.1:1/team_walk?sslmode=disable" "$BIN" sessions repair "$SESSION" 2>&1); rc=$?; set -e
 [ $rc = 1 ] && grep -q "copy cannot be read" <<<"$out" || fail "sessions repair without the database ($rc): $out"
@@ -891,7 +896,7 @@ with open(path, "a") as f:
 PY
 STEPGUARD_STATE_DIR=$STATE_DIR "$BIN" audit verify "$SESSION" >/dev/null || fail "the filed line does not chain"
 out=$(as_role alice team sync) || fail "team sync with a request left waiting: $out"
-grep -q "; withdrew 1 approval request: the walks that asked are gone$" <<<"$out" ||
+grep -q "; withdrew 1 approval request left by a walk that is gone$" <<<"$out" ||
   fail "team sync said: $out"
 [ "$(wq postgres "SELECT state FROM pending_actions WHERE id = '$req'")" = voided ] ||
   fail "$req still waits: $(wq postgres "SELECT state FROM pending_actions WHERE id = '$req'")"
@@ -899,6 +904,15 @@ jq -e -s --arg id "$req" '[.[] | select(.kind == "approval" and .data.id == $id)
   fail "the log does not record $req withdrawn"
 out=$(as_role alice team sync) || fail "team sync, again: $out"
 [ "$out" = "shipped 0 audit events" ] || fail "a second team sync did more: $out"
+# A session directory copied under another id is not that session: its
+# requests are left alone and its log is not shipped as the other's.
+cp -a "$STATE_DIR/sessions/$SESSION" "$STATE_DIR/sessions/deadbeef"
+set +e; out=$(as_role alice team sync 2>&1); rc=$?; set -e
+[ $rc = 1 ] && grep -q "session deadbeef: requests not withdrawn: its log does not start session deadbeef" <<<"$out" &&
+  grep -q "session deadbeef: its log does not start session deadbeef (a copied session directory?): not shipped" <<<"$out" ||
+  fail "team sync of a copied session directory ($rc): $out"
+[ "$(wq postgres "SELECT count(*) FROM audit_events WHERE session = 'deadbeef'")" = 0 ] || fail "a copied log was shipped"
+rm -rf "$STATE_DIR/sessions/deadbeef"
 out=$(as_role alice audit verify "$SESSION" --team) || fail "audit verify --team after team sync: $out"
 lines=$(wc -l <"$audit")
 # A local rewrite that keeps the local chain whole (every hash recomputed,

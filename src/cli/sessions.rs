@@ -149,12 +149,18 @@ pub fn repair(runtime: &mut crate::Runtime, id: &str, local: bool) -> Result<u8>
     }
     // A line the snapshot recorded as written was not cut off by a crash
     // inside its write (the snapshot follows the sync): the log was cut.
-    let recorded = recorded.map_or(0, |h| h.seq);
-    if let Err(e) = audit::verify(&session.audit_path(), None) {
+    // Lines missing or changed below the one the snapshot recorded as the
+    // last are not a crash's either.
+    if let Err(e) = audit::verify(&session.audit_path(), recorded.as_ref()) {
+        let recorded = recorded.map_or(0, |h| h.seq);
         if e.torn && e.line <= recorded {
             println!(
                 "session {id}: not repairable: {e}; the snapshot recorded {recorded} whole lines: the log was cut, not torn by a crash"
             );
+            return Ok(EXIT_FAILED);
+        }
+        if !e.torn {
+            println!("session {id}: not repairable: {e}; nothing was changed");
             return Ok(EXIT_FAILED);
         }
     }

@@ -135,20 +135,18 @@ pub fn team(runtime: &mut Runtime, command: TeamCommand) -> Result<u8> {
                 println!(
                     "shipped {}{}{}",
                     stepguard::words::count(shipped, "audit event", "audit events"),
-                    if withdrawn > 0 {
-                        format!(
-                            "; withdrew {}: the walks that asked are gone",
-                            stepguard::words::count(
-                                withdrawn,
-                                "approval request",
-                                "approval requests"
-                            )
-                        )
-                    } else {
-                        String::new()
+                    match withdrawn {
+                        0 => String::new(),
+                        1 =>
+                            "; withdrew 1 approval request left by a walk that is gone".to_string(),
+                        n =>
+                            format!("; withdrew {n} approval requests left by walks that are gone"),
                     },
                     if failed > 0 {
-                        format!("; {failed} sessions failed")
+                        format!(
+                            "; {} failed",
+                            stepguard::words::count(failed, "session", "sessions")
+                        )
                     } else {
                         String::new()
                     }
@@ -255,20 +253,33 @@ async fn sync_session(
     let (mut voided, mut ok) = (0, true);
     if let Ok(_lock) = session.lock() {
         let now = stepguard::session::now_ms();
-        match team::ship::withdraw_gone(client, &session.audit_path(), now).await {
-            Ok((n, left)) => {
+        let recorded = session
+            .read_snapshot::<stepguard::tui::persist::Snapshot>()
+            .ok()
+            .map(|s| s.audit_head);
+        let log = session.audit_path();
+        let withdraw = team::ship::withdraw_gone(client, id, &log, recorded.as_ref(), now);
+        // The lock keeps a resume out meanwhile: never for long.
+        match tokio::time::timeout(std::time::Duration::from_secs(10), withdraw).await {
+            Ok(Ok((n, left))) => {
                 voided = n;
                 for why in &left {
                     ok = false;
                     eprintln!(
-                        "stepguard: session {id}: approval {} not withdrawn",
+                        "stepguard: session {id}: not withdrawn: {}",
                         sanitize_line(why, 200)
                     );
                 }
             }
-            Err(e) => {
+            Ok(Err(why)) => {
                 ok = false;
-                eprintln!("stepguard: session {id}: {e}");
+                eprintln!("stepguard: session {id}: {}", sanitize_line(&why, 300));
+            }
+            Err(_) => {
+                ok = false;
+                eprintln!(
+                    "stepguard: session {id}: requests not withdrawn: the team database did not answer in 10 s"
+                );
             }
         }
     }

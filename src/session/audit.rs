@@ -205,10 +205,12 @@ impl AuditLog {
         } else {
             Head::default()
         };
+        // Never through a link: the log is the session directory's own file.
         let file = OpenOptions::new()
             .create(true)
             .append(true)
             .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
             .open(path)
             .map_err(|e| VerifyError {
                 path: path.to_path_buf(),

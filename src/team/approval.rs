@@ -363,13 +363,36 @@ fn status_of(row: &tokio_postgres::Row) -> Status {
 
 /// One request, by id.
 pub async fn status(client: &Client, id: &str) -> Result<Status, TeamError> {
+    find(client, id)
+        .await?
+        .ok_or_else(|| TeamError::Db(format!("no approval {}", id.trim())))
+}
+
+/// [`status`], or None when the database has no such request.
+pub async fn find(client: &Client, id: &str) -> Result<Option<Status>, TeamError> {
     let id = check_id(id)?;
     let row = client
         .query_opt(&format!("{STATUS_SQL} WHERE p.id = $1"), &[&id])
         .await
-        .map_err(db)?
-        .ok_or_else(|| TeamError::Db(format!("no approval {id}")))?;
-    Ok(status_of(&row))
+        .map_err(db)?;
+    Ok(row.as_ref().map(status_of))
+}
+
+/// Which of these requests still wait (pending and not past their time),
+/// in one round trip.
+pub async fn waiting_among(
+    client: &Client,
+    ids: &[String],
+) -> Result<std::collections::HashSet<String>, TeamError> {
+    let rows = client
+        .query(
+            "SELECT id FROM public.pending_actions \
+              WHERE id = ANY($1) AND state = 'pending' AND expires_at > now()",
+            &[&ids],
+        )
+        .await
+        .map_err(db)?;
+    Ok(rows.iter().map(|r| r.get::<_, String>(0)).collect())
 }
 
 /// Requests still waiting, oldest first.

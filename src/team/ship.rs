@@ -134,6 +134,17 @@ pub async fn ship(client: &Client, session: &str, log: &Path) -> Result<u64, Tea
     let Some(last) = lines.last().map(|l| l.seq) else {
         return Ok(after);
     };
+    if after == 0 {
+        // Never another session's log under this id (a copied directory).
+        let first = &lines[0];
+        if first.kind != "session-start"
+            || first.data.get("session").and_then(|v| v.as_str()) != Some(session)
+        {
+            return Err(TeamError::Db(format!(
+                "session {session}: its log does not start session {session} (a copied session directory?): not shipped"
+            )));
+        }
+    }
     // Only lines on this disk leave it: a line read while its writer had
     // not synced it yet is synced here first, so a power cut never leaves
     // the team a line the local log lost (the line `repair` would cut).
@@ -173,45 +184,142 @@ pub async fn ship(client: &Client, session: &str, log: &Path) -> Result<u64, Tea
 }
 
 /// The requests of a session whose walk is gone (the caller holds its
-/// lock): one its log last saw filed is recorded there as withdrawn and
-/// voided, and one it withdrew or saw expire is voided again, in case the
-/// database never heard it. How many this voided, and the requests that
-/// could not be (the next sync tries them again).
+/// lock). Each one its log last saw filed is voided in the database if it
+/// still waits, and its log then records what the database says of it
+/// (voided by this sync, or approved, rejected, expired meanwhile); one
+/// it withdrew or saw expire is voided again if the database still has it
+/// waiting. Only a log that is whole, this session's own and not behind
+/// its team copy gets a line: one written onto a log that lost lines would
+/// fork it from the copy. How many this voided, and what was left (the
+/// next sync tries again).
 pub async fn withdraw_gone(
     client: &Client,
+    session: &str,
     log: &Path,
+    recorded: Option<&Head>,
     now_ms: u64,
-) -> Result<(u64, Vec<String>), TeamError> {
-    let io = |e: &dyn std::fmt::Display| TeamError::Db(format!("{}: {e}", log.display()));
-    let events = crate::session::audit::read_events(log).map_err(|e| io(&e))?;
+) -> Result<(u64, Vec<String>), String> {
+    use super::approval::{find, waiting_among, withdraw, State};
+    let refuse = |why: String| format!("requests not withdrawn: {why}");
+    let head = crate::session::verify(log, recorded)
+        .map_err(|e| refuse(format!("{e} (stepguard sessions repair {session} first)")))?;
+    let events = crate::session::audit::read_events(log)
+        .map_err(|e| refuse(format!("{}: {e}", log.display())))?;
+    let started = events.iter().find_map(|r| match &r.event {
+        Event::SessionStart(s) => Some(s.session.as_str()),
+        _ => None,
+    });
+    if started != Some(session) {
+        return Err(refuse(format!(
+            "its log does not start session {session} (a copied session directory?)"
+        )));
+    }
+    if shipped(client, session)
+        .await
+        .map_err(|e| refuse(e.to_string()))?
+        > head.seq
+    {
+        return Err(refuse(format!(
+            "the team copy holds lines the log lacks (stepguard sessions repair {session} first)"
+        )));
+    }
     let last = crate::session::audit::last_approvals(&events);
+    let ids: Vec<String> = last
+        .iter()
+        .filter(|a| matches!(a.state.as_str(), "filed" | "voided" | "expired"))
+        .map(|a| a.id.clone())
+        .collect();
+    if ids.is_empty() {
+        return Ok((0, Vec::new()));
+    }
     const GONE: &str = "the walk that asked is gone (stepguard team sync)";
-    if last.iter().any(|a| a.state == "filed") {
-        let mut file = crate::session::AuditLog::open(log).map_err(|e| io(&e))?;
-        for a in last.iter().filter(|a| a.state == "filed") {
-            let voided = crate::session::event::ApprovalRecord {
-                state: "voided".into(),
-                reason: GONE.into(),
-                ..a.clone()
-            };
-            file.append(now_ms, &Event::Approval(voided))
-                .map_err(|e| io(&e))?;
-        }
-    }
-    let (mut voided, mut failed) = (0, Vec::new());
+    let waiting = waiting_among(client, &ids)
+        .await
+        .map_err(|e| refuse(e.to_string()))?;
+    let (mut voided, mut left) = (0, Vec::new());
+    let mut file: Option<crate::session::AuditLog> = None;
     for a in &last {
-        let reason = match a.state.as_str() {
-            "filed" => GONE,
-            "voided" | "expired" => a.reason.as_str(),
-            _ => continue,
+        if a.state != "filed" {
+            if matches!(a.state.as_str(), "voided" | "expired") && waiting.contains(&a.id) {
+                match withdraw(client, &a.id, &a.reason).await {
+                    Ok(v) => voided += u64::from(v),
+                    Err(e) => left.push(format!("approval {}: {e}", a.id)),
+                }
+            }
+            continue;
+        }
+        let seen = match find(client, &a.id).await {
+            Ok(Some(seen)) => seen,
+            Ok(None) => {
+                left.push(format!(
+                    "approval {}: the team database has no such request",
+                    a.id
+                ));
+                continue;
+            }
+            Err(e) => {
+                left.push(format!("approval {}: {e}", a.id));
+                continue;
+            }
         };
-        match super::approval::withdraw(client, &a.id, reason).await {
-            Ok(true) => voided += 1,
-            Ok(false) => {}
-            Err(e) => failed.push(format!("{}: {e}", a.id)),
+        if !seen.request.session.is_empty() && seen.request.session != session {
+            left.push(format!(
+                "approval {}: the team database has it from session {}",
+                a.id, seen.request.session
+            ));
+            continue;
+        }
+        let (state, by, reason) = match seen.effective() {
+            State::Pending => match withdraw(client, &a.id, GONE).await {
+                Ok(true) => {
+                    voided += 1;
+                    ("voided", Vec::new(), GONE.to_string())
+                }
+                // Decided between the two calls: the next sync records it.
+                Ok(false) => continue,
+                Err(e) => {
+                    left.push(format!("approval {}: {e}", a.id));
+                    continue;
+                }
+            },
+            State::Approved => (
+                "approved",
+                seen.approvers().iter().map(|s| s.to_string()).collect(),
+                format!("approved in the team database; {GONE}"),
+            ),
+            State::Rejected => {
+                let r = seen.rejection();
+                (
+                    "rejected",
+                    r.map(|r| vec![r.by.clone()]).unwrap_or_default(),
+                    r.map(|r| r.reason.clone()).unwrap_or_default(),
+                )
+            }
+            State::Expired => ("expired", Vec::new(), "expired undecided".to_string()),
+            State::Voided => (
+                "voided",
+                Vec::new(),
+                "voided in the team database".to_string(),
+            ),
+        };
+        let record = crate::session::event::ApprovalRecord {
+            state: state.into(),
+            by,
+            reason,
+            ..a.clone()
+        };
+        if file.is_none() {
+            file = Some(
+                crate::session::AuditLog::open(log)
+                    .map_err(|e| refuse(format!("{}: {e}", log.display())))?,
+            );
+        }
+        if let Some(file) = file.as_mut() {
+            file.append(now_ms, &Event::Approval(record))
+                .map_err(|e| refuse(format!("{}: {e}", log.display())))?;
         }
     }
-    Ok((voided, failed))
+    Ok((voided, left))
 }
 
 /// The database's copy of one session, in order.

@@ -96,8 +96,10 @@ pub fn assess(counts: Counts, t: &Thresholds) -> Report {
     let decided = counts.approved + counts.rejected;
     let rejection_rate = ratio(counts.rejected, decided);
     let expiry_rate = ratio(counts.expired, counts.filed);
+    // An approval whose walk never went on (it was killed, or quit) is no
+    // proceeded step: approvals can outnumber them, never make a rate < 0.
     let auto_approval_rate = ratio(
-        counts.proceeded - counts.proceeded_approved,
+        (counts.proceeded - counts.proceeded_approved).max(0),
         counts.proceeded,
     );
     let mut health = Health::Green;
@@ -247,6 +249,19 @@ mod tests {
         assert!(r.rubber_stamping.is_empty(), "{:?}", r.rubber_stamping);
         assert_eq!(r.auto_approval_rate, Some(22.0 / 40.0));
         assert_eq!(r.rejection_rate, Some(0.1));
+    }
+
+    #[test]
+    fn approvals_whose_walks_never_went_on_leave_no_negative_rate() {
+        let c = Counts {
+            proceeded: 3,
+            proceeded_approved: 5,
+            ..counts()
+        };
+        assert_eq!(
+            assess(c, &Thresholds::default()).auto_approval_rate,
+            Some(0.0)
+        );
     }
 
     #[test]
