@@ -99,6 +99,9 @@ pub fn repair(runtime: &mut crate::Runtime, id: &str, local: bool) -> Result<u8>
         let copy = match super::team::copy(runtime, &team, &session.id) {
             Ok(copy) => copy,
             Err(e) => {
+                // The server's words are outside text: never raw to the terminal.
+                let e = e.to_string();
+                let e = sanitize_line(&e, 300);
                 println!(
                     "session {id}: the team database's copy cannot be read ({e}); mending without it could make the log go another way than the lines already shipped: retry when it answers, or `--local` to mend from this disk alone"
                 );
@@ -139,6 +142,7 @@ pub fn repair(runtime: &mut crate::Runtime, id: &str, local: bool) -> Result<u8>
             Ok(None) => {}
             // The copy and the log disagree: evidence, left as it is.
             Err(audit::RestoreError::Refused(why)) => {
+                let why = sanitize_line(&why, 300);
                 println!(
                     "session {id}: not repaired: the team database's copy cannot mend it ({why}); nothing was changed (`stepguard audit verify {id} --team` says where they part; `--local` mends from this disk alone)"
                 );

@@ -291,7 +291,10 @@ async fn sync_session(
     match shipped.await {
         Ok(n) => (n, voided, ok),
         Err(e) => {
-            eprintln!("stepguard: session {id}: {e}");
+            eprintln!(
+                "stepguard: session {id}: {}",
+                sanitize_line(&e.to_string(), 300)
+            );
             (0, voided, false)
         }
     }
